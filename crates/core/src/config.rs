@@ -1,0 +1,231 @@
+//! Configs: the typed per-architecture config trait and the generic `PretrainedConfig`.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::DType;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+
+/// A typed architecture config (`BertConfig`), registered with `#[derive(AutoRegister)]`.
+pub trait ArchConfig: Any + Send + Sync + Debug {
+    /// The `model_type` this config is registered under.
+    fn model_type(&self) -> &'static str;
+    /// The `transformers` config class name (`BertConfig`).
+    fn config_class(&self) -> &'static str;
+    /// The config as `config.json` would hold it, every field included.
+    fn to_json(&self) -> Value;
+    /// For downcasting to the concrete type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A config type known at compile time by its `model_type`.
+pub trait RegisteredConfig: ArchConfig + Sized {
+    const MODEL_TYPE: &'static str;
+}
+
+/// Label fields every `transformers` config has (`PretrainedConfig`), to flatten into an
+/// architecture config with `#[serde(flatten)]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabelConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label2id: Option<BTreeMap<String, i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_labels: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_type: Option<String>,
+}
+
+impl LabelConfig {
+    /// `len(id2label)` when given, else `num_labels`, else 2 (the `transformers` default).
+    pub fn num_labels(&self) -> usize {
+        match (&self.id2label, self.num_labels) {
+            (Some(map), _) if !map.is_empty() => map.len(),
+            (_, Some(n)) => n,
+            _ => 2,
+        }
+    }
+}
+
+/// Config keys every `transformers` config accepts (attributes of `PretrainedConfig`), so
+/// overrides of them are never reported unused.
+pub const COMMON_CONFIG_KEYS: &[&str] = &[
+    "model_type", "architectures", "torch_dtype", "dtype", "transformers_version", "id2label",
+    "label2id", "num_labels", "problem_type", "output_hidden_states", "output_attentions",
+    "return_dict", "is_encoder_decoder", "is_decoder", "add_cross_attention",
+    "tie_word_embeddings", "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id",
+    "decoder_start_token_id", "chunk_size_feed_forward", "pruned_heads", "tokenizer_class",
+    "prefix", "task_specific_params", "finetuning_task", "use_cache",
+];
+
+/// A model's config: the `config.json` it was read from, with the typed architecture config
+/// when that architecture is compiled in (`transformers`' `PretrainedConfig`).
+#[derive(Debug, Clone)]
+pub struct PretrainedConfig {
+    model_type: String,
+    raw: Map<String, Value>,
+    arch: Option<Arc<dyn ArchConfig>>,
+    source: Option<PathBuf>,
+}
+
+impl PretrainedConfig {
+    /// Read and parse a `config.json` file. The typed config is parsed when its model type
+    /// is registered; otherwise every field is kept in the generic form.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let value: Value = serde_json::from_str(&text).map_err(|source| Error::MalformedJson {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::from_value(value, path)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parse a config from JSON; `origin` names it in errors.
+    pub fn from_value(value: Value, origin: &Path) -> Result<Self> {
+        let Value::Object(raw) = value else {
+            return Err(Error::config("?", format!("`{}` must hold a JSON object", origin.display())));
+        };
+        let model_type = match raw.get("model_type") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(other) if !other.is_null() => {
+                return Err(Error::config("?", format!("`model_type` in `{}` must be a string, found {other}", origin.display())));
+            }
+            _ => return Err(Error::MissingModelType { path: origin.to_path_buf() }),
+        };
+        let mut config = Self {
+            model_type,
+            raw,
+            arch: None,
+            source: None,
+        };
+        config.reparse()?;
+        Ok(config)
+    }
+
+    /// A config for `model_type` with every field at its default (`AutoConfig.for_model`).
+    pub fn for_model(model_type: &str, fields: Map<String, Value>) -> Result<Self> {
+        let mut raw = fields;
+        raw.insert("model_type".into(), Value::String(model_type.to_owned()));
+        Self::from_value(Value::Object(raw), Path::new("<for_model>"))
+    }
+
+    /// Wrap an already typed architecture config.
+    pub fn from_arch(arch: Arc<dyn ArchConfig>) -> Self {
+        let raw = match arch.to_json() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let mut raw = raw;
+        raw.insert("model_type".into(), Value::String(arch.model_type().to_owned()));
+        Self {
+            model_type: arch.model_type().to_owned(),
+            raw,
+            arch: Some(arch),
+            source: None,
+        }
+    }
+
+    fn reparse(&mut self) -> Result<()> {
+        let registry = Registry::global()?;
+        self.arch = match registry.config(&self.model_type) {
+            Some(reg) => Some((reg.parse)(Value::Object(self.raw.clone()))?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// Replace fields with `overrides` (`from_pretrained(..., **kwargs)`) and return those that
+    /// match no field of the config (`return_unused_kwargs`).
+    pub fn apply_overrides(&mut self, overrides: &Map<String, Value>) -> Result<Map<String, Value>> {
+        if overrides.is_empty() {
+            return Ok(Map::new());
+        }
+        let typed_keys: Map<String, Value> = match self.arch.as_ref().map(|a| a.to_json()) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let mut unused = Map::new();
+        for (key, value) in overrides {
+            if key == "model_type" {
+                return Err(Error::config(&self.model_type, "`model_type` cannot be overridden: load the config of that model type instead"));
+            }
+            let known = self.raw.contains_key(key) || typed_keys.contains_key(key) || COMMON_CONFIG_KEYS.contains(&key.as_str());
+            if known {
+                self.raw.insert(key.clone(), value.clone());
+            } else {
+                unused.insert(key.clone(), value.clone());
+            }
+        }
+        self.reparse()?;
+        Ok(unused)
+    }
+
+    /// The `model_type` field.
+    pub fn model_type(&self) -> &str {
+        &self.model_type
+    }
+
+    /// Every field as read (with overrides applied).
+    pub fn raw(&self) -> &Map<String, Value> {
+        &self.raw
+    }
+
+    /// One field as read.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.raw.get(key)
+    }
+
+    /// The file the config was read from.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// The typed architecture config, when that architecture is compiled in.
+    pub fn arch(&self) -> Option<&Arc<dyn ArchConfig>> {
+        self.arch.as_ref()
+    }
+
+    /// The typed config as `C` (`config.downcast::<BertConfig>()`).
+    pub fn downcast<C: ArchConfig>(&self) -> Option<&C> {
+        self.arch.as_ref().and_then(|a| a.as_any().downcast_ref::<C>())
+    }
+
+    /// The `architectures` field.
+    pub fn architectures(&self) -> Vec<String> {
+        match self.raw.get("architectures") {
+            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The float dtype named by `dtype` or `torch_dtype`, if any.
+    pub fn dtype(&self) -> Option<DType> {
+        let name = self
+            .raw
+            .get("dtype")
+            .and_then(Value::as_str)
+            .or_else(|| self.raw.get("torch_dtype").and_then(Value::as_str))?;
+        match name.trim_start_matches("torch.") {
+            "float32" | "float" => Some(DType::F32),
+            "float16" | "half" => Some(DType::F16),
+            "bfloat16" => Some(DType::BF16),
+            "float64" | "double" => Some(DType::F64),
+            _ => None,
+        }
+    }
+
+    /// The config as JSON, ready to be saved as `config.json`.
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.raw.clone())
+    }
+}

@@ -1,0 +1,248 @@
+//! Model inputs, one typed output per task, and one trait per task head.
+
+use std::fmt::Debug;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// The inputs of a forward pass, named as the `transformers` forward arguments.
+///
+/// Integer tensors are `u32` or `i64`; `attention_mask` has 1 for tokens to attend to and 0
+/// for padding.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ModelInputs {
+    /// `[batch, seq]` token ids (`[batch, choices, seq]` for multiple choice).
+    pub input_ids: Option<Tensor>,
+    /// Same shape as `input_ids`; `None` attends to every token.
+    pub attention_mask: Option<Tensor>,
+    /// Same shape as `input_ids`; `None` is all zeros.
+    pub token_type_ids: Option<Tensor>,
+    /// Same shape as `input_ids`; `None` is `0..seq` for each row.
+    pub position_ids: Option<Tensor>,
+}
+
+impl ModelInputs {
+    /// Inputs with only `input_ids`.
+    pub fn new(input_ids: Tensor) -> Self {
+        Self {
+            input_ids: Some(input_ids),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_attention_mask(mut self, mask: Tensor) -> Self {
+        self.attention_mask = Some(mask);
+        self
+    }
+
+    pub fn with_token_type_ids(mut self, ids: Tensor) -> Self {
+        self.token_type_ids = Some(ids);
+        self
+    }
+
+    pub fn with_position_ids(mut self, ids: Tensor) -> Self {
+        self.position_ids = Some(ids);
+        self
+    }
+
+    /// Set an input by its `transformers` argument name.
+    pub fn set(&mut self, name: &str, tensor: Tensor) -> Result<()> {
+        let slot = match name {
+            "input_ids" => &mut self.input_ids,
+            "attention_mask" => &mut self.attention_mask,
+            "token_type_ids" => &mut self.token_type_ids,
+            "position_ids" => &mut self.position_ids,
+            other => {
+                return Err(Error::input(format!(
+                    "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, position_ids"
+                )))
+            }
+        };
+        *slot = Some(tensor);
+        Ok(())
+    }
+
+    /// `input_ids`, or an error when they are missing.
+    pub fn input_ids(&self) -> Result<&Tensor> {
+        self.input_ids
+            .as_ref()
+            .ok_or_else(|| Error::input("`input_ids` is required by this model"))
+    }
+
+    /// Move every input to `device`.
+    pub fn to_device(&self, device: &Device) -> Result<Self> {
+        let mv = |t: &Option<Tensor>| t.as_ref().map(|t| t.to_device(device)).transpose();
+        Ok(Self {
+            input_ids: mv(&self.input_ids)?,
+            attention_mask: mv(&self.attention_mask)?,
+            token_type_ids: mv(&self.token_type_ids)?,
+            position_ids: mv(&self.position_ids)?,
+        })
+    }
+}
+
+/// Access to the named tensors of any model output, by `transformers` field name.
+pub trait ModelOutput: Debug {
+    /// `(field name, tensor)` for every field that is present.
+    fn fields(&self) -> Vec<(&'static str, &Tensor)>;
+
+    /// The field called `name`, if present.
+    fn get(&self, name: &str) -> Option<&Tensor> {
+        self.fields().into_iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+    }
+}
+
+macro_rules! output {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident),* $(; $(#[$odoc:meta])* $opt:ident)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: Tensor,)*
+            $($(#[$odoc])* pub $opt: Option<Tensor>,)?
+        }
+
+        impl $name {
+            /// Build the output from its fields.
+            pub fn new($($field: Tensor,)* $($opt: Option<Tensor>)?) -> Self {
+                Self { $($field,)* $($opt)? }
+            }
+        }
+
+        impl ModelOutput for $name {
+            fn fields(&self) -> Vec<(&'static str, &Tensor)> {
+                #[allow(unused_mut)]
+                let mut v = vec![$((stringify!($field), &self.$field)),*];
+                $(if let Some(t) = &self.$opt { v.push((stringify!($opt), t)); })?
+                v
+            }
+        }
+    };
+}
+
+output!(
+    /// Output of a base model (`BaseModelOutputWithPooling`).
+    BaseModelOutput {
+        /// `[batch, seq, hidden]`
+        last_hidden_state;
+        /// `[batch, hidden]`, when the model has a pooler
+        pooler_output
+    }
+);
+output!(
+    /// Output of a pretraining head (`BertForPreTrainingOutput`).
+    PreTrainingOutput {
+        /// `[batch, seq, vocab]`
+        prediction_logits,
+        /// `[batch, 2]`
+        seq_relationship_logits
+    }
+);
+output!(
+    /// Output of a causal language model head (`CausalLMOutput`).
+    CausalLmOutput {
+        /// `[batch, seq, vocab]`
+        logits
+    }
+);
+output!(
+    /// Output of a masked language model head (`MaskedLMOutput`).
+    MaskedLmOutput {
+        /// `[batch, seq, vocab]`
+        logits
+    }
+);
+output!(
+    /// Output of a sequence classification head (`SequenceClassifierOutput`).
+    SequenceClassifierOutput {
+        /// `[batch, num_labels]`
+        logits
+    }
+);
+output!(
+    /// Output of a multiple choice head (`MultipleChoiceModelOutput`).
+    MultipleChoiceOutput {
+        /// `[batch, num_choices]`
+        logits
+    }
+);
+output!(
+    /// Output of a next sentence prediction head (`NextSentencePredictorOutput`).
+    NextSentencePredictorOutput {
+        /// `[batch, 2]`
+        logits
+    }
+);
+output!(
+    /// Output of a token classification head (`TokenClassifierOutput`).
+    TokenClassifierOutput {
+        /// `[batch, seq, num_labels]`
+        logits
+    }
+);
+output!(
+    /// Output of an extractive question answering head (`QuestionAnsweringModelOutput`).
+    QuestionAnsweringOutput {
+        /// `[batch, seq]`
+        start_logits,
+        /// `[batch, seq]`
+        end_logits
+    }
+);
+
+/// What every loaded model can tell about itself.
+pub trait PreTrainedModel: Send + Sync + Debug {
+    /// The device the weights live on.
+    fn device(&self) -> &Device;
+    /// The dtype of the floating-point weights.
+    fn dtype(&self) -> DType;
+}
+
+macro_rules! task_trait {
+    ($(#[$doc:meta])* $trait:ident -> $out:ident) => {
+        $(#[$doc])*
+        pub trait $trait: PreTrainedModel {
+            /// Run the model on `inputs`.
+            fn forward(&self, inputs: &ModelInputs) -> Result<$out>;
+        }
+    };
+}
+
+task_trait!(
+    /// A base model without a head (`AutoModel`).
+    Model -> BaseModelOutput
+);
+task_trait!(
+    /// A model with its pretraining heads (`AutoModelForPreTraining`).
+    ForPreTraining -> PreTrainingOutput
+);
+task_trait!(
+    /// A causal language model (`AutoModelForCausalLM`).
+    ForCausalLm -> CausalLmOutput
+);
+task_trait!(
+    /// A masked language model (`AutoModelForMaskedLM`).
+    ForMaskedLm -> MaskedLmOutput
+);
+task_trait!(
+    /// A sequence classifier (`AutoModelForSequenceClassification`).
+    ForSequenceClassification -> SequenceClassifierOutput
+);
+task_trait!(
+    /// A multiple choice model (`AutoModelForMultipleChoice`).
+    ForMultipleChoice -> MultipleChoiceOutput
+);
+task_trait!(
+    /// A next sentence predictor (`AutoModelForNextSentencePrediction`).
+    ForNextSentencePrediction -> NextSentencePredictorOutput
+);
+task_trait!(
+    /// A token classifier (`AutoModelForTokenClassification`).
+    ForTokenClassification -> TokenClassifierOutput
+);
+task_trait!(
+    /// An extractive question answering model (`AutoModelForQuestionAnswering`).
+    ForQuestionAnswering -> QuestionAnsweringOutput
+);
