@@ -1,7 +1,95 @@
-//! `#[derive(AutoRegister)]`: registers architecture configs and models with autocandle (stub).
-use proc_macro::TokenStream;
+//! `#[derive(AutoRegister)]`: registers architecture configs and models with autocandle.
+//!
+//! Use it through `autocandle_core::AutoRegister`; the generated code names only
+//! `::autocandle_core` (and its hidden `__private` re-exports), so architecture crates need no
+//! other dependency for it.
+//!
+//! - `attr`: reads and checks `#[auto(...)]`, gathering every error;
+//! - `task`: the task names, with the core task variant and trait of each;
+//! - `expand`: the generated impls and `inventory` submissions.
 
+use proc_macro::TokenStream;
+use syn::{parse_macro_input, DeriveInput};
+
+mod attr;
+mod expand;
+mod task;
+
+/// Register a config or a model with autocandle's registry.
+///
+/// # On a config struct
+///
+/// `#[auto(config, model_type = "...")]`, with an optional `class = "..."` (the
+/// `transformers` config class; the struct's name by default). The struct must implement
+/// `Debug`, `serde::Serialize` and `serde::Deserialize`. The derive implements
+/// `ArchConfig` and `RegisteredConfig` and registers the type as the parser of
+/// `config.json` files whose `model_type` is the given one.
+///
+/// # On a model struct
+///
+/// `#[auto(model_type = "...", task = "...")]`, with an optional `class = "..."` (the
+/// `transformers` model class; the struct's name by default). The struct must implement
+/// `LoadModel` (whose `Config` has the same `model_type`) and the task's trait:
+///
+/// | `task`                       | trait                       |
+/// |------------------------------|-----------------------------|
+/// | `base`                       | `Model`                     |
+/// | `pretraining`                | `ForPreTraining`            |
+/// | `causal-lm`                  | `ForCausalLm`               |
+/// | `masked-lm`                  | `ForMaskedLm`               |
+/// | `sequence-classification`    | `ForSequenceClassification` |
+/// | `multiple-choice`            | `ForMultipleChoice`         |
+/// | `next-sentence-prediction`   | `ForNextSentencePrediction` |
+/// | `token-classification`       | `ForTokenClassification`    |
+/// | `question-answering`         | `ForQuestionAnswering`      |
+///
+/// `model_type` uses only `a-z`, `0-9`, `_` and `-`, as `config.json` spells it. Unknown or
+/// repeated keys, unknown tasks, enums, unions and generic structs are compile errors.
+///
+/// ```
+/// use autocandle_core::{AutoRegister, LoadModel};
+/// # use autocandle_core::{ForMaskedLm, MaskedLmOutput, ModelInputs, PreTrainedModel};
+///
+/// #[derive(Debug, serde::Serialize, serde::Deserialize, AutoRegister)]
+/// #[auto(config, model_type = "tiny")]
+/// struct TinyConfig {
+///     vocab_size: usize,
+/// }
+///
+/// #[derive(Debug, AutoRegister)]
+/// #[auto(model_type = "tiny", task = "masked-lm", class = "TinyForMaskedLM")]
+/// struct TinyForMaskedLm {
+///     device: candle_core::Device,
+/// }
+///
+/// impl LoadModel for TinyForMaskedLm {
+///     type Config = TinyConfig;
+///     const BASE_MODEL_PREFIX: &'static str = "tiny";
+///
+///     fn load(vb: candle_nn::VarBuilder<'_>, _config: &TinyConfig) -> autocandle_core::Result<Self> {
+///         Ok(Self { device: vb.device().clone() })
+///     }
+/// }
+/// # impl PreTrainedModel for TinyForMaskedLm {
+/// #     fn device(&self) -> &candle_core::Device { &self.device }
+/// #     fn dtype(&self) -> candle_core::DType { candle_core::DType::F32 }
+/// # }
+/// # impl ForMaskedLm for TinyForMaskedLm {
+/// #     fn forward(&self, inputs: &ModelInputs) -> autocandle_core::Result<MaskedLmOutput> {
+/// #         Ok(MaskedLmOutput::new(inputs.input_ids()?.clone()))
+/// #     }
+/// # }
+/// // ... plus `impl PreTrainedModel` and `impl ForMaskedLm` for `TinyForMaskedLm`.
+///
+/// let registry = autocandle_core::registry::Registry::global().unwrap();
+/// assert_eq!(registry.config("tiny").unwrap().config_class, "TinyConfig");
+/// let head = registry.model("tiny", autocandle_core::Task::MaskedLm).unwrap();
+/// assert_eq!(head.class_name, "TinyForMaskedLM");
+/// ```
 #[proc_macro_derive(AutoRegister, attributes(auto))]
-pub fn derive_auto_register(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_auto_register(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::expand(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

@@ -1,1 +1,165 @@
-//! Shared helpers of the integration tests.
+//! Shared helpers of the integration tests: the reference-fixture harness
+//! (format: `shared/fixture-format.md`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use autocandle::{LoadOptions, ModelInputs, Task, TaskModel};
+use candle_core::{DType, Device, Tensor};
+use serde_json::Value;
+
+/// `tests/fixtures`.
+pub fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// One fixture directory under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    fixtures_root().join(name)
+}
+
+/// Every fixture directory (a subdirectory with `reference.json`) under `tests/fixtures`, and
+/// under `$AUTOCANDLE_FIXTURES` when set, sorted by name within each root.
+pub fn fixture_dirs() -> Result<Vec<PathBuf>> {
+    let mut roots = vec![fixtures_root()];
+    if let Some(extra) = std::env::var_os("AUTOCANDLE_FIXTURES") {
+        roots.push(PathBuf::from(extra));
+    }
+    let mut all = Vec::new();
+    for root in roots {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+            .with_context(|| format!("reading {}", root.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("reference.json").is_file())
+            .collect();
+        dirs.sort();
+        all.extend(dirs);
+    }
+    Ok(all)
+}
+
+/// The verdict on one fixture.
+#[derive(Debug)]
+pub enum Outcome {
+    Pass { max_abs_diff: f32 },
+    Fail { output: String, max_abs_diff: f32, detail: String },
+    Unsupported { model_type: String, task: String, reason: String },
+}
+
+impl Outcome {
+    /// The harness line: `PASS <dir> <diff>`, `FAIL <dir> <output> <diff>` or
+    /// `UNSUPPORTED <dir> <model_type> <task>`.
+    pub fn line(&self, name: &str) -> String {
+        match self {
+            Outcome::Pass { max_abs_diff } => format!("PASS {name} {max_abs_diff:e}"),
+            Outcome::Fail { output, max_abs_diff, .. } => format!("FAIL {name} {output} {max_abs_diff:e}"),
+            Outcome::Unsupported { model_type, task, .. } => format!("UNSUPPORTED {name} {model_type} {task}"),
+        }
+    }
+}
+
+/// Elementwise comparison of `got` with `want`: the largest |got - want| and whether every
+/// element is within `atol + rtol * |want|`. Positions where `mask` (broadcast from the
+/// leading dims) is zero are ignored.
+pub fn compare(got: &Tensor, want: &Tensor, mask: Option<&Tensor>, atol: f64, rtol: f64) -> Result<(f32, bool)> {
+    if got.dims() != want.dims() {
+        bail!("shape {:?}, expected {:?}", got.dims(), want.dims());
+    }
+    let got = got.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+    let want = want.to_dtype(DType::F32)?;
+    let diff = (&got - &want)?.abs()?;
+    let excess = (&diff - ((want.abs()? * rtol)? + atol)?)?;
+    let (diff, excess) = match mask {
+        Some(mask) => {
+            let mask = mask.to_dtype(DType::F32)?;
+            let mut shape = mask.dims().to_vec();
+            if !got.dims().starts_with(&shape) {
+                bail!("mask shape {:?} does not lead output shape {:?}", mask.dims(), got.dims());
+            }
+            shape.resize(got.rank(), 1);
+            let mask = mask.reshape(shape)?.broadcast_as(got.dims())?;
+            // Masked positions count as zero difference and a large negative excess.
+            let excess = ((&excess * &mask)? + ((1.0 - &mask)? * -1.0)?)?;
+            ((&diff * &mask)?, excess)
+        }
+        None => (diff, excess),
+    };
+    let max_diff = diff.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+    let worst_excess = excess.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+    Ok((max_diff, worst_excess <= 0.0 && max_diff.is_finite()))
+}
+
+/// Load and run one fixture directory through the Auto class of its task.
+pub fn run_fixture(dir: &Path) -> Result<Outcome> {
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json"))?)?;
+    let field = |k: &str| reference.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (model_type, task_name) = (field("model_type"), field("task"));
+    let unsupported = |reason: String| Outcome::Unsupported {
+        model_type: model_type.clone(),
+        task: task_name.clone(),
+        reason,
+    };
+    if reference.get("format").and_then(Value::as_u64) != Some(1) {
+        bail!("reference.json has no `format: 1`");
+    }
+    if reference.get("generate").is_some() {
+        return Ok(unsupported("`generate` is not implemented yet".into()));
+    }
+    let Ok(task) = task_name.parse::<Task>() else {
+        return Ok(unsupported(format!("unknown task `{task_name}`")));
+    };
+    let model = match TaskModel::from_pretrained_with(task, &dir.to_string_lossy(), &LoadOptions::default()) {
+        Ok(m) => m.value,
+        Err(
+            e @ (autocandle::Error::UnknownModelType { .. }
+            | autocandle::Error::NotCompiledIn { .. }
+            | autocandle::Error::NoHeadForTask { .. }
+            | autocandle::Error::Unsupported(_)),
+        ) => return Ok(unsupported(e.to_string())),
+        Err(e) => return Err(e).context("loading the model"),
+    };
+    let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(dir.join("reference.safetensors"), &Device::Cpu)?;
+    let get = |name: &str| tensors.get(name).with_context(|| format!("reference.safetensors has no `{name}`"));
+    let mut inputs = ModelInputs::default();
+    for name in reference.get("inputs").and_then(Value::as_array).context("reference.json has no `inputs`")? {
+        let name = name.as_str().context("input names are strings")?;
+        inputs.set(name, get(name)?.clone())?;
+    }
+    let output = model.forward(&inputs)?;
+    let atol = reference.get("atol").and_then(Value::as_f64).unwrap_or(1e-4);
+    let rtol = reference.get("rtol").and_then(Value::as_f64).unwrap_or(1e-4);
+    let mut worst = 0f32;
+    let outputs = reference.get("outputs").and_then(Value::as_object).context("reference.json has no `outputs`")?;
+    for (name, spec) in outputs {
+        let Some(got) = output.get(name) else {
+            return Ok(Outcome::Fail {
+                output: name.clone(),
+                max_abs_diff: f32::INFINITY,
+                detail: format!("the model output has no `{name}`"),
+            });
+        };
+        let mask = match spec.get("mask").and_then(Value::as_str) {
+            Some(m) => Some(get(m)?),
+            None => None,
+        };
+        match compare(got, get(name)?, mask, atol, rtol) {
+            Ok((diff, true)) => worst = worst.max(diff),
+            Ok((diff, false)) => {
+                return Ok(Outcome::Fail {
+                    output: name.clone(),
+                    max_abs_diff: diff,
+                    detail: format!("outside atol {atol} + rtol {rtol}"),
+                })
+            }
+            Err(e) => {
+                return Ok(Outcome::Fail {
+                    output: name.clone(),
+                    max_abs_diff: f32::INFINITY,
+                    detail: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(Outcome::Pass { max_abs_diff: worst })
+}

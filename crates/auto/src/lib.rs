@@ -1,1 +1,46 @@
-//! autocandle (stub)
+//! autocandle: `transformers`' Auto classes for Rust, on candle.
+//!
+//! Hand it a Hub id or a folder; it reads `config.json`, picks the architecture and task head
+//! registered for the `model_type`, and loads the weights and tokenizer:
+//!
+//! ```no_run
+//! use autocandle::{AutoModelForMaskedLM, AutoTokenizer};
+//! # fn main() -> autocandle::Result<()> {
+//! let tok = AutoTokenizer::from_pretrained("google-bert/bert-base-uncased")?;
+//! let model = AutoModelForMaskedLM::from_pretrained("google-bert/bert-base-uncased")?;
+//! let batch = tok.encode_batch(&["Paris is the [MASK] of France.", "Hello"], true)?;
+//! let out = model.forward(&batch.to_inputs(&candle_core::Device::Cpu)?)?; // out.logits: [2, T, vocab]
+//! # Ok(()) }
+//! ```
+//!
+//! Architectures are compiled in through features (`bert`, ..., or `all`).
+
+pub mod catalog;
+mod config;
+mod mappings;
+mod model;
+mod tokenizer;
+
+pub use autocandle_core::{
+    hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, Error,
+    ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering,
+    ForSequenceClassification, ForTokenClassification, LoadOptions, Loaded, MaskedLmOutput, Model, ModelInputs,
+    ModelOutput, MultipleChoiceOutput, NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput,
+    PretrainedConfig, QuestionAnsweringOutput, Result, SequenceClassifierOutput, Task, TokenClassifierOutput,
+};
+/// candle's tensor types, so users need no direct candle dependency.
+pub use candle_core::{DType, Device, Tensor};
+/// The core crate, for architecture authors (`LoadModel`, `AutoRegister`, ...).
+pub use autocandle_core as core;
+
+pub use config::AutoConfig;
+pub use model::{
+    AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForMultipleChoice,
+    AutoModelForNextSentencePrediction, AutoModelForPreTraining, AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification, AutoModelForTokenClassification, TaskModel,
+};
+pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
+
+// Each enabled architecture crate is re-exported so that the linker keeps its registrations.
+#[cfg(feature = "bert")]
+pub use autocandle_bert as bert;

@@ -1,0 +1,13 @@
+use autocandle_core::AutoRegister;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, AutoRegister)]
+#[auto(config)]
+struct BertConfig {
+    hidden_size: usize,
+}
+
+#[derive(AutoRegister)]
+#[auto(task = "masked-lm")]
+struct BertForMaskedLM;
+
+fn main() {}

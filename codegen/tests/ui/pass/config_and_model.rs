@@ -1,0 +1,64 @@
+//! A config and a masked-LM head, as an architecture crate declares them.
+use autocandle_core::{
+    AutoRegister, ForMaskedLm, LoadModel, MaskedLmOutput, ModelInputs, PreTrainedModel, Result,
+};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, AutoRegister)]
+#[auto(config, model_type = "bert")]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+}
+
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bert", task = "masked-lm", class = "BertForMaskedLM")]
+pub struct BertForMaskedLm {
+    decoder: Tensor,
+}
+
+impl LoadModel for BertForMaskedLm {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let decoder = vb.pp("cls.predictions.decoder").get((config.vocab_size, config.hidden_size), "weight")?;
+        Ok(Self { decoder })
+    }
+}
+
+impl PreTrainedModel for BertForMaskedLm {
+    fn device(&self) -> &Device {
+        self.decoder.device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.decoder.dtype()
+    }
+}
+
+impl ForMaskedLm for BertForMaskedLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
+        let logits = self.decoder.embedding(&inputs.input_ids()?.flatten_all()?)?;
+        Ok(MaskedLmOutput::new(logits))
+    }
+}
+
+mod nested {
+    use autocandle_core::AutoRegister;
+
+    // Registered from a nested module, with a where clause and no class override.
+    #[derive(Debug, serde::Serialize, serde::Deserialize, AutoRegister)]
+    #[auto(config, model_type = "bert_generation")]
+    pub struct BertGenerationConfig
+    where
+        u8: Copy,
+    {
+        pub hidden_size: usize,
+    }
+}
+
+fn main() {
+    let _ = nested::BertGenerationConfig { hidden_size: 1 };
+}

@@ -1,0 +1,400 @@
+//! `AutoTokenizer`: `tokenizer.json` through the `tokenizers` crate, or a WordPiece tokenizer
+//! built from `vocab.txt` for old BERT repos, with the special tokens, `model_max_length`,
+//! padding and truncation of `transformers`' tokenizers.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use autocandle_core::hub::ModelSource;
+use autocandle_core::{Error, LoadOptions, ModelInputs, Result};
+use candle_core::{Device, Tensor};
+use serde_json::Value;
+use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::{
+    pad_encodings, AddedToken, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
+    TruncationParams, TruncationStrategy,
+};
+
+/// Loads the tokenizer of a model (`transformers.AutoTokenizer`).
+#[derive(Debug, Clone, Copy)]
+pub struct AutoTokenizer;
+
+impl AutoTokenizer {
+    /// Load the tokenizer of a Hub repo id or a local folder.
+    pub fn from_pretrained(id_or_path: &str) -> Result<PreTrainedTokenizer> {
+        Self::from_pretrained_with(id_or_path, &LoadOptions::default())
+    }
+
+    /// [`AutoTokenizer::from_pretrained`] with options (revision, cache, subfolder, ...).
+    pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<PreTrainedTokenizer> {
+        let source = ModelSource::resolve(id_or_path, opts)?;
+        let mut settings = match source.optional_file("tokenizer_config.json")? {
+            Some(p) => read_json(&p)?,
+            None => Value::Object(Default::default()),
+        };
+        if let Some(p) = source.optional_file("special_tokens_map.json")? {
+            merge_special_tokens(&mut settings, &read_json(&p)?);
+        }
+        let tokenizer = if let Some(path) = source.optional_file("tokenizer.json")? {
+            Tokenizer::from_file(&path).map_err(|e| tokenizer_error(&path, e))?
+        } else if let Some(vocab) = source.optional_file("vocab.txt")? {
+            wordpiece_from_vocab(&vocab, &settings)?
+        } else {
+            return Err(Error::FileNotFound {
+                file: "tokenizer.json".to_owned(),
+                location: source.describe(),
+                hint: ": autocandle needs `tokenizer.json`, or `vocab.txt` for WordPiece (BERT) tokenizers".to_owned(),
+            });
+        };
+        PreTrainedTokenizer::new(tokenizer, &settings, source.name())
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|source| Error::MalformedJson {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn tokenizer_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Tokenizer(format!("cannot load `{}`: {e}", path.display()))
+}
+
+/// `special_tokens_map.json` entries fill in what `tokenizer_config.json` does not say.
+fn merge_special_tokens(settings: &mut Value, map: &Value) {
+    if let (Value::Object(settings), Value::Object(map)) = (settings, map) {
+        for (k, v) in map {
+            settings.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+/// A special token's text: either a string or an `AddedToken` object with `content`.
+fn token_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+const SPECIAL_TOKEN_KEYS: [&str; 8] =
+    ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token", "bos_token", "eos_token", "additional_special_tokens"];
+
+/// Build BERT's WordPiece tokenizer from `vocab.txt`, as `transformers`' `BertTokenizer` does.
+fn wordpiece_from_vocab(vocab: &Path, settings: &Value) -> Result<Tokenizer> {
+    let class = settings.get("tokenizer_class").and_then(Value::as_str).unwrap_or("BertTokenizer");
+    let bert_like = ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];
+    if !bert_like.contains(&class) {
+        return Err(Error::Unsupported(format!(
+            "tokenizer class `{class}` from `vocab.txt` alone; autocandle builds WordPiece (BERT) tokenizers from \
+             `vocab.txt`, other tokenizers need `tokenizer.json`"
+        )));
+    }
+    let flag = |key: &str, default: bool| settings.get(key).and_then(Value::as_bool).unwrap_or(default);
+    let text = |key: &str, default: &str| token_text(settings.get(key)).unwrap_or_else(|| default.to_owned());
+    let lowercase = flag("do_lower_case", true);
+    let strip_accents = settings.get("strip_accents").and_then(Value::as_bool);
+    let chinese = flag("tokenize_chinese_chars", true);
+    let (unk, cls, sep) = (text("unk_token", "[UNK]"), text("cls_token", "[CLS]"), text("sep_token", "[SEP]"));
+
+    let vocab_path = vocab.to_str().ok_or_else(|| Error::input(format!("non-UTF-8 path `{}`", vocab.display())))?;
+    let vocab_map = WordPiece::read_file(vocab_path).map_err(|e| tokenizer_error(vocab, e))?;
+    let id_of = |tok: &str| {
+        vocab_map.get(tok).copied().ok_or_else(|| {
+            Error::Tokenizer(format!("special token `{tok}` is not in `{}`; fix the vocab or tokenizer_config.json", vocab.display()))
+        })
+    };
+    let (cls_id, sep_id) = (id_of(&cls)?, id_of(&sep)?);
+    let model = WordPiece::builder()
+        .vocab(vocab_map.clone())
+        .unk_token(unk.clone())
+        .continuing_subword_prefix("##".to_owned())
+        .build()
+        .map_err(|e| tokenizer_error(vocab, e))?;
+    let mut tokenizer = Tokenizer::new(model);
+    tokenizer
+        .with_normalizer(Some(BertNormalizer::new(true, chinese, strip_accents, lowercase)))
+        .map_err(|e| tokenizer_error(vocab, e))?;
+    tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
+    tokenizer.with_decoder(Some(WordPieceDecoder::new("##".to_owned(), true)));
+    let template = TemplateProcessing::builder()
+        .try_single(format!("{cls}:0 $A:0 {sep}:0"))
+        .and_then(|b| b.try_pair(format!("{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1")))
+        .map_err(|e| tokenizer_error(vocab, e))?
+        .special_tokens(vec![(cls.clone(), cls_id), (sep.clone(), sep_id)])
+        .build()
+        .map_err(|e| tokenizer_error(vocab, e))?;
+    tokenizer.with_post_processor(Some(template));
+    let specials: Vec<AddedToken> = SPECIAL_TOKEN_KEYS
+        .iter()
+        .filter_map(|k| token_text(settings.get(*k)))
+        .chain(std::iter::once(unk))
+        .filter(|t| vocab_map.contains_key(t))
+        .map(|t| AddedToken::from(t, true))
+        .collect();
+    tokenizer.add_special_tokens(specials).map_err(|e| tokenizer_error(vocab, e))?;
+    Ok(tokenizer)
+}
+
+/// How to pad a batch (`transformers`' `padding` argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// No padding (`padding=False`).
+    #[default]
+    DoNotPad,
+    /// Pad to the longest row (`padding=True` / `"longest"`).
+    Longest,
+    /// Pad to `max_length`, or `model_max_length` when not given (`"max_length"`).
+    MaxLength,
+}
+
+/// Options of [`PreTrainedTokenizer::encode_batch_with`], after `transformers`' `__call__`.
+#[derive(Debug, Clone)]
+pub struct EncodeOptions {
+    pub add_special_tokens: bool,
+    pub padding: Padding,
+    /// Truncate to `max_length`, or `model_max_length` when not given (`longest_first` for pairs).
+    pub truncation: bool,
+    pub max_length: Option<usize>,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            add_special_tokens: true,
+            padding: Padding::DoNotPad,
+            truncation: false,
+            max_length: None,
+        }
+    }
+}
+
+/// Token ids and masks of a batch, row by row (`transformers`' `BatchEncoding`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchEncoding {
+    pub input_ids: Vec<Vec<u32>>,
+    pub attention_mask: Vec<Vec<u32>>,
+    pub token_type_ids: Vec<Vec<u32>>,
+    /// Character offsets of each token in its text (`(0, 0)` for special and pad tokens).
+    pub offsets: Vec<Vec<(usize, usize)>>,
+    pub tokens: Vec<Vec<String>>,
+}
+
+impl BatchEncoding {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.input_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input_ids.is_empty()
+    }
+
+    /// `[batch, seq]` tensors for the model; rows must have equal length (pad the batch).
+    pub fn to_inputs(&self, device: &Device) -> Result<ModelInputs> {
+        let to_tensor = |rows: &[Vec<u32>], name: &str| -> Result<Tensor> {
+            let width = rows.first().map_or(0, Vec::len);
+            if let Some(bad) = rows.iter().position(|r| r.len() != width) {
+                return Err(Error::input(format!(
+                    "`{name}` rows have different lengths (row 0 has {width}, row {bad} has {}): encode with padding",
+                    rows[bad].len()
+                )));
+            }
+            let flat: Vec<u32> = rows.iter().flatten().copied().collect();
+            Ok(Tensor::from_vec(flat, (rows.len(), width), device)?)
+        };
+        if self.input_ids.is_empty() {
+            return Err(Error::input("the batch is empty"));
+        }
+        Ok(ModelInputs::new(to_tensor(&self.input_ids, "input_ids")?)
+            .with_attention_mask(to_tensor(&self.attention_mask, "attention_mask")?)
+            .with_token_type_ids(to_tensor(&self.token_type_ids, "token_type_ids")?))
+    }
+}
+
+/// A loaded tokenizer with `transformers`' settings (`PreTrainedTokenizerFast`).
+#[derive(Debug)]
+pub struct PreTrainedTokenizer {
+    /// Guarded because truncation settings live inside `tokenizers::Tokenizer` and are set per call.
+    inner: Mutex<Tokenizer>,
+    model_max_length: Option<usize>,
+    padding_side: PaddingDirection,
+    truncation_side: TruncationDirection,
+    special_tokens: Vec<(String, String)>,
+    name: String,
+    settings: Value,
+}
+
+impl PreTrainedTokenizer {
+    /// Wrap a `tokenizers` tokenizer with the settings of `tokenizer_config.json`.
+    pub fn new(mut tokenizer: Tokenizer, settings: &Value, name: String) -> Result<Self> {
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        // `transformers` saves "no limit" as a huge number (VERY_LARGE_INTEGER = 1e30).
+        let model_max_length = settings
+            .get("model_max_length")
+            .and_then(Value::as_f64)
+            .filter(|n| *n > 0.0 && *n < 1e15)
+            .map(|n| n as usize);
+        let side = |key: &str| settings.get(key).and_then(Value::as_str).unwrap_or("right") == "left";
+        let special_tokens = SPECIAL_TOKEN_KEYS
+            .iter()
+            .filter_map(|k| token_text(settings.get(*k)).map(|t| ((*k).to_owned(), t)))
+            .collect();
+        Ok(Self {
+            inner: Mutex::new(tokenizer),
+            model_max_length,
+            padding_side: if side("padding_side") { PaddingDirection::Left } else { PaddingDirection::Right },
+            truncation_side: if side("truncation_side") { TruncationDirection::Left } else { TruncationDirection::Right },
+            special_tokens,
+            name,
+            settings: settings.clone(),
+        })
+    }
+
+    fn tokenizer(&self) -> std::sync::MutexGuard<'_, Tokenizer> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The repo id or folder it was loaded from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `model_max_length` from `tokenizer_config.json`, when it sets a real limit.
+    pub fn model_max_length(&self) -> Option<usize> {
+        self.model_max_length
+    }
+
+    /// The settings read from `tokenizer_config.json` and `special_tokens_map.json`.
+    pub fn settings(&self) -> &Value {
+        &self.settings
+    }
+
+    /// Vocabulary size including added tokens (`len(tokenizer)`).
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer().get_vocab_size(true)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.tokenizer().token_to_id(token)
+    }
+
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.tokenizer().id_to_token(id)
+    }
+
+    /// A special token by its `transformers` attribute name (`"mask_token"`, `"pad_token"`, ...).
+    pub fn special_token(&self, key: &str) -> Option<&str> {
+        self.special_tokens.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The id of the special token `key` (`"mask_token"` -> id of `[MASK]`).
+    pub fn special_token_id(&self, key: &str) -> Option<u32> {
+        self.special_token(key).and_then(|t| self.token_to_id(t))
+    }
+
+    /// A copy of the underlying `tokenizers` tokenizer.
+    pub fn backend(&self) -> Tokenizer {
+        self.tokenizer().clone()
+    }
+
+    /// Encode one text with special tokens, no padding or truncation.
+    pub fn encode(&self, text: &str) -> Result<BatchEncoding> {
+        self.encode_batch_with(&[text], None, &EncodeOptions::default())
+    }
+
+    /// Encode a batch with special tokens, padded to the longest row when `pad` is true.
+    pub fn encode_batch(&self, texts: &[&str], pad: bool) -> Result<BatchEncoding> {
+        let opts = EncodeOptions {
+            padding: if pad { Padding::Longest } else { Padding::DoNotPad },
+            ..EncodeOptions::default()
+        };
+        self.encode_batch_with(texts, None, &opts)
+    }
+
+    /// Encode texts (or text pairs) with explicit padding and truncation.
+    pub fn encode_batch_with(&self, texts: &[&str], pairs: Option<&[&str]>, opts: &EncodeOptions) -> Result<BatchEncoding> {
+        if let Some(pairs) = pairs {
+            if pairs.len() != texts.len() {
+                return Err(Error::input(format!("{} texts but {} text pairs", texts.len(), pairs.len())));
+            }
+        }
+        let limit = opts.max_length.or(self.model_max_length);
+        let truncation = match (opts.truncation, limit) {
+            (true, Some(max_length)) => Some(TruncationParams {
+                direction: self.truncation_side,
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }),
+            _ => None,
+        };
+        let mut encodings = {
+            let mut tokenizer = self.tokenizer();
+            tokenizer.with_truncation(truncation).map_err(|e| Error::Tokenizer(e.to_string()))?;
+            let result = match pairs {
+                Some(pairs) => {
+                    let inputs: Vec<(String, String)> =
+                        texts.iter().zip(pairs).map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+                    tokenizer.encode_batch(inputs, opts.add_special_tokens)
+                }
+                None => {
+                    let inputs: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+                    tokenizer.encode_batch(inputs, opts.add_special_tokens)
+                }
+            };
+            result.map_err(|e| Error::Tokenizer(e.to_string()))?
+        };
+        let strategy = match opts.padding {
+            Padding::DoNotPad => None,
+            Padding::Longest => Some(PaddingStrategy::BatchLongest),
+            Padding::MaxLength => match limit {
+                Some(n) => Some(PaddingStrategy::Fixed(n)),
+                None => {
+                    return Err(Error::input(
+                        "padding to max_length needs `max_length` or a tokenizer with `model_max_length`",
+                    ))
+                }
+            },
+        };
+        if let Some(strategy) = strategy {
+            let pad_token = self.special_token("pad_token").ok_or_else(|| {
+                Error::input("asked to pad but the tokenizer has no `pad_token`; set one in tokenizer_config.json")
+            })?;
+            let pad_id = self.token_to_id(pad_token).ok_or_else(|| {
+                Error::Tokenizer(format!("the pad token `{pad_token}` is not in the vocabulary"))
+            })?;
+            let params = PaddingParams {
+                strategy,
+                direction: self.padding_side,
+                pad_to_multiple_of: None,
+                pad_id,
+                pad_type_id: 0,
+                pad_token: pad_token.to_owned(),
+            };
+            pad_encodings(&mut encodings, &params).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        }
+        let mut batch = BatchEncoding::default();
+        for e in &encodings {
+            batch.input_ids.push(e.get_ids().to_vec());
+            batch.attention_mask.push(e.get_attention_mask().to_vec());
+            batch.token_type_ids.push(e.get_type_ids().to_vec());
+            batch.offsets.push(e.get_offsets().to_vec());
+            batch.tokens.push(e.get_tokens().to_vec());
+        }
+        Ok(batch)
+    }
+
+    /// Turn ids back into text (`tokenizer.decode`).
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        self.tokenizer().decode(ids, skip_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+}

@@ -1,0 +1,207 @@
+//! `BertConfig`, field for field as `transformers`' `configuration_bert.BertConfig` (5.23).
+
+use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
+use serde::{Deserialize, Serialize};
+
+/// `eos_token_id`: one id or a list of ids (`int | list[int] | None` in `transformers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+/// The config of a BERT model (`BertConfig`), with the `transformers` defaults
+/// (those of `google-bert/bert-base-uncased`).
+///
+/// Fields `config.json` may hold that `BertConfig` does not declare are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AutoRegister)]
+#[auto(config, model_type = "bert")]
+pub struct BertConfig {
+    #[serde(default = "defaults::vocab_size")]
+    pub vocab_size: usize,
+    #[serde(default = "defaults::hidden_size")]
+    pub hidden_size: usize,
+    #[serde(default = "defaults::num_hidden_layers")]
+    pub num_hidden_layers: usize,
+    #[serde(default = "defaults::num_attention_heads")]
+    pub num_attention_heads: usize,
+    #[serde(default = "defaults::intermediate_size")]
+    pub intermediate_size: usize,
+    /// Activation of the feed-forward layers and of the MLM head transform.
+    #[serde(default = "defaults::hidden_act")]
+    pub hidden_act: Activation,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "defaults::max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "defaults::type_vocab_size")]
+    pub type_vocab_size: usize,
+    /// Standard deviation of the initialisation in `transformers`; unused at inference.
+    #[serde(default = "defaults::initializer_range")]
+    pub initializer_range: f64,
+    #[serde(default = "defaults::layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "defaults::pad_token_id")]
+    pub pad_token_id: Option<i64>,
+    /// Only `"absolute"` is supported. `transformers` 5.23 no longer declares this field and
+    /// always computes absolute positions, silently dropping the relative-position weights of
+    /// checkpoints trained with `relative_key` / `relative_key_query`; autocandle refuses to
+    /// load those instead of computing something else than they were trained for.
+    #[serde(default = "defaults::position_embedding_type")]
+    pub position_embedding_type: String,
+    /// Generation only; autocandle keeps no KV cache for BERT.
+    #[serde(default = "defaults::yes")]
+    pub use_cache: bool,
+    /// Training only: dropout is a no-op here.
+    #[serde(default)]
+    pub classifier_dropout: Option<f64>,
+    /// Causal self-attention (for `BertLMHeadModel`).
+    #[serde(default)]
+    pub is_decoder: bool,
+    /// Cross-attention layers for an encoder-decoder; they only act on `encoder_hidden_states`,
+    /// which autocandle does not take, so their weights are not loaded.
+    #[serde(default)]
+    pub add_cross_attention: bool,
+    #[serde(default)]
+    pub bos_token_id: Option<i64>,
+    #[serde(default)]
+    pub eos_token_id: Option<TokenIds>,
+    /// The MLM decoder shares the word embedding matrix.
+    #[serde(default = "defaults::yes")]
+    pub tie_word_embeddings: bool,
+    /// `id2label`, `label2id`, `num_labels`, `problem_type`.
+    #[serde(flatten)]
+    pub labels: LabelConfig,
+}
+
+mod defaults {
+    use autocandle_core::Activation;
+
+    pub(super) fn vocab_size() -> usize {
+        30522
+    }
+    pub(super) fn hidden_size() -> usize {
+        768
+    }
+    pub(super) fn num_hidden_layers() -> usize {
+        12
+    }
+    pub(super) fn num_attention_heads() -> usize {
+        12
+    }
+    pub(super) fn intermediate_size() -> usize {
+        3072
+    }
+    pub(super) fn hidden_act() -> Activation {
+        Activation::Gelu
+    }
+    pub(super) fn dropout() -> f64 {
+        0.1
+    }
+    pub(super) fn max_position_embeddings() -> usize {
+        512
+    }
+    pub(super) fn type_vocab_size() -> usize {
+        2
+    }
+    pub(super) fn initializer_range() -> f64 {
+        0.02
+    }
+    pub(super) fn layer_norm_eps() -> f64 {
+        1e-12
+    }
+    pub(super) fn pad_token_id() -> Option<i64> {
+        Some(0)
+    }
+    pub(super) fn position_embedding_type() -> String {
+        "absolute".to_owned()
+    }
+    pub(super) fn yes() -> bool {
+        true
+    }
+}
+
+impl Default for BertConfig {
+    /// `BertConfig()` in `transformers`: the `bert-base-uncased` shape.
+    fn default() -> Self {
+        Self {
+            vocab_size: defaults::vocab_size(),
+            hidden_size: defaults::hidden_size(),
+            num_hidden_layers: defaults::num_hidden_layers(),
+            num_attention_heads: defaults::num_attention_heads(),
+            intermediate_size: defaults::intermediate_size(),
+            hidden_act: defaults::hidden_act(),
+            hidden_dropout_prob: defaults::dropout(),
+            attention_probs_dropout_prob: defaults::dropout(),
+            max_position_embeddings: defaults::max_position_embeddings(),
+            type_vocab_size: defaults::type_vocab_size(),
+            initializer_range: defaults::initializer_range(),
+            layer_norm_eps: defaults::layer_norm_eps(),
+            pad_token_id: defaults::pad_token_id(),
+            position_embedding_type: defaults::position_embedding_type(),
+            use_cache: true,
+            classifier_dropout: None,
+            is_decoder: false,
+            add_cross_attention: false,
+            bos_token_id: None,
+            eos_token_id: None,
+            tie_word_embeddings: true,
+            labels: LabelConfig::default(),
+        }
+    }
+}
+
+impl BertConfig {
+    /// Check what the model needs of the config; called by every constructor.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::config("bert", message));
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ] {
+            if value == 0 {
+                return invalid(format!("`{name}` must be at least 1, got 0"));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return invalid(format!(
+                "`hidden_size` ({}) must be a multiple of `num_attention_heads` ({})",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
+            return invalid(format!(
+                "`layer_norm_eps` must be a finite number >= 0, got {}",
+                self.layer_norm_eps
+            ));
+        }
+        if self.add_cross_attention && !self.is_decoder {
+            return invalid(
+                "`add_cross_attention` needs `is_decoder`: cross-attention layers only exist in a decoder"
+                    .to_owned(),
+            );
+        }
+        if self.position_embedding_type != "absolute" {
+            return Err(Error::Unsupported(format!(
+                "BERT with `position_embedding_type` `{}`: only `absolute` is supported \
+                 (transformers 5.23 dropped relative position embeddings as well)",
+                self.position_embedding_type
+            )));
+        }
+        Ok(())
+    }
+
+    /// Size of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads.max(1)
+    }
+}

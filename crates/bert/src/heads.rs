@@ -1,0 +1,422 @@
+//! The task heads on top of [`BertModel`], one per `transformers` class.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{layer_norm, linear, Init, LayerNorm, Linear, VarBuilder};
+
+use autocandle_core::{
+    Activation, AutoRegister, Error, ForCausalLm, ForMaskedLm, ForMultipleChoice,
+    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification,
+    ForTokenClassification, LoadModel, ModelInputs, PreTrainedModel, Result,
+};
+use autocandle_core::{
+    CausalLmOutput, MaskedLmOutput, MultipleChoiceOutput, NextSentencePredictorOutput,
+    PreTrainingOutput, QuestionAnsweringOutput, SequenceClassifierOutput, TokenClassifierOutput,
+};
+
+use crate::config::BertConfig;
+use crate::inputs::{require_int, require_shape};
+use crate::model::BertModel;
+
+/// `BertLMPredictionHead` (`cls.predictions`): transform (dense, activation, LayerNorm),
+/// then the decoder to vocabulary logits.
+#[derive(Debug)]
+struct BertLmPredictionHead {
+    dense: Linear,
+    activation: Activation,
+    layer_norm: LayerNorm,
+    decoder: Linear,
+}
+
+impl BertLmPredictionHead {
+    /// `vb` is `cls.predictions`; `word_embeddings` is the matrix a tied decoder shares.
+    ///
+    /// Follows `transformers`' weight tying at load time: with `tie_word_embeddings` the
+    /// decoder is the word embedding matrix, unless the checkpoint also holds a different
+    /// `decoder.weight` (then `transformers` leaves them untied and so does this). The bias
+    /// is `decoder.bias` when present, else `cls.predictions.bias` (the tied source).
+    fn load(vb: VarBuilder<'_>, cfg: &BertConfig, word_embeddings: &Tensor) -> Result<Self> {
+        let (h, vocab) = (cfg.hidden_size, cfg.vocab_size);
+        let transform = vb.pp("transform");
+        let weight = if cfg.tie_word_embeddings {
+            if vb.contains_tensor("decoder.weight") {
+                let own = vb.get((vocab, h), "decoder.weight")?;
+                if same_values(&own, word_embeddings)? {
+                    word_embeddings.clone()
+                } else {
+                    own
+                }
+            } else {
+                word_embeddings.clone()
+            }
+        } else {
+            vb.get((vocab, h), "decoder.weight")?
+        };
+        let bias_name = if vb.contains_tensor("decoder.bias") {
+            "decoder.bias"
+        } else {
+            "bias"
+        };
+        let bias = vb.get_with_hints(vocab, bias_name, Init::Const(0.0))?;
+        Ok(Self {
+            dense: linear(h, h, transform.pp("dense"))?,
+            activation: cfg.hidden_act,
+            layer_norm: layer_norm(h, cfg.layer_norm_eps, transform.pp("LayerNorm"))?,
+            decoder: Linear::new(weight, Some(bias)),
+        })
+    }
+
+    fn forward(&self, hidden: &Tensor) -> Result<Tensor> {
+        let x = self.activation.forward(&self.dense.forward(hidden)?)?;
+        let x = self.layer_norm.forward(&x)?;
+        Ok(self.decoder.forward(&x)?)
+    }
+}
+
+/// Whether two tensors of the same shape hold exactly the same values.
+fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
+    if a.dims() != b.dims() {
+        return Ok(false);
+    }
+    let all_equal = a.eq(b)?.min_all()?.to_scalar::<u8>()?;
+    Ok(all_equal == 1)
+}
+
+macro_rules! pretrained_model {
+    ($($ty:ident),*) => {$(
+        impl PreTrainedModel for $ty {
+            fn device(&self) -> &Device {
+                PreTrainedModel::device(&self.bert)
+            }
+
+            fn dtype(&self) -> DType {
+                PreTrainedModel::dtype(&self.bert)
+            }
+        }
+
+        impl $ty {
+            /// The underlying encoder.
+            pub fn bert(&self) -> &BertModel {
+                &self.bert
+            }
+        }
+    )*};
+}
+
+pretrained_model!(
+    BertForPreTraining,
+    BertLMHeadModel,
+    BertForMaskedLM,
+    BertForNextSentencePrediction,
+    BertForSequenceClassification,
+    BertForMultipleChoice,
+    BertForTokenClassification,
+    BertForQuestionAnswering
+);
+
+/// BERT with its two pretraining heads, masked LM and next sentence prediction
+/// (`BertForPreTraining`).
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bert", task = "pretraining", class = "BertForPreTraining")]
+pub struct BertForPreTraining {
+    bert: BertModel,
+    predictions: BertLmPredictionHead,
+    seq_relationship: Linear,
+}
+
+impl LoadModel for BertForPreTraining {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let bert = BertModel::new(vb.pp("bert"), config, true)?;
+        let cls = vb.pp("cls");
+        let predictions =
+            BertLmPredictionHead::load(cls.pp("predictions"), config, bert.word_embeddings())?;
+        let seq_relationship = linear(config.hidden_size, 2, cls.pp("seq_relationship"))?;
+        Ok(Self {
+            bert,
+            predictions,
+            seq_relationship,
+        })
+    }
+}
+
+impl ForPreTraining for BertForPreTraining {
+    fn forward(&self, inputs: &ModelInputs) -> Result<PreTrainingOutput> {
+        let out = self.bert.run(inputs)?;
+        let prediction_logits = self.predictions.forward(&out.last_hidden_state)?;
+        let pooled = BertModel::pooled(out)?;
+        let seq_relationship_logits = self.seq_relationship.forward(&pooled)?;
+        Ok(PreTrainingOutput::new(
+            prediction_logits,
+            seq_relationship_logits,
+        ))
+    }
+}
+
+/// BERT with a language modelling head for causal LM (`BertLMHeadModel`); the attention is
+/// causal when the config has `is_decoder` (as in `transformers`, bidirectional otherwise).
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bert", task = "causal-lm", class = "BertLMHeadModel")]
+pub struct BertLMHeadModel {
+    bert: BertModel,
+    predictions: BertLmPredictionHead,
+}
+
+impl LoadModel for BertLMHeadModel {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let bert = BertModel::new(vb.pp("bert"), config, false)?;
+        let predictions = BertLmPredictionHead::load(
+            vb.pp("cls.predictions"),
+            config,
+            bert.word_embeddings(),
+        )?;
+        Ok(Self { bert, predictions })
+    }
+}
+
+impl ForCausalLm for BertLMHeadModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        let out = self.bert.run(inputs)?;
+        Ok(CausalLmOutput::new(
+            self.predictions.forward(&out.last_hidden_state)?,
+        ))
+    }
+}
+
+/// BERT with a masked language modelling head (`BertForMaskedLM`).
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bert", task = "masked-lm", class = "BertForMaskedLM")]
+pub struct BertForMaskedLM {
+    bert: BertModel,
+    predictions: BertLmPredictionHead,
+}
+
+impl LoadModel for BertForMaskedLM {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let bert = BertModel::new(vb.pp("bert"), config, false)?;
+        let predictions = BertLmPredictionHead::load(
+            vb.pp("cls.predictions"),
+            config,
+            bert.word_embeddings(),
+        )?;
+        Ok(Self { bert, predictions })
+    }
+}
+
+impl ForMaskedLm for BertForMaskedLM {
+    fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
+        let out = self.bert.run(inputs)?;
+        Ok(MaskedLmOutput::new(
+            self.predictions.forward(&out.last_hidden_state)?,
+        ))
+    }
+}
+
+/// BERT with a next sentence prediction head (`BertForNextSentencePrediction`).
+#[derive(Debug, AutoRegister)]
+#[auto(
+    model_type = "bert",
+    task = "next-sentence-prediction",
+    class = "BertForNextSentencePrediction"
+)]
+pub struct BertForNextSentencePrediction {
+    bert: BertModel,
+    seq_relationship: Linear,
+}
+
+impl LoadModel for BertForNextSentencePrediction {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            bert: BertModel::new(vb.pp("bert"), config, true)?,
+            seq_relationship: linear(config.hidden_size, 2, vb.pp("cls.seq_relationship"))?,
+        })
+    }
+}
+
+impl ForNextSentencePrediction for BertForNextSentencePrediction {
+    fn forward(&self, inputs: &ModelInputs) -> Result<NextSentencePredictorOutput> {
+        let pooled = BertModel::pooled(self.bert.run(inputs)?)?;
+        Ok(NextSentencePredictorOutput::new(
+            self.seq_relationship.forward(&pooled)?,
+        ))
+    }
+}
+
+/// BERT with a classifier on the pooled output (`BertForSequenceClassification`); it has
+/// `num_labels` outputs (`len(id2label)`, else `num_labels`, else 2).
+#[derive(Debug, AutoRegister)]
+#[auto(
+    model_type = "bert",
+    task = "sequence-classification",
+    class = "BertForSequenceClassification"
+)]
+pub struct BertForSequenceClassification {
+    bert: BertModel,
+    classifier: Linear,
+}
+
+impl LoadModel for BertForSequenceClassification {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let num_labels = config.labels.num_labels();
+        Ok(Self {
+            bert: BertModel::new(vb.pp("bert"), config, true)?,
+            classifier: linear(config.hidden_size, num_labels, vb.pp("classifier"))?,
+        })
+    }
+}
+
+impl ForSequenceClassification for BertForSequenceClassification {
+    fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
+        let pooled = BertModel::pooled(self.bert.run(inputs)?)?;
+        Ok(SequenceClassifierOutput::new(
+            self.classifier.forward(&pooled)?,
+        ))
+    }
+}
+
+/// BERT with a multiple choice head (`BertForMultipleChoice`): inputs are
+/// `[batch, choices, seq]`, each choice is encoded on its own and scored from its pooled
+/// output; logits are `[batch, choices]`.
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bert", task = "multiple-choice", class = "BertForMultipleChoice")]
+pub struct BertForMultipleChoice {
+    bert: BertModel,
+    classifier: Linear,
+}
+
+impl LoadModel for BertForMultipleChoice {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            bert: BertModel::new(vb.pp("bert"), config, true)?,
+            classifier: linear(config.hidden_size, 1, vb.pp("classifier"))?,
+        })
+    }
+}
+
+impl ForMultipleChoice for BertForMultipleChoice {
+    fn forward(&self, inputs: &ModelInputs) -> Result<MultipleChoiceOutput> {
+        let input_ids = inputs.input_ids()?;
+        let dims = input_ids.dims().to_vec();
+        let &[batch, choices, seq] = dims.as_slice() else {
+            return Err(Error::input(format!(
+                "`input_ids` of a multiple choice model must have shape [batch, choices, seq], \
+                 got {dims:?}"
+            )));
+        };
+        require_int(input_ids, "input_ids")?;
+        let flat = |t: &Tensor, name: &str| -> Result<Tensor> {
+            require_shape(t, name, &dims, "input_ids")?;
+            Ok(t.reshape((batch * choices, seq))?)
+        };
+        let mut flat_inputs = ModelInputs::new(flat(input_ids, "input_ids")?);
+        if let Some(t) = &inputs.attention_mask {
+            flat_inputs = flat_inputs.with_attention_mask(flat(t, "attention_mask")?);
+        }
+        if let Some(t) = &inputs.token_type_ids {
+            flat_inputs = flat_inputs.with_token_type_ids(flat(t, "token_type_ids")?);
+        }
+        if let Some(t) = &inputs.position_ids {
+            flat_inputs = flat_inputs.with_position_ids(flat(t, "position_ids")?);
+        }
+        let pooled = BertModel::pooled(self.bert.run(&flat_inputs)?)?;
+        let logits = self.classifier.forward(&pooled)?.reshape((batch, choices))?;
+        Ok(MultipleChoiceOutput::new(logits))
+    }
+}
+
+/// BERT with a classifier on every token (`BertForTokenClassification`); `num_labels`
+/// outputs per token.
+#[derive(Debug, AutoRegister)]
+#[auto(
+    model_type = "bert",
+    task = "token-classification",
+    class = "BertForTokenClassification"
+)]
+pub struct BertForTokenClassification {
+    bert: BertModel,
+    classifier: Linear,
+}
+
+impl LoadModel for BertForTokenClassification {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let num_labels = config.labels.num_labels();
+        Ok(Self {
+            bert: BertModel::new(vb.pp("bert"), config, false)?,
+            classifier: linear(config.hidden_size, num_labels, vb.pp("classifier"))?,
+        })
+    }
+}
+
+impl ForTokenClassification for BertForTokenClassification {
+    fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
+        let out = self.bert.run(inputs)?;
+        Ok(TokenClassifierOutput::new(
+            self.classifier.forward(&out.last_hidden_state)?,
+        ))
+    }
+}
+
+/// BERT with a span extraction head (`BertForQuestionAnswering`): `qa_outputs` scores every
+/// token as the start and the end of the answer. Needs `num_labels` = 2, as `transformers`.
+#[derive(Debug, AutoRegister)]
+#[auto(
+    model_type = "bert",
+    task = "question-answering",
+    class = "BertForQuestionAnswering"
+)]
+pub struct BertForQuestionAnswering {
+    bert: BertModel,
+    qa_outputs: Linear,
+}
+
+impl LoadModel for BertForQuestionAnswering {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let num_labels = config.labels.num_labels();
+        if num_labels != 2 {
+            return Err(Error::config(
+                "bert",
+                format!(
+                    "BertForQuestionAnswering needs 2 labels (start and end), the config has \
+                     {num_labels}: set `num_labels` to 2"
+                ),
+            ));
+        }
+        Ok(Self {
+            bert: BertModel::new(vb.pp("bert"), config, false)?,
+            qa_outputs: linear(config.hidden_size, num_labels, vb.pp("qa_outputs"))?,
+        })
+    }
+}
+
+impl ForQuestionAnswering for BertForQuestionAnswering {
+    fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
+        let out = self.bert.run(inputs)?;
+        let logits = self.qa_outputs.forward(&out.last_hidden_state)?;
+        let take = |i: usize| -> Result<Tensor> {
+            Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?)
+        };
+        Ok(QuestionAnsweringOutput::new(take(0)?, take(1)?))
+    }
+}

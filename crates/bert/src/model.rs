@@ -1,0 +1,335 @@
+//! The BERT encoder: embeddings, self-attention layers and pooler (`BertModel`).
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+
+use autocandle_core::{
+    AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
+};
+
+use crate::config::BertConfig;
+use crate::inputs::{additive_mask, dims2_int, ids_in_range, positions_in_range, require_int};
+
+/// The dtype attention scores are softmaxed in: f32 for half-precision models, else the
+/// model's own.
+fn softmax_dtype(dtype: DType) -> DType {
+    match dtype {
+        DType::F16 | DType::BF16 => DType::F32,
+        other => other,
+    }
+}
+
+/// `BertEmbeddings`: word + token type + position embeddings, then LayerNorm.
+#[derive(Debug)]
+struct BertEmbeddings {
+    word_embeddings: Embedding,
+    position_embeddings: Embedding,
+    token_type_embeddings: Embedding,
+    layer_norm: LayerNorm,
+}
+
+impl BertEmbeddings {
+    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+        let h = cfg.hidden_size;
+        Ok(Self {
+            word_embeddings: embedding(cfg.vocab_size, h, vb.pp("word_embeddings"))?,
+            position_embeddings: embedding(
+                cfg.max_position_embeddings,
+                h,
+                vb.pp("position_embeddings"),
+            )?,
+            token_type_embeddings: embedding(
+                cfg.type_vocab_size,
+                h,
+                vb.pp("token_type_embeddings"),
+            )?,
+            layer_norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("LayerNorm"))?,
+        })
+    }
+
+    /// `input_ids` `[B, T]` (u32, checked); `token_type_ids` `[B, T]` (u32, checked, `None`
+    /// is all zeros); `position_ids` `[B or 1, T]` (u32, checked, `None` is `0..T`).
+    fn forward(
+        &self,
+        input_ids: &Tensor,
+        token_type_ids: Option<&Tensor>,
+        position_ids: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let seq = input_ids.dim(1)?;
+        let words = self.word_embeddings.forward(input_ids)?;
+        let token_types = match token_type_ids {
+            Some(ids) => self.token_type_embeddings.forward(ids)?,
+            // All zeros: every token gets row 0.
+            None => self.token_type_embeddings.embeddings().narrow(0, 0, 1)?,
+        };
+        let positions = match position_ids {
+            Some(ids) => self.position_embeddings.forward(ids)?,
+            None => self.position_embeddings.embeddings().narrow(0, 0, seq)?,
+        };
+        // Summed in the order of `transformers`: (words + token types) + positions.
+        let embeddings = words
+            .broadcast_add(&token_types)?
+            .broadcast_add(&positions)?;
+        Ok(self.layer_norm.forward(&embeddings)?)
+    }
+}
+
+/// `BertSelfAttention`: multi-head scaled dot-product attention.
+#[derive(Debug)]
+struct BertSelfAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    num_heads: usize,
+    head_dim: usize,
+    scale: f64,
+}
+
+impl BertSelfAttention {
+    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let head_dim = cfg.head_dim();
+        Ok(Self {
+            query: linear(h, h, vb.pp("query"))?,
+            key: linear(h, h, vb.pp("key"))?,
+            value: linear(h, h, vb.pp("value"))?,
+            num_heads: cfg.num_attention_heads,
+            head_dim,
+            scale: (head_dim as f64).powf(-0.5),
+        })
+    }
+
+    /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]`.
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (batch, seq, hidden) = x.dims3()?;
+        let heads = |proj: &Linear| -> Result<Tensor> {
+            Ok(proj
+                .forward(x)?
+                .reshape((batch, seq, self.num_heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
+        let dtype = q.dtype();
+        let scores = (q.matmul(&k.t()?)? * self.scale)?.to_dtype(softmax_dtype(dtype))?;
+        let scores = match mask {
+            Some(mask) => scores.broadcast_add(mask)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+        let context = probs.matmul(&v)?.transpose(1, 2)?;
+        Ok(context.reshape((batch, seq, hidden))?)
+    }
+}
+
+/// `dense`, then `LayerNorm(dense(x) + residual)`: `BertSelfOutput` and `BertOutput`.
+#[derive(Debug)]
+struct DenseResidualNorm {
+    dense: Linear,
+    layer_norm: LayerNorm,
+}
+
+impl DenseResidualNorm {
+    fn load(vb: VarBuilder<'_>, in_dim: usize, cfg: &BertConfig) -> Result<Self> {
+        Ok(Self {
+            dense: linear(in_dim, cfg.hidden_size, vb.pp("dense"))?,
+            layer_norm: layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("LayerNorm"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let x = (self.dense.forward(x)? + residual)?;
+        Ok(self.layer_norm.forward(&x)?)
+    }
+}
+
+/// `BertLayer`: self-attention, then the feed-forward block.
+#[derive(Debug)]
+struct BertLayer {
+    attention: BertSelfAttention,
+    attention_output: DenseResidualNorm,
+    intermediate: Linear,
+    activation: autocandle_core::Activation,
+    output: DenseResidualNorm,
+}
+
+impl BertLayer {
+    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+        let h = cfg.hidden_size;
+        Ok(Self {
+            attention: BertSelfAttention::load(vb.pp("attention.self"), cfg)?,
+            attention_output: DenseResidualNorm::load(vb.pp("attention.output"), h, cfg)?,
+            intermediate: linear(h, cfg.intermediate_size, vb.pp("intermediate.dense"))?,
+            activation: cfg.hidden_act,
+            output: DenseResidualNorm::load(vb.pp("output"), cfg.intermediate_size, cfg)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let attended = self.attention.forward(x, mask)?;
+        let attended = self.attention_output.forward(&attended, x)?;
+        let inner = self
+            .activation
+            .forward(&self.intermediate.forward(&attended)?)?;
+        self.output.forward(&inner, &attended)
+    }
+}
+
+/// The BERT encoder (`transformers`' `BertModel`), the base of every head.
+///
+/// Built by [`LoadModel::load`], it has a pooler exactly when the weights hold
+/// `pooler.dense.weight`; otherwise `pooler_output` is `None` (where `transformers` would
+/// initialise a random pooler). Heads build it with [`BertModel::new`].
+///
+/// With `is_decoder` the self-attention is causal. Cross-attention (`add_cross_attention`)
+/// only acts on `encoder_hidden_states`, which autocandle does not take, so it is not loaded;
+/// without them `transformers` skips it too.
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bert", task = "base", class = "BertModel")]
+pub struct BertModel {
+    embeddings: BertEmbeddings,
+    layers: Vec<BertLayer>,
+    pooler: Option<Linear>,
+    config: BertConfig,
+    device: Device,
+    dtype: DType,
+}
+
+impl BertModel {
+    /// Build the encoder from weights named as `transformers`' `BertModel` state dict
+    /// (`embeddings.*`, `encoder.layer.N.*`, `pooler.dense.*`), with the pooler when
+    /// `add_pooling_layer`.
+    pub fn new(vb: VarBuilder<'_>, config: &BertConfig, add_pooling_layer: bool) -> Result<Self> {
+        config.validate()?;
+        let embeddings = BertEmbeddings::load(vb.pp("embeddings"), config)?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| BertLayer::load(vb.pp(format!("encoder.layer.{i}")), config))
+            .collect::<Result<Vec<_>>>()?;
+        let pooler = if add_pooling_layer {
+            Some(linear(
+                config.hidden_size,
+                config.hidden_size,
+                vb.pp("pooler.dense"),
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            embeddings,
+            layers,
+            pooler,
+            config: config.clone(),
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    /// The config the model was built from.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Whether the model has a pooler (and so a `pooler_output`).
+    pub fn has_pooler(&self) -> bool {
+        self.pooler.is_some()
+    }
+
+    /// The word embedding matrix, `[vocab_size, hidden_size]`.
+    pub fn word_embeddings(&self) -> &Tensor {
+        self.embeddings.word_embeddings.embeddings()
+    }
+
+    /// The checked forward pass shared by every head.
+    pub(crate) fn run(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        let cfg = &self.config;
+        let input_ids = inputs.input_ids()?;
+        let (batch, seq) = dims2_int(input_ids, "input_ids")?;
+        let position_ids = match &inputs.position_ids {
+            Some(p) => {
+                require_int(p, "position_ids")?;
+                if p.dims() != [batch, seq] && p.dims() != [1, seq] {
+                    return Err(Error::input(format!(
+                        "`position_ids` has shape {:?} but `input_ids` has shape {:?}; they must \
+                         match (or have a batch of 1)",
+                        p.dims(),
+                        [batch, seq]
+                    )));
+                }
+                Some(positions_in_range(p, cfg.max_position_embeddings)?)
+            }
+            None if seq > cfg.max_position_embeddings => {
+                return Err(Error::SequenceTooLong {
+                    len: seq,
+                    max: cfg.max_position_embeddings,
+                })
+            }
+            None => None,
+        };
+        let input_ids = ids_in_range(input_ids, "input_ids", cfg.vocab_size)?;
+        let token_type_ids = match &inputs.token_type_ids {
+            Some(t) => {
+                require_int(t, "token_type_ids")?;
+                crate::inputs::require_shape(t, "token_type_ids", &[batch, seq], "input_ids")?;
+                Some(ids_in_range(t, "token_type_ids", cfg.type_vocab_size)?)
+            }
+            None => None,
+        };
+        let mask = additive_mask(
+            inputs.attention_mask.as_ref(),
+            (batch, seq),
+            cfg.is_decoder,
+            softmax_dtype(self.dtype),
+            &self.device,
+        )?;
+
+        let mut hidden = self.embeddings.forward(
+            &input_ids,
+            token_type_ids.as_ref(),
+            position_ids.as_ref(),
+        )?;
+        for layer in &self.layers {
+            hidden = layer.forward(&hidden, mask.as_ref())?;
+        }
+        let pooled = match &self.pooler {
+            Some(dense) => {
+                let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
+                Some(dense.forward(&first)?.tanh()?)
+            }
+            None => None,
+        };
+        Ok(BaseModelOutput::new(hidden, pooled))
+    }
+
+    /// The pooled output, or an error for a model built without a pooler.
+    pub(crate) fn pooled(output: BaseModelOutput) -> Result<Tensor> {
+        output.pooler_output.ok_or_else(|| {
+            Error::Unsupported("this BERT model has no pooler (`pooler.dense`)".to_owned())
+        })
+    }
+}
+
+impl LoadModel for BertModel {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let add_pooling_layer = vb.contains_tensor("pooler.dense.weight");
+        Self::new(vb, config, add_pooling_layer)
+    }
+}
+
+impl PreTrainedModel for BertModel {
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+}
+
+impl Model for BertModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        self.run(inputs)
+    }
+}

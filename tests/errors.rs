@@ -1,0 +1,144 @@
+//! Bad input gets a clear `Err`, never a panic: one test per case.
+
+use std::path::Path;
+
+use autocandle::catalog::resolve_head;
+use autocandle::{AutoConfig, AutoModel, AutoModelForMaskedLM, Device, Error, ModelInputs, Task, Tensor};
+use autocandle_tests::fixture;
+
+/// A copy of a fixture folder that a test may break.
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    tmp
+}
+
+fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(config.as_object_mut().unwrap());
+    std::fs::write(path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+}
+
+fn load_err(dir: &Path) -> Error {
+    AutoModelForMaskedLM::from_pretrained(&dir.to_string_lossy()).err().expect("loading should fail")
+}
+
+#[test]
+fn malformed_config_json() {
+    let dir = copy_fixture("bert-masked-lm");
+    std::fs::write(dir.path().join("config.json"), "{\"model_type\": \"bert\",").unwrap();
+    let err = load_err(dir.path());
+    assert!(matches!(err, Error::MalformedJson { .. }), "{err}");
+    assert!(err.to_string().contains("config.json"), "{err}");
+}
+
+#[test]
+fn missing_model_type() {
+    let dir = copy_fixture("bert-masked-lm");
+    edit_config(dir.path(), |c| {
+        c.remove("model_type");
+    });
+    let err = load_err(dir.path());
+    assert!(matches!(err, Error::MissingModelType { .. }), "{err}");
+    assert!(err.to_string().contains("add one"), "{err}");
+}
+
+#[test]
+fn unknown_model_type_suggests_close_names() {
+    let dir = copy_fixture("bert-masked-lm");
+    edit_config(dir.path(), |c| {
+        c.insert("model_type".into(), "bret".into());
+    });
+    let err = load_err(dir.path()).to_string();
+    assert!(err.contains("unknown model type `bret`") && err.contains("did you mean `bert`"), "{err}");
+    let err = AutoConfig::from_pretrained(&dir.path().to_string_lossy()).unwrap_err().to_string();
+    assert!(err.contains("known model types: bert"), "{err}");
+}
+
+#[test]
+fn invalid_field_value_names_the_model_type() {
+    let dir = copy_fixture("bert-masked-lm");
+    edit_config(dir.path(), |c| {
+        c.insert("hidden_act".into(), "gelu_nope".into());
+    });
+    let err = load_err(dir.path()).to_string();
+    assert!(err.contains("`bert` config") && err.contains("gelu_nope"), "{err}");
+}
+
+#[test]
+fn no_head_for_task_lists_what_is_available() {
+    let err = resolve_head("bert", Task::Seq2SeqLm).unwrap_err().to_string();
+    assert!(err.contains("no seq2seq-lm head") && err.contains("masked-lm (BertForMaskedLM)"), "{err}");
+}
+
+#[test]
+fn missing_weights_file() {
+    let dir = copy_fixture("bert-masked-lm");
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let err = load_err(dir.path());
+    assert!(matches!(err, Error::WeightsNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn truncated_safetensors() {
+    let dir = copy_fixture("bert-masked-lm");
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_err(dir.path());
+    assert!(matches!(err, Error::Safetensors { .. }), "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let dir = copy_fixture("bert-masked-lm");
+    edit_config(dir.path(), |c| {
+        c.insert("num_hidden_layers".into(), 3.into());
+    });
+    let err = load_err(dir.path());
+    assert!(matches!(err, Error::TensorNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("encoder.layer.2."), "{err}");
+}
+
+#[test]
+fn wrong_shape_is_named() {
+    let dir = copy_fixture("bert-masked-lm");
+    edit_config(dir.path(), |c| {
+        c.insert("intermediate_size".into(), 40.into());
+    });
+    let err = load_err(dir.path());
+    assert!(matches!(err, Error::TensorShape { .. }), "{err}");
+    assert!(err.to_string().contains("intermediate.dense.weight"), "{err}");
+}
+
+#[test]
+fn token_id_out_of_vocabulary() {
+    let model = AutoModel::from_pretrained(&fixture("bert-base").to_string_lossy()).unwrap();
+    let ids = Tensor::new(&[[2u32, 100_000, 3]], &Device::Cpu).unwrap();
+    let err = model.forward(&ModelInputs::new(ids)).unwrap_err();
+    assert!(matches!(err, Error::TokenIdOutOfRange { id: 100_000, .. }), "{err}");
+}
+
+#[test]
+fn sequence_longer_than_max_position_embeddings() {
+    let model = AutoModel::from_pretrained(&fixture("bert-base").to_string_lossy()).unwrap();
+    let ids = Tensor::ones((1, 65), candle_core::DType::U32, &Device::Cpu).unwrap();
+    let err = model.forward(&ModelInputs::new(ids)).unwrap_err();
+    assert!(matches!(err, Error::SequenceTooLong { len: 65, max: 64 }), "{err}");
+}
+
+#[test]
+fn bad_repo_ids_and_paths() {
+    let err = AutoModel::from_pretrained("not/a/valid/repo").unwrap_err().to_string();
+    assert!(err.contains("neither a local folder nor a valid Hub repo id"), "{err}");
+    let err = AutoModel::from_pretrained("").unwrap_err().to_string();
+    assert!(err.contains("repo id"), "{err}");
+}

@@ -1,0 +1,135 @@
+//! `cargo xtask gen-mappings [--check]`: regenerates the files derived from `manifests/`,
+//! or checks that the committed ones are up to date.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use similar::TextDiff;
+
+use crate::{features, manifest, render};
+
+/// The directory of the manifests, relative to the workspace root.
+pub const MANIFESTS_DIR: &str = "manifests";
+/// The generated Rust mappings, relative to the workspace root.
+pub const MAPPINGS_RS: &str = "crates/auto/src/mappings.rs";
+/// The generated model table, relative to the workspace root.
+pub const MODELS_MD: &str = "docs/models.md";
+
+/// One generated file: where it goes (relative to the workspace root) and what it holds.
+#[derive(Debug)]
+pub struct Output {
+    pub path: &'static str,
+    pub contents: String,
+}
+
+/// Reads and validates the manifests and renders every generated file, in memory.
+pub fn generate(root: &Path) -> Result<Vec<Output>> {
+    let manifests = manifest::load_dir(root, MANIFESTS_DIR)?;
+    let cargo_toml = std::fs::read_to_string(root.join(features::AUTO_CARGO_TOML))
+        .with_context(|| format!("reading {}", features::AUTO_CARGO_TOML))?;
+    let auto_features = features::check(&manifests, &cargo_toml)?;
+    let rust = render::rustfmt(root, &render::rust(&manifests))?;
+    Ok(vec![
+        Output {
+            path: MAPPINGS_RS,
+            contents: rust,
+        },
+        Output {
+            path: MODELS_MD,
+            contents: render::docs(&manifests, &auto_features),
+        },
+    ])
+}
+
+/// Writes every generated file that changed and says which did.
+pub fn write(root: &Path) -> Result<()> {
+    let manifests = manifest::load_dir(root, MANIFESTS_DIR)?;
+    for m in &manifests {
+        println!("  {}", manifest::summary(m));
+    }
+    for out in generate(root)? {
+        let path = root.join(out.path);
+        let old = std::fs::read_to_string(&path).ok();
+        if old.as_deref() == Some(out.contents.as_str()) {
+            println!("unchanged {}", out.path);
+            continue;
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, &out.contents).with_context(|| format!("writing {}", out.path))?;
+        println!(
+            "{} {}",
+            if old.is_some() { "updated" } else { "created" },
+            out.path
+        );
+    }
+    Ok(())
+}
+
+/// Regenerates in memory and fails with a unified diff for every committed file
+/// that differs from what the manifests generate (or is missing).
+pub fn check(root: &Path) -> Result<()> {
+    let mut stale = Vec::new();
+    for out in generate(root)? {
+        let old = match std::fs::read_to_string(root.join(out.path)) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", out.path)),
+        };
+        if old.as_deref() == Some(out.contents.as_str()) {
+            continue;
+        }
+        let diff = TextDiff::from_lines(old.as_deref().unwrap_or(""), &out.contents)
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("a/{} (committed)", out.path),
+                &format!("b/{} (generated)", out.path),
+            )
+            .to_string();
+        let what = if old.is_some() {
+            "is out of date"
+        } else {
+            "is missing"
+        };
+        eprintln!("{} {what}:\n{diff}", out.path);
+        stale.push(out.path);
+    }
+    if !stale.is_empty() {
+        bail!(
+            "{} not up to date with manifests/: run `cargo xtask gen-mappings` to update",
+            stale.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed generated files must match the manifests (the same check as
+    /// `cargo xtask gen-mappings --check`), so `cargo test --workspace` catches drift.
+    #[test]
+    fn generated_files_are_up_to_date() -> Result<()> {
+        check(&crate::workspace_root())
+    }
+
+    #[test]
+    fn generation_is_deterministic() -> Result<()> {
+        let root = crate::workspace_root();
+        let a = generate(&root)?;
+        let b = generate(&root)?;
+        assert_eq!(a.len(), b.len());
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(a.path, b.path);
+            assert_eq!(
+                a.contents, b.contents,
+                "{} differs between two runs",
+                a.path
+            );
+        }
+        Ok(())
+    }
+}
