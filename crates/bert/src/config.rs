@@ -179,15 +179,11 @@ impl BertConfig {
             ));
         }
         if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
-            return invalid(format!(
-                "`layer_norm_eps` must be a finite number >= 0, got {}",
-                self.layer_norm_eps
-            ));
+            return invalid(format!("`layer_norm_eps` must be a finite number >= 0, got {}", self.layer_norm_eps));
         }
         if self.add_cross_attention && !self.is_decoder {
             return invalid(
-                "`add_cross_attention` needs `is_decoder`: cross-attention layers only exist in a decoder"
-                    .to_owned(),
+                "`add_cross_attention` needs `is_decoder`: cross-attention layers only exist in a decoder".to_owned(),
             );
         }
         if self.position_embedding_type != "absolute" {

@@ -4,13 +4,13 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, linear, Init, LayerNorm, Linear, VarBuilder};
 
 use autocandle_core::{
-    Activation, AutoRegister, Error, ForCausalLm, ForMaskedLm, ForMultipleChoice,
-    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification,
-    ForTokenClassification, LoadModel, ModelInputs, PreTrainedModel, Result,
+    Activation, AutoRegister, Error, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,
+    ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadModel, ModelInputs,
+    PreTrainedModel, Result,
 };
 use autocandle_core::{
-    CausalLmOutput, MaskedLmOutput, MultipleChoiceOutput, NextSentencePredictorOutput,
-    PreTrainingOutput, QuestionAnsweringOutput, SequenceClassifierOutput, TokenClassifierOutput,
+    CausalLmOutput, MaskedLmOutput, MultipleChoiceOutput, NextSentencePredictorOutput, PreTrainingOutput,
+    QuestionAnsweringOutput, SequenceClassifierOutput, TokenClassifierOutput,
 };
 
 use crate::config::BertConfig;
@@ -51,11 +51,7 @@ impl BertLmPredictionHead {
         } else {
             vb.get((vocab, h), "decoder.weight")?
         };
-        let bias_name = if vb.contains_tensor("decoder.bias") {
-            "decoder.bias"
-        } else {
-            "bias"
-        };
+        let bias_name = if vb.contains_tensor("decoder.bias") { "decoder.bias" } else { "bias" };
         let bias = vb.get_with_hints(vocab, bias_name, Init::Const(0.0))?;
         Ok(Self {
             dense: linear(h, h, transform.pp("dense"))?,
@@ -130,14 +126,9 @@ impl LoadModel for BertForPreTraining {
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
         let bert = BertModel::new(vb.pp("bert"), config, true)?;
         let cls = vb.pp("cls");
-        let predictions =
-            BertLmPredictionHead::load(cls.pp("predictions"), config, bert.word_embeddings())?;
+        let predictions = BertLmPredictionHead::load(cls.pp("predictions"), config, bert.word_embeddings())?;
         let seq_relationship = linear(config.hidden_size, 2, cls.pp("seq_relationship"))?;
-        Ok(Self {
-            bert,
-            predictions,
-            seq_relationship,
-        })
+        Ok(Self { bert, predictions, seq_relationship })
     }
 }
 
@@ -147,10 +138,7 @@ impl ForPreTraining for BertForPreTraining {
         let prediction_logits = self.predictions.forward(&out.last_hidden_state)?;
         let pooled = BertModel::pooled(out)?;
         let seq_relationship_logits = self.seq_relationship.forward(&pooled)?;
-        Ok(PreTrainingOutput::new(
-            prediction_logits,
-            seq_relationship_logits,
-        ))
+        Ok(PreTrainingOutput::new(prediction_logits, seq_relationship_logits))
     }
 }
 
@@ -169,11 +157,7 @@ impl LoadModel for BertLMHeadModel {
 
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
         let bert = BertModel::new(vb.pp("bert"), config, false)?;
-        let predictions = BertLmPredictionHead::load(
-            vb.pp("cls.predictions"),
-            config,
-            bert.word_embeddings(),
-        )?;
+        let predictions = BertLmPredictionHead::load(vb.pp("cls.predictions"), config, bert.word_embeddings())?;
         Ok(Self { bert, predictions })
     }
 }
@@ -181,9 +165,7 @@ impl LoadModel for BertLMHeadModel {
 impl ForCausalLm for BertLMHeadModel {
     fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
         let out = self.bert.run(inputs)?;
-        Ok(CausalLmOutput::new(
-            self.predictions.forward(&out.last_hidden_state)?,
-        ))
+        Ok(CausalLmOutput::new(self.predictions.forward(&out.last_hidden_state)?))
     }
 }
 
@@ -201,11 +183,7 @@ impl LoadModel for BertForMaskedLM {
 
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
         let bert = BertModel::new(vb.pp("bert"), config, false)?;
-        let predictions = BertLmPredictionHead::load(
-            vb.pp("cls.predictions"),
-            config,
-            bert.word_embeddings(),
-        )?;
+        let predictions = BertLmPredictionHead::load(vb.pp("cls.predictions"), config, bert.word_embeddings())?;
         Ok(Self { bert, predictions })
     }
 }
@@ -213,19 +191,13 @@ impl LoadModel for BertForMaskedLM {
 impl ForMaskedLm for BertForMaskedLM {
     fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
         let out = self.bert.run(inputs)?;
-        Ok(MaskedLmOutput::new(
-            self.predictions.forward(&out.last_hidden_state)?,
-        ))
+        Ok(MaskedLmOutput::new(self.predictions.forward(&out.last_hidden_state)?))
     }
 }
 
 /// BERT with a next sentence prediction head (`BertForNextSentencePrediction`).
 #[derive(Debug, AutoRegister)]
-#[auto(
-    model_type = "bert",
-    task = "next-sentence-prediction",
-    class = "BertForNextSentencePrediction"
-)]
+#[auto(model_type = "bert", task = "next-sentence-prediction", class = "BertForNextSentencePrediction")]
 pub struct BertForNextSentencePrediction {
     bert: BertModel,
     seq_relationship: Linear,
@@ -246,20 +218,14 @@ impl LoadModel for BertForNextSentencePrediction {
 impl ForNextSentencePrediction for BertForNextSentencePrediction {
     fn forward(&self, inputs: &ModelInputs) -> Result<NextSentencePredictorOutput> {
         let pooled = BertModel::pooled(self.bert.run(inputs)?)?;
-        Ok(NextSentencePredictorOutput::new(
-            self.seq_relationship.forward(&pooled)?,
-        ))
+        Ok(NextSentencePredictorOutput::new(self.seq_relationship.forward(&pooled)?))
     }
 }
 
 /// BERT with a classifier on the pooled output (`BertForSequenceClassification`); it has
 /// `num_labels` outputs (`len(id2label)`, else `num_labels`, else 2).
 #[derive(Debug, AutoRegister)]
-#[auto(
-    model_type = "bert",
-    task = "sequence-classification",
-    class = "BertForSequenceClassification"
-)]
+#[auto(model_type = "bert", task = "sequence-classification", class = "BertForSequenceClassification")]
 pub struct BertForSequenceClassification {
     bert: BertModel,
     classifier: Linear,
@@ -281,9 +247,7 @@ impl LoadModel for BertForSequenceClassification {
 impl ForSequenceClassification for BertForSequenceClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
         let pooled = BertModel::pooled(self.bert.run(inputs)?)?;
-        Ok(SequenceClassifierOutput::new(
-            self.classifier.forward(&pooled)?,
-        ))
+        Ok(SequenceClassifierOutput::new(self.classifier.forward(&pooled)?))
     }
 }
 
@@ -343,11 +307,7 @@ impl ForMultipleChoice for BertForMultipleChoice {
 /// BERT with a classifier on every token (`BertForTokenClassification`); `num_labels`
 /// outputs per token.
 #[derive(Debug, AutoRegister)]
-#[auto(
-    model_type = "bert",
-    task = "token-classification",
-    class = "BertForTokenClassification"
-)]
+#[auto(model_type = "bert", task = "token-classification", class = "BertForTokenClassification")]
 pub struct BertForTokenClassification {
     bert: BertModel,
     classifier: Linear,
@@ -369,20 +329,14 @@ impl LoadModel for BertForTokenClassification {
 impl ForTokenClassification for BertForTokenClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
         let out = self.bert.run(inputs)?;
-        Ok(TokenClassifierOutput::new(
-            self.classifier.forward(&out.last_hidden_state)?,
-        ))
+        Ok(TokenClassifierOutput::new(self.classifier.forward(&out.last_hidden_state)?))
     }
 }
 
 /// BERT with a span extraction head (`BertForQuestionAnswering`): `qa_outputs` scores every
 /// token as the start and the end of the answer. Needs `num_labels` = 2, as `transformers`.
 #[derive(Debug, AutoRegister)]
-#[auto(
-    model_type = "bert",
-    task = "question-answering",
-    class = "BertForQuestionAnswering"
-)]
+#[auto(model_type = "bert", task = "question-answering", class = "BertForQuestionAnswering")]
 pub struct BertForQuestionAnswering {
     bert: BertModel,
     qa_outputs: Linear,
@@ -414,9 +368,7 @@ impl ForQuestionAnswering for BertForQuestionAnswering {
     fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
         let out = self.bert.run(inputs)?;
         let logits = self.qa_outputs.forward(&out.last_hidden_state)?;
-        let take = |i: usize| -> Result<Tensor> {
-            Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?)
-        };
+        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
         Ok(QuestionAnsweringOutput::new(take(0)?, take(1)?))
     }
 }

@@ -8,15 +8,11 @@ use autocandle_core::{Error, Result};
 pub(crate) fn dims2_int(t: &Tensor, name: &str) -> Result<(usize, usize)> {
     let dims = t.dims();
     let &[batch, seq] = dims else {
-        return Err(Error::input(format!(
-            "`{name}` must have shape [batch, seq], got {dims:?}"
-        )));
+        return Err(Error::input(format!("`{name}` must have shape [batch, seq], got {dims:?}")));
     };
     require_int(t, name)?;
     if batch == 0 || seq == 0 {
-        return Err(Error::input(format!(
-            "`{name}` is empty (shape {dims:?}): give at least one token"
-        )));
+        return Err(Error::input(format!("`{name}` is empty (shape {dims:?}): give at least one token")));
     }
     Ok((batch, seq))
 }
@@ -26,10 +22,7 @@ pub(crate) fn require_int(t: &Tensor, name: &str) -> Result<()> {
     if t.dtype().is_int() {
         Ok(())
     } else {
-        Err(Error::input(format!(
-            "`{name}` must hold integers (u32 or i64), got {:?}",
-            t.dtype()
-        )))
+        Err(Error::input(format!("`{name}` must hold integers (u32 or i64), got {:?}", t.dtype())))
     }
 }
 
@@ -38,10 +31,7 @@ pub(crate) fn require_shape(t: &Tensor, name: &str, dims: &[usize], like: &str) 
     if t.dims() == dims {
         Ok(())
     } else {
-        Err(Error::input(format!(
-            "`{name}` has shape {:?} but `{like}` has shape {dims:?}; they must match",
-            t.dims()
-        )))
+        Err(Error::input(format!("`{name}` has shape {:?} but `{like}` has shape {dims:?}; they must match", t.dims())))
     }
 }
 
@@ -56,11 +46,7 @@ fn min_max(t: &Tensor) -> Result<(i64, i64)> {
 /// A violation is [`Error::TokenIdOutOfRange`] naming `input` and the offending id.
 pub(crate) fn ids_in_range(ids: &Tensor, input: &'static str, limit: usize) -> Result<Tensor> {
     let (min, max) = min_max(ids)?;
-    let out_of_range = |id| Error::TokenIdOutOfRange {
-        input,
-        id,
-        vocab_size: limit,
-    };
+    let out_of_range = |id| Error::TokenIdOutOfRange { input, id, vocab_size: limit };
     if min < 0 {
         return Err(out_of_range(min));
     }
@@ -125,8 +111,6 @@ pub(crate) fn additive_mask(
 
 /// `[1, 1, seq, seq]`: 0 on and below the diagonal, `f32::MIN` above it.
 fn causal_mask(seq: usize, device: &Device) -> Result<Tensor> {
-    let values: Vec<f32> = (0..seq)
-        .flat_map(|q| (0..seq).map(move |k| if k <= q { 0.0 } else { f32::MIN }))
-        .collect();
+    let values: Vec<f32> = (0..seq).flat_map(|q| (0..seq).map(move |k| if k <= q { 0.0 } else { f32::MIN })).collect();
     Ok(Tensor::from_vec(values, (1, 1, seq, seq), device)?)
 }

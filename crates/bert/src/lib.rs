@@ -19,8 +19,7 @@ mod model;
 pub use config::{BertConfig, TokenIds};
 pub use heads::{
     BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
-    BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification,
-    BertLMHeadModel,
+    BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertLMHeadModel,
 };
 pub use model::BertModel;
 

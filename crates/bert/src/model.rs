@@ -3,9 +3,7 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
 
-use autocandle_core::{
-    AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_core::{AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result};
 
 use crate::config::BertConfig;
 use crate::inputs::{additive_mask, dims2_int, ids_in_range, positions_in_range, require_int};
@@ -33,16 +31,8 @@ impl BertEmbeddings {
         let h = cfg.hidden_size;
         Ok(Self {
             word_embeddings: embedding(cfg.vocab_size, h, vb.pp("word_embeddings"))?,
-            position_embeddings: embedding(
-                cfg.max_position_embeddings,
-                h,
-                vb.pp("position_embeddings"),
-            )?,
-            token_type_embeddings: embedding(
-                cfg.type_vocab_size,
-                h,
-                vb.pp("token_type_embeddings"),
-            )?,
+            position_embeddings: embedding(cfg.max_position_embeddings, h, vb.pp("position_embeddings"))?,
+            token_type_embeddings: embedding(cfg.type_vocab_size, h, vb.pp("token_type_embeddings"))?,
             layer_norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("LayerNorm"))?,
         })
     }
@@ -67,9 +57,7 @@ impl BertEmbeddings {
             None => self.position_embeddings.embeddings().narrow(0, 0, seq)?,
         };
         // Summed in the order of `transformers`: (words + token types) + positions.
-        let embeddings = words
-            .broadcast_add(&token_types)?
-            .broadcast_add(&positions)?;
+        let embeddings = words.broadcast_add(&token_types)?.broadcast_add(&positions)?;
         Ok(self.layer_norm.forward(&embeddings)?)
     }
 }
@@ -103,11 +91,7 @@ impl BertSelfAttention {
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (batch, seq, hidden) = x.dims3()?;
         let heads = |proj: &Linear| -> Result<Tensor> {
-            Ok(proj
-                .forward(x)?
-                .reshape((batch, seq, self.num_heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?)
+            Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
         let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
         let dtype = q.dtype();
@@ -168,9 +152,7 @@ impl BertLayer {
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let attended = self.attention.forward(x, mask)?;
         let attended = self.attention_output.forward(&attended, x)?;
-        let inner = self
-            .activation
-            .forward(&self.intermediate.forward(&attended)?)?;
+        let inner = self.activation.forward(&self.intermediate.forward(&attended)?)?;
         self.output.forward(&inner, &attended)
     }
 }
@@ -206,22 +188,11 @@ impl BertModel {
             .map(|i| BertLayer::load(vb.pp(format!("encoder.layer.{i}")), config))
             .collect::<Result<Vec<_>>>()?;
         let pooler = if add_pooling_layer {
-            Some(linear(
-                config.hidden_size,
-                config.hidden_size,
-                vb.pp("pooler.dense"),
-            )?)
+            Some(linear(config.hidden_size, config.hidden_size, vb.pp("pooler.dense"))?)
         } else {
             None
         };
-        Ok(Self {
-            embeddings,
-            layers,
-            pooler,
-            config: config.clone(),
-            device: vb.device().clone(),
-            dtype: vb.dtype(),
-        })
+        Ok(Self { embeddings, layers, pooler, config: config.clone(), device: vb.device().clone(), dtype: vb.dtype() })
     }
 
     /// The config the model was built from.
@@ -258,10 +229,7 @@ impl BertModel {
                 Some(positions_in_range(p, cfg.max_position_embeddings)?)
             }
             None if seq > cfg.max_position_embeddings => {
-                return Err(Error::SequenceTooLong {
-                    len: seq,
-                    max: cfg.max_position_embeddings,
-                })
+                return Err(Error::SequenceTooLong { len: seq, max: cfg.max_position_embeddings })
             }
             None => None,
         };
@@ -282,11 +250,7 @@ impl BertModel {
             &self.device,
         )?;
 
-        let mut hidden = self.embeddings.forward(
-            &input_ids,
-            token_type_ids.as_ref(),
-            position_ids.as_ref(),
-        )?;
+        let mut hidden = self.embeddings.forward(&input_ids, token_type_ids.as_ref(), position_ids.as_ref())?;
         for layer in &self.layers {
             hidden = layer.forward(&hidden, mask.as_ref())?;
         }
@@ -302,9 +266,9 @@ impl BertModel {
 
     /// The pooled output, or an error for a model built without a pooler.
     pub(crate) fn pooled(output: BaseModelOutput) -> Result<Tensor> {
-        output.pooler_output.ok_or_else(|| {
-            Error::Unsupported("this BERT model has no pooler (`pooler.dense`)".to_owned())
-        })
+        output
+            .pooler_output
+            .ok_or_else(|| Error::Unsupported("this BERT model has no pooler (`pooler.dense`)".to_owned()))
     }
 }
 

@@ -8,9 +8,8 @@ use candle_nn::{VarBuilder, VarMap};
 
 use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use autocandle_core::{
-    Error, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,
-    ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTokenClassification,
-    LoadModel, Model, ModelInputs,
+    Error, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining,
+    ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadModel, Model, ModelInputs,
 };
 
 use crate::*;
@@ -48,16 +47,7 @@ fn inputs() -> ModelInputs {
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
 }
 
 #[test]
@@ -99,30 +89,18 @@ fn invalid_configs_are_refused_at_load() {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let load = |cfg: BertConfig| BertModel::new(vb.clone(), &cfg, false).unwrap_err();
 
-    let err = load(BertConfig {
-        hidden_size: 18,
-        ..tiny()
-    });
+    let err = load(BertConfig { hidden_size: 18, ..tiny() });
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
     assert!(err.to_string().contains("multiple of `num_attention_heads`"), "{err}");
 
-    let err = load(BertConfig {
-        vocab_size: 0,
-        ..tiny()
-    });
+    let err = load(BertConfig { vocab_size: 0, ..tiny() });
     assert!(err.to_string().contains("`vocab_size`"), "{err}");
 
-    let err = load(BertConfig {
-        position_embedding_type: "relative_key".into(),
-        ..tiny()
-    });
+    let err = load(BertConfig { position_embedding_type: "relative_key".into(), ..tiny() });
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert!(err.to_string().contains("relative_key"), "{err}");
 
-    let err = load(BertConfig {
-        add_cross_attention: true,
-        ..tiny()
-    });
+    let err = load(BertConfig { add_cross_attention: true, ..tiny() });
     assert!(err.to_string().contains("is_decoder"), "{err}");
 
     let mut cfg = tiny();
@@ -182,9 +160,8 @@ fn multiple_choice_scores_each_choice_on_its_own() {
     // [batch 2, choices 3, seq 4]
     let ids = Tensor::arange(0u32, 24, &Device::Cpu).unwrap().reshape((2, 3, 4)).unwrap();
     let mask = Tensor::ones((2, 3, 4), DType::I64, &Device::Cpu).unwrap();
-    let logits = ForMultipleChoice::forward(&m, &ModelInputs::new(ids.clone()).with_attention_mask(mask))
-        .unwrap()
-        .logits;
+    let logits =
+        ForMultipleChoice::forward(&m, &ModelInputs::new(ids.clone()).with_attention_mask(mask)).unwrap().logits;
     assert_eq!(logits.dims(), [2, 3]);
 
     // The score of choice (1, 2) does not depend on the other choices.
@@ -224,10 +201,7 @@ fn padding_does_not_change_the_unpadded_tokens() {
 
 #[test]
 fn decoder_attention_is_causal() {
-    let cfg = BertConfig {
-        is_decoder: true,
-        ..tiny()
-    };
+    let cfg = BertConfig { is_decoder: true, ..tiny() };
     let (m, _) = fresh::<BertLMHeadModel>(&cfg);
     let a = Tensor::new(&[[1u32, 5, 7, 9, 11]], &Device::Cpu).unwrap();
     let b = Tensor::new(&[[1u32, 5, 7, 20, 30]], &Device::Cpu).unwrap();
@@ -287,20 +261,14 @@ fn bad_inputs_are_clear_errors() {
     assert!(err.to_string().contains("empty"), "{err}");
 
     let err = run(ModelInputs::new(Tensor::new(&[[1u32, 50]], cpu).unwrap()));
-    assert!(
-        matches!(err, Error::TokenIdOutOfRange { input: "input_ids", id: 50, vocab_size: 50 }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::TokenIdOutOfRange { input: "input_ids", id: 50, vocab_size: 50 }), "{err}");
 
     let err = run(ModelInputs::new(Tensor::new(&[[-3i64, 2]], cpu).unwrap()));
     assert!(matches!(err, Error::TokenIdOutOfRange { input: "input_ids", id: -3, .. }), "{err}");
 
     let types = Tensor::new(&[[0i64, 2]], cpu).unwrap();
     let err = run(ModelInputs::new(Tensor::new(&[[1u32, 2]], cpu).unwrap()).with_token_type_ids(types));
-    assert!(
-        matches!(err, Error::TokenIdOutOfRange { input: "token_type_ids", id: 2, vocab_size: 2 }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::TokenIdOutOfRange { input: "token_type_ids", id: 2, vocab_size: 2 }), "{err}");
 
     let err = run(ModelInputs::new(Tensor::ones((1, 13), DType::U32, cpu).unwrap()));
     assert!(matches!(err, Error::SequenceTooLong { len: 13, max: 12 }), "{err}");
@@ -325,10 +293,7 @@ fn tied_decoder_shares_the_word_embeddings() {
     assert!(!names.iter().any(|n| n.starts_with("cls.predictions.decoder")), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("bert.pooler")), "{names:?}");
 
-    let untied = BertConfig {
-        tie_word_embeddings: false,
-        ..tiny()
-    };
+    let untied = BertConfig { tie_word_embeddings: false, ..tiny() };
     let (_, varmap) = fresh::<BertForPreTraining>(&untied);
     let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
     assert!(names.iter().any(|n| n == "cls.predictions.decoder.weight"), "{names:?}");
@@ -383,10 +348,7 @@ fn loads_from_a_head_checkpoint() {
 
     // A missing tensor is a typed error naming it.
     let (vb, tracker) = checkpoint_var_builder(checkpoint, "bert", DType::F32, &Device::Cpu);
-    let cfg3 = BertConfig {
-        num_hidden_layers: 3,
-        ..cfg
-    };
+    let cfg3 = BertConfig { num_hidden_layers: 3, ..cfg };
     assert!(BertModel::load(vb, &cfg3).is_err());
     let err = tracker.take_error().unwrap();
     assert!(err.to_string().contains("encoder.layer.2"), "{err}");
@@ -399,10 +361,7 @@ fn an_untied_decoder_in_a_tied_config_is_used() {
     let cfg = tiny();
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let untied_cfg = BertConfig {
-        tie_word_embeddings: false,
-        ..tiny()
-    };
+    let untied_cfg = BertConfig { tie_word_embeddings: false, ..tiny() };
     let untied = BertForMaskedLM::load(vb, &untied_cfg).unwrap();
     let want = ForMaskedLm::forward(&untied, &inputs()).unwrap().logits;
     let dir = tempfile::tempdir().unwrap();
