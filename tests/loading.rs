@@ -96,9 +96,7 @@ fn subfolder_in_cache_and_in_folder() {
 #[test]
 fn config_overrides_and_unused_kwargs() {
     let dir = fixture("bert-sequence-classification");
-    let opts = LoadOptions::new()
-        .config_override("layer_norm_eps", 1e-5)
-        .config_override("not_a_config_field", 3);
+    let opts = LoadOptions::new().config_override("layer_norm_eps", 1e-5).config_override("not_a_config_field", 3);
     let loaded = AutoConfig::from_pretrained_with(&dir.to_string_lossy(), &opts).unwrap();
     assert_eq!(loaded.value.get("layer_norm_eps").and_then(|v| v.as_f64()), Some(1e-5));
     assert!(loaded.unused_kwargs.contains_key("not_a_config_field"));

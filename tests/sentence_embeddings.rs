@@ -22,8 +22,10 @@ fn mean_pooled_embeddings_match_python() {
     }
     for dir in dirs {
         let id = dir.to_string_lossy();
-        let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("embeddings.json")).unwrap()).unwrap();
-        let sentences: Vec<&str> = expected["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("embeddings.json")).unwrap()).unwrap();
+        let sentences: Vec<&str> =
+            expected["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
         let want: Vec<Vec<f32>> = serde_json::from_value(expected["mean_pooled"].clone()).unwrap();
         let tok = AutoTokenizer::from_pretrained(&id).unwrap();
         let model = AutoModel::from_pretrained(&id).unwrap();

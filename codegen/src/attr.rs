@@ -78,9 +78,9 @@ pub(crate) fn parse(attrs: &[Attribute], ident: &Ident) -> syn::Result<Registrat
         Some(registration) => errors.finish(Ok(registration)),
         // `read` returns `None` only after pushing an error; the fallback keeps a broken
         // invariant from turning into a silently missing registration.
-        None => errors.finish(Ok(())).and_then(|()| {
-            Err(syn::Error::new_spanned(ident, "invalid `#[auto(...)]` attribute"))
-        }),
+        None => {
+            errors.finish(Ok(())).and_then(|()| Err(syn::Error::new_spanned(ident, "invalid `#[auto(...)]` attribute")))
+        }
     }
 }
 
@@ -111,37 +111,38 @@ fn read_attribute(attr: &Attribute, keys: &mut Keys, errors: &mut Errors) {
             return;
         }
     }
-    let result = attr.parse_nested_meta(|meta| {
-        let key = meta.path.to_token_stream().to_string().replace(' ', "");
-        match key.as_str() {
-            "config" => {
-                if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+    let result =
+        attr.parse_nested_meta(|meta| {
+            let key = meta.path.to_token_stream().to_string().replace(' ', "");
+            match key.as_str() {
+                "config" => {
+                    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                        skip_value(&meta)?;
+                        errors.push(meta.error(
+                            "`config` is a flag and takes no value: write `#[auto(config, model_type = \"...\")]`",
+                        ));
+                    }
+                    record(&mut keys.config, &meta.path, Some(()), errors);
+                }
+                "model_type" | "task" | "class" => {
+                    let value = string_value(&meta, &key, errors)?;
+                    let slot = match key.as_str() {
+                        "model_type" => &mut keys.model_type,
+                        "task" => &mut keys.task,
+                        _ => &mut keys.class,
+                    };
+                    record(slot, &meta.path, value, errors);
+                }
+                _ => {
                     skip_value(&meta)?;
-                    errors.push(meta.error(
-                        "`config` is a flag and takes no value: write `#[auto(config, model_type = \"...\")]`",
+                    errors.push(syn::Error::new_spanned(
+                        &meta.path,
+                        format!("unknown key `{key}` in `#[auto(...)]`; valid keys: {VALID_KEYS}"),
                     ));
                 }
-                record(&mut keys.config, &meta.path, Some(()), errors);
             }
-            "model_type" | "task" | "class" => {
-                let value = string_value(&meta, &key, errors)?;
-                let slot = match key.as_str() {
-                    "model_type" => &mut keys.model_type,
-                    "task" => &mut keys.task,
-                    _ => &mut keys.class,
-                };
-                record(slot, &meta.path, value, errors);
-            }
-            _ => {
-                skip_value(&meta)?;
-                errors.push(syn::Error::new_spanned(
-                    &meta.path,
-                    format!("unknown key `{key}` in `#[auto(...)]`; valid keys: {VALID_KEYS}"),
-                ));
-            }
-        }
-        Ok(())
-    });
+            Ok(())
+        });
     if let Err(e) = result {
         keys.syntax_error = true;
         errors.push(e);
@@ -155,15 +156,10 @@ fn record<T>(slot: &mut Option<Seen<T>>, key: &Path, value: Option<T>, errors: &
             let name = first.key.to_token_stream().to_string();
             errors.push(syn::Error::new_spanned(
                 key,
-                format!("duplicate key `{name}` in `#[auto(...)]`: give it once"),
+                format!("duplicate key `{name}` in `#[auto(...)]`: each key may be given once"),
             ));
         }
-        None => {
-            *slot = Some(Seen {
-                key: key.clone(),
-                value,
-            })
-        }
+        None => *slot = Some(Seen { key: key.clone(), value }),
     }
 }
 
@@ -272,16 +268,8 @@ fn validate(keys: Keys, attr: &Attribute, ident: &Ident, errors: &mut Errors) ->
         _ => LitStr::new(&ident.to_string(), ident.span()),
     };
     match (keys.config, task) {
-        (Some(_), _) => Some(Registration::Config {
-            model_type,
-            class,
-        }),
-        (None, Some((spec, task_lit))) => Some(Registration::Model {
-            model_type,
-            task: spec,
-            task_lit,
-            class,
-        }),
+        (Some(_), _) => Some(Registration::Config { model_type, class }),
+        (None, Some((spec, task_lit))) => Some(Registration::Model { model_type, task: spec, task_lit, class }),
         // A model without a valid task pushed an error above.
         (None, None) => None,
     }

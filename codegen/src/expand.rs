@@ -32,12 +32,9 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
 
     let body = match &registration {
         Registration::Config { model_type, class } => config(&input.ident, model_type, class),
-        Registration::Model {
-            model_type,
-            task,
-            task_lit,
-            class,
-        } => model(&input.ident, model_type, task, task_lit, class),
+        Registration::Model { model_type, task, task_lit, class } => {
+            model(&input.ident, model_type, task, task_lit, class)
+        }
     };
     Ok(quote! {
         const _: () = {
@@ -51,6 +48,7 @@ fn config(ident: &Ident, model_type: &LitStr, class: &LitStr) -> TokenStream {
     // Spanned on the struct's name so that a missing `Debug`, `Serialize` or `Deserialize`
     // is reported there.
     let arch_config = quote_spanned!(ident.span()=> ::autocandle_core::ArchConfig);
+    let registered_config = quote_spanned!(ident.span()=> ::autocandle_core::RegisteredConfig);
     let parse = quote_spanned!(ident.span()=> ::autocandle_core::__private::parse_config::<#ident>);
     let to_json = quote_spanned!(ident.span()=> ::autocandle_core::__private::to_json(self));
     let source = source(ident);
@@ -72,7 +70,7 @@ fn config(ident: &Ident, model_type: &LitStr, class: &LitStr) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl ::autocandle_core::RegisteredConfig for #ident {
+        impl #registered_config for #ident {
             const MODEL_TYPE: &'static str = #model_type;
         }
 
@@ -94,18 +92,18 @@ fn model(ident: &Ident, model_type: &LitStr, task: &TaskSpec, task_lit: &LitStr,
     // A missing `LoadModel` impl is reported on the struct's name, a missing task trait impl
     // on the `task = "..."` that asks for it.
     let load_model = quote_spanned!(ident.span()=> ::autocandle_core::LoadModel);
-    // Only paths take these spans: a local variable spanned like a `macro_rules!` argument
-    // would be a different variable to hygiene.
+    // The locals keep call-site spans: spanned like a `macro_rules!` argument, they would be
+    // other variables to hygiene.
+    let (config, vb) = (Ident::new("config", Span::call_site()), Ident::new("vb", Span::call_site()));
     let construct = quote_spanned!(ident.span()=> ::autocandle_core::__private::construct::<#ident>);
-    let box_new = quote_spanned!(task_lit.span()=> ::std::boxed::Box::new);
+    let boxed = quote_spanned!(task_lit.span()=> ::std::boxed::Box::new(#construct(#config, #vb)?));
     let source = source(ident);
     quote! {
         fn __autocandle_construct(
-            config: &dyn ::autocandle_core::ArchConfig,
-            vb: ::autocandle_core::__private::VarBuilder<'_>,
+            #config: &dyn ::autocandle_core::ArchConfig,
+            #vb: ::autocandle_core::__private::VarBuilder<'_>,
         ) -> ::autocandle_core::Result<::std::boxed::Box<dyn ::autocandle_core::#task_trait>> {
-            let model = #construct(config, vb)?;
-            let model: ::std::boxed::Box<dyn ::autocandle_core::#task_trait> = #box_new(model);
+            let model: ::std::boxed::Box<dyn ::autocandle_core::#task_trait> = #boxed;
             ::core::result::Result::Ok(model)
         }
 

@@ -89,7 +89,5 @@ mod task;
 #[proc_macro_derive(AutoRegister, attributes(auto))]
 pub fn derive_auto_register(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    expand::expand(input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    expand::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
 }

@@ -8,10 +8,10 @@ use autocandle_core::load::build_fresh;
 use autocandle_core::registry::{Registry, TaskHead};
 use autocandle_core::{
     AutoRegister, BaseModelOutput, CausalLmOutput, Error, ForCausalLm, ForMaskedLm, ForMultipleChoice,
-    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification,
-    ForTokenClassification, LoadModel, MaskedLmOutput, Model, ModelInputs, MultipleChoiceOutput,
-    NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput,
-    RegisteredConfig, SequenceClassifierOutput, Task, TokenClassifierOutput,
+    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTokenClassification,
+    LoadModel, MaskedLmOutput, Model, ModelInputs, MultipleChoiceOutput, NextSentencePredictorOutput, PreTrainedModel,
+    PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, RegisteredConfig, SequenceClassifierOutput, Task,
+    TokenClassifierOutput,
 };
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -146,7 +146,8 @@ fn config_parses_to_typed_config() {
     assert_eq!(arch.config_class(), "ToyCodegenConfig");
     assert_eq!(arch.to_json(), json!({"hidden_size": 3, "vocab_size": 7}));
 
-    let err = PretrainedConfig::from_value(json!({"model_type": MODEL_TYPE}), Path::new("x")).expect_err("hidden_size is required");
+    let err = PretrainedConfig::from_value(json!({"model_type": MODEL_TYPE}), Path::new("x"))
+        .expect_err("hidden_size is required");
     assert!(err.to_string().contains("hidden_size"), "{err}");
     assert!(err.to_string().contains(MODEL_TYPE), "{err}");
 }

@@ -95,11 +95,8 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
     let reference: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json"))?)?;
     let field = |k: &str| reference.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     let (model_type, task_name) = (field("model_type"), field("task"));
-    let unsupported = |reason: String| Outcome::Unsupported {
-        model_type: model_type.clone(),
-        task: task_name.clone(),
-        reason,
-    };
+    let unsupported =
+        |reason: String| Outcome::Unsupported { model_type: model_type.clone(), task: task_name.clone(), reason };
     if reference.get("format").and_then(Value::as_u64) != Some(1) {
         bail!("reference.json has no `format: 1`");
     }
@@ -119,7 +116,8 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
         ) => return Ok(unsupported(e.to_string())),
         Err(e) => return Err(e).context("loading the model"),
     };
-    let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(dir.join("reference.safetensors"), &Device::Cpu)?;
+    let tensors: HashMap<String, Tensor> =
+        candle_core::safetensors::load(dir.join("reference.safetensors"), &Device::Cpu)?;
     let get = |name: &str| tensors.get(name).with_context(|| format!("reference.safetensors has no `{name}`"));
     let mut inputs = ModelInputs::default();
     for name in reference.get("inputs").and_then(Value::as_array).context("reference.json has no `inputs`")? {
@@ -153,11 +151,7 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
                 })
             }
             Err(e) => {
-                return Ok(Outcome::Fail {
-                    output: name.clone(),
-                    max_abs_diff: f32::INFINITY,
-                    detail: e.to_string(),
-                })
+                return Ok(Outcome::Fail { output: name.clone(), max_abs_diff: f32::INFINITY, detail: e.to_string() })
             }
         }
     }

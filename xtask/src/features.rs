@@ -22,20 +22,15 @@ pub struct AutoFeatures {
 
 /// Checks `manifests` against the text of `crates/auto/Cargo.toml`; reports every problem at once.
 pub fn check(manifests: &[Manifest], cargo_toml: &str) -> Result<AutoFeatures> {
-    let doc: toml::Table =
-        toml::from_str(cargo_toml).map_err(|e| anyhow!("{AUTO_CARGO_TOML}: {e}"))?;
+    let doc: toml::Table = toml::from_str(cargo_toml).map_err(|e| anyhow!("{AUTO_CARGO_TOML}: {e}"))?;
     let mut table: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let Some(features) = doc.get("features") {
-        let features = features
-            .as_table()
-            .ok_or_else(|| anyhow!("{AUTO_CARGO_TOML}: `[features]` is not a table"))?;
+        let features = features.as_table().ok_or_else(|| anyhow!("{AUTO_CARGO_TOML}: `[features]` is not a table"))?;
         for (name, value) in features {
             let list = value
                 .as_array()
                 .and_then(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect())
-                .ok_or_else(|| {
-                    anyhow!("{AUTO_CARGO_TOML}: feature `{name}` is not a list of strings")
-                })?;
+                .ok_or_else(|| anyhow!("{AUTO_CARGO_TOML}: feature `{name}` is not a list of strings"))?;
             table.insert(name.clone(), list);
         }
     }
@@ -43,9 +38,8 @@ pub fn check(manifests: &[Manifest], cargo_toml: &str) -> Result<AutoFeatures> {
     let mut errors = Vec::new();
     let all = table.get("all");
     if all.is_none() {
-        errors.push(format!(
-            "{AUTO_CARGO_TOML}: no `all` feature; add `all = [...]` listing every architecture feature"
-        ));
+        errors
+            .push(format!("{AUTO_CARGO_TOML}: no `all` feature; add `all = [...]` listing every architecture feature"));
     }
     for m in manifests {
         let (Some(krate), Some(feature)) = (&m.crate_name, &m.feature) else {
@@ -60,10 +54,7 @@ pub fn check(manifests: &[Manifest], cargo_toml: &str) -> Result<AutoFeatures> {
         };
         let dep = format!("dep:{krate}");
         if !enables.contains(&dep) {
-            errors.push(format!(
-                "{}: feature `{feature}` in {AUTO_CARGO_TOML} does not enable `{dep}`",
-                m.file
-            ));
+            errors.push(format!("{}: feature `{feature}` in {AUTO_CARGO_TOML} does not enable `{dep}`", m.file));
         }
         if let Some(all) = all {
             if !all.contains(feature) {
@@ -77,9 +68,7 @@ pub fn check(manifests: &[Manifest], cargo_toml: &str) -> Result<AutoFeatures> {
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }
-    Ok(AutoFeatures {
-        default: table.get("default").cloned().unwrap_or_default(),
-    })
+    Ok(AutoFeatures { default: table.get("default").cloned().unwrap_or_default() })
 }
 
 #[cfg(test)]
@@ -132,22 +121,14 @@ cuda = ["autocandle-bert?/cuda"]
     #[test]
     fn rejects_undeclared_feature() -> Result<()> {
         let msg = error(&CARGO.replace("bert = [\"dep:autocandle-bert\"]\n", ""))?;
-        assert!(
-            msg.contains(
-                "manifests/bert.toml: feature `bert` is not declared in crates/auto/Cargo.toml"
-            ),
-            "{msg}"
-        );
+        assert!(msg.contains("manifests/bert.toml: feature `bert` is not declared in crates/auto/Cargo.toml"), "{msg}");
         Ok(())
     }
 
     #[test]
     fn rejects_feature_without_its_crate() -> Result<()> {
         let msg = error(&CARGO.replace("dep:autocandle-bert", "dep:autocandle-other"))?;
-        assert!(
-            msg.contains("does not enable `dep:autocandle-bert`"),
-            "{msg}"
-        );
+        assert!(msg.contains("does not enable `dep:autocandle-bert`"), "{msg}");
         Ok(())
     }
 

@@ -30,14 +30,8 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let auto_features = features::check(&manifests, &cargo_toml)?;
     let rust = render::rustfmt(root, &render::rust(&manifests))?;
     Ok(vec![
-        Output {
-            path: MAPPINGS_RS,
-            contents: rust,
-        },
-        Output {
-            path: MODELS_MD,
-            contents: render::docs(&manifests, &auto_features),
-        },
+        Output { path: MAPPINGS_RS, contents: rust },
+        Output { path: MODELS_MD, contents: render::docs(&manifests, &auto_features) },
     ])
 }
 
@@ -58,11 +52,7 @@ pub fn write(root: &Path) -> Result<()> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         std::fs::write(&path, &out.contents).with_context(|| format!("writing {}", out.path))?;
-        println!(
-            "{} {}",
-            if old.is_some() { "updated" } else { "created" },
-            out.path
-        );
+        println!("{} {}", if old.is_some() { "updated" } else { "created" }, out.path);
     }
     Ok(())
 }
@@ -83,24 +73,14 @@ pub fn check(root: &Path) -> Result<()> {
         let diff = TextDiff::from_lines(old.as_deref().unwrap_or(""), &out.contents)
             .unified_diff()
             .context_radius(3)
-            .header(
-                &format!("a/{} (committed)", out.path),
-                &format!("b/{} (generated)", out.path),
-            )
+            .header(&format!("a/{} (committed)", out.path), &format!("b/{} (generated)", out.path))
             .to_string();
-        let what = if old.is_some() {
-            "is out of date"
-        } else {
-            "is missing"
-        };
+        let what = if old.is_some() { "is out of date" } else { "is missing" };
         eprintln!("{} {what}:\n{diff}", out.path);
         stale.push(out.path);
     }
     if !stale.is_empty() {
-        bail!(
-            "{} not up to date with manifests/: run `cargo xtask gen-mappings` to update",
-            stale.join(", ")
-        );
+        bail!("{} not up to date with manifests/: run `cargo xtask gen-mappings` to update", stale.join(", "));
     }
     Ok(())
 }
@@ -124,11 +104,7 @@ mod tests {
         assert_eq!(a.len(), b.len());
         for (a, b) in a.iter().zip(&b) {
             assert_eq!(a.path, b.path);
-            assert_eq!(
-                a.contents, b.contents,
-                "{} differs between two runs",
-                a.path
-            );
+            assert_eq!(a.contents, b.contents, "{} differs between two runs", a.path);
         }
         Ok(())
     }

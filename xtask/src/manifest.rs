@@ -96,8 +96,7 @@ pub fn load_dir(root: &Path, dir: &str) -> Result<Vec<Manifest>> {
     let mut sources = Vec::new();
     for name in files {
         let file = format!("{dir}/{name}");
-        let text =
-            std::fs::read_to_string(root.join(&file)).with_context(|| format!("reading {file}"))?;
+        let text = std::fs::read_to_string(root.join(&file)).with_context(|| format!("reading {file}"))?;
         sources.push((file, text));
     }
     parse_all(&sources)
@@ -115,10 +114,7 @@ pub fn parse_all(sources: &[(String, String)]) -> Result<Vec<Manifest>> {
     }
     check_across(&manifests, &mut errors);
     if !errors.is_empty() {
-        bail!(
-            "invalid manifests (schema: manifests/README.md):\n{}",
-            errors.join("\n")
-        );
+        bail!("invalid manifests (schema: manifests/README.md):\n{}", errors.join("\n"));
     }
     if manifests.is_empty() {
         bail!("no manifests found: expected manifests/<model_type>.toml files");
@@ -136,15 +132,10 @@ fn validate(file: &str, raw: RawManifest, errors: &mut Vec<String>) -> Manifest 
             raw.model_type
         ));
     }
-    let file_name = Path::new(file)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let expected = format!("{}.toml", raw.model_type);
     if file_name != expected {
-        err(format!(
-            "file name must be `{expected}` (the `model_type` plus `.toml`), not `{file_name}`"
-        ));
+        err(format!("file name must be `{expected}` (the `model_type` plus `.toml`), not `{file_name}`"));
     }
     if raw.name.trim().is_empty() {
         err("`name` must not be empty".to_owned());
@@ -162,12 +153,8 @@ fn validate(file: &str, raw: RawManifest, errors: &mut Vec<String>) -> Manifest 
     }
 
     match (&raw.crate_name, &raw.feature) {
-        (Some(_), None) => {
-            err("`crate` is set but `feature` is not: set both or neither".to_owned())
-        }
-        (None, Some(_)) => {
-            err("`feature` is set but `crate` is not: set both or neither".to_owned())
-        }
+        (Some(_), None) => err("`crate` is set but `feature` is not: set both or neither".to_owned()),
+        (None, Some(_)) => err("`feature` is set but `crate` is not: set both or neither".to_owned()),
         _ => {}
     }
     if let Some(krate) = &raw.crate_name {
@@ -177,40 +164,23 @@ fn validate(file: &str, raw: RawManifest, errors: &mut Vec<String>) -> Manifest 
     }
     if let Some(feature) = &raw.feature {
         if !is_feature_like(feature) {
-            err(format!(
-                "`feature` `{feature}` must be lowercase ASCII letters, digits, `-` or `_`"
-            ));
+            err(format!("`feature` `{feature}` must be lowercase ASCII letters, digits, `-` or `_`"));
         }
     }
 
     let mut entries: Vec<(usize, TaskEntry)> = Vec::new();
     if raw.tasks.is_empty() {
-        err(
-            "`[tasks]` is empty: list every Auto task `transformers` has for this model type"
-                .to_owned(),
-        );
+        err("`[tasks]` is empty: list every Auto task `transformers` has for this model type".to_owned());
     }
     for (name, class_name) in &raw.tasks {
         let Some(pos) = tasks::position(name) else {
-            err(format!(
-                "`[tasks]` key `{name}` is not a task name; expected one of: {}",
-                tasks::known_names()
-            ));
+            err(format!("`[tasks]` key `{name}` is not a task name; expected one of: {}", tasks::known_names()));
             continue;
         };
         if !is_class_name(class_name) {
-            err(format!(
-                "`[tasks]` value for `{name}`: `{class_name}` is not a Python class name"
-            ));
+            err(format!("`[tasks]` value for `{name}`: `{class_name}` is not a Python class name"));
         }
-        entries.push((
-            pos,
-            TaskEntry {
-                task: TASKS[pos],
-                class_name: class_name.clone(),
-                implemented: false,
-            },
-        ));
+        entries.push((pos, TaskEntry { task: TASKS[pos], class_name: class_name.clone(), implemented: false }));
     }
     entries.sort_by_key(|(pos, _)| *pos);
 
@@ -223,10 +193,7 @@ fn validate(file: &str, raw: RawManifest, errors: &mut Vec<String>) -> Manifest 
         if let Some((_, entry)) = entries.iter_mut().find(|(_, e)| e.task.name == name) {
             entry.implemented = true;
         } else if tasks::position(name).is_none() {
-            err(format!(
-                "`implemented` entry `{name}` is not a task name; expected one of: {}",
-                tasks::known_names()
-            ));
+            err(format!("`implemented` entry `{name}` is not a task name; expected one of: {}", tasks::known_names()));
         } else {
             err(format!(
                 "`implemented` entry `{name}` is not in `[tasks]`: add `{name} = \"<transformers class>\"` there"
@@ -237,10 +204,7 @@ fn validate(file: &str, raw: RawManifest, errors: &mut Vec<String>) -> Manifest 
         err("`implemented` is not empty but `crate` is not set: name the crate that implements them".to_owned());
     }
     if raw.crate_name.is_some() && raw.implemented.is_empty() {
-        err(
-            "`crate` is set but `implemented` is empty: list the tasks the crate implements"
-                .to_owned(),
-        );
+        err("`crate` is set but `implemented` is empty: list the tasks the crate implements".to_owned());
     }
 
     Manifest {
@@ -261,10 +225,7 @@ fn check_across(manifests: &[Manifest], errors: &mut Vec<String>) {
     let mut by_type: BTreeMap<&str, &str> = BTreeMap::new();
     for m in manifests {
         if let Some(first) = by_type.insert(&m.model_type, &m.file) {
-            errors.push(format!(
-                "{}: duplicate model type `{}` (also in {first})",
-                m.file, m.model_type
-            ));
+            errors.push(format!("{}: duplicate model type `{}` (also in {first})", m.file, m.model_type));
         }
     }
     let mut by_feature: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
@@ -297,10 +258,7 @@ pub fn features(manifests: &[Manifest]) -> BTreeMap<&str, (&str, Vec<&str>)> {
     let mut out: BTreeMap<&str, (&str, Vec<&str>)> = BTreeMap::new();
     for m in manifests {
         if let (Some(krate), Some(feature)) = (&m.crate_name, &m.feature) {
-            out.entry(feature)
-                .or_insert_with(|| (krate, Vec::new()))
-                .1
-                .push(&m.model_type);
+            out.entry(feature).or_insert_with(|| (krate, Vec::new())).1.push(&m.model_type);
         }
     }
     out
@@ -308,12 +266,7 @@ pub fn features(manifests: &[Manifest]) -> BTreeMap<&str, (&str, Vec<&str>)> {
 
 /// A one-line summary (`bert: 9 tasks, 9 implemented (feature bert)`), for `gen-mappings` output.
 pub fn summary(m: &Manifest) -> String {
-    let mut s = format!(
-        "{}: {} tasks, {} implemented",
-        m.model_type,
-        m.tasks.len(),
-        m.implemented().count()
-    );
+    let mut s = format!("{}: {} tasks, {} implemented", m.model_type, m.tasks.len(), m.implemented().count());
     if let Some(feature) = &m.feature {
         let _ = write!(s, " (feature `{feature}`)");
     }
@@ -322,14 +275,12 @@ pub fn summary(m: &Manifest) -> String {
 
 fn is_model_type(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
 }
 
 fn is_feature_like(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c))
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c))
 }
 
 fn is_class_name(s: &str) -> bool {
@@ -385,10 +336,7 @@ seq2seq-lm = "T5ForConditionalGeneration"
 
     fn assert_mentions(message: &str, parts: &[&str]) {
         for part in parts {
-            assert!(
-                message.contains(part),
-                "expected error to mention {part:?}, got:\n{message}"
-            );
+            assert!(message.contains(part), "expected error to mention {part:?}, got:\n{message}");
         }
     }
 
@@ -397,11 +345,8 @@ seq2seq-lm = "T5ForConditionalGeneration"
         let m = parse("manifests/bert.toml", BERT)?;
         assert_eq!(m.model_type, "bert");
         assert_eq!(m.crate_name.as_deref(), Some("autocandle-bert"));
-        let got: Vec<(&str, &str, bool)> = m
-            .tasks
-            .iter()
-            .map(|t| (t.task.variant, t.class_name.as_str(), t.implemented))
-            .collect();
+        let got: Vec<(&str, &str, bool)> =
+            m.tasks.iter().map(|t| (t.task.variant, t.class_name.as_str(), t.implemented)).collect();
         assert_eq!(
             got,
             [
@@ -440,14 +385,7 @@ seq2seq-lm = "T5ForConditionalGeneration"
     fn rejects_unknown_task_name() {
         let text = BERT.replace("causal-lm = ", "causal_lm = ");
         let msg = error("manifests/bert.toml", &text);
-        assert_mentions(
-            &msg,
-            &[
-                "manifests/bert.toml",
-                "`[tasks]` key `causal_lm`",
-                "causal-lm",
-            ],
-        );
+        assert_mentions(&msg, &["manifests/bert.toml", "`[tasks]` key `causal_lm`", "causal-lm"]);
     }
 
     #[test]
@@ -457,20 +395,11 @@ seq2seq-lm = "T5ForConditionalGeneration"
             "implemented = [\"masked-lm\", \"base\", \"question-answering\"]",
         );
         let msg = error("manifests/bert.toml", &text);
-        assert_mentions(
-            &msg,
-            &[
-                "manifests/bert.toml",
-                "`implemented` entry `question-answering` is not in `[tasks]`",
-            ],
-        );
+        assert_mentions(&msg, &["manifests/bert.toml", "`implemented` entry `question-answering` is not in `[tasks]`"]);
 
         let text = BERT.replace("\"masked-lm\", \"base\"", "\"masked_lm\"");
         let msg = error("manifests/bert.toml", &text);
-        assert_mentions(
-            &msg,
-            &["`implemented` entry `masked_lm` is not a task name"],
-        );
+        assert_mentions(&msg, &["`implemented` entry `masked_lm` is not a task name"]);
 
         let text = BERT.replace("\"masked-lm\", \"base\"", "\"base\", \"base\"");
         let msg = error("manifests/bert.toml", &text);
@@ -481,20 +410,11 @@ seq2seq-lm = "T5ForConditionalGeneration"
     fn rejects_crate_without_feature_and_back() {
         let text = BERT.replace("feature = \"bert\"\n", "");
         let msg = error("manifests/bert.toml", &text);
-        assert_mentions(
-            &msg,
-            &["manifests/bert.toml", "`crate` is set but `feature` is not"],
-        );
+        assert_mentions(&msg, &["manifests/bert.toml", "`crate` is set but `feature` is not"]);
 
-        let text = KNOWN.replace(
-            "config_class = \"T5Config\"",
-            "config_class = \"T5Config\"\nfeature = \"t5\"",
-        );
+        let text = KNOWN.replace("config_class = \"T5Config\"", "config_class = \"T5Config\"\nfeature = \"t5\"");
         let msg = error("manifests/t5.toml", &text);
-        assert_mentions(
-            &msg,
-            &["manifests/t5.toml", "`feature` is set but `crate` is not"],
-        );
+        assert_mentions(&msg, &["manifests/t5.toml", "`feature` is set but `crate` is not"]);
     }
 
     #[test]
@@ -511,10 +431,7 @@ seq2seq-lm = "T5ForConditionalGeneration"
     #[test]
     fn rejects_file_name_mismatch() {
         let msg = error("manifests/roberta.toml", BERT);
-        assert_mentions(
-            &msg,
-            &["manifests/roberta.toml", "file name must be `bert.toml`"],
-        );
+        assert_mentions(&msg, &["manifests/roberta.toml", "file name must be `bert.toml`"]);
     }
 
     #[test]
@@ -523,43 +440,32 @@ seq2seq-lm = "T5ForConditionalGeneration"
         let msg = error("manifests/bert.toml", &text);
         assert_mentions(&msg, &["`[tasks]` value for `masked-lm`"]);
 
-        let text = KNOWN.replace(
-            "[tasks]\nbase = \"T5Model\"\nseq2seq-lm = \"T5ForConditionalGeneration\"\n",
-            "[tasks]\n",
-        );
+        let text =
+            KNOWN.replace("[tasks]\nbase = \"T5Model\"\nseq2seq-lm = \"T5ForConditionalGeneration\"\n", "[tasks]\n");
         let msg = error("manifests/t5.toml", &text);
         assert_mentions(&msg, &["`[tasks]` is empty"]);
     }
 
     #[test]
     fn reports_every_problem_at_once() {
-        let text = BERT
-            .replace("feature = \"bert\"\n", "")
-            .replace("causal-lm = ", "causal_lm = ");
+        let text = BERT.replace("feature = \"bert\"\n", "").replace("causal-lm = ", "causal_lm = ");
         let msg = error("manifests/bert.toml", &text);
         assert_mentions(&msg, &["`feature` is not", "`causal_lm`"]);
     }
 
     #[test]
     fn rejects_duplicate_model_types_and_inconsistent_features() {
-        let sources = vec![
-            ("manifests/bert.toml".to_owned(), BERT.to_owned()),
-            ("other/bert.toml".to_owned(), BERT.to_owned()),
-        ];
+        let sources =
+            vec![("manifests/bert.toml".to_owned(), BERT.to_owned()), ("other/bert.toml".to_owned(), BERT.to_owned())];
         let msg = all_error(&sources);
-        assert_mentions(
-            &msg,
-            &["other/bert.toml: duplicate model type `bert` (also in manifests/bert.toml)"],
-        );
+        assert_mentions(&msg, &["other/bert.toml: duplicate model type `bert` (also in manifests/bert.toml)"]);
 
         let roberta = BERT
             .replace("\"bert\"", "\"roberta\"")
             .replace("autocandle-bert", "autocandle-roberta")
             .replace("feature = \"roberta\"", "feature = \"bert\"");
-        let sources = vec![
-            ("manifests/bert.toml".to_owned(), BERT.to_owned()),
-            ("manifests/roberta.toml".to_owned(), roberta),
-        ];
+        let sources =
+            vec![("manifests/bert.toml".to_owned(), BERT.to_owned()), ("manifests/roberta.toml".to_owned(), roberta)];
         let msg = all_error(&sources);
         assert_mentions(
             &msg,

@@ -31,10 +31,7 @@ pub const TASKS: &[TaskDef] = &[
     def("question-answering", "QuestionAnswering"),
     def("text-encoding", "TextEncoding"),
     def("image-classification", "ImageClassification"),
-    def(
-        "zero-shot-image-classification",
-        "ZeroShotImageClassification",
-    ),
+    def("zero-shot-image-classification", "ZeroShotImageClassification"),
     def("masked-image-modeling", "MaskedImageModeling"),
     def("ctc", "Ctc"),
     def("speech-seq2seq", "SpeechSeq2Seq"),
@@ -60,9 +57,7 @@ mod tests {
     /// Reads the `(variant, name)` pairs of the `tasks! { ... }` invocation in `task.rs`.
     fn core_tasks(source: &str) -> Result<Vec<(String, String)>> {
         let mut lines = source.lines().skip_while(|l| l.trim() != "tasks! {");
-        lines
-            .next()
-            .context("no `tasks! {` invocation in crates/core/src/task.rs")?;
+        lines.next().context("no `tasks! {` invocation in crates/core/src/task.rs")?;
         let mut out = Vec::new();
         for line in lines {
             let line = line.trim();
@@ -72,13 +67,9 @@ mod tests {
             if line.is_empty() || line.starts_with("//") {
                 continue;
             }
-            let (variant, rest) = line
-                .split_once("=>")
-                .with_context(|| format!("unexpected line in `tasks!`: {line}"))?;
-            let name = rest
-                .split('"')
-                .nth(1)
-                .with_context(|| format!("no task name in `tasks!` line: {line}"))?;
+            let (variant, rest) =
+                line.split_once("=>").with_context(|| format!("unexpected line in `tasks!`: {line}"))?;
+            let name = rest.split('"').nth(1).with_context(|| format!("no task name in `tasks!` line: {line}"))?;
             out.push((variant.trim().to_owned(), name.to_owned()));
         }
         bail!("`tasks! {{` in crates/core/src/task.rs is not closed by a `}}` line")
@@ -87,13 +78,9 @@ mod tests {
     #[test]
     fn table_matches_core_task_enum() -> Result<()> {
         let path = crate::workspace_root().join("crates/core/src/task.rs");
-        let source = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let core = core_tasks(&source)?;
-        let ours: Vec<(String, String)> = TASKS
-            .iter()
-            .map(|t| (t.variant.to_owned(), t.name.to_owned()))
-            .collect();
+        let ours: Vec<(String, String)> = TASKS.iter().map(|t| (t.variant.to_owned(), t.name.to_owned())).collect();
         assert_eq!(
             ours, core,
             "xtask/src/tasks.rs TASKS is out of step with the `tasks!` list in crates/core/src/task.rs"
@@ -105,13 +92,7 @@ mod tests {
     fn parser_reads_the_invocation_not_the_macro() -> Result<()> {
         let source = "macro_rules! tasks {\n    ($($v:ident => $n:literal;)*) => {};\n}\n\ntasks! {\n    Base => \"base\", \"AutoModel\";\n    CausalLm => \"causal-lm\", \"AutoModelForCausalLM\";\n}\n";
         let got = core_tasks(source)?;
-        assert_eq!(
-            got,
-            vec![
-                ("Base".to_owned(), "base".to_owned()),
-                ("CausalLm".to_owned(), "causal-lm".to_owned()),
-            ]
-        );
+        assert_eq!(got, vec![("Base".to_owned(), "base".to_owned()), ("CausalLm".to_owned(), "causal-lm".to_owned()),]);
         assert!(core_tasks("tasks! {\n    Base => \"base\", \"AutoModel\";\n").is_err());
         Ok(())
     }
@@ -119,10 +100,7 @@ mod tests {
     #[test]
     fn lookups() {
         assert_eq!(position("base"), Some(0));
-        assert_eq!(
-            position("seq2seq-lm").map(|i| TASKS[i].variant),
-            Some("Seq2SeqLm")
-        );
+        assert_eq!(position("seq2seq-lm").map(|i| TASKS[i].variant), Some("Seq2SeqLm"));
         assert_eq!(position("masked_lm"), None);
         assert!(known_names().starts_with("base, pretraining, causal-lm"));
     }

@@ -68,11 +68,7 @@ pub(crate) fn unknown_model_type(model_type: &str) -> Error {
             many.iter().take(3).map(|(_, k)| format!("`{k}`")).collect::<Vec<_>>().join(", ")
         ),
     };
-    Error::UnknownModelType {
-        model_type: model_type.to_owned(),
-        suggestion,
-        known: known.join(", "),
-    }
+    Error::UnknownModelType { model_type: model_type.to_owned(), suggestion, known: known.join(", ") }
 }
 
 /// Check that `model_type` can be configured in this build: registered, or known to the
@@ -95,10 +91,7 @@ pub fn resolve_head(model_type: &str, task: Task) -> Result<&'static ModelRegist
     let info = model_type_info(model_type);
     if let Some(feature) = info.and_then(|i| i.feature) {
         if !feature_enabled(feature) {
-            return Err(Error::NotCompiledIn {
-                model_type: model_type.to_owned(),
-                feature: feature.to_owned(),
-            });
+            return Err(Error::NotCompiledIn { model_type: model_type.to_owned(), feature: feature.to_owned() });
         }
     }
     let registered = registry.heads(model_type);

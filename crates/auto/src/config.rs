@@ -31,10 +31,7 @@ impl AutoConfig {
         };
         check_known(config.model_type())?;
         let unused_kwargs = config.apply_overrides(&opts.config_overrides)?;
-        Ok(Loaded {
-            value: config,
-            unused_kwargs,
-        })
+        Ok(Loaded { value: config, unused_kwargs })
     }
 
     /// A config of `model_type` with default values, updated by `fields` (`AutoConfig.for_model`).

@@ -21,17 +21,17 @@ mod mappings;
 mod model;
 mod tokenizer;
 
+/// The core crate, for architecture authors (`LoadModel`, `AutoRegister`, ...).
+pub use autocandle_core as core;
 pub use autocandle_core::{
-    hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, Error,
-    ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering,
+    hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, Error, ForCausalLm,
+    ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering,
     ForSequenceClassification, ForTokenClassification, LoadOptions, Loaded, MaskedLmOutput, Model, ModelInputs,
     ModelOutput, MultipleChoiceOutput, NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput,
     PretrainedConfig, QuestionAnsweringOutput, Result, SequenceClassifierOutput, Task, TokenClassifierOutput,
 };
 /// candle's tensor types, so users need no direct candle dependency.
 pub use candle_core::{DType, Device, Tensor};
-/// The core crate, for architecture authors (`LoadModel`, `AutoRegister`, ...).
-pub use autocandle_core as core;
 
 pub use config::AutoConfig;
 pub use model::{

@@ -8,8 +8,8 @@ use autocandle_core::registry::TaskHead;
 use autocandle_core::weights::{find_weight_files, Checkpoint};
 use autocandle_core::{
     DTypeChoice, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining,
-    ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadOptions, Loaded, Model,
-    ModelInputs, ModelOutput, PretrainedConfig, Result, Task,
+    ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadOptions, Loaded, Model, ModelInputs,
+    ModelOutput, PretrainedConfig, Result, Task,
 };
 use candle_core::Device;
 
@@ -25,10 +25,7 @@ pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> 
     let checkpoint = Arc::new(Checkpoint::open(find_weight_files(&source)?)?);
     let dtype = resolve_dtype(opts.dtype, &config);
     let model = build_from_checkpoint::<M>(&config, registration, checkpoint, dtype, &opts.device)?;
-    Ok(Loaded {
-        value: model,
-        unused_kwargs,
-    })
+    Ok(Loaded { value: model, unused_kwargs })
 }
 
 /// Build the `M` head for `config` with freshly initialised weights.

@@ -39,7 +39,11 @@ impl AutoTokenizer {
         if let Some(p) = source.optional_file("special_tokens_map.json")? {
             merge_special_tokens(&mut settings, &read_json(&p)?);
         }
-        let tokenizer = if let Some(path) = source.optional_file("tokenizer.json")? {
+        let has_tokenizer_json = source.optional_file("tokenizer.json")?;
+        if has_tokenizer_json.is_none() || is_bert_like(&settings) {
+            apply_bert_defaults(&mut settings);
+        }
+        let tokenizer = if let Some(path) = has_tokenizer_json {
             Tokenizer::from_file(&path).map_err(|e| tokenizer_error(&path, e))?
         } else if let Some(vocab) = source.optional_file("vocab.txt")? {
             wordpiece_from_vocab(&vocab, &settings)?
@@ -56,10 +60,7 @@ impl AutoTokenizer {
 
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::MalformedJson {
-        path: path.to_path_buf(),
-        source,
-    })
+    serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })
 }
 
 fn tokenizer_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -75,6 +76,31 @@ fn merge_special_tokens(settings: &mut Value, map: &Value) {
     }
 }
 
+const BERT_LIKE: [&str; 4] = ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];
+
+fn tokenizer_class(settings: &Value) -> Option<&str> {
+    settings.get("tokenizer_class").and_then(Value::as_str)
+}
+
+fn is_bert_like(settings: &Value) -> bool {
+    tokenizer_class(settings).is_some_and(|c| BERT_LIKE.contains(&c))
+}
+
+/// The special tokens `BertTokenizer` has when the config does not name them.
+fn apply_bert_defaults(settings: &mut Value) {
+    if let Value::Object(map) = settings {
+        for (key, token) in [
+            ("unk_token", "[UNK]"),
+            ("sep_token", "[SEP]"),
+            ("pad_token", "[PAD]"),
+            ("cls_token", "[CLS]"),
+            ("mask_token", "[MASK]"),
+        ] {
+            map.entry(key).or_insert_with(|| Value::String(token.to_owned()));
+        }
+    }
+}
+
 /// A special token's text: either a string or an `AddedToken` object with `content`.
 fn token_text(value: Option<&Value>) -> Option<String> {
     match value? {
@@ -84,14 +110,21 @@ fn token_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-const SPECIAL_TOKEN_KEYS: [&str; 8] =
-    ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token", "bos_token", "eos_token", "additional_special_tokens"];
+const SPECIAL_TOKEN_KEYS: [&str; 8] = [
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+    "bos_token",
+    "eos_token",
+    "additional_special_tokens",
+];
 
 /// Build BERT's WordPiece tokenizer from `vocab.txt`, as `transformers`' `BertTokenizer` does.
 fn wordpiece_from_vocab(vocab: &Path, settings: &Value) -> Result<Tokenizer> {
-    let class = settings.get("tokenizer_class").and_then(Value::as_str).unwrap_or("BertTokenizer");
-    let bert_like = ["BertTokenizer", "BertTokenizerFast", "DistilBertTokenizer", "DistilBertTokenizerFast"];
-    if !bert_like.contains(&class) {
+    let class = tokenizer_class(settings).unwrap_or("BertTokenizer");
+    if !BERT_LIKE.contains(&class) {
         return Err(Error::Unsupported(format!(
             "tokenizer class `{class}` from `vocab.txt` alone; autocandle builds WordPiece (BERT) tokenizers from \
              `vocab.txt`, other tokenizers need `tokenizer.json`"
@@ -108,7 +141,10 @@ fn wordpiece_from_vocab(vocab: &Path, settings: &Value) -> Result<Tokenizer> {
     let vocab_map = WordPiece::read_file(vocab_path).map_err(|e| tokenizer_error(vocab, e))?;
     let id_of = |tok: &str| {
         vocab_map.get(tok).copied().ok_or_else(|| {
-            Error::Tokenizer(format!("special token `{tok}` is not in `{}`; fix the vocab or tokenizer_config.json", vocab.display()))
+            Error::Tokenizer(format!(
+                "special token `{tok}` is not in `{}`; fix the vocab or tokenizer_config.json",
+                vocab.display()
+            ))
         })
     };
     let (cls_id, sep_id) = (id_of(&cls)?, id_of(&sep)?);
@@ -167,12 +203,7 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        Self {
-            add_special_tokens: true,
-            padding: Padding::DoNotPad,
-            truncation: false,
-            max_length: None,
-        }
+        Self { add_special_tokens: true, padding: Padding::DoNotPad, truncation: false, max_length: None }
     }
 }
 
@@ -252,7 +283,11 @@ impl PreTrainedTokenizer {
             inner: Mutex::new(tokenizer),
             model_max_length,
             padding_side: if side("padding_side") { PaddingDirection::Left } else { PaddingDirection::Right },
-            truncation_side: if side("truncation_side") { TruncationDirection::Left } else { TruncationDirection::Right },
+            truncation_side: if side("truncation_side") {
+                TruncationDirection::Left
+            } else {
+                TruncationDirection::Right
+            },
             special_tokens,
             name,
             settings: settings.clone(),
@@ -321,7 +356,12 @@ impl PreTrainedTokenizer {
     }
 
     /// Encode texts (or text pairs) with explicit padding and truncation.
-    pub fn encode_batch_with(&self, texts: &[&str], pairs: Option<&[&str]>, opts: &EncodeOptions) -> Result<BatchEncoding> {
+    pub fn encode_batch_with(
+        &self,
+        texts: &[&str],
+        pairs: Option<&[&str]>,
+        opts: &EncodeOptions,
+    ) -> Result<BatchEncoding> {
         if let Some(pairs) = pairs {
             if pairs.len() != texts.len() {
                 return Err(Error::input(format!("{} texts but {} text pairs", texts.len(), pairs.len())));
@@ -369,9 +409,9 @@ impl PreTrainedTokenizer {
             let pad_token = self.special_token("pad_token").ok_or_else(|| {
                 Error::input("asked to pad but the tokenizer has no `pad_token`; set one in tokenizer_config.json")
             })?;
-            let pad_id = self.token_to_id(pad_token).ok_or_else(|| {
-                Error::Tokenizer(format!("the pad token `{pad_token}` is not in the vocabulary"))
-            })?;
+            let pad_id = self
+                .token_to_id(pad_token)
+                .ok_or_else(|| Error::Tokenizer(format!("the pad token `{pad_token}` is not in the vocabulary")))?;
             let params = PaddingParams {
                 strategy,
                 direction: self.padding_side,

@@ -51,8 +51,16 @@ impl BertLmPredictionHead {
         } else {
             vb.get((vocab, h), "decoder.weight")?
         };
-        let bias_name = if vb.contains_tensor("decoder.bias") { "decoder.bias" } else { "bias" };
-        let bias = vb.get_with_hints(vocab, bias_name, Init::Const(0.0))?;
+        let bias = if vb.contains_tensor("decoder.bias") {
+            if vb.contains_tensor("bias") {
+                // `transformers` keeps `cls.predictions.bias` as a parameter even when the
+                // decoder has its own bias: read it so that it is not reported as unused.
+                vb.get(vocab, "bias")?;
+            }
+            vb.get(vocab, "decoder.bias")?
+        } else {
+            vb.get_with_hints(vocab, "bias", Init::Const(0.0))?
+        };
         Ok(Self {
             dense: linear(h, h, transform.pp("dense"))?,
             activation: cfg.hidden_act,

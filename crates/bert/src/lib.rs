@@ -25,3 +25,6 @@ pub use model::BertModel;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod parity_tests;

@@ -6,7 +6,7 @@ use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, Var
 use autocandle_core::{AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result};
 
 use crate::config::BertConfig;
-use crate::inputs::{additive_mask, dims2_int, ids_in_range, positions_in_range, require_int};
+use crate::inputs::{additive_mask, dims2_int, ids_in_range, positions_in_range, require_int, require_shape};
 
 /// The dtype attention scores are softmaxed in: f32 for half-precision models, else the
 /// model's own.
@@ -237,7 +237,7 @@ impl BertModel {
         let token_type_ids = match &inputs.token_type_ids {
             Some(t) => {
                 require_int(t, "token_type_ids")?;
-                crate::inputs::require_shape(t, "token_type_ids", &[batch, seq], "input_ids")?;
+                require_shape(t, "token_type_ids", &[batch, seq], "input_ids")?;
                 Some(ids_in_range(t, "token_type_ids", cfg.type_vocab_size)?)
             }
             None => None,

@@ -1,6 +1,9 @@
 //! Unit tests: config parsing and validation, output shapes of every head, input errors,
 //! masking, weight tying and loading from a saved checkpoint.
 
+// Tests may panic on failure.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
@@ -372,4 +375,50 @@ fn an_untied_decoder_in_a_tied_config_is_used() {
     let tied = BertForMaskedLM::load(vb, &cfg).unwrap();
     let got = ForMaskedLm::forward(&tied, &inputs()).unwrap().logits;
     assert_eq!(max_abs_diff(&want, &got), 0.0);
+}
+
+#[test]
+fn every_head_is_registered_and_builds_from_the_registry() {
+    use autocandle_core::load::build_fresh;
+    use autocandle_core::registry::Registry;
+    use autocandle_core::{PretrainedConfig, Task};
+
+    let registry = Registry::global().unwrap();
+    let tasks = [
+        (Task::Base, "BertModel"),
+        (Task::PreTraining, "BertForPreTraining"),
+        (Task::CausalLm, "BertLMHeadModel"),
+        (Task::MaskedLm, "BertForMaskedLM"),
+        (Task::NextSentencePrediction, "BertForNextSentencePrediction"),
+        (Task::SequenceClassification, "BertForSequenceClassification"),
+        (Task::MultipleChoice, "BertForMultipleChoice"),
+        (Task::TokenClassification, "BertForTokenClassification"),
+        (Task::QuestionAnswering, "BertForQuestionAnswering"),
+    ];
+    for (task, class) in tasks {
+        let reg = registry.model("bert", task).unwrap();
+        assert_eq!(reg.class_name, class);
+        assert_eq!(reg.base_model_prefix, "bert");
+    }
+    assert_eq!(registry.heads("bert").len(), tasks.len());
+
+    let serde_json::Value::Object(fields) = serde_json::to_value(tiny()).unwrap() else {
+        panic!("a config serialises to an object")
+    };
+    let config = PretrainedConfig::for_model("bert", fields).unwrap();
+    assert_eq!(config.downcast::<BertConfig>(), Some(&tiny()));
+    let reg = registry.model("bert", Task::MaskedLm).unwrap();
+    let model = build_fresh::<dyn ForMaskedLm>(&config, reg, DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(model.forward(&inputs()).unwrap().logits.dims(), [2, 5, 50]);
+    let reg = registry.model("bert", Task::QuestionAnswering).unwrap();
+    let model = build_fresh::<dyn ForQuestionAnswering>(&config, reg, DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(model.forward(&inputs()).unwrap().start_logits.dims(), [2, 5]);
+
+    // An unsupported value in config.json fails at load, not at parse.
+    let mut fields = serde_json::Map::new();
+    fields.insert("position_embedding_type".into(), "relative_key_query".into());
+    let config = PretrainedConfig::for_model("bert", fields).unwrap();
+    let reg = registry.model("bert", Task::Base).unwrap();
+    let err = build_fresh::<dyn Model>(&config, reg, DType::F32, &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("`relative_key_query`"), "{err}");
 }

@@ -95,6 +95,8 @@ impl Activation {
             Activation::GeluTanh => x.gelu()?,
             Activation::QuickGelu => (x * candle_nn::ops::sigmoid(&(x * 1.702)?)?)?,
             Activation::Hardswish => ((x * (x + 3.0)?.clamp(0f32, 6f32)?)? / 6.0)?,
+            // `transformers` uses mu = 0.707107 and sigma = 0.282095 as written, not 1/sqrt(2).
+            #[allow(clippy::approx_constant)]
             Activation::Laplace => {
                 let z = ((x - 0.707107)? / (0.282095 * std::f64::consts::SQRT_2))?;
                 ((z.erf()? + 1.0)? * 0.5)?

@@ -58,12 +58,34 @@ impl LabelConfig {
 /// Config keys every `transformers` config accepts (attributes of `PretrainedConfig`), so
 /// overrides of them are never reported unused.
 pub const COMMON_CONFIG_KEYS: &[&str] = &[
-    "model_type", "architectures", "torch_dtype", "dtype", "transformers_version", "id2label",
-    "label2id", "num_labels", "problem_type", "output_hidden_states", "output_attentions",
-    "return_dict", "is_encoder_decoder", "is_decoder", "add_cross_attention",
-    "tie_word_embeddings", "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id",
-    "decoder_start_token_id", "chunk_size_feed_forward", "pruned_heads", "tokenizer_class",
-    "prefix", "task_specific_params", "finetuning_task", "use_cache",
+    "model_type",
+    "architectures",
+    "torch_dtype",
+    "dtype",
+    "transformers_version",
+    "id2label",
+    "label2id",
+    "num_labels",
+    "problem_type",
+    "output_hidden_states",
+    "output_attentions",
+    "return_dict",
+    "is_encoder_decoder",
+    "is_decoder",
+    "add_cross_attention",
+    "tie_word_embeddings",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "sep_token_id",
+    "decoder_start_token_id",
+    "chunk_size_feed_forward",
+    "pruned_heads",
+    "tokenizer_class",
+    "prefix",
+    "task_specific_params",
+    "finetuning_task",
+    "use_cache",
 ];
 
 /// A model's config: the `config.json` it was read from, with the typed architecture config
@@ -81,10 +103,8 @@ impl PretrainedConfig {
     /// is registered; otherwise every field is kept in the generic form.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| Error::MalformedJson {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })?;
         let mut config = Self::from_value(value, path)?;
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -98,16 +118,14 @@ impl PretrainedConfig {
         let model_type = match raw.get("model_type") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(other) if !other.is_null() => {
-                return Err(Error::config("?", format!("`model_type` in `{}` must be a string, found {other}", origin.display())));
+                return Err(Error::config(
+                    "?",
+                    format!("`model_type` in `{}` must be a string, found {other}", origin.display()),
+                ));
             }
             _ => return Err(Error::MissingModelType { path: origin.to_path_buf() }),
         };
-        let mut config = Self {
-            model_type,
-            raw,
-            arch: None,
-            source: None,
-        };
+        let mut config = Self { model_type, raw, arch: None, source: None };
         config.reparse()?;
         Ok(config)
     }
@@ -127,12 +145,7 @@ impl PretrainedConfig {
         };
         let mut raw = raw;
         raw.insert("model_type".into(), Value::String(arch.model_type().to_owned()));
-        Self {
-            model_type: arch.model_type().to_owned(),
-            raw,
-            arch: Some(arch),
-            source: None,
-        }
+        Self { model_type: arch.model_type().to_owned(), raw, arch: Some(arch), source: None }
     }
 
     fn reparse(&mut self) -> Result<()> {
@@ -157,9 +170,14 @@ impl PretrainedConfig {
         let mut unused = Map::new();
         for (key, value) in overrides {
             if key == "model_type" {
-                return Err(Error::config(&self.model_type, "`model_type` cannot be overridden: load the config of that model type instead"));
+                return Err(Error::config(
+                    &self.model_type,
+                    "`model_type` cannot be overridden: load the config of that model type instead",
+                ));
             }
-            let known = self.raw.contains_key(key) || typed_keys.contains_key(key) || COMMON_CONFIG_KEYS.contains(&key.as_str());
+            let known = self.raw.contains_key(key)
+                || typed_keys.contains_key(key)
+                || COMMON_CONFIG_KEYS.contains(&key.as_str());
             if known {
                 self.raw.insert(key.clone(), value.clone());
             } else {

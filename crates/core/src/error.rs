@@ -43,29 +43,19 @@ pub enum Error {
     #[error("model type `{model_type}` is known but not compiled in: enable the `{feature}` feature of autocandle")]
     NotCompiledIn { model_type: String, feature: String },
 
-    #[error("model type `{model_type}` has no {task} head ({auto_class}); heads available for `{model_type}`: {available}")]
-    NoHeadForTask {
-        model_type: String,
-        task: crate::Task,
-        auto_class: &'static str,
-        available: String,
-    },
+    #[error(
+        "model type `{model_type}` has no {task} head ({auto_class}); heads available for `{model_type}`: {available}"
+    )]
+    NoHeadForTask { model_type: String, task: crate::Task, auto_class: &'static str, available: String },
 
     #[error("unknown task `{name}`; known tasks: {known}")]
     UnknownTask { name: String, known: String },
 
     #[error("{what} is registered twice: by {first} and by {second}; remove one of the registrations")]
-    DuplicateRegistration {
-        what: String,
-        first: String,
-        second: String,
-    },
+    DuplicateRegistration { what: String, first: String, second: String },
 
     #[error("config of type `{got}` was given where `{expected}` is needed")]
-    ConfigTypeMismatch {
-        expected: &'static str,
-        got: String,
-    },
+    ConfigTypeMismatch { expected: &'static str, got: String },
 
     #[error("`{name}` is neither a local folder nor a valid Hub repo id ({reason})")]
     InvalidRepoId { name: String, reason: String },
@@ -82,34 +72,26 @@ pub enum Error {
     },
 
     #[error("cannot fetch `{file}` from the Hub repo `{repo}`: {message}")]
-    Hub {
-        repo: String,
-        file: String,
-        message: String,
-    },
+    Hub { repo: String, file: String, message: String },
 
     #[error("no weights found in {location}: looked for {tried}")]
     WeightsNotFound { location: String, tried: String },
 
-    #[error("cannot read safetensors file `{path}`: {message}; the file may be truncated or corrupt, download it again")]
+    #[error(
+        "cannot read safetensors file `{path}`: {message}; the file may be truncated or corrupt, download it again"
+    )]
     Safetensors { path: PathBuf, message: String },
 
-    #[error("tensor `{name}` not found in the weights ({files}); the checkpoint does not match this architecture or config")]
+    #[error(
+        "tensor `{name}` not found in the weights ({files}); the checkpoint does not match this architecture or config"
+    )]
     TensorNotFound { name: String, files: String },
 
     #[error("tensor `{name}` has shape {got:?} in the weights but the config needs {expected:?}; check that config.json matches the checkpoint")]
-    TensorShape {
-        name: String,
-        expected: Vec<usize>,
-        got: Vec<usize>,
-    },
+    TensorShape { name: String, expected: Vec<usize>, got: Vec<usize> },
 
-    #[error("token id {id} in `{input}` is out of range: the vocabulary has {vocab_size} entries")]
-    TokenIdOutOfRange {
-        input: &'static str,
-        id: i64,
-        vocab_size: usize,
-    },
+    #[error("id {id} in `{input}` is out of range: the model accepts ids from 0 to {}", vocab_size.saturating_sub(1))]
+    TokenIdOutOfRange { input: &'static str, id: i64, vocab_size: usize },
 
     #[error("sequence of {len} tokens is longer than the model allows ({max}, `max_position_embeddings`): truncate the input")]
     SequenceTooLong { len: usize, max: usize },
@@ -135,17 +117,11 @@ impl Error {
 
     /// Shorthand for [`Error::InvalidConfig`].
     pub fn config(model_type: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidConfig {
-            model_type: model_type.into(),
-            message: message.into(),
-        }
+        Error::InvalidConfig { model_type: model_type.into(), message: message.into() }
     }
 
     /// Shorthand for [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

@@ -51,10 +51,7 @@ pub fn default_cache_dir() -> PathBuf {
 
 /// Check that `path` is a relative path inside its folder: no `..`, no root, no drive.
 pub fn check_relative_path(path: &str) -> Result<()> {
-    let unsafe_path = |reason: &str| Error::UnsafePath {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let unsafe_path = |reason: &str| Error::UnsafePath { path: path.to_owned(), reason: reason.to_owned() };
     if path.is_empty() {
         return Err(unsafe_path("the path is empty"));
     }
@@ -77,10 +74,7 @@ pub fn check_relative_path(path: &str) -> Result<()> {
 
 /// Validate a Hub repo id the way `huggingface_hub.validate_repo_id` does.
 pub fn check_repo_id(id: &str) -> Result<()> {
-    let invalid = |reason: &str| Error::InvalidRepoId {
-        name: id.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let invalid = |reason: &str| Error::InvalidRepoId { name: id.to_owned(), reason: reason.to_owned() };
     if id.is_empty() || id.len() > 96 {
         return Err(invalid("a repo id has 1 to 96 characters"));
     }
@@ -231,11 +225,7 @@ impl ModelSource {
     fn download(&self, id: &str, rel: &str) -> Result<Option<PathBuf>> {
         use hf_hub::api::sync::{ApiBuilder, ApiError};
         use hf_hub::{Repo, RepoType};
-        let hub_err = |message: String| Error::Hub {
-            repo: id.to_owned(),
-            file: rel.to_owned(),
-            message,
-        };
+        let hub_err = |message: String| Error::Hub { repo: id.to_owned(), file: rel.to_owned(), message };
         let api = ApiBuilder::new()
             .with_cache_dir(self.cache_dir.clone())
             .with_token(self.token.clone())

@@ -65,7 +65,9 @@ pub fn build_from_checkpoint<M: TaskHead + ?Sized>(
         Err(e) => return Err(tracker.take_error().unwrap_or(e)),
     };
     let used = tracker.used();
-    let unexpected: Vec<&String> = checkpoint.names().iter().filter(|n| !used.contains(*n)).collect();
+    // Buffers that older checkpoints saved and `transformers` ignores on load.
+    let ignored = |n: &str| n.ends_with("position_ids");
+    let unexpected: Vec<&String> = checkpoint.names().iter().filter(|n| !used.contains(*n) && !ignored(n)).collect();
     if !unexpected.is_empty() {
         tracing::warn!(
             "some weights of the checkpoint were not used when initialising {}: {:?}",

@@ -26,10 +26,7 @@ pub struct ModelInputs {
 impl ModelInputs {
     /// Inputs with only `input_ids`.
     pub fn new(input_ids: Tensor) -> Self {
-        Self {
-            input_ids: Some(input_ids),
-            ..Self::default()
-        }
+        Self { input_ids: Some(input_ids), ..Self::default() }
     }
 
     pub fn with_attention_mask(mut self, mask: Tensor) -> Self {
@@ -56,8 +53,8 @@ impl ModelInputs {
             "position_ids" => &mut self.position_ids,
             other => {
                 return Err(Error::input(format!(
-                    "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, position_ids"
-                )))
+                "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, position_ids"
+            )))
             }
         };
         *slot = Some(tensor);
@@ -66,9 +63,7 @@ impl ModelInputs {
 
     /// `input_ids`, or an error when they are missing.
     pub fn input_ids(&self) -> Result<&Tensor> {
-        self.input_ids
-            .as_ref()
-            .ok_or_else(|| Error::input("`input_ids` is required by this model"))
+        self.input_ids.as_ref().ok_or_else(|| Error::input("`input_ids` is required by this model"))
     }
 
     /// Move every input to `device`.

@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::config::ArchConfig;
 use crate::error::{Error, Result};
 use crate::models::{
-    ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining,
-    ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, Model,
+    ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering,
+    ForSequenceClassification, ForTokenClassification, Model,
 };
 use crate::Task;
 
@@ -146,7 +146,12 @@ impl Registry {
             if reg.constructor.task() != reg.task {
                 return Err(Error::config(
                     reg.model_type,
-                    format!("{} registers task `{}` with a constructor for `{}`", reg.source, reg.task, reg.constructor.task()),
+                    format!(
+                        "{} registers task `{}` with a constructor for `{}`",
+                        reg.source,
+                        reg.task,
+                        reg.constructor.task()
+                    ),
                 ));
             }
             if let Some(first) = registry.models.insert((reg.model_type, reg.task), reg) {
@@ -165,11 +170,8 @@ impl Registry {
         static GLOBAL: OnceLock<Result<Registry, String>> = OnceLock::new();
         GLOBAL
             .get_or_init(|| {
-                Registry::build(
-                    inventory::iter::<ConfigRegistration>(),
-                    inventory::iter::<ModelRegistration>(),
-                )
-                .map_err(|e| e.to_string())
+                Registry::build(inventory::iter::<ConfigRegistration>(), inventory::iter::<ModelRegistration>())
+                    .map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(|msg| Error::config("registry", msg.clone()))

@@ -37,16 +37,15 @@ pub fn find_weight_files(source: &ModelSource) -> Result<Vec<PathBuf>> {
     }
     Err(Error::WeightsNotFound {
         location: source.describe(),
-        tried: "model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json".to_owned(),
+        tried: "model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json"
+            .to_owned(),
     })
 }
 
 fn sharded_files(source: &ModelSource, index: &std::path::Path) -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
-    let json: Value = serde_json::from_str(&text).map_err(|source| Error::MalformedJson {
-        path: index.to_path_buf(),
-        source,
-    })?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: index.to_path_buf(), source })?;
     let Some(map) = json.get("weight_map").and_then(Value::as_object) else {
         return Err(Error::Safetensors {
             path: index.to_path_buf(),
@@ -109,10 +108,7 @@ impl Checkpoint {
                 if let Err(io) = std::fs::metadata(&culprit) {
                     return Err(Error::io(culprit, io));
                 }
-                return Err(Error::Safetensors {
-                    path: culprit,
-                    message: strip_candle_noise(&e),
-                });
+                return Err(Error::Safetensors { path: culprit, message: strip_candle_noise(&e) });
             }
         };
         let names = tensors.tensors().into_iter().map(|(n, _)| n).collect();
@@ -254,11 +250,7 @@ pub fn checkpoint_var_builder(
     device: &Device,
 ) -> (VarBuilder<'static>, Arc<LoadTracker>) {
     let tracker = Arc::new(LoadTracker::default());
-    let backend = CheckpointBackend {
-        checkpoint,
-        prefix: prefix.to_owned(),
-        tracker: Arc::clone(&tracker),
-    };
+    let backend = CheckpointBackend { checkpoint, prefix: prefix.to_owned(), tracker: Arc::clone(&tracker) };
     (VarBuilder::from_backend(Box::new(backend), dtype, device.clone()), tracker)
 }
 
