@@ -1,5 +1,8 @@
 //! Bad input gets a clear `Err`, never a panic: one test per case.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use autocandle::catalog::resolve_head;
@@ -26,7 +29,7 @@ fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_
 }
 
 fn load_err(dir: &Path) -> Error {
-    AutoModelForMaskedLM::from_pretrained(&dir.to_string_lossy()).err().expect("loading should fail")
+    AutoModelForMaskedLM::from_pretrained(&dir.to_string_lossy()).expect_err("loading should fail")
 }
 
 #[test]

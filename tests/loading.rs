@@ -1,6 +1,9 @@
 //! Loading semantics: the Hub cache layout with offline mode, revisions, subfolders, options,
 //! config overrides, `from_config`, and checkpoint name conventions.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use autocandle::{

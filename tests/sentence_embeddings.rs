@@ -2,6 +2,9 @@
 //! fixture directory that has an `embeddings.json` (e.g. the real all-MiniLM-L6-v2 made by
 //! `tests/fixtures/minilm_reference.py` into `$AUTOCANDLE_FIXTURES`).
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use autocandle::{AutoModel, AutoTokenizer, DType, Device, Tensor};
 use autocandle_tests::fixture_dirs;
 use serde_json::Value;

@@ -1,5 +1,8 @@
 //! AutoTokenizer against the ids Python's tokenizers produced (`tests/fixtures/tokenizers/*/cases.json`).
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use autocandle::{AutoTokenizer, Device, EncodeOptions, Padding};
 use autocandle_tests::fixtures_root;
 use serde_json::Value;

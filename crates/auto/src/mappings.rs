@@ -279,6 +279,8 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
 ];
 
 /// Whether the architecture feature `feature` of autocandle is enabled in this build.
+// One arm per feature reads better than `matches!` once there are several.
+#[allow(clippy::match_like_matches_macro)]
 pub fn feature_enabled(feature: &str) -> bool {
     match feature {
         "bert" => cfg!(feature = "bert"),
