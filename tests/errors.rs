@@ -145,3 +145,14 @@ fn bad_repo_ids_and_paths() {
     let err = AutoModel::from_pretrained("").unwrap_err().to_string();
     assert!(err.contains("repo id"), "{err}");
 }
+
+#[test]
+fn unsupported_position_embedding_type() {
+    let dir = copy_fixture("bert-masked-lm");
+    edit_config(dir.path(), |c| {
+        c.insert("position_embedding_type".into(), "relative_key".into());
+    });
+    let err = load_err(dir.path());
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    assert!(err.to_string().contains("relative_key"), "{err}");
+}

@@ -74,6 +74,31 @@ fn hf_hub_offline_and_hf_hub_cache_env_vars_are_honoured() {
     assert!(model.is_ok(), "{:?}", model.err());
     let err = missing.unwrap_err().to_string();
     assert!(err.contains("offline mode is on") && err.contains("config.json"), "{err}");
+
+    // `HF_HOME/hub` is the cache when `HF_HUB_CACHE` is not set.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::rename(cache.path(), home.path().join("hub")).unwrap();
+    std::env::set_var("HF_HOME", home.path());
+    std::env::set_var("HF_HUB_OFFLINE", "1");
+    let model = AutoModelForMaskedLM::from_pretrained("org/tiny-bert");
+    std::env::remove_var("HF_HUB_OFFLINE");
+    std::env::remove_var("HF_HOME");
+    assert!(model.is_ok(), "{:?}", model.err());
+}
+
+#[test]
+fn base_model_loads_from_head_checkpoints_and_back() {
+    // Head checkpoints (`bert.`-prefixed keys) into the base model; the head weights are unused.
+    for name in ["bert-masked-lm", "bert-sequence-classification", "bert-sharded"] {
+        let model = AutoModel::from_pretrained(&fixture(name).to_string_lossy()).unwrap();
+        let out = model.forward(&sample_inputs()).unwrap();
+        assert_eq!(out.last_hidden_state.dims(), &[1, 5, 32], "{name}");
+    }
+    // A checkpoint without the prefix into a head model: `bert-masked-lm-no-prefix` is also a
+    // parity fixture; here its base part must equal what AutoModel reads from it.
+    let dir = fixture("bert-masked-lm-no-prefix");
+    let base = AutoModel::from_pretrained(&dir.to_string_lossy()).unwrap();
+    assert!(base.forward(&sample_inputs()).unwrap().pooler_output.is_none());
 }
 
 #[test]
