@@ -41,15 +41,20 @@ impl Errors {
         }
     }
 
+    /// `Err` with every gathered error, if there is any.
+    pub(crate) fn check(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+
     /// `value` when no error was gathered, else every error (`value`'s included).
     pub(crate) fn finish<T>(self, value: syn::Result<T>) -> syn::Result<T> {
         match (self.0, value) {
             (None, value) => value,
+            (Some(all), Ok(_)) => Err(all),
             (Some(mut all), Err(e)) => {
                 all.combine(e);
                 Err(all)
             }
-            (Some(all), Ok(_)) => Err(all),
         }
     }
 }
@@ -74,14 +79,11 @@ struct Keys {
 /// Read the `#[auto(...)]` attributes of the struct `ident`, reporting every error at once.
 pub(crate) fn parse(attrs: &[Attribute], ident: &Ident) -> syn::Result<Registration> {
     let mut errors = Errors::default();
-    match read(attrs, ident, &mut errors) {
-        Some(registration) => errors.finish(Ok(registration)),
-        // `read` returns `None` only after pushing an error; the fallback keeps a broken
-        // invariant from turning into a silently missing registration.
-        None => {
-            errors.finish(Ok(())).and_then(|()| Err(syn::Error::new_spanned(ident, "invalid `#[auto(...)]` attribute")))
-        }
-    }
+    let registration = read(attrs, ident, &mut errors);
+    errors.check()?;
+    // `read` returns `None` only after pushing an error; this keeps a broken invariant from
+    // turning into a silently missing registration.
+    registration.ok_or_else(|| syn::Error::new_spanned(ident, "invalid `#[auto(...)]` attribute"))
 }
 
 fn read(attrs: &[Attribute], ident: &Ident, errors: &mut Errors) -> Option<Registration> {
@@ -111,42 +113,43 @@ fn read_attribute(attr: &Attribute, keys: &mut Keys, errors: &mut Errors) {
             return;
         }
     }
-    let result =
-        attr.parse_nested_meta(|meta| {
-            let key = meta.path.to_token_stream().to_string().replace(' ', "");
-            match key.as_str() {
-                "config" => {
-                    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
-                        skip_value(&meta)?;
-                        errors.push(meta.error(
-                            "`config` is a flag and takes no value: write `#[auto(config, model_type = \"...\")]`",
-                        ));
-                    }
-                    record(&mut keys.config, &meta.path, Some(()), errors);
-                }
-                "model_type" | "task" | "class" => {
-                    let value = string_value(&meta, &key, errors)?;
-                    let slot = match key.as_str() {
-                        "model_type" => &mut keys.model_type,
-                        "task" => &mut keys.task,
-                        _ => &mut keys.class,
-                    };
-                    record(slot, &meta.path, value, errors);
-                }
-                _ => {
-                    skip_value(&meta)?;
-                    errors.push(syn::Error::new_spanned(
-                        &meta.path,
-                        format!("unknown key `{key}` in `#[auto(...)]`; valid keys: {VALID_KEYS}"),
-                    ));
-                }
-            }
-            Ok(())
-        });
-    if let Err(e) = result {
+    if let Err(e) = attr.parse_nested_meta(|meta| read_key(&meta, keys, errors)) {
         keys.syntax_error = true;
         errors.push(e);
     }
+}
+
+/// Read one `key` or `key = value` of `#[auto(...)]`; `Err` only when the syntax is broken.
+fn read_key(meta: &ParseNestedMeta<'_>, keys: &mut Keys, errors: &mut Errors) -> syn::Result<()> {
+    let key = meta.path.to_token_stream().to_string().replace(' ', "");
+    match key.as_str() {
+        "config" => {
+            if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                skip_value(meta)?;
+                errors.push(
+                    meta.error("`config` is a flag and takes no value: write `#[auto(config, model_type = \"...\")]`"),
+                );
+            }
+            record(&mut keys.config, &meta.path, Some(()), errors);
+        }
+        "model_type" | "task" | "class" => {
+            let value = string_value(meta, &key, errors)?;
+            let slot = match key.as_str() {
+                "model_type" => &mut keys.model_type,
+                "task" => &mut keys.task,
+                _ => &mut keys.class,
+            };
+            record(slot, &meta.path, value, errors);
+        }
+        _ => {
+            skip_value(meta)?;
+            errors.push(syn::Error::new_spanned(
+                &meta.path,
+                format!("unknown key `{key}` in `#[auto(...)]`; valid keys: {VALID_KEYS}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Store a key's value, or report it as a duplicate of an earlier one.

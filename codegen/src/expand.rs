@@ -50,7 +50,10 @@ fn config(ident: &Ident, model_type: &LitStr, class: &LitStr) -> TokenStream {
     let arch_config = quote_spanned!(ident.span()=> ::autocandle_core::ArchConfig);
     let registered_config = quote_spanned!(ident.span()=> ::autocandle_core::RegisteredConfig);
     let parse = quote_spanned!(ident.span()=> ::autocandle_core::__private::parse_config::<#ident>);
-    let to_json = quote_spanned!(ident.span()=> ::autocandle_core::__private::to_json(self));
+    // `self` keeps its call-site span: spanned like a `macro_rules!` argument, it would not
+    // name the method's receiver.
+    let self_ = <syn::Token![self]>::default();
+    let to_json = quote_spanned!(ident.span()=> ::autocandle_core::__private::to_json(#self_));
     let source = source(ident);
     quote! {
         #[automatically_derived]

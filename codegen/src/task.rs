@@ -2,7 +2,8 @@
 //!
 //! **Invariant:** [`SUPPORTED`] mirrors the `constructors!` list in
 //! `autocandle_core::registry`, and [`SUPPORTED`] plus [`WITHOUT_TRAIT`] together are
-//! exactly `autocandle_core::Task::ALL`; `tests/register.rs` checks the first half at runtime.
+//! exactly `autocandle_core::Task::ALL`; the tests below check the second half, and
+//! `tests/register.rs` compiles and registers a head for every supported task.
 
 /// A task that has a model trait and a constructor in `autocandle_core`.
 #[derive(Debug)]
@@ -130,6 +131,20 @@ mod tests {
             assert_eq!(lookup(spec.name).map(|s| s.variant), Ok(spec.variant));
         }
         assert_eq!(lookup("ctc").map(|s| s.name), Err(Rejected::NoTrait));
+    }
+
+    #[test]
+    fn tasks_match_core() {
+        let mut ours: Vec<&str> = all_names().collect();
+        let mut core: Vec<&str> = autocandle_core::Task::ALL.iter().map(|t| t.as_str()).collect();
+        ours.sort_unstable();
+        core.sort_unstable();
+        assert_eq!(ours, core, "update SUPPORTED / WITHOUT_TRAIT to match autocandle_core::Task");
+        for &task in autocandle_core::Task::ALL {
+            if let Ok(spec) = lookup(task.as_str()) {
+                assert_eq!(spec.variant, format!("{task:?}"), "{task}");
+            }
+        }
     }
 
     #[test]

@@ -10,4 +10,8 @@ struct BertConfig {
 #[auto(task = "masked-lm")]
 struct BertForMaskedLM;
 
+#[derive(AutoRegister)]
+#[auto()]
+struct BertModel;
+
 fn main() {}

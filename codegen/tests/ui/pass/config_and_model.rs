@@ -59,6 +59,19 @@ mod nested {
     }
 }
 
+// Declared by a `macro_rules!` macro, whose literals and `self` carry their own hygiene.
+macro_rules! declare_config {
+    ($name:ident, $model_type:literal) => {
+        #[derive(Debug, serde::Serialize, serde::Deserialize, AutoRegister)]
+        #[auto(config, model_type = $model_type)]
+        pub struct $name {
+            pub hidden_size: usize,
+        }
+    };
+}
+
+declare_config!(TinyConfig, "tiny");
+
 fn main() {
     let _ = nested::BertGenerationConfig { hidden_size: 1 };
 }
