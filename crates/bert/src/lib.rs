@@ -25,6 +25,3 @@ pub use model::BertModel;
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod parity_tests;
