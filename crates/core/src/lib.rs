@@ -12,6 +12,7 @@
 extern crate self as autocandle_core;
 
 pub mod activation;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod hub;
@@ -23,6 +24,7 @@ mod task;
 pub mod weights;
 
 pub use activation::Activation;
+pub use cache::KvCache;
 pub use config::{ArchConfig, LabelConfig, PretrainedConfig, RegisteredConfig};
 pub use error::{Error, Result};
 pub use load::LoadModel;

@@ -213,10 +213,32 @@ task_trait!(
     /// A model with its pretraining heads (`AutoModelForPreTraining`).
     ForPreTraining -> PreTrainingOutput
 );
-task_trait!(
-    /// A causal language model (`AutoModelForCausalLM`).
-    ForCausalLm -> CausalLmOutput
-);
+/// A causal language model (`AutoModelForCausalLM`).
+pub trait ForCausalLm: PreTrainedModel {
+    /// Run the model on `inputs` (every position, no cache).
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput>;
+
+    /// Run the model on new tokens only, reading the past from `cache` and appending to it.
+    ///
+    /// `inputs.input_ids` holds the new tokens `[batch, new]`; `attention_mask`, when given,
+    /// covers the cached and the new positions `[batch, past + new]`; `position_ids`, when
+    /// given, the new ones. Models without a cache return `Error::Unsupported`; generation
+    /// then falls back to [`ForCausalLm::forward`] on the whole sequence.
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut crate::KvCache) -> Result<CausalLmOutput> {
+        let _ = (inputs, cache);
+        Err(Error::Unsupported("this model has no key/value cache".to_owned()))
+    }
+
+    /// Whether [`ForCausalLm::forward_with_cache`] is implemented.
+    fn supports_cache(&self) -> bool {
+        false
+    }
+
+    /// The most positions the model can attend over (`max_position_embeddings`), if bounded.
+    fn max_positions(&self) -> Option<usize> {
+        None
+    }
+}
 task_trait!(
     /// A masked language model (`AutoModelForMaskedLM`).
     ForMaskedLm -> MaskedLmOutput
