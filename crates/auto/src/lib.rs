@@ -44,3 +44,19 @@ pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTra
 // Each enabled architecture crate is re-exported so that the linker keeps its registrations.
 #[cfg(feature = "bert")]
 pub use autocandle_bert as bert;
+#[cfg(feature = "gemma")]
+pub use autocandle_gemma as gemma;
+#[cfg(feature = "gemma2")]
+pub use autocandle_gemma2 as gemma2;
+#[cfg(feature = "gpt2")]
+pub use autocandle_gpt2 as gpt2;
+#[cfg(feature = "llama")]
+pub use autocandle_llama as llama;
+#[cfg(feature = "mistral")]
+pub use autocandle_mistral as mistral;
+#[cfg(feature = "phi3")]
+pub use autocandle_phi3 as phi3;
+#[cfg(feature = "qwen2")]
+pub use autocandle_qwen2 as qwen2;
+#[cfg(feature = "qwen3")]
+pub use autocandle_qwen3 as qwen3;

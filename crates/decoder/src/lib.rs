@@ -1,0 +1,1 @@
+//! decoder (not implemented yet).

@@ -1,0 +1,1 @@
+//! gemma (not implemented yet).

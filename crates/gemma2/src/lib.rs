@@ -1,0 +1,1 @@
+//! gemma2 (not implemented yet).

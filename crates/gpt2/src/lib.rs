@@ -1,0 +1,1 @@
+//! gpt2 (not implemented yet).

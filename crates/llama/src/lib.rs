@@ -1,0 +1,1 @@
+//! llama (not implemented yet).

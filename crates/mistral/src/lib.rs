@@ -1,0 +1,1 @@
+//! mistral (not implemented yet).

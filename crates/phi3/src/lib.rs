@@ -1,0 +1,1 @@
+//! phi3 (not implemented yet).

@@ -1,0 +1,1 @@
+//! qwen2 (not implemented yet).
