@@ -71,7 +71,7 @@ fn invalid_field_value_names_the_model_type() {
         c.insert("hidden_act".into(), "gelu_nope".into());
     });
     let err = load_err(dir.path()).to_string();
-    assert!(err.contains("`bert` config") && err.contains("gelu_nope"), "{err}");
+    assert!(err.contains("`bert` config") && err.contains("gelu_nope") && err.contains("field `hidden_act`"), "{err}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use autocandle::{LoadOptions, ModelInputs, Task, TaskModel};
+use autocandle::{GenerationConfig, GenerationMixin, LoadOptions, ModelInputs, Task, TaskModel};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
@@ -48,16 +48,24 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The harness line: `PASS <dir> <diff>`, `FAIL <dir> <output> <diff>` or
+    /// The harness line: `PASS <dir> <diff>`, `FAIL <dir> <output> <diff>` (for `generate`,
+    /// `FAIL <dir> generate <number of mismatching positions>`) or
     /// `UNSUPPORTED <dir> <model_type> <task>`.
     pub fn line(&self, name: &str) -> String {
         match self {
             Outcome::Pass { max_abs_diff } => format!("PASS {name} {max_abs_diff:e}"),
+            Outcome::Fail { output, max_abs_diff, .. } if output == GENERATE => {
+                format!("FAIL {name} {output} {}", *max_abs_diff as u64)
+            }
             Outcome::Fail { output, max_abs_diff, .. } => format!("FAIL {name} {output} {max_abs_diff:e}"),
             Outcome::Unsupported { model_type, task, .. } => format!("UNSUPPORTED {name} {model_type} {task}"),
         }
     }
 }
+
+/// The output name of the greedy generation check in `Outcome::Fail`; its `max_abs_diff` is then
+/// the number of mismatching positions.
+pub const GENERATE: &str = "generate";
 
 /// Elementwise comparison of `got` with `want`: the largest |got - want| and whether every
 /// element is within `atol + rtol * |want|`. Positions where `mask` (broadcast from the
@@ -100,12 +108,12 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
     if reference.get("format").and_then(Value::as_u64) != Some(1) {
         bail!("reference.json has no `format: 1`");
     }
-    if reference.get("generate").is_some() {
-        return Ok(unsupported("`generate` is not implemented yet".into()));
-    }
     let Ok(task) = task_name.parse::<Task>() else {
         return Ok(unsupported(format!("unknown task `{task_name}`")));
     };
+    if reference.get("generate").is_some() && task != Task::CausalLm {
+        return Ok(unsupported(format!("`generate` for the task `{task_name}` is not implemented")));
+    }
     let model = match TaskModel::from_pretrained_with(task, &dir.to_string_lossy(), &LoadOptions::default()) {
         Ok(m) => m.value,
         Err(
@@ -155,5 +163,57 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
             }
         }
     }
+    if let (Some(spec), TaskModel::CausalLm(model)) = (reference.get("generate"), &model) {
+        if let Some(fail) = check_generate(model.as_ref(), spec, &tensors)? {
+            return Ok(fail);
+        }
+    }
     Ok(Outcome::Pass { max_abs_diff: worst })
+}
+
+/// Greedy decoding without EOS from `spec.prompt` for `spec.max_new_tokens` must give exactly
+/// `spec.expected` (prompt included); `None` when it does.
+fn check_generate(
+    model: &dyn autocandle::ForCausalLm,
+    spec: &Value,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<Option<Outcome>> {
+    let name = |key: &str| spec.get(key).and_then(Value::as_str).with_context(|| format!("`generate` has no `{key}`"));
+    let get = |key: &str| -> Result<Vec<Vec<u32>>> {
+        let tensor_name = name(key)?;
+        let t = tensors.get(tensor_name).with_context(|| format!("reference.safetensors has no `{tensor_name}`"))?;
+        let rows: Vec<Vec<i64>> = t.to_dtype(DType::I64)?.to_vec2()?;
+        Ok(rows.into_iter().map(|r| r.into_iter().map(|v| v as u32).collect()).collect())
+    };
+    let max_new_tokens =
+        spec.get("max_new_tokens").and_then(Value::as_u64).context("`generate` has no `max_new_tokens`")? as usize;
+    let (prompt, expected) = (get("prompt")?, get("expected")?);
+    let config = GenerationConfig::new().do_sample(false).max_new_tokens(max_new_tokens);
+    let got = match model.generate(&prompt, &config) {
+        Ok(got) => got,
+        Err(e) => {
+            return Ok(Some(Outcome::Fail {
+                output: GENERATE.to_owned(),
+                max_abs_diff: expected.iter().map(Vec::len).sum::<usize>() as f32,
+                detail: format!("generate failed: {e}"),
+            }))
+        }
+    };
+    let mismatches: usize = expected
+        .iter()
+        .zip(&got)
+        .map(|(want, got)| {
+            let common = want.iter().zip(got).filter(|(a, b)| a != b).count();
+            common + want.len().abs_diff(got.len())
+        })
+        .sum::<usize>()
+        + expected.len().abs_diff(got.len());
+    if mismatches == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Outcome::Fail {
+        output: GENERATE.to_owned(),
+        max_abs_diff: mismatches as f32,
+        detail: format!("greedy generation differs: expected {expected:?}, got {got:?}"),
+    }))
 }

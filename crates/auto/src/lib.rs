@@ -13,10 +13,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Causal language models generate text through [`GenerationMixin`] (`model.generate(...)`,
+//! streaming, stop strings) with a [`GenerationConfig`]; tokenizers render chat templates:
+//!
+//! ```no_run
+//! use autocandle::{AutoModelForCausalLM, AutoTokenizer, ChatTemplateOptions, GenerationConfig, GenerationMixin};
+//! # fn main() -> autocandle::Result<()> {
+//! let id = "Qwen/Qwen2.5-0.5B-Instruct";
+//! let (tok, model) = (AutoTokenizer::from_pretrained(id)?, AutoModelForCausalLM::from_pretrained(id)?);
+//! let config = GenerationConfig::from_pretrained(id)?.max_new_tokens(64);
+//! let chat = tok.encode_chat(&[("user", "Name three rivers.")], &ChatTemplateOptions::new().add_generation_prompt(true))?;
+//! let out = model.generate_output(&chat, &config, Some(&tok))?;
+//! println!("{}", tok.decode(out.generated(0), true)?);
+//! # Ok(()) }
+//! ```
+//!
 //! Architectures are compiled in through features (`bert`, ..., or `all`).
 
 pub mod catalog;
+mod chat;
 mod config;
+mod generation;
 mod mappings;
 mod model;
 mod tokenizer;
@@ -33,7 +50,14 @@ pub use autocandle_core::{
 /// candle's tensor types, so users need no direct candle dependency.
 pub use candle_core::{DType, Device, Tensor};
 
+/// Text generation: the config, the decoding loop, logits processors and stopping criteria.
+pub use autocandle_core::generation::{
+    logits, FinishReason, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, LogitsProcessor,
+    Prompts, StepTokens, StopStringCriteria, StoppingCriteria, TokenDecoder,
+};
+pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};
 pub use config::AutoConfig;
+pub use generation::{GenerationMixin, TextStream, TextStreamer};
 pub use model::{
     AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForMultipleChoice,
     AutoModelForNextSentencePrediction, AutoModelForPreTraining, AutoModelForQuestionAnswering,

@@ -39,6 +39,7 @@ impl AutoTokenizer {
         if let Some(p) = source.optional_file("special_tokens_map.json")? {
             merge_special_tokens(&mut settings, &read_json(&p)?);
         }
+        crate::chat::load_template_files(&source, opts, &mut settings)?;
         let has_tokenizer_json = source.optional_file("tokenizer.json")?;
         if has_tokenizer_json.is_none() || is_bert_like(&settings) {
             apply_bert_defaults(&mut settings);
@@ -436,5 +437,64 @@ impl PreTrainedTokenizer {
     /// Turn ids back into text (`tokenizer.decode`).
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         self.tokenizer().decode(ids, skip_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// The chat template to render (`get_chat_template`): with `name_or_template` `None`, the
+    /// tokenizer's template (its `default` one when it has several); otherwise the named
+    /// template, or `name_or_template` itself as a template.
+    pub fn get_chat_template(&self, name_or_template: Option<&str>) -> Result<String> {
+        crate::chat::select_template(self.settings.get("chat_template"), name_or_template, false, &self.name)
+    }
+
+    /// Render a conversation with the tokenizer's chat template (`apply_chat_template(...,
+    /// tokenize=False)`); `add_generation_prompt` ends with the header of an assistant turn.
+    /// Messages are [`ChatMessage`](crate::ChatMessage)s, `(role, content)` pairs or JSON objects.
+    ///
+    /// ```no_run
+    /// # fn main() -> autocandle::Result<()> {
+    /// let tok = autocandle::AutoTokenizer::from_pretrained("Qwen/Qwen2.5-0.5B-Instruct")?;
+    /// let text = tok.apply_chat_template(&[("system", "Be brief."), ("user", "Hi!")], true)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn apply_chat_template<M: crate::ToChatMessage>(
+        &self,
+        messages: &[M],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let options = crate::ChatTemplateOptions::new().add_generation_prompt(add_generation_prompt);
+        self.apply_chat_template_with(messages, &options)
+    }
+
+    /// [`PreTrainedTokenizer::apply_chat_template`] with tools, documents, template variables
+    /// (`enable_thinking`, ...), a template choice or `continue_final_message`.
+    pub fn apply_chat_template_with<M: crate::ToChatMessage>(
+        &self,
+        messages: &[M],
+        options: &crate::ChatTemplateOptions,
+    ) -> Result<String> {
+        let template = crate::chat::select_template(
+            self.settings.get("chat_template"),
+            options.chat_template.as_deref(),
+            options.tools.is_some(),
+            &self.name,
+        )?;
+        let special: Vec<(&str, String)> = SPECIAL_TOKEN_KEYS
+            .iter()
+            .filter(|k| **k != "additional_special_tokens")
+            .filter_map(|k| self.special_token(k).map(|t| (*k, t.to_owned())))
+            .collect();
+        crate::chat::render(&template, messages, options, &special)
+    }
+
+    /// Render a conversation and encode it without adding special tokens (the template wrote
+    /// them): `apply_chat_template(..., tokenize=True)`, ready for `generate`.
+    pub fn encode_chat<M: crate::ToChatMessage>(
+        &self,
+        messages: &[M],
+        options: &crate::ChatTemplateOptions,
+    ) -> Result<BatchEncoding> {
+        let text = self.apply_chat_template_with(messages, options)?;
+        let opts = EncodeOptions { add_special_tokens: false, ..EncodeOptions::default() };
+        self.encode_batch_with(&[text.as_str()], None, &opts)
     }
 }

@@ -66,7 +66,9 @@ pub fn build_from_checkpoint<M: TaskHead + ?Sized>(
     };
     let used = tracker.used();
     // Buffers that older checkpoints saved and `transformers` ignores on load.
-    let ignored = |n: &str| n.ends_with("position_ids");
+    let ignored = |n: &str| {
+        ["position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq"].iter().any(|b| n.ends_with(b))
+    };
     let unexpected: Vec<&String> = checkpoint.names().iter().filter(|n| !used.contains(*n) && !ignored(n)).collect();
     if !unexpected.is_empty() {
         tracing::warn!(

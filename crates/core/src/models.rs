@@ -238,6 +238,15 @@ pub trait ForCausalLm: PreTrainedModel {
     fn max_positions(&self) -> Option<usize> {
         None
     }
+
+    /// Whether generation must drop the cache and run the whole sequence again before the
+    /// step that grows the context from `past` to `total` positions. Phi-3 with LongRoPE
+    /// does so when the context first crosses `original_max_position_embeddings`, as its
+    /// `prepare_inputs_for_generation` in `transformers` does.
+    fn reset_cache_at(&self, past: usize, total: usize) -> bool {
+        let _ = (past, total);
+        false
+    }
 }
 task_trait!(
     /// A masked language model (`AutoModelForMaskedLM`).

@@ -1,0 +1,31 @@
+//! Text generation for causal language models, after `transformers`' `generation` package:
+//! [`GenerationConfig`] (`generation_config.json`), the logits processors and warpers
+//! ([`logits`]), greedy decoding and seeded sampling, stopping criteria ([`stopping`]) and the
+//! decoding loop ([`Generator`], [`generate`]).
+//!
+//! ```no_run
+//! use autocandle_core::generation::{generate, GenerationConfig};
+//! # fn demo(model: &dyn autocandle_core::ForCausalLm) -> autocandle_core::Result<()> {
+//! let config = GenerationConfig::new().max_new_tokens(20);
+//! let out = generate(model, vec![vec![1u32, 15, 27], vec![1, 8]], &config)?;
+//! println!("{:?}", out.generated(0));
+//! # Ok(()) }
+//! ```
+//!
+//! Models with a key/value cache ([`crate::ForCausalLm::supports_cache`]) run the prompt once
+//! and then one token per step; others run the whole sequence at every step. Batches are
+//! padded on the left, with `position_ids` from the attention mask, so each row generates what
+//! it would generate alone.
+
+mod config;
+mod generator;
+pub mod logits;
+mod prompts;
+mod sampling;
+pub mod stopping;
+
+pub use config::GenerationConfig;
+pub use generator::{generate, FinishReason, GenerateOptions, GenerateOutput, Generator, StepTokens};
+pub use logits::LogitsProcessor;
+pub use prompts::{IntoPrompts, Prompts};
+pub use stopping::{StopStringCriteria, StoppingCriteria, TokenDecoder};

@@ -1,0 +1,105 @@
+//! Helpers for the configs of llama-like architectures: [`TokenIds`] and
+//! [`CommonConfig`], the fields every one of them has, turned into a [`DecoderSpec`].
+
+use serde::{Deserialize, Serialize};
+
+use autocandle_core::{Activation, Error, LabelConfig, Result};
+
+use crate::rope::{RopeConfig, RopeContext};
+use crate::spec::{DecoderOptions, DecoderSpec, LayerType};
+
+/// `eos_token_id` and the like: one id or a list of ids (`int | list[int] | None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+/// The fields every llama-like config has, borrowed from it; [`CommonConfig::spec`] makes
+/// the [`DecoderSpec`] of a plain Llama (every layer full attention, [`DecoderOptions`]
+/// defaults), which an architecture then adjusts.
+#[derive(Debug, Clone, Copy)]
+pub struct CommonConfig<'a> {
+    pub model_type: &'static str,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    /// `None` is `num_attention_heads` (multi-head attention).
+    pub num_key_value_heads: Option<usize>,
+    /// `None` (or 0) is `hidden_size / num_attention_heads`.
+    pub head_dim: Option<usize>,
+    pub max_position_embeddings: usize,
+    pub rms_norm_eps: f64,
+    pub hidden_act: Activation,
+    pub rope: &'a RopeConfig,
+    /// See [`RopeContext::partial_rotary`].
+    pub partial_rotary: bool,
+    /// See [`RopeContext::original_max_position_embeddings`].
+    pub original_max_position_embeddings: Option<usize>,
+    pub tie_word_embeddings: bool,
+    pub pad_token_id: Option<i64>,
+    pub labels: &'a LabelConfig,
+    pub use_cache: bool,
+}
+
+impl CommonConfig<'_> {
+    /// The spec of a plain Llama with these fields: checks the sizes, resolves the rope.
+    pub fn spec(&self) -> Result<DecoderSpec> {
+        if self.num_attention_heads == 0 {
+            return Err(Error::config(self.model_type, "`num_attention_heads` must be at least 1, got 0"));
+        }
+        let head_dim = match self.head_dim {
+            Some(d) if d > 0 => d,
+            _ => self.hidden_size / self.num_attention_heads,
+        };
+        let rope = self.rope.resolve(&RopeContext {
+            model_type: self.model_type,
+            head_dim,
+            max_position_embeddings: self.max_position_embeddings,
+            original_max_position_embeddings: self.original_max_position_embeddings,
+            partial_rotary: self.partial_rotary,
+        })?;
+        let spec = DecoderSpec {
+            model_type: self.model_type,
+            vocab_size: self.vocab_size,
+            hidden_size: self.hidden_size,
+            intermediate_size: self.intermediate_size,
+            num_hidden_layers: self.num_hidden_layers,
+            num_attention_heads: self.num_attention_heads,
+            num_key_value_heads: self.num_key_value_heads.unwrap_or(self.num_attention_heads),
+            head_dim,
+            max_position_embeddings: self.max_position_embeddings,
+            rms_norm_eps: self.rms_norm_eps,
+            hidden_act: self.hidden_act,
+            rope,
+            layer_types: vec![LayerType::Full; self.num_hidden_layers],
+            sliding_window: None,
+            tie_word_embeddings: self.tie_word_embeddings,
+            pad_token_id: self.pad_token_id,
+            num_labels: self.labels.num_labels(),
+            use_cache: self.use_cache,
+            options: DecoderOptions::default(),
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// An error unless `hidden_size` is a multiple of `num_attention_heads` (the
+    /// `validate_architecture` of Llama and Gemma-2 configs, which holds even when
+    /// `head_dim` is given).
+    pub fn require_heads_divide_hidden(&self) -> Result<()> {
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return Err(Error::config(
+                self.model_type,
+                format!(
+                    "`hidden_size` ({}) must be a multiple of `num_attention_heads` ({})",
+                    self.hidden_size, self.num_attention_heads
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

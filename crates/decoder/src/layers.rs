@@ -1,0 +1,248 @@
+//! One decoder layer: self-attention with rotary embeddings, GQA and a KV cache, the gated
+//! MLP, and the norms around them (`LlamaAttention`, `LlamaMLP`, `LlamaDecoderLayer`, with
+//! the variants of Qwen, Phi-3 and Gemma).
+
+use candle_core::{DType, Module, Tensor, D};
+use candle_nn::{linear_b, Linear, VarBuilder};
+
+use autocandle_core::{Activation, KvCache, Result};
+
+use crate::norm::RmsNorm;
+use crate::rope::{CosSin, RotaryEmbedding};
+use crate::spec::{DecoderSpec, LayerType};
+
+/// `tanh(x / cap) * cap`.
+pub(crate) fn soft_cap(x: &Tensor, cap: Option<f64>) -> Result<Tensor> {
+    Ok(match cap {
+        Some(c) => ((x / c)?.tanh()? * c)?,
+        None => x.clone(),
+    })
+}
+
+/// The query, key and value projections: separate, or one fused `qkv_proj`.
+#[derive(Debug, Clone)]
+enum QkvProj {
+    Separate { q: Linear, k: Linear, v: Linear },
+    Fused(Linear),
+}
+
+/// Multi-head self-attention with grouped key/value heads.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    qkv: QkvProj,
+    o_proj: Linear,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    scale: f64,
+    softcap: Option<f64>,
+}
+
+impl Attention {
+    /// Load `q_proj`, `k_proj`, `v_proj` (or `qkv_proj`), `o_proj` and `q_norm`/`k_norm`.
+    pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec) -> Result<Self> {
+        let o = &spec.options;
+        let (h, d) = (spec.hidden_size, spec.head_dim);
+        let (q_out, kv_out) = (spec.num_attention_heads * d, spec.num_key_value_heads * d);
+        let qkv = if o.fused_qkv {
+            QkvProj::Fused(linear_b(h, q_out + 2 * kv_out, o.qkv_bias, vb.pp("qkv_proj"))?)
+        } else {
+            QkvProj::Separate {
+                q: linear_b(h, q_out, o.qkv_bias, vb.pp("q_proj"))?,
+                k: linear_b(h, kv_out, o.qkv_bias, vb.pp("k_proj"))?,
+                v: linear_b(h, kv_out, o.qkv_bias, vb.pp("v_proj"))?,
+            }
+        };
+        let (q_norm, k_norm) = if o.qk_norm {
+            (
+                Some(RmsNorm::load(vb.pp("q_norm"), d, spec.rms_norm_eps, o.norm_style)?),
+                Some(RmsNorm::load(vb.pp("k_norm"), d, spec.rms_norm_eps, o.norm_style)?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            qkv,
+            o_proj: linear_b(q_out, h, o.o_bias, vb.pp("o_proj"))?,
+            q_norm,
+            k_norm,
+            num_heads: spec.num_attention_heads,
+            num_kv_heads: spec.num_key_value_heads,
+            head_dim: d,
+            scale: o.attention_scale.unwrap_or_else(|| (d as f64).powf(-0.5)),
+            softcap: o.attn_logit_softcapping,
+        })
+    }
+
+    /// `x` `[batch, seq, hidden]`; `mask` additive `[batch, 1, seq, past + seq]`; with a
+    /// cache, this layer's past keys and values are read from and appended to it.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rotary: &RotaryEmbedding,
+        cos_sin: &CosSin,
+        mask: Option<&Tensor>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let (q, k, v) = match &self.qkv {
+            QkvProj::Separate { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
+            QkvProj::Fused(qkv) => {
+                let all = qkv.forward(x)?;
+                (
+                    all.narrow(D::Minus1, 0, h * d)?,
+                    all.narrow(D::Minus1, h * d, kvh * d)?,
+                    all.narrow(D::Minus1, (h + kvh) * d, kvh * d)?,
+                )
+            }
+        };
+        let heads = |t_: Tensor, n: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
+            let mut t_ = t_.reshape((b, t, n, d))?;
+            if let Some(norm) = norm {
+                t_ = norm.forward(&t_)?;
+            }
+            Ok(t_.transpose(1, 2)?.contiguous()?)
+        };
+        let q = rotary.apply(&heads(q, h, self.q_norm.as_ref())?, cos_sin)?;
+        let k = rotary.apply(&heads(k, kvh, self.k_norm.as_ref())?, cos_sin)?;
+        let v = heads(v, kvh, None)?;
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.append(layer, &k, &v)?,
+            None => (k, v),
+        };
+        // `Tensor::cat` may return a strided view; matmul needs plain layouts.
+        let (k, v) = (k.contiguous()?, v.contiguous()?);
+        let s = k.dim(2)?;
+        let n_rep = h / kvh;
+        let dtype = q.dtype();
+
+        // Grouped heads: the `n_rep` query heads of one key/value head are consecutive, so
+        // they can share its keys without `repeat_kv`.
+        let q = q.contiguous()?.reshape((b, kvh, n_rep * t, d))?;
+        let scores = (q.matmul(&k.t()?)? * self.scale)?.reshape((b, h, t, s))?;
+        let scores = soft_cap(&scores, self.softcap)?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
+        let out = probs.reshape((b, kvh, n_rep * t, s))?.matmul(&v)?;
+        let out = out.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
+        Ok(self.o_proj.forward(&out)?)
+    }
+}
+
+/// The projections of the gated MLP: separate, or one fused `gate_up_proj` (gate first).
+#[derive(Debug, Clone)]
+enum GateUp {
+    Separate { gate: Linear, up: Linear },
+    Fused(Linear),
+}
+
+/// `down_proj(act(gate_proj(x)) * up_proj(x))`.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    gate_up: GateUp,
+    down_proj: Linear,
+    act: Activation,
+    intermediate: usize,
+}
+
+impl Mlp {
+    /// Load `gate_proj`, `up_proj` (or `gate_up_proj`) and `down_proj`.
+    pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec) -> Result<Self> {
+        let (h, i, bias) = (spec.hidden_size, spec.intermediate_size, spec.options.mlp_bias);
+        let gate_up = if spec.options.fused_gate_up {
+            GateUp::Fused(linear_b(h, 2 * i, bias, vb.pp("gate_up_proj"))?)
+        } else {
+            GateUp::Separate {
+                gate: linear_b(h, i, bias, vb.pp("gate_proj"))?,
+                up: linear_b(h, i, bias, vb.pp("up_proj"))?,
+            }
+        };
+        Ok(Self {
+            gate_up,
+            down_proj: linear_b(i, h, bias, vb.pp("down_proj"))?,
+            act: spec.hidden_act,
+            intermediate: i,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let inner = match &self.gate_up {
+            GateUp::Separate { gate, up } => (self.act.forward(&gate.forward(x)?)? * up.forward(x)?)?,
+            GateUp::Fused(gate_up) => {
+                let both = gate_up.forward(x)?;
+                let gate = both.narrow(D::Minus1, 0, self.intermediate)?;
+                let up = both.narrow(D::Minus1, self.intermediate, self.intermediate)?;
+                (up * self.act.forward(&gate)?)?
+            }
+        };
+        Ok(self.down_proj.forward(&inner)?)
+    }
+}
+
+/// One decoder layer: pre-norm attention and MLP with residuals, or Gemma-2's sandwich of
+/// four norms.
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+    /// Gemma-2: `(pre_feedforward_layernorm, post_feedforward_layernorm)`.
+    feedforward_norms: Option<(RmsNorm, RmsNorm)>,
+    layer_type: LayerType,
+}
+
+impl DecoderLayer {
+    /// Load layer `vb` (`model.layers.N`).
+    pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, layer_type: LayerType) -> Result<Self> {
+        let (h, eps, style) = (spec.hidden_size, spec.rms_norm_eps, spec.options.norm_style);
+        let norm = |name: &str| RmsNorm::load(vb.pp(name), h, eps, style);
+        let feedforward_norms = if spec.options.sandwich_norms {
+            Some((norm("pre_feedforward_layernorm")?, norm("post_feedforward_layernorm")?))
+        } else {
+            None
+        };
+        Ok(Self {
+            self_attn: Attention::load(vb.pp("self_attn"), spec)?,
+            mlp: Mlp::load(vb.pp("mlp"), spec)?,
+            input_layernorm: norm("input_layernorm")?,
+            post_attention_layernorm: norm("post_attention_layernorm")?,
+            feedforward_norms,
+            layer_type,
+        })
+    }
+
+    /// Full or sliding attention.
+    pub fn layer_type(&self) -> LayerType {
+        self.layer_type
+    }
+
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rotary: &RotaryEmbedding,
+        cos_sin: &CosSin,
+        mask: Option<&Tensor>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Result<Tensor> {
+        let attended = self.self_attn.forward(&self.input_layernorm.forward(x)?, rotary, cos_sin, mask, cache)?;
+        match &self.feedforward_norms {
+            None => {
+                let x = (x + attended)?;
+                let fed = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?)?;
+                Ok((x + fed)?)
+            }
+            Some((pre, post)) => {
+                let x = (x + self.post_attention_layernorm.forward(&attended)?)?;
+                let fed = post.forward(&self.mlp.forward(&pre.forward(&x)?)?)?;
+                Ok((x + fed)?)
+            }
+        }
+    }
+}

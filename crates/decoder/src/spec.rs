@@ -1,0 +1,249 @@
+//! [`DecoderSpec`]: everything the shared decoder needs to know of an architecture, built by
+//! each architecture's config ([`DecoderConfig`]).
+
+use autocandle_core::{Activation, Error, RegisteredConfig, Result};
+
+use crate::rope::RopeSpec;
+
+/// A typed architecture config that the shared decoder can run.
+pub trait DecoderConfig: RegisteredConfig {
+    /// The runtime settings of the decoder; an invalid config is [`Error::InvalidConfig`].
+    fn decoder_spec(&self) -> Result<DecoderSpec>;
+}
+
+/// The attention pattern of one layer (`layer_types` in `transformers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerType {
+    /// `full_attention`: causal over every past position.
+    Full,
+    /// `sliding_attention`: causal over the last `sliding_window` positions (the query's own
+    /// included), as `sliding_window_causal_mask_function`.
+    Sliding,
+}
+
+impl LayerType {
+    /// Parse a `layer_types` entry.
+    pub fn from_name(name: &str, model_type: &str) -> Result<Self> {
+        match name {
+            "full_attention" => Ok(Self::Full),
+            "sliding_attention" => Ok(Self::Sliding),
+            other => Err(Error::config(
+                model_type,
+                format!(
+                    "unknown layer type `{other}` in `layer_types`: known types: full_attention, sliding_attention"
+                ),
+            )),
+        }
+    }
+
+    /// The `transformers` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Full => "full_attention",
+            Self::Sliding => "sliding_attention",
+        }
+    }
+}
+
+/// How RMSNorm applies its weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NormStyle {
+    /// Llama: `weight * (x / rms(x)).to(dtype)`.
+    #[default]
+    Weight,
+    /// Gemma: `((x / rms(x)) * (1 + weight))` in f32, then cast to the dtype.
+    OnePlusWeight,
+}
+
+/// The architecture switches of the decoder; `Default` is Llama's choice for each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecoderOptions {
+    /// Bias on `q_proj`, `k_proj`, `v_proj` (`qkv_proj` when fused).
+    pub qkv_bias: bool,
+    /// Bias on `o_proj`.
+    pub o_bias: bool,
+    /// Bias on the MLP projections.
+    pub mlp_bias: bool,
+    /// One `qkv_proj` (Phi-3) instead of `q_proj`/`k_proj`/`v_proj`.
+    pub fused_qkv: bool,
+    /// One `gate_up_proj` (Phi-3, gate first) instead of `gate_proj`/`up_proj`.
+    pub fused_gate_up: bool,
+    /// Per-head RMSNorm of queries and keys before rope (`q_norm`/`k_norm`, Qwen3).
+    pub qk_norm: bool,
+    /// How every RMSNorm applies its weight.
+    pub norm_style: NormStyle,
+    /// Gemma-2's four norms per layer: `post_attention_layernorm` on the attention output,
+    /// `pre_feedforward_layernorm` / `post_feedforward_layernorm` around the MLP.
+    pub sandwich_norms: bool,
+    /// The factor of the attention scores; `None` is `head_dim ** -0.5` (Gemma-2 uses
+    /// `query_pre_attn_scalar ** -0.5`).
+    pub attention_scale: Option<f64>,
+    /// `tanh(x / c) * c` on the attention scores before the mask (Gemma-2).
+    pub attn_logit_softcapping: Option<f64>,
+    /// `tanh(x / c) * c` on the language-model logits (Gemma-2).
+    pub final_logit_softcapping: Option<f64>,
+    /// Multiply the embeddings by `sqrt(hidden_size)`, rounded to the model dtype (Gemma).
+    pub scale_embeddings: bool,
+    /// Bias on the token classifier's `score` (`token_classification_bias`, default true).
+    pub token_classification_bias: bool,
+    /// Phi-3: generation drops the cache and recomputes the whole sequence when the context
+    /// first grows past the `original_max_position_embeddings` of a `longrope` rope
+    /// (`Phi3ForCausalLM.prepare_inputs_for_generation`; see [`crate::CausalLm::reset_cache_at`]).
+    pub longrope_cache_reset: bool,
+}
+
+impl Default for DecoderOptions {
+    fn default() -> Self {
+        Self {
+            qkv_bias: false,
+            o_bias: false,
+            mlp_bias: false,
+            fused_qkv: false,
+            fused_gate_up: false,
+            qk_norm: false,
+            norm_style: NormStyle::Weight,
+            sandwich_norms: false,
+            attention_scale: None,
+            attn_logit_softcapping: None,
+            final_logit_softcapping: None,
+            scale_embeddings: false,
+            token_classification_bias: true,
+            longrope_cache_reset: false,
+        }
+    }
+}
+
+/// The runtime settings of a llama-like decoder, built from an architecture's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecoderSpec {
+    /// Names the architecture in errors.
+    pub model_type: &'static str,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    /// Size of one head (may differ from `hidden_size / num_attention_heads`).
+    pub head_dim: usize,
+    pub max_position_embeddings: usize,
+    pub rms_norm_eps: f64,
+    /// The MLP activation.
+    pub hidden_act: Activation,
+    /// The resolved rotary embedding (see [`crate::RopeConfig::resolve`]).
+    pub rope: RopeSpec,
+    /// One entry per layer; sliding layers need `sliding_window`.
+    pub layer_types: Vec<LayerType>,
+    /// The window of sliding layers.
+    pub sliding_window: Option<usize>,
+    /// The LM head shares `embed_tokens` (then `transformers` does not save `lm_head.weight`).
+    pub tie_word_embeddings: bool,
+    /// Sequence classification pools the last token that is not this one.
+    pub pad_token_id: Option<i64>,
+    /// Outputs of the sequence and token classifiers.
+    pub num_labels: usize,
+    /// `use_cache`: in `transformers` a forward pass without a cache but with `use_cache`
+    /// builds an empty cache, which turns off its packed-sequence detection; mirrored.
+    pub use_cache: bool,
+    pub options: DecoderOptions,
+}
+
+impl DecoderSpec {
+    /// Set `sliding_window` and `layer_types`: the config's `layer_types` names when it has
+    /// them, else layer `i` slides when `default_sliding(i)`. Checked by
+    /// [`DecoderSpec::validate`] (sliding layers need a window).
+    pub fn set_layers(
+        &mut self,
+        names: Option<&[String]>,
+        sliding_window: Option<usize>,
+        default_sliding: impl Fn(usize) -> bool,
+    ) -> Result<()> {
+        self.layer_types = match names {
+            Some(names) => names.iter().map(|n| LayerType::from_name(n, self.model_type)).collect::<Result<_>>()?,
+            None => (0..self.num_hidden_layers)
+                .map(|i| if default_sliding(i) { LayerType::Sliding } else { LayerType::Full })
+                .collect(),
+        };
+        self.sliding_window = sliding_window;
+        self.validate()
+    }
+
+    /// The most positions the model attends over, or `None` when its rope extends beyond
+    /// `max_position_embeddings` (`dynamic`).
+    pub fn max_positions(&self) -> Option<usize> {
+        (!self.rope.extends_context()).then_some(self.max_position_embeddings)
+    }
+
+    /// Whether any layer uses a sliding window.
+    pub fn has_sliding_layers(&self) -> bool {
+        self.layer_types.contains(&LayerType::Sliding)
+    }
+
+    /// Check what the decoder needs of the settings.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::config(self.model_type, message));
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if value == 0 {
+                return invalid(format!("`{name}` must be at least 1, got 0"));
+            }
+        }
+        if self.num_attention_heads % self.num_key_value_heads != 0 {
+            return invalid(format!(
+                "`num_attention_heads` ({}) must be a multiple of `num_key_value_heads` ({})",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if self.layer_types.len() != self.num_hidden_layers {
+            return invalid(format!(
+                "`layer_types` has {} entries but the model has {} layers (`num_hidden_layers`)",
+                self.layer_types.len(),
+                self.num_hidden_layers
+            ));
+        }
+        match self.sliding_window {
+            Some(0) => return invalid("`sliding_window` must be at least 1, got 0".to_owned()),
+            None if self.has_sliding_layers() => {
+                return invalid(
+                    "`layer_types` has `sliding_attention` layers but no `sliding_window` is set \
+                     (for Qwen, `use_sliding_window` must be true)"
+                        .to_owned(),
+                )
+            }
+            _ => {}
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
+            return invalid(format!("`rms_norm_eps` must be a finite number >= 0, got {}", self.rms_norm_eps));
+        }
+        if self.rope.rotary_dim > self.head_dim {
+            return invalid(format!(
+                "the rotary dimension ({}) is larger than `head_dim` ({})",
+                self.rope.rotary_dim, self.head_dim
+            ));
+        }
+        let o = &self.options;
+        for (name, cap) in [
+            ("attn_logit_softcapping", o.attn_logit_softcapping),
+            ("final_logit_softcapping", o.final_logit_softcapping),
+        ] {
+            if let Some(c) = cap {
+                if !(c.is_finite() && c > 0.0) {
+                    return invalid(format!("`{name}` must be a finite number > 0 or null, got {c}"));
+                }
+            }
+        }
+        if let Some(s) = o.attention_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return invalid(format!("the attention scale must be a finite number > 0, got {s}"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,273 @@
+//! `GPT2Config`, field for field as `transformers`' `configuration_gpt2.GPT2Config` (5.23).
+
+use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// `GPT2Config.attribute_map`: the common names `transformers` accepts for GPT-2's own.
+const ATTRIBUTE_MAP: [(&str, &str); 4] = [
+    ("hidden_size", "n_embd"),
+    ("max_position_embeddings", "n_positions"),
+    ("num_attention_heads", "n_head"),
+    ("num_hidden_layers", "n_layer"),
+];
+
+/// Declares the config struct and a private twin, `Wire`, with the same fields and serde
+/// attributes, that does the derived deserialisation once the `attribute_map` names are
+/// resolved (a serde `alias` would reject a config that holds both names).
+macro_rules! config_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty, )* }
+    ) => {
+        $(#[$meta])*
+        pub struct $name { $( $(#[$fmeta])* pub $field: $ty, )* }
+
+        #[derive(Deserialize)]
+        struct Wire { $( $(#[$fmeta])* $field: $ty, )* }
+
+        impl From<Wire> for $name {
+            fn from(wire: Wire) -> Self {
+                Self { $( $field: wire.$field, )* }
+            }
+        }
+    };
+}
+
+/// `eos_token_id`: one id or a list of ids (`int | list[int] | None` in `transformers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+config_struct! {
+/// The config of a GPT-2 model (`GPT2Config`), with the `transformers` defaults (those of
+/// `openai-community/gpt2`).
+///
+/// `transformers`' `attribute_map` names are accepted when reading, and win over the GPT-2
+/// names as they do there: `hidden_size` for `n_embd`, `max_position_embeddings` for
+/// `n_positions`, `num_attention_heads` for `n_head` and `num_hidden_layers` for `n_layer`.
+/// Fields `config.json` may hold that `GPT2Config` does not declare are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, AutoRegister)]
+#[auto(config, model_type = "gpt2")]
+pub struct GPT2Config {
+    #[serde(default = "defaults::vocab_size")]
+    pub vocab_size: usize,
+    /// The number of positions (`max_position_embeddings`).
+    #[serde(default = "defaults::n_positions")]
+    pub n_positions: usize,
+    /// The hidden size (`hidden_size`).
+    #[serde(default = "defaults::n_embd")]
+    pub n_embd: usize,
+    /// The number of blocks (`num_hidden_layers`).
+    #[serde(default = "defaults::n_layer")]
+    pub n_layer: usize,
+    /// The number of attention heads (`num_attention_heads`).
+    #[serde(default = "defaults::n_head")]
+    pub n_head: usize,
+    /// Inner size of the MLP; `None` is `4 * n_embd`.
+    #[serde(default)]
+    pub n_inner: Option<usize>,
+    #[serde(default = "defaults::activation_function")]
+    pub activation_function: Activation,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub resid_pdrop: f64,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub embd_pdrop: f64,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub attn_pdrop: f64,
+    #[serde(default = "defaults::layer_norm_epsilon")]
+    pub layer_norm_epsilon: f64,
+    /// Standard deviation of the initialisation (of fresh Conv1D weights here too).
+    #[serde(default = "defaults::initializer_range")]
+    pub initializer_range: f64,
+    /// `GPT2DoubleHeadsModel` only, which autocandle does not implement; kept for round trips.
+    #[serde(default = "defaults::summary_type")]
+    pub summary_type: String,
+    /// `GPT2DoubleHeadsModel` only.
+    #[serde(default = "defaults::yes")]
+    pub summary_use_proj: bool,
+    /// `GPT2DoubleHeadsModel` only.
+    #[serde(default)]
+    pub summary_activation: Option<String>,
+    /// `GPT2DoubleHeadsModel` only.
+    #[serde(default = "defaults::yes")]
+    pub summary_proj_to_labels: bool,
+    /// `GPT2DoubleHeadsModel` only.
+    #[serde(default = "defaults::dropout")]
+    pub summary_first_dropout: f64,
+    /// Scale attention scores by `1 / sqrt(head_dim)`.
+    #[serde(default = "defaults::yes")]
+    pub scale_attn_weights: bool,
+    /// Generation only: autocandle's cache is passed explicitly.
+    #[serde(default = "defaults::yes")]
+    pub use_cache: bool,
+    #[serde(default = "defaults::special_token_id")]
+    pub bos_token_id: Option<i64>,
+    #[serde(default = "defaults::eos_token_id")]
+    pub eos_token_id: Option<TokenIds>,
+    /// Marks the padding that `GPT2ForSequenceClassification` skips when it picks the last
+    /// token of each row.
+    #[serde(default)]
+    pub pad_token_id: Option<i64>,
+    /// Further scale the attention scores of block `i` by `1 / (i + 1)`.
+    #[serde(default)]
+    pub scale_attn_by_inverse_layer_idx: bool,
+    /// Compute the attention scores in f32 (`transformers` does only with eager attention;
+    /// in f32 models this changes nothing).
+    #[serde(default)]
+    pub reorder_and_upcast_attn: bool,
+    /// Cross-attention layers for an encoder-decoder: not supported (autocandle takes no
+    /// `encoder_hidden_states`), a model with them fails to load.
+    #[serde(default)]
+    pub add_cross_attention: bool,
+    /// The LM head shares the token embedding matrix `transformer.wte`.
+    #[serde(default = "defaults::yes")]
+    pub tie_word_embeddings: bool,
+    /// `id2label`, `label2id`, `num_labels`, `problem_type`.
+    #[serde(flatten)]
+    pub labels: LabelConfig,
+}
+}
+
+impl<'de> Deserialize<'de> for GPT2Config {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
+        for (common, own) in ATTRIBUTE_MAP {
+            if let Some(value) = fields.remove(common) {
+                fields.insert(own.to_owned(), value);
+            }
+        }
+        Wire::deserialize(Value::Object(fields)).map(Self::from).map_err(serde::de::Error::custom)
+    }
+}
+
+mod defaults {
+    use super::TokenIds;
+    use autocandle_core::Activation;
+
+    pub(super) fn vocab_size() -> usize {
+        50257
+    }
+    pub(super) fn n_positions() -> usize {
+        1024
+    }
+    pub(super) fn n_embd() -> usize {
+        768
+    }
+    pub(super) fn n_layer() -> usize {
+        12
+    }
+    pub(super) fn n_head() -> usize {
+        12
+    }
+    pub(super) fn activation_function() -> Activation {
+        Activation::GeluTanh
+    }
+    pub(super) fn dropout() -> f64 {
+        0.1
+    }
+    pub(super) fn layer_norm_epsilon() -> f64 {
+        1e-5
+    }
+    pub(super) fn initializer_range() -> f64 {
+        0.02
+    }
+    pub(super) fn summary_type() -> String {
+        "cls_index".to_owned()
+    }
+    pub(super) fn special_token_id() -> Option<i64> {
+        Some(50256)
+    }
+    pub(super) fn eos_token_id() -> Option<TokenIds> {
+        Some(TokenIds::One(50256))
+    }
+    pub(super) fn yes() -> bool {
+        true
+    }
+}
+
+impl Default for GPT2Config {
+    /// `GPT2Config()` in `transformers`: the `openai-community/gpt2` shape.
+    fn default() -> Self {
+        Self {
+            vocab_size: defaults::vocab_size(),
+            n_positions: defaults::n_positions(),
+            n_embd: defaults::n_embd(),
+            n_layer: defaults::n_layer(),
+            n_head: defaults::n_head(),
+            n_inner: None,
+            activation_function: defaults::activation_function(),
+            resid_pdrop: defaults::dropout(),
+            embd_pdrop: defaults::dropout(),
+            attn_pdrop: defaults::dropout(),
+            layer_norm_epsilon: defaults::layer_norm_epsilon(),
+            initializer_range: defaults::initializer_range(),
+            summary_type: defaults::summary_type(),
+            summary_use_proj: true,
+            summary_activation: None,
+            summary_proj_to_labels: true,
+            summary_first_dropout: defaults::dropout(),
+            scale_attn_weights: true,
+            use_cache: true,
+            bos_token_id: defaults::special_token_id(),
+            eos_token_id: defaults::eos_token_id(),
+            pad_token_id: None,
+            scale_attn_by_inverse_layer_idx: false,
+            reorder_and_upcast_attn: false,
+            add_cross_attention: false,
+            tie_word_embeddings: true,
+            labels: LabelConfig::default(),
+        }
+    }
+}
+
+impl GPT2Config {
+    /// Check what the model needs of the config; called by every constructor.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::config("gpt2", message));
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("n_positions", self.n_positions),
+            ("n_embd", self.n_embd),
+            ("n_head", self.n_head),
+            ("n_inner", self.inner_dim()),
+        ] {
+            if value == 0 {
+                return invalid(format!("`{name}` must be at least 1, got 0"));
+            }
+        }
+        if self.n_embd % self.n_head != 0 {
+            return invalid(format!("`n_embd` ({}) must be a multiple of `n_head` ({})", self.n_embd, self.n_head));
+        }
+        if !(self.layer_norm_epsilon.is_finite() && self.layer_norm_epsilon >= 0.0) {
+            return invalid(format!(
+                "`layer_norm_epsilon` must be a finite number >= 0, got {}",
+                self.layer_norm_epsilon
+            ));
+        }
+        if self.add_cross_attention {
+            return Err(Error::Unsupported(
+                "GPT-2 with `add_cross_attention`: cross-attention needs `encoder_hidden_states`, which \
+                 autocandle does not take; set `add_cross_attention` to false to use the decoder alone"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Size of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.n_embd / self.n_head.max(1)
+    }
+
+    /// Inner size of the MLP: `n_inner`, else `4 * n_embd`.
+    pub fn inner_dim(&self) -> usize {
+        self.n_inner.unwrap_or(4 * self.n_embd)
+    }
+}
