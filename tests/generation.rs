@@ -14,8 +14,8 @@ use autocandle::logits::{
 };
 use autocandle::{
     AutoModelForCausalLM, AutoTokenizer, CausalLmOutput, DType, Device, Error, FinishReason, ForCausalLm,
-    GenerateOptions, GenerationConfig, GenerationMixin, Generator, LogitsProcessor, ModelInputs, PreTrainedModel,
-    Prompts, StopStringCriteria, TextStreamer, TokenDecoder,
+    GenerateOptions, GenerationConfig, GenerationMixin, Generator, LoadOptions, LogitsProcessor, ModelInputs,
+    PreTrainedModel, Prompts, StopStringCriteria, TextStreamer, TokenDecoder,
 };
 use autocandle_tests::{fixture, fixture_dirs, fixtures_root};
 use candle_core::Tensor;
@@ -702,4 +702,88 @@ fn loaded_configs_are_checked_when_generating() {
     let err = Chain::new(true).generate(&[1u32], &config.clone().max_new_tokens(2)).unwrap_err();
     assert!(err.to_string().contains("temperature"), "{err}");
     assert!(Chain::new(true).generate(&[1u32], &config.do_sample(false).max_new_tokens(2)).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat generation end to end: tests/fixtures/qwen3-chat (tests/fixtures/make_chat_fixture.py) is
+// a tiny Qwen3 with a real BPE tokenizer and the Qwen3 chat template; Python's results are in its
+// expected.json.
+
+const CHAT_SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
+fn chat_expected() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("qwen3-chat").join("expected.json")).unwrap()).unwrap()
+}
+
+fn ids_of(value: &serde_json::Value) -> Vec<u32> {
+    serde_json::from_value(value.clone()).unwrap()
+}
+
+#[test]
+fn chat_generation_from_a_hub_id_matches_python_token_for_token() {
+    // The README's example, with the Hub id served from a pre-filled cache, offline.
+    let cache = autocandle_tests::hub_cache(&fixture("qwen3-chat"), "Qwen/Qwen3-0.6B", CHAT_SHA, None).unwrap();
+    let opts = LoadOptions::new().cache_dir(cache.path()).local_files_only(true);
+    let id = "Qwen/Qwen3-0.6B";
+    let tok = AutoTokenizer::from_pretrained_with(id, &opts).unwrap();
+    let model = AutoModelForCausalLM::from_pretrained_with(id, &opts).unwrap().value;
+    let prompt = tok.apply_chat_template(&[("user", "Hi!")], true).unwrap();
+    let config = GenerationConfig::from_pretrained_with(id, &opts).unwrap().max_new_tokens(24);
+    let out = model.generate(&tok.encode(&prompt).unwrap(), &config).unwrap();
+
+    let want = &chat_expected()["single"];
+    assert_eq!(prompt, want["prompt_text"].as_str().unwrap());
+    assert_eq!(tok.encode(&prompt).unwrap().input_ids[0], ids_of(&want["prompt_ids"]));
+    assert_eq!(out[0], ids_of(&want["output_ids"]));
+    let prompt_len = want["prompt_ids"].as_array().unwrap().len();
+    assert_eq!(tok.decode(&out[0][prompt_len..], true).unwrap(), want["generated_text"].as_str().unwrap());
+}
+
+#[test]
+fn batched_chat_generation_matches_python() {
+    let dir = fixture("qwen3-chat");
+    let dir = dir.to_string_lossy();
+    let tok = AutoTokenizer::from_pretrained(&dir).unwrap();
+    let model = AutoModelForCausalLM::from_pretrained(&dir).unwrap();
+    let config = GenerationConfig::from_pretrained(&dir).unwrap();
+    let want = &chat_expected()["batch"];
+
+    let conversations: Vec<Vec<serde_json::Value>> = serde_json::from_value(want["messages"].clone()).unwrap();
+    let texts: Vec<String> = conversations.iter().map(|c| tok.apply_chat_template(c, true).unwrap()).collect();
+    let expected_texts: Vec<String> = serde_json::from_value(want["prompt_texts"].clone()).unwrap();
+    assert_eq!(texts, expected_texts);
+
+    // Python's left-padded batch, as is: the same rows come back.
+    let ids: Vec<Vec<u32>> = serde_json::from_value(want["input_ids"].clone()).unwrap();
+    let mask: Vec<Vec<u32>> = serde_json::from_value(want["attention_mask"].clone()).unwrap();
+    let out = model.generate(Prompts::new(ids).with_attention_mask(mask), &config).unwrap();
+    let expected: Vec<Vec<u32>> = serde_json::from_value(want["output_ids"].clone()).unwrap();
+    assert_eq!(out, expected);
+
+    // From the texts, with the tokenizer padding (on the right here, moved to the left).
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let generated = model.generate_text(&tok, &refs, &config).unwrap();
+    let expected_generated: Vec<String> = serde_json::from_value(want["generated_texts"].clone()).unwrap();
+    assert_eq!(generated, expected_generated);
+}
+
+#[test]
+fn streamed_chat_text_equals_the_whole_text() {
+    let dir = fixture("qwen3-chat");
+    let dir = dir.to_string_lossy();
+    let tok = AutoTokenizer::from_pretrained(&dir).unwrap();
+    let model = AutoModelForCausalLM::from_pretrained(&dir).unwrap();
+    let config = GenerationConfig::from_pretrained(&dir).unwrap();
+    let want = &chat_expected()["single"];
+    let prompt = tok.apply_chat_template(&[("user", "Hi!")], true).unwrap();
+    let mut pieces = Vec::new();
+    let whole = model
+        .stream_text(&tok, &prompt, &config, |piece| {
+            pieces.push(piece.to_owned());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(whole, want["generated_text"].as_str().unwrap());
+    assert_eq!(pieces.concat(), whole);
+    assert!(pieces.len() > 1, "the text came in one piece: {pieces:?}");
 }

@@ -10,28 +10,13 @@ use autocandle::{
     AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer, DType, Device,
     LoadOptions, ModelInputs, Tensor,
 };
-use autocandle_tests::fixture;
+use autocandle_tests::{fixture, hub_cache};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// A Hub cache in a temp dir holding `org/tiny-bert` at `SHA`, with `refs/main` pointing at it.
 fn make_cache(source: &Path, subfolder: Option<&str>) -> tempfile::TempDir {
-    let cache = tempfile::tempdir().unwrap();
-    let repo = cache.path().join("models--org--tiny-bert");
-    let mut snapshot = repo.join("snapshots").join(SHA);
-    if let Some(sub) = subfolder {
-        snapshot = snapshot.join(sub);
-    }
-    std::fs::create_dir_all(&snapshot).unwrap();
-    std::fs::create_dir_all(repo.join("refs")).unwrap();
-    std::fs::write(repo.join("refs").join("main"), SHA).unwrap();
-    for entry in std::fs::read_dir(source).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, snapshot.join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    cache
+    hub_cache(source, "org/tiny-bert", SHA, subfolder).unwrap()
 }
 
 fn offline(cache: &Path) -> LoadOptions {

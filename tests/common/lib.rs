@@ -19,6 +19,29 @@ pub fn fixture(name: &str) -> PathBuf {
     fixtures_root().join(name)
 }
 
+/// A Hugging Face Hub cache in a temp dir holding `repo_id` (`org/name`) at revision `sha`,
+/// with `refs/main` pointing at it: the files of `source` (not its subdirectories) in
+/// `models--org--name/snapshots/<sha>/` (or its `subfolder`), as Python's `hf_hub_download`
+/// leaves them.
+pub fn hub_cache(source: &Path, repo_id: &str, sha: &str, subfolder: Option<&str>) -> Result<tempfile::TempDir> {
+    let cache = tempfile::tempdir()?;
+    let repo = cache.path().join(format!("models--{}", repo_id.replace('/', "--")));
+    let mut snapshot = repo.join("snapshots").join(sha);
+    if let Some(sub) = subfolder {
+        snapshot = snapshot.join(sub);
+    }
+    std::fs::create_dir_all(&snapshot)?;
+    std::fs::create_dir_all(repo.join("refs"))?;
+    std::fs::write(repo.join("refs").join("main"), sha)?;
+    for entry in std::fs::read_dir(source)? {
+        let path = entry?.path();
+        if let (true, Some(name)) = (path.is_file(), path.file_name()) {
+            std::fs::copy(&path, snapshot.join(name))?;
+        }
+    }
+    Ok(cache)
+}
+
 /// Every fixture directory (a subdirectory with `reference.json`) under `tests/fixtures`, and
 /// under `$AUTOCANDLE_FIXTURES` when set, sorted by name within each root.
 pub fn fixture_dirs() -> Result<Vec<PathBuf>> {

@@ -81,6 +81,48 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         ],
     },
     ModelTypeInfo {
+        model_type: "gemma",
+        name: "Gemma",
+        config_class: "GemmaConfig",
+        tokenizer_class: Some("GemmaTokenizer"),
+        tokenizer_fast_class: Some("GemmaTokenizerFast"),
+        crate_name: Some("autocandle-gemma"),
+        feature: Some("gemma"),
+        tasks: &[
+            TaskClass { task: Task::Base, class_name: "GemmaModel", implemented: true },
+            TaskClass { task: Task::CausalLm, class_name: "GemmaForCausalLM", implemented: true },
+            TaskClass {
+                task: Task::SequenceClassification,
+                class_name: "GemmaForSequenceClassification",
+                implemented: true,
+            },
+            TaskClass { task: Task::TokenClassification, class_name: "GemmaForTokenClassification", implemented: true },
+        ],
+    },
+    ModelTypeInfo {
+        model_type: "gemma2",
+        name: "Gemma2",
+        config_class: "Gemma2Config",
+        tokenizer_class: Some("GemmaTokenizer"),
+        tokenizer_fast_class: Some("GemmaTokenizerFast"),
+        crate_name: Some("autocandle-gemma2"),
+        feature: Some("gemma2"),
+        tasks: &[
+            TaskClass { task: Task::Base, class_name: "Gemma2Model", implemented: true },
+            TaskClass { task: Task::CausalLm, class_name: "Gemma2ForCausalLM", implemented: true },
+            TaskClass {
+                task: Task::SequenceClassification,
+                class_name: "Gemma2ForSequenceClassification",
+                implemented: true,
+            },
+            TaskClass {
+                task: Task::TokenClassification,
+                class_name: "Gemma2ForTokenClassification",
+                implemented: true,
+            },
+        ],
+    },
+    ModelTypeInfo {
         model_type: "gpt2",
         name: "OpenAI GPT-2",
         config_class: "GPT2Config",
@@ -143,6 +185,25 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
                 implemented: true,
             },
             TaskClass { task: Task::QuestionAnswering, class_name: "MistralForQuestionAnswering", implemented: true },
+        ],
+    },
+    ModelTypeInfo {
+        model_type: "phi3",
+        name: "Phi3",
+        config_class: "Phi3Config",
+        tokenizer_class: Some("LlamaTokenizer"),
+        tokenizer_fast_class: Some("LlamaTokenizerFast"),
+        crate_name: Some("autocandle-phi3"),
+        feature: Some("phi3"),
+        tasks: &[
+            TaskClass { task: Task::Base, class_name: "Phi3Model", implemented: true },
+            TaskClass { task: Task::CausalLm, class_name: "Phi3ForCausalLM", implemented: true },
+            TaskClass {
+                task: Task::SequenceClassification,
+                class_name: "Phi3ForSequenceClassification",
+                implemented: true,
+            },
+            TaskClass { task: Task::TokenClassification, class_name: "Phi3ForTokenClassification", implemented: true },
         ],
     },
     ModelTypeInfo {
@@ -296,9 +357,12 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
 pub fn feature_enabled(feature: &str) -> bool {
     match feature {
         "bert" => cfg!(feature = "bert"),
+        "gemma" => cfg!(feature = "gemma"),
+        "gemma2" => cfg!(feature = "gemma2"),
         "gpt2" => cfg!(feature = "gpt2"),
         "llama" => cfg!(feature = "llama"),
         "mistral" => cfg!(feature = "mistral"),
+        "phi3" => cfg!(feature = "phi3"),
         "qwen2" => cfg!(feature = "qwen2"),
         "qwen3" => cfg!(feature = "qwen3"),
         _ => false,

@@ -103,3 +103,17 @@ impl CommonConfig<'_> {
         Ok(())
     }
 }
+
+/// An error for `use_bidirectional_attention: true` (Gemma, Gemma-2), which `transformers`
+/// honours only in some attention implementations (its eager path still masks causally):
+/// there is no single behaviour to match, so the shared decoder stays causal and says so.
+pub fn refuse_bidirectional_attention(model_type: &'static str, flag: Option<bool>) -> Result<()> {
+    if flag == Some(true) {
+        return Err(Error::config(
+            model_type,
+            "`use_bidirectional_attention: true` is not supported: autocandle runs this architecture as a \
+             causal decoder; set it to false or null",
+        ));
+    }
+    Ok(())
+}

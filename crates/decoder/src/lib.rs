@@ -29,7 +29,7 @@ mod norm;
 mod rope;
 mod spec;
 
-pub use config::{CommonConfig, TokenIds};
+pub use config::{refuse_bidirectional_attention, CommonConfig, TokenIds};
 pub use heads::{CausalLm, HasDecoder, QuestionAnswerer, SequenceClassifier, TokenClassifier};
 pub use layers::{Attention, DecoderLayer, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};

@@ -1,1 +1,23 @@
-//! gemma (not implemented yet).
+//! Gemma for autocandle, after `transformers`' `modeling_gemma` (5.23): [`GemmaConfig`],
+//! [`GemmaModel`] and the heads [`GemmaForCausalLM`], [`GemmaForSequenceClassification`] and
+//! [`GemmaForTokenClassification`].
+//!
+//! Gemma is Llama (the shared decoder of `autocandle-decoder`) with embeddings scaled by
+//! `sqrt(hidden_size)` (rounded to the model dtype), RMSNorms that apply `(1 + weight)` in
+//! f32, an explicit `head_dim`, a GELU (tanh) gated MLP and, by default, the LM head tied to
+//! the embeddings.
+
+mod config;
+
+pub use config::GemmaConfig;
+
+autocandle_decoder::decoder_heads! {
+    config: GemmaConfig, model_type: "gemma";
+    base: GemmaModel;
+    causal_lm: GemmaForCausalLM;
+    sequence_classification: GemmaForSequenceClassification;
+    token_classification: GemmaForTokenClassification;
+}
+
+#[cfg(test)]
+mod tests;

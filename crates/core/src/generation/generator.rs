@@ -385,7 +385,14 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
         if let Some(max) = self.model.max_positions().filter(|max| len > *max) {
             return Err(Error::SequenceTooLong { len, max });
         }
-        let incremental = self.cache.is_some() && self.step > 0;
+        let mut incremental = self.cache.is_some() && self.step > 0;
+        if let Some(cache) = self.cache.as_mut().filter(|_| incremental) {
+            // Phi-3 LongRoPE: the cached keys were rotated with the short factors.
+            if self.model.reset_cache_at(cache.seq_len(), len) {
+                cache.clear();
+                incremental = false;
+            }
+        }
         let new = if incremental { 1 } else { len };
         let mut ids = Vec::with_capacity(rows * new);
         let mut positions = Vec::with_capacity(rows * new);
