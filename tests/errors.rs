@@ -6,7 +6,10 @@
 use std::path::Path;
 
 use autocandle::catalog::resolve_head;
-use autocandle::{AutoConfig, AutoModel, AutoModelForMaskedLM, Device, Error, ModelInputs, Task, Tensor};
+use autocandle::{
+    AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, Device, Error, GenerationConfig, GenerationMixin,
+    ModelInputs, Task, Tensor,
+};
 use autocandle_tests::fixture;
 
 /// A copy of a fixture folder that a test may break.
@@ -155,4 +158,56 @@ fn unsupported_position_embedding_type() {
     let err = load_err(dir.path());
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     assert!(err.to_string().contains("relative_key"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoder-only models and generation
+
+fn causal_lm_err(dir: &Path) -> Error {
+    AutoModelForCausalLM::from_pretrained(&dir.to_string_lossy()).expect_err("loading should fail")
+}
+
+#[test]
+fn unknown_rope_type_lists_the_known_ones() {
+    for (fixture_name, key) in [("llama-causal-lm", "rope_parameters"), ("qwen2-causal-lm", "rope_scaling")] {
+        let dir = copy_fixture(fixture_name);
+        edit_config(dir.path(), |c| {
+            c.insert(key.into(), serde_json::json!({"rope_type": "ntk-by-parts", "factor": 2.0}));
+        });
+        let err = causal_lm_err(dir.path());
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("ntk-by-parts") && msg.contains("llama3") && msg.contains("yarn"), "{msg}");
+    }
+}
+
+#[test]
+fn decoder_context_longer_than_max_position_embeddings() {
+    for name in ["llama-causal-lm", "gemma2-causal-lm", "phi3-causal-lm", "gpt2-causal-lm"] {
+        let model = AutoModelForCausalLM::from_pretrained(&fixture(name).to_string_lossy()).unwrap();
+        let ids = Tensor::ones((1, 65), candle_core::DType::U32, &Device::Cpu).unwrap();
+        let err = model.forward(&ModelInputs::new(ids)).unwrap_err();
+        assert!(matches!(err, Error::SequenceTooLong { len: 65, max: 64 }), "{name}: {err}");
+        // Generation stops with the same error at the step that would pass the limit.
+        let err = model.generate(&[5u32; 60], &GenerationConfig::new().max_new_tokens(10)).unwrap_err();
+        assert!(matches!(err, Error::SequenceTooLong { max: 64, .. }), "{name}: {err}");
+    }
+}
+
+#[test]
+fn empty_prompt_and_conflicting_sampling() {
+    let model = AutoModelForCausalLM::from_pretrained(&fixture("qwen3-causal-lm").to_string_lossy()).unwrap();
+    let err = model.generate(&[] as &[u32], &GenerationConfig::new()).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains("no tokens"), "{err}");
+    let sampling = GenerationConfig::new().do_sample(true).temperature(0.0);
+    let err = model.generate(&[5u32, 6], &sampling).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }) && err.to_string().contains("temperature"), "{err}");
+}
+
+#[test]
+fn decoder_token_ids_out_of_vocabulary() {
+    let model = AutoModelForCausalLM::from_pretrained(&fixture("mistral-causal-lm").to_string_lossy()).unwrap();
+    let ids = Tensor::new(&[[5u32, 100_000]], &Device::Cpu).unwrap();
+    let err = model.forward(&ModelInputs::new(ids)).unwrap_err();
+    assert!(err.to_string().contains("100000"), "{err}");
 }
