@@ -7,8 +7,8 @@ use std::path::Path;
 
 use autocandle::catalog::resolve_head;
 use autocandle::{
-    AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, Device, Error, GenerationConfig, GenerationMixin,
-    ModelInputs, Task, Tensor,
+    AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, Device, Error, GenerationConfig,
+    GenerationMixin, ModelInputs, Task, Tensor,
 };
 use autocandle_tests::fixture;
 
