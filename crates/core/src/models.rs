@@ -21,6 +21,14 @@ pub struct ModelInputs {
     pub token_type_ids: Option<Tensor>,
     /// Same shape as `input_ids`; `None` is `0..seq` for each row.
     pub position_ids: Option<Tensor>,
+    /// `[batch, channels, height, width]` float images, as an image processor makes them.
+    pub pixel_values: Option<Tensor>,
+    /// `[batch, num_patches]`: 1 where a patch is masked (masked image modeling).
+    pub bool_masked_pos: Option<Tensor>,
+    /// `[batch, target_seq]` decoder token ids of encoder-decoder models.
+    pub decoder_input_ids: Option<Tensor>,
+    /// Same shape as `decoder_input_ids`; `None` attends to every decoder token.
+    pub decoder_attention_mask: Option<Tensor>,
 }
 
 impl ModelInputs {
@@ -44,6 +52,31 @@ impl ModelInputs {
         self
     }
 
+    /// Inputs with only `pixel_values` (`[batch, channels, height, width]`).
+    pub fn from_pixel_values(pixel_values: Tensor) -> Self {
+        Self { pixel_values: Some(pixel_values), ..Self::default() }
+    }
+
+    pub fn with_pixel_values(mut self, pixel_values: Tensor) -> Self {
+        self.pixel_values = Some(pixel_values);
+        self
+    }
+
+    pub fn with_bool_masked_pos(mut self, mask: Tensor) -> Self {
+        self.bool_masked_pos = Some(mask);
+        self
+    }
+
+    pub fn with_decoder_input_ids(mut self, ids: Tensor) -> Self {
+        self.decoder_input_ids = Some(ids);
+        self
+    }
+
+    pub fn with_decoder_attention_mask(mut self, mask: Tensor) -> Self {
+        self.decoder_attention_mask = Some(mask);
+        self
+    }
+
     /// Set an input by its `transformers` argument name.
     pub fn set(&mut self, name: &str, tensor: Tensor) -> Result<()> {
         let slot = match name {
@@ -51,10 +84,15 @@ impl ModelInputs {
             "attention_mask" => &mut self.attention_mask,
             "token_type_ids" => &mut self.token_type_ids,
             "position_ids" => &mut self.position_ids,
+            "pixel_values" => &mut self.pixel_values,
+            "bool_masked_pos" => &mut self.bool_masked_pos,
+            "decoder_input_ids" => &mut self.decoder_input_ids,
+            "decoder_attention_mask" => &mut self.decoder_attention_mask,
             other => {
                 return Err(Error::input(format!(
-                "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, position_ids"
-            )))
+                    "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, \
+                     position_ids, pixel_values, bool_masked_pos, decoder_input_ids, decoder_attention_mask"
+                )))
             }
         };
         *slot = Some(tensor);
@@ -66,6 +104,13 @@ impl ModelInputs {
         self.input_ids.as_ref().ok_or_else(|| Error::input("`input_ids` is required by this model"))
     }
 
+    /// `pixel_values`, or an error when they are missing.
+    pub fn pixel_values(&self) -> Result<&Tensor> {
+        self.pixel_values.as_ref().ok_or_else(|| {
+            Error::input("`pixel_values` is required by this model: make them with `AutoImageProcessor`")
+        })
+    }
+
     /// Move every input to `device`.
     pub fn to_device(&self, device: &Device) -> Result<Self> {
         let mv = |t: &Option<Tensor>| t.as_ref().map(|t| t.to_device(device)).transpose();
@@ -74,6 +119,10 @@ impl ModelInputs {
             attention_mask: mv(&self.attention_mask)?,
             token_type_ids: mv(&self.token_type_ids)?,
             position_ids: mv(&self.position_ids)?,
+            pixel_values: mv(&self.pixel_values)?,
+            bool_masked_pos: mv(&self.bool_masked_pos)?,
+            decoder_input_ids: mv(&self.decoder_input_ids)?,
+            decoder_attention_mask: mv(&self.decoder_attention_mask)?,
         })
     }
 }
