@@ -42,6 +42,10 @@ mod task;
 /// | `next-sentence-prediction`   | `ForNextSentencePrediction` |
 /// | `token-classification`       | `ForTokenClassification`    |
 /// | `question-answering`         | `ForQuestionAnswering`      |
+/// | `text-encoding`              | `ForTextEncoding`           |
+/// | `image-classification`       | `ForImageClassification`    |
+/// | `zero-shot-image-classification` | `ForZeroShotImageClassification` |
+/// | `masked-image-modeling`      | `ForMaskedImageModeling`    |
 ///
 /// `model_type` uses only `a-z`, `0-9`, `_` and `-`, as `config.json` spells it. Unknown or
 /// repeated keys, unknown tasks, enums, unions and generic structs are compile errors.

@@ -31,15 +31,15 @@ pub(crate) const SUPPORTED: &[TaskSpec] = &[
     spec("next-sentence-prediction", "NextSentencePrediction", "ForNextSentencePrediction"),
     spec("token-classification", "TokenClassification", "ForTokenClassification"),
     spec("question-answering", "QuestionAnswering", "ForQuestionAnswering"),
+    spec("text-encoding", "TextEncoding", "ForTextEncoding"),
+    spec("image-classification", "ImageClassification", "ForImageClassification"),
+    spec("zero-shot-image-classification", "ZeroShotImageClassification", "ForZeroShotImageClassification"),
+    spec("masked-image-modeling", "MaskedImageModeling", "ForMaskedImageModeling"),
 ];
 
 /// Tasks that `autocandle_core::Task` names but that have no model trait yet.
 pub(crate) const WITHOUT_TRAIT: &[&str] = &[
     "seq2seq-lm",
-    "text-encoding",
-    "image-classification",
-    "zero-shot-image-classification",
-    "masked-image-modeling",
     "ctc",
     "speech-seq2seq",
     "audio-classification",

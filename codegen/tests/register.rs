@@ -13,6 +13,10 @@ use autocandle_core::{
     PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, RegisteredConfig, SequenceClassifierOutput, Task,
     TokenClassifierOutput,
 };
+use autocandle_core::{
+    ForImageClassification, ForMaskedImageModeling, ForTextEncoding, ForZeroShotImageClassification,
+    ImageClassifierOutput, MaskedImageModelingOutput, ZeroShotImageClassificationOutput,
+};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde_json::json;
@@ -101,6 +105,13 @@ toy_heads! {
         ForTokenClassification -> TokenClassifierOutput(weight);
     ToyForQuestionAnswering: "question-answering", "ToyForQuestionAnswering",
         ForQuestionAnswering -> QuestionAnsweringOutput(weight, weight);
+    ToyEncoderModel: "text-encoding", "ToyEncoderModel", ForTextEncoding -> BaseModelOutput(weight, none);
+    ToyForImageClassification: "image-classification", "ToyForImageClassification",
+        ForImageClassification -> ImageClassifierOutput(weight);
+    ToyDualModel: "zero-shot-image-classification", "ToyDualModel",
+        ForZeroShotImageClassification -> ZeroShotImageClassificationOutput(weight, weight, weight, weight);
+    ToyForMaskedImageModeling: "masked-image-modeling", "ToyForMaskedImageModeling",
+        ForMaskedImageModeling -> MaskedImageModelingOutput(weight);
 }
 
 /// `(task, class name, Rust type name)` of every toy head.
@@ -114,6 +125,10 @@ const HEADS: &[(Task, &str, &str)] = &[
     (Task::NextSentencePrediction, "ToyForNextSentencePrediction", "ToyForNextSentencePrediction"),
     (Task::TokenClassification, "ToyForTokenClassification", "ToyForTokenClassification"),
     (Task::QuestionAnswering, "ToyForQuestionAnswering", "ToyForQuestionAnswering"),
+    (Task::TextEncoding, "ToyEncoderModel", "ToyEncoderModel"),
+    (Task::ImageClassification, "ToyForImageClassification", "ToyForImageClassification"),
+    (Task::ZeroShotImageClassification, "ToyDualModel", "ToyDualModel"),
+    (Task::MaskedImageModeling, "ToyForMaskedImageModeling", "ToyForMaskedImageModeling"),
 ];
 
 fn toy_config(hidden_size: usize) -> PretrainedConfig {
@@ -203,6 +218,14 @@ fn registered_constructors_call_load() {
     let model = build::<dyn ForQuestionAnswering>(Task::QuestionAnswering, &config);
     assert_eq!(dims(&model.forward(&inputs).expect("forward").end_logits), [5]);
     assert_eq!(model.dtype(), DType::F32);
+    let model = build::<dyn ForTextEncoding>(Task::TextEncoding, &config);
+    assert_eq!(dims(&model.forward(&inputs).expect("forward").last_hidden_state), [5]);
+    let model = build::<dyn ForImageClassification>(Task::ImageClassification, &config);
+    assert_eq!(dims(&model.forward(&inputs).expect("forward").logits), [5]);
+    let model = build::<dyn ForZeroShotImageClassification>(Task::ZeroShotImageClassification, &config);
+    assert_eq!(dims(&model.forward(&inputs).expect("forward").logits_per_image), [5]);
+    let model = build::<dyn ForMaskedImageModeling>(Task::MaskedImageModeling, &config);
+    assert_eq!(dims(&model.forward(&inputs).expect("forward").reconstruction), [5]);
 
     // Other tests may build heads concurrently, so only a lower bound holds.
     assert!(LOADS.load(Ordering::SeqCst) - before >= HEADS.len());

@@ -42,10 +42,12 @@ mod tokenizer;
 pub use autocandle_core as core;
 pub use autocandle_core::{
     hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, Error, ForCausalLm,
-    ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering,
-    ForSequenceClassification, ForTokenClassification, LoadOptions, Loaded, MaskedLmOutput, Model, ModelInputs,
-    ModelOutput, MultipleChoiceOutput, NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput,
-    PretrainedConfig, QuestionAnsweringOutput, Result, SequenceClassifierOutput, Task, TokenClassifierOutput,
+    ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,
+    ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTextEncoding, ForTokenClassification,
+    ForZeroShotImageClassification, ImageClassifierOutput, LoadOptions, Loaded, MaskedImageModelingOutput,
+    MaskedLmOutput, Model, ModelInputs, ModelOutput, MultipleChoiceOutput, NextSentencePredictorOutput,
+    PreTrainedModel, PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, Result, SequenceClassifierOutput,
+    Task, TokenClassifierOutput, ZeroShotImageClassificationOutput,
 };
 /// candle's tensor types, so users need no direct candle dependency.
 pub use candle_core::{DType, Device, Tensor};
@@ -59,9 +61,10 @@ pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};
 pub use config::AutoConfig;
 pub use generation::{GenerationMixin, TextStream, TextStreamer};
 pub use model::{
-    AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForMultipleChoice,
-    AutoModelForNextSentencePrediction, AutoModelForPreTraining, AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification, AutoModelForTokenClassification, TaskModel,
+    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForMaskedImageModeling,
+    AutoModelForMaskedLM, AutoModelForMultipleChoice, AutoModelForNextSentencePrediction, AutoModelForPreTraining,
+    AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoModelForTextEncoding,
+    AutoModelForTokenClassification, AutoModelForZeroShotImageClassification, TaskModel,
 };
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 

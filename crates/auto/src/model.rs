@@ -7,9 +7,10 @@ use autocandle_core::load::{build_fresh, build_from_checkpoint, resolve_dtype};
 use autocandle_core::registry::TaskHead;
 use autocandle_core::weights::{find_weight_files, Checkpoint};
 use autocandle_core::{
-    DTypeChoice, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining,
-    ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadOptions, Loaded, Model, ModelInputs,
-    ModelOutput, PretrainedConfig, Result, Task,
+    DTypeChoice, ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
+    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTextEncoding,
+    ForTokenClassification, ForZeroShotImageClassification, LoadOptions, Loaded, Model, ModelInputs, ModelOutput,
+    PretrainedConfig, Result, Task,
 };
 use candle_core::Device;
 
@@ -117,4 +118,12 @@ auto_model_classes! {
     AutoModelForTokenClassification => TokenClassification(ForTokenClassification),
     /// An extractive question answering model (`transformers.AutoModelForQuestionAnswering`).
     AutoModelForQuestionAnswering => QuestionAnswering(ForQuestionAnswering),
+    /// A text encoder (`transformers.AutoModelForTextEncoding`, e.g. `T5EncoderModel`).
+    AutoModelForTextEncoding => TextEncoding(ForTextEncoding),
+    /// An image classifier (`transformers.AutoModelForImageClassification`).
+    AutoModelForImageClassification => ImageClassification(ForImageClassification),
+    /// A contrastive image-text model (`transformers.AutoModelForZeroShotImageClassification`).
+    AutoModelForZeroShotImageClassification => ZeroShotImageClassification(ForZeroShotImageClassification),
+    /// A masked image model (`transformers.AutoModelForMaskedImageModeling`).
+    AutoModelForMaskedImageModeling => MaskedImageModeling(ForMaskedImageModeling),
 }

@@ -236,6 +236,34 @@ output!(
     }
 );
 
+output!(
+    /// Output of an image classification head (`ImageClassifierOutput`).
+    ImageClassifierOutput {
+        /// `[batch, num_labels]`
+        logits
+    }
+);
+output!(
+    /// Output of a masked image modeling head (`MaskedImageModelingOutput`).
+    MaskedImageModelingOutput {
+        /// `[batch, channels, height, width]`: the reconstructed pixel values
+        reconstruction
+    }
+);
+output!(
+    /// Output of a contrastive image-text model (`CLIPOutput`, `SiglipOutput`).
+    ZeroShotImageClassificationOutput {
+        /// `[image_batch, text_batch]`: scaled similarity of each image to each text
+        logits_per_image,
+        /// `[text_batch, image_batch]`: the transpose of `logits_per_image`
+        logits_per_text,
+        /// `[text_batch, projection_dim]`: normalised text embeddings
+        text_embeds,
+        /// `[image_batch, projection_dim]`: normalised image embeddings
+        image_embeds
+    }
+);
+
 /// What every loaded model can tell about itself.
 pub trait PreTrainedModel: Send + Sync + Debug {
     /// The device the weights live on.
@@ -320,4 +348,21 @@ task_trait!(
 task_trait!(
     /// An extractive question answering model (`AutoModelForQuestionAnswering`).
     ForQuestionAnswering -> QuestionAnsweringOutput
+);
+task_trait!(
+    /// A text encoder (`AutoModelForTextEncoding`, e.g. `T5EncoderModel`).
+    ForTextEncoding -> BaseModelOutput
+);
+task_trait!(
+    /// An image classifier (`AutoModelForImageClassification`).
+    ForImageClassification -> ImageClassifierOutput
+);
+task_trait!(
+    /// A contrastive image-text model scoring images against texts
+    /// (`AutoModelForZeroShotImageClassification`).
+    ForZeroShotImageClassification -> ZeroShotImageClassificationOutput
+);
+task_trait!(
+    /// A masked image model reconstructing masked patches (`AutoModelForMaskedImageModeling`).
+    ForMaskedImageModeling -> MaskedImageModelingOutput
 );

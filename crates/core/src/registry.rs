@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::config::ArchConfig;
 use crate::error::{Error, Result};
 use crate::models::{
-    ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering,
-    ForSequenceClassification, ForTokenClassification, Model,
+    ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
+    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTextEncoding,
+    ForTokenClassification, ForZeroShotImageClassification, Model,
 };
 use crate::Task;
 
@@ -104,6 +105,10 @@ constructors! {
     NextSentencePrediction(ForNextSentencePrediction),
     TokenClassification(ForTokenClassification),
     QuestionAnswering(ForQuestionAnswering),
+    TextEncoding(ForTextEncoding),
+    ImageClassification(ForImageClassification),
+    ZeroShotImageClassification(ForZeroShotImageClassification),
+    MaskedImageModeling(ForMaskedImageModeling),
 }
 
 inventory::collect!(ConfigRegistration);
