@@ -87,3 +87,5 @@ pub use autocandle_phi3 as phi3;
 pub use autocandle_qwen2 as qwen2;
 #[cfg(feature = "qwen3")]
 pub use autocandle_qwen3 as qwen3;
+#[cfg(feature = "vit")]
+pub use autocandle_vit as vit;

@@ -302,12 +302,12 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         config_class: "ViTConfig",
         tokenizer_class: None,
         tokenizer_fast_class: None,
-        crate_name: None,
-        feature: None,
+        crate_name: Some("autocandle-vit"),
+        feature: Some("vit"),
         tasks: &[
-            TaskClass { task: Task::Base, class_name: "ViTModel", implemented: false },
-            TaskClass { task: Task::ImageClassification, class_name: "ViTForImageClassification", implemented: false },
-            TaskClass { task: Task::MaskedImageModeling, class_name: "ViTForMaskedImageModeling", implemented: false },
+            TaskClass { task: Task::Base, class_name: "ViTModel", implemented: true },
+            TaskClass { task: Task::ImageClassification, class_name: "ViTForImageClassification", implemented: true },
+            TaskClass { task: Task::MaskedImageModeling, class_name: "ViTForMaskedImageModeling", implemented: true },
         ],
     },
     ModelTypeInfo {
@@ -365,6 +365,7 @@ pub fn feature_enabled(feature: &str) -> bool {
         "phi3" => cfg!(feature = "phi3"),
         "qwen2" => cfg!(feature = "qwen2"),
         "qwen3" => cfg!(feature = "qwen3"),
+        "vit" => cfg!(feature = "vit"),
         _ => false,
     }
 }

@@ -1,0 +1,18 @@
+//! ViT for autocandle, after `transformers`' `modeling_vit` (5.23): [`ViTConfig`],
+//! [`ViTModel`] and the heads [`ViTForImageClassification`] and [`ViTForMaskedImageModeling`].
+//!
+//! Weight names read as the `transformers` state dict (`vit.embeddings.patch_embeddings.projection.weight`,
+//! `vit.encoder.layer.N.attention.attention.query.weight`, `classifier.weight`, `decoder.0.weight`).
+//! Images must have the model's `image_size` (the position embeddings are not interpolated);
+//! make `pixel_values` with the model's `AutoImageProcessor`.
+
+mod config;
+mod heads;
+mod model;
+
+pub use config::{Size2, ViTConfig};
+pub use heads::{ViTForImageClassification, ViTForMaskedImageModeling};
+pub use model::ViTModel;
+
+#[cfg(test)]
+mod tests;
