@@ -166,15 +166,57 @@ macro_rules! output {
     };
 }
 
-output!(
-    /// Output of a base model (`BaseModelOutputWithPooling`).
-    BaseModelOutput {
-        /// `[batch, seq, hidden]`
-        last_hidden_state;
-        /// `[batch, hidden]`, when the model has a pooler
-        pooler_output
+/// Output of a base model (`AutoModel`): `BaseModelOutputWithPooling` for single-stack
+/// models, with the further outputs of the other shapes of base model in `extra`:
+///
+/// - encoder-decoders (`T5Model`, `BartModel`, as `Seq2SeqModelOutput`): `last_hidden_state`
+///   is the decoder's; `extra` has `encoder_last_hidden_state`;
+/// - contrastive image-text models (`CLIPModel`, `SiglipModel`, as `CLIPOutput`):
+///   `last_hidden_state` / `pooler_output` are the vision tower's
+///   (`vision_model_output.*`); `extra` has `logits_per_image`, `logits_per_text`,
+///   `text_embeds`, `image_embeds` and `text_model_output.last_hidden_state` /
+///   `text_model_output.pooler_output`.
+///
+/// Every field is reachable by its `transformers` name through [`ModelOutput::get`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BaseModelOutput {
+    /// `[batch, seq, hidden]`
+    pub last_hidden_state: Tensor,
+    /// `[batch, hidden]`, when the model has a pooler
+    pub pooler_output: Option<Tensor>,
+    /// Further named outputs, by `transformers` field name (see the type's docs).
+    pub extra: Vec<(&'static str, Tensor)>,
+}
+
+impl BaseModelOutput {
+    /// Build the output from its fields.
+    pub fn new(last_hidden_state: Tensor, pooler_output: Option<Tensor>) -> Self {
+        Self { last_hidden_state, pooler_output, extra: Vec::new() }
     }
-);
+
+    /// Add a further named output.
+    pub fn with_extra(mut self, name: &'static str, tensor: Tensor) -> Self {
+        self.extra.push((name, tensor));
+        self
+    }
+
+    /// The further output called `name`, if present.
+    pub fn extra(&self, name: &str) -> Option<&Tensor> {
+        self.extra.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+    }
+}
+
+impl ModelOutput for BaseModelOutput {
+    fn fields(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut v = vec![("last_hidden_state", &self.last_hidden_state)];
+        if let Some(t) = &self.pooler_output {
+            v.push(("pooler_output", t));
+        }
+        v.extend(self.extra.iter().map(|(n, t)| (*n, t)));
+        v
+    }
+}
 output!(
     /// Output of a pretraining head (`BertForPreTrainingOutput`).
     PreTrainingOutput {
