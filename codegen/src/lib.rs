@@ -37,6 +37,7 @@ mod task;
 /// | `pretraining`                | `ForPreTraining`            |
 /// | `causal-lm`                  | `ForCausalLm`               |
 /// | `masked-lm`                  | `ForMaskedLm`               |
+/// | `seq2seq-lm`                 | `ForSeq2SeqLm`              |
 /// | `sequence-classification`    | `ForSequenceClassification` |
 /// | `multiple-choice`            | `ForMultipleChoice`         |
 /// | `next-sentence-prediction`   | `ForNextSentencePrediction` |

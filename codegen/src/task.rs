@@ -26,6 +26,7 @@ pub(crate) const SUPPORTED: &[TaskSpec] = &[
     spec("pretraining", "PreTraining", "ForPreTraining"),
     spec("causal-lm", "CausalLm", "ForCausalLm"),
     spec("masked-lm", "MaskedLm", "ForMaskedLm"),
+    spec("seq2seq-lm", "Seq2SeqLm", "ForSeq2SeqLm"),
     spec("sequence-classification", "SequenceClassification", "ForSequenceClassification"),
     spec("multiple-choice", "MultipleChoice", "ForMultipleChoice"),
     spec("next-sentence-prediction", "NextSentencePrediction", "ForNextSentencePrediction"),
@@ -39,7 +40,6 @@ pub(crate) const SUPPORTED: &[TaskSpec] = &[
 
 /// Tasks that `autocandle_core::Task` names but that have no model trait yet.
 pub(crate) const WITHOUT_TRAIT: &[&str] = &[
-    "seq2seq-lm",
     "ctc",
     "speech-seq2seq",
     "audio-classification",

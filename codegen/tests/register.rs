@@ -14,8 +14,8 @@ use autocandle_core::{
     TokenClassifierOutput,
 };
 use autocandle_core::{
-    ForImageClassification, ForMaskedImageModeling, ForTextEncoding, ForZeroShotImageClassification,
-    ImageClassifierOutput, MaskedImageModelingOutput, ZeroShotImageClassificationOutput,
+    ForImageClassification, ForMaskedImageModeling, ForSeq2SeqLm, ForTextEncoding, ForZeroShotImageClassification,
+    ImageClassifierOutput, MaskedImageModelingOutput, Seq2SeqLmOutput, ZeroShotImageClassificationOutput,
 };
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -105,6 +105,7 @@ toy_heads! {
         ForTokenClassification -> TokenClassifierOutput(weight);
     ToyForQuestionAnswering: "question-answering", "ToyForQuestionAnswering",
         ForQuestionAnswering -> QuestionAnsweringOutput(weight, weight);
+    ToyForSeq2SeqLm: "seq2seq-lm", "ToyForConditionalGeneration", ForSeq2SeqLm -> Seq2SeqLmOutput(weight, weight);
     ToyEncoderModel: "text-encoding", "ToyEncoderModel", ForTextEncoding -> BaseModelOutput(weight, none);
     ToyForImageClassification: "image-classification", "ToyForImageClassification",
         ForImageClassification -> ImageClassifierOutput(weight);
@@ -125,6 +126,7 @@ const HEADS: &[(Task, &str, &str)] = &[
     (Task::NextSentencePrediction, "ToyForNextSentencePrediction", "ToyForNextSentencePrediction"),
     (Task::TokenClassification, "ToyForTokenClassification", "ToyForTokenClassification"),
     (Task::QuestionAnswering, "ToyForQuestionAnswering", "ToyForQuestionAnswering"),
+    (Task::Seq2SeqLm, "ToyForConditionalGeneration", "ToyForSeq2SeqLm"),
     (Task::TextEncoding, "ToyEncoderModel", "ToyEncoderModel"),
     (Task::ImageClassification, "ToyForImageClassification", "ToyForImageClassification"),
     (Task::ZeroShotImageClassification, "ToyDualModel", "ToyDualModel"),
@@ -218,6 +220,8 @@ fn registered_constructors_call_load() {
     let model = build::<dyn ForQuestionAnswering>(Task::QuestionAnswering, &config);
     assert_eq!(dims(&model.forward(&inputs).expect("forward").end_logits), [5]);
     assert_eq!(model.dtype(), DType::F32);
+    let model = build::<dyn ForSeq2SeqLm>(Task::Seq2SeqLm, &config);
+    assert_eq!(dims(&model.forward(&inputs).expect("forward").encoder_last_hidden_state), [5]);
     let model = build::<dyn ForTextEncoding>(Task::TextEncoding, &config);
     assert_eq!(dims(&model.forward(&inputs).expect("forward").last_hidden_state), [5]);
     let model = build::<dyn ForImageClassification>(Task::ImageClassification, &config);

@@ -41,13 +41,14 @@ mod tokenizer;
 /// The core crate, for architecture authors (`LoadModel`, `AutoRegister`, ...).
 pub use autocandle_core as core;
 pub use autocandle_core::{
-    hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, Error, ForCausalLm,
-    ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,
-    ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTextEncoding, ForTokenClassification,
-    ForZeroShotImageClassification, ImageClassifierOutput, LoadOptions, Loaded, MaskedImageModelingOutput,
-    MaskedLmOutput, Model, ModelInputs, ModelOutput, MultipleChoiceOutput, NextSentencePredictorOutput,
-    PreTrainedModel, PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, Result, SequenceClassifierOutput,
-    Task, TokenClassifierOutput, ZeroShotImageClassificationOutput,
+    hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, EncoderOutput, Error,
+    ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
+    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification,
+    ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, ImageClassifierOutput, LoadOptions,
+    Loaded, MaskedImageModelingOutput, MaskedLmOutput, Model, ModelInputs, ModelOutput, MultipleChoiceOutput,
+    NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, Result,
+    Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput, Task, TokenClassifierOutput,
+    ZeroShotImageClassificationOutput,
 };
 /// candle's tensor types, so users need no direct candle dependency.
 pub use candle_core::{DType, Device, Tensor};
@@ -63,7 +64,7 @@ pub use generation::{GenerationMixin, TextStream, TextStreamer};
 pub use model::{
     AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForMaskedImageModeling,
     AutoModelForMaskedLM, AutoModelForMultipleChoice, AutoModelForNextSentencePrediction, AutoModelForPreTraining,
-    AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoModelForTextEncoding,
+    AutoModelForQuestionAnswering, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTextEncoding,
     AutoModelForTokenClassification, AutoModelForZeroShotImageClassification, TaskModel,
 };
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};

@@ -8,9 +8,9 @@ use autocandle_core::registry::TaskHead;
 use autocandle_core::weights::{find_weight_files, Checkpoint};
 use autocandle_core::{
     DTypeChoice, ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
-    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTextEncoding,
-    ForTokenClassification, ForZeroShotImageClassification, LoadOptions, Loaded, Model, ModelInputs, ModelOutput,
-    PretrainedConfig, Result, Task,
+    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification,
+    ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, LoadOptions, Loaded, Model, ModelInputs,
+    ModelOutput, PretrainedConfig, Result, Task,
 };
 use candle_core::Device;
 
@@ -108,6 +108,8 @@ auto_model_classes! {
     AutoModelForCausalLM => CausalLm(ForCausalLm),
     /// A masked language model (`transformers.AutoModelForMaskedLM`).
     AutoModelForMaskedLM => MaskedLm(ForMaskedLm),
+    /// A sequence-to-sequence language model (`transformers.AutoModelForSeq2SeqLM`).
+    AutoModelForSeq2SeqLM => Seq2SeqLm(ForSeq2SeqLm),
     /// A sequence classifier (`transformers.AutoModelForSequenceClassification`).
     AutoModelForSequenceClassification => SequenceClassification(ForSequenceClassification),
     /// A multiple choice model (`transformers.AutoModelForMultipleChoice`).

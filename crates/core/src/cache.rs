@@ -64,3 +64,60 @@ impl KvCache {
         }
     }
 }
+
+/// The cache of an encoder-decoder's decoder (`transformers`' `EncoderDecoderCache`): the
+/// growing self-attention keys and values, and the cross-attention keys and values, computed
+/// once from the encoder output and reused at every step.
+#[derive(Debug, Clone, Default)]
+pub struct Seq2SeqCache {
+    /// Self-attention keys and values of the decoder positions seen so far.
+    pub self_attention: KvCache,
+    cross_attention: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl Seq2SeqCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cached decoder positions.
+    pub fn seq_len(&self) -> usize {
+        self.self_attention.seq_len()
+    }
+
+    /// The cross-attention keys and values of `layer`, computing them with `compute` the first
+    /// time.
+    pub fn cross_attention(
+        &mut self,
+        layer: usize,
+        compute: impl FnOnce() -> Result<(Tensor, Tensor)>,
+    ) -> Result<(Tensor, Tensor)> {
+        if self.cross_attention.len() <= layer {
+            self.cross_attention.resize(layer + 1, None);
+        }
+        let slot = &mut self.cross_attention[layer];
+        if let Some(kv) = slot {
+            return Ok(kv.clone());
+        }
+        let kv = compute()?;
+        *slot = Some(kv.clone());
+        Ok(kv)
+    }
+
+    /// Keep only the batch rows `rows` (in that order) of both caches, e.g. to follow beams.
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        self.self_attention.select_rows(rows)?;
+        for (k, v) in self.cross_attention.iter_mut().flatten() {
+            *k = k.index_select(rows, 0)?;
+            *v = v.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Drop everything cached.
+    pub fn clear(&mut self) {
+        self.self_attention.clear();
+        self.cross_attention.clear();
+    }
+}

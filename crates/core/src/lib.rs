@@ -26,7 +26,7 @@ mod task;
 pub mod weights;
 
 pub use activation::Activation;
-pub use cache::KvCache;
+pub use cache::{KvCache, Seq2SeqCache};
 pub use config::{ArchConfig, LabelConfig, PretrainedConfig, RegisteredConfig};
 pub use error::{Error, Result};
 pub use generation::{GenerateOutput, GenerationConfig, Generator, Prompts, StepTokens};

@@ -279,6 +279,15 @@ output!(
 );
 
 output!(
+    /// Output of a sequence-to-sequence language model (`Seq2SeqLMOutput`).
+    Seq2SeqLmOutput {
+        /// `[batch, target_seq, vocab]`
+        logits,
+        /// `[batch, source_seq, hidden]`: the encoder's last hidden state
+        encoder_last_hidden_state
+    }
+);
+output!(
     /// Output of an image classification head (`ImageClassifierOutput`).
     ImageClassifierOutput {
         /// `[batch, num_labels]`
@@ -391,6 +400,60 @@ task_trait!(
     /// An extractive question answering model (`AutoModelForQuestionAnswering`).
     ForQuestionAnswering -> QuestionAnsweringOutput
 );
+/// The encoder output a sequence-to-sequence decoder attends to, computed once per input.
+#[derive(Debug, Clone)]
+pub struct EncoderOutput {
+    /// `[batch, source_seq, hidden]`
+    pub last_hidden_state: Tensor,
+    /// `[batch, source_seq]`, 1 for the tokens to attend to; `None` attends to every token.
+    pub attention_mask: Option<Tensor>,
+}
+
+/// A sequence-to-sequence language model (`AutoModelForSeq2SeqLM`: T5, BART, ...).
+///
+/// [`ForSeq2SeqLm::forward`] runs encoder and decoder on whole sequences
+/// (`input_ids`, `attention_mask`, `decoder_input_ids`, `decoder_attention_mask`), as the
+/// `transformers` forward does with teacher forcing. Generation runs the encoder once
+/// ([`ForSeq2SeqLm::encode`]) and the decoder a few tokens at a time on a
+/// [`Seq2SeqCache`](crate::Seq2SeqCache) ([`ForSeq2SeqLm::decode`]).
+pub trait ForSeq2SeqLm: PreTrainedModel {
+    /// Run encoder and decoder on `inputs`.
+    fn forward(&self, inputs: &ModelInputs) -> Result<Seq2SeqLmOutput>;
+
+    /// Run the encoder on `inputs` (`input_ids`, `attention_mask`).
+    fn encode(&self, inputs: &ModelInputs) -> Result<EncoderOutput> {
+        let _ = inputs;
+        Err(Error::Unsupported("this model cannot run its encoder alone".to_owned()))
+    }
+
+    /// Run the decoder on the new decoder tokens `decoder_input_ids` `[batch, new]`, which
+    /// follow the `cache.seq_len()` cached ones, attending to `encoder`; returns the logits
+    /// `[batch, new, vocab]` and extends `cache`.
+    fn decode(
+        &self,
+        decoder_input_ids: &Tensor,
+        encoder: &EncoderOutput,
+        cache: &mut crate::Seq2SeqCache,
+    ) -> Result<Tensor> {
+        let _ = (decoder_input_ids, encoder, cache);
+        Err(Error::Unsupported("this model has no incremental decoder".to_owned()))
+    }
+
+    /// The token the decoder starts from (`decoder_start_token_id` of the config), if set.
+    fn decoder_start_token_id(&self) -> Option<u32> {
+        None
+    }
+
+    /// The most source tokens the encoder takes, if bounded.
+    fn max_source_positions(&self) -> Option<usize> {
+        None
+    }
+
+    /// The most decoder positions, if bounded.
+    fn max_target_positions(&self) -> Option<usize> {
+        None
+    }
+}
 task_trait!(
     /// A text encoder (`AutoModelForTextEncoding`, e.g. `T5EncoderModel`).
     ForTextEncoding -> BaseModelOutput

@@ -14,8 +14,8 @@ use crate::config::ArchConfig;
 use crate::error::{Error, Result};
 use crate::models::{
     ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
-    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTextEncoding,
-    ForTokenClassification, ForZeroShotImageClassification, Model,
+    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification,
+    ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, Model,
 };
 use crate::Task;
 
@@ -100,6 +100,7 @@ constructors! {
     PreTraining(ForPreTraining),
     CausalLm(ForCausalLm),
     MaskedLm(ForMaskedLm),
+    Seq2SeqLm(ForSeq2SeqLm),
     SequenceClassification(ForSequenceClassification),
     MultipleChoice(ForMultipleChoice),
     NextSentencePrediction(ForNextSentencePrediction),

@@ -1,7 +1,7 @@
 use autocandle_core::AutoRegister;
 
 #[derive(AutoRegister)]
-#[auto(model_type = "t5", task = "seq2seq-lm", class = "T5ForConditionalGeneration")]
-struct T5ForConditionalGeneration;
+#[auto(model_type = "wav2vec2", task = "ctc", class = "Wav2Vec2ForCTC")]
+struct Wav2Vec2ForCTC;
 
 fn main() {}
