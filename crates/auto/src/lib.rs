@@ -90,3 +90,13 @@ pub use autocandle_qwen2 as qwen2;
 pub use autocandle_qwen3 as qwen3;
 #[cfg(feature = "vit")]
 pub use autocandle_vit as vit;
+#[cfg(feature = "t5")]
+pub use autocandle_t5 as t5;
+#[cfg(feature = "mt5")]
+pub use autocandle_mt5 as mt5;
+#[cfg(feature = "bart")]
+pub use autocandle_bart as bart;
+#[cfg(feature = "clip")]
+pub use autocandle_clip as clip;
+#[cfg(feature = "siglip")]
+pub use autocandle_siglip as siglip;

@@ -1,0 +1,1 @@
+//! bart for autocandle (being written).

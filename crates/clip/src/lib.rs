@@ -1,0 +1,1 @@
+//! clip for autocandle (being written).

@@ -1,0 +1,1 @@
+//! mt5 for autocandle (being written).

@@ -1,0 +1,1 @@
+//! siglip for autocandle (being written).

@@ -1,0 +1,1 @@
+//! t5 for autocandle (being written).
