@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use autocandle::{GenerationConfig, GenerationMixin, LoadOptions, ModelInputs, Task, TaskModel};
+use autocandle::{
+    GenerationConfig, GenerationMixin, LoadOptions, ModelInputs, Seq2SeqGenerationMixin, Task, TaskModel,
+};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
@@ -134,7 +136,7 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
     let Ok(task) = task_name.parse::<Task>() else {
         return Ok(unsupported(format!("unknown task `{task_name}`")));
     };
-    if reference.get("generate").is_some() && task != Task::CausalLm {
+    if reference.get("generate").is_some() && !matches!(task, Task::CausalLm | Task::Seq2SeqLm) {
         return Ok(unsupported(format!("`generate` for the task `{task_name}` is not implemented")));
     }
     let model = match TaskModel::from_pretrained_with(task, &dir.to_string_lossy(), &LoadOptions::default()) {
@@ -186,22 +188,30 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
             }
         }
     }
-    if let (Some(spec), TaskModel::CausalLm(model)) = (reference.get("generate"), &model) {
-        if let Some(fail) = check_generate(model.as_ref(), spec, &tensors)? {
+    // `generate`: greedy; `x-beam` (autocandle's extension of the format): beam search.
+    for (key, what) in [("generate", GENERATE), ("x-beam", BEAM)] {
+        let Some(spec) = reference.get(key) else { continue };
+        if let Some(fail) = check_generate(&model, spec, &tensors, what)? {
             return Ok(fail);
         }
     }
     Ok(Outcome::Pass { max_abs_diff: worst })
 }
 
-/// Greedy decoding without EOS from `spec.prompt` for `spec.max_new_tokens` must give exactly
-/// `spec.expected` (prompt included); `None` when it does.
+/// The output name of a failed beam search check.
+const BEAM: &str = "generate-beam";
+
+/// Decoding without EOS from `spec.prompt` for `spec.max_new_tokens` must give exactly
+/// `spec.expected` (for causal LMs the prompt included, for seq2seq the decoder output from
+/// its start token): greedy, or beam search with the `num_beams`, `length_penalty`,
+/// `early_stopping` and `no_repeat_ngram_size` of `spec`. `None` when it does.
 fn check_generate(
-    model: &dyn autocandle::ForCausalLm,
+    model: &TaskModel,
     spec: &Value,
     tensors: &HashMap<String, Tensor>,
+    what: &str,
 ) -> Result<Option<Outcome>> {
-    let name = |key: &str| spec.get(key).and_then(Value::as_str).with_context(|| format!("`generate` has no `{key}`"));
+    let name = |key: &str| spec.get(key).and_then(Value::as_str).with_context(|| format!("`{what}` has no `{key}`"));
     let get = |key: &str| -> Result<Vec<Vec<u32>>> {
         let tensor_name = name(key)?;
         let t = tensors.get(tensor_name).with_context(|| format!("reference.safetensors has no `{tensor_name}`"))?;
@@ -211,12 +221,35 @@ fn check_generate(
     let max_new_tokens =
         spec.get("max_new_tokens").and_then(Value::as_u64).context("`generate` has no `max_new_tokens`")? as usize;
     let (prompt, expected) = (get("prompt")?, get("expected")?);
-    let config = GenerationConfig::new().do_sample(false).max_new_tokens(max_new_tokens);
-    let got = match model.generate(&prompt, &config) {
+    let mut config = GenerationConfig::new().do_sample(false).max_new_tokens(max_new_tokens);
+    if let Some(n) = spec.get("num_beams").and_then(Value::as_u64) {
+        config = config.num_beams(n as usize);
+    }
+    if let Some(p) = spec.get("length_penalty").and_then(Value::as_f64) {
+        config = config.length_penalty(p);
+    }
+    if let Some(e) = spec.get("early_stopping") {
+        config = config.early_stopping(serde_json::from_value(e.clone()).context("`early_stopping`")?);
+    }
+    if let Some(n) = spec.get("no_repeat_ngram_size").and_then(Value::as_u64).filter(|n| *n > 0) {
+        config = config.no_repeat_ngram_size(n as usize);
+    }
+    let result = match model {
+        TaskModel::CausalLm(m) => m.generate(&prompt, &config),
+        TaskModel::Seq2SeqLm(m) => {
+            let rows = prompt.len();
+            let width = prompt.first().map_or(0, Vec::len);
+            let ids =
+                Tensor::from_vec(prompt.iter().flatten().copied().collect::<Vec<u32>>(), (rows, width), m.device())?;
+            m.generate(&ModelInputs::new(ids), &config)
+        }
+        _ => bail!("`{what}` in a fixture whose task does not generate"),
+    };
+    let got = match result {
         Ok(got) => got,
         Err(e) => {
             return Ok(Some(Outcome::Fail {
-                output: GENERATE.to_owned(),
+                output: what.to_owned(),
                 max_abs_diff: expected.iter().map(Vec::len).sum::<usize>() as f32,
                 detail: format!("generate failed: {e}"),
             }))
@@ -235,8 +268,8 @@ fn check_generate(
         return Ok(None);
     }
     Ok(Some(Outcome::Fail {
-        output: GENERATE.to_owned(),
+        output: what.to_owned(),
         max_abs_diff: mismatches as f32,
-        detail: format!("greedy generation differs: expected {expected:?}, got {got:?}"),
+        detail: format!("{what} differs: expected {expected:?}, got {got:?}"),
     }))
 }

@@ -6,9 +6,10 @@
 use std::ops::ControlFlow;
 
 use autocandle_core::generation::{
-    GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, Prompts, StepTokens, TokenDecoder,
+    generate_seq2seq, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, Prompts, StepTokens,
+    TokenDecoder,
 };
-use autocandle_core::{ForCausalLm, Result};
+use autocandle_core::{ForCausalLm, ForSeq2SeqLm, ModelInputs, Result};
 
 use crate::tokenizer::{BatchEncoding, PreTrainedTokenizer};
 
@@ -159,6 +160,59 @@ pub trait GenerationMixin: ForCausalLm {
 }
 
 impl<M: ForCausalLm + ?Sized> GenerationMixin for M {}
+
+/// Text generation on sequence-to-sequence models (`transformers`' `GenerationMixin` on
+/// encoder-decoders: T5, BART, ...), for any [`ForSeq2SeqLm`], including
+/// `Box<dyn ForSeq2SeqLm>`: the encoder runs once, the decoder one token per step on its
+/// cache; greedy, sampling or beam search (`num_beams`, `length_penalty`, `early_stopping`).
+///
+/// ```no_run
+/// use autocandle::{AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig, Seq2SeqGenerationMixin};
+/// # fn main() -> autocandle::Result<()> {
+/// let tok = AutoTokenizer::from_pretrained("google-t5/t5-small")?;
+/// let model = AutoModelForSeq2SeqLM::from_pretrained("google-t5/t5-small")?;
+/// let config = GenerationConfig::from_pretrained("google-t5/t5-small")?.max_new_tokens(40).num_beams(4);
+/// let out = model.generate_text(&tok, &["translate English to German: The house is wonderful."], &config)?;
+/// println!("{}", out[0]);
+/// # Ok(()) }
+/// ```
+pub trait Seq2SeqGenerationMixin: ForSeq2SeqLm {
+    /// Generate from encoder inputs (`input_ids`, `attention_mask`) and return each output row:
+    /// the decoder start token, then the generated tokens (`transformers`' `generate`).
+    fn generate(&self, inputs: &ModelInputs, config: &GenerationConfig) -> Result<Vec<Vec<u32>>> {
+        Ok(self.generate_output(inputs, config, None)?.sequences)
+    }
+
+    /// Generate with each row's generated length and finish reason; the tokenizer is needed
+    /// for `stop_strings`.
+    fn generate_output(
+        &self,
+        inputs: &ModelInputs,
+        config: &GenerationConfig,
+        tokenizer: Option<&PreTrainedTokenizer>,
+    ) -> Result<GenerateOutput> {
+        let mut options = GenerateOptions::new();
+        if let Some(tokenizer) = tokenizer {
+            options = options.decoder(tokenizer);
+        }
+        generate_seq2seq(self, inputs, config, options)
+    }
+
+    /// Encode `texts` (with special tokens, padded), generate, and return the text of each
+    /// output (special tokens skipped; `num_return_sequences` outputs per text in a row).
+    fn generate_text(
+        &self,
+        tokenizer: &PreTrainedTokenizer,
+        texts: &[&str],
+        config: &GenerationConfig,
+    ) -> Result<Vec<String>> {
+        let inputs = tokenizer.encode_batch(texts, true)?.to_inputs(self.device())?;
+        let out = self.generate_output(&inputs, config, Some(tokenizer))?;
+        (0..out.sequences.len()).map(|row| tokenizer.decode(out.generated(row), true)).collect()
+    }
+}
+
+impl<M: ForSeq2SeqLm + ?Sized> Seq2SeqGenerationMixin for M {}
 
 /// Encode `prompts` with special tokens and pad them on the left, whatever the tokenizer's
 /// padding side, with the pad token of the generation config, its EOS, or the tokenizer's.

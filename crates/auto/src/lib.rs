@@ -55,12 +55,12 @@ pub use candle_core::{DType, Device, Tensor};
 
 /// Text generation: the config, the decoding loop, logits processors and stopping criteria.
 pub use autocandle_core::generation::{
-    logits, FinishReason, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, LogitsProcessor,
-    Prompts, StepTokens, StopStringCriteria, StoppingCriteria, TokenDecoder,
+    generate_seq2seq, logits, EarlyStopping, FinishReason, GenerateOptions, GenerateOutput, GenerationConfig,
+    Generator, IntoPrompts, LogitsProcessor, Prompts, StepTokens, StopStringCriteria, StoppingCriteria, TokenDecoder,
 };
 pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};
 pub use config::AutoConfig;
-pub use generation::{GenerationMixin, TextStream, TextStreamer};
+pub use generation::{GenerationMixin, Seq2SeqGenerationMixin, TextStream, TextStreamer};
 pub use model::{
     AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForMaskedImageModeling,
     AutoModelForMaskedLM, AutoModelForMultipleChoice, AutoModelForNextSentencePrediction, AutoModelForPreTraining,
@@ -70,8 +70,12 @@ pub use model::{
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 
 // Each enabled architecture crate is re-exported so that the linker keeps its registrations.
+#[cfg(feature = "bart")]
+pub use autocandle_bart as bart;
 #[cfg(feature = "bert")]
 pub use autocandle_bert as bert;
+#[cfg(feature = "clip")]
+pub use autocandle_clip as clip;
 #[cfg(feature = "gemma")]
 pub use autocandle_gemma as gemma;
 #[cfg(feature = "gemma2")]
@@ -82,21 +86,17 @@ pub use autocandle_gpt2 as gpt2;
 pub use autocandle_llama as llama;
 #[cfg(feature = "mistral")]
 pub use autocandle_mistral as mistral;
+#[cfg(feature = "mt5")]
+pub use autocandle_mt5 as mt5;
 #[cfg(feature = "phi3")]
 pub use autocandle_phi3 as phi3;
 #[cfg(feature = "qwen2")]
 pub use autocandle_qwen2 as qwen2;
 #[cfg(feature = "qwen3")]
 pub use autocandle_qwen3 as qwen3;
-#[cfg(feature = "vit")]
-pub use autocandle_vit as vit;
-#[cfg(feature = "t5")]
-pub use autocandle_t5 as t5;
-#[cfg(feature = "mt5")]
-pub use autocandle_mt5 as mt5;
-#[cfg(feature = "bart")]
-pub use autocandle_bart as bart;
-#[cfg(feature = "clip")]
-pub use autocandle_clip as clip;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
+#[cfg(feature = "t5")]
+pub use autocandle_t5 as t5;
+#[cfg(feature = "vit")]
+pub use autocandle_vit as vit;

@@ -42,9 +42,30 @@ pub struct GenerationConfig {
     /// Sample from the distribution instead of taking the most likely token (default false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub do_sample: Option<bool>,
-    /// Number of beams (default 1); beam search is not implemented, more than 1 is refused.
+    /// Number of beams (default 1). Beam search runs for sequence-to-sequence models; causal
+    /// language models decode greedily or by sampling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_beams: Option<usize>,
+    /// Beam search: finished hypotheses score `sum(log p) / length ** length_penalty`
+    /// (default 1.0; > 0 favours longer sequences, < 0 shorter ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length_penalty: Option<f64>,
+    /// Beam search: when to stop (default `false`, a heuristic; `true` as soon as `num_beams`
+    /// hypotheses are finished; `"never"` only when no better hypothesis is possible).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// How many sequences to return per input (default 1; at most `num_beams` with beams).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_return_sequences: Option<usize>,
+    /// Encoder-decoders: the token the decoder starts from (default: the model config's).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "token_id")]
+    pub decoder_start_token_id: Option<u32>,
+    /// Force this token as the first generated one (mBART, BART's summarisation models).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "token_id")]
+    pub forced_bos_token_id: Option<u32>,
+    /// Force one of these tokens as the last one when `max_length` is reached.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "one_or_many_ids")]
+    pub forced_eos_token_id: Option<Vec<u32>>,
     /// Whether to use the key/value cache when the model has one (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub use_cache: Option<bool>,
@@ -85,6 +106,29 @@ pub struct GenerationConfig {
     pub seed: Option<u64>,
 }
 
+/// `early_stopping` of beam search: `true`, `false` or `"never"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EarlyStopping {
+    /// `true` stops as soon as `num_beams` hypotheses are finished; `false` (the default)
+    /// stops when a heuristic says no better hypothesis is likely.
+    Flag(bool),
+    /// `"never"`: stop only when no better hypothesis is possible (canonical beam search).
+    Never(NeverTag),
+}
+
+/// The string `"never"` of [`EarlyStopping::Never`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NeverTag {
+    #[serde(rename = "never")]
+    Never,
+}
+
+impl EarlyStopping {
+    /// `early_stopping = "never"`.
+    pub const NEVER: EarlyStopping = EarlyStopping::Never(NeverTag::Never);
+}
+
 /// `transformers`' global defaults (`GenerationConfig._get_default_generation_params`).
 pub(crate) mod defaults {
     pub const MAX_LENGTH: usize = 20;
@@ -92,17 +136,24 @@ pub(crate) mod defaults {
     pub const TOP_K: usize = 50;
     pub const TOP_P: f64 = 1.0;
     pub const REPETITION_PENALTY: f64 = 1.0;
+    pub const LENGTH_PENALTY: f64 = 1.0;
 }
 
 /// The fields that `transformers` reads from a model's `config.json` when the repo has no
 /// `generation_config.json` (`GenerationConfig.from_model_config`), restricted to ours.
-const FIELDS: [&str; 18] = [
+const FIELDS: [&str; 24] = [
     "max_length",
     "max_new_tokens",
     "min_length",
     "min_new_tokens",
     "do_sample",
     "num_beams",
+    "length_penalty",
+    "early_stopping",
+    "num_return_sequences",
+    "decoder_start_token_id",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
     "use_cache",
     "temperature",
     "top_k",
@@ -146,8 +197,18 @@ impl GenerationConfig {
         min_new_tokens: usize,
         /// Sample (`true`) or decode greedily (`false`).
         do_sample: bool,
-        /// Number of beams; only 1 is supported.
+        /// Number of beams (beam search for sequence-to-sequence models).
         num_beams: usize,
+        /// Beam search length penalty.
+        length_penalty: f64,
+        /// Beam search stopping rule.
+        early_stopping: EarlyStopping,
+        /// Sequences returned per input.
+        num_return_sequences: usize,
+        /// The decoder's first token (encoder-decoders).
+        decoder_start_token_id: u32,
+        /// Token forced as the first generated one.
+        forced_bos_token_id: u32,
         /// Use the model's key/value cache when it has one.
         use_cache: bool,
         /// Sampling temperature.
@@ -182,6 +243,12 @@ impl GenerationConfig {
         self
     }
 
+    /// Force one of `ids` as the last token when `max_length` is reached.
+    pub fn forced_eos_token_ids(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
+        self.forced_eos_token_id = Some(ids.into_iter().collect());
+        self
+    }
+
     /// No EOS token: sequences end only at the length limit or a stop string.
     pub fn no_eos_token(mut self) -> Self {
         self.eos_token_id = None;
@@ -207,6 +274,12 @@ impl GenerationConfig {
             min_new_tokens,
             do_sample,
             num_beams,
+            length_penalty,
+            early_stopping,
+            num_return_sequences,
+            decoder_start_token_id,
+            forced_bos_token_id,
+            forced_eos_token_id,
             use_cache,
             temperature,
             top_k,
@@ -318,6 +391,21 @@ impl GenerationConfig {
         }
         if self.num_beams == Some(0) {
             return invalid("`num_beams` must be at least 1, but is 0".to_owned());
+        }
+        let beams = self.num_beams.unwrap_or(1);
+        match self.num_return_sequences {
+            Some(0) => return invalid("`num_return_sequences` must be at least 1, but is 0".to_owned()),
+            Some(n) if beams > 1 && n > beams => {
+                return invalid(format!(
+                    "`num_return_sequences` ({n}) has to be smaller or equal to `num_beams` ({beams})"
+                ))
+            }
+            _ => {}
+        }
+        if let Some(p) = self.length_penalty {
+            if !p.is_finite() {
+                return invalid(format!("`length_penalty` must be a finite number, but is {p}"));
+            }
         }
         Ok(())
     }

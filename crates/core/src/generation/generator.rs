@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::models::{ForCausalLm, ModelInputs};
 
 use super::config::{defaults, GenerationConfig};
-use super::logits::{apply_processors, penalties_for, warpers_for, LogitsProcessor, PromptInfo};
+use super::logits::{apply_processors, forced_for, penalties_for, warpers_for, LogitsProcessor, PromptInfo};
 use super::prompts::{IntoPrompts, PaddedPrompts};
 use super::sampling::TokenSelector;
 use super::stopping::{StopStringCriteria, StoppingCriteria, TokenDecoder};
@@ -79,9 +79,9 @@ impl GenerateOutput {
 /// and `logits_processor=` arguments).
 #[derive(Default)]
 pub struct GenerateOptions<'a> {
-    decoder: Option<&'a dyn TokenDecoder>,
-    stopping_criteria: Vec<Box<dyn StoppingCriteria + 'a>>,
-    logits_processors: Vec<Box<dyn LogitsProcessor + 'a>>,
+    pub(super) decoder: Option<&'a dyn TokenDecoder>,
+    pub(super) stopping_criteria: Vec<Box<dyn StoppingCriteria + 'a>>,
+    pub(super) logits_processors: Vec<Box<dyn LogitsProcessor + 'a>>,
 }
 
 impl Debug for GenerateOptions<'_> {
@@ -191,7 +191,8 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
         config.validate()?;
         if let Some(n) = config.num_beams.filter(|n| *n > 1) {
             return Err(Error::Unsupported(format!(
-                "beam search (`num_beams` = {n}); autocandle decodes greedily or by sampling, set `num_beams` to 1"
+                "beam search (`num_beams` = {n}) for causal language models; autocandle runs beam search for \
+                 sequence-to-sequence models and decodes causal models greedily or by sampling: set `num_beams` to 1"
             )));
         }
         let eos = config.eos_token_id.clone().unwrap_or_default();
@@ -232,6 +233,7 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
         let info = PromptInfo { prompt_len, padding: padding.clone(), eos_token_ids: eos.clone(), min_length };
         let mut processors: Vec<Box<dyn LogitsProcessor + 'a>> = Vec::new();
         processors.extend(penalties_for(config, &info)?.into_iter().map(|p| p as Box<dyn LogitsProcessor + 'a>));
+        processors.extend(forced_for(config, max_length).into_iter().map(|p| p as Box<dyn LogitsProcessor + 'a>));
         processors.extend(options.logits_processors);
         processors.extend(warpers_for(config)?.into_iter().map(|p| p as Box<dyn LogitsProcessor + 'a>));
         let mut criteria: Vec<Box<dyn StoppingCriteria + 'a>> = Vec::new();

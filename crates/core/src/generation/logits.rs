@@ -358,6 +358,73 @@ pub(crate) fn penalties_for(config: &GenerationConfig, prompt: &PromptInfo) -> R
     Ok(list)
 }
 
+/// Forces `bos` as the first generated token of encoder-decoders: when the row holds one
+/// token (the decoder start), every other token is banned (`ForcedBOSTokenLogitsProcessor`).
+#[derive(Debug, Clone)]
+pub struct ForcedBos {
+    bos: u32,
+}
+
+impl ForcedBos {
+    pub fn new(bos: u32) -> Self {
+        Self { bos }
+    }
+}
+
+impl LogitsProcessor for ForcedBos {
+    fn process(&mut self, _row: usize, input_ids: &[u32], scores: &mut [f32]) -> Result<()> {
+        if input_ids.len() == 1 {
+            force(scores, &[self.bos]);
+        }
+        Ok(())
+    }
+}
+
+/// Forces one of `eos` as the last token: when the row is one token short of `max_length`,
+/// every other token is banned (`ForcedEOSTokenLogitsProcessor`).
+#[derive(Debug, Clone)]
+pub struct ForcedEos {
+    max_length: usize,
+    eos: Vec<u32>,
+}
+
+impl ForcedEos {
+    pub fn new(max_length: usize, eos: Vec<u32>) -> Self {
+        Self { max_length, eos }
+    }
+}
+
+impl LogitsProcessor for ForcedEos {
+    fn process(&mut self, _row: usize, input_ids: &[u32], scores: &mut [f32]) -> Result<()> {
+        if input_ids.len() + 1 == self.max_length {
+            force(scores, &self.eos);
+        }
+        Ok(())
+    }
+}
+
+/// Every score -inf except those of `ids`, which become 0.
+fn force(scores: &mut [f32], ids: &[u32]) {
+    scores.fill(f32::NEG_INFINITY);
+    for &id in ids {
+        if let Some(s) = scores.get_mut(id as usize) {
+            *s = 0.0;
+        }
+    }
+}
+
+/// `forced_bos_token_id` and `forced_eos_token_id`, after the length constraints.
+pub(crate) fn forced_for(config: &GenerationConfig, max_length: usize) -> Vec<Box<dyn LogitsProcessor>> {
+    let mut list: Vec<Box<dyn LogitsProcessor>> = Vec::new();
+    if let Some(bos) = config.forced_bos_token_id {
+        list.push(Box::new(ForcedBos::new(bos)));
+    }
+    if let Some(eos) = config.forced_eos_token_id.clone().filter(|e| !e.is_empty()) {
+        list.push(Box::new(ForcedEos::new(max_length, eos)));
+    }
+    list
+}
+
 /// Temperature, top-k (default 50), top-p and min-p, when sampling.
 pub(crate) fn warpers_for(config: &GenerationConfig) -> Result<Vec<Box<dyn LogitsProcessor>>> {
     let mut list: Vec<Box<dyn LogitsProcessor>> = Vec::new();

@@ -22,10 +22,12 @@ mod generator;
 pub mod logits;
 mod prompts;
 mod sampling;
+mod seq2seq;
 pub mod stopping;
 
-pub use config::GenerationConfig;
+pub use config::{EarlyStopping, GenerationConfig};
 pub use generator::{generate, FinishReason, GenerateOptions, GenerateOutput, Generator, StepTokens};
 pub use logits::LogitsProcessor;
 pub use prompts::{IntoPrompts, Prompts};
+pub use seq2seq::generate_seq2seq;
 pub use stopping::{StopStringCriteria, StoppingCriteria, TokenDecoder};
