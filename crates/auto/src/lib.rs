@@ -34,6 +34,7 @@ pub mod catalog;
 mod chat;
 mod config;
 mod generation;
+mod image_processor;
 mod mappings;
 mod model;
 mod tokenizer;
@@ -61,6 +62,10 @@ pub use autocandle_core::generation::{
 pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};
 pub use config::AutoConfig;
 pub use generation::{GenerationMixin, Seq2SeqGenerationMixin, TextStream, TextStreamer};
+pub use image_processor::{
+    image, open_image, AutoImageProcessor, DynamicImage, ImageProcessor, ImageProcessorClass, ImageProcessorConfig,
+    ImageSize, Resampling,
+};
 pub use model::{
     AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForMaskedImageModeling,
     AutoModelForMaskedLM, AutoModelForMultipleChoice, AutoModelForNextSentencePrediction, AutoModelForPreTraining,
