@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use autocandle::{
-    image, AutoImageProcessor, DynamicImage, Error, ImageProcessor, ImageProcessorClass, LoadOptions, Resampling,
+    image, AutoImageProcessor, AutoProcessor, AutoTokenizer, DynamicImage, EncodeOptions, Error, ImageProcessor,
+    ImageProcessorClass, LoadOptions, Padding, Resampling,
 };
 use autocandle_tests::{fixtures_root, hub_cache};
 use candle_core::{Device, Tensor};
@@ -266,5 +267,70 @@ fn batch_sizes_must_agree() -> Result<()> {
     let images = [image_path("rgb_37x23.png"), image_path("gray_24x24.png")];
     let err = processor.preprocess_paths(&images).unwrap_err().to_string();
     assert!(err.contains("image 1 is 20x20") && err.contains("image 0 is 20x32"), "{err}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// AutoProcessor: a tokenizer and an image processor together
+
+/// A CLIP-like folder: the CLIP image processor fixture, a tokenizer, `config.json`.
+fn processor_folder(with_tokenizer: bool, config: Value) -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let copy = |from: PathBuf, name: &str| std::fs::copy(from.join(name), dir.path().join(name)).map(|_| ());
+    copy(processors_root().join("clip-shortest-edge-crop"), "preprocessor_config.json")?;
+    if with_tokenizer {
+        let tok = fixtures_root().join("tokenizers").join("bert-fast");
+        copy(tok.clone(), "tokenizer.json")?;
+        copy(tok, "tokenizer_config.json")?;
+    }
+    std::fs::write(dir.path().join("config.json"), config.to_string())?;
+    Ok(dir)
+}
+
+#[test]
+fn auto_processor_combines_tokenizer_and_image_processor() -> Result<()> {
+    let dir = processor_folder(true, json!({"model_type": "clip"}))?;
+    let path = dir.path().to_string_lossy().into_owned();
+    let processor = AutoProcessor::from_pretrained(&path)?;
+    assert_eq!(processor.class(), Some("CLIPProcessor"));
+    let images =
+        [autocandle::open_image(image_path("rgb_37x23.png"))?, autocandle::open_image(image_path("gray_24x24.png"))?];
+    let options = EncodeOptions { padding: Padding::Longest, ..EncodeOptions::default() };
+    let texts = ["a photo of a cat", "hello"];
+    let inputs = processor.process(&texts, &images, &options, &Device::Cpu)?;
+
+    let want_pixels = AutoImageProcessor::from_pretrained(&path)?.preprocess(&images)?;
+    let got_pixels = inputs.pixel_values.as_ref().context("pixel_values")?;
+    let diff = (got_pixels - &want_pixels)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+    ensure!(diff == 0.0, "pixel_values differ from the image processor's by {diff}");
+    let want_ids = AutoTokenizer::from_pretrained(&path)?.encode_batch(&texts, true)?;
+    let got_ids: Vec<Vec<u32>> = inputs.input_ids.as_ref().context("input_ids")?.to_vec2()?;
+    assert_eq!(got_ids, want_ids.input_ids);
+    assert!(inputs.attention_mask.is_some());
+
+    let text_only = processor.process(&texts, &[], &options, &Device::Cpu)?;
+    assert!(text_only.pixel_values.is_none() && text_only.input_ids.is_some());
+    let images_only = processor.process(&[], &images, &options, &Device::Cpu)?;
+    assert!(images_only.pixel_values.is_some() && images_only.input_ids.is_none());
+    let err = processor.process(&[], &[], &options, &Device::Cpu).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    Ok(())
+}
+
+#[test]
+fn auto_processor_errors_and_fallbacks() -> Result<()> {
+    // A CLIP repo without its tokenizer: the processor cannot be built.
+    let dir = processor_folder(false, json!({"model_type": "clip"}))?;
+    let err = AutoProcessor::from_pretrained(&dir.path().to_string_lossy()).unwrap_err();
+    assert!(matches!(err, Error::FileNotFound { .. }) && err.to_string().contains("CLIPProcessor"), "{err}");
+    // An image-only model type: the image processor alone, as transformers falls back.
+    let dir = processor_folder(false, json!({"model_type": "vit"}))?;
+    let processor = AutoProcessor::from_pretrained(&dir.path().to_string_lossy())?;
+    assert!(processor.class().is_none() && processor.tokenizer().is_none() && processor.image_processor().is_some());
+    // A processor class autocandle does not know.
+    let dir = processor_folder(true, json!({"model_type": "clip"}))?;
+    std::fs::write(dir.path().join("processor_config.json"), json!({"processor_class": "LlavaProcessor"}).to_string())?;
+    let err = AutoProcessor::from_pretrained(&dir.path().to_string_lossy()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)) && err.to_string().contains("LlavaProcessor"), "{err}");
     Ok(())
 }

@@ -39,11 +39,7 @@ pub(crate) const SUPPORTED: &[TaskSpec] = &[
 ];
 
 /// Tasks that `autocandle_core::Task` names but that have no model trait yet.
-pub(crate) const WITHOUT_TRAIT: &[&str] = &[
-    "ctc",
-    "speech-seq2seq",
-    "audio-classification",
-];
+pub(crate) const WITHOUT_TRAIT: &[&str] = &["ctc", "speech-seq2seq", "audio-classification"];
 
 /// `transformers` pipeline names and common abbreviations, mapped to the task they mean.
 const ALIASES: &[(&str, &str)] = &[

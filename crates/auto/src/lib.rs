@@ -37,6 +37,7 @@ mod generation;
 mod image_processor;
 mod mappings;
 mod model;
+mod processor;
 mod tokenizer;
 
 /// The core crate, for architecture authors (`LoadModel`, `AutoRegister`, ...).
@@ -72,6 +73,7 @@ pub use model::{
     AutoModelForQuestionAnswering, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTextEncoding,
     AutoModelForTokenClassification, AutoModelForZeroShotImageClassification, TaskModel,
 };
+pub use processor::{AutoProcessor, Processor};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 
 // Each enabled architecture crate is re-exported so that the linker keeps its registrations.

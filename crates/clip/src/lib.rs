@@ -1,1 +1,32 @@
-//! clip for autocandle (being written).
+//! CLIP for autocandle, after `transformers`' `modeling_clip` (5.23).
+//!
+//! - [`CLIPConfig`] (model type `clip`) with its [`CLIPTextConfig`] (`clip_text_model`) and
+//!   [`CLIPVisionConfig`] (`clip_vision_model`);
+//! - [`CLIPModel`]: the base model and zero-shot image classifier of `clip`;
+//!   [`CLIPForImageClassification`];
+//! - the towers [`CLIPTextModel`] and [`CLIPVisionModel`] (the base models of
+//!   `clip_text_model` / `clip_vision_model`, and loadable from a `clip` checkpoint with their
+//!   `from_pretrained`), and [`CLIPTextModelWithProjection`] / [`CLIPVisionModelWithProjection`]
+//!   (no Auto class in `transformers`; `from_pretrained` loads them);
+//! - [`layers`]: the encoder, embeddings and masks, shared with SigLIP; [`load::Tower`], the
+//!   loader of one tower of a dual encoder.
+//!
+//! Weight names read as the `transformers` state dict (`text_model.encoder.layers.N.self_attn.q_proj.weight`,
+//! `vision_model.embeddings.class_embedding`, `visual_projection.weight`, `logit_scale`).
+//! Images must be `image_size` square (the position embeddings are not interpolated): make
+//! `pixel_values` with the model's `AutoImageProcessor`, and `input_ids` with its tokenizer.
+
+mod config;
+pub mod layers;
+pub mod load;
+mod model;
+mod text;
+mod vision;
+
+pub use config::{validate_vision, CLIPConfig, CLIPTextConfig, CLIPVisionConfig, TokenIds};
+pub use model::{CLIPForImageClassification, CLIPModel};
+pub use text::{CLIPTextModel, CLIPTextModelOutput, CLIPTextModelWithProjection};
+pub use vision::{CLIPVisionModel, CLIPVisionModelOutput, CLIPVisionModelWithProjection};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,256 @@
+//! The task heads on top of [`BartModel`], one per `transformers` class.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{linear, linear_no_bias, Linear, VarBuilder};
+
+use autocandle_core::{
+    AutoRegister, EncoderOutput, Error, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification, LoadModel,
+    ModelInputs, PreTrainedModel, QuestionAnsweringOutput, Result, Seq2SeqCache, Seq2SeqLmOutput,
+    SequenceClassifierOutput,
+};
+
+use crate::config::BartConfig;
+use crate::model::{same_values, BartModel};
+
+macro_rules! pretrained_model {
+    ($($ty:ident),*) => {$(
+        impl PreTrainedModel for $ty {
+            fn device(&self) -> &Device {
+                PreTrainedModel::device(&self.model)
+            }
+
+            fn dtype(&self) -> DType {
+                PreTrainedModel::dtype(&self.model)
+            }
+        }
+
+        impl $ty {
+            /// The underlying encoder-decoder.
+            pub fn model(&self) -> &BartModel {
+                &self.model
+            }
+        }
+    )*};
+}
+
+pretrained_model!(BartForConditionalGeneration, BartForSequenceClassification, BartForQuestionAnswering);
+
+/// BART with a language modelling head (`BartForConditionalGeneration`): `lm_head`, without
+/// bias, maps the decoder states to vocabulary logits, plus the `final_logits_bias` buffer
+/// (`[1, vocab_size]`; zeros when the checkpoint has none, as in `transformers`).
+///
+/// With `tie_word_embeddings` the head is `model.shared` (a saved model has no
+/// `lm_head.weight`), unless the checkpoint holds a different `lm_head.weight`; a checkpoint
+/// with only `lm_head.weight` ties the other way.
+///
+/// Generation runs the encoder once ([`ForSeq2SeqLm::encode`]) and the decoder on a
+/// [`Seq2SeqCache`] ([`ForSeq2SeqLm::decode`]), from `decoder_start_token_id`.
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bart", task = "seq2seq-lm", class = "BartForConditionalGeneration")]
+pub struct BartForConditionalGeneration {
+    model: BartModel,
+    lm_head: Linear,
+    final_logits_bias: Tensor,
+}
+
+impl LoadModel for BartForConditionalGeneration {
+    type Config = BartConfig;
+    const BASE_MODEL_PREFIX: &'static str = "model";
+
+    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
+        config.validate()?;
+        let (vocab, d) = (config.vocab_size, config.d_model);
+        let (model, weight) = if config.tie_word_embeddings {
+            let own =
+                if vb.contains_tensor("lm_head.weight") { Some(vb.get((vocab, d), "lm_head.weight")?) } else { None };
+            let model = BartModel::new(vb.pp("model"), config, own.clone())?;
+            let weight = match (own, model.shared()) {
+                (Some(own), Some(shared)) if !same_values(&own, shared)? => own,
+                (_, Some(shared)) => shared.clone(),
+                (Some(own), None) => own,
+                (None, None) => vb.get((vocab, d), "lm_head.weight")?,
+            };
+            (model, weight)
+        } else {
+            let weight = linear_no_bias(d, vocab, vb.pp("lm_head"))?.weight().clone();
+            (BartModel::new(vb.pp("model"), config, None)?, weight)
+        };
+        let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
+            vb.get((1, vocab), "final_logits_bias")?
+        } else {
+            Tensor::zeros((1, vocab), vb.dtype(), vb.device())?
+        };
+        Ok(Self { model, lm_head: Linear::new(weight, None), final_logits_bias })
+    }
+}
+
+impl BartForConditionalGeneration {
+    /// The LM head weight `[vocab_size, d_model]` (`model.shared` when tied).
+    pub fn lm_head(&self) -> &Tensor {
+        self.lm_head.weight()
+    }
+
+    /// `[1, vocab_size]`, added to every logit row.
+    pub fn final_logits_bias(&self) -> &Tensor {
+        &self.final_logits_bias
+    }
+
+    fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(self.lm_head.forward(hidden)?.broadcast_add(&self.final_logits_bias)?)
+    }
+}
+
+impl ForSeq2SeqLm for BartForConditionalGeneration {
+    fn forward(&self, inputs: &ModelInputs) -> Result<Seq2SeqLmOutput> {
+        let (decoder, encoder) = self.model.run(inputs)?;
+        Ok(Seq2SeqLmOutput::new(self.logits(&decoder)?, encoder))
+    }
+
+    fn encode(&self, inputs: &ModelInputs) -> Result<EncoderOutput> {
+        self.model.encode(inputs)
+    }
+
+    fn decode(&self, decoder_input_ids: &Tensor, encoder: &EncoderOutput, cache: &mut Seq2SeqCache) -> Result<Tensor> {
+        let hidden = self.model.decode(decoder_input_ids, encoder, cache)?;
+        self.logits(&hidden)
+    }
+
+    fn decoder_start_token_id(&self) -> Option<u32> {
+        self.model.config().decoder_start_token_id.and_then(|id| u32::try_from(id).ok())
+    }
+
+    fn max_source_positions(&self) -> Option<usize> {
+        Some(self.model.config().max_position_embeddings)
+    }
+
+    fn max_target_positions(&self) -> Option<usize> {
+        Some(self.model.config().max_position_embeddings)
+    }
+}
+
+/// `BartClassificationHead`: `dense`, tanh, `out_proj`.
+#[derive(Debug)]
+struct BartClassificationHead {
+    dense: Linear,
+    out_proj: Linear,
+}
+
+impl BartClassificationHead {
+    fn load(vb: VarBuilder<'_>, d: usize, num_labels: usize) -> Result<Self> {
+        Ok(Self { dense: linear(d, d, vb.pp("dense"))?, out_proj: linear(d, num_labels, vb.pp("out_proj"))? })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.out_proj.forward(&self.dense.forward(x)?.tanh()?)?)
+    }
+}
+
+/// BART with a classifier (`BartForSequenceClassification`): the decoder state at the last
+/// `eos_token_id` of each row goes through `classification_head` (`dense`, tanh,
+/// `out_proj`; `num_labels` outputs, 3 by default for BART).
+///
+/// As in `transformers`, every row must hold the same number of EOS tokens, at least one;
+/// otherwise the forward pass is an error.
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bart", task = "sequence-classification", class = "BartForSequenceClassification")]
+pub struct BartForSequenceClassification {
+    model: BartModel,
+    classification_head: BartClassificationHead,
+    eos_token_id: i64,
+}
+
+impl LoadModel for BartForSequenceClassification {
+    type Config = BartConfig;
+    const BASE_MODEL_PREFIX: &'static str = "model";
+
+    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
+        let eos_token_id = config.single_eos_token_id()?;
+        Ok(Self {
+            model: BartModel::new(vb.pp("model"), config, None)?,
+            classification_head: BartClassificationHead::load(
+                vb.pp("classification_head"),
+                config.d_model,
+                config.num_labels(),
+            )?,
+            eos_token_id,
+        })
+    }
+}
+
+impl BartForSequenceClassification {
+    /// `[batch]` u32 index of the last EOS token of each row of `input_ids`, after checking
+    /// that every row has the same number of them, and at least one.
+    fn last_eos(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let (_, seq) = input_ids.dims2()?;
+        let eos = input_ids.to_dtype(DType::I64)?.eq(self.eos_token_id)?.to_dtype(DType::U32)?;
+        let counts: Vec<u32> = eos.sum(D::Minus1)?.to_vec1()?;
+        if counts.windows(2).any(|w| w[0] != w[1]) {
+            return Err(Error::input(format!(
+                "all examples must have the same number of <eos> tokens (`eos_token_id` {}), but the rows of \
+                 `input_ids` have {counts:?}",
+                self.eos_token_id
+            )));
+        }
+        if counts.first().is_some_and(|c| *c == 0) {
+            return Err(Error::input(format!(
+                "each example must contain at least one <eos> token (`eos_token_id` {}): BART classifies the \
+                 decoder state at the last one",
+                self.eos_token_id
+            )));
+        }
+        // The positions of EOS tokens are distinct and all others are 0: the maximum is the last.
+        let indices = Tensor::arange(0u32, seq as u32, input_ids.device())?.unsqueeze(0)?;
+        Ok(eos.broadcast_mul(&indices)?.max(D::Minus1)?)
+    }
+}
+
+impl ForSequenceClassification for BartForSequenceClassification {
+    fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
+        let (hidden, _) = self.model.run(inputs)?;
+        let (batch, seq, d) = hidden.dims3()?;
+        let input_ids = inputs.input_ids()?;
+        if input_ids.dims() != [batch, seq] {
+            return Err(Error::input(format!(
+                "BART classifies the decoder state at the EOS tokens of `input_ids`, so `decoder_input_ids` must \
+                 be as long as `input_ids` ({:?}), got {:?}",
+                input_ids.dims(),
+                [batch, seq]
+            )));
+        }
+        let last = self.last_eos(input_ids)?.to_device(hidden.device())?;
+        let index = last.reshape((batch, 1, 1))?.broadcast_as((batch, 1, d))?.contiguous()?;
+        let pooled = hidden.gather(&index, 1)?.squeeze(1)?;
+        Ok(SequenceClassifierOutput::new(self.classification_head.forward(&pooled)?))
+    }
+}
+
+/// BART with a span extraction head (`BartForQuestionAnswering`): `qa_outputs` scores every
+/// decoder position as the start and the end of the answer (always 2 outputs, as in
+/// `transformers`).
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bart", task = "question-answering", class = "BartForQuestionAnswering")]
+pub struct BartForQuestionAnswering {
+    model: BartModel,
+    qa_outputs: Linear,
+}
+
+impl LoadModel for BartForQuestionAnswering {
+    type Config = BartConfig;
+    const BASE_MODEL_PREFIX: &'static str = "model";
+
+    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
+        Ok(Self {
+            model: BartModel::new(vb.pp("model"), config, None)?,
+            qa_outputs: linear(config.d_model, 2, vb.pp("qa_outputs"))?,
+        })
+    }
+}
+
+impl ForQuestionAnswering for BartForQuestionAnswering {
+    fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
+        let (hidden, _) = self.model.run(inputs)?;
+        let logits = self.qa_outputs.forward(&hidden)?;
+        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
+        Ok(QuestionAnsweringOutput::new(take(0)?, take(1)?))
+    }
+}

@@ -1,0 +1,252 @@
+//! CLIP's text tower: [`CLIPTextModel`] (causal encoder, pooled at the end-of-text token) and
+//! [`CLIPTextModelWithProjection`], as `transformers`' `modeling_clip`.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{linear_no_bias, LayerNorm, Linear, VarBuilder};
+
+use autocandle_core::{
+    AutoRegister, BaseModelOutput, Error, ForTextEncoding, LoadModel, LoadOptions, Loaded, Model, ModelInputs,
+    ModelOutput, PreTrainedModel, Result,
+};
+
+use crate::config::{CLIPTextConfig, TokenIds};
+use crate::layers::{attention_bias, checked_input_ids, gather_rows, norm, Encoder, TextEmbeddings};
+use crate::load::Tower;
+
+/// Where the text tower is in CLIP checkpoints.
+const TEXT_TOWER: Tower = Tower {
+    class: "CLIPTextModel",
+    model_type: "clip_text_model",
+    composite: "clip",
+    config_key: "text_config",
+    prefix: "text_model",
+    inherit: &["projection_dim"],
+};
+
+/// The CLIP text encoder without a projection (`CLIPTextModel`): token and position
+/// embeddings, a causal pre-norm encoder and a final LayerNorm.
+///
+/// `forward` takes `input_ids` `[batch, seq]`, optionally `attention_mask` and `position_ids`,
+/// and gives `last_hidden_state` `[batch, seq, hidden]` and `pooler_output` `[batch, hidden]`,
+/// the state at the first `eos_token_id` of each row (at the largest id when
+/// `eos_token_id` is 2, the rule of checkpoints made before `transformers` fixed the id).
+///
+/// It is registered as the base model (`AutoModel`) and text encoder
+/// (`AutoModelForTextEncoding`) of model type `clip_text_model` (a saved `CLIPTextModel`);
+/// [`CLIPTextModel::from_pretrained`] also loads the text tower of a `clip` checkpoint.
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "clip_text_model", task = "base", class = "CLIPTextModel")]
+pub struct CLIPTextModel {
+    embeddings: TextEmbeddings,
+    encoder: Encoder,
+    final_layer_norm: LayerNorm,
+    vocab_size: usize,
+    max_positions: usize,
+    pub(crate) eos_token_id: Option<TokenIds>,
+    device: Device,
+    dtype: DType,
+}
+
+impl CLIPTextModel {
+    /// Build the tower; `vb` holds `embeddings`, `encoder` and `final_layer_norm`
+    /// (`text_model` in a `CLIPModel`).
+    pub fn new(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
+        config.validate()?;
+        let h = config.hidden_size;
+        Ok(Self {
+            embeddings: TextEmbeddings::load(
+                vb.pp("embeddings"),
+                config.vocab_size,
+                config.max_position_embeddings,
+                h,
+            )?,
+            encoder: Encoder::load(vb.pp("encoder"), &config.encoder_spec())?,
+            final_layer_norm: norm(vb.pp("final_layer_norm"), h, config.layer_norm_eps)?,
+            vocab_size: config.vocab_size,
+            max_positions: config.max_position_embeddings,
+            eos_token_id: config.eos_token_id.clone(),
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    /// Load from a Hub repo id or a local folder holding a `CLIPTextModel` or a `CLIPModel`.
+    pub fn from_pretrained(id_or_path: &str) -> Result<Self> {
+        Self::from_pretrained_with(id_or_path, &LoadOptions::default()).map(|l| l.value)
+    }
+
+    /// [`CLIPTextModel::from_pretrained`] with options; config overrides apply to the text
+    /// config.
+    pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<Self>> {
+        TEXT_TOWER.load(id_or_path, opts, |vb, config: &CLIPTextConfig| Self::new(vb.pp("text_model"), config))
+    }
+
+    /// `(last_hidden_state, pooler_output)` for `input_ids`, `attention_mask`, `position_ids`.
+    pub fn encode(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
+        let ids = checked_input_ids(inputs, self.vocab_size, self.max_positions)?.to_device(&self.device)?;
+        let (batch, seq) = ids.dims2()?;
+        let position_ids = inputs.position_ids.as_ref();
+        let x = self.embeddings.forward(&ids, position_ids)?.to_dtype(self.dtype)?;
+        let bias = attention_bias(inputs.attention_mask.as_ref(), (batch, seq), true, &self.device)?;
+        let hidden = self.final_layer_norm.forward(&self.encoder.forward(&x, bias.as_ref())?)?;
+        let pooled = gather_rows(&hidden, &self.pool_positions(&ids)?)?;
+        Ok((hidden, pooled))
+    }
+
+    /// The position pooled in each row: the first `eos_token_id` (the first position when
+    /// there is none, as `argmax` of all zeros), or the largest id with the legacy id 2.
+    fn pool_positions(&self, ids: &Tensor) -> Result<Vec<usize>> {
+        let rows: Vec<Vec<u32>> = ids.to_device(&Device::Cpu)?.to_vec2()?;
+        let first_max = |row: &[u32]| {
+            // `argmax` gives the first of equal maxima.
+            row.iter().enumerate().fold((0, 0), |best, (i, &id)| if id > best.1 { (i, id) } else { best }).0
+        };
+        Ok(rows
+            .iter()
+            .map(|row| match &self.eos_token_id {
+                Some(TokenIds::One(2)) => first_max(row),
+                Some(eos) => row.iter().position(|&id| eos.contains(i64::from(id))).unwrap_or(0),
+                None => 0,
+            })
+            .collect())
+    }
+}
+
+impl LoadModel for CLIPTextModel {
+    type Config = CLIPTextConfig;
+    /// Saved `CLIPTextModel`s have their weights at the root (`embeddings.`) or, made before
+    /// `transformers` 5, under `text_model.`; both load.
+    const BASE_MODEL_PREFIX: &'static str = "text_model";
+
+    fn load(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
+        Self::new(vb.pp("text_model"), config)
+    }
+}
+
+impl PreTrainedModel for CLIPTextModel {
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+}
+
+impl Model for CLIPTextModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        let (hidden, pooled) = self.encode(inputs)?;
+        Ok(BaseModelOutput::new(hidden, Some(pooled)))
+    }
+}
+
+impl ForTextEncoding for CLIPTextModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Model::forward(self, inputs)
+    }
+}
+
+/// [`CLIPTextModel`] registered as the text encoder of `clip_text_model`
+/// (`AutoModelForTextEncoding` gives a `CLIPTextModel`).
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "clip_text_model", task = "text-encoding", class = "CLIPTextModel")]
+struct TextEncoding(CLIPTextModel);
+
+impl LoadModel for TextEncoding {
+    type Config = CLIPTextConfig;
+    const BASE_MODEL_PREFIX: &'static str = CLIPTextModel::BASE_MODEL_PREFIX;
+
+    fn load(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
+        CLIPTextModel::load(vb, config).map(Self)
+    }
+}
+
+impl PreTrainedModel for TextEncoding {
+    fn device(&self) -> &Device {
+        self.0.device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.0.dtype()
+    }
+}
+
+impl ForTextEncoding for TextEncoding {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Model::forward(&self.0, inputs)
+    }
+}
+
+/// The output of [`CLIPTextModelWithProjection`] (`CLIPTextModelOutput`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CLIPTextModelOutput {
+    /// `[batch, projection_dim]`: the projected pooled state (not normalised).
+    pub text_embeds: Tensor,
+    /// `[batch, seq, hidden]`
+    pub last_hidden_state: Tensor,
+}
+
+impl ModelOutput for CLIPTextModelOutput {
+    fn fields(&self) -> Vec<(&'static str, &Tensor)> {
+        vec![("text_embeds", &self.text_embeds), ("last_hidden_state", &self.last_hidden_state)]
+    }
+}
+
+/// The CLIP text encoder with its projection (`CLIPTextModelWithProjection`): `text_embeds`
+/// = `text_projection(pooler_output)`, the text features of CLIP's shared embedding space.
+///
+/// `transformers` has no Auto class for it: load it with
+/// [`CLIPTextModelWithProjection::from_pretrained`] from a `CLIPTextModelWithProjection` or a
+/// `CLIPModel` checkpoint (weights `text_model.*` and `text_projection.weight`).
+#[derive(Debug)]
+pub struct CLIPTextModelWithProjection {
+    text_model: CLIPTextModel,
+    text_projection: Linear,
+}
+
+impl CLIPTextModelWithProjection {
+    /// Build the model; `vb` holds `text_model` and `text_projection`.
+    pub fn new(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
+        if config.projection_dim == 0 {
+            return Err(Error::config("clip_text_model", "`projection_dim` must be at least 1, got 0"));
+        }
+        Ok(Self {
+            text_model: CLIPTextModel::new(vb.pp("text_model"), config)?,
+            text_projection: linear_no_bias(config.hidden_size, config.projection_dim, vb.pp("text_projection"))?,
+        })
+    }
+
+    /// Load from a Hub repo id or a local folder holding a `CLIPTextModelWithProjection` or a
+    /// `CLIPModel` (the projection width is then the `clip` config's `projection_dim`, which shapes
+    /// `text_projection` in its checkpoint).
+    pub fn from_pretrained(id_or_path: &str) -> Result<Self> {
+        Self::from_pretrained_with(id_or_path, &LoadOptions::default()).map(|l| l.value)
+    }
+
+    /// [`CLIPTextModelWithProjection::from_pretrained`] with options.
+    pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<Self>> {
+        TEXT_TOWER.load(id_or_path, opts, |vb, config: &CLIPTextConfig| Self::new(vb, config))
+    }
+
+    /// The text tower.
+    pub fn text_model(&self) -> &CLIPTextModel {
+        &self.text_model
+    }
+
+    /// Run on `input_ids` (with `attention_mask`, `position_ids` when given).
+    pub fn forward(&self, inputs: &ModelInputs) -> Result<CLIPTextModelOutput> {
+        let (last_hidden_state, pooled) = self.text_model.encode(inputs)?;
+        Ok(CLIPTextModelOutput { text_embeds: self.text_projection.forward(&pooled)?, last_hidden_state })
+    }
+}
+
+impl PreTrainedModel for CLIPTextModelWithProjection {
+    fn device(&self) -> &Device {
+        self.text_model.device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.text_model.dtype()
+    }
+}

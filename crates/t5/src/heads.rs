@@ -1,0 +1,275 @@
+//! The T5 heads, shared by every T5-like architecture (the registered types of
+//! [`t5_heads!`](crate::t5_heads) delegate to them): `T5ForConditionalGeneration`,
+//! `T5ForSequenceClassification`, `T5ForTokenClassification`, `T5ForQuestionAnswering`.
+
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_nn::{linear, Linear, VarBuilder};
+
+use autocandle_core::{BaseModelOutput, EncoderOutput, Error, ModelInputs, Result, Seq2SeqCache};
+
+use crate::config::T5Spec;
+use crate::inputs::dims2_int;
+use crate::model::{tied_or_own, T5EncoderDecoder, T5EncoderStack};
+
+/// `T5Model`'s output: the decoder's last hidden state, with `encoder_last_hidden_state`.
+pub fn base_output(model: &T5EncoderDecoder, inputs: &ModelInputs, class: &str) -> Result<BaseModelOutput> {
+    let (hidden, encoder) = model.forward(inputs, class)?;
+    Ok(BaseModelOutput::new(hidden, None).with_extra("encoder_last_hidden_state", encoder.last_hidden_state))
+}
+
+/// The encoder-decoder with its language-modelling head `lm_head`
+/// (`T5ForConditionalGeneration`).
+///
+/// As `transformers` 5.23 loads it: `lm_head` is the shared embedding matrix unless the
+/// checkpoint holds an `lm_head.weight` with other values (T5 v1.1, flan-t5, mT5), and the
+/// decoder output is scaled by `d_model ** -0.5` before it when the config says so
+/// ([`T5Spec::scale_decoder_outputs`]).
+#[derive(Debug, Clone)]
+pub struct T5ConditionalGeneration {
+    model: T5EncoderDecoder,
+    lm_head: Linear,
+    scale: Option<f64>,
+}
+
+impl T5ConditionalGeneration {
+    /// Load `shared`, `encoder.*`, `decoder.*` and `lm_head` from `vb`.
+    pub fn load(vb: VarBuilder<'_>, spec: &T5Spec) -> Result<Self> {
+        let model = T5EncoderDecoder::load(vb.clone(), spec, &["lm_head.weight"])?;
+        let head = tied_or_own(&vb, "lm_head.weight", model.shared())?;
+        let scale = spec.scale_decoder_outputs.then(|| (spec.d_model as f64).powf(-0.5));
+        Ok(Self { model, lm_head: Linear::new(head, None), scale })
+    }
+
+    /// The encoder-decoder under the head.
+    pub fn model(&self) -> &T5EncoderDecoder {
+        &self.model
+    }
+
+    /// Logits `[batch, seq, vocab_size]` of decoder hidden states.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let hidden = match self.scale {
+            Some(scale) => (hidden * scale)?,
+            None => hidden.clone(),
+        };
+        Ok(self.lm_head.forward(&hidden)?)
+    }
+
+    /// Teacher forcing: `(logits, encoder output)`.
+    pub fn forward(&self, inputs: &ModelInputs, class: &str) -> Result<(Tensor, EncoderOutput)> {
+        let (hidden, encoder) = self.model.forward(inputs, class)?;
+        Ok((self.logits(&hidden)?, encoder))
+    }
+
+    /// Logits `[batch, new, vocab_size]` of the new decoder tokens, extending `cache`.
+    pub fn decode(
+        &self,
+        decoder_input_ids: &Tensor,
+        encoder: &EncoderOutput,
+        cache: &mut Seq2SeqCache,
+    ) -> Result<Tensor> {
+        self.logits(&self.model.decode(decoder_input_ids, None, encoder, Some(cache))?)
+    }
+}
+
+/// `T5ClassificationHead`: `dense`, tanh, `out_proj`.
+#[derive(Debug, Clone)]
+struct ClassificationHead {
+    dense: Linear,
+    out_proj: Linear,
+}
+
+/// The encoder-decoder under `transformer`, classifying each sequence from the decoder's
+/// hidden state at the last `eos_token_id` of `input_ids` (`T5ForSequenceClassification`).
+#[derive(Debug, Clone)]
+pub struct T5SequenceClassifier {
+    model: T5EncoderDecoder,
+    head: ClassificationHead,
+}
+
+impl T5SequenceClassifier {
+    /// Load `transformer.*` and `classification_head` from `vb`.
+    pub fn load(vb: VarBuilder<'_>, spec: &T5Spec) -> Result<Self> {
+        let head = vb.pp("classification_head");
+        Ok(Self {
+            model: T5EncoderDecoder::load(vb.pp("transformer"), spec, &[])?,
+            head: ClassificationHead {
+                dense: linear(spec.d_model, spec.d_model, head.pp("dense"))?,
+                out_proj: linear(spec.d_model, spec.num_labels, head.pp("out_proj"))?,
+            },
+        })
+    }
+
+    pub fn model(&self) -> &T5EncoderDecoder {
+        &self.model
+    }
+
+    /// Logits `[batch, num_labels]`. Without `decoder_input_ids` the decoder reads
+    /// `input_ids` shifted right, as in `transformers`; every row must hold the same number
+    /// (at least one) of `eos_token_id`.
+    pub fn forward(&self, inputs: &ModelInputs, class: &str) -> Result<Tensor> {
+        let spec = self.model.spec();
+        let input_ids = inputs.input_ids()?;
+        let (batch, seq) = dims2_int(input_ids, "input_ids")?;
+        let eos = match spec.eos_token_ids.as_slice() {
+            [id] => *id,
+            [] => {
+                return Err(Error::config(
+                    spec.model_type,
+                    format!("{class} pools the hidden state at `eos_token_id`, which the config does not set"),
+                ))
+            }
+            ids => {
+                return Err(Error::Unsupported(format!(
+                    "{class} with several `eos_token_id` ({ids:?}): transformers compares `input_ids` with one id"
+                )))
+            }
+        };
+        // The last EOS of each row, checked before any work.
+        let rows = input_ids.to_dtype(DType::I64)?.to_vec2::<i64>()?;
+        let counts: Vec<usize> = rows.iter().map(|r| r.iter().filter(|&&id| id == eos).count()).collect();
+        if counts.iter().any(|&c| c != counts[0]) {
+            return Err(Error::input(format!(
+                "all examples must have the same number of <eos> tokens (id {eos}) for {class}; the rows have \
+                 {counts:?}"
+            )));
+        }
+        if counts[0] == 0 {
+            return Err(Error::input(format!(
+                "each example must contain at least one <eos> token (id {eos}) for {class}: end the inputs with it"
+            )));
+        }
+        let last: Vec<usize> = rows.iter().map(|r| r.iter().rposition(|&id| id == eos).unwrap_or(0)).collect();
+        let mut inputs = inputs.clone();
+        if inputs.decoder_input_ids.is_none() {
+            inputs.decoder_input_ids = Some(self.model.shift_right(input_ids, class)?);
+        }
+        let (hidden, _) = self.model.forward(&inputs, class)?;
+        let target = hidden.dim(1)?;
+        if target != seq {
+            return Err(Error::input(format!(
+                "{class} picks the decoder state at the <eos> positions of `input_ids`, so `decoder_input_ids` must \
+                 have as many tokens as `input_ids` ({seq}), not {target}"
+            )));
+        }
+        let pooled = (0..batch).map(|b| Ok(hidden.i((b, last[b]))?.unsqueeze(0)?)).collect::<Result<Vec<_>>>()?;
+        let pooled = Tensor::cat(&pooled, 0)?;
+        let x = self.head.dense.forward(&pooled)?.tanh()?;
+        Ok(self.head.out_proj.forward(&x)?)
+    }
+}
+
+/// The encoder (`T5EncoderModel` under `transformer`) with a classifier on every token
+/// (`T5ForTokenClassification`).
+#[derive(Debug, Clone)]
+pub struct T5TokenClassifier {
+    encoder: T5EncoderStack,
+    classifier: Linear,
+}
+
+impl T5TokenClassifier {
+    /// Load `transformer.shared`, `transformer.encoder.*` and `classifier` from `vb`.
+    pub fn load(vb: VarBuilder<'_>, spec: &T5Spec) -> Result<Self> {
+        Ok(Self {
+            encoder: T5EncoderStack::load(vb.pp("transformer"), spec)?,
+            classifier: linear(spec.d_model, spec.num_labels, vb.pp("classifier"))?,
+        })
+    }
+
+    pub fn encoder(&self) -> &T5EncoderStack {
+        &self.encoder
+    }
+
+    /// Logits `[batch, seq, num_labels]`.
+    pub fn forward(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        Ok(self.classifier.forward(&self.encoder.encode(inputs)?.last_hidden_state)?)
+    }
+}
+
+/// The encoder-decoder with a span head `qa_outputs` on the decoder's hidden states
+/// (`T5ForQuestionAnswering`).
+#[derive(Debug, Clone)]
+pub struct T5QuestionAnswerer {
+    model: T5EncoderDecoder,
+    qa_outputs: Linear,
+}
+
+impl T5QuestionAnswerer {
+    /// Load `shared`, `encoder.*`, `decoder.*` and `qa_outputs` from `vb`; needs
+    /// `num_labels` = 2.
+    pub fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &str) -> Result<Self> {
+        if spec.num_labels != 2 {
+            return Err(Error::config(
+                spec.model_type,
+                format!(
+                    "{class} needs 2 labels (start and end), the config has {}: set `num_labels` to 2",
+                    spec.num_labels
+                ),
+            ));
+        }
+        Ok(Self {
+            model: T5EncoderDecoder::load(vb.clone(), spec, &[])?,
+            qa_outputs: linear(spec.d_model, 2, vb.pp("qa_outputs"))?,
+        })
+    }
+
+    pub fn model(&self) -> &T5EncoderDecoder {
+        &self.model
+    }
+
+    /// `(start_logits, end_logits)`, each `[batch, target_seq]`. Without
+    /// `decoder_input_ids` the decoder reads `input_ids` shifted right, as in `transformers`.
+    pub fn forward(&self, inputs: &ModelInputs, class: &str) -> Result<(Tensor, Tensor)> {
+        let mut inputs = inputs.clone();
+        if inputs.decoder_input_ids.is_none() {
+            let input_ids = inputs.input_ids()?.clone();
+            inputs.decoder_input_ids = Some(self.model.shift_right(&input_ids, class)?);
+        }
+        let (hidden, _) = self.model.forward(&inputs, class)?;
+        let logits = self.qa_outputs.forward(&hidden)?;
+        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
+        Ok((take(0)?, take(1)?))
+    }
+}
+
+/// Device and dtype of a head, through its network.
+pub trait HasT5 {
+    fn encoder_stack(&self) -> &T5EncoderStack;
+
+    fn device(&self) -> &Device {
+        self.encoder_stack().device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.encoder_stack().dtype()
+    }
+}
+
+impl HasT5 for T5EncoderStack {
+    fn encoder_stack(&self) -> &T5EncoderStack {
+        self
+    }
+}
+
+impl HasT5 for T5EncoderDecoder {
+    fn encoder_stack(&self) -> &T5EncoderStack {
+        self.encoder()
+    }
+}
+
+impl HasT5 for T5TokenClassifier {
+    fn encoder_stack(&self) -> &T5EncoderStack {
+        &self.encoder
+    }
+}
+
+macro_rules! has_t5 {
+    ($($ty:ty),*) => {$(
+        impl HasT5 for $ty {
+            fn encoder_stack(&self) -> &T5EncoderStack {
+                self.model.encoder()
+            }
+        }
+    )*};
+}
+
+has_t5!(T5ConditionalGeneration, T5SequenceClassifier, T5QuestionAnswerer);
