@@ -7,8 +7,9 @@ use std::path::Path;
 
 use autocandle::catalog::resolve_head;
 use autocandle::{
-    AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, Device, Error, GenerationConfig,
-    GenerationMixin, ModelInputs, Task, Tensor,
+    AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForMaskedLM,
+    AutoModelForSeq2SeqLM, AutoModelForZeroShotImageClassification, Device, Error, GenerationConfig, GenerationMixin,
+    ModelInputs, Seq2SeqGenerationMixin, Task, Tensor,
 };
 use autocandle_tests::fixture;
 
@@ -213,4 +214,63 @@ fn decoder_token_ids_out_of_vocabulary() {
     let ids = Tensor::new(&[[5u32, 100_000]], &Device::Cpu).unwrap();
     let err = model.forward(&ModelInputs::new(ids)).unwrap_err();
     assert!(err.to_string().contains("100000"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder-decoders and vision models
+
+#[test]
+fn encoder_input_longer_than_the_model_allows() {
+    let model = AutoModelForSeq2SeqLM::from_pretrained(&fixture("bart-seq2seq-lm").to_string_lossy()).unwrap();
+    let ids = Tensor::ones((1, 33), candle_core::DType::U32, &Device::Cpu).unwrap();
+    let long = ModelInputs::new(ids.clone()).with_decoder_input_ids(Tensor::new(&[[2u32]], &Device::Cpu).unwrap());
+    let err = model.forward(&long).unwrap_err();
+    assert!(matches!(err, Error::SequenceTooLong { len: 33, max: 32 }), "{err}");
+    let err = model.generate(&ModelInputs::new(ids), &GenerationConfig::new().max_new_tokens(4)).unwrap_err();
+    assert!(matches!(err, Error::SequenceTooLong { len: 33, max: 32 }), "{err}");
+    // The decoder side: more new tokens than positions.
+    let short = ModelInputs::new(Tensor::new(&[[5u32, 6, 7]], &Device::Cpu).unwrap());
+    let err = model.generate(&short, &GenerationConfig::new().max_new_tokens(40)).unwrap_err();
+    assert!(matches!(err, Error::SequenceTooLong { max: 32, .. }), "{err}");
+}
+
+#[test]
+fn seq2seq_generation_errors() {
+    let model = AutoModelForSeq2SeqLM::from_pretrained(&fixture("t5-seq2seq-lm").to_string_lossy()).unwrap();
+    let empty = ModelInputs::new(Tensor::zeros((1, 0), candle_core::DType::U32, &Device::Cpu).unwrap());
+    let err = model.generate(&empty, &GenerationConfig::new()).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains("no tokens"), "{err}");
+    let prompt = ModelInputs::new(Tensor::new(&[[5u32, 6, 7]], &Device::Cpu).unwrap());
+    let err = model.generate(&prompt, &GenerationConfig::new().num_beams(2).do_sample(true)).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    let err = model.generate(&prompt, &GenerationConfig::new().do_sample(true).temperature(0.0)).unwrap_err();
+    assert!(err.to_string().contains("temperature"), "{err}");
+    let out_of_vocab = ModelInputs::new(Tensor::new(&[[5u32, 60_000]], &Device::Cpu).unwrap());
+    let err = model.generate(&out_of_vocab, &GenerationConfig::new()).unwrap_err();
+    assert!(err.to_string().contains("60000"), "{err}");
+}
+
+#[test]
+fn images_of_the_wrong_size_or_channel_count() {
+    let model =
+        AutoModelForImageClassification::from_pretrained(&fixture("vit-image-classification").to_string_lossy())
+            .unwrap();
+    let pixels = |c: usize, h: usize, w: usize| {
+        ModelInputs::from_pixel_values(Tensor::zeros((1, c, h, w), candle_core::DType::F32, &Device::Cpu).unwrap())
+    };
+    let err = model.forward(&pixels(3, 20, 16)).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains("20x16"), "{err}");
+    let err = model.forward(&pixels(1, 16, 16)).unwrap_err();
+    assert!(err.to_string().contains("1 channels"), "{err}");
+    let err = model.forward(
+        &pixels(3, 16, 16)
+            .with_pixel_values(Tensor::zeros((0, 3, 16, 16), candle_core::DType::F32, &Device::Cpu).unwrap()),
+    );
+    assert!(err.unwrap_err().to_string().contains("no images"));
+    let clip = AutoModelForZeroShotImageClassification::from_pretrained(
+        &fixture("clip-zero-shot-image-classification").to_string_lossy(),
+    )
+    .unwrap();
+    let err = clip.forward(&pixels(3, 7, 7)).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }

@@ -787,3 +787,37 @@ fn streamed_chat_text_equals_the_whole_text() {
     assert_eq!(pieces.concat(), whole);
     assert!(pieces.len() > 1, "the text came in one piece: {pieces:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sequence-to-sequence generation beyond the fixtures' greedy and beam checks
+
+fn t5() -> Box<dyn autocandle::ForSeq2SeqLm> {
+    autocandle::AutoModelForSeq2SeqLM::from_pretrained(&fixture("t5-seq2seq-lm").to_string_lossy()).unwrap()
+}
+
+fn t5_prompt() -> ModelInputs {
+    let ids = Tensor::new(&[[7u32, 12, 30, 4, 9], [15, 3, 22, 8, 0]], &candle_core::Device::Cpu).unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1], [1, 1, 1, 1, 0]], &candle_core::Device::Cpu).unwrap();
+    ModelInputs::new(ids).with_attention_mask(mask)
+}
+
+#[test]
+fn seq2seq_sampling_is_seeded_and_top_k_one_is_greedy() {
+    use autocandle::Seq2SeqGenerationMixin;
+    let model = t5();
+    let greedy = GenerationConfig::new().max_new_tokens(8).no_eos_token();
+    let want = model.generate(&t5_prompt(), &greedy).unwrap();
+    let top1 = greedy.clone().do_sample(true).top_k(1).seed(3);
+    assert_eq!(model.generate(&t5_prompt(), &top1).unwrap(), want);
+    let sample = greedy.clone().do_sample(true).temperature(1.5).seed(11);
+    let a = model.generate(&t5_prompt(), &sample).unwrap();
+    assert_eq!(a, model.generate(&t5_prompt(), &sample).unwrap());
+    assert!(a.iter().all(|row| row.len() == 9 && row[0] == 0));
+    // A padded batch row equals that row alone.
+    let alone = ModelInputs::new(Tensor::new(&[[15u32, 3, 22, 8]], &candle_core::Device::Cpu).unwrap());
+    assert_eq!(model.generate(&alone, &greedy).unwrap()[0], want[1]);
+    // Beam search returns the requested number of sequences per input, best first.
+    let beams = greedy.clone().num_beams(3).num_return_sequences(2);
+    let out = model.generate_output(&t5_prompt(), &beams, None).unwrap();
+    assert_eq!(out.sequences.len(), 4);
+}

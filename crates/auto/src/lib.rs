@@ -28,6 +28,36 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Encoder-decoders translate and summarise through [`Seq2SeqGenerationMixin`] (greedy,
+//! sampling or beam search):
+//!
+//! ```no_run
+//! use autocandle::{AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig, Seq2SeqGenerationMixin};
+//! # fn main() -> autocandle::Result<()> {
+//! let id = "google-t5/t5-small";
+//! let (tok, model) = (AutoTokenizer::from_pretrained(id)?, AutoModelForSeq2SeqLM::from_pretrained(id)?);
+//! let config = GenerationConfig::from_pretrained(id)?.max_new_tokens(40).num_beams(4);
+//! let german = model.generate_text(&tok, &["translate English to German: The house is wonderful."], &config)?;
+//! println!("{}", german[0]);
+//! # Ok(()) }
+//! ```
+//!
+//! Image models take `pixel_values` from [`AutoImageProcessor`]; [`AutoProcessor`] pairs it
+//! with the tokenizer for image-text models:
+//!
+//! ```no_run
+//! use autocandle::{open_image, AutoModelForZeroShotImageClassification, AutoProcessor, Device, EncodeOptions, Padding};
+//! # fn main() -> autocandle::Result<()> {
+//! let id = "openai/clip-vit-base-patch32";
+//! let processor = AutoProcessor::from_pretrained(id)?;
+//! let model = AutoModelForZeroShotImageClassification::from_pretrained(id)?;
+//! let labels = ["a photo of a cat", "a photo of a dog"];
+//! let padding = EncodeOptions { padding: Padding::Longest, ..EncodeOptions::default() };
+//! let inputs = processor.process(&labels, &[open_image("cat.jpg")?], &padding, &Device::Cpu)?;
+//! let scores: Vec<Vec<f32>> = model.forward(&inputs)?.logits_per_image.to_vec2()?; // [images, labels]
+//! # Ok(()) }
+//! ```
+//!
 //! Architectures are compiled in through features (`bert`, ..., or `all`).
 
 pub mod catalog;
