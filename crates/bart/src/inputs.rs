@@ -3,55 +3,9 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use autocandle_core::{Error, Result};
+use autocandle_core::Result;
 
-/// `[batch, seq]` of a rank-2 integer input, or an error naming `name`.
-pub(crate) fn dims2_int(t: &Tensor, name: &str) -> Result<(usize, usize)> {
-    let dims = t.dims();
-    let &[batch, seq] = dims else {
-        return Err(Error::input(format!("`{name}` must have shape [batch, seq], got {dims:?}")));
-    };
-    if !t.dtype().is_int() {
-        return Err(Error::input(format!("`{name}` must hold integers (u32 or i64), got {:?}", t.dtype())));
-    }
-    if batch == 0 || seq == 0 {
-        return Err(Error::input(format!("`{name}` is empty (shape {dims:?}): give at least one token")));
-    }
-    Ok((batch, seq))
-}
-
-/// An error unless the 0/1 mask `mask` has exactly `dims`.
-pub(crate) fn require_mask_shape(mask: &Tensor, name: &str, dims: &[usize], like: &str) -> Result<()> {
-    if mask.dims() == dims {
-        Ok(())
-    } else {
-        Err(Error::input(format!(
-            "`{name}` has shape {:?} but {like} has shape {dims:?}; they must match",
-            mask.dims()
-        )))
-    }
-}
-
-/// The smallest and largest value of a non-empty integer tensor.
-fn min_max(t: &Tensor) -> Result<(i64, i64)> {
-    let scalar = |t: Tensor| -> Result<i64> { Ok(t.to_dtype(DType::I64)?.to_scalar::<i64>()?) };
-    Ok((scalar(t.min_all()?)?, scalar(t.max_all()?)?))
-}
-
-/// Check that every id of `ids` lies in `0..limit` and return them as `u32` for lookups.
-///
-/// A violation is [`Error::TokenIdOutOfRange`] naming `input` and the offending id.
-pub(crate) fn ids_in_range(ids: &Tensor, input: &'static str, limit: usize) -> Result<Tensor> {
-    let (min, max) = min_max(ids)?;
-    let out_of_range = |id| Error::TokenIdOutOfRange { input, id, vocab_size: limit };
-    if min < 0 {
-        return Err(out_of_range(min));
-    }
-    if usize::try_from(max).map_or(true, |m| m >= limit) {
-        return Err(out_of_range(max));
-    }
-    Ok(ids.to_dtype(DType::U32)?)
-}
+pub(crate) use autocandle_core::inputs::{dims2_int, ids_in_range, require_shape};
 
 /// `shift_tokens_right`: `[start, ids[:, :-1]]` per row, `-100` (an ignored label) replaced
 /// by `pad`. `ids` is `[batch, seq]`, already checked; the result is `i64`.

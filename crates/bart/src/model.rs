@@ -11,7 +11,7 @@ use autocandle_core::{
 };
 
 use crate::config::BartConfig;
-use crate::inputs::{decoder_self_mask, dims2_int, ids_in_range, padding_mask, require_mask_shape, shift_tokens_right};
+use crate::inputs::{decoder_self_mask, dims2_int, ids_in_range, padding_mask, require_shape, shift_tokens_right};
 
 /// `BartLearnedPositionalEmbedding.offset`: position `p` reads row `p + 2`.
 const POSITION_OFFSET: usize = 2;
@@ -392,7 +392,7 @@ impl BartModel {
         let ids = ids_in_range(input_ids, "input_ids", self.config.vocab_size)?;
         let mask = match &inputs.attention_mask {
             Some(mask) => {
-                require_mask_shape(mask, "attention_mask", &[batch, seq], "`input_ids`")?;
+                require_shape(mask, "attention_mask", &[batch, seq], "`input_ids`")?;
                 Some(self.additive(mask)?)
             }
             None => None,
@@ -442,7 +442,7 @@ impl BartModel {
         let decoder_ids = ids_in_range(decoder_ids, "decoder_input_ids", cfg.vocab_size)?;
         let padding = match &inputs.decoder_attention_mask {
             Some(mask) => {
-                require_mask_shape(mask, "decoder_attention_mask", &[batch, dec_seq], name)?;
+                require_shape(mask, "decoder_attention_mask", &[batch, dec_seq], name)?;
                 Some(mask.to_device(&self.device)?)
             }
             None => None,
@@ -501,7 +501,7 @@ impl BartModel {
         let ids = ids_in_range(decoder_input_ids, "decoder_input_ids", cfg.vocab_size)?;
         let encoder_mask = match &encoder.attention_mask {
             Some(mask) => {
-                require_mask_shape(mask, "the encoder attention mask", &[batch, source], "the encoder output")?;
+                require_shape(mask, "the encoder attention mask", &[batch, source], "the encoder output")?;
                 Some(self.additive(mask)?)
             }
             None => None,

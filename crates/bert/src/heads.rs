@@ -293,7 +293,7 @@ impl ForMultipleChoice for BertForMultipleChoice {
         };
         require_int(input_ids, "input_ids")?;
         let flat = |t: &Tensor, name: &str| -> Result<Tensor> {
-            require_shape(t, name, &dims, "input_ids")?;
+            require_shape(t, name, &dims, "`input_ids`")?;
             Ok(t.reshape((batch * choices, seq))?)
         };
         let mut flat_inputs = ModelInputs::new(flat(input_ids, "input_ids")?);

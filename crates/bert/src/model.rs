@@ -226,7 +226,7 @@ impl BertModel {
                         [batch, seq]
                     )));
                 }
-                Some(positions_in_range(p, cfg.max_position_embeddings)?)
+                Some(positions_in_range(p, cfg.max_position_embeddings, "max_position_embeddings")?)
             }
             None if seq > cfg.max_position_embeddings => {
                 return Err(Error::SequenceTooLong { len: seq, max: cfg.max_position_embeddings })
@@ -237,7 +237,7 @@ impl BertModel {
         let token_type_ids = match &inputs.token_type_ids {
             Some(t) => {
                 require_int(t, "token_type_ids")?;
-                require_shape(t, "token_type_ids", &[batch, seq], "input_ids")?;
+                require_shape(t, "token_type_ids", &[batch, seq], "`input_ids`")?;
                 Some(ids_in_range(t, "token_type_ids", cfg.type_vocab_size)?)
             }
             None => None,

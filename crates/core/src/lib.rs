@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod generation;
 pub mod hub;
+pub mod inputs;
 pub mod load;
 pub mod models;
 pub mod options;

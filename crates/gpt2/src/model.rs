@@ -259,7 +259,7 @@ impl GPT2Model {
                         [batch, seq]
                     )));
                 }
-                Some(positions_in_range(p, cfg.n_positions)?)
+                Some(positions_in_range(p, cfg.n_positions, "n_positions")?)
             }
             None if total > cfg.n_positions => return Err(Error::SequenceTooLong { len: total, max: cfg.n_positions }),
             None => None,

@@ -2,7 +2,9 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use autocandle_core::{Error, Result};
+use autocandle_core::Result;
+
+pub(crate) use autocandle_core::inputs::{dims2_int, ids_in_range, require_shape};
 
 /// `torch.finfo(dtype).min`, exactly representable in f32 for the float dtypes.
 pub(crate) fn dtype_min(dtype: DType) -> f64 {
@@ -22,47 +24,6 @@ pub(crate) fn score_dtype(dtype: DType) -> DType {
         DType::F16 | DType::BF16 => DType::F32,
         other => other,
     }
-}
-
-/// `[batch, seq]` of a rank-2 integer input, or an error naming `name`.
-pub(crate) fn dims2_int(t: &Tensor, name: &str) -> Result<(usize, usize)> {
-    let dims = t.dims();
-    let &[batch, seq] = dims else {
-        return Err(Error::input(format!("`{name}` must have shape [batch, seq], got {dims:?}")));
-    };
-    if !t.dtype().is_int() {
-        return Err(Error::input(format!("`{name}` must hold integers (u32 or i64), got {:?}", t.dtype())));
-    }
-    if batch == 0 || seq == 0 {
-        return Err(Error::input(format!("`{name}` is empty (shape {dims:?}): give at least one token")));
-    }
-    Ok((batch, seq))
-}
-
-/// An error unless `t` has exactly `dims`.
-pub(crate) fn require_shape(t: &Tensor, name: &str, dims: &[usize], like: &str) -> Result<()> {
-    if t.dims() == dims {
-        Ok(())
-    } else {
-        Err(Error::input(format!("`{name}` has shape {:?} but {like} has shape {dims:?}; they must match", t.dims())))
-    }
-}
-
-/// Check that every id of `ids` lies in `0..limit` and return them as `u32` for lookups.
-///
-/// A violation is [`Error::TokenIdOutOfRange`] naming `input` and the offending id.
-pub(crate) fn ids_in_range(ids: &Tensor, input: &'static str, limit: usize) -> Result<Tensor> {
-    let ids64 = ids.to_dtype(DType::I64)?;
-    let min = ids64.min_all()?.to_scalar::<i64>()?;
-    let max = ids64.max_all()?.to_scalar::<i64>()?;
-    let out_of_range = |id| Error::TokenIdOutOfRange { input, id, vocab_size: limit };
-    if min < 0 {
-        return Err(out_of_range(min));
-    }
-    if usize::try_from(max).map_or(true, |m| m >= limit) {
-        return Err(out_of_range(max));
-    }
-    Ok(ids.to_dtype(DType::U32)?)
 }
 
 /// `[batch, 1, 1, seq]`: 0 where `mask` (`[batch, seq]`, any dtype) is non-zero, the dtype's
