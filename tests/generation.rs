@@ -821,3 +821,21 @@ fn seq2seq_sampling_is_seeded_and_top_k_one_is_greedy() {
     let out = model.generate_output(&t5_prompt(), &beams, None).unwrap();
     assert_eq!(out.sequences.len(), 4);
 }
+
+#[test]
+fn forced_bos_and_eos_match_transformers() {
+    use autocandle::Seq2SeqGenerationMixin;
+    // `model.generate(prompt, do_sample=False, num_beams=n, max_new_tokens=6, forced_bos_token_id=5,
+    // forced_eos_token_id=7, eos_token_id=7)` on tests/fixtures/bart-seq2seq-lm, transformers 5.23.
+    let model =
+        autocandle::AutoModelForSeq2SeqLM::from_pretrained(&fixture("bart-seq2seq-lm").to_string_lossy()).unwrap();
+    let prompt = ModelInputs::new(Tensor::new(&[[60u32, 63, 93, 9, 32, 60]], &candle_core::Device::Cpu).unwrap());
+    let config = GenerationConfig::new()
+        .do_sample(false)
+        .max_new_tokens(6)
+        .forced_bos_token_id(5)
+        .forced_eos_token_ids([7])
+        .eos_token_id(7);
+    assert_eq!(model.generate(&prompt, &config).unwrap(), [[2, 5, 18, 11, 18, 18, 7]]);
+    assert_eq!(model.generate(&prompt, &config.clone().num_beams(3)).unwrap(), [[2, 5, 18, 6, 6, 6, 7]]);
+}
