@@ -39,7 +39,42 @@ pub(crate) const SUPPORTED: &[TaskSpec] = &[
 ];
 
 /// Tasks that `autocandle_core::Task` names but that have no model trait yet.
-pub(crate) const WITHOUT_TRAIT: &[&str] = &["ctc", "speech-seq2seq", "audio-classification"];
+pub(crate) const WITHOUT_TRAIT: &[&str] = &[
+    "ctc",
+    "speech-seq2seq",
+    "audio-classification",
+    "mask-generation",
+    "depth-estimation",
+    "normal-estimation",
+    "pointmap-estimation",
+    "image-matting",
+    "text-recognition",
+    "table-recognition",
+    "video-classification",
+    "pose-estimation",
+    "keypoint-detection",
+    "keypoint-matching",
+    "object-detection",
+    "image-segmentation",
+    "image-to-image",
+    "semantic-segmentation",
+    "instance-segmentation",
+    "universal-segmentation",
+    "zero-shot-object-detection",
+    "table-question-answering",
+    "document-question-answering",
+    "visual-question-answering",
+    "vision2seq",
+    "image-text-to-text",
+    "multimodal-lm",
+    "audio-frame-classification",
+    "audio-xvector",
+    "audio-tokenization",
+    "text-to-spectrogram",
+    "text-to-waveform",
+    "time-series-prediction",
+    "tdt",
+];
 
 /// `transformers` pipeline names and common abbreviations, mapped to the task they mean.
 const ALIASES: &[(&str, &str)] = &[

@@ -52,6 +52,37 @@ tasks! {
     Ctc => "ctc", "AutoModelForCTC";
     SpeechSeq2Seq => "speech-seq2seq", "AutoModelForSpeechSeq2Seq";
     AudioClassification => "audio-classification", "AutoModelForAudioClassification";
+    MaskGeneration => "mask-generation", "AutoModelForMaskGeneration";
+    DepthEstimation => "depth-estimation", "AutoModelForDepthEstimation";
+    NormalEstimation => "normal-estimation", "AutoModelForNormalEstimation";
+    PointmapEstimation => "pointmap-estimation", "AutoModelForPointmapEstimation";
+    ImageMatting => "image-matting", "AutoModelForImageMatting";
+    TextRecognition => "text-recognition", "AutoModelForTextRecognition";
+    TableRecognition => "table-recognition", "AutoModelForTableRecognition";
+    VideoClassification => "video-classification", "AutoModelForVideoClassification";
+    PoseEstimation => "pose-estimation", "AutoModelForPoseEstimation";
+    KeypointDetection => "keypoint-detection", "AutoModelForKeypointDetection";
+    KeypointMatching => "keypoint-matching", "AutoModelForKeypointMatching";
+    ObjectDetection => "object-detection", "AutoModelForObjectDetection";
+    ImageSegmentation => "image-segmentation", "AutoModelForImageSegmentation";
+    ImageToImage => "image-to-image", "AutoModelForImageToImage";
+    SemanticSegmentation => "semantic-segmentation", "AutoModelForSemanticSegmentation";
+    InstanceSegmentation => "instance-segmentation", "AutoModelForInstanceSegmentation";
+    UniversalSegmentation => "universal-segmentation", "AutoModelForUniversalSegmentation";
+    ZeroShotObjectDetection => "zero-shot-object-detection", "AutoModelForZeroShotObjectDetection";
+    TableQuestionAnswering => "table-question-answering", "AutoModelForTableQuestionAnswering";
+    DocumentQuestionAnswering => "document-question-answering", "AutoModelForDocumentQuestionAnswering";
+    VisualQuestionAnswering => "visual-question-answering", "AutoModelForVisualQuestionAnswering";
+    Vision2Seq => "vision2seq", "AutoModelForVision2Seq";
+    ImageTextToText => "image-text-to-text", "AutoModelForImageTextToText";
+    MultimodalLm => "multimodal-lm", "AutoModelForMultimodalLM";
+    AudioFrameClassification => "audio-frame-classification", "AutoModelForAudioFrameClassification";
+    AudioXVector => "audio-xvector", "AutoModelForAudioXVector";
+    AudioTokenization => "audio-tokenization", "AutoModelForAudioTokenization";
+    TextToSpectrogram => "text-to-spectrogram", "AutoModelForTextToSpectrogram";
+    TextToWaveform => "text-to-waveform", "AutoModelForTextToWaveform";
+    TimeSeriesPrediction => "time-series-prediction", "AutoModelForTimeSeriesPrediction";
+    Tdt => "tdt", "AutoModelForTDT";
 }
 
 impl fmt::Display for Task {
