@@ -4,7 +4,7 @@
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::layers::EncoderSpec;
+use crate::layers::{check_sizes, EncoderSpec};
 
 /// `eos_token_id`: one id, or several (`int | list[int]` in `transformers`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,30 +79,16 @@ impl Default for CLIPTextConfig {
     }
 }
 
-impl CLIPTextConfig {
-    /// The encoder sizes.
-    pub fn encoder_spec(&self) -> EncoderSpec {
-        EncoderSpec {
-            hidden_size: self.hidden_size,
-            intermediate_size: self.intermediate_size,
-            num_hidden_layers: self.num_hidden_layers,
-            num_attention_heads: self.num_attention_heads,
-            hidden_act: self.hidden_act,
-            layer_norm_eps: self.layer_norm_eps,
-        }
-    }
+crate::tower_config!(CLIPTextConfig);
 
+impl CLIPTextConfig {
     /// Check what the model needs of the config.
     pub fn validate(&self) -> Result<()> {
         self.encoder_spec().validate("clip_text_model")?;
-        for (name, value) in
-            [("vocab_size", self.vocab_size), ("max_position_embeddings", self.max_position_embeddings)]
-        {
-            if value == 0 {
-                return Err(Error::config("clip_text_model", format!("`{name}` must be at least 1, got 0")));
-            }
-        }
-        Ok(())
+        check_sizes(
+            "clip_text_model",
+            &[("vocab_size", self.vocab_size), ("max_position_embeddings", self.max_position_embeddings)],
+        )
     }
 }
 
@@ -155,28 +141,50 @@ impl Default for CLIPVisionConfig {
     }
 }
 
+crate::tower_config!(vision CLIPVisionConfig);
+
 impl CLIPVisionConfig {
-    /// The encoder sizes.
-    pub fn encoder_spec(&self) -> EncoderSpec {
-        EncoderSpec {
-            hidden_size: self.hidden_size,
-            intermediate_size: self.intermediate_size,
-            num_hidden_layers: self.num_hidden_layers,
-            num_attention_heads: self.num_attention_heads,
-            hidden_act: self.hidden_act,
-            layer_norm_eps: self.layer_norm_eps,
-        }
-    }
-
-    /// Patches per side (`image_size // patch_size`).
-    pub fn grid(&self) -> usize {
-        self.image_size / self.patch_size.max(1)
-    }
-
     /// Check what the model needs of the config.
     pub fn validate(&self) -> Result<()> {
         validate_vision("clip_vision_model", &self.encoder_spec(), self.num_channels, self.image_size, self.patch_size)
     }
+}
+
+/// Implements `encoder_spec()`, the [`EncoderSpec`] of the fields of the same names, on the
+/// config of a tower of the CLIP family (CLIP's, SigLIP's), and with `vision` also `grid()`, the
+/// patches per side of its `image_size` and `patch_size`.
+///
+/// ```text
+/// autocandle_clip::tower_config!(SiglipTextConfig);
+/// autocandle_clip::tower_config!(vision SiglipVisionConfig);
+/// ```
+#[macro_export]
+macro_rules! tower_config {
+    (vision $config:ident) => {
+        $crate::tower_config!($config);
+
+        impl $config {
+            /// Patches per side (`image_size // patch_size`).
+            pub fn grid(&self) -> usize {
+                self.image_size / self.patch_size.max(1)
+            }
+        }
+    };
+    ($config:ident) => {
+        impl $config {
+            /// The encoder sizes.
+            pub fn encoder_spec(&self) -> $crate::layers::EncoderSpec {
+                $crate::layers::EncoderSpec {
+                    hidden_size: self.hidden_size,
+                    intermediate_size: self.intermediate_size,
+                    num_hidden_layers: self.num_hidden_layers,
+                    num_attention_heads: self.num_attention_heads,
+                    hidden_act: self.hidden_act,
+                    layer_norm_eps: self.layer_norm_eps,
+                }
+            }
+        }
+    };
 }
 
 /// The checks every vision tower of the CLIP family needs.
@@ -188,11 +196,7 @@ pub fn validate_vision(
     patch_size: usize,
 ) -> Result<()> {
     spec.validate(model_type)?;
-    for (name, value) in [("num_channels", num_channels), ("image_size", image_size), ("patch_size", patch_size)] {
-        if value == 0 {
-            return Err(Error::config(model_type, format!("`{name}` must be at least 1, got 0")));
-        }
-    }
+    check_sizes(model_type, &[("num_channels", num_channels), ("image_size", image_size), ("patch_size", patch_size)])?;
     if patch_size > image_size {
         return Err(Error::config(
             model_type,

@@ -1,8 +1,8 @@
 //! The building blocks of CLIP's two towers, public because SigLIP (`autocandle-siglip`) is
 //! made of the same ones (`transformers`' `modeling_siglip` copies them from `modeling_clip`):
 //! the pre-norm encoder ([`Encoder`], `CLIPEncoder`), its [`Mlp`], the text embeddings
-//! ([`TextEmbeddings`]), the patch embedding ([`PatchEmbedding`]), the additive attention
-//! masks ([`attention_bias`]) and the input checks.
+//! ([`TextEmbeddings`]) and the text tower's body ([`TextTransformer`]), the patch embedding ([`PatchEmbedding`]), the additive attention
+//! masks ([`attention_bias`]) and the input and config checks.
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
@@ -23,15 +23,14 @@ pub struct EncoderSpec {
 impl EncoderSpec {
     /// Check the sizes; errors name `model_type`.
     pub fn validate(&self, model_type: &str) -> Result<()> {
-        for (name, value) in [
-            ("hidden_size", self.hidden_size),
-            ("intermediate_size", self.intermediate_size),
-            ("num_attention_heads", self.num_attention_heads),
-        ] {
-            if value == 0 {
-                return Err(Error::config(model_type, format!("`{name}` must be at least 1, got 0")));
-            }
-        }
+        check_sizes(
+            model_type,
+            &[
+                ("hidden_size", self.hidden_size),
+                ("intermediate_size", self.intermediate_size),
+                ("num_attention_heads", self.num_attention_heads),
+            ],
+        )?;
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(Error::config(
                 model_type,
@@ -42,6 +41,15 @@ impl EncoderSpec {
             ));
         }
         Ok(())
+    }
+}
+
+/// Check that each of `sizes` (`(field name, value)`) is at least 1; errors name `model_type`
+/// and the first field that is 0.
+pub fn check_sizes(model_type: &str, sizes: &[(&str, usize)]) -> Result<()> {
+    match sizes.iter().find(|(_, value)| *value == 0) {
+        Some((name, _)) => Err(Error::config(model_type, format!("`{name}` must be at least 1, got 0"))),
+        None => Ok(()),
     }
 }
 
@@ -296,6 +304,58 @@ impl TextEmbeddings {
         Ok(tokens.broadcast_add(&positions)?)
     }
 }
+
+/// The body of a text tower (`CLIPTextTransformer`, `SiglipTextTransformer`, up to their
+/// pooling): the [`TextEmbeddings`], the pre-norm [`Encoder`] (causal in CLIP, bidirectional in
+/// SigLIP) and `final_layer_norm`.
+#[derive(Debug)]
+pub struct TextTransformer {
+    embeddings: TextEmbeddings,
+    encoder: Encoder,
+    final_layer_norm: LayerNorm,
+    vocab_size: usize,
+    max_positions: usize,
+    causal: bool,
+    device: Device,
+    dtype: DType,
+}
+
+impl TextTransformer {
+    /// `vb` holds `embeddings`, `encoder` and `final_layer_norm` (`text_model` in a dual
+    /// encoder); `causal` lets each position attend only to itself and those before it.
+    pub fn load(
+        vb: VarBuilder<'_>,
+        spec: &EncoderSpec,
+        (vocab_size, max_positions): (usize, usize),
+        causal: bool,
+    ) -> Result<Self> {
+        let h = spec.hidden_size;
+        Ok(Self {
+            embeddings: TextEmbeddings::load(vb.pp("embeddings"), vocab_size, max_positions, h)?,
+            encoder: Encoder::load(vb.pp("encoder"), spec)?,
+            final_layer_norm: norm(vb.pp("final_layer_norm"), h, spec.layer_norm_eps)?,
+            vocab_size,
+            max_positions,
+            causal,
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    /// `(input_ids, last_hidden_state)` for `input_ids`, `attention_mask` and `position_ids`:
+    /// the checked ids `[batch, seq]` (`u32`, on the model's device), for the pooling, and the
+    /// states after `final_layer_norm` `[batch, seq, hidden]`.
+    pub fn forward(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
+        let ids = checked_input_ids(inputs, self.vocab_size, self.max_positions)?.to_device(&self.device)?;
+        let (batch, seq) = ids.dims2()?;
+        let x = self.embeddings.forward(&ids, inputs.position_ids.as_ref())?.to_dtype(self.dtype)?;
+        let bias = attention_bias(inputs.attention_mask.as_ref(), (batch, seq), self.causal, &self.device)?;
+        let hidden = self.final_layer_norm.forward(&self.encoder.forward(&x, bias.as_ref())?)?;
+        Ok((ids, hidden))
+    }
+}
+
+crate::pretrained_model!(TextTransformer);
 
 /// The rows `positions[b]` of `hidden` `[batch, seq, width]`: `[batch, width]`.
 pub fn gather_rows(hidden: &Tensor, positions: &[usize]) -> Result<Tensor> {

@@ -9,7 +9,10 @@
 //!   `from_pretrained`), and [`CLIPTextModelWithProjection`] / [`CLIPVisionModelWithProjection`]
 //!   (no Auto class in `transformers`; `from_pretrained` loads them);
 //! - [`layers`]: the encoder, embeddings and masks, shared with SigLIP; [`load::Tower`], the
-//!   loader of one tower of a dual encoder.
+//!   loader of one tower of a dual encoder; [`dual`]: the dual-encoder plumbing above the layers
+//!   (the [`dual::DualEncoder`] trait and its outputs, the classifier head), also shared with
+//!   SigLIP, with the macros that implement the autocandle traits ([`dual_encoder_model!`],
+//!   [`tower_model!`], [`pretrained_model!`], [`tower_config!`]).
 //!
 //! Weight names read as the `transformers` state dict (`text_model.encoder.layers.N.self_attn.q_proj.weight`,
 //! `vision_model.embeddings.class_embedding`, `visual_projection.weight`, `logit_scale`).
@@ -17,6 +20,7 @@
 //! `pixel_values` with the model's `AutoImageProcessor`, and `input_ids` with its tokenizer.
 
 mod config;
+pub mod dual;
 pub mod layers;
 pub mod load;
 mod model;
@@ -28,5 +32,16 @@ pub use model::{CLIPForImageClassification, CLIPModel};
 pub use text::{CLIPTextModel, CLIPTextModelOutput, CLIPTextModelWithProjection};
 pub use vision::{CLIPVisionModel, CLIPVisionModelOutput, CLIPVisionModelWithProjection};
 
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
+
+/// Re-exports for the code that this crate's macros generate. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use autocandle_core;
+    pub use candle_core::{DType, Device};
+    pub use candle_nn::VarBuilder;
+}

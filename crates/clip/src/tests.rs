@@ -5,23 +5,19 @@
 // Tests may panic on failure.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
 use autocandle_core::{
     Activation, Error, ForImageClassification, ForTextEncoding, ForZeroShotImageClassification, LoadModel, LoadOptions,
     Model, ModelInputs, ModelOutput,
 };
-use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_core::{DType, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::layers::l2_normalize;
+use crate::testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use crate::{
     CLIPConfig, CLIPForImageClassification, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
     CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection, TokenIds,
 };
-
-const CPU: &Device = &Device::Cpu;
 
 fn tiny() -> CLIPConfig {
     serde_json::from_str(
@@ -32,25 +28,6 @@ fn tiny() -> CLIPConfig {
                               "num_attention_heads": 3, "image_size": 10, "patch_size": 3}}"#,
     )
     .unwrap()
-}
-
-fn fresh<M: LoadModel>(config: &M::Config) -> M {
-    let map = VarMap::new();
-    M::load(VarBuilder::from_varmap(&map, DType::F32, CPU), config).unwrap()
-}
-
-fn ids(rows: &[&[u32]]) -> Tensor {
-    let width = rows[0].len();
-    Tensor::from_vec(rows.concat(), (rows.len(), width), CPU).unwrap()
-}
-
-fn pixels(batch: usize, channels: usize, size: usize) -> Tensor {
-    Tensor::randn(0f32, 1.0, (batch, channels, size, size), CPU).unwrap()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
 }
 
 #[test]
@@ -263,27 +240,7 @@ fn bad_inputs_are_errors() {
     assert!(err(bad_positions).to_string().contains("`position_ids` must have shape"));
 }
 
-// ---- loading the towers from the parity fixtures' folders
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
-}
-
-/// The inputs and expected outputs of a fixture.
-fn reference(name: &str) -> (ModelInputs, HashMap<String, Tensor>) {
-    let tensors = candle_core::safetensors::load(fixture(name).join("reference.safetensors"), CPU).unwrap();
-    let mut inputs = ModelInputs::default();
-    for key in ["input_ids", "attention_mask", "position_ids", "pixel_values"] {
-        if let Some(t) = tensors.get(key) {
-            inputs.set(key, t.clone()).unwrap();
-        }
-    }
-    (inputs, tensors)
-}
-
-fn path(name: &str) -> String {
-    fixture(name).to_string_lossy().into_owned()
-}
+// ---- loading the towers from the parity fixtures' folders (`crate::testing`)
 
 #[test]
 fn towers_load_from_a_clip_checkpoint() {

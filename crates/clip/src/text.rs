@@ -1,16 +1,16 @@
 //! CLIP's text tower: [`CLIPTextModel`] (causal encoder, pooled at the end-of-text token) and
 //! [`CLIPTextModelWithProjection`], as `transformers`' `modeling_clip`.
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{linear_no_bias, LayerNorm, Linear, VarBuilder};
+use candle_core::{Device, Module, Tensor};
+use candle_nn::{linear_no_bias, Linear, VarBuilder};
 
 use autocandle_core::{
     AutoRegister, BaseModelOutput, Error, ForTextEncoding, LoadModel, LoadOptions, Loaded, Model, ModelInputs,
-    ModelOutput, PreTrainedModel, Result,
+    ModelOutput, Result,
 };
 
 use crate::config::{CLIPTextConfig, TokenIds};
-use crate::layers::{attention_bias, checked_input_ids, gather_rows, norm, Encoder, TextEmbeddings};
+use crate::layers::{gather_rows, TextTransformer};
 use crate::load::Tower;
 
 /// Where the text tower is in CLIP checkpoints.
@@ -37,14 +37,9 @@ const TEXT_TOWER: Tower = Tower {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "clip_text_model", task = "base", class = "CLIPTextModel")]
 pub struct CLIPTextModel {
-    embeddings: TextEmbeddings,
-    encoder: Encoder,
-    final_layer_norm: LayerNorm,
-    vocab_size: usize,
-    max_positions: usize,
+    /// Causal.
+    transformer: TextTransformer,
     pub(crate) eos_token_id: Option<TokenIds>,
-    device: Device,
-    dtype: DType,
 }
 
 impl CLIPTextModel {
@@ -52,21 +47,10 @@ impl CLIPTextModel {
     /// (`text_model` in a `CLIPModel`).
     pub fn new(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
         config.validate()?;
-        let h = config.hidden_size;
+        let sizes = (config.vocab_size, config.max_position_embeddings);
         Ok(Self {
-            embeddings: TextEmbeddings::load(
-                vb.pp("embeddings"),
-                config.vocab_size,
-                config.max_position_embeddings,
-                h,
-            )?,
-            encoder: Encoder::load(vb.pp("encoder"), &config.encoder_spec())?,
-            final_layer_norm: norm(vb.pp("final_layer_norm"), h, config.layer_norm_eps)?,
-            vocab_size: config.vocab_size,
-            max_positions: config.max_position_embeddings,
+            transformer: TextTransformer::load(vb, &config.encoder_spec(), sizes, true)?,
             eos_token_id: config.eos_token_id.clone(),
-            device: vb.device().clone(),
-            dtype: vb.dtype(),
         })
     }
 
@@ -83,12 +67,7 @@ impl CLIPTextModel {
 
     /// `(last_hidden_state, pooler_output)` for `input_ids`, `attention_mask`, `position_ids`.
     pub fn encode(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
-        let ids = checked_input_ids(inputs, self.vocab_size, self.max_positions)?.to_device(&self.device)?;
-        let (batch, seq) = ids.dims2()?;
-        let position_ids = inputs.position_ids.as_ref();
-        let x = self.embeddings.forward(&ids, position_ids)?.to_dtype(self.dtype)?;
-        let bias = attention_bias(inputs.attention_mask.as_ref(), (batch, seq), true, &self.device)?;
-        let hidden = self.final_layer_norm.forward(&self.encoder.forward(&x, bias.as_ref())?)?;
+        let (ids, hidden) = self.transformer.forward(inputs)?;
         let pooled = gather_rows(&hidden, &self.pool_positions(&ids)?)?;
         Ok((hidden, pooled))
     }
@@ -112,33 +91,10 @@ impl CLIPTextModel {
     }
 }
 
-impl LoadModel for CLIPTextModel {
-    type Config = CLIPTextConfig;
-    /// Saved `CLIPTextModel`s have their weights at the root (`embeddings.`) or, made before
-    /// `transformers` 5, under `text_model.`; both load.
-    const BASE_MODEL_PREFIX: &'static str = "text_model";
-
-    fn load(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
-        Self::new(vb.pp("text_model"), config)
-    }
-}
-
-impl PreTrainedModel for CLIPTextModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for CLIPTextModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        let (hidden, pooled) = self.encode(inputs)?;
-        Ok(BaseModelOutput::new(hidden, Some(pooled)))
-    }
-}
+// Saved `CLIPTextModel`s have their weights at the root (`embeddings.`) or, made before
+// `transformers` 5, under `text_model.`; both load.
+crate::tower_model!(CLIPTextModel, config = CLIPTextConfig, prefix = "text_model");
+crate::pretrained_model!(CLIPTextModel => transformer);
 
 impl ForTextEncoding for CLIPTextModel {
     fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
@@ -161,15 +117,7 @@ impl LoadModel for TextEncoding {
     }
 }
 
-impl PreTrainedModel for TextEncoding {
-    fn device(&self) -> &Device {
-        self.0.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.0.dtype()
-    }
-}
+crate::pretrained_model!(TextEncoding => 0);
 
 impl ForTextEncoding for TextEncoding {
     fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
@@ -241,12 +189,4 @@ impl CLIPTextModelWithProjection {
     }
 }
 
-impl PreTrainedModel for CLIPTextModelWithProjection {
-    fn device(&self) -> &Device {
-        self.text_model.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.text_model.dtype()
-    }
-}
+crate::pretrained_model!(CLIPTextModelWithProjection => text_model);

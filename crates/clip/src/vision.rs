@@ -4,10 +4,7 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear_no_bias, LayerNorm, Linear, VarBuilder};
 
-use autocandle_core::{
-    AutoRegister, BaseModelOutput, Error, LoadModel, LoadOptions, Loaded, Model, ModelInputs, ModelOutput,
-    PreTrainedModel, Result,
-};
+use autocandle_core::{AutoRegister, Error, LoadOptions, Loaded, ModelInputs, ModelOutput, Result};
 
 use crate::config::CLIPVisionConfig;
 use crate::layers::{norm, pixel_values, Encoder, ImageSizeCheck, PatchEmbedding};
@@ -115,33 +112,10 @@ impl CLIPVisionModel {
     }
 }
 
-impl LoadModel for CLIPVisionModel {
-    type Config = CLIPVisionConfig;
-    /// Saved `CLIPVisionModel`s have their weights at the root (`embeddings.`) or, made before
-    /// `transformers` 5, under `vision_model.`; both load.
-    const BASE_MODEL_PREFIX: &'static str = "vision_model";
-
-    fn load(vb: VarBuilder<'_>, config: &CLIPVisionConfig) -> Result<Self> {
-        Self::new(vb.pp("vision_model"), config)
-    }
-}
-
-impl PreTrainedModel for CLIPVisionModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for CLIPVisionModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        let (hidden, pooled) = self.encode(inputs)?;
-        Ok(BaseModelOutput::new(hidden, Some(pooled)))
-    }
-}
+// Saved `CLIPVisionModel`s have their weights at the root (`embeddings.`) or, made before
+// `transformers` 5, under `vision_model.`; both load.
+crate::tower_model!(CLIPVisionModel, config = CLIPVisionConfig, prefix = "vision_model");
+crate::pretrained_model!(CLIPVisionModel);
 
 /// The output of [`CLIPVisionModelWithProjection`] (`CLIPVisionModelOutput`).
 #[derive(Debug, Clone)]
@@ -208,12 +182,4 @@ impl CLIPVisionModelWithProjection {
     }
 }
 
-impl PreTrainedModel for CLIPVisionModelWithProjection {
-    fn device(&self) -> &Device {
-        self.vision_model.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.vision_model.dtype()
-    }
-}
+crate::pretrained_model!(CLIPVisionModelWithProjection => vision_model);

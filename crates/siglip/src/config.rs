@@ -1,9 +1,9 @@
 //! `SiglipTextConfig`, `SiglipVisionConfig` and `SiglipConfig`, field for field as
 //! `transformers`' `configuration_siglip` (5.23).
 
-use autocandle_clip::layers::EncoderSpec;
-use autocandle_clip::{validate_vision, TokenIds};
-use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
+use autocandle_clip::layers::check_sizes;
+use autocandle_clip::{tower_config, validate_vision, TokenIds};
+use autocandle_core::{Activation, AutoRegister, LabelConfig, Result};
 use serde::{Deserialize, Serialize};
 
 /// The config of SigLIP's text tower (`SiglipTextConfig`, model type `siglip_text_model`),
@@ -54,19 +54,9 @@ impl Default for SiglipTextConfig {
     }
 }
 
-impl SiglipTextConfig {
-    /// The encoder sizes.
-    pub fn encoder_spec(&self) -> EncoderSpec {
-        EncoderSpec {
-            hidden_size: self.hidden_size,
-            intermediate_size: self.intermediate_size,
-            num_hidden_layers: self.num_hidden_layers,
-            num_attention_heads: self.num_attention_heads,
-            hidden_act: self.hidden_act,
-            layer_norm_eps: self.layer_norm_eps,
-        }
-    }
+tower_config!(SiglipTextConfig);
 
+impl SiglipTextConfig {
     /// `projection_size`, or `hidden_size`.
     pub fn projection_size(&self) -> usize {
         self.projection_size.unwrap_or(self.hidden_size)
@@ -75,16 +65,14 @@ impl SiglipTextConfig {
     /// Check what the model needs of the config.
     pub fn validate(&self) -> Result<()> {
         self.encoder_spec().validate("siglip_text_model")?;
-        for (name, value) in [
-            ("vocab_size", self.vocab_size),
-            ("max_position_embeddings", self.max_position_embeddings),
-            ("projection_size", self.projection_size()),
-        ] {
-            if value == 0 {
-                return Err(Error::config("siglip_text_model", format!("`{name}` must be at least 1, got 0")));
-            }
-        }
-        Ok(())
+        check_sizes(
+            "siglip_text_model",
+            &[
+                ("vocab_size", self.vocab_size),
+                ("max_position_embeddings", self.max_position_embeddings),
+                ("projection_size", self.projection_size()),
+            ],
+        )
     }
 }
 
@@ -132,24 +120,9 @@ impl Default for SiglipVisionConfig {
     }
 }
 
+tower_config!(vision SiglipVisionConfig);
+
 impl SiglipVisionConfig {
-    /// The encoder sizes.
-    pub fn encoder_spec(&self) -> EncoderSpec {
-        EncoderSpec {
-            hidden_size: self.hidden_size,
-            intermediate_size: self.intermediate_size,
-            num_hidden_layers: self.num_hidden_layers,
-            num_attention_heads: self.num_attention_heads,
-            hidden_act: self.hidden_act,
-            layer_norm_eps: self.layer_norm_eps,
-        }
-    }
-
-    /// Patches per side (`image_size // patch_size`).
-    pub fn grid(&self) -> usize {
-        self.image_size / self.patch_size.max(1)
-    }
-
     /// Check what the model needs of the config.
     pub fn validate(&self) -> Result<()> {
         validate_vision(

@@ -12,7 +12,9 @@
 //! (`autocandle_clip::layers`): no class token and a bias on the patch embedding; no
 //! LayerNorm before the vision encoder, one after it on every patch; images pooled by an
 //! attention-pooling head with a learned probe; a bidirectional text encoder pooled at the
-//! last position through a linear `head`; no projections; logits with a learned bias.
+//! last position through a linear `head`; no projections; logits with a learned bias. The
+//! dual-encoder plumbing is CLIP's too (`autocandle_clip::dual`: the contrastive forward, the
+//! Auto trait impls and the zero-shot registration).
 //!
 //! Weight names read as the `transformers` state dict (`vision_model.head.attention.in_proj_weight`,
 //! `text_model.head.weight`, `logit_bias`). Make `pixel_values` with the model's

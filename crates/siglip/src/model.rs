@@ -1,30 +1,17 @@
 //! [`SiglipModel`] (both towers, `logit_scale` and `logit_bias`) and
 //! [`SiglipForImageClassification`], as `transformers`' `modeling_siglip`.
 
-use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_core::{Tensor, D};
+use candle_nn::VarBuilder;
 
-use autocandle_clip::layers::{contrastive_logits, l2_normalize};
+use autocandle_clip::dual::{DualEncoder, ImageClassifierHead};
+use autocandle_clip::{dual_encoder_model, pretrained_model};
 use autocandle_core::{
-    AutoRegister, BaseModelOutput, Error, ForImageClassification, ForZeroShotImageClassification,
-    ImageClassifierOutput, LoadModel, Model, ModelInputs, PreTrainedModel, Result, ZeroShotImageClassificationOutput,
+    AutoRegister, Error, ForImageClassification, ImageClassifierOutput, LoadModel, ModelInputs, Result,
 };
 
 use crate::config::SiglipConfig;
 use crate::towers::{SiglipTextModel, SiglipVisionModel};
-
-/// Everything `SiglipModel.forward` computes (`SiglipOutput`).
-#[derive(Debug)]
-struct Outputs {
-    logits_per_image: Tensor,
-    logits_per_text: Tensor,
-    text_embeds: Tensor,
-    image_embeds: Tensor,
-    text_last_hidden_state: Tensor,
-    text_pooled: Tensor,
-    vision_last_hidden_state: Tensor,
-    vision_pooled: Tensor,
-}
 
 /// SigLIP (`SiglipModel`): the text and vision towers, each pooled by its `head`, and the
 /// learned `logit_scale` and `logit_bias` of the sigmoid loss.
@@ -89,116 +76,42 @@ impl SiglipModel {
 
     /// `get_text_features`: the pooled (unnormalised) text features `[texts, projection_size]`.
     pub fn get_text_features(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        Ok(self.text_model.encode(inputs)?.1)
+        Ok(self.encode_texts(inputs)?.1)
     }
 
     /// `get_image_features`: the pooled (unnormalised) image features `[images, hidden]`.
     pub fn get_image_features(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        self.image_pooled(self.vision_model.encode(inputs)?.1)
+        Ok(self.encode_images(inputs)?.1)
+    }
+}
+
+impl DualEncoder for SiglipModel {
+    const CLASSES: [&'static str; 3] = ["SiglipModel", "SiglipTextModel", "SiglipVisionModel"];
+
+    fn encode_texts(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
+        self.text_model.encode(inputs)
     }
 
-    fn image_pooled(&self, pooled: Option<Tensor>) -> Result<Tensor> {
+    /// The features are the output of the vision tower's pooling head.
+    fn encode_images(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
+        let (hidden, pooled) = self.vision_model.encode(inputs)?;
         // `new` refuses a vision tower without its head.
-        pooled.ok_or_else(|| Error::Unsupported("the SigLIP vision tower has no pooling head".to_owned()))
+        let pooled =
+            pooled.ok_or_else(|| Error::Unsupported("the SigLIP vision tower has no pooling head".to_owned()))?;
+        Ok((hidden, pooled))
     }
 
-    fn run(&self, inputs: &ModelInputs) -> Result<Outputs> {
-        if inputs.input_ids.is_none() || inputs.pixel_values.is_none() {
-            return Err(Error::input(
-                "SiglipModel needs both `input_ids` (texts, from the tokenizer) and `pixel_values` (images, from \
-                 the image processor); for one modality use `get_text_features` / `get_image_features` or \
-                 SiglipTextModel / SiglipVisionModel",
-            ));
-        }
-        let (vision_last_hidden_state, vision_pooled) = self.vision_model.encode(inputs)?;
-        let vision_pooled = self.image_pooled(vision_pooled)?;
-        let (text_last_hidden_state, text_pooled) = self.text_model.encode(inputs)?;
-        let image_embeds = l2_normalize(&vision_pooled)?;
-        let text_embeds = l2_normalize(&text_pooled)?;
-        let (logits_per_image, logits_per_text) =
-            contrastive_logits(&text_embeds, &image_embeds, &self.logit_scale, Some(&self.logit_bias))?;
-        Ok(Outputs {
-            logits_per_image,
-            logits_per_text,
-            text_embeds,
-            image_embeds,
-            text_last_hidden_state,
-            text_pooled,
-            vision_last_hidden_state,
-            vision_pooled,
-        })
+    fn logit_scale(&self) -> &Tensor {
+        &self.logit_scale
+    }
+
+    fn logit_bias(&self) -> Option<&Tensor> {
+        Some(&self.logit_bias)
     }
 }
 
-impl LoadModel for SiglipModel {
-    type Config = SiglipConfig;
-    const BASE_MODEL_PREFIX: &'static str = "siglip";
-
-    fn load(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self> {
-        Self::new(vb, config)
-    }
-}
-
-impl PreTrainedModel for SiglipModel {
-    fn device(&self) -> &Device {
-        self.vision_model.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.vision_model.dtype()
-    }
-}
-
-impl Model for SiglipModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        let o = self.run(inputs)?;
-        Ok(BaseModelOutput::new(o.vision_last_hidden_state, Some(o.vision_pooled))
-            .with_extra("logits_per_image", o.logits_per_image)
-            .with_extra("logits_per_text", o.logits_per_text)
-            .with_extra("text_embeds", o.text_embeds)
-            .with_extra("image_embeds", o.image_embeds)
-            .with_extra("text_model_output.last_hidden_state", o.text_last_hidden_state)
-            .with_extra("text_model_output.pooler_output", o.text_pooled))
-    }
-}
-
-impl ForZeroShotImageClassification for SiglipModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<ZeroShotImageClassificationOutput> {
-        let o = self.run(inputs)?;
-        Ok(ZeroShotImageClassificationOutput::new(o.logits_per_image, o.logits_per_text, o.text_embeds, o.image_embeds))
-    }
-}
-
-/// [`SiglipModel`] registered as the zero-shot image classifier of `siglip`
-/// (`AutoModelForZeroShotImageClassification` gives a `SiglipModel`).
-#[derive(Debug, AutoRegister)]
-#[auto(model_type = "siglip", task = "zero-shot-image-classification", class = "SiglipModel")]
-struct ZeroShot(SiglipModel);
-
-impl LoadModel for ZeroShot {
-    type Config = SiglipConfig;
-    const BASE_MODEL_PREFIX: &'static str = SiglipModel::BASE_MODEL_PREFIX;
-
-    fn load(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self> {
-        SiglipModel::new(vb, config).map(Self)
-    }
-}
-
-impl PreTrainedModel for ZeroShot {
-    fn device(&self) -> &Device {
-        self.0.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.0.dtype()
-    }
-}
-
-impl ForZeroShotImageClassification for ZeroShot {
-    fn forward(&self, inputs: &ModelInputs) -> Result<ZeroShotImageClassificationOutput> {
-        ForZeroShotImageClassification::forward(&self.0, inputs)
-    }
-}
+dual_encoder_model!(SiglipModel, config = SiglipConfig, model_type = "siglip", class = "SiglipModel");
+pretrained_model!(SiglipModel => vision_model, SiglipForImageClassification => vision_model);
 
 /// The SigLIP vision tower with a linear classifier on the mean of all patch states
 /// (`SiglipForImageClassification`; the pooling head, when the checkpoint has one, is loaded
@@ -207,8 +120,7 @@ impl ForZeroShotImageClassification for ZeroShot {
 #[auto(model_type = "siglip", task = "image-classification", class = "SiglipForImageClassification")]
 pub struct SiglipForImageClassification {
     vision_model: SiglipVisionModel,
-    /// `None` with `num_labels = 0` (`nn.Identity`).
-    classifier: Option<Linear>,
+    classifier: ImageClassifierHead,
 }
 
 impl LoadModel for SiglipForImageClassification {
@@ -217,32 +129,14 @@ impl LoadModel for SiglipForImageClassification {
 
     fn load(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self> {
         let vision_model = SiglipVisionModel::new(vb.pp("vision_model"), &config.vision_config)?;
-        let classifier = match config.labels.num_labels() {
-            0 => None,
-            n => Some(linear(config.vision_config.hidden_size, n, vb.pp("classifier"))?),
-        };
-        Ok(Self { vision_model, classifier })
-    }
-}
-
-impl PreTrainedModel for SiglipForImageClassification {
-    fn device(&self) -> &Device {
-        self.vision_model.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.vision_model.dtype()
+        let (hidden_size, num_labels) = (config.vision_config.hidden_size, config.labels.num_labels());
+        Ok(Self { vision_model, classifier: ImageClassifierHead::load(vb.pp("classifier"), hidden_size, num_labels)? })
     }
 }
 
 impl ForImageClassification for SiglipForImageClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<ImageClassifierOutput> {
         let (hidden, _) = self.vision_model.encode(inputs)?;
-        let pooled = hidden.mean(D::Minus2)?;
-        let logits = match &self.classifier {
-            Some(classifier) => classifier.forward(&pooled)?,
-            None => pooled,
-        };
-        Ok(ImageClassifierOutput::new(logits))
+        self.classifier.forward(hidden.mean(D::Minus2)?)
     }
 }

@@ -5,23 +5,19 @@
 // Tests may panic on failure.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
 use autocandle_clip::layers::l2_normalize;
+use autocandle_clip::testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use autocandle_core::{
     Activation, Error, ForImageClassification, ForZeroShotImageClassification, LoadModel, Model, ModelInputs,
     ModelOutput,
 };
-use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_core::{DType, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::{
     SiglipConfig, SiglipForImageClassification, SiglipModel, SiglipTextConfig, SiglipTextModel, SiglipVisionConfig,
     SiglipVisionModel,
 };
-
-const CPU: &Device = &Device::Cpu;
 
 fn tiny() -> SiglipConfig {
     serde_json::from_str(
@@ -32,25 +28,6 @@ fn tiny() -> SiglipConfig {
                               "num_attention_heads": 3, "image_size": 10, "patch_size": 3}}"#,
     )
     .unwrap()
-}
-
-fn fresh<M: LoadModel>(config: &M::Config) -> M {
-    let map = VarMap::new();
-    M::load(VarBuilder::from_varmap(&map, DType::F32, CPU), config).unwrap()
-}
-
-fn ids(rows: &[&[u32]]) -> Tensor {
-    let width = rows[0].len();
-    Tensor::from_vec(rows.concat(), (rows.len(), width), CPU).unwrap()
-}
-
-fn pixels(batch: usize, size: usize) -> Tensor {
-    Tensor::randn(0f32, 1.0, (batch, 3, size, size), CPU).unwrap()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
 }
 
 #[test]
@@ -106,7 +83,7 @@ fn invalid_configs_are_errors() {
 #[test]
 fn heads_run_on_fresh_weights() {
     let config = tiny();
-    let inputs = ModelInputs::new(ids(&[&[2, 7, 9, 1, 1, 1], &[2, 5, 6, 7, 8, 1]])).with_pixel_values(pixels(3, 10));
+    let inputs = ModelInputs::new(ids(&[&[2, 7, 9, 1, 1, 1], &[2, 5, 6, 7, 8, 1]])).with_pixel_values(pixels(3, 3, 10));
 
     let model: SiglipModel = fresh(&config);
     let out = Model::forward(&model, &inputs).unwrap();
@@ -178,11 +155,11 @@ fn bad_inputs_are_errors() {
     assert!(err(text()).to_string().contains("needs both `input_ids`"));
     // Pixels past the last whole patch are dropped, as SigLIP's convolution does: 11 px works,
     // 12 px would make a 4x4 grid where the model has 3x3.
-    assert!(Model::forward(&model, &text().with_pixel_values(pixels(1, 11))).is_ok());
-    assert!(err(text().with_pixel_values(pixels(1, 12))).to_string().contains("doesn't match the model (10x10)"));
+    assert!(Model::forward(&model, &text().with_pixel_values(pixels(1, 3, 11))).is_ok());
+    assert!(err(text().with_pixel_values(pixels(1, 3, 12))).to_string().contains("doesn't match the model (10x10)"));
     let gray = Tensor::zeros((1, 1, 10, 10), DType::F32, CPU).unwrap();
     assert!(err(text().with_pixel_values(gray)).to_string().contains("1 channels but the model takes 3"));
-    let with = |input_ids: Tensor| ModelInputs::new(input_ids).with_pixel_values(pixels(1, 10));
+    let with = |input_ids: Tensor| ModelInputs::new(input_ids).with_pixel_values(pixels(1, 3, 10));
     let e = err(with(ids(&[&[2, 25]])));
     assert!(matches!(e, Error::TokenIdOutOfRange { input: "input_ids", id: 25, vocab_size: 20 }), "{e}");
     let e = err(with(ids(&[&[1; 7]])));
@@ -191,24 +168,7 @@ fn bad_inputs_are_errors() {
     assert!(err(bad_mask).to_string().contains("`attention_mask` has shape [2, 3]"));
 }
 
-// ---- loading the towers from the parity fixtures' folders
-
-fn fixture(name: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name);
-    dir.to_string_lossy().into_owned()
-}
-
-fn reference(name: &str) -> (ModelInputs, HashMap<String, Tensor>) {
-    let file = PathBuf::from(fixture(name)).join("reference.safetensors");
-    let tensors = candle_core::safetensors::load(file, CPU).unwrap();
-    let mut inputs = ModelInputs::default();
-    for key in ["input_ids", "attention_mask", "pixel_values"] {
-        if let Some(t) = tensors.get(key) {
-            inputs.set(key, t.clone()).unwrap();
-        }
-    }
-    (inputs, tensors)
-}
+// ---- loading the towers from the parity fixtures' folders (`autocandle_clip::testing`)
 
 #[test]
 fn towers_load_from_a_siglip_checkpoint() {
@@ -217,19 +177,19 @@ fn towers_load_from_a_siglip_checkpoint() {
         let diff = max_diff(got, &want[name]);
         assert!(diff < 1e-4, "{name}: {diff}");
     };
-    let text = SiglipTextModel::from_pretrained(&fixture("siglip-base")).unwrap();
+    let text = SiglipTextModel::from_pretrained(&path("siglip-base")).unwrap();
     let out = Model::forward(&text, &inputs).unwrap();
     close(&out.last_hidden_state, "text_model_output.last_hidden_state");
     close(out.pooler_output.as_ref().unwrap(), "text_model_output.pooler_output");
-    let vision = SiglipVisionModel::from_pretrained(&fixture("siglip-base")).unwrap();
+    let vision = SiglipVisionModel::from_pretrained(&path("siglip-base")).unwrap();
     let out = Model::forward(&vision, &inputs).unwrap();
     close(&out.last_hidden_state, "last_hidden_state");
     close(out.pooler_output.as_ref().unwrap(), "pooler_output");
 
     let (inputs, want) = reference("siglip-vision-model-no-head");
-    let vision = SiglipVisionModel::from_pretrained(&fixture("siglip-vision-model-no-head")).unwrap();
+    let vision = SiglipVisionModel::from_pretrained(&path("siglip-vision-model-no-head")).unwrap();
     assert!(!vision.has_head());
     assert!(max_diff(&Model::forward(&vision, &inputs).unwrap().last_hidden_state, &want["last_hidden_state"]) < 1e-4);
-    let err = SiglipTextModel::from_pretrained(&fixture("siglip-vision-model")).unwrap_err();
+    let err = SiglipTextModel::from_pretrained(&path("siglip-vision-model")).unwrap_err();
     assert!(err.to_string().contains("`siglip_text_model` or `siglip`, not `siglip_vision_model`"), "{err}");
 }

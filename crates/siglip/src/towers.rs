@@ -6,13 +6,12 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, LayerNorm, Linear, VarBuilder};
 
 use autocandle_clip::layers::{
-    attend, attention_bias, checked_input_ids, gather_rows, norm, pixel_values, split_heads, Encoder, EncoderSpec,
-    ImageSizeCheck, Mlp, PatchEmbedding, TextEmbeddings,
+    attend, gather_rows, norm, pixel_values, split_heads, Encoder, EncoderSpec, ImageSizeCheck, Mlp, PatchEmbedding,
+    TextTransformer,
 };
 use autocandle_clip::load::Tower;
-use autocandle_core::{
-    AutoRegister, BaseModelOutput, LoadModel, LoadOptions, Loaded, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_clip::{pretrained_model, tower_model};
+use autocandle_core::{AutoRegister, LoadOptions, Loaded, ModelInputs, Result};
 
 use crate::config::{SiglipTextConfig, SiglipVisionConfig};
 
@@ -30,14 +29,9 @@ use crate::config::{SiglipTextConfig, SiglipVisionConfig};
 /// from a `SiglipTextModel` or a `SiglipModel` checkpoint.
 #[derive(Debug)]
 pub struct SiglipTextModel {
-    embeddings: TextEmbeddings,
-    encoder: Encoder,
-    final_layer_norm: LayerNorm,
+    /// Bidirectional.
+    transformer: TextTransformer,
     head: Linear,
-    vocab_size: usize,
-    max_positions: usize,
-    device: Device,
-    dtype: DType,
 }
 
 impl SiglipTextModel {
@@ -45,21 +39,10 @@ impl SiglipTextModel {
     /// (`text_model` in a `SiglipModel`).
     pub fn new(vb: VarBuilder<'_>, config: &SiglipTextConfig) -> Result<Self> {
         config.validate()?;
-        let h = config.hidden_size;
+        let sizes = (config.vocab_size, config.max_position_embeddings);
         Ok(Self {
-            embeddings: TextEmbeddings::load(
-                vb.pp("embeddings"),
-                config.vocab_size,
-                config.max_position_embeddings,
-                h,
-            )?,
-            encoder: Encoder::load(vb.pp("encoder"), &config.encoder_spec())?,
-            final_layer_norm: norm(vb.pp("final_layer_norm"), h, config.layer_norm_eps)?,
-            head: linear(h, config.projection_size(), vb.pp("head"))?,
-            vocab_size: config.vocab_size,
-            max_positions: config.max_position_embeddings,
-            device: vb.device().clone(),
-            dtype: vb.dtype(),
+            transformer: TextTransformer::load(vb.clone(), &config.encoder_spec(), sizes, false)?,
+            head: linear(config.hidden_size, config.projection_size(), vb.pp("head"))?,
         })
     }
 
@@ -84,32 +67,15 @@ impl SiglipTextModel {
 
     /// `(last_hidden_state, pooler_output)` for `input_ids`, `attention_mask`, `position_ids`.
     pub fn encode(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
-        let ids = checked_input_ids(inputs, self.vocab_size, self.max_positions)?.to_device(&self.device)?;
+        let (ids, hidden) = self.transformer.forward(inputs)?;
         let (batch, seq) = ids.dims2()?;
-        let x = self.embeddings.forward(&ids, inputs.position_ids.as_ref())?.to_dtype(self.dtype)?;
-        let bias = attention_bias(inputs.attention_mask.as_ref(), (batch, seq), false, &self.device)?;
-        let hidden = self.final_layer_norm.forward(&self.encoder.forward(&x, bias.as_ref())?)?;
         let last = gather_rows(&hidden, &vec![seq - 1; batch])?;
         Ok((hidden, self.head.forward(&last)?))
     }
 }
 
-impl PreTrainedModel for SiglipTextModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for SiglipTextModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        let (hidden, pooled) = self.encode(inputs)?;
-        Ok(BaseModelOutput::new(hidden, Some(pooled)))
-    }
-}
+tower_model!(SiglipTextModel);
+pretrained_model!(SiglipTextModel => transformer);
 
 /// `SiglipMultiheadAttentionPoolingHead`: a learned `probe` attends over the patch states
 /// (`torch.nn.MultiheadAttention`), then a residual MLP after a LayerNorm.
@@ -246,30 +212,7 @@ impl SiglipVisionModel {
     }
 }
 
-impl LoadModel for SiglipVisionModel {
-    type Config = SiglipVisionConfig;
-    /// Saved `SiglipVisionModel`s have their weights at the root (`embeddings.`) or, made
-    /// before `transformers` 5, under `vision_model.`; both load.
-    const BASE_MODEL_PREFIX: &'static str = "vision_model";
-
-    fn load(vb: VarBuilder<'_>, config: &SiglipVisionConfig) -> Result<Self> {
-        Self::new(vb.pp("vision_model"), config)
-    }
-}
-
-impl PreTrainedModel for SiglipVisionModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for SiglipVisionModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        let (hidden, pooled) = self.encode(inputs)?;
-        Ok(BaseModelOutput::new(hidden, pooled))
-    }
-}
+// Saved `SiglipVisionModel`s have their weights at the root (`embeddings.`) or, made before
+// `transformers` 5, under `vision_model.`; both load.
+tower_model!(SiglipVisionModel, config = SiglipVisionConfig, prefix = "vision_model");
+pretrained_model!(SiglipVisionModel);
