@@ -47,13 +47,26 @@ fn malformed_config_json() {
 
 #[test]
 fn missing_model_type() {
-    let dir = copy_fixture("bert-masked-lm");
-    edit_config(dir.path(), |c| {
+    // A folder whose name holds no known model type (a random temp name could, e.g. `.tmpt…`
+    // holds `mpt`): no name-pattern fallback, a clear error.
+    let tmp = copy_fixture("bert-masked-lm");
+    let dir = tmp.path().join("zzz");
+    std::fs::create_dir(&dir).unwrap();
+    for name in ["config.json", "model.safetensors"] {
+        std::fs::rename(tmp.path().join(name), dir.join(name)).unwrap();
+    }
+    edit_config(&dir, |c| {
         c.remove("model_type");
     });
-    let err = load_err(dir.path());
+    let err = load_err(&dir);
     assert!(matches!(err, Error::MissingModelType { .. }), "{err}");
     assert!(err.to_string().contains("add one"), "{err}");
+    // Named after a model type, the folder tells the architecture (transformers v4's fallback).
+    let named = tmp.path().join("my-bert-checkpoint");
+    std::fs::rename(&dir, &named).unwrap();
+    let model = AutoModelForMaskedLM::from_pretrained(&named.to_string_lossy()).unwrap();
+    let ids = Tensor::new(&[[2u32, 10, 3]], &Device::Cpu).unwrap();
+    assert_eq!(model.forward(&ModelInputs::new(ids)).unwrap().logits.dims()[..2], [1, 3]);
 }
 
 #[test]

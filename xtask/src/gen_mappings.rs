@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use similar::TextDiff;
 
-use crate::{features, manifest, render};
+use crate::{features, import, manifest, render};
 
 /// The directory of the manifests, relative to the workspace root.
 pub const MANIFESTS_DIR: &str = "manifests";
@@ -25,6 +25,7 @@ pub struct Output {
 /// Reads and validates the manifests and renders every generated file, in memory.
 pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let manifests = manifest::load_dir(root, MANIFESTS_DIR)?;
+    check_seed_types(root, &manifests)?;
     let cargo_toml = std::fs::read_to_string(root.join(features::AUTO_CARGO_TOML))
         .with_context(|| format!("reading {}", features::AUTO_CARGO_TOML))?;
     let auto_features = features::check(&manifests, &cargo_toml)?;
@@ -33,6 +34,26 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
         Output { path: MAPPINGS_RS, contents: rust },
         Output { path: MODELS_MD, contents: render::docs(&manifests, &auto_features) },
     ])
+}
+
+/// Every model type of the imported seed page ([`import::SEED_TYPES_FILE`], when present) must
+/// have a manifest: a deleted or renamed manifest is an error, not a silent gap.
+fn check_seed_types(root: &Path, manifests: &[manifest::Manifest]) -> Result<()> {
+    let text = match std::fs::read_to_string(root.join(import::SEED_TYPES_FILE)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", import::SEED_TYPES_FILE)),
+    };
+    let missing: Vec<String> =
+        import::read_type_list(&text).into_iter().filter(|t| !manifests.iter().any(|m| &m.model_type == t)).collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} lists model types without a manifest: {}; restore manifests/<model_type>.toml (or re-run `cargo xtask import-seed`)",
+            import::SEED_TYPES_FILE,
+            missing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Writes every generated file that changed and says which did.
@@ -94,6 +115,25 @@ mod tests {
     #[test]
     fn generated_files_are_up_to_date() -> Result<()> {
         check(&crate::workspace_root())
+    }
+
+    #[test]
+    fn seed_types_without_manifest_are_rejected() -> Result<()> {
+        let root = std::env::temp_dir().join(format!("xtask-seed-types-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("manifests"))?;
+        let bert = "model_type = \"bert\"\nname = \"BERT\"\nconfig_class = \"BertConfig\"\n\n[tasks]\n";
+        let manifests = manifest::parse_all(&[("manifests/bert.toml".to_owned(), bert.to_owned())])?;
+        // No list: nothing to check.
+        check_seed_types(&root, &manifests)?;
+        std::fs::write(root.join(import::SEED_TYPES_FILE), "# header\nbert\nroberta\n")?;
+        let result = check_seed_types(&root, &manifests);
+        std::fs::remove_dir_all(&root)?;
+        let msg = match result {
+            Ok(()) => bail!("a seed type without manifest was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(msg.contains("model types without a manifest: roberta"), "{msg}");
+        Ok(())
     }
 
     #[test]

@@ -7,8 +7,11 @@ use anyhow::{bail, Result};
 
 mod features;
 mod gen_mappings;
+mod import;
 mod manifest;
+mod pysource;
 mod render;
+mod seed;
 mod tasks;
 
 const USAGE: &str = "\
@@ -17,7 +20,15 @@ usage: cargo xtask <command>
 commands:
   gen-mappings          regenerate crates/auto/src/mappings.rs and docs/models.md from manifests/
   gen-mappings --check  fail with a diff if those files are not up to date
-  help                  print this message";
+  import-seed <page> [<newer page>] [--dry-run]
+                        create or update manifests/<model_type>.toml for every model type of
+                        transformers' Auto classes reference page (v4.x, any translation);
+                        <newer page> (class names only) is checked against the Task table
+  import-transformers <transformers/models/auto> <model_type>... [--dry-run]
+                        the same for the named model types, read from transformers' source
+  help                  print this message
+
+The importers add what a manifest lacks and never change or remove a line (see manifests/README.md).";
 
 fn main() -> ExitCode {
     // Print the error chain ourselves: `main -> Result` would add a backtrace
@@ -42,6 +53,8 @@ fn run() -> Result<()> {
             println!("generated files are up to date with manifests/");
             Ok(())
         }
+        ["import-seed", rest @ ..] => import::import_seed(&root, rest),
+        ["import-transformers", rest @ ..] => import::import_transformers(&root, rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

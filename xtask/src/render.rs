@@ -109,8 +109,14 @@ pub fn docs(manifests: &[Manifest], features: &AutoFeatures) -> String {
          The classes column lists the class each `transformers` Auto class selects for it, \
          by autocandle task name (`masked-lm` is `AutoModelForMaskedLM`); \
          only tasks that autocandle has a `Task` for are listed. \
-         A model type without a feature is known to autocandle but not implemented yet.\n\n",
+         A model type without a feature is known to autocandle but not implemented yet: \
+         `AutoConfig` reads its `config.json` (every field kept), and loading a model of it \
+         says that it is not implemented.\n\n",
     );
+    let implemented = manifests.iter().filter(|m| m.crate_name.is_some()).count();
+    let heads: usize = manifests.iter().map(|m| m.implemented().count()).sum();
+    let _ =
+        writeln!(s, "{} model types; autocandle implements {implemented} of them ({heads} heads).\n", manifests.len());
     s.push_str(
         "To add or change a row, edit `manifests/<model_type>.toml` \
          (schema in [manifests/README.md](../manifests/README.md)) \
@@ -119,12 +125,15 @@ pub fn docs(manifests: &[Manifest], features: &AutoFeatures) -> String {
     s.push_str("| model type | name | `transformers` classes by task | autocandle implements | feature |\n");
     s.push_str("| --- | --- | --- | --- | --- |\n");
     for m in manifests {
-        let classes = m
-            .tasks
-            .iter()
-            .map(|t| format!("`{}`: {}", t.task.name, cell(&t.class_name)))
-            .collect::<Vec<_>>()
-            .join("<br>");
+        let classes = if m.tasks.is_empty() {
+            "none (no Auto model class)".to_owned()
+        } else {
+            m.tasks
+                .iter()
+                .map(|t| format!("`{}`: {}", t.task.name, cell(&t.class_name)))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
         let implemented = m.implemented().map(|t| format!("`{}`", t.task.name)).collect::<Vec<_>>();
         let implemented = if implemented.is_empty() {
             "none".to_owned()
@@ -236,6 +245,17 @@ seq2seq-lm = "T5ForConditionalGeneration"
         assert!(md.contains("| `t5` | T5 \\| x | `seq2seq-lm`: T5ForConditionalGeneration | none | — |"));
         assert!(md.contains("| `bert` | `autocandle-bert` | `bert` |"));
         assert!(md.contains("The `default` feature enables `bert`"));
+        assert!(md.contains("\n2 model types; autocandle implements 1 of them (1 heads).\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn docs_row_of_a_type_without_tasks() -> Result<()> {
+        let rag = "model_type = \"rag\"\nname = \"RAG\"\nconfig_class = \"RagConfig\"\n\n[tasks]\n";
+        let all = parse_all(&[("manifests/rag.toml".to_owned(), rag.to_owned())])?;
+        let md = docs(&all, &AutoFeatures { default: Vec::new() });
+        assert!(md.contains("| `rag` | RAG | none (no Auto model class) | none | — |"), "{md}");
+        assert!(rust(&all).contains("tasks: &[\n],"));
         Ok(())
     }
 }

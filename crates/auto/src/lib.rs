@@ -82,6 +82,8 @@ pub use autocandle_core::{
     Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput, Task, TokenClassifierOutput,
     ZeroShotImageClassificationOutput,
 };
+/// What `from_pretrained_with` did with the weights (`transformers`' `output_loading_info`).
+pub use autocandle_core::{LoadingReport, MismatchedKey};
 /// candle's tensor types, so users need no direct candle dependency.
 pub use candle_core::{DType, Device, Tensor};
 
@@ -102,6 +104,20 @@ pub use model::{
     AutoModelForMaskedLM, AutoModelForMultipleChoice, AutoModelForNextSentencePrediction, AutoModelForPreTraining,
     AutoModelForQuestionAnswering, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTextEncoding,
     AutoModelForTokenClassification, AutoModelForZeroShotImageClassification, TaskModel,
+};
+// Auto classes whose task has no model trait yet: they resolve the model type and explain.
+pub use model::{
+    AutoModelForAudioClassification, AutoModelForAudioFrameClassification, AutoModelForAudioTokenization,
+    AutoModelForAudioXVector, AutoModelForCTC, AutoModelForDepthEstimation, AutoModelForDocumentQuestionAnswering,
+    AutoModelForImageMatting, AutoModelForImageSegmentation, AutoModelForImageTextToText, AutoModelForImageToImage,
+    AutoModelForInstanceSegmentation, AutoModelForKeypointDetection, AutoModelForKeypointMatching,
+    AutoModelForMaskGeneration, AutoModelForMultimodalLM, AutoModelForNormalEstimation, AutoModelForObjectDetection,
+    AutoModelForPointmapEstimation, AutoModelForPoseEstimation, AutoModelForSemanticSegmentation,
+    AutoModelForSpeechSeq2Seq, AutoModelForTDT, AutoModelForTableQuestionAnswering, AutoModelForTableRecognition,
+    AutoModelForTextRecognition, AutoModelForTextToSpectrogram, AutoModelForTextToWaveform,
+    AutoModelForTimeSeriesPrediction, AutoModelForUniversalSegmentation, AutoModelForVideoClassification,
+    AutoModelForVision2Seq, AutoModelForVisualQuestionAnswering, AutoModelForZeroShotObjectDetection,
+    AUTO_MODEL_CLASSES,
 };
 pub use processor::{AutoProcessor, Processor};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};

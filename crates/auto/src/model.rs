@@ -1,32 +1,55 @@
 //! The `AutoModel*` classes: `config.json` -> `model_type` -> the registered head -> weights.
 
+use std::any::{type_name, TypeId};
 use std::sync::Arc;
 
 use autocandle_core::hub::ModelSource;
-use autocandle_core::load::{build_fresh, build_from_checkpoint, resolve_dtype};
-use autocandle_core::registry::TaskHead;
+use autocandle_core::load::{
+    build_fresh, build_from_checkpoint_with, construct, resolve_dtype, select_registration, BuildOptions,
+};
+use autocandle_core::registry::{Constructor, ModelRegistration, Registry, TaskHead};
 use autocandle_core::weights::{find_weight_files, Checkpoint};
 use autocandle_core::{
-    DTypeChoice, ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
-    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification,
-    ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, LoadOptions, Loaded, Model, ModelInputs,
-    ModelOutput, PretrainedConfig, Result, Task,
+    ArchConfig, DTypeChoice, Error, ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm,
+    ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm,
+    ForSequenceClassification, ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, LoadModel,
+    LoadOptions, Loaded, Model, ModelInputs, ModelOutput, PretrainedConfig, RegisteredConfig, Result, Task,
 };
 use candle_core::Device;
+use candle_nn::VarBuilder;
 
-use crate::catalog::{check_known, resolve_head};
+use crate::catalog::{check_known, model_type_info, resolve_head};
+use crate::config::AutoConfig;
 
 /// Load the `M` head of the model at `id_or_path`.
+///
+/// The head is the one registered for the config's `model_type` and `M`'s task; when several
+/// registered classes of the model type serve the task, the first one named in the config's
+/// `architectures` wins (`transformers`' `_get_model_class`). The weights are the options'
+/// variant and formats (safetensors, else PyTorch `.bin`); a head model loaded from a
+/// checkpoint without its head (a base checkpoint, another head's) gets fresh head weights,
+/// reported in `report.missing_keys`, and checkpoint tensors it does not use are reported in
+/// `report.unexpected_keys`. Mismatched shapes are errors unless `ignore_mismatched_sizes`.
 pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<Box<M>>> {
     let source = ModelSource::resolve(id_or_path, opts)?;
-    let mut config = PretrainedConfig::from_file(&source.file("config.json")?)?;
+    // Without `model_type`, the longest known model type in the repo or folder name.
+    let mut config = PretrainedConfig::from_file_or_guess(&source.file("config.json")?, || {
+        crate::catalog::model_type_from_name(&crate::config::name_to_match(id_or_path)).map(str::to_owned)
+    })?;
     check_known(config.model_type())?;
     let unused_kwargs = config.apply_overrides(&opts.config_overrides)?;
-    let registration = resolve_head(config.model_type(), M::TASK)?;
+    let default = resolve_head(config.model_type(), M::TASK)?;
+    let candidates: Vec<&ModelRegistration> = Registry::global()?
+        .heads(config.model_type())
+        .into_iter()
+        .filter(|r| M::constructor(&r.constructor).is_some())
+        .collect();
+    let registration = select_registration(&candidates, &config.architectures()).unwrap_or(default);
     let checkpoint = Arc::new(Checkpoint::open(find_weight_files(&source)?)?);
     let dtype = resolve_dtype(opts.dtype, &config);
-    let model = build_from_checkpoint::<M>(&config, registration, checkpoint, dtype, &opts.device)?;
-    Ok(Loaded { value: model, unused_kwargs })
+    let build = BuildOptions::from_pretrained(&config, registration, dtype, &opts.device, opts.ignore_mismatched_sizes);
+    let (model, report) = build_from_checkpoint_with::<M>(&config, registration, checkpoint, &build)?;
+    Ok(Loaded { value: model, unused_kwargs, report })
 }
 
 /// Build the `M` head for `config` with freshly initialised weights.
@@ -35,8 +58,90 @@ pub fn head_from_config<M: TaskHead + ?Sized>(config: &PretrainedConfig, device:
     build_fresh::<M>(config, registration, resolve_dtype(DTypeChoice::Auto, config), device)
 }
 
+/// A type's name without its module path (`TinyForMaskedLm`), the class name of a run-time
+/// registration.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = type_name::<T>();
+    let path = full.split('<').next().unwrap_or(full);
+    path.rsplit("::").next().unwrap_or(path)
+}
+
+/// Register `M` as the head of `constructor`'s task for the config type `C` (the body of every
+/// `AutoModelFor*::register`).
+fn register_head<C: RegisteredConfig, M: LoadModel + 'static>(constructor: Constructor, exist_ok: bool) -> Result<()> {
+    if TypeId::of::<M::Config>() != TypeId::of::<C>() {
+        return Err(Error::config(
+            C::MODEL_TYPE,
+            format!(
+                "{} (`{}`) is built from the config `{}` (model type `{}`), not from `{}`: register it for the \
+                 config type its `LoadModel::Config` names",
+                short_type_name::<M>(),
+                type_name::<M>(),
+                type_name::<M::Config>(),
+                <M::Config as RegisteredConfig>::MODEL_TYPE,
+                type_name::<C>(),
+            ),
+        ));
+    }
+    let registration = ModelRegistration {
+        model_type: C::MODEL_TYPE,
+        task: constructor.task(),
+        class_name: short_type_name::<M>(),
+        source: type_name::<M>(),
+        base_model_prefix: M::BASE_MODEL_PREFIX,
+        config_model_type: <M::Config as RegisteredConfig>::MODEL_TYPE,
+        constructor,
+    };
+    Registry::global()?.register_model(registration, exist_ok).map(drop)
+}
+
+/// Why the `task` head of `model_type` cannot be built, for a task without a model trait.
+///
+/// A model type that autocandle does not implement gets the catalog's error (unknown, not
+/// compiled in, known but not implemented); an implemented one is told that the task itself
+/// has no model trait yet.
+fn no_model_trait(model_type: &str, task: Task) -> Error {
+    let registry = match Registry::global() {
+        Ok(registry) => registry,
+        Err(e) => return e,
+    };
+    let heads = registry.heads(model_type);
+    if heads.is_empty() && registry.config(model_type).is_none() {
+        if let Err(e) = resolve_head(model_type, task) {
+            return e;
+        }
+    }
+    let in_transformers = match model_type_info(model_type).and_then(|i| i.tasks.iter().find(|t| t.task == task)) {
+        Some(tc) => format!("transformers' class for it is {}", tc.class_name),
+        None => format!("transformers has no {task} head for `{model_type}` either"),
+    };
+    let available = match heads.as_slice() {
+        [] => "none".to_owned(),
+        heads => heads.iter().map(|r| format!("{} ({})", r.task, r.class_name)).collect::<Vec<_>>().join(", "),
+    };
+    Error::Unsupported(format!(
+        "{}: `{model_type}` has no `{task}` implementation in autocandle yet: the task has no model trait in \
+         autocandle ({in_transformers}); heads available for `{model_type}`: {available}",
+        task.auto_class()
+    ))
+}
+
+/// The `TaskModel::from_pretrained_with` of a task without a model trait: the config is read
+/// and checked like every load, then the error says why no head can be built.
+fn no_model_trait_from_pretrained(task: Task, id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<TaskModel>> {
+    let config = AutoConfig::from_pretrained_with(id_or_path, opts)?.value;
+    Err(no_model_trait(config.model_type(), task))
+}
+
 macro_rules! auto_model_classes {
-    ($($(#[$doc:meta])* $name:ident => $variant:ident($trait:ident),)*) => {
+    (
+        with_trait {
+            $($(#[$doc:meta])* $name:ident => $variant:ident($trait:ident),)*
+        }
+        without_trait {
+            $($none_name:ident => $none_variant:ident,)*
+        }
+    ) => {
         $(
             $(#[$doc])*
             #[derive(Debug, Clone, Copy)]
@@ -61,8 +166,70 @@ macro_rules! auto_model_classes {
                 pub fn from_config(config: &PretrainedConfig, device: &Device) -> Result<Box<dyn $trait>> {
                     head_from_config::<dyn $trait>(config, device)
                 }
+
+                /// Register the model `M` as this class's head for the config type `C`, at run
+                /// time (`transformers`' `register(config_class, model_class, exist_ok)`), for
+                /// architectures defined outside autocandle without `#[derive(AutoRegister)]`.
+                ///
+                /// From then on every `from_pretrained` / `from_config` of this class, and
+                /// `TaskModel`, build `M` for configs of `C::MODEL_TYPE`. Errors: `M` is built
+                /// from another config type than `C` (its `LoadModel::Config`); `C`'s model type
+                /// has no config registration (call [`AutoConfig::register`] first); the head is
+                /// already registered (compiled in or at run time) and `exist_ok` is false (with
+                /// `exist_ok`, `M` replaces it).
+                pub fn register<C, M>(exist_ok: bool) -> Result<()>
+                where
+                    C: RegisteredConfig,
+                    M: LoadModel + $trait + 'static,
+                {
+                    fn construct_boxed<M: LoadModel + $trait + 'static>(
+                        config: &dyn ArchConfig,
+                        vb: VarBuilder<'_>,
+                    ) -> Result<Box<dyn $trait>> {
+                        Ok(Box::new(construct::<M>(config, vb)?))
+                    }
+                    register_head::<C, M>(Constructor::$variant(construct_boxed::<M>), exist_ok)
+                }
             }
         )*
+
+        $(
+            #[doc = concat!(
+                "`transformers.", stringify!($none_name), "`, whose task has no model trait in autocandle yet.\n\n",
+                "Its constructors resolve the config and model type like every Auto class, then return the ",
+                "error that says why no head can be built: the catalog's (unknown model type, architecture ",
+                "not compiled in or not implemented), else that the task has no model trait yet.",
+            )]
+            #[derive(Debug, Clone, Copy)]
+            pub struct $none_name;
+
+            impl $none_name {
+                /// The task this class selects.
+                pub const TASK: Task = Task::$none_variant;
+
+                /// Load from a Hub repo id or a local folder, with default options.
+                pub fn from_pretrained(id_or_path: &str) -> Result<TaskModel> {
+                    TaskModel::from_pretrained(Self::TASK, id_or_path)
+                }
+
+                /// Load with options (revision, cache, device, dtype, config overrides, ...).
+                pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<TaskModel>> {
+                    TaskModel::from_pretrained_with(Self::TASK, id_or_path, opts)
+                }
+
+                /// The architecture of `config` with freshly initialised weights.
+                pub fn from_config(config: &PretrainedConfig, device: &Device) -> Result<TaskModel> {
+                    TaskModel::from_config(Self::TASK, config, device)
+                }
+            }
+        )*
+
+        /// Every `AutoModel*` class, as `(task, class name)`, in [`Task::ALL`] order: one per
+        /// task, named as `Task::auto_class` names it.
+        pub const AUTO_MODEL_CLASSES: &[(Task, &str)] = &[
+            $(($name::TASK, stringify!($name)),)*
+            $(($none_name::TASK, stringify!($none_name)),)*
+        ];
 
         /// A model of any task, for code that picks the task at run time.
         #[derive(Debug)]
@@ -72,17 +239,28 @@ macro_rules! auto_model_classes {
         }
 
         impl TaskModel {
+            /// Load the head for `task` with default options.
+            pub fn from_pretrained(task: Task, id_or_path: &str) -> Result<TaskModel> {
+                Self::from_pretrained_with(task, id_or_path, &LoadOptions::default()).map(|l| l.value)
+            }
+
             /// Load the head for `task` (an `AutoModelFor*` chosen at run time).
             pub fn from_pretrained_with(task: Task, id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<TaskModel>> {
                 match task {
                     $(Task::$variant => load_head::<dyn $trait>(id_or_path, opts).map(|l| Loaded {
                         value: TaskModel::$variant(l.value),
                         unused_kwargs: l.unused_kwargs,
+                        report: l.report,
                     }),)*
-                    other => Err(autocandle_core::Error::Unsupported(format!(
-                        "task `{other}` ({}) has no model trait in autocandle yet",
-                        other.auto_class()
-                    ))),
+                    other => no_model_trait_from_pretrained(other, id_or_path, opts),
+                }
+            }
+
+            /// The head for `task` of the architecture of `config`, with freshly initialised weights.
+            pub fn from_config(task: Task, config: &PretrainedConfig, device: &Device) -> Result<TaskModel> {
+                match task {
+                    $(Task::$variant => head_from_config::<dyn $trait>(config, device).map(TaskModel::$variant),)*
+                    other => Err(no_model_trait(config.model_type(), other)),
                 }
             }
 
@@ -100,32 +278,70 @@ macro_rules! auto_model_classes {
 }
 
 auto_model_classes! {
-    /// The base model of an architecture, without a head (`transformers.AutoModel`).
-    AutoModel => Base(Model),
-    /// A model with its pretraining heads (`transformers.AutoModelForPreTraining`).
-    AutoModelForPreTraining => PreTraining(ForPreTraining),
-    /// A causal language model (`transformers.AutoModelForCausalLM`).
-    AutoModelForCausalLM => CausalLm(ForCausalLm),
-    /// A masked language model (`transformers.AutoModelForMaskedLM`).
-    AutoModelForMaskedLM => MaskedLm(ForMaskedLm),
-    /// A sequence-to-sequence language model (`transformers.AutoModelForSeq2SeqLM`).
-    AutoModelForSeq2SeqLM => Seq2SeqLm(ForSeq2SeqLm),
-    /// A sequence classifier (`transformers.AutoModelForSequenceClassification`).
-    AutoModelForSequenceClassification => SequenceClassification(ForSequenceClassification),
-    /// A multiple choice model (`transformers.AutoModelForMultipleChoice`).
-    AutoModelForMultipleChoice => MultipleChoice(ForMultipleChoice),
-    /// A next sentence predictor (`transformers.AutoModelForNextSentencePrediction`).
-    AutoModelForNextSentencePrediction => NextSentencePrediction(ForNextSentencePrediction),
-    /// A token classifier (`transformers.AutoModelForTokenClassification`).
-    AutoModelForTokenClassification => TokenClassification(ForTokenClassification),
-    /// An extractive question answering model (`transformers.AutoModelForQuestionAnswering`).
-    AutoModelForQuestionAnswering => QuestionAnswering(ForQuestionAnswering),
-    /// A text encoder (`transformers.AutoModelForTextEncoding`, e.g. `T5EncoderModel`).
-    AutoModelForTextEncoding => TextEncoding(ForTextEncoding),
-    /// An image classifier (`transformers.AutoModelForImageClassification`).
-    AutoModelForImageClassification => ImageClassification(ForImageClassification),
-    /// A contrastive image-text model (`transformers.AutoModelForZeroShotImageClassification`).
-    AutoModelForZeroShotImageClassification => ZeroShotImageClassification(ForZeroShotImageClassification),
-    /// A masked image model (`transformers.AutoModelForMaskedImageModeling`).
-    AutoModelForMaskedImageModeling => MaskedImageModeling(ForMaskedImageModeling),
+    with_trait {
+        /// The base model of an architecture, without a head (`transformers.AutoModel`).
+        AutoModel => Base(Model),
+        /// A model with its pretraining heads (`transformers.AutoModelForPreTraining`).
+        AutoModelForPreTraining => PreTraining(ForPreTraining),
+        /// A causal language model (`transformers.AutoModelForCausalLM`).
+        AutoModelForCausalLM => CausalLm(ForCausalLm),
+        /// A masked language model (`transformers.AutoModelForMaskedLM`).
+        AutoModelForMaskedLM => MaskedLm(ForMaskedLm),
+        /// A sequence-to-sequence language model (`transformers.AutoModelForSeq2SeqLM`).
+        AutoModelForSeq2SeqLM => Seq2SeqLm(ForSeq2SeqLm),
+        /// A sequence classifier (`transformers.AutoModelForSequenceClassification`).
+        AutoModelForSequenceClassification => SequenceClassification(ForSequenceClassification),
+        /// A multiple choice model (`transformers.AutoModelForMultipleChoice`).
+        AutoModelForMultipleChoice => MultipleChoice(ForMultipleChoice),
+        /// A next sentence predictor (`transformers.AutoModelForNextSentencePrediction`).
+        AutoModelForNextSentencePrediction => NextSentencePrediction(ForNextSentencePrediction),
+        /// A token classifier (`transformers.AutoModelForTokenClassification`).
+        AutoModelForTokenClassification => TokenClassification(ForTokenClassification),
+        /// An extractive question answering model (`transformers.AutoModelForQuestionAnswering`).
+        AutoModelForQuestionAnswering => QuestionAnswering(ForQuestionAnswering),
+        /// A text encoder (`transformers.AutoModelForTextEncoding`, e.g. `T5EncoderModel`).
+        AutoModelForTextEncoding => TextEncoding(ForTextEncoding),
+        /// An image classifier (`transformers.AutoModelForImageClassification`).
+        AutoModelForImageClassification => ImageClassification(ForImageClassification),
+        /// A contrastive image-text model (`transformers.AutoModelForZeroShotImageClassification`).
+        AutoModelForZeroShotImageClassification => ZeroShotImageClassification(ForZeroShotImageClassification),
+        /// A masked image model (`transformers.AutoModelForMaskedImageModeling`).
+        AutoModelForMaskedImageModeling => MaskedImageModeling(ForMaskedImageModeling),
+    }
+    without_trait {
+        AutoModelForCTC => Ctc,
+        AutoModelForSpeechSeq2Seq => SpeechSeq2Seq,
+        AutoModelForAudioClassification => AudioClassification,
+        AutoModelForMaskGeneration => MaskGeneration,
+        AutoModelForDepthEstimation => DepthEstimation,
+        AutoModelForNormalEstimation => NormalEstimation,
+        AutoModelForPointmapEstimation => PointmapEstimation,
+        AutoModelForImageMatting => ImageMatting,
+        AutoModelForTextRecognition => TextRecognition,
+        AutoModelForTableRecognition => TableRecognition,
+        AutoModelForVideoClassification => VideoClassification,
+        AutoModelForPoseEstimation => PoseEstimation,
+        AutoModelForKeypointDetection => KeypointDetection,
+        AutoModelForKeypointMatching => KeypointMatching,
+        AutoModelForObjectDetection => ObjectDetection,
+        AutoModelForImageSegmentation => ImageSegmentation,
+        AutoModelForImageToImage => ImageToImage,
+        AutoModelForSemanticSegmentation => SemanticSegmentation,
+        AutoModelForInstanceSegmentation => InstanceSegmentation,
+        AutoModelForUniversalSegmentation => UniversalSegmentation,
+        AutoModelForZeroShotObjectDetection => ZeroShotObjectDetection,
+        AutoModelForTableQuestionAnswering => TableQuestionAnswering,
+        AutoModelForDocumentQuestionAnswering => DocumentQuestionAnswering,
+        AutoModelForVisualQuestionAnswering => VisualQuestionAnswering,
+        AutoModelForVision2Seq => Vision2Seq,
+        AutoModelForImageTextToText => ImageTextToText,
+        AutoModelForMultimodalLM => MultimodalLm,
+        AutoModelForAudioFrameClassification => AudioFrameClassification,
+        AutoModelForAudioXVector => AudioXVector,
+        AutoModelForAudioTokenization => AudioTokenization,
+        AutoModelForTextToSpectrogram => TextToSpectrogram,
+        AutoModelForTextToWaveform => TextToWaveform,
+        AutoModelForTimeSeriesPrediction => TimeSeriesPrediction,
+        AutoModelForTDT => Tdt,
+    }
 }

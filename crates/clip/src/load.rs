@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use autocandle_core::config::COMMON_CONFIG_KEYS;
 use autocandle_core::hub::ModelSource;
-use autocandle_core::weights::{checkpoint_var_builder, find_weight_files, Checkpoint};
+use autocandle_core::weights::{checkpoint_var_builder, find_weight_files, loading_report, Checkpoint};
 use autocandle_core::{DTypeChoice, Error, LoadOptions, Loaded, PretrainedConfig, Result};
 
 /// Where one tower's config and weights are in the checkpoints it loads from.
@@ -73,9 +73,10 @@ impl Tower {
             DTypeChoice::Auto => top.dtype().unwrap_or(DType::F32),
         };
         let checkpoint = Arc::new(Checkpoint::open(find_weight_files(&source)?)?);
-        let (vb, tracker) = checkpoint_var_builder(checkpoint, self.prefix, dtype, &opts.device);
+        let (vb, tracker) = checkpoint_var_builder(Arc::clone(&checkpoint), self.prefix, dtype, &opts.device);
         let value = build(vb, &config).map_err(|e| tracker.take_error().unwrap_or(e))?;
-        Ok(Loaded { value, unused_kwargs })
+        let report = loading_report(&checkpoint, &tracker);
+        Ok(Loaded { value, unused_kwargs, report })
     }
 
     /// The tower's config fields: the whole config of a tower checkpoint, or the sub-config of

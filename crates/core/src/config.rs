@@ -102,9 +102,30 @@ impl PretrainedConfig {
     /// Read and parse a `config.json` file. The typed config is parsed when its model type
     /// is registered; otherwise every field is kept in the generic form.
     pub fn from_file(path: &Path) -> Result<Self> {
+        Self::from_file_or_guess(path, || None)
+    }
+
+    /// [`PretrainedConfig::from_file`] for a `config.json` that may lack `model_type`: then
+    /// `guess` is asked for one (`transformers` looks for a known model type in the repo name)
+    /// and, when it has one, it becomes the config's `model_type` field, as `transformers`'
+    /// config class would write it back; without one the error stays
+    /// [`Error::MissingModelType`].
+    pub fn from_file_or_guess(path: &Path, guess: impl FnOnce() -> Option<String>) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: Value =
+        let mut value: Value =
             serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })?;
+        if let Value::Object(raw) = &mut value {
+            let missing = match raw.get("model_type") {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.is_empty(),
+                Some(_) => false,
+            };
+            if missing {
+                if let Some(model_type) = guess() {
+                    raw.insert("model_type".into(), Value::String(model_type));
+                }
+            }
+        }
         let mut config = Self::from_value(value, path)?;
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -213,6 +234,12 @@ impl PretrainedConfig {
         self.arch.as_ref()
     }
 
+    /// Whether this is a generic config: its model type has no config registered in this
+    /// build (known but not compiled in or not implemented), so it holds the fields only.
+    pub fn is_generic(&self) -> bool {
+        self.arch.is_none()
+    }
+
     /// The typed config as `C` (`config.downcast::<BertConfig>()`).
     pub fn downcast<C: ArchConfig>(&self) -> Option<&C> {
         self.arch.as_ref().and_then(|a| a.as_any().downcast_ref::<C>())
@@ -245,5 +272,66 @@ impl PretrainedConfig {
     /// The config as JSON, ready to be saved as `config.json`.
     pub fn to_json(&self) -> Value {
         Value::Object(self.raw.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use serde_json::json;
+
+    fn write(dir: &Path, value: &Value) -> PathBuf {
+        let path = dir.join("config.json");
+        std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn generic_config_keeps_every_field() {
+        let value = json!({
+            "model_type": "some_unregistered_type",
+            "architectures": ["SomeModel"],
+            "hidden_size": 8,
+            "rope_scaling": {"rope_type": "yarn", "factor": 4.0},
+            "text_config": {"model_type": "x", "layers": [1, 2, 3]},
+            "torch_dtype": "bfloat16",
+            "nothing": null
+        });
+        let config = PretrainedConfig::from_value(value.clone(), Path::new("<test>")).unwrap();
+        assert!(config.is_generic());
+        assert_eq!(config.model_type(), "some_unregistered_type");
+        assert_eq!(config.to_json(), value);
+        assert_eq!(config.architectures(), ["SomeModel"]);
+        assert_eq!(config.dtype(), Some(DType::BF16));
+        // Field order is kept too: the JSON text round-trips.
+        assert_eq!(serde_json::to_string(&config.to_json()).unwrap(), serde_json::to_string(&value).unwrap());
+    }
+
+    #[test]
+    fn missing_model_type_is_guessed_only_when_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &json!({"hidden_size": 8}));
+        let config = PretrainedConfig::from_file_or_guess(&path, || Some("guessed".to_owned())).unwrap();
+        assert_eq!(config.model_type(), "guessed");
+        assert_eq!(config.get("model_type"), Some(&json!("guessed")));
+        assert_eq!(config.get("hidden_size"), Some(&json!(8)));
+        assert_eq!(config.source(), Some(path.as_path()));
+
+        let err = PretrainedConfig::from_file_or_guess(&path, || None).unwrap_err();
+        assert!(matches!(err, Error::MissingModelType { .. }), "{err}");
+        let err = PretrainedConfig::from_file(&path).unwrap_err();
+        assert!(matches!(err, Error::MissingModelType { .. }), "{err}");
+
+        for empty in [json!({"model_type": null}), json!({"model_type": ""})] {
+            let path = write(dir.path(), &empty);
+            let config = PretrainedConfig::from_file_or_guess(&path, || Some("guessed".to_owned())).unwrap();
+            assert_eq!(config.model_type(), "guessed");
+        }
+
+        // A config that names its model type is never second-guessed.
+        let path = write(dir.path(), &json!({"model_type": "named"}));
+        let config = PretrainedConfig::from_file_or_guess(&path, || panic!("must not be asked")).unwrap();
+        assert_eq!(config.model_type(), "named");
     }
 }

@@ -82,6 +82,16 @@ pub enum Error {
     )]
     Safetensors { path: PathBuf, message: String },
 
+    #[error("cannot read PyTorch checkpoint `{path}`: {message}")]
+    Pickle { path: PathBuf, message: String },
+
+    #[error(
+        "refusing to load `{path}`: its pickle names `{global}`, which is not part of a PyTorch state dict; \
+         `.bin` checkpoints are read without executing anything and only tensors are accepted: convert the \
+         checkpoint to safetensors with a tool you trust, or use a repository that has `model.safetensors`"
+    )]
+    UnsafePickle { path: PathBuf, global: String },
+
     #[error(
         "tensor `{name}` not found in the weights ({files}); the checkpoint does not match this architecture or config"
     )]

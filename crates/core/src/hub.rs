@@ -19,6 +19,8 @@ pub struct ModelSource {
     offline: bool,
     force_download: bool,
     token: Option<String>,
+    variant: Option<String>,
+    use_safetensors: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +60,10 @@ pub fn check_relative_path(path: &str) -> Result<()> {
     if path.contains('\\') || path.contains('\0') {
         return Err(unsafe_path("backslashes and NUL bytes are not allowed"));
     }
+    let bytes = path.as_bytes();
+    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        return Err(unsafe_path("drive letters are not allowed, give a path relative to the model folder"));
+    }
     for component in Path::new(path).components() {
         match component {
             Component::Normal(_) | Component::CurDir => {}
@@ -70,6 +76,25 @@ pub fn check_relative_path(path: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Check a weight file variant (`fp16`): it becomes part of a file name, so it is one plain
+/// name (letters, digits, `-`, `_`, inner `.`), never a path.
+pub fn check_variant(variant: &str) -> Result<()> {
+    let plain = !variant.is_empty()
+        && variant.len() <= 64
+        && variant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !variant.starts_with('.')
+        && !variant.ends_with('.')
+        && !variant.contains("..");
+    if plain {
+        Ok(())
+    } else {
+        Err(Error::UnsafePath {
+            path: variant.to_owned(),
+            reason: "a weight variant is a plain name such as `fp16` (letters, digits, `-`, `_`, `.`)".to_owned(),
+        })
+    }
 }
 
 /// Validate a Hub repo id the way `huggingface_hub.validate_repo_id` does.
@@ -99,6 +124,9 @@ impl ModelSource {
         if let Some(sub) = &opts.subfolder {
             check_relative_path(sub)?;
         }
+        if let Some(variant) = &opts.variant {
+            check_variant(variant)?;
+        }
         let path = Path::new(id_or_path);
         let kind = if path.is_dir() {
             SourceKind::Local(path.to_path_buf())
@@ -114,7 +142,20 @@ impl ModelSource {
             offline: opts.local_files_only || env_flag("HF_HUB_OFFLINE"),
             force_download: opts.force_download,
             token: opts.token.clone().or_else(|| std::env::var("HF_TOKEN").ok()),
+            variant: opts.variant.clone(),
+            use_safetensors: opts.use_safetensors,
         })
+    }
+
+    /// The weight file variant asked for (`fp16`), if any.
+    pub fn variant(&self) -> Option<&str> {
+        self.variant.as_deref()
+    }
+
+    /// Which weight formats to look for: `Some(true)` safetensors only, `Some(false)` `.bin`
+    /// only, `None` both.
+    pub fn use_safetensors(&self) -> Option<bool> {
+        self.use_safetensors
     }
 
     /// A human-readable description: `folder `x`` or `Hub repo `org/name` (revision main)`.
@@ -272,5 +313,17 @@ mod tests {
         assert!(check_relative_path("../secret").is_err());
         assert!(check_relative_path("/etc/passwd").is_err());
         assert!(check_relative_path("a\\..\\b").is_err());
+        assert!(check_relative_path("sub/../../x").is_err());
+        assert!(check_relative_path("C:/Windows/x").is_err());
+        assert!(check_relative_path("").is_err());
+    }
+
+    #[test]
+    fn variants() {
+        assert!(check_variant("fp16").is_ok());
+        assert!(check_variant("bf16-v2.1").is_ok());
+        for bad in ["", "../x", "a/b", ".", "..", "a..b", "x\\y", ".hidden"] {
+            assert!(check_variant(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! - [`ModelInputs`], the forward inputs;
 //! - [`ArchConfig`] / [`PretrainedConfig`], the configs;
 //! - the [`registry`] that `#[derive(AutoRegister)]` fills through `inventory`;
-//! - [`weights`] (memory-mapped safetensors), [`hub`] (local folders and the Hub cache),
+//! - [`weights`] (memory-mapped safetensors, PyTorch `.bin` files through the restricted
+//!   unpickler of [`pickle`]), [`hub`] (local folders and the Hub cache),
 //!   [`LoadOptions`], and the [`enum@Error`] type;
 //! - [`generation`]: `GenerationConfig`, logits processors, sampling and the decoding loop.
 
@@ -22,6 +23,7 @@ pub mod inputs;
 pub mod load;
 pub mod models;
 pub mod options;
+pub mod pickle;
 pub mod registry;
 mod task;
 pub mod weights;
@@ -33,7 +35,7 @@ pub use error::{Error, Result};
 pub use generation::{GenerateOutput, GenerationConfig, Generator, Prompts, StepTokens};
 pub use load::LoadModel;
 pub use models::*;
-pub use options::{DTypeChoice, LoadOptions, Loaded};
+pub use options::{DTypeChoice, LoadOptions, Loaded, LoadingReport, MismatchedKey};
 pub use task::Task;
 
 /// The derive macro that registers configs and models.

@@ -7,9 +7,10 @@ use candle_nn::VarBuilder;
 
 use crate::config::{ArchConfig, PretrainedConfig, RegisteredConfig};
 use crate::error::{Error, Result};
-use crate::options::DTypeChoice;
+use crate::options::{DTypeChoice, LoadingReport};
 use crate::registry::{ModelRegistration, TaskHead};
-use crate::weights::{checkpoint_var_builder, fresh_var_builder, Checkpoint};
+use crate::weights::{checkpoint_var_builder_with, fresh_var_builder, loading_report, Checkpoint, LoadPolicy};
+use crate::Task;
 
 /// A model type that can be built from its typed config and a `VarBuilder`
 /// (`PreTrainedModel` in `transformers`).
@@ -47,7 +48,8 @@ fn arch_of<'c>(config: &'c PretrainedConfig, reg: &ModelRegistration) -> Result<
     })
 }
 
-/// Build the `M` head registered by `reg` from `checkpoint`.
+/// Build the `M` head registered by `reg` from `checkpoint`, strictly: every tensor must be
+/// there with the model's shape (unused checkpoint tensors are logged).
 pub fn build_from_checkpoint<M: TaskHead + ?Sized>(
     config: &PretrainedConfig,
     reg: &ModelRegistration,
@@ -55,29 +57,98 @@ pub fn build_from_checkpoint<M: TaskHead + ?Sized>(
     dtype: DType,
     device: &Device,
 ) -> Result<Box<M>> {
+    let options = BuildOptions { dtype, device: device.clone(), policy: LoadPolicy::strict() };
+    build_from_checkpoint_with::<M>(config, reg, checkpoint, &options).map(|(model, _)| model)
+}
+
+/// How [`build_from_checkpoint_with`] builds a model.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub dtype: DType,
+    pub device: Device,
+    pub policy: LoadPolicy,
+}
+
+impl BuildOptions {
+    /// `transformers`' `from_pretrained` semantics for `reg`, in `dtype` on `device`: a head
+    /// model gets fresh weights for the head tensors its checkpoint lacks (a base checkpoint,
+    /// or another head's), drawn with the config's `initializer_range`; a base model needs all
+    /// its tensors. Shape mismatches are errors unless `ignore_mismatched_sizes`.
+    pub fn from_pretrained(
+        config: &PretrainedConfig,
+        reg: &ModelRegistration,
+        dtype: DType,
+        device: &Device,
+        ignore_mismatched_sizes: bool,
+    ) -> Self {
+        let initializer_range = ["initializer_range", "init_std"]
+            .iter()
+            .find_map(|k| config.get(k).and_then(serde_json::Value::as_f64))
+            .filter(|r| r.is_finite() && *r >= 0.0)
+            .unwrap_or(0.02);
+        let policy =
+            LoadPolicy { init_missing_head: reg.task != Task::Base, ignore_mismatched_sizes, initializer_range };
+        Self { dtype, device: device.clone(), policy }
+    }
+}
+
+/// Build the `M` head registered by `reg` from `checkpoint` under `options.policy`, and report
+/// what the checkpoint lacked, had to spare, or disagreed on (logged with `tracing::warn!`
+/// when not empty).
+///
+/// A model that reads nothing at all from the checkpoint is an error even when every missing
+/// tensor looks like a head tensor: the checkpoint belongs to another architecture.
+pub fn build_from_checkpoint_with<M: TaskHead + ?Sized>(
+    config: &PretrainedConfig,
+    reg: &ModelRegistration,
+    checkpoint: Arc<Checkpoint>,
+    options: &BuildOptions,
+) -> Result<(Box<M>, LoadingReport)> {
     let arch = arch_of(config, reg)?;
     let ctor = M::constructor(&reg.constructor).ok_or_else(|| {
         Error::config(reg.model_type, format!("{} is not registered as a {} head", reg.class_name, M::TASK))
     })?;
-    let (vb, tracker) = checkpoint_var_builder(Arc::clone(&checkpoint), reg.base_model_prefix, dtype, device);
+    let (vb, tracker) = checkpoint_var_builder_with(
+        Arc::clone(&checkpoint),
+        reg.base_model_prefix,
+        options.dtype,
+        &options.device,
+        options.policy,
+    );
     let model = match ctor(arch.as_ref(), vb) {
         Ok(m) => m,
         Err(e) => return Err(tracker.take_error().unwrap_or(e)),
     };
-    let used = tracker.used();
-    // Buffers that older checkpoints saved and `transformers` ignores on load.
-    let ignored = |n: &str| {
-        ["position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq"].iter().any(|b| n.ends_with(b))
-    };
-    let unexpected: Vec<&String> = checkpoint.names().iter().filter(|n| !used.contains(*n) && !ignored(n)).collect();
-    if !unexpected.is_empty() {
-        tracing::warn!(
-            "some weights of the checkpoint were not used when initialising {}: {:?}",
-            reg.class_name,
-            unexpected
-        );
+    let report = loading_report(&checkpoint, &tracker);
+    if tracker.used().is_empty() {
+        if let Some(name) = report.missing_keys.first() {
+            return Err(Error::TensorNotFound { name: name.clone(), files: describe_files(&checkpoint) });
+        }
     }
-    Ok(model)
+    if !report.is_empty() {
+        tracing::warn!("loading {} from {}: {report}", reg.class_name, describe_files(&checkpoint));
+    }
+    Ok((model, report))
+}
+
+fn describe_files(checkpoint: &Checkpoint) -> String {
+    checkpoint
+        .files()
+        .iter()
+        .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `transformers`' `_get_model_class`: among the registrations that serve a task for one
+/// model type (`candidates`), the first one whose class is named in the config's
+/// `architectures` (checked in order); `None` when none is named, and the caller keeps its
+/// default (the first of `transformers`' mapping, the registry's head here).
+pub fn select_registration<'r>(
+    candidates: &[&'r ModelRegistration],
+    architectures: &[String],
+) -> Option<&'r ModelRegistration> {
+    architectures.iter().find_map(|arch| candidates.iter().find(|r| r.class_name == arch.as_str()).copied())
 }
 
 /// Build the `M` head registered by `reg` with freshly initialised weights (`from_config`).
@@ -92,4 +163,46 @@ pub fn build_fresh<M: TaskHead + ?Sized>(
         Error::config(reg.model_type, format!("{} is not registered as a {} head", reg.class_name, M::TASK))
     })?;
     ctor(arch.as_ref(), fresh_var_builder(dtype, device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Constructor;
+    use crate::ForSequenceClassification;
+
+    fn unused(_: &dyn ArchConfig, _: VarBuilder<'_>) -> Result<Box<dyn ForSequenceClassification>> {
+        Err(Error::config("toy", "unused"))
+    }
+
+    fn head(class_name: &'static str) -> ModelRegistration {
+        ModelRegistration {
+            model_type: "toy",
+            task: Task::SequenceClassification,
+            class_name,
+            source: "tests::Toy",
+            base_model_prefix: "toy",
+            config_model_type: "toy",
+            constructor: Constructor::SequenceClassification(unused),
+        }
+    }
+
+    #[test]
+    fn the_named_architecture_wins_among_candidates() {
+        // Funnel's style: two classes serve one task; `architectures` picks.
+        let (full, base) = (head("ToyForSequenceClassification"), head("ToyBaseForSequenceClassification"));
+        let candidates = [&full, &base];
+        let names = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let pick = |a: &[&str]| select_registration(&candidates, &names(a)).map(|r| r.class_name);
+        assert_eq!(pick(&["ToyBaseForSequenceClassification"]), Some("ToyBaseForSequenceClassification"));
+        assert_eq!(pick(&["ToyForSequenceClassification"]), Some("ToyForSequenceClassification"));
+        // Every entry of `architectures` is tried in order, as `_get_model_class` does.
+        assert_eq!(
+            pick(&["ToyForMaskedLM", "ToyBaseForSequenceClassification"]),
+            Some("ToyBaseForSequenceClassification")
+        );
+        // None named: the caller's default.
+        assert_eq!(pick(&["ToyForMaskedLM"]), None);
+        assert_eq!(pick(&[]), None);
+    }
 }

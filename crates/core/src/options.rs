@@ -36,6 +36,16 @@ pub struct LoadOptions {
     pub dtype: DTypeChoice,
     /// Values that replace the fields of `config.json` (`transformers`' `**kwargs`).
     pub config_overrides: Map<String, Value>,
+    /// Weight file variant (`fp16` reads `model.fp16.safetensors`,
+    /// `model.safetensors.index.fp16.json`, `pytorch_model.fp16.bin` or
+    /// `pytorch_model.bin.index.fp16.json`, as `transformers`' `_add_variant` names them).
+    pub variant: Option<String>,
+    /// `Some(true)`: safetensors only; `Some(false)`: PyTorch `.bin` only; `None` (default):
+    /// safetensors first, then `.bin` (`transformers`' `use_safetensors`).
+    pub use_safetensors: Option<bool>,
+    /// Re-initialise weights whose shape in the checkpoint differs from the model's (and report
+    /// them in [`LoadingReport::mismatched_keys`]) instead of failing.
+    pub ignore_mismatched_sizes: bool,
 }
 
 impl Default for LoadOptions {
@@ -50,6 +60,9 @@ impl Default for LoadOptions {
             device: Device::Cpu,
             dtype: DTypeChoice::Auto,
             config_overrides: Map::new(),
+            variant: None,
+            use_safetensors: None,
+            ignore_mismatched_sizes: false,
         }
     }
 }
@@ -105,12 +118,94 @@ impl LoadOptions {
         self.config_overrides.insert(key.into(), value.into());
         self
     }
+
+    /// Read the weight files of `variant` (`fp16` reads `model.fp16.safetensors`, ...).
+    pub fn variant(mut self, variant: impl Into<String>) -> Self {
+        self.variant = Some(variant.into());
+        self
+    }
+
+    /// Only safetensors (`true`) or only PyTorch `.bin` files (`false`).
+    pub fn use_safetensors(mut self, yes: bool) -> Self {
+        self.use_safetensors = Some(yes);
+        self
+    }
+
+    /// Re-initialise (and report) weights whose checkpoint shape differs, instead of failing.
+    pub fn ignore_mismatched_sizes(mut self, yes: bool) -> Self {
+        self.ignore_mismatched_sizes = yes;
+        self
+    }
 }
 
 /// A loaded object with the config overrides that matched no config field
-/// (`transformers`' `return_unused_kwargs=True`).
+/// (`transformers`' `return_unused_kwargs=True`) and, for models, what happened to the weights
+/// (`output_loading_info=True`; empty for configs).
 #[derive(Debug)]
 pub struct Loaded<T> {
     pub value: T,
     pub unused_kwargs: Map<String, Value>,
+    pub report: LoadingReport,
+}
+
+/// What loading a checkpoint into a model did, like `transformers`' `output_loading_info`.
+///
+/// Names are the model's (`classifier.weight`) for missing and mismatched keys, and the
+/// checkpoint's for unexpected keys. A non-empty report is also logged with `tracing::warn!`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadingReport {
+    /// Weights of the model that the checkpoint lacks, initialised afresh: the task head's,
+    /// when a checkpoint of the base model or of another head is loaded into a head model.
+    /// (A missing weight of the base model itself is an error, `Error::TensorNotFound`.)
+    pub missing_keys: Vec<String>,
+    /// Tensors of the checkpoint that the model does not use (a head's weights loaded into
+    /// the base model), except the buffers `transformers` ignores too (`position_ids`,
+    /// `rotary_emb.inv_freq`, ...) and aliases of used tensors in `.bin` files.
+    pub unexpected_keys: Vec<String>,
+    /// Weights whose shape in the checkpoint differs from the model's, initialised afresh
+    /// (only with [`LoadOptions::ignore_mismatched_sizes`]; otherwise an error).
+    pub mismatched_keys: Vec<MismatchedKey>,
+}
+
+/// A weight whose shape in the checkpoint is not the model's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MismatchedKey {
+    /// The model's name of the weight.
+    pub name: String,
+    pub checkpoint_shape: Vec<usize>,
+    pub model_shape: Vec<usize>,
+}
+
+impl LoadingReport {
+    /// Whether the checkpoint matched the model exactly.
+    pub fn is_empty(&self) -> bool {
+        self.missing_keys.is_empty() && self.unexpected_keys.is_empty() && self.mismatched_keys.is_empty()
+    }
+}
+
+impl std::fmt::Display for LoadingReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if !self.missing_keys.is_empty() {
+            parts.push(format!("newly initialised (missing from the checkpoint): {}", self.missing_keys.join(", ")));
+        }
+        if !self.unexpected_keys.is_empty() {
+            parts.push(format!("not used (unexpected): {}", self.unexpected_keys.join(", ")));
+        }
+        if !self.mismatched_keys.is_empty() {
+            let m: Vec<String> = self
+                .mismatched_keys
+                .iter()
+                .map(|k| {
+                    format!("{} ({:?} in the checkpoint, {:?} in the model)", k.name, k.checkpoint_shape, k.model_shape)
+                })
+                .collect();
+            parts.push(format!("newly initialised (shape mismatch): {}", m.join(", ")));
+        }
+        if parts.is_empty() {
+            f.write_str("every weight loaded")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
 }

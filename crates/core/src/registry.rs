@@ -1,11 +1,33 @@
-//! Registrations collected with `inventory`, and the read-only registry built from them.
+//! Registrations collected with `inventory`, the registry built from them, and the run-time
+//! registrations layered over it.
 //!
 //! `#[derive(AutoRegister)]` submits a [`ConfigRegistration`] for a config type and a
 //! [`ModelRegistration`] for each model type; [`Registry::global`] gathers them once.
+//!
+//! # Two layers
+//!
+//! - **Compiled in**: the `inventory` submissions, checked and gathered once into
+//!   [`Registry::global`] and read-only afterwards. Two of them for one key are an error that
+//!   names both, never an override.
+//! - **Run time**: [`Registry::register_config`] and [`Registry::register_model`]
+//!   (`transformers`' `AutoConfig.register` / `AutoModel.register`, reached through the Auto
+//!   classes' `register` functions) add to a `RwLock`ed layer of the same registry. Every
+//!   lookup ([`Registry::config`], [`Registry::model`], [`Registry::heads`],
+//!   [`Registry::models`], [`Registry::model_types`]) consults this layer first, then the
+//!   compiled-in entries, so a run-time registration is visible to everything that resolves
+//!   through the registry (`AutoConfig`, every `from_pretrained` / `from_config`, `TaskModel`).
+//!
+//! A run-time registration for a key that is already taken (compiled in or registered
+//! before) is an error unless `exist_ok` is set; with `exist_ok` it replaces the earlier one
+//! for every later lookup. A run-time registration passes the compile-time checks too: a model
+//! must be built from the config of the model type it is registered for, and that model type
+//! must have a config registration. Run-time registrations live as long as the process (they
+//! are leaked to hand out `&'static` references, like the `inventory` ones); registering is
+//! meant for start-up, a few calls per process, not for a loop.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use candle_nn::VarBuilder;
 use serde_json::Value;
@@ -26,7 +48,7 @@ pub type ConfigParser = fn(Value) -> Result<Arc<dyn ArchConfig>>;
 pub type Ctor<M> = for<'a> fn(&dyn ArchConfig, VarBuilder<'a>) -> Result<Box<M>>;
 
 /// `model_type -> config parser`, submitted by `#[derive(AutoRegister)]` on a config type.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConfigRegistration {
     pub model_type: &'static str,
     /// The `transformers` config class (`BertConfig`).
@@ -37,7 +59,7 @@ pub struct ConfigRegistration {
 }
 
 /// `(model_type, task) -> constructor`, submitted by `#[derive(AutoRegister)]` on a model type.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ModelRegistration {
     pub model_type: &'static str,
     pub task: Task,
@@ -115,11 +137,54 @@ constructors! {
 inventory::collect!(ConfigRegistration);
 inventory::collect!(ModelRegistration);
 
-/// Every registration, keyed by model type and task. Built once, read-only afterwards.
+/// Every registration, keyed by model type and task: the compiled-in ones, built once and
+/// read-only afterwards, and the run-time layer consulted before them (see the module docs).
 #[derive(Debug, Default)]
 pub struct Registry {
     configs: BTreeMap<&'static str, &'static ConfigRegistration>,
     models: BTreeMap<(&'static str, Task), &'static ModelRegistration>,
+    runtime: RwLock<Layer>,
+}
+
+/// The registrations made at run time, consulted before the compiled-in ones.
+#[derive(Debug, Default)]
+struct Layer {
+    configs: BTreeMap<&'static str, &'static ConfigRegistration>,
+    models: BTreeMap<(&'static str, Task), &'static ModelRegistration>,
+}
+
+/// A model registration is built from the config of the model type it is registered for, and
+/// its constructor builds the head of its task.
+fn check_model(reg: &ModelRegistration) -> Result<()> {
+    if reg.config_model_type != reg.model_type {
+        return Err(Error::config(
+            reg.model_type,
+            format!(
+                "{} (`{}`) is registered for model type `{}` but is built from the config of `{}`",
+                reg.class_name, reg.source, reg.model_type, reg.config_model_type
+            ),
+        ));
+    }
+    if reg.constructor.task() != reg.task {
+        return Err(Error::config(
+            reg.model_type,
+            format!("{} registers task `{}` with a constructor for `{}`", reg.source, reg.task, reg.constructor.task()),
+        ));
+    }
+    Ok(())
+}
+
+/// `ToyConfig (`crate::ToyConfig`)`, plus `origin` (`compiled in`) when given.
+fn describe(class: &str, source: &str, origin: Option<&str>) -> String {
+    match origin {
+        Some(origin) => format!("{class} (`{source}`, {origin})"),
+        None => format!("{class} (`{source}`)"),
+    }
+}
+
+/// The second registration of a taken key, registered at run time without `exist_ok`.
+fn runtime_second(class: &str, source: &str) -> String {
+    format!("{class} (`{source}`) at run time (without `exist_ok = true`, which would replace the first)")
 }
 
 impl Registry {
@@ -134,44 +199,25 @@ impl Registry {
             if let Some(first) = registry.configs.insert(reg.model_type, reg) {
                 return Err(Error::DuplicateRegistration {
                     what: format!("config for model type `{}`", reg.model_type),
-                    first: format!("{} (`{}`)", first.config_class, first.source),
-                    second: format!("{} (`{}`)", reg.config_class, reg.source),
+                    first: describe(first.config_class, first.source, None),
+                    second: describe(reg.config_class, reg.source, None),
                 });
             }
         }
         for reg in models {
-            if reg.config_model_type != reg.model_type {
-                return Err(Error::config(
-                    reg.model_type,
-                    format!(
-                        "{} (`{}`) is registered for model type `{}` but is built from the config of `{}`",
-                        reg.class_name, reg.source, reg.model_type, reg.config_model_type
-                    ),
-                ));
-            }
-            if reg.constructor.task() != reg.task {
-                return Err(Error::config(
-                    reg.model_type,
-                    format!(
-                        "{} registers task `{}` with a constructor for `{}`",
-                        reg.source,
-                        reg.task,
-                        reg.constructor.task()
-                    ),
-                ));
-            }
+            check_model(reg)?;
             if let Some(first) = registry.models.insert((reg.model_type, reg.task), reg) {
                 return Err(Error::DuplicateRegistration {
                     what: format!("the {} head of model type `{}`", reg.task, reg.model_type),
-                    first: format!("{} (`{}`)", first.class_name, first.source),
-                    second: format!("{} (`{}`)", reg.class_name, reg.source),
+                    first: describe(first.class_name, first.source, None),
+                    second: describe(reg.class_name, reg.source, None),
                 });
             }
         }
         Ok(registry)
     }
 
-    /// The registry of everything linked into this binary.
+    /// The registry of everything linked into this binary, plus what was registered at run time.
     pub fn global() -> Result<&'static Registry> {
         static GLOBAL: OnceLock<Result<Registry, String>> = OnceLock::new();
         GLOBAL
@@ -183,32 +229,119 @@ impl Registry {
             .map_err(|msg| Error::config("registry", msg.clone()))
     }
 
+    /// The run-time layer. A panic cannot leave it half-written (each change is one insert),
+    /// so a poisoned lock is still read.
+    fn layer(&self) -> RwLockReadGuard<'_, Layer> {
+        self.runtime.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Register a config parser at run time (`AutoConfig.register`): `config.json` files whose
+    /// `model_type` is `reg.model_type` parse with `reg.parse` from now on.
+    ///
+    /// Fails when the model type is empty, or already has a config registration (compiled in
+    /// or registered at run time) and `exist_ok` is false; with `exist_ok`, `reg` replaces it.
+    pub fn register_config(&self, reg: ConfigRegistration, exist_ok: bool) -> Result<&'static ConfigRegistration> {
+        if reg.model_type.is_empty() {
+            return Err(Error::config("?", format!("{} is registered for an empty model type", reg.source)));
+        }
+        let mut layer = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
+        let taken = match layer.configs.get(reg.model_type) {
+            Some(first) => Some(describe(first.config_class, first.source, Some("registered at run time"))),
+            None => self
+                .configs
+                .get(reg.model_type)
+                .map(|first| describe(first.config_class, first.source, Some("compiled in"))),
+        };
+        if let (Some(first), false) = (taken, exist_ok) {
+            return Err(Error::DuplicateRegistration {
+                what: format!("config for model type `{}`", reg.model_type),
+                first,
+                second: runtime_second(reg.config_class, reg.source),
+            });
+        }
+        let reg: &'static ConfigRegistration = Box::leak(Box::new(reg));
+        layer.configs.insert(reg.model_type, reg);
+        Ok(reg)
+    }
+
+    /// Register a model constructor at run time (`AutoModelFor*.register`): the `reg.task`
+    /// head of `reg.model_type` is built by `reg.constructor` from now on.
+    ///
+    /// Fails when the registration is inconsistent (built from the config of another model
+    /// type, or a constructor of another task), when its model type has no config
+    /// registration (register the config first), or when the `(model_type, task)` pair is
+    /// already taken (compiled in or registered at run time) and `exist_ok` is false; with
+    /// `exist_ok`, `reg` replaces it.
+    pub fn register_model(&self, reg: ModelRegistration, exist_ok: bool) -> Result<&'static ModelRegistration> {
+        check_model(&reg)?;
+        let mut layer = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
+        if !layer.configs.contains_key(reg.model_type) && !self.configs.contains_key(reg.model_type) {
+            return Err(Error::config(
+                reg.model_type,
+                format!(
+                    "{} (`{}`) is registered for model type `{}`, which has no config registration: register \
+                     its config first (`AutoConfig::register` or `#[derive(AutoRegister)]` with `#[auto(config, ...)]`)",
+                    reg.class_name, reg.source, reg.model_type
+                ),
+            ));
+        }
+        let key = (reg.model_type, reg.task);
+        let taken = match layer.models.get(&key) {
+            Some(first) => Some(describe(first.class_name, first.source, Some("registered at run time"))),
+            None => self.models.get(&key).map(|first| describe(first.class_name, first.source, Some("compiled in"))),
+        };
+        if let (Some(first), false) = (taken, exist_ok) {
+            return Err(Error::DuplicateRegistration {
+                what: format!("the {} head of model type `{}`", reg.task, reg.model_type),
+                first,
+                second: runtime_second(reg.class_name, reg.source),
+            });
+        }
+        let reg: &'static ModelRegistration = Box::leak(Box::new(reg));
+        layer.models.insert(key, reg);
+        Ok(reg)
+    }
+
     /// The config registration of `model_type`.
     pub fn config(&self, model_type: &str) -> Option<&'static ConfigRegistration> {
-        self.configs.get(model_type).copied()
+        self.layer().configs.get(model_type).or_else(|| self.configs.get(model_type)).copied()
     }
 
     /// The model registration of `(model_type, task)`.
     pub fn model(&self, model_type: &str, task: Task) -> Option<&'static ModelRegistration> {
-        self.models.get(&(model_type, task)).copied()
+        self.layer().models.get(&(model_type, task)).or_else(|| self.models.get(&(model_type, task))).copied()
     }
 
-    /// Every registered model type (from configs and models), sorted.
+    /// Every registered model type (from configs and models, of both layers), sorted.
     pub fn model_types(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.configs.keys().copied().chain(self.models.keys().map(|(m, _)| *m)).collect();
+        let layer = self.layer();
+        let mut v: Vec<_> = self
+            .configs
+            .keys()
+            .chain(layer.configs.keys())
+            .copied()
+            .chain(self.models.keys().chain(layer.models.keys()).map(|(m, _)| *m))
+            .collect();
         v.sort_unstable();
         v.dedup();
         v
     }
 
+    /// Every model registration in effect, the run-time ones over the compiled-in ones.
+    fn merged_models(&self) -> BTreeMap<(&'static str, Task), &'static ModelRegistration> {
+        let mut all = self.models.clone();
+        all.extend(self.layer().models.iter().map(|(k, v)| (*k, *v)));
+        all
+    }
+
     /// Every model registration of `model_type`, in task order.
     pub fn heads(&self, model_type: &str) -> Vec<&'static ModelRegistration> {
-        self.models.values().filter(|r| r.model_type == model_type).copied().collect()
+        self.merged_models().into_values().filter(|r| r.model_type == model_type).collect()
     }
 
     /// Every model registration, sorted by model type and task.
     pub fn models(&self) -> impl Iterator<Item = &'static ModelRegistration> + '_ {
-        self.models.values().copied()
+        self.merged_models().into_values()
     }
 }
 
@@ -291,5 +424,76 @@ mod tests {
         assert_eq!(r.model_types(), vec!["toy"]);
         assert!(<dyn ForMaskedLm as TaskHead>::constructor(&MODEL_A.constructor).is_some());
         assert!(<dyn Model as TaskHead>::constructor(&MODEL_A.constructor).is_none());
+    }
+
+    fn no_base(_: &dyn ArchConfig, _: VarBuilder<'_>) -> Result<Box<dyn Model>> {
+        Err(Error::config("x", "unused"))
+    }
+
+    /// A registration of `class` for `model_type`, as `register` functions make them.
+    fn runtime_model(model_type: &'static str, class: &'static str) -> ModelRegistration {
+        ModelRegistration {
+            model_type,
+            task: Task::Base,
+            class_name: class,
+            source: "user::Model",
+            base_model_prefix: "",
+            config_model_type: model_type,
+            constructor: Constructor::Base(no_base),
+        }
+    }
+
+    #[test]
+    fn runtime_registrations_are_seen_by_every_lookup() {
+        let r = Registry::build([&CONFIG_A], [&MODEL_A]).unwrap();
+        let config = ConfigRegistration { model_type: "new", ..CONFIG_A.clone() };
+        r.register_config(config, false).unwrap();
+        r.register_model(runtime_model("new", "NewModel"), false).unwrap();
+        assert_eq!(r.config("new").unwrap().config_class, "ToyConfig");
+        assert_eq!(r.model("new", Task::Base).unwrap().class_name, "NewModel");
+        assert_eq!(r.model_types(), vec!["new", "toy"]);
+        assert_eq!(r.heads("new").len(), 1);
+        assert_eq!(r.models().count(), 2);
+        // The compiled-in entries are still there.
+        assert_eq!(r.model("toy", Task::MaskedLm).unwrap().class_name, "ToyForMaskedLM");
+    }
+
+    #[test]
+    fn taken_keys_need_exist_ok() {
+        let r = Registry::build([&CONFIG_A], [&MODEL_A]).unwrap();
+        // Over a compiled-in config.
+        let err = r.register_config(CONFIG_B.clone(), false).unwrap_err();
+        assert!(matches!(err, Error::DuplicateRegistration { .. }), "{err}");
+        let err = err.to_string();
+        assert!(err.contains("crate_a::ToyConfig") && err.contains("crate_b::OtherToyConfig"), "{err}");
+        assert!(err.contains("exist_ok"), "{err}");
+        r.register_config(CONFIG_B.clone(), true).unwrap();
+        assert_eq!(r.config("toy").unwrap().config_class, "OtherToyConfig");
+        // Over a run-time config.
+        let err = r.register_config(CONFIG_A.clone(), false).unwrap_err().to_string();
+        assert!(err.contains("registered at run time"), "{err}");
+
+        // Over a compiled-in head, then over a run-time one.
+        let err = r.register_model(MODEL_B.clone(), false).unwrap_err().to_string();
+        assert!(err.contains("crate_a::ToyForMaskedLM") && err.contains("masked-lm"), "{err}");
+        r.register_model(MODEL_B.clone(), true).unwrap();
+        assert_eq!(r.model("toy", Task::MaskedLm).unwrap().class_name, "OtherToyForMaskedLM");
+        assert_eq!(r.heads("toy").len(), 1);
+        assert!(r.register_model(MODEL_A.clone(), false).is_err());
+    }
+
+    #[test]
+    fn runtime_models_pass_the_build_checks() {
+        let r = Registry::build([&CONFIG_A], []).unwrap();
+        let err = r.register_model(MODEL_WRONG_CONFIG.clone(), true).unwrap_err().to_string();
+        assert!(err.contains("config of `other`"), "{err}");
+        let wrong_task = ModelRegistration { task: Task::Base, ..MODEL_A.clone() };
+        let err = r.register_model(wrong_task, true).unwrap_err().to_string();
+        assert!(err.contains("constructor for `masked-lm`"), "{err}");
+        let err = r.register_model(runtime_model("nothing", "NothingModel"), true).unwrap_err().to_string();
+        assert!(err.contains("no config registration"), "{err}");
+        let empty = ConfigRegistration { model_type: "", ..CONFIG_A.clone() };
+        assert!(r.register_config(empty, true).is_err());
+        assert!(r.model_types() == vec!["toy"]);
     }
 }

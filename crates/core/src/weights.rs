@@ -1,12 +1,27 @@
-//! Weight loading: finding the weight files of a model and memory-mapping them behind a
-//! candle `VarBuilder` that follows `transformers`' key conventions.
+//! Weight loading: finding the weight files of a model (safetensors or PyTorch `.bin`, single
+//! or sharded, with a variant) and reading them behind a candle `VarBuilder` that follows
+//! `transformers`' key conventions.
 //!
 //! Names are looked up as asked, then with the `base_model_prefix` added or removed (a base
 //! checkpoint loads into a head model and back), then with the old `gamma`/`beta` names of
 //! LayerNorm parameters.
+//!
+//! What a name that is not in the checkpoint does depends on the [`LoadPolicy`]. Strictly
+//! ([`checkpoint_var_builder`]) it is a typed [`Error::TensorNotFound`]. The Auto classes load
+//! a head model leniently: a tensor of the task head that the checkpoint lacks (a base
+//! checkpoint, or one of another head) is initialised afresh as `transformers`'
+//! `_init_weights` does and reported as missing, while a missing tensor of the base model
+//! itself stays an error (the checkpoint is broken or does not match the config). A head
+//! tensor is one whose name is outside the base model's prefix (`classifier.weight`, not
+//! `bert.encoder...`) and whose top-level module (`classifier`) the checkpoint has nothing of,
+//! with or without the prefix; so it needs no per-architecture code. `CLIPForImageClassification`
+//! (whose vision tower is not under its prefix `clip`) gets a fresh `classifier` from a
+//! checkpoint without one, while a missing `vision_model.encoder.layers.5...` is an error
+//! because the checkpoint has a `vision_model`. `tests/loading.rs` checks the resulting
+//! reports against `transformers`' `output_loading_info` for every head fixture.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use candle_core::safetensors::{Load, MmapedSafetensors};
@@ -17,66 +32,107 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::hub::{check_relative_path, ModelSource};
+use crate::options::{LoadingReport, MismatchedKey};
+use crate::pickle::TorchFile;
 
-/// Find the weight files of `source`, in `transformers`' order.
-pub fn find_weight_files(source: &ModelSource) -> Result<Vec<PathBuf>> {
-    if let Some(p) = source.optional_file("model.safetensors")? {
-        return Ok(vec![p]);
+/// `model.safetensors`.
+pub const SAFE_WEIGHTS_NAME: &str = "model.safetensors";
+/// `model.safetensors.index.json`.
+pub const SAFE_WEIGHTS_INDEX_NAME: &str = "model.safetensors.index.json";
+/// `pytorch_model.bin`.
+pub const WEIGHTS_NAME: &str = "pytorch_model.bin";
+/// `pytorch_model.bin.index.json`.
+pub const WEIGHTS_INDEX_NAME: &str = "pytorch_model.bin.index.json";
+
+/// `transformers`' `_add_variant`: the variant goes before the last extension
+/// (`model.fp16.safetensors`, `model.safetensors.index.fp16.json`).
+pub fn add_variant(weights_name: &str, variant: Option<&str>) -> String {
+    match (variant, weights_name.rsplit_once('.')) {
+        (Some(v), Some((path, ext))) => format!("{path}.{v}.{ext}"),
+        _ => weights_name.to_owned(),
     }
-    if let Some(index) = source.optional_file("model.safetensors.index.json")? {
-        return sharded_files(source, &index);
-    }
-    for legacy in ["pytorch_model.bin", "pytorch_model.bin.index.json"] {
-        if source.optional_file(legacy)?.is_some() {
-            return Err(Error::Unsupported(format!(
-                "{} has only `{legacy}`; PyTorch pickle weights are not read yet: convert them to safetensors \
-                 (in Python: `model.save_pretrained(dir, safe_serialization=True)`)",
-                source.describe()
-            )));
-        }
-    }
-    Err(Error::WeightsNotFound {
-        location: source.describe(),
-        tried: "model.safetensors, model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json"
-            .to_owned(),
-    })
 }
 
-fn sharded_files(source: &ModelSource, index: &std::path::Path) -> Result<Vec<PathBuf>> {
+/// Find the weight files of `source`, in `transformers`' order: `model.safetensors`,
+/// `model.safetensors.index.json`, `pytorch_model.bin`, `pytorch_model.bin.index.json`, each
+/// with the source's variant, and only the formats its `use_safetensors` allows.
+pub fn find_weight_files(source: &ModelSource) -> Result<Vec<PathBuf>> {
+    let variant = source.variant();
+    let mut tried = Vec::new();
+    let formats: &[(&str, &str)] = match source.use_safetensors() {
+        Some(true) => &[(SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)],
+        Some(false) => &[(WEIGHTS_NAME, WEIGHTS_INDEX_NAME)],
+        None => &[(SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME), (WEIGHTS_NAME, WEIGHTS_INDEX_NAME)],
+    };
+    for (single, index) in formats {
+        let single = add_variant(single, variant);
+        if let Some(p) = source.optional_file(&single)? {
+            return Ok(vec![p]);
+        }
+        let index = add_variant(index, variant);
+        if let Some(p) = source.optional_file(&index)? {
+            return sharded_files(source, &p);
+        }
+        tried.push(single);
+        tried.push(index);
+    }
+    let mut tried = tried.join(", ");
+    // Only a local folder is checked for the files without the variant: on the Hub, looking
+    // would download them.
+    if let (Some(v), Some(_)) = (variant, source.local_dir()) {
+        for (single, index) in formats {
+            for name in [single, index] {
+                if source.optional_file(name)?.is_some() {
+                    tried.push_str(&format!(
+                        " (there is `{name}` without the variant `{v}`: load without a variant to use it)"
+                    ));
+                    return Err(Error::WeightsNotFound { location: source.describe(), tried });
+                }
+            }
+        }
+    }
+    Err(Error::WeightsNotFound { location: source.describe(), tried })
+}
+
+/// The shard files an index names, in order of first appearance; each must be a plain
+/// relative path inside the model folder.
+fn sharded_files(source: &ModelSource, index: &Path) -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(index).map_err(|e| Error::io(index, e))?;
     let json: Value =
         serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: index.to_path_buf(), source })?;
+    let bad_index = |message: String| Error::Safetensors { path: index.to_path_buf(), message };
     let Some(map) = json.get("weight_map").and_then(Value::as_object) else {
-        return Err(Error::Safetensors {
-            path: index.to_path_buf(),
-            message: "the index has no `weight_map` object".to_owned(),
-        });
+        return Err(bad_index("the index has no `weight_map` object".to_owned()));
     };
     let mut shards: Vec<&str> = Vec::new();
     for (tensor, file) in map {
         let Some(file) = file.as_str() else {
-            return Err(Error::Safetensors {
-                path: index.to_path_buf(),
-                message: format!("`weight_map[{tensor}]` is not a file name"),
-            });
+            return Err(bad_index(format!("`weight_map[{tensor}]` is not a file name")));
         };
         if !shards.contains(&file) {
+            // Checked before anything is fetched: an index must not reach outside the snapshot.
+            check_relative_path(file)?;
             shards.push(file);
         }
     }
-    shards
-        .into_iter()
-        .map(|f| {
-            check_relative_path(f)?;
-            source.file(f)
-        })
-        .collect()
+    if shards.is_empty() {
+        return Err(bad_index("the index's `weight_map` is empty".to_owned()));
+    }
+    shards.into_iter().map(|f| source.file(f)).collect()
 }
 
-/// Memory-mapped safetensors files holding one checkpoint.
+/// The tensors of one checkpoint: memory-mapped safetensors, or PyTorch `.bin` archives.
+enum Store {
+    Safetensors(MmapedSafetensors),
+    Torch { files: Vec<TorchFile>, index: HashMap<String, usize> },
+}
+
+/// The weight files holding one checkpoint, opened: safetensors are memory-mapped, PyTorch
+/// `.bin` files read through the restricted unpickler of [`crate::pickle`] (nothing in them is
+/// ever executed; a pickle that names anything but tensors is refused).
 pub struct Checkpoint {
     files: Vec<PathBuf>,
-    tensors: MmapedSafetensors,
+    store: Store,
     names: BTreeSet<String>,
 }
 
@@ -93,9 +149,28 @@ fn mmap(files: &[PathBuf]) -> candle_core::Result<MmapedSafetensors> {
     unsafe { MmapedSafetensors::multi(files) }
 }
 
+fn is_safetensors(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "safetensors")
+}
+
 impl Checkpoint {
-    /// Map `files` and read their headers; a truncated or corrupt file is an error naming it.
+    /// Open `files`: all safetensors (memory-mapped, headers read) or all PyTorch `.bin`
+    /// archives (pickles interpreted). A truncated, corrupt or unsafe file is an error naming it.
     pub fn open(files: Vec<PathBuf>) -> Result<Self> {
+        let safetensors = files.iter().filter(|f| is_safetensors(f)).count();
+        if safetensors == files.len() {
+            Self::open_safetensors(files)
+        } else if safetensors == 0 {
+            Self::open_torch(files)
+        } else {
+            Err(Error::Unsupported(format!(
+                "the checkpoint mixes safetensors and PyTorch files ({}): use one format",
+                describe(&files)
+            )))
+        }
+    }
+
+    fn open_safetensors(files: Vec<PathBuf>) -> Result<Self> {
         let tensors = match mmap(&files) {
             Ok(t) => t,
             Err(e) => {
@@ -112,7 +187,20 @@ impl Checkpoint {
             }
         };
         let names = tensors.tensors().into_iter().map(|(n, _)| n).collect();
-        Ok(Self { files, tensors, names })
+        Ok(Self { files, store: Store::Safetensors(tensors), names })
+    }
+
+    fn open_torch(files: Vec<PathBuf>) -> Result<Self> {
+        let mut opened = Vec::with_capacity(files.len());
+        let mut index = HashMap::new();
+        for (i, path) in files.iter().enumerate() {
+            let file = TorchFile::open(path)?;
+            // Later files win, as `state_dict.update(...)` does.
+            index.extend(file.names().map(|n| (n.to_owned(), i)));
+            opened.push(file);
+        }
+        let names = index.keys().cloned().collect();
+        Ok(Self { files, store: Store::Torch { files: opened, index }, names })
     }
 
     /// Every tensor name in the checkpoint.
@@ -125,13 +213,64 @@ impl Checkpoint {
         &self.files
     }
 
-    fn describe_files(&self) -> String {
-        self.files
-            .iter()
-            .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
-            .collect::<Vec<_>>()
-            .join(", ")
+    /// Whether the checkpoint is PyTorch `.bin` files.
+    pub fn is_pickle(&self) -> bool {
+        matches!(self.store, Store::Torch { .. })
     }
+
+    /// The shape of tensor `name`, `None` when there is no such tensor.
+    pub fn shape(&self, name: &str) -> Result<Option<Vec<usize>>> {
+        match &self.store {
+            Store::Safetensors(st) => match st.get(name) {
+                Ok(view) => Ok(Some(view.shape().to_vec())),
+                Err(_) if !self.names.contains(name) => Ok(None),
+                Err(e) => Err(e.into()),
+            },
+            Store::Torch { files, index } => {
+                Ok(index.get(name).and_then(|&i| files.get(i)).and_then(|f| f.shape(name)).map(<[usize]>::to_vec))
+            }
+        }
+    }
+
+    /// Read tensor `name` onto `device`, in its stored dtype.
+    pub fn tensor(&self, name: &str, device: &Device) -> Result<Tensor> {
+        let not_found = || Error::TensorNotFound { name: name.to_owned(), files: self.describe_files() };
+        match &self.store {
+            Store::Safetensors(st) => {
+                if !self.names.contains(name) {
+                    return Err(not_found());
+                }
+                Ok(st.get(name)?.load(device)?)
+            }
+            Store::Torch { files, index } => {
+                let file = index.get(name).and_then(|&i| files.get(i)).ok_or_else(not_found)?;
+                file.tensor(name, device)
+            }
+        }
+    }
+
+    /// Tensors of a `.bin` checkpoint saved twice (tied weights) have the same identity.
+    fn view_identity(&self, name: &str) -> Option<String> {
+        match &self.store {
+            Store::Safetensors(_) => None,
+            Store::Torch { files, index } => {
+                let i = *index.get(name)?;
+                files.get(i)?.view_identity(name).map(|id| format!("{i}/{id}"))
+            }
+        }
+    }
+
+    fn describe_files(&self) -> String {
+        describe(&self.files)
+    }
+}
+
+fn describe(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn strip_candle_noise(e: &candle_core::Error) -> String {
@@ -144,11 +283,39 @@ fn strip_candle_noise(e: &candle_core::Error) -> String {
     }
 }
 
-/// What happened while a model was built from a checkpoint: which tensors it read, and the
-/// first error, kept typed so that it reaches the caller as is.
+/// How forgiving a load is about tensors the checkpoint lacks or shapes it disagrees on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadPolicy {
+    /// Initialise afresh (and report as missing) the task head's tensors that the checkpoint
+    /// lacks, as `transformers` does when it loads a base checkpoint into a head model;
+    /// `false`: every missing tensor is an error.
+    pub init_missing_head: bool,
+    /// Initialise afresh (and report) tensors whose checkpoint shape differs, instead of an error.
+    pub ignore_mismatched_sizes: bool,
+    /// The standard deviation of fresh matrices (`initializer_range` of the config).
+    pub initializer_range: f64,
+}
+
+impl LoadPolicy {
+    /// Every tensor must be in the checkpoint with the model's shape.
+    pub fn strict() -> Self {
+        Self { init_missing_head: false, ignore_mismatched_sizes: false, initializer_range: 0.02 }
+    }
+}
+
+impl Default for LoadPolicy {
+    fn default() -> Self {
+        Self::strict()
+    }
+}
+
+/// What happened while a model was built from a checkpoint: which tensors it read, which it
+/// initialised afresh, and the first error, kept typed so that it reaches the caller as is.
 #[derive(Debug, Default)]
 pub struct LoadTracker {
     used: Mutex<BTreeSet<String>>,
+    missing: Mutex<BTreeSet<String>>,
+    mismatched: Mutex<BTreeMap<String, MismatchedKey>>,
     first_error: Mutex<Option<Error>>,
 }
 
@@ -175,12 +342,65 @@ impl LoadTracker {
     pub fn used(&self) -> BTreeSet<String> {
         self.used.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
+
+    /// The model's tensors that were initialised afresh because the checkpoint lacks them.
+    pub fn missing(&self) -> BTreeSet<String> {
+        self.missing.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The model's tensors that were initialised afresh because their shapes differ.
+    pub fn mismatched(&self) -> Vec<MismatchedKey> {
+        self.mismatched.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+    }
+}
+
+/// Buffers that older checkpoints saved and `transformers` ignores on load.
+fn ignored_buffer(name: &str) -> bool {
+    ["position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq"].iter().any(|b| name.ends_with(b))
+}
+
+/// The report of a load: what `tracker` saw, and the checkpoint tensors nobody read (except
+/// ignored buffers, and the second names of tied tensors that `.bin` files save twice).
+pub fn loading_report(checkpoint: &Checkpoint, tracker: &LoadTracker) -> LoadingReport {
+    let used = tracker.used();
+    let used_views: HashSet<String> = used.iter().filter_map(|k| checkpoint.view_identity(k)).collect();
+    let unexpected = checkpoint
+        .names()
+        .iter()
+        .filter(|n| !used.contains(*n) && !ignored_buffer(n))
+        .filter(|n| checkpoint.view_identity(n).is_none_or(|id| !used_views.contains(&id)))
+        .cloned()
+        .collect();
+    LoadingReport {
+        missing_keys: tracker.missing().into_iter().collect(),
+        unexpected_keys: unexpected,
+        mismatched_keys: tracker.mismatched(),
+    }
+}
+
+/// A fresh tensor for `name`, as `transformers`' `_init_weights` makes them for the usual
+/// layers: matrices (and convolution kernels) `normal(0, std)`, vectors named `weight` (norm
+/// scales) ones, everything else (biases, `final_logits_bias`, ...) zeros.
+fn fresh_tensor(name: &str, shape: &Shape, std: f64, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    let leaf = name.rsplit('.').next().unwrap_or(name);
+    if leaf == "weight" && shape.rank() >= 2 {
+        Tensor::randn(0f32, std as f32, shape, dev)?.to_dtype(dtype)
+    } else if leaf == "weight" {
+        Tensor::ones(shape, dtype, dev)
+    } else {
+        Tensor::zeros(shape, dtype, dev)
+    }
 }
 
 struct CheckpointBackend {
     checkpoint: Arc<Checkpoint>,
     prefix: String,
     tracker: Arc<LoadTracker>,
+    policy: LoadPolicy,
+    /// The checkpoint's top-level module names, with and without the prefix.
+    modules: BTreeSet<String>,
+    /// Fresh tensors already made, so that a name asked twice gets one tensor.
+    fresh: Mutex<HashMap<String, Tensor>>,
 }
 
 impl CheckpointBackend {
@@ -206,25 +426,76 @@ impl CheckpointBackend {
         candidates.into_iter().find(|c| self.checkpoint.names.contains(c))
     }
 
+    /// Whether a missing `name` belongs to the task head rather than to the base model: it is
+    /// outside the base model's prefix and the checkpoint has nothing of its top-level module.
+    fn is_head_only(&self, name: &str) -> bool {
+        if !self.policy.init_missing_head {
+            return false;
+        }
+        if !self.prefix.is_empty() && name.strip_prefix(self.prefix.as_str()).is_some_and(|r| r.starts_with('.')) {
+            return false;
+        }
+        let top = name.split('.').next().unwrap_or(name);
+        !self.modules.contains(top)
+    }
+
+    fn fresh(&self, name: &str, shape: &Shape, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let mut fresh = self.fresh.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = fresh.get(name).filter(|t| t.shape() == shape) {
+            return t.to_dtype(dtype)?.to_device(dev);
+        }
+        let t = fresh_tensor(name, shape, self.policy.initializer_range, dtype, dev)?;
+        fresh.insert(name.to_owned(), t.clone());
+        Ok(t)
+    }
+
     fn fetch(&self, name: &str, expected: Option<&Shape>, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         let Some(key) = self.resolve(name) else {
+            if let Some(shape) = expected.filter(|_| self.is_head_only(name)) {
+                self.tracker.missing.lock().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned());
+                return self.fresh(name, shape, dtype, dev);
+            }
             return Err(self.tracker.record_error(Error::TensorNotFound {
                 name: name.to_owned(),
                 files: self.checkpoint.describe_files(),
             }));
         };
-        let view = self.checkpoint.tensors.get(&key)?;
+        let got = match self.checkpoint.shape(&key) {
+            Ok(Some(shape)) => shape,
+            Ok(None) => {
+                let files = self.checkpoint.describe_files();
+                return Err(self.tracker.record_error(Error::TensorNotFound { name: key, files }));
+            }
+            Err(e) => return Err(self.tracker.record_error(e)),
+        };
         if let Some(expected) = expected {
-            if view.shape() != expected.dims() {
+            if got != expected.dims() {
+                if self.policy.ignore_mismatched_sizes {
+                    self.tracker.record_use(&key);
+                    let mismatch = MismatchedKey {
+                        name: name.to_owned(),
+                        checkpoint_shape: got,
+                        model_shape: expected.dims().to_vec(),
+                    };
+                    self.tracker
+                        .mismatched
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(name.to_owned(), mismatch);
+                    return self.fresh(name, expected, dtype, dev);
+                }
                 return Err(self.tracker.record_error(Error::TensorShape {
                     name: key,
                     expected: expected.dims().to_vec(),
-                    got: view.shape().to_vec(),
+                    got,
                 }));
             }
         }
         self.tracker.record_use(&key);
-        view.load(dev)?.to_dtype(dtype)
+        match self.checkpoint.tensor(&key, dev) {
+            Ok(t) => t.to_dtype(dtype),
+            Err(e) => Err(self.tracker.record_error(e)),
+        }
     }
 }
 
@@ -242,19 +513,126 @@ impl SimpleBackend for CheckpointBackend {
     }
 }
 
-/// A `VarBuilder` over `checkpoint` for a model whose base model lives under `prefix`.
+/// A strict `VarBuilder` over `checkpoint` for a model whose base model lives under `prefix`:
+/// every tensor must be there ([`LoadPolicy::strict`]).
 pub fn checkpoint_var_builder(
     checkpoint: Arc<Checkpoint>,
     prefix: &str,
     dtype: DType,
     device: &Device,
 ) -> (VarBuilder<'static>, Arc<LoadTracker>) {
+    checkpoint_var_builder_with(checkpoint, prefix, dtype, device, LoadPolicy::strict())
+}
+
+/// A `VarBuilder` over `checkpoint` for a model whose base model lives under `prefix`, with
+/// `policy` for missing and misshapen tensors; [`loading_report`] tells what happened.
+pub fn checkpoint_var_builder_with(
+    checkpoint: Arc<Checkpoint>,
+    prefix: &str,
+    dtype: DType,
+    device: &Device,
+    policy: LoadPolicy,
+) -> (VarBuilder<'static>, Arc<LoadTracker>) {
     let tracker = Arc::new(LoadTracker::default());
-    let backend = CheckpointBackend { checkpoint, prefix: prefix.to_owned(), tracker: Arc::clone(&tracker) };
+    let mut modules = BTreeSet::new();
+    let with_dot = format!("{prefix}.");
+    for name in checkpoint.names() {
+        if let Some(top) = name.split('.').next() {
+            modules.insert(top.to_owned());
+        }
+        if let Some(rest) = name.strip_prefix(&with_dot).filter(|_| !prefix.is_empty()) {
+            if let Some(top) = rest.split('.').next() {
+                modules.insert(top.to_owned());
+            }
+        }
+    }
+    let backend = CheckpointBackend {
+        checkpoint,
+        prefix: prefix.to_owned(),
+        tracker: Arc::clone(&tracker),
+        policy,
+        modules,
+        fresh: Mutex::new(HashMap::new()),
+    };
     (VarBuilder::from_backend(Box::new(backend), dtype, device.clone()), tracker)
 }
 
 /// A `VarBuilder` that initialises every weight afresh (`from_config`).
 pub fn fresh_var_builder(dtype: DType, device: &Device) -> VarBuilder<'static> {
     VarBuilder::from_varmap(&VarMap::new(), dtype, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_follow_add_variant() {
+        assert_eq!(add_variant(SAFE_WEIGHTS_NAME, Some("fp16")), "model.fp16.safetensors");
+        assert_eq!(add_variant(SAFE_WEIGHTS_INDEX_NAME, Some("fp16")), "model.safetensors.index.fp16.json");
+        assert_eq!(add_variant(WEIGHTS_NAME, Some("fp16")), "pytorch_model.fp16.bin");
+        assert_eq!(add_variant(WEIGHTS_INDEX_NAME, Some("fp16")), "pytorch_model.bin.index.fp16.json");
+        assert_eq!(add_variant(WEIGHTS_NAME, None), WEIGHTS_NAME);
+    }
+
+    fn save(dir: &Path, tensors: &[(&str, Tensor)]) -> Arc<Checkpoint> {
+        let path = dir.join("model.safetensors");
+        let map: HashMap<String, Tensor> = tensors.iter().map(|(n, t)| ((*n).to_owned(), t.clone())).collect();
+        candle_core::safetensors::save(&map, &path).unwrap();
+        Arc::new(Checkpoint::open(vec![path]).unwrap())
+    }
+
+    fn lenient() -> LoadPolicy {
+        LoadPolicy { init_missing_head: true, ..LoadPolicy::strict() }
+    }
+
+    #[test]
+    fn head_tensors_are_fresh_and_base_tensors_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = Device::Cpu;
+        let w = Tensor::ones((3, 2), DType::F32, &dev).unwrap();
+        let ckpt = save(dir.path(), &[("encoder.weight", w.clone())]);
+        let (vb, tracker) = checkpoint_var_builder_with(ckpt.clone(), "toy", DType::F32, &dev, lenient());
+        // The base model under the prefix resolves without it.
+        assert!(vb.get((3, 2), "toy.encoder.weight").is_ok());
+        // The head: fresh, reported, and the same tensor when asked twice.
+        let a = vb.get((4, 3), "classifier.weight").unwrap();
+        let b = vb.get((4, 3), "classifier.weight").unwrap();
+        assert_eq!(a.to_vec2::<f32>().unwrap(), b.to_vec2::<f32>().unwrap());
+        assert_eq!(vb.get(4, "classifier.bias").unwrap().to_vec1::<f32>().unwrap(), [0.; 4]);
+        assert_eq!(vb.get(4, "head.norm.weight").unwrap().to_vec1::<f32>().unwrap(), [1.; 4]);
+        // A missing tensor of the base model, or of a module the checkpoint has, is an error.
+        assert!(vb.get((3, 2), "toy.decoder.weight").is_err());
+        assert!(
+            matches!(tracker.take_error(), Some(Error::TensorNotFound { name, .. }) if name == "toy.decoder.weight")
+        );
+        assert!(vb.get(2, "encoder.bias").is_err());
+        let report = loading_report(&ckpt, &tracker);
+        assert_eq!(report.missing_keys, ["classifier.bias", "classifier.weight", "head.norm.weight"]);
+        assert!(report.unexpected_keys.is_empty());
+
+        // Strictly, a head tensor is an error too.
+        let (vb, tracker) = checkpoint_var_builder(ckpt, "toy", DType::F32, &dev);
+        assert!(vb.get((4, 3), "classifier.weight").is_err());
+        assert!(tracker.take_error().is_some());
+    }
+
+    #[test]
+    fn mismatched_shapes_are_errors_unless_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = Device::Cpu;
+        let ckpt = save(dir.path(), &[("classifier.weight", Tensor::ones((2, 3), DType::F32, &dev).unwrap())]);
+        let (vb, tracker) = checkpoint_var_builder_with(ckpt.clone(), "toy", DType::F32, &dev, lenient());
+        assert!(vb.get((5, 3), "classifier.weight").is_err());
+        assert!(matches!(tracker.take_error(), Some(Error::TensorShape { .. })));
+        let policy = LoadPolicy { ignore_mismatched_sizes: true, ..lenient() };
+        let (vb, tracker) = checkpoint_var_builder_with(ckpt.clone(), "toy", DType::F32, &dev, policy);
+        assert_eq!(vb.get((5, 3), "classifier.weight").unwrap().dims(), [5, 3]);
+        let report = loading_report(&ckpt, &tracker);
+        assert_eq!(
+            report.mismatched_keys,
+            [MismatchedKey { name: "classifier.weight".into(), checkpoint_shape: vec![2, 3], model_shape: vec![5, 3] }]
+        );
+        assert!(report.unexpected_keys.is_empty() && report.missing_keys.is_empty());
+    }
 }

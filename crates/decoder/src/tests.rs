@@ -599,13 +599,39 @@ fn dynamic_rope_extends_the_context() {
     assert_eq!(tiny_spec().max_positions(), Some(16));
 }
 
+/// A tensor shaped as `like`, with values spread as `like`'s (same standard deviation and
+/// mean), drawn from a fixed sequence seeded by `seed`.
+fn deterministic_like(like: &Tensor, seed: f32) -> Tensor {
+    let values: Vec<f32> = like.flatten_all().unwrap().to_vec1().unwrap();
+    let n = values.len() as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt();
+    let data: Vec<f32> = (0..values.len())
+        .map(|i| {
+            let u = ((i as f32 * 12.9898 + seed * 78.233).sin() * 43758.547).fract();
+            mean + std * 3f32.sqrt() * (2.0 * u.abs() - 1.0)
+        })
+        .collect();
+    Tensor::from_vec(data, like.dims(), like.device()).unwrap()
+}
+
 #[test]
 fn half_precision_runs_close_to_f32() {
     for (name, spec) in variant_specs() {
         let varmap = VarMap::new();
-        let lm = CausalLm::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &spec, "model").unwrap();
-        let weights: std::collections::HashMap<String, Tensor> =
-            varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        // Loading through the varmap creates every weight the model reads.
+        CausalLm::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &spec, "model").unwrap();
+        // Deterministic weights (the varmap's are drawn unseeded), of the same shapes and spread.
+        let weights: std::collections::HashMap<String, Tensor> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(n, (k, v))| (k.clone(), deterministic_like(v.as_tensor(), n as f32)))
+            .collect();
+        let lm = CausalLm::load(VarBuilder::from_tensors(weights.clone(), DType::F32, &Device::Cpu), &spec, "model")
+            .unwrap();
         let mask = Tensor::new(&[[0u32, 1, 1, 1, 1], [1, 1, 1, 1, 1]], &Device::Cpu).unwrap();
         let x = ModelInputs::new(ids(&[&[0, 4, 5, 6, 7], &[3, 9, 12, 1, 2]])).with_attention_mask(mask);
         let want = lm.forward(&x).unwrap();
