@@ -67,6 +67,7 @@ mod generation;
 mod image_processor;
 mod mappings;
 mod model;
+pub mod pipelines;
 mod processor;
 mod tokenizer;
 
@@ -119,6 +120,7 @@ pub use model::{
     AutoModelForVision2Seq, AutoModelForVisualQuestionAnswering, AutoModelForZeroShotObjectDetection,
     AUTO_MODEL_CLASSES,
 };
+pub use pipelines::{pipeline, pipeline_with, Pipeline};
 pub use processor::{AutoProcessor, Processor};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 

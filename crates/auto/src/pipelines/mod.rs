@@ -1,0 +1,310 @@
+//! `transformers`' pipelines: `pipeline(task, model)` loads the model through the Auto
+//! classes and its tokenizer through `AutoTokenizer`, then turns text into the results that
+//! `transformers.pipeline(task)(...)` returns: fill-mask, text-classification
+//! (`sentiment-analysis`), token-classification (`ner`), feature-extraction (with
+//! sentence-transformers pooling), text-generation (streaming), image-classification and
+//! zero-shot-image-classification. Each typed pipeline is usable alone
+//! (`FillMaskPipeline::new(model)`); [`pipeline`] picks one by task name. Tasks that
+//! `transformers` 5 removed (question-answering, summarization, translation,
+//! text2text-generation) are refused with its advice.
+//!
+//! ```no_run
+//! use autocandle::pipelines::{pipeline, FillMaskPipeline, Pipeline};
+//! # fn main() -> autocandle::Result<()> {
+//! let fill = FillMaskPipeline::new("google-bert/bert-base-uncased")?;
+//! for p in &fill.call("Paris is the [MASK] of France.")?[0] {
+//!     println!("{} {:.3} {}", p.token_str, p.score, p.sequence);
+//! }
+//! if let Pipeline::TextClassification(classify) = pipeline("sentiment-analysis", "some/model")? {
+//!     println!("{:?}", classify.call("I love it")?);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod feature_extraction;
+mod fill_mask;
+mod image_classification;
+mod text_classification;
+mod text_generation;
+mod token_classification;
+mod zero_shot_image_classification;
+
+pub use feature_extraction::{FeatureExtractionPipeline, Pooling, PoolingConfig};
+pub use fill_mask::{FillMaskOptions, FillMaskPipeline, FillMaskPrediction};
+pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
+pub use text_classification::{ClassificationFunction, Label, TextClassificationOptions, TextClassificationPipeline};
+pub use text_generation::{TextGenerationOptions, TextGenerationPipeline};
+pub use token_classification::{AggregationStrategy, Entity, TokenClassificationOptions, TokenClassificationPipeline};
+pub use zero_shot_image_classification::{ZeroShotImageClassificationPipeline, DEFAULT_HYPOTHESIS_TEMPLATE};
+
+use autocandle_core::{Error, LoadOptions, ModelInputs, PretrainedConfig, Result};
+use candle_core::{Device, Tensor};
+use serde_json::Value;
+use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::{AutoConfig, AutoTokenizer, PreTrainedTokenizer};
+
+/// The tasks [`pipeline`] builds, by their `transformers` names.
+pub const SUPPORTED_TASKS: &[&str] = &[
+    "feature-extraction",
+    "fill-mask",
+    "image-classification",
+    "text-classification",
+    "text-generation",
+    "token-classification",
+    "zero-shot-image-classification",
+];
+
+/// `transformers`' task aliases (`TASK_ALIASES`): alias -> task.
+pub const TASK_ALIASES: &[(&str, &str)] =
+    &[("sentiment-analysis", "text-classification"), ("ner", "token-classification")];
+
+/// Tasks that `transformers` 5 removed, with its advice (`REMOVED_TASKS`).
+const REMOVED_TASKS: &[(&str, &str)] = &[
+    ("text2text-generation", "Use the `text-generation` pipeline with a chat model instead."),
+    ("summarization", "Use the `text-generation` pipeline with a chat model instead."),
+    ("translation", "Use the `text-generation` pipeline with a chat model instead."),
+    ("question-answering", "Use the `text-generation` pipeline with a chat model instead."),
+    ("visual-question-answering", "Use the `image-text-to-text` pipeline with a vision-language chat model instead."),
+    ("vqa", "Use the `image-text-to-text` pipeline with a vision-language chat model instead."),
+    ("image-to-image", "For image generation tasks, please use 🤗 Diffusers instead."),
+];
+
+/// Tasks of `transformers`' `SUPPORTED_TASKS` that autocandle has no pipeline for yet.
+const NOT_YET: &[&str] = &[
+    "audio-classification",
+    "automatic-speech-recognition",
+    "text-to-audio",
+    "text-to-speech",
+    "table-question-answering",
+    "document-question-answering",
+    "zero-shot-classification",
+    "zero-shot-audio-classification",
+    "image-feature-extraction",
+    "image-segmentation",
+    "image-text-to-text",
+    "object-detection",
+    "zero-shot-object-detection",
+    "depth-estimation",
+    "video-classification",
+    "mask-generation",
+    "keypoint-matching",
+    "any-to-any",
+];
+
+/// The canonical task name of `task` (aliases resolved), or an error that says why there is
+/// no such pipeline: removed from `transformers`, not implemented yet, or unknown (with the
+/// list of tasks).
+pub fn normalize_task(task: &str) -> Result<&'static str> {
+    let task = task.trim();
+    if let Some(t) = SUPPORTED_TASKS.iter().find(|t| **t == task) {
+        return Ok(t);
+    }
+    if let Some((_, t)) = TASK_ALIASES.iter().find(|(alias, _)| *alias == task) {
+        return Ok(t);
+    }
+    // `translation_en_to_fr` and friends are the translation task.
+    let base = if task.starts_with("translation") { "translation" } else { task };
+    if let Some((_, advice)) = REMOVED_TASKS.iter().find(|(t, _)| *t == base) {
+        return Err(Error::Unsupported(format!("the task `{task}` has been removed from transformers: {advice}")));
+    }
+    if NOT_YET.contains(&task) {
+        return Err(Error::Unsupported(format!(
+            "the `{task}` pipeline is not implemented in autocandle yet; pipelines available: {}",
+            SUPPORTED_TASKS.join(", ")
+        )));
+    }
+    Err(Error::input(format!(
+        "unknown task `{task}`: available tasks are {} (aliases: {})",
+        SUPPORTED_TASKS.join(", "),
+        TASK_ALIASES.iter().map(|(a, t)| format!("{a} -> {t}")).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// A pipeline for a task chosen at run time (`transformers.pipeline(task, model=...)`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Pipeline {
+    FillMask(FillMaskPipeline),
+    TextClassification(TextClassificationPipeline),
+    TokenClassification(TokenClassificationPipeline),
+    FeatureExtraction(FeatureExtractionPipeline),
+    ImageClassification(ImageClassificationPipeline),
+    TextGeneration(TextGenerationPipeline),
+    ZeroShotImageClassification(ZeroShotImageClassificationPipeline),
+}
+
+impl Pipeline {
+    /// The canonical task name (`"fill-mask"`, ...).
+    pub fn task(&self) -> &'static str {
+        match self {
+            Pipeline::FillMask(_) => "fill-mask",
+            Pipeline::TextClassification(_) => "text-classification",
+            Pipeline::TokenClassification(_) => "token-classification",
+            Pipeline::FeatureExtraction(_) => "feature-extraction",
+            Pipeline::ImageClassification(_) => "image-classification",
+            Pipeline::TextGeneration(_) => "text-generation",
+            Pipeline::ZeroShotImageClassification(_) => "zero-shot-image-classification",
+        }
+    }
+}
+
+/// The pipeline for `task` (a name or alias of `transformers`) on the model at `model` (a Hub
+/// id or a folder), with default loading options.
+pub fn pipeline(task: &str, model: &str) -> Result<Pipeline> {
+    pipeline_with(task, model, &LoadOptions::default())
+}
+
+/// [`pipeline`] with loading options (device, dtype, revision, cache, ...).
+pub fn pipeline_with(task: &str, model: &str, opts: &LoadOptions) -> Result<Pipeline> {
+    Ok(match normalize_task(task)? {
+        "fill-mask" => Pipeline::FillMask(FillMaskPipeline::new_with(model, opts)?),
+        "text-classification" => Pipeline::TextClassification(TextClassificationPipeline::new_with(model, opts)?),
+        "token-classification" => Pipeline::TokenClassification(TokenClassificationPipeline::new_with(model, opts)?),
+        "feature-extraction" => Pipeline::FeatureExtraction(FeatureExtractionPipeline::new_with(model, opts)?),
+        "image-classification" => Pipeline::ImageClassification(ImageClassificationPipeline::new_with(model, opts)?),
+        "text-generation" => Pipeline::TextGeneration(TextGenerationPipeline::new_with(model, opts)?),
+        "zero-shot-image-classification" => {
+            Pipeline::ZeroShotImageClassification(ZeroShotImageClassificationPipeline::new_with(model, opts)?)
+        }
+        other => return Err(Error::Unsupported(format!("no pipeline for the task `{other}`"))),
+    })
+}
+
+/// What every text pipeline loads besides its model: the tokenizer (with a private copy of
+/// the `tokenizers` backend for char offsets and special-token masks) and the config.
+#[derive(Debug)]
+pub(crate) struct TextParts {
+    pub tokenizer: PreTrainedTokenizer,
+    backend: Tokenizer,
+    pub config: PretrainedConfig,
+    pub device: Device,
+}
+
+impl TextParts {
+    /// Load the tokenizer and config; `truncate` truncates inputs to `model_max_length`.
+    pub fn load(model: &str, opts: &LoadOptions, truncate: bool) -> Result<Self> {
+        let tokenizer = AutoTokenizer::from_pretrained_with(model, opts)?;
+        let config = AutoConfig::from_pretrained_with(model, opts)?.value;
+        let mut backend = tokenizer.backend();
+        if let (true, Some(max_length)) = (truncate, tokenizer.model_max_length()) {
+            let left = tokenizer.settings().get("truncation_side").and_then(Value::as_str) == Some("left");
+            let params = TruncationParams {
+                direction: if left { TruncationDirection::Left } else { TruncationDirection::Right },
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            };
+            backend.with_truncation(Some(params)).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        }
+        Ok(Self { tokenizer, backend, config, device: opts.device.clone() })
+    }
+
+    /// Encode one text (or pair) with special tokens; offsets are in characters, as Python's.
+    pub fn encode(&self, text: &str, pair: Option<&str>) -> Result<Encoding> {
+        let result = match pair {
+            Some(pair) => self.backend.encode_char_offsets((text, pair), true),
+            None => self.backend.encode_char_offsets(text, true),
+        };
+        result.map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// `[1, seq]` model inputs of one encoding.
+    pub fn inputs(&self, encoding: &Encoding) -> Result<ModelInputs> {
+        let row = |v: &[u32]| Tensor::from_slice(v, (1, v.len()), &self.device);
+        Ok(ModelInputs::new(row(encoding.get_ids())?)
+            .with_attention_mask(row(encoding.get_attention_mask())?)
+            .with_token_type_ids(row(encoding.get_type_ids())?))
+    }
+
+    /// `convert_tokens_to_string`: the backend decoder on the tokens, else joined by spaces.
+    pub fn tokens_to_string(&self, tokens: Vec<String>) -> Result<String> {
+        use tokenizers::Decoder;
+        match self.backend.get_decoder() {
+            Some(decoder) => decoder.decode(tokens).map_err(|e| Error::Tokenizer(e.to_string())),
+            None => Ok(tokens.join(" ")),
+        }
+    }
+
+    /// Whether the tokenizer model marks word continuations (`continuing_subword_prefix`).
+    pub fn has_subword_prefix(&self) -> bool {
+        serde_json::to_value(self.backend.get_model())
+            .ok()
+            .is_some_and(|m| m.get("continuing_subword_prefix").and_then(Value::as_str).is_some_and(|p| !p.is_empty()))
+    }
+}
+
+/// The config's labels by id: `id2label`, else `LABEL_i` for `num_labels` (default 2).
+pub(crate) fn config_labels(config: &PretrainedConfig) -> Vec<String> {
+    let raw = config.raw();
+    if let Some(map) = raw.get("id2label").and_then(Value::as_object).filter(|m| !m.is_empty()) {
+        let mut pairs: Vec<(usize, String)> = map
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap_or(usize::MAX), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
+        pairs.sort_by_key(|(i, _)| *i);
+        return pairs.into_iter().map(|(_, l)| l).collect();
+    }
+    let n = raw.get("num_labels").and_then(Value::as_u64).unwrap_or(2) as usize;
+    (0..n).map(|i| format!("LABEL_{i}")).collect()
+}
+
+/// The label of `id`, or `LABEL_{id}` when the config has fewer labels than logits.
+pub(crate) fn label_of(labels: &[String], id: usize) -> String {
+    labels.get(id).cloned().unwrap_or_else(|| format!("LABEL_{id}"))
+}
+
+/// Numerically stable softmax in f32, as torch and numpy compute it in the Python pipelines.
+pub(crate) fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+/// The index and value of the largest entry (the first of ties, as numpy's `argmax`).
+pub(crate) fn argmax(values: &[f32]) -> (usize, f32) {
+    values
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, v)| if v > best.1 { (i, v) } else { best })
+}
+
+/// Indices of `values` sorted by value, largest first; ties keep index order (torch's topk
+/// and a stable sort agree on distinct values).
+pub(crate) fn sorted_desc(values: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*b].total_cmp(&values[*a]));
+    order
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_names_and_aliases_resolve_like_transformers() {
+        assert_eq!(normalize_task("fill-mask").ok(), Some("fill-mask"));
+        assert_eq!(normalize_task("sentiment-analysis").ok(), Some("text-classification"));
+        assert_eq!(normalize_task("ner").ok(), Some("token-classification"));
+        let removed = normalize_task("question-answering").unwrap_err().to_string();
+        assert!(removed.contains("removed from transformers"), "{removed}");
+        let translation = normalize_task("translation_en_to_fr").unwrap_err().to_string();
+        assert!(translation.contains("removed"), "{translation}");
+        let later = normalize_task("image-segmentation").unwrap_err().to_string();
+        assert!(later.contains("not implemented in autocandle yet"), "{later}");
+        let unknown = normalize_task("fill-the-mask").unwrap_err().to_string();
+        assert!(unknown.contains("unknown task") && unknown.contains("fill-mask"), "{unknown}");
+    }
+
+    #[test]
+    fn softmax_argmax_and_order() {
+        let p = softmax(&[1.0, 2.0, 3.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((p[2] - 0.665_240_9).abs() < 1e-6);
+        assert_eq!(argmax(&[0.1, 0.5, 0.5]), (1, 0.5));
+        assert_eq!(sorted_desc(&[0.1, 0.5, 0.3]), vec![1, 2, 0]);
+    }
+}
