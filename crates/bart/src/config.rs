@@ -1,47 +1,17 @@
 //! `BartConfig`, field for field as `transformers`' `configuration_bart.BartConfig` (5.23).
 
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
 
-/// `BartConfig.attribute_map`: the common names `transformers` accepts for BART's own.
-const ATTRIBUTE_MAP: [(&str, &str); 3] = [
-    ("num_attention_heads", "encoder_attention_heads"),
-    ("hidden_size", "d_model"),
-    ("num_hidden_layers", "encoder_layers"),
-];
+pub use autocandle_core::TokenIds;
 
-/// Declares the config struct and a private twin, `Wire`, with the same fields and serde
-/// attributes, that does the derived deserialisation once the `attribute_map` names are
-/// resolved (a serde `alias` would reject a config that holds both names).
-macro_rules! config_struct {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident { $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty, )* }
-    ) => {
-        $(#[$meta])*
-        pub struct $name { $( $(#[$fmeta])* pub $field: $ty, )* }
-
-        #[derive(Deserialize)]
-        struct Wire { $( $(#[$fmeta])* $field: $ty, )* }
-
-        impl From<Wire> for $name {
-            fn from(wire: Wire) -> Self {
-                Self { $( $field: wire.$field, )* }
-            }
-        }
-    };
-}
-
-/// `eos_token_id` / `forced_eos_token_id`: one id or a list of ids (`int | list[int] | None`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TokenIds {
-    One(i64),
-    Many(Vec<i64>),
-}
-
-config_struct! {
+autocandle_core::config_with_attribute_map! {
+    // `BartConfig.attribute_map`: the common names `transformers` accepts for BART's own.
+    attribute_map: [
+        ("num_attention_heads", "encoder_attention_heads"),
+        ("hidden_size", "d_model"),
+        ("num_hidden_layers", "encoder_layers"),
+    ];
 /// The config of a BART model (`BartConfig`), with the `transformers` defaults (those of
 /// `facebook/bart-large`).
 ///
@@ -130,18 +100,6 @@ pub struct BartConfig {
     #[serde(flatten)]
     pub labels: LabelConfig,
 }
-}
-
-impl<'de> Deserialize<'de> for BartConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
-        for (common, own) in ATTRIBUTE_MAP {
-            if let Some(value) = fields.remove(common) {
-                fields.insert(own.to_owned(), value);
-            }
-        }
-        Wire::deserialize(Value::Object(fields)).map(Self::from).map_err(serde::de::Error::custom)
-    }
 }
 
 mod defaults {

@@ -3,13 +3,7 @@
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
 use serde::{Deserialize, Serialize};
 
-/// `eos_token_id`: one id or a list of ids (`int | list[int] | None` in `transformers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TokenIds {
-    One(i64),
-    Many(Vec<i64>),
-}
+pub use autocandle_core::TokenIds;
 
 /// The config of a BERT model (`BertConfig`), with the `transformers` defaults
 /// (those of `google-bert/bert-base-uncased`).

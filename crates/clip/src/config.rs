@@ -6,23 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layers::{check_sizes, EncoderSpec};
 
-/// `eos_token_id`: one id, or several (`int | list[int]` in `transformers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TokenIds {
-    One(i64),
-    Many(Vec<i64>),
-}
-
-impl TokenIds {
-    /// Whether `id` is one of the ids.
-    pub fn contains(&self, id: i64) -> bool {
-        match self {
-            Self::One(one) => *one == id,
-            Self::Many(many) => many.contains(&id),
-        }
-    }
-}
+pub use autocandle_core::TokenIds;
 
 /// The config of CLIP's text tower (`CLIPTextConfig`, model type `clip_text_model`), with the
 /// `transformers` defaults (those of openai/clip-vit-base-patch32).

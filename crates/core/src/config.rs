@@ -13,6 +13,77 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 
+/// `eos_token_id` and the like in a config: one id or a list of ids (`int | list[int] | None`
+/// in `transformers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TokenIds {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl TokenIds {
+    /// Every id, in order.
+    pub fn ids(&self) -> Vec<i64> {
+        match self {
+            Self::One(id) => vec![*id],
+            Self::Many(ids) => ids.clone(),
+        }
+    }
+
+    /// Whether `id` is one of the ids.
+    pub fn contains(&self, id: i64) -> bool {
+        match self {
+            Self::One(one) => *one == id,
+            Self::Many(many) => many.contains(&id),
+        }
+    }
+}
+
+/// `transformers`' `attribute_map`: move each value under a common name (`hidden_size`) to the
+/// architecture's own name (`n_embd`), where it wins over a value already there, as setting
+/// the common attribute does in Python.
+pub fn apply_attribute_map(fields: &mut Map<String, Value>, map: &[(&str, &str)]) {
+    for (common, own) in map {
+        if let Some(value) = fields.remove(*common) {
+            fields.insert((*own).to_owned(), value);
+        }
+    }
+}
+
+/// Declare a config struct whose `config.json` may use `transformers`' `attribute_map` names
+/// (`hidden_size` for GPT-2's `n_embd`): the struct, and a `Deserialize` impl that resolves
+/// those names ([`apply_attribute_map`]) before a derived deserialisation of a private twin
+/// with the same fields and serde attributes (a serde `alias` would reject a config that
+/// holds both names). The calling crate needs `serde` with `derive`.
+#[macro_export]
+macro_rules! config_with_attribute_map {
+    (
+        attribute_map: [$(($common:literal, $own:literal)),* $(,)?];
+        $(#[$meta:meta])*
+        pub struct $name:ident { $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty, )* }
+    ) => {
+        $(#[$meta])*
+        pub struct $name { $( $(#[$fmeta])* pub $field: $ty, )* }
+
+        const _: () = {
+            #[derive(serde::Deserialize)]
+            struct Wire { $( $(#[$fmeta])* $field: $ty, )* }
+
+            impl<'de> serde::Deserialize<'de> for $name {
+                fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                    use $crate::__private::serde_json::{Map, Value};
+                    let mut fields = <Map<String, Value> as serde::Deserialize>::deserialize(deserializer)?;
+                    $crate::config::apply_attribute_map(&mut fields, &[$(($common, $own)),*]);
+                    let wire = <Wire as serde::Deserialize>::deserialize(Value::Object(fields))
+                        .map_err(<D::Error as serde::de::Error>::custom)?;
+                    Ok(Self { $( $field: wire.$field, )* })
+                }
+            }
+        };
+    };
+}
+
 /// A typed architecture config (`BertConfig`), registered with `#[derive(AutoRegister)]`.
 pub trait ArchConfig: Any + Send + Sync + Debug {
     /// The `model_type` this config is registered under.

@@ -30,7 +30,7 @@ pub mod weights;
 
 pub use activation::Activation;
 pub use cache::{KvCache, Seq2SeqCache};
-pub use config::{ArchConfig, LabelConfig, PretrainedConfig, RegisteredConfig};
+pub use config::{ArchConfig, LabelConfig, PretrainedConfig, RegisteredConfig, TokenIds};
 pub use error::{Error, Result};
 pub use generation::{GenerateOutput, GenerationConfig, Generator, Prompts, StepTokens};
 pub use load::LoadModel;

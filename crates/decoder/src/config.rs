@@ -1,20 +1,12 @@
 //! Helpers for the configs of llama-like architectures: [`TokenIds`] and
 //! [`CommonConfig`], the fields every one of them has, turned into a [`DecoderSpec`].
 
-use serde::{Deserialize, Serialize};
-
 use autocandle_core::{Activation, Error, LabelConfig, Result};
 
 use crate::rope::{RopeConfig, RopeContext};
 use crate::spec::{DecoderOptions, DecoderSpec, LayerType};
 
-/// `eos_token_id` and the like: one id or a list of ids (`int | list[int] | None`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TokenIds {
-    One(i64),
-    Many(Vec<i64>),
-}
+pub use autocandle_core::TokenIds;
 
 /// The fields every llama-like config has, borrowed from it; [`CommonConfig::spec`] makes
 /// the [`DecoderSpec`] of a plain Llama (every layer full attention, [`DecoderOptions`]

@@ -1,48 +1,18 @@
 //! `GPT2Config`, field for field as `transformers`' `configuration_gpt2.GPT2Config` (5.23).
 
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
 
-/// `GPT2Config.attribute_map`: the common names `transformers` accepts for GPT-2's own.
-const ATTRIBUTE_MAP: [(&str, &str); 4] = [
-    ("hidden_size", "n_embd"),
-    ("max_position_embeddings", "n_positions"),
-    ("num_attention_heads", "n_head"),
-    ("num_hidden_layers", "n_layer"),
-];
+pub use autocandle_core::TokenIds;
 
-/// Declares the config struct and a private twin, `Wire`, with the same fields and serde
-/// attributes, that does the derived deserialisation once the `attribute_map` names are
-/// resolved (a serde `alias` would reject a config that holds both names).
-macro_rules! config_struct {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident { $( $(#[$fmeta:meta])* pub $field:ident: $ty:ty, )* }
-    ) => {
-        $(#[$meta])*
-        pub struct $name { $( $(#[$fmeta])* pub $field: $ty, )* }
-
-        #[derive(Deserialize)]
-        struct Wire { $( $(#[$fmeta])* $field: $ty, )* }
-
-        impl From<Wire> for $name {
-            fn from(wire: Wire) -> Self {
-                Self { $( $field: wire.$field, )* }
-            }
-        }
-    };
-}
-
-/// `eos_token_id`: one id or a list of ids (`int | list[int] | None` in `transformers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TokenIds {
-    One(i64),
-    Many(Vec<i64>),
-}
-
-config_struct! {
+autocandle_core::config_with_attribute_map! {
+    // `GPT2Config.attribute_map`: the common names `transformers` accepts for GPT-2's own.
+    attribute_map: [
+        ("hidden_size", "n_embd"),
+        ("max_position_embeddings", "n_positions"),
+        ("num_attention_heads", "n_head"),
+        ("num_hidden_layers", "n_layer"),
+    ];
 /// The config of a GPT-2 model (`GPT2Config`), with the `transformers` defaults (those of
 /// `openai-community/gpt2`).
 ///
@@ -133,18 +103,6 @@ pub struct GPT2Config {
     #[serde(flatten)]
     pub labels: LabelConfig,
 }
-}
-
-impl<'de> Deserialize<'de> for GPT2Config {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let mut fields = Map::<String, Value>::deserialize(deserializer)?;
-        for (common, own) in ATTRIBUTE_MAP {
-            if let Some(value) = fields.remove(common) {
-                fields.insert(own.to_owned(), value);
-            }
-        }
-        Wire::deserialize(Value::Object(fields)).map(Self::from).map_err(serde::de::Error::custom)
-    }
 }
 
 mod defaults {

@@ -4,23 +4,7 @@
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, RegisteredConfig, Result};
 use serde::{Deserialize, Serialize};
 
-/// `eos_token_id`: one id or a list of ids (`int | list[int] | None` in `transformers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TokenIds {
-    One(i64),
-    Many(Vec<i64>),
-}
-
-impl TokenIds {
-    /// Every id, in order.
-    pub fn ids(&self) -> Vec<i64> {
-        match self {
-            Self::One(id) => vec![*id],
-            Self::Many(ids) => ids.clone(),
-        }
-    }
-}
+pub use autocandle_core::TokenIds;
 
 /// The config of a T5 model (`T5Config`), with the `transformers` defaults (those of
 /// `google-t5/t5-small`). A field `config.json` leaves out takes its default.
