@@ -86,8 +86,8 @@ impl Activation {
     /// Apply the activation elementwise.
     pub fn forward(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
-            Activation::Gelu => x.gelu_erf()?,
-            Activation::Gelu10 => x.gelu_erf()?.clamp(-10f32, 10f32)?,
+            Activation::Gelu => crate::kernels::gelu_erf(x)?,
+            Activation::Gelu10 => crate::kernels::gelu_erf(x)?.clamp(-10f32, 10f32)?,
             Activation::GeluFast => {
                 let inner = ((x * 0.7978845608)? * ((x.sqr()? * 0.044715)? + 1.0)?)?;
                 ((x * 0.5)? * (inner.tanh()? + 1.0)?)?
@@ -111,7 +111,7 @@ impl Activation {
             Activation::Relu2 => x.relu()?.sqr()?,
             Activation::Relu6 => x.clamp(0f32, 6f32)?,
             Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
-            Activation::Silu => x.silu()?,
+            Activation::Silu => crate::kernels::silu(x)?,
             Activation::SqrtSoftplus => softplus(x)?.sqrt()?,
             Activation::Tanh => x.tanh()?,
         })

@@ -20,6 +20,7 @@ pub mod error;
 pub mod generation;
 pub mod hub;
 pub mod inputs;
+pub mod kernels;
 pub mod load;
 pub mod models;
 pub mod options;
