@@ -131,6 +131,8 @@ pub use autocandle_bart as bart;
 pub use autocandle_bert as bert;
 #[cfg(feature = "clip")]
 pub use autocandle_clip as clip;
+#[cfg(feature = "distilbert")]
+pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "gemma")]
 pub use autocandle_gemma as gemma;
 #[cfg(feature = "gemma2")]
@@ -149,6 +151,8 @@ pub use autocandle_phi3 as phi3;
 pub use autocandle_qwen2 as qwen2;
 #[cfg(feature = "qwen3")]
 pub use autocandle_qwen3 as qwen3;
+#[cfg(feature = "roberta")]
+pub use autocandle_roberta as roberta;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
 #[cfg(feature = "t5")]

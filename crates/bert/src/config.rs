@@ -153,7 +153,13 @@ impl Default for BertConfig {
 impl BertConfig {
     /// Check what the model needs of the config; called by every constructor.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |message: String| Err(Error::config("bert", message));
+        self.validate_as("bert")
+    }
+
+    /// [`BertConfig::validate`] for an architecture built on the BERT encoder (RoBERTa): the
+    /// errors name `model_type`, the type the user loaded.
+    pub fn validate_as(&self, model_type: &str) -> Result<()> {
+        let invalid = |message: String| Err(Error::config(model_type, message));
         for (name, value) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -181,8 +187,9 @@ impl BertConfig {
             );
         }
         if self.position_embedding_type != "absolute" {
+            let name = if model_type == "bert" { "BERT".to_owned() } else { format!("`{model_type}`") };
             return Err(Error::Unsupported(format!(
-                "BERT with `position_embedding_type` `{}`: only `absolute` is supported \
+                "{name} with `position_embedding_type` `{}`: only `absolute` is supported \
                  (transformers 5.23 dropped relative position embeddings as well)",
                 self.position_embedding_type
             )));

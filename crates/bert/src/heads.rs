@@ -14,7 +14,7 @@ use autocandle_core::{
 };
 
 use crate::config::BertConfig;
-use crate::inputs::{require_int, require_shape};
+use crate::inputs::flatten_choices;
 use crate::model::BertModel;
 
 /// `BertLMPredictionHead` (`cls.predictions`): transform (dense, activation, LayerNorm),
@@ -35,37 +35,13 @@ impl BertLmPredictionHead {
     /// `decoder.weight` (then `transformers` leaves them untied and so does this). The bias
     /// is `decoder.bias` when present, else `cls.predictions.bias` (the tied source).
     fn load(vb: VarBuilder<'_>, cfg: &BertConfig, word_embeddings: &Tensor) -> Result<Self> {
-        let (h, vocab) = (cfg.hidden_size, cfg.vocab_size);
+        let h = cfg.hidden_size;
         let transform = vb.pp("transform");
-        let weight = if cfg.tie_word_embeddings {
-            if vb.contains_tensor("decoder.weight") {
-                let own = vb.get((vocab, h), "decoder.weight")?;
-                if same_values(&own, word_embeddings)? {
-                    word_embeddings.clone()
-                } else {
-                    own
-                }
-            } else {
-                word_embeddings.clone()
-            }
-        } else {
-            vb.get((vocab, h), "decoder.weight")?
-        };
-        let bias = if vb.contains_tensor("decoder.bias") {
-            if vb.contains_tensor("bias") {
-                // `transformers` keeps `cls.predictions.bias` as a parameter even when the
-                // decoder has its own bias: read it so that it is not reported as unused.
-                vb.get(vocab, "bias")?;
-            }
-            vb.get(vocab, "decoder.bias")?
-        } else {
-            vb.get_with_hints(vocab, "bias", Init::Const(0.0))?
-        };
         Ok(Self {
             dense: linear(h, h, transform.pp("dense"))?,
             activation: cfg.hidden_act,
             layer_norm: layer_norm(h, cfg.layer_norm_eps, transform.pp("LayerNorm"))?,
-            decoder: Linear::new(weight, Some(bias)),
+            decoder: lm_decoder(vb, word_embeddings, cfg.tie_word_embeddings)?,
         })
     }
 
@@ -74,6 +50,41 @@ impl BertLmPredictionHead {
         let x = self.layer_norm.forward(&x)?;
         Ok(self.decoder.forward(&x)?)
     }
+}
+
+/// An output matrix tied to `source` (the word embeddings, `[vocab_size, hidden_size]`), as
+/// `transformers` ties it at load time: with `tie` it is `source`, unless `vb` also holds a
+/// different `name` (then `transformers` leaves them untied and so does this); without `tie`
+/// it is `name`.
+pub fn tied_weight(vb: &VarBuilder<'_>, name: &str, source: &Tensor, tie: bool) -> Result<Tensor> {
+    if !tie {
+        return Ok(vb.get(source.dims(), name)?);
+    }
+    if !vb.contains_tensor(name) {
+        return Ok(source.clone());
+    }
+    let own = vb.get(source.dims(), name)?;
+    Ok(if same_values(&own, source)? { source.clone() } else { own })
+}
+
+/// The decoder of a language modelling head whose bias is tied to the head's own `bias`
+/// (`cls.predictions` in BERT, `lm_head` in RoBERTa; `vb` is that module): the weight is
+/// [`tied_weight`] `decoder.weight`; the bias is `decoder.bias` when present, else `bias`
+/// (the tied source, zeros when fresh).
+pub fn lm_decoder(vb: VarBuilder<'_>, word_embeddings: &Tensor, tie: bool) -> Result<Linear> {
+    let vocab = word_embeddings.dim(0)?;
+    let weight = tied_weight(&vb, "decoder.weight", word_embeddings, tie)?;
+    let bias = if vb.contains_tensor("decoder.bias") {
+        if vb.contains_tensor("bias") {
+            // `transformers` keeps the head's `bias` as a parameter even when the decoder
+            // has its own bias: read it so that it is not reported as unused.
+            vb.get(vocab, "bias")?;
+        }
+        vb.get(vocab, "decoder.bias")?
+    } else {
+        vb.get_with_hints(vocab, "bias", Init::Const(0.0))?
+    };
+    Ok(Linear::new(weight, Some(bias)))
 }
 
 /// Whether two tensors of the same shape hold exactly the same values.
@@ -283,29 +294,7 @@ impl LoadModel for BertForMultipleChoice {
 
 impl ForMultipleChoice for BertForMultipleChoice {
     fn forward(&self, inputs: &ModelInputs) -> Result<MultipleChoiceOutput> {
-        let input_ids = inputs.input_ids()?;
-        let dims = input_ids.dims().to_vec();
-        let &[batch, choices, seq] = dims.as_slice() else {
-            return Err(Error::input(format!(
-                "`input_ids` of a multiple choice model must have shape [batch, choices, seq], \
-                 got {dims:?}"
-            )));
-        };
-        require_int(input_ids, "input_ids")?;
-        let flat = |t: &Tensor, name: &str| -> Result<Tensor> {
-            require_shape(t, name, &dims, "`input_ids`")?;
-            Ok(t.reshape((batch * choices, seq))?)
-        };
-        let mut flat_inputs = ModelInputs::new(flat(input_ids, "input_ids")?);
-        if let Some(t) = &inputs.attention_mask {
-            flat_inputs = flat_inputs.with_attention_mask(flat(t, "attention_mask")?);
-        }
-        if let Some(t) = &inputs.token_type_ids {
-            flat_inputs = flat_inputs.with_token_type_ids(flat(t, "token_type_ids")?);
-        }
-        if let Some(t) = &inputs.position_ids {
-            flat_inputs = flat_inputs.with_position_ids(flat(t, "position_ids")?);
-        }
+        let (flat_inputs, (batch, choices)) = flatten_choices(inputs)?;
         let pooled = BertModel::pooled(self.bert.run(&flat_inputs)?)?;
         let logits = self.classifier.forward(&pooled)?.reshape((batch, choices))?;
         Ok(MultipleChoiceOutput::new(logits))

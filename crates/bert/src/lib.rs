@@ -10,6 +10,11 @@
 //!
 //! Inference only: dropout is a no-op; there is no KV cache, no `inputs_embeds` and no
 //! cross-attention (`encoder_hidden_states`).
+//!
+//! Architectures built on the BERT encoder reuse its parts: [`BertModel::new`] with their own
+//! config turned into a [`BertConfig`] (RoBERTa), [`BertLayer::from_weights`] and
+//! [`BertEncoder`] for layers under other weight names (DistilBERT), [`lm_decoder`] /
+//! [`tied_weight`] for tied output matrices and [`flatten_choices`] for multiple choice.
 
 mod config;
 mod heads;
@@ -18,10 +23,11 @@ mod model;
 
 pub use config::{BertConfig, TokenIds};
 pub use heads::{
-    BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
+    lm_decoder, tied_weight, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
     BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertLMHeadModel,
 };
-pub use model::BertModel;
+pub use inputs::flatten_choices;
+pub use model::{BertEncoder, BertLayer, BertLayerWeights, BertModel};
 
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,12 @@
-//! The BERT encoder: embeddings, self-attention layers and pooler (`BertModel`).
+//! The BERT encoder: embeddings, self-attention layers and pooler (`BertModel`), and the
+//! layer stack on its own ([`BertEncoder`], [`BertLayer`]) for architectures that reuse it.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
 
-use autocandle_core::{AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result};
+use autocandle_core::{
+    Activation, AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
+};
 
 use crate::config::BertConfig;
 use crate::inputs::{additive_mask, dims2_int, ids_in_range, positions_in_range, require_int, require_shape};
@@ -76,15 +79,13 @@ struct BertSelfAttention {
 impl BertSelfAttention {
     fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
-        let head_dim = cfg.head_dim();
-        Ok(Self {
-            query: linear(h, h, vb.pp("query"))?,
-            key: linear(h, h, vb.pp("key"))?,
-            value: linear(h, h, vb.pp("value"))?,
-            num_heads: cfg.num_attention_heads,
-            head_dim,
-            scale: (head_dim as f64).powf(-0.5),
-        })
+        let (query, key, value) =
+            (linear(h, h, vb.pp("query"))?, linear(h, h, vb.pp("key"))?, linear(h, h, vb.pp("value"))?);
+        Ok(Self::new(query, key, value, cfg.num_attention_heads, cfg.head_dim()))
+    }
+
+    fn new(query: Linear, key: Linear, value: Linear, num_heads: usize, head_dim: usize) -> Self {
+        Self { query, key, value, num_heads, head_dim, scale: (head_dim as f64).powf(-0.5) }
     }
 
     /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]`.
@@ -127,17 +128,75 @@ impl DenseResidualNorm {
     }
 }
 
-/// `BertLayer`: self-attention, then the feed-forward block.
+/// The weights of one [`BertLayer`], whatever the checkpoint calls them (DistilBERT's
+/// `q_lin`, `sa_layer_norm`, `ffn.lin1` ...): the layer computes
+/// `x = attention_norm(attention_output(attention(x)) + x)`, then
+/// `output_norm(output(activation(intermediate(x))) + x)`.
 #[derive(Debug)]
-struct BertLayer {
+pub struct BertLayerWeights {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    /// The projection of the attention's output (`attention.output.dense`).
+    pub attention_output: Linear,
+    /// The LayerNorm after the attention (`attention.output.LayerNorm`).
+    pub attention_norm: LayerNorm,
+    /// The first feed-forward matrix (`intermediate.dense`).
+    pub intermediate: Linear,
+    pub activation: Activation,
+    /// The second feed-forward matrix (`output.dense`).
+    pub output: Linear,
+    /// The LayerNorm after the feed-forward block (`output.LayerNorm`).
+    pub output_norm: LayerNorm,
+    /// The number of attention heads; it divides the hidden size.
+    pub num_heads: usize,
+}
+
+/// `BertLayer`: post-norm self-attention, then the feed-forward block.
+///
+/// Public so that architectures whose layers are BERT's under other weight names build it
+/// from [`BertLayerWeights`] instead of copying it.
+#[derive(Debug)]
+pub struct BertLayer {
     attention: BertSelfAttention,
     attention_output: DenseResidualNorm,
     intermediate: Linear,
-    activation: autocandle_core::Activation,
+    activation: Activation,
     output: DenseResidualNorm,
 }
 
 impl BertLayer {
+    /// A layer from its weights; an error when `num_heads` does not divide the hidden size
+    /// (the width of `query`).
+    pub fn from_weights(weights: BertLayerWeights) -> Result<Self> {
+        let BertLayerWeights {
+            query,
+            key,
+            value,
+            attention_output,
+            attention_norm,
+            intermediate,
+            activation,
+            output,
+            output_norm,
+            num_heads,
+        } = weights;
+        let hidden = query.weight().dim(0)?;
+        if num_heads == 0 || hidden % num_heads != 0 {
+            return Err(Error::input(format!(
+                "{num_heads} attention heads do not divide the hidden size {hidden}: the config's head count \
+                 must divide its hidden size"
+            )));
+        }
+        Ok(Self {
+            attention: BertSelfAttention::new(query, key, value, num_heads, hidden / num_heads),
+            attention_output: DenseResidualNorm { dense: attention_output, layer_norm: attention_norm },
+            intermediate,
+            activation,
+            output: DenseResidualNorm { dense: output, layer_norm: output_norm },
+        })
+    }
+
     fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
         Ok(Self {
@@ -149,11 +208,49 @@ impl BertLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]` (as
+    /// [`BertEncoder::forward`] makes it).
+    pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let attended = self.attention.forward(x, mask)?;
         let attended = self.attention_output.forward(&attended, x)?;
         let inner = self.activation.forward(&self.intermediate.forward(&attended)?)?;
         self.output.forward(&inner, &attended)
+    }
+}
+
+/// The stack of [`BertLayer`]s with its attention mask (`BertEncoder`), bidirectional or
+/// causal.
+#[derive(Debug)]
+pub struct BertEncoder {
+    layers: Vec<BertLayer>,
+    causal: bool,
+}
+
+impl BertEncoder {
+    /// An encoder over `layers`; `causal` masks the future (a decoder, `is_decoder`).
+    pub fn from_layers(layers: Vec<BertLayer>, causal: bool) -> Self {
+        Self { layers, causal }
+    }
+
+    /// `encoder.layer.N` of a BERT checkpoint (`vb` is `encoder`).
+    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| BertLayer::load(vb.pp(format!("layer.{i}")), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::from_layers(layers, cfg.is_decoder))
+    }
+
+    /// Run the layers on `hidden` `[B, T, H]`. `attention_mask` is `[B, T]`, non-zero for the
+    /// tokens to attend to (checked; any dtype); `None` attends to every token.
+    pub fn forward(&self, hidden: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+        let (batch, seq, _) = hidden.dims3()?;
+        let dtype = softmax_dtype(hidden.dtype());
+        let mask = additive_mask(attention_mask, (batch, seq), self.causal, dtype, hidden.device())?;
+        let mut hidden = hidden.clone();
+        for layer in &self.layers {
+            hidden = layer.forward(&hidden, mask.as_ref())?;
+        }
+        Ok(hidden)
     }
 }
 
@@ -170,7 +267,7 @@ impl BertLayer {
 #[auto(model_type = "bert", task = "base", class = "BertModel")]
 pub struct BertModel {
     embeddings: BertEmbeddings,
-    layers: Vec<BertLayer>,
+    encoder: BertEncoder,
     pooler: Option<Linear>,
     config: BertConfig,
     device: Device,
@@ -184,15 +281,13 @@ impl BertModel {
     pub fn new(vb: VarBuilder<'_>, config: &BertConfig, add_pooling_layer: bool) -> Result<Self> {
         config.validate()?;
         let embeddings = BertEmbeddings::load(vb.pp("embeddings"), config)?;
-        let layers = (0..config.num_hidden_layers)
-            .map(|i| BertLayer::load(vb.pp(format!("encoder.layer.{i}")), config))
-            .collect::<Result<Vec<_>>>()?;
+        let encoder = BertEncoder::load(vb.pp("encoder"), config)?;
         let pooler = if add_pooling_layer {
             Some(linear(config.hidden_size, config.hidden_size, vb.pp("pooler.dense"))?)
         } else {
             None
         };
-        Ok(Self { embeddings, layers, pooler, config: config.clone(), device: vb.device().clone(), dtype: vb.dtype() })
+        Ok(Self { embeddings, encoder, pooler, config: config.clone(), device: vb.device().clone(), dtype: vb.dtype() })
     }
 
     /// The config the model was built from.
@@ -242,18 +337,8 @@ impl BertModel {
             }
             None => None,
         };
-        let mask = additive_mask(
-            inputs.attention_mask.as_ref(),
-            (batch, seq),
-            cfg.is_decoder,
-            softmax_dtype(self.dtype),
-            &self.device,
-        )?;
-
-        let mut hidden = self.embeddings.forward(&input_ids, token_type_ids.as_ref(), position_ids.as_ref())?;
-        for layer in &self.layers {
-            hidden = layer.forward(&hidden, mask.as_ref())?;
-        }
+        let hidden = self.embeddings.forward(&input_ids, token_type_ids.as_ref(), position_ids.as_ref())?;
+        let hidden = self.encoder.forward(&hidden, inputs.attention_mask.as_ref())?;
         let pooled = match &self.pooler {
             Some(dense) => {
                 let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;

@@ -1,0 +1,170 @@
+//! `DistilBertConfig`, field for field as `transformers`'
+//! `configuration_distilbert.DistilBertConfig` (5.23).
+
+use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
+use serde::Serialize;
+
+pub use autocandle_core::TokenIds;
+
+autocandle_core::config_with_attribute_map! {
+    // `DistilBertConfig.attribute_map`: the common names `transformers` accepts for its own.
+    attribute_map: [
+        ("hidden_size", "dim"),
+        ("num_attention_heads", "n_heads"),
+        ("num_hidden_layers", "n_layers"),
+    ];
+/// The config of a DistilBERT model (`DistilBertConfig`), with the `transformers` defaults
+/// (those of `distilbert/distilbert-base-uncased`).
+///
+/// `transformers`' `attribute_map` names are accepted when reading, and win over the
+/// DistilBERT names as they do there: `hidden_size` for `dim`, `num_attention_heads` for
+/// `n_heads` and `num_hidden_layers` for `n_layers`. Fields `config.json` may hold that
+/// `DistilBertConfig` does not declare are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, AutoRegister)]
+#[auto(config, model_type = "distilbert")]
+pub struct DistilBertConfig {
+    #[serde(default = "defaults::vocab_size")]
+    pub vocab_size: usize,
+    #[serde(default = "defaults::max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    /// Fixed sinusoidal position embeddings instead of learned ones. They are still a weight
+    /// of the checkpoint, which wins when present (as in `transformers`); a model built
+    /// without weights gets the sinusoidal table.
+    #[serde(default)]
+    pub sinusoidal_pos_embds: bool,
+    /// The number of transformer blocks (`num_hidden_layers`).
+    #[serde(default = "defaults::n_layers")]
+    pub n_layers: usize,
+    /// The number of attention heads (`num_attention_heads`).
+    #[serde(default = "defaults::n_heads")]
+    pub n_heads: usize,
+    /// The hidden size (`hidden_size`).
+    #[serde(default = "defaults::dim")]
+    pub dim: usize,
+    /// The inner size of the feed-forward blocks.
+    #[serde(default = "defaults::hidden_dim")]
+    pub hidden_dim: usize,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub dropout: f64,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub attention_dropout: f64,
+    /// Activation of the feed-forward blocks and of the masked LM head.
+    #[serde(default = "defaults::activation")]
+    pub activation: Activation,
+    /// Standard deviation of the initialisation in `transformers`; unused at inference.
+    #[serde(default = "defaults::initializer_range")]
+    pub initializer_range: f64,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::dropout")]
+    pub qa_dropout: f64,
+    /// Training only: dropout is a no-op here.
+    #[serde(default = "defaults::seq_classif_dropout")]
+    pub seq_classif_dropout: f64,
+    #[serde(default = "defaults::pad_token_id")]
+    pub pad_token_id: Option<i64>,
+    #[serde(default)]
+    pub eos_token_id: Option<TokenIds>,
+    #[serde(default)]
+    pub bos_token_id: Option<i64>,
+    /// The masked LM's `vocab_projector` shares the word embedding matrix.
+    #[serde(default = "defaults::yes")]
+    pub tie_word_embeddings: bool,
+    /// `id2label`, `label2id`, `num_labels`, `problem_type`.
+    #[serde(flatten)]
+    pub labels: LabelConfig,
+}
+}
+
+mod defaults {
+    use autocandle_core::Activation;
+
+    pub(super) fn vocab_size() -> usize {
+        30522
+    }
+    pub(super) fn max_position_embeddings() -> usize {
+        512
+    }
+    pub(super) fn n_layers() -> usize {
+        6
+    }
+    pub(super) fn n_heads() -> usize {
+        12
+    }
+    pub(super) fn dim() -> usize {
+        768
+    }
+    pub(super) fn hidden_dim() -> usize {
+        4 * 768
+    }
+    pub(super) fn dropout() -> f64 {
+        0.1
+    }
+    pub(super) fn activation() -> Activation {
+        Activation::Gelu
+    }
+    pub(super) fn initializer_range() -> f64 {
+        0.02
+    }
+    pub(super) fn seq_classif_dropout() -> f64 {
+        0.2
+    }
+    pub(super) fn pad_token_id() -> Option<i64> {
+        Some(0)
+    }
+    pub(super) fn yes() -> bool {
+        true
+    }
+}
+
+impl Default for DistilBertConfig {
+    /// `DistilBertConfig()` in `transformers`: the `distilbert-base-uncased` shape.
+    fn default() -> Self {
+        Self {
+            vocab_size: defaults::vocab_size(),
+            max_position_embeddings: defaults::max_position_embeddings(),
+            sinusoidal_pos_embds: false,
+            n_layers: defaults::n_layers(),
+            n_heads: defaults::n_heads(),
+            dim: defaults::dim(),
+            hidden_dim: defaults::hidden_dim(),
+            dropout: defaults::dropout(),
+            attention_dropout: defaults::dropout(),
+            activation: defaults::activation(),
+            initializer_range: defaults::initializer_range(),
+            qa_dropout: defaults::dropout(),
+            seq_classif_dropout: defaults::seq_classif_dropout(),
+            pad_token_id: defaults::pad_token_id(),
+            eos_token_id: None,
+            bos_token_id: None,
+            tie_word_embeddings: true,
+            labels: LabelConfig::default(),
+        }
+    }
+}
+
+impl DistilBertConfig {
+    /// The LayerNorm epsilon, fixed in `modeling_distilbert` (not a config field).
+    pub const LAYER_NORM_EPS: f64 = 1e-12;
+
+    /// Check what the model needs of the config; called by every constructor.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::config("distilbert", message));
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("dim", self.dim),
+            ("n_heads", self.n_heads),
+            ("hidden_dim", self.hidden_dim),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if value == 0 {
+                return invalid(format!("`{name}` must be at least 1, got 0"));
+            }
+        }
+        if self.dim % self.n_heads != 0 {
+            return invalid(format!("`n_heads` ({}) must divide `dim` ({}) evenly", self.n_heads, self.dim));
+        }
+        Ok(())
+    }
+}
