@@ -21,6 +21,7 @@ pub struct ModelSource {
     token: Option<String>,
     variant: Option<String>,
     use_safetensors: Option<bool>,
+    progress: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +145,7 @@ impl ModelSource {
             token: opts.token.clone().or_else(|| std::env::var("HF_TOKEN").ok()),
             variant: opts.variant.clone(),
             use_safetensors: opts.use_safetensors,
+            progress: opts.progress,
         })
     }
 
@@ -270,7 +272,7 @@ impl ModelSource {
         let api = ApiBuilder::new()
             .with_cache_dir(self.cache_dir.clone())
             .with_token(self.token.clone())
-            .with_progress(false)
+            .with_progress(self.progress)
             .build()
             .map_err(|e| hub_err(e.to_string()))?;
         let repo = api.repo(Repo::with_revision(id.to_owned(), RepoType::Model, self.revision.clone()));

@@ -46,6 +46,9 @@ pub struct LoadOptions {
     /// Re-initialise weights whose shape in the checkpoint differs from the model's (and report
     /// them in [`LoadingReport::mismatched_keys`]) instead of failing.
     pub ignore_mismatched_sizes: bool,
+    /// Show hf-hub's download progress bars on stderr (off by default; a command line turns
+    /// it on when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl Default for LoadOptions {
@@ -63,6 +66,7 @@ impl Default for LoadOptions {
             variant: None,
             use_safetensors: None,
             ignore_mismatched_sizes: false,
+            progress: false,
         }
     }
 }
@@ -134,6 +138,12 @@ impl LoadOptions {
     /// Re-initialise (and report) weights whose checkpoint shape differs, instead of failing.
     pub fn ignore_mismatched_sizes(mut self, yes: bool) -> Self {
         self.ignore_mismatched_sizes = yes;
+        self
+    }
+
+    /// Show download progress bars on stderr (hf-hub's `with_progress`).
+    pub fn progress(mut self, yes: bool) -> Self {
+        self.progress = yes;
         self
     }
 }

@@ -1,0 +1,552 @@
+//! End-to-end tests of the `autocandle` binary on the fixture folders: every pipeline
+//! command's `--json` output against Python's `transformers.pipeline(...)` results in
+//! `tests/fixtures/pipelines/expected.json` (scores within 1e-4), human output, stdin input,
+//! `inspect`, `models`, and the errors for bad models, inputs and tasks. Offline: the Hub
+//! cache is an empty temporary folder and `HF_HUB_OFFLINE=1`.
+
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const TOL: f64 = 1e-4;
+const TIE: f64 = 1e-6;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The binary, run from the repository root, offline, with an empty Hub cache and no
+/// terminal (so no spinner).
+fn autocandle(cache: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::cargo_bin("autocandle").unwrap();
+    cmd.current_dir(repo_root())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_CACHE", cache.path())
+        .env_remove("HF_HOME")
+        .env_remove("RUST_BACKTRACE");
+    cmd
+}
+
+fn cache() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Run and parse stdout as JSON, asserting success.
+fn json_of(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}, stderr:\n{stderr}", out.status.code());
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Run expecting failure: the exit code and stderr.
+fn failure(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected a failure, stdout:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.lines().count() <= 3, "more than a short message:\n{stderr}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+fn cases(task: &str) -> Vec<Value> {
+    let path = repo_root().join("tests/fixtures/pipelines/expected.json");
+    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases: Vec<Value> = all["cases"].as_array().unwrap().iter().filter(|c| c["task"] == task).cloned().collect();
+    assert!(!cases.is_empty(), "no `{task}` case in expected.json");
+    cases
+}
+
+/// Compare two lists of objects: every field but `score` equal, scores within `TOL`; items
+/// whose expected scores tie within `TIE` may come in either order. Returns the largest
+/// score difference.
+fn compare_items(what: &str, got: &Value, want: &Value) -> f64 {
+    let (got, want) = (got.as_array().unwrap(), want.as_array().unwrap());
+    assert_eq!(got.len(), want.len(), "{what}: got {got:?}, want {want:?}");
+    let without_score = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("score");
+        v
+    };
+    let mut max_diff = 0f64;
+    for (i, item) in got.iter().enumerate() {
+        let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+        let want_keys: Vec<&String> = want[i].as_object().unwrap().keys().collect();
+        assert_eq!(keys, want_keys, "{what}: field names (and order) differ from transformers'");
+        let score = item["score"].as_f64().unwrap();
+        let j = if without_score(item) == without_score(&want[i]) {
+            i
+        } else {
+            want.iter()
+                .position(|w| {
+                    without_score(w) == without_score(item)
+                        && (w["score"].as_f64().unwrap() - want[i]["score"].as_f64().unwrap()).abs() <= TIE
+                })
+                .unwrap_or_else(|| panic!("{what}: item {i} is {item}, want {}", want[i]))
+        };
+        let diff = (score - want[j]["score"].as_f64().unwrap()).abs();
+        assert!(diff <= TOL, "{what}: {item} vs {} (diff {diff:e})", want[j]);
+        max_diff = max_diff.max(diff);
+    }
+    max_diff
+}
+
+fn max_abs_diff(got: &Value, want: &Value) -> f64 {
+    match (got, want) {
+        (Value::Array(g), Value::Array(w)) => {
+            assert_eq!(g.len(), w.len(), "shapes differ");
+            g.iter().zip(w).map(|(a, b)| max_abs_diff(a, b)).fold(0.0, f64::max)
+        }
+        (a, b) => (a.as_f64().unwrap() - b.as_f64().unwrap()).abs(),
+    }
+}
+
+fn model_arg(case: &Value) -> String {
+    case["model"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn fill_mask_json_equals_python() {
+    let cache = cache();
+    let mut max_diff = 0f64;
+    let cases = cases("fill-mask");
+    for case in &cases {
+        let mut cmd = autocandle(&cache);
+        cmd.args(["--json", "fill-mask", "--model", &model_arg(case)]);
+        let kwargs = &case["kwargs"];
+        if let Some(k) = kwargs["top_k"].as_u64() {
+            cmd.args(["--top-k", &k.to_string()]);
+        }
+        if let Some(targets) = kwargs["targets"].as_array() {
+            let targets: Vec<&str> = targets.iter().map(|t| t.as_str().unwrap()).collect();
+            cmd.args(["--targets", &targets.join(",")]);
+        }
+        let text = case["inputs"].as_str().unwrap();
+        let got = json_of(cmd.arg(text));
+        // One element per input, shaped as transformers returns it for that input.
+        assert_eq!(got.as_array().unwrap().len(), 1);
+        let (got, want) = (&got[0], &case["output"]);
+        if want[0].is_array() {
+            assert_eq!(got.as_array().unwrap().len(), want.as_array().unwrap().len(), "{text}: masks");
+            for (g, w) in got.as_array().unwrap().iter().zip(want.as_array().unwrap()) {
+                max_diff = max_diff.max(compare_items(text, g, w));
+            }
+        } else {
+            max_diff = max_diff.max(compare_items(text, got, want));
+        }
+    }
+    println!("fill-mask: {} cases, max |score diff| vs Python = {max_diff:e}", cases.len());
+}
+
+#[test]
+fn text_classification_json_equals_python() {
+    let cache = cache();
+    let mut max_diff = 0f64;
+    let mut all = cases("text-classification");
+    all.extend(cases("sentiment-analysis"));
+    for case in &all {
+        let mut cmd = autocandle(&cache);
+        // `sentiment-analysis` runs through the alias.
+        cmd.args(["--json", case["task"].as_str().unwrap(), "--model", &model_arg(case)]);
+        let kwargs = &case["kwargs"];
+        match kwargs.get("top_k") {
+            Some(Value::Null) => cmd.args(["--top-k", "all"]),
+            Some(k) => cmd.args(["--top-k", &k.to_string()]),
+            None => &mut cmd,
+        };
+        if let Some(f) = kwargs["function_to_apply"].as_str() {
+            cmd.args(["--function-to-apply", f]);
+        }
+        let text = match &case["inputs"] {
+            Value::String(s) => s.clone(),
+            pair => {
+                cmd.args(["--text-pair", pair["text_pair"].as_str().unwrap()]);
+                pair["text"].as_str().unwrap().to_owned()
+            }
+        };
+        let got = json_of(cmd.arg(&text));
+        assert_eq!(got.as_array().unwrap().len(), 1);
+        max_diff = max_diff.max(compare_items(&format!("{text} {kwargs}"), &got[0], &case["output"]));
+    }
+    println!("text-classification: {} cases, max |score diff| vs Python = {max_diff:e}", all.len());
+}
+
+#[test]
+fn token_classification_json_equals_python() {
+    let cache = cache();
+    let mut max_diff = 0f64;
+    let mut all = cases("token-classification");
+    all.extend(cases("ner"));
+    for case in &all {
+        let mut cmd = autocandle(&cache);
+        cmd.args(["--json", case["task"].as_str().unwrap(), "--model", &model_arg(case)]);
+        let kwargs = &case["kwargs"];
+        if let Some(s) = kwargs["aggregation_strategy"].as_str() {
+            cmd.args(["--aggregation-strategy", s]);
+        }
+        if let Some(labels) = kwargs["ignore_labels"].as_array() {
+            let labels: Vec<&str> = labels.iter().map(|l| l.as_str().unwrap()).collect();
+            cmd.args(["--ignore-labels", &labels.join(",")]);
+        }
+        let text = case["inputs"].as_str().unwrap();
+        let got = json_of(cmd.arg(text));
+        max_diff = max_diff.max(compare_items(&format!("{text} {kwargs}"), &got[0], &case["output"]));
+    }
+    println!("token-classification: {} cases, max |score diff| vs Python = {max_diff:e}", all.len());
+}
+
+#[test]
+fn image_classification_json_equals_python() {
+    let cache = cache();
+    let mut max_diff = 0f64;
+    let cases = cases("image-classification");
+    for case in &cases {
+        let mut cmd = autocandle(&cache);
+        cmd.args(["--json", "image-classification", "--model", &model_arg(case)]);
+        if let Some(k) = case["kwargs"]["top_k"].as_u64() {
+            cmd.args(["--top-k", &k.to_string()]);
+        }
+        if let Some(f) = case["kwargs"]["function_to_apply"].as_str() {
+            cmd.args(["--function-to-apply", f]);
+        }
+        let image = case["inputs"].as_str().unwrap();
+        let got = json_of(cmd.arg(image));
+        max_diff = max_diff.max(compare_items(image, &got[0], &case["output"]));
+    }
+    println!("image-classification: {} cases, max |score diff| vs Python = {max_diff:e}", cases.len());
+}
+
+#[test]
+fn zero_shot_image_classification_json_equals_python() {
+    let cache = cache();
+    let mut max_diff = 0f64;
+    let cases = cases("zero-shot-image-classification");
+    for case in &cases {
+        let kwargs = &case["kwargs"];
+        let labels: Vec<&str> =
+            kwargs["candidate_labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+        let mut cmd = autocandle(&cache);
+        cmd.args(["--json", "zero-shot-image-classification", "--model", &model_arg(case)]);
+        cmd.args(["--candidate-labels", &labels.join(",")]);
+        if let Some(template) = kwargs["hypothesis_template"].as_str() {
+            cmd.args(["--hypothesis-template", template]);
+        }
+        let image = case["inputs"].as_str().unwrap();
+        let got = json_of(cmd.arg(image));
+        max_diff = max_diff.max(compare_items(image, &got[0], &case["output"]));
+    }
+    println!("zero-shot-image-classification: {} cases, max |score diff| vs Python = {max_diff:e}", cases.len());
+}
+
+#[test]
+fn feature_extraction_json_equals_python() {
+    let cache = cache();
+    let case = &cases("feature-extraction")[0];
+    let text = case["inputs"].as_str().unwrap();
+    let got = json_of(autocandle(&cache).args(["--json", "feature-extraction", "--model", &model_arg(case), text]));
+    // [inputs][1][tokens][hidden], as transformers returns [1][tokens][hidden] per input.
+    let diff = max_abs_diff(&got[0], &case["output"]);
+    assert!(diff <= TOL, "max diff {diff}");
+    println!("feature-extraction: max |diff| vs Python = {diff:e}");
+
+    // Human output: the shape, then summarised rows.
+    let tokens = case["output"][0].as_array().unwrap().len();
+    let hidden = case["output"][0][0].as_array().unwrap().len();
+    autocandle(&cache)
+        .args(["feature-extraction", "--model", &model_arg(case), text])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("shape [1, {tokens}, {hidden}]")));
+}
+
+#[test]
+fn sentence_embeddings_json_equal_python() {
+    let cache = cache();
+    let mut max_diff = 0f64;
+    for case in &cases("sentence-embeddings") {
+        let texts: Vec<&str> = case["inputs"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        let kwargs = &case["kwargs"];
+        let mut cmd = autocandle(&cache);
+        cmd.args(["--json", "feature-extraction", "--model", &model_arg(case)]);
+        cmd.args(["--pooling", kwargs["pooling"].as_str().unwrap()]);
+        if kwargs["normalize"] == true {
+            cmd.arg("--normalize");
+        }
+        let got = json_of(cmd.args(&texts));
+        let diff = max_abs_diff(&got, &case["output"]);
+        assert!(diff <= TOL, "{kwargs}: max diff {diff}");
+        max_diff = max_diff.max(diff);
+    }
+    // `--pooling auto` follows the model's modules.json (mean, normalised).
+    let case = cases("sentence-embeddings").into_iter().find(|c| c["kwargs"]["pooling"] == "mean").unwrap();
+    let texts: Vec<&str> = case["inputs"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let got = json_of(
+        autocandle(&cache)
+            .args(["--json", "feature-extraction", "--model", &model_arg(&case), "--pooling", "auto"])
+            .args(&texts),
+    );
+    max_diff = max_diff.max(max_abs_diff(&got, &case["output"]));
+    assert!(max_diff <= TOL, "max diff {max_diff}");
+    println!("sentence embeddings: max |diff| vs Python = {max_diff:e}");
+}
+
+#[test]
+fn text_generation_streams_python_s_text() {
+    let cache = cache();
+    for case in &cases("text-generation") {
+        let kwargs = &case["kwargs"];
+        let prompt = case["inputs"].as_str().unwrap();
+        let want = case["output"][0]["generated_text"].as_str().unwrap();
+        let mut args = vec!["text-generation".to_owned(), "--model".to_owned(), model_arg(case)];
+        args.extend(["--max-new-tokens".to_owned(), kwargs["max_new_tokens"].to_string()]);
+        assert_eq!(kwargs["do_sample"], false);
+        args.push("--greedy".to_owned());
+        if kwargs["return_full_text"] == false {
+            args.push("--new-text-only".to_owned());
+        }
+        args.push(prompt.to_owned());
+        // Human output: the text as it streams, then a newline.
+        let out = autocandle(&cache).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{want}\n"), "{prompt} {kwargs}");
+        // JSON: [[{"generated_text"}]], one element per input.
+        let got = json_of(autocandle(&cache).arg("--json").args(&args));
+        assert_eq!(got, serde_json::json!([[{ "generated_text": want }]]));
+    }
+}
+
+#[test]
+fn human_output_lists_the_predictions() {
+    let cache = cache();
+    let case = &cases("fill-mask")[0];
+    let first = &case["output"][0];
+    let out = autocandle(&cache)
+        .args(["fill-mask", "--model", "tests/fixtures/bert-masked-lm", case["inputs"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + 5, "{stdout}");
+    assert_eq!(lines[0], case["inputs"].as_str().unwrap());
+    let score = format!("{:.4}", first["score"].as_f64().unwrap());
+    assert!(lines[1].contains(&score) && lines[1].contains(first["sequence"].as_str().unwrap()), "{stdout}");
+    // A model given explicitly: no default-model note; a non-terminal stderr: no spinner.
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn inputs_come_from_stdin_one_per_line() {
+    let cache = cache();
+    let texts: Vec<String> =
+        cases("fill-mask").iter().take(2).map(|c| c["inputs"].as_str().unwrap().to_owned()).collect();
+    let stdin = format!("{}\r\n\n{}\n", texts[0], texts[1]);
+    let from_stdin = json_of(
+        autocandle(&cache)
+            .args(["--json", "fill-mask", "--model", "tests/fixtures/bert-masked-lm"])
+            .write_stdin(stdin.clone()),
+    );
+    let from_args = json_of(
+        autocandle(&cache).args(["--json", "fill-mask", "--model", "tests/fixtures/bert-masked-lm"]).args(&texts),
+    );
+    assert_eq!(from_stdin.as_array().unwrap().len(), 2);
+    assert_eq!(from_stdin, from_args);
+    // `-` stands for stdin among the arguments.
+    let mixed = json_of(
+        autocandle(&cache)
+            .args(["--json", "fill-mask", "--model", "tests/fixtures/bert-masked-lm", "hello [MASK]", "-"])
+            .write_stdin(stdin),
+    );
+    assert_eq!(mixed.as_array().unwrap().len(), 3);
+    assert_eq!(mixed[1], from_args[0]);
+}
+
+#[test]
+fn a_bad_model_path_is_a_short_error() {
+    let cache = cache();
+    let (code, stderr) =
+        failure(autocandle(&cache).args(["fill-mask", "--model", "./tests/fixtures/no-such-model", "a [MASK]"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no model folder at `./tests/fixtures/no-such-model`"), "{stderr}");
+
+    // Not a folder, so a Hub id: offline and not in the cache.
+    let (code, stderr) = failure(autocandle(&cache).args(["fill-mask", "--model", "nobody/no-such-model", "a [MASK]"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("`nobody/no-such-model` is not a local folder and not in the Hub cache"), "{stderr}");
+    assert!(stderr.contains("offline mode is on"), "{stderr}");
+
+    // A file is not a model folder.
+    let (_, stderr) = failure(autocandle(&cache).args(["fill-mask", "--model", "README.md", "a [MASK]"]));
+    assert!(stderr.contains("is a file, not a model folder"), "{stderr}");
+}
+
+#[test]
+fn a_malformed_config_is_a_short_error() {
+    let cache = cache();
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "model.safetensors"] {
+        std::fs::copy(repo_root().join("tests/fixtures/bert-masked-lm").join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::write(dir.path().join("config.json"), "{\"model_type\": \"bert\",").unwrap();
+    let model = dir.path().to_string_lossy().into_owned();
+    let (code, stderr) = failure(autocandle(&cache).args(["text-classification", "--model", &model, "hello"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot load the text-classification pipeline"), "{stderr}");
+    assert!(stderr.contains("malformed JSON in") && stderr.contains("config.json"), "{stderr}");
+    let (_, stderr) = failure(autocandle(&cache).args(["inspect", &model]));
+    assert!(stderr.contains("cannot read the config") && stderr.contains("malformed JSON in"), "{stderr}");
+    // Without a tokenizer, the error says which files would do.
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    std::fs::remove_file(dir.path().join("vocab.txt")).unwrap();
+    let (_, stderr) = failure(autocandle(&cache).args(["fill-mask", "--model", &model, "a [MASK]"]));
+    assert!(stderr.contains("`tokenizer.json` not found"), "{stderr}");
+}
+
+#[test]
+fn bad_inputs_are_short_errors() {
+    let cache = cache();
+    // fill-mask without a mask token.
+    let (code, stderr) =
+        failure(autocandle(&cache).args(["fill-mask", "--model", "tests/fixtures/bert-masked-lm", "no mask here"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("input 1") && stderr.contains("no mask_token ([MASK])"), "{stderr}");
+    // A file that is not an image, and a missing one.
+    for (path, why) in [("README.md", "cannot decode image"), ("tests/fixtures/images/no-such.png", "cannot read")] {
+        let vit = "tests/fixtures/pipelines/vit-image-classification";
+        let (code, stderr) = failure(autocandle(&cache).args(["image-classification", "--model", vit, path]));
+        assert_eq!(code, 1);
+        assert!(stderr.contains(&format!("{why} `{path}`")), "{stderr}");
+    }
+    // A model of another task.
+    let (_, stderr) = failure(autocandle(&cache).args([
+        "image-classification",
+        "--model",
+        "tests/fixtures/bert-masked-lm",
+        "README.md",
+    ]));
+    assert!(stderr.contains("cannot load the image-classification pipeline"), "{stderr}");
+}
+
+#[test]
+fn unknown_tasks_and_options_are_usage_errors() {
+    let cache = cache();
+    let (code, stderr) = failure(autocandle(&cache).args(["fil-mask", "x"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown task `fil-mask`") && stderr.contains("fill-mask"), "{stderr}");
+    let (code, stderr) = failure(autocandle(&cache).args(["image-segmentation", "x.png"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not implemented in autocandle yet"), "{stderr}");
+    // clap's own usage errors keep clap's format and exit code.
+    let out = autocandle(&cache).args(["fill-mask", "--top-k", "many", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = autocandle(&cache).args(["zero-shot-image-classification", "x.png"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--candidate-labels is required");
+}
+
+#[test]
+fn without_a_model_the_transformers_default_is_named() {
+    let cache = cache();
+    let (code, stderr) = {
+        let out = autocandle(&cache).args(["fill-mask", "a <mask>"]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("distilbert/distilroberta-base (revision fb53ab8)"), "{stderr}");
+    assert!(stderr.contains("offline") && !stderr.contains("panicked"), "{stderr}");
+    // --quiet drops the note, not the error.
+    let out = autocandle(&cache).args(["--quiet", "fill-mask", "a <mask>"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: ") && !stderr.contains("no --model given"), "{stderr}");
+}
+
+#[test]
+fn models_lists_the_architectures_of_a_task() {
+    let cache = cache();
+    let out = autocandle(&cache).args(["models", "--task", "fill-mask"]).output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("BertForMaskedLM"), "{stdout}");
+    assert!(!stdout.contains("LlamaForCausalLM"), "{stdout}");
+
+    let all = json_of(autocandle(&cache).args(["models", "--json"]));
+    let masked = json_of(autocandle(&cache).args(["models", "--task", "fill-mask", "--json"]));
+    let masked = masked.as_array().unwrap();
+    assert!(!masked.is_empty() && masked.len() < all.as_array().unwrap().len());
+    for entry in masked {
+        let heads = entry["heads"].as_array().unwrap();
+        assert!(heads.iter().all(|h| h["task"] == "masked-lm" && h["implemented"] == true), "{entry}");
+    }
+    for model_type in ["bert", "llama", "gpt2", "vit", "clip"] {
+        assert!(all.as_array().unwrap().iter().any(|e| e["model_type"] == model_type), "{model_type}");
+    }
+    let (code, _) = failure(autocandle(&cache).args(["models", "--task", "fill-the-mask"]));
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn inspect_shows_resolution_weights_files_and_report() {
+    let cache = cache();
+    let model = "tests/fixtures/bert-masked-lm";
+    let doc = json_of(autocandle(&cache).args(["inspect", model, "--json"]));
+    assert_eq!(doc["model_type"], "bert");
+    assert_eq!(doc["architectures"], serde_json::json!(["BertForMaskedLM"]));
+    let classes = doc["auto_classes"].as_array().unwrap();
+    let class_of = |auto: &str| classes.iter().find(|c| c["auto_class"] == auto).map(|c| c["class"].clone());
+    assert_eq!(class_of("AutoModelForMaskedLM"), Some("BertForMaskedLM".into()));
+    assert_eq!(class_of("AutoModel"), Some("BertModel".into()));
+    assert_eq!(class_of("AutoModelForImageClassification"), None);
+    // Python: BertForMaskedLM.from_pretrained(...).num_parameters() == 20900, 42 float32 tensors.
+    assert_eq!(doc["weights"]["parameters"], 20900);
+    assert_eq!(doc["weights"]["tensors"], 42);
+    assert_eq!(doc["weights"]["dtypes"]["F32"]["elements"], 20900);
+    let files: Vec<&str> = doc["files"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap()).collect();
+    for file in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
+        assert!(files.contains(&file), "{files:?}");
+    }
+    let loading = &doc["loading"];
+    assert_eq!(loading["auto_class"], "AutoModelForMaskedLM");
+    assert_eq!(loading["class"], "BertForMaskedLM");
+    assert_eq!(loading["missing_keys"], serde_json::json!([]));
+    assert_eq!(loading["unexpected_keys"], serde_json::json!([]));
+
+    // A base checkpoint would report head keys; the sequence classifier's fixture loads whole.
+    let human = autocandle(&cache).args(["inspect", model]).output().unwrap();
+    assert!(human.status.success());
+    let text = String::from_utf8_lossy(&human.stdout);
+    for needle in [
+        "model_type",
+        "bert (BERT, autocandle-bert)",
+        "AutoModelForMaskedLM",
+        "-> BertForMaskedLM",
+        "20,900",
+        "every weight loaded",
+    ] {
+        assert!(text.contains(needle), "no `{needle}` in:\n{text}");
+    }
+}
+
+#[test]
+fn a_gpu_that_is_not_compiled_in_says_which_feature() {
+    if cfg!(feature = "cuda") {
+        println!("skipped: built with the cuda feature, the device may open");
+        return;
+    }
+    let cache = cache();
+    let (code, stderr) = failure(autocandle(&cache).args([
+        "fill-mask",
+        "--model",
+        "tests/fixtures/bert-masked-lm",
+        "--device",
+        "cuda",
+        "a [MASK]",
+    ]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--features cuda"), "{stderr}");
+}
