@@ -78,12 +78,8 @@ impl BartAttention {
         let (batch, seq, embed_dim) = x.dims3()?;
         let q = self.split_heads(&self.q_proj.forward(x)?)?;
         let dtype = q.dtype();
-        let scores = (q.matmul(&k.t()?)? * self.scaling)?.to_dtype(softmax_dtype(dtype))?;
-        let scores = match mask {
-            Some(mask) => scores.broadcast_add(mask)?,
-            None => scores,
-        };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+        let probs =
+            autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, self.scaling, mask)?.to_dtype(dtype)?;
         let context = probs.matmul(v)?.transpose(1, 2)?.reshape((batch, seq, embed_dim))?;
         Ok(self.out_proj.forward(&context)?)
     }

@@ -96,12 +96,8 @@ impl BertSelfAttention {
         };
         let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
         let dtype = q.dtype();
-        let scores = (q.matmul(&k.t()?)? * self.scale)?.to_dtype(softmax_dtype(dtype))?;
-        let scores = match mask {
-            Some(mask) => scores.broadcast_add(mask)?,
-            None => scores,
-        };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+        // Scale, mask and softmax in one pass (in f32, or f64 for f64 models).
+        let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, self.scale, mask)?.to_dtype(dtype)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?;
         Ok(context.reshape((batch, seq, hidden))?)
     }

@@ -89,12 +89,8 @@ pub fn split_heads(x: &Tensor, num_heads: usize) -> Result<Tensor> {
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (batch, heads, q_seq, head_dim) = q.dims4()?;
     let dtype = q.dtype();
-    let scores = (q.matmul(&k.t()?)? * (head_dim as f64).powf(-0.5))?.to_dtype(DType::F32)?;
-    let scores = match bias {
-        Some(bias) => scores.broadcast_add(bias)?,
-        None => scores,
-    };
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+    let scale = (head_dim as f64).powf(-0.5);
+    let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, scale, bias)?.to_dtype(dtype)?;
     Ok(probs.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((batch, q_seq, heads * head_dim))?)
 }
 

@@ -35,7 +35,8 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
     Ok(x.silu()?)
 }
 
-/// `softmax(scores * scale + mask)` over the last axis, in f32 (attention probabilities).
+/// `softmax(scores * scale + mask)` over the last axis, in f32 (f64 for f64 scores): attention
+/// probabilities.
 ///
 /// `scores` is `[batch, heads, queries, keys]`; `mask`, if any, is additive and broadcasts to
 /// it (`[batch or 1, heads or 1, queries or 1, keys]`). On the CPU one pass reads the scores
@@ -56,9 +57,11 @@ pub fn masked_softmax(scores: &Tensor, scale: f64, mask: Option<&Tensor>) -> Res
             None => scores.apply_op1_no_bwd(&op)?,
         });
     }
-    let scores = (scores.to_dtype(DType::F32)? * scale)?;
+    // Half-precision scores are promoted to f32; f64 stays f64.
+    let dtype = if scores.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+    let scores = (scores.to_dtype(dtype)? * scale)?;
     let scores = match mask {
-        Some(mask) => scores.broadcast_add(&mask.to_dtype(DType::F32)?)?,
+        Some(mask) => scores.broadcast_add(&mask.to_dtype(dtype)?)?,
         None => scores,
     };
     Ok(candle_nn::ops::softmax_last_dim(&scores)?)

@@ -107,17 +107,13 @@ impl GPT2Attention {
         };
         let dtype = q.dtype();
         let score_dtype = softmax_dtype(dtype);
-        let scores = if self.upcast && score_dtype != dtype {
+        let product = if self.upcast && score_dtype != dtype {
             // `_upcast_and_reordered_attn`: the product itself in f32.
-            (q.to_dtype(score_dtype)?.matmul(&k.to_dtype(score_dtype)?.t()?)? * self.scaling)?
+            q.to_dtype(score_dtype)?.matmul(&k.to_dtype(score_dtype)?.t()?)?
         } else {
-            (q.matmul(&k.t()?)? * self.scaling)?.to_dtype(score_dtype)?
+            q.matmul(&k.t()?)?
         };
-        let scores = match mask {
-            Some(mask) => scores.broadcast_add(mask)?,
-            None => scores,
-        };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+        let probs = autocandle_core::kernels::masked_softmax(&product, self.scaling, mask)?.to_dtype(dtype)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
         self.c_proj.forward(&context)
     }

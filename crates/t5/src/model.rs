@@ -171,12 +171,7 @@ impl T5Attention {
         let q = self.heads(&self.q, x)?;
         let dtype = q.dtype();
         // T5 folds the scale into its initialisation: the scores are not divided by sqrt(d_kv).
-        let scores = q.matmul(&k.t()?)?.to_dtype(score_dtype(dtype))?;
-        let scores = match bias {
-            Some(bias) => scores.broadcast_add(bias)?,
-            None => scores,
-        };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+        let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, 1.0, bias)?.to_dtype(dtype)?;
         let context = probs.matmul(v)?.transpose(1, 2)?.reshape((batch, seq, self.num_heads * self.d_kv))?;
         Ok(self.o.forward(&context)?)
     }

@@ -134,8 +134,8 @@ impl Attention {
         };
         let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
         let dtype = q.dtype();
-        let scores = (q.matmul(&k.t()?)? * (self.head_dim as f64).powf(-0.5))?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
+        let scale = (self.head_dim as f64).powf(-0.5);
+        let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, scale, None)?.to_dtype(dtype)?;
         let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
         Ok(self.output.forward(&context)?)
     }
