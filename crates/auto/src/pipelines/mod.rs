@@ -2,11 +2,16 @@
 //! classes and its tokenizer through `AutoTokenizer`, then turns text into the results that
 //! `transformers.pipeline(task)(...)` returns: fill-mask, text-classification
 //! (`sentiment-analysis`), token-classification (`ner`), feature-extraction (with
-//! sentence-transformers pooling), text-generation (streaming), image-classification and
-//! zero-shot-image-classification. Each typed pipeline is usable alone
-//! (`FillMaskPipeline::new(model)`); [`pipeline`] picks one by task name. Tasks that
-//! `transformers` 5 removed (question-answering, summarization, translation,
-//! text2text-generation) are refused with its advice.
+//! sentence-transformers pooling), text-generation (streaming), image-classification,
+//! zero-shot-image-classification, question-answering, text2text-generation, summarization
+//! and translation (`translation_XX_to_YY`). Each typed pipeline is usable alone
+//! (`FillMaskPipeline::new(model)`); [`pipeline`] picks one by task name.
+//!
+//! `transformers` 5 removed the question-answering, text2text-generation, summarization and
+//! translation pipelines; autocandle keeps them and follows `transformers` 4.57, the last
+//! release that has them (its `task_specific_params` prefixes, generation defaults and
+//! span decoding). The other pipelines follow 5.x. Tasks that 5.x removed for good
+//! (visual question answering, image-to-image) are refused with its advice.
 //!
 //! ```no_run
 //! use autocandle::pipelines::{pipeline, FillMaskPipeline, Pipeline};
@@ -24,6 +29,8 @@
 mod feature_extraction;
 mod fill_mask;
 mod image_classification;
+mod question_answering;
+mod text2text;
 mod text_classification;
 mod text_generation;
 mod token_classification;
@@ -32,6 +39,10 @@ mod zero_shot_image_classification;
 pub use feature_extraction::{FeatureExtractionPipeline, Pooling, PoolingConfig};
 pub use fill_mask::{FillMaskOptions, FillMaskPipeline, FillMaskPrediction};
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
+pub use question_answering::{Answer, QuestionAnsweringOptions, QuestionAnsweringPipeline};
+pub use text2text::{
+    SummarizationPipeline, Text2TextGenerationPipeline, Text2TextOptions, Text2TextOutput, TranslationPipeline,
+};
 pub use text_classification::{ClassificationFunction, Label, TextClassificationOptions, TextClassificationPipeline};
 pub use text_generation::{TextGenerationOptions, TextGenerationPipeline};
 pub use token_classification::{AggregationStrategy, Entity, TokenClassificationOptions, TokenClassificationPipeline};
@@ -49,9 +60,13 @@ pub const SUPPORTED_TASKS: &[&str] = &[
     "feature-extraction",
     "fill-mask",
     "image-classification",
+    "question-answering",
+    "summarization",
     "text-classification",
     "text-generation",
+    "text2text-generation",
     "token-classification",
+    "translation",
     "zero-shot-image-classification",
 ];
 
@@ -59,12 +74,10 @@ pub const SUPPORTED_TASKS: &[&str] = &[
 pub const TASK_ALIASES: &[(&str, &str)] =
     &[("sentiment-analysis", "text-classification"), ("ner", "token-classification")];
 
-/// Tasks that `transformers` 5 removed, with its advice (`REMOVED_TASKS`).
+/// Tasks that `transformers` 5 removed, with its advice (`REMOVED_TASKS`), less those that
+/// autocandle keeps after 4.57 (question-answering, text2text-generation, summarization,
+/// translation).
 const REMOVED_TASKS: &[(&str, &str)] = &[
-    ("text2text-generation", "Use the `text-generation` pipeline with a chat model instead."),
-    ("summarization", "Use the `text-generation` pipeline with a chat model instead."),
-    ("translation", "Use the `text-generation` pipeline with a chat model instead."),
-    ("question-answering", "Use the `text-generation` pipeline with a chat model instead."),
     ("visual-question-answering", "Use the `image-text-to-text` pipeline with a vision-language chat model instead."),
     ("vqa", "Use the `image-text-to-text` pipeline with a vision-language chat model instead."),
     ("image-to-image", "For image generation tasks, please use 🤗 Diffusers instead."),
@@ -92,9 +105,9 @@ const NOT_YET: &[&str] = &[
     "any-to-any",
 ];
 
-/// The canonical task name of `task` (aliases resolved), or an error that says why there is
-/// no such pipeline: removed from `transformers`, not implemented yet, or unknown (with the
-/// list of tasks).
+/// The canonical task name of `task` (aliases resolved, `translation_XX_to_YY` ->
+/// `translation`), or an error that says why there is no such pipeline: removed from
+/// `transformers`, not implemented yet, or unknown (with the list of tasks).
 pub fn normalize_task(task: &str) -> Result<&'static str> {
     let task = task.trim();
     if let Some(t) = SUPPORTED_TASKS.iter().find(|t| **t == task) {
@@ -103,9 +116,14 @@ pub fn normalize_task(task: &str) -> Result<&'static str> {
     if let Some((_, t)) = TASK_ALIASES.iter().find(|(alias, _)| *alias == task) {
         return Ok(t);
     }
-    // `translation_en_to_fr` and friends are the translation task.
-    let base = if task.starts_with("translation") { "translation" } else { task };
-    if let Some((_, advice)) = REMOVED_TASKS.iter().find(|(t, _)| *t == base) {
+    // `translation_en_to_fr` and friends are the translation task (4.57's `check_task`).
+    if task.starts_with("translation") {
+        return match text2text::language_pair(task) {
+            Some(_) => Ok("translation"),
+            None => Err(Error::input(format!("invalid translation task `{task}`: use `translation_XX_to_YY`"))),
+        };
+    }
+    if let Some((_, advice)) = REMOVED_TASKS.iter().find(|(t, _)| *t == task) {
         return Err(Error::Unsupported(format!("the task `{task}` has been removed from transformers: {advice}")));
     }
     if NOT_YET.contains(&task) {
@@ -132,6 +150,10 @@ pub enum Pipeline {
     ImageClassification(ImageClassificationPipeline),
     TextGeneration(TextGenerationPipeline),
     ZeroShotImageClassification(ZeroShotImageClassificationPipeline),
+    QuestionAnswering(QuestionAnsweringPipeline),
+    Text2TextGeneration(Text2TextGenerationPipeline),
+    Summarization(SummarizationPipeline),
+    Translation(TranslationPipeline),
 }
 
 impl Pipeline {
@@ -145,6 +167,10 @@ impl Pipeline {
             Pipeline::ImageClassification(_) => "image-classification",
             Pipeline::TextGeneration(_) => "text-generation",
             Pipeline::ZeroShotImageClassification(_) => "zero-shot-image-classification",
+            Pipeline::QuestionAnswering(_) => "question-answering",
+            Pipeline::Text2TextGeneration(_) => "text2text-generation",
+            Pipeline::Summarization(_) => "summarization",
+            Pipeline::Translation(_) => "translation",
         }
     }
 }
@@ -167,6 +193,11 @@ pub fn pipeline_with(task: &str, model: &str, opts: &LoadOptions) -> Result<Pipe
         "zero-shot-image-classification" => {
             Pipeline::ZeroShotImageClassification(ZeroShotImageClassificationPipeline::new_with(model, opts)?)
         }
+        "question-answering" => Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new_with(model, opts)?),
+        "text2text-generation" => Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new_with(model, opts)?),
+        "summarization" => Pipeline::Summarization(SummarizationPipeline::new_with(model, opts)?),
+        // The task as given: `translation_XX_to_YY` picks its `task_specific_params`.
+        "translation" => Pipeline::Translation(TranslationPipeline::for_task(model, task.trim(), opts)?),
         other => return Err(Error::Unsupported(format!("no pipeline for the task `{other}`"))),
     })
 }
@@ -289,10 +320,16 @@ mod tests {
         assert_eq!(normalize_task("fill-mask").ok(), Some("fill-mask"));
         assert_eq!(normalize_task("sentiment-analysis").ok(), Some("text-classification"));
         assert_eq!(normalize_task("ner").ok(), Some("token-classification"));
-        let removed = normalize_task("question-answering").unwrap_err().to_string();
+        // Removed in transformers 5, kept after 4.57.
+        assert_eq!(normalize_task("question-answering").ok(), Some("question-answering"));
+        assert_eq!(normalize_task("summarization").ok(), Some("summarization"));
+        assert_eq!(normalize_task("text2text-generation").ok(), Some("text2text-generation"));
+        assert_eq!(normalize_task("translation").ok(), Some("translation"));
+        assert_eq!(normalize_task("translation_en_to_fr").ok(), Some("translation"));
+        let bad = normalize_task("translation_en_fr").unwrap_err().to_string();
+        assert!(bad.contains("translation_XX_to_YY"), "{bad}");
+        let removed = normalize_task("vqa").unwrap_err().to_string();
         assert!(removed.contains("removed from transformers"), "{removed}");
-        let translation = normalize_task("translation_en_to_fr").unwrap_err().to_string();
-        assert!(translation.contains("removed"), "{translation}");
         let later = normalize_task("image-segmentation").unwrap_err().to_string();
         assert!(later.contains("not implemented in autocandle yet"), "{later}");
         let unknown = normalize_task("fill-the-mask").unwrap_err().to_string();
