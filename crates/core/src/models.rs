@@ -29,6 +29,10 @@ pub struct ModelInputs {
     pub decoder_input_ids: Option<Tensor>,
     /// Same shape as `decoder_input_ids`; `None` attends to every decoder token.
     pub decoder_attention_mask: Option<Tensor>,
+    /// Language-model heads that honour it compute the logits of the last `n` positions only
+    /// (`transformers`' `logits_to_keep`); `None` (or 0) keeps every position. Generation
+    /// asks for 1: the vocabulary projection of a whole prompt is wasted work.
+    pub logits_to_keep: Option<usize>,
 }
 
 impl ModelInputs {
@@ -50,6 +54,22 @@ impl ModelInputs {
     pub fn with_position_ids(mut self, ids: Tensor) -> Self {
         self.position_ids = Some(ids);
         self
+    }
+
+    /// See [`ModelInputs::logits_to_keep`].
+    pub fn with_logits_to_keep(mut self, n: usize) -> Self {
+        self.logits_to_keep = Some(n);
+        self
+    }
+
+    /// `hidden` `[batch, seq, dim]` cut to the positions whose logits are wanted
+    /// ([`ModelInputs::logits_to_keep`]).
+    pub fn keep_for_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let seq = hidden.dim(1)?;
+        Ok(match self.logits_to_keep {
+            Some(n) if n > 0 && n < seq => hidden.narrow(1, seq - n, n)?,
+            _ => hidden.clone(),
+        })
     }
 
     /// Inputs with only `pixel_values` (`[batch, channels, height, width]`).
@@ -123,6 +143,7 @@ impl ModelInputs {
             bool_masked_pos: mv(&self.bool_masked_pos)?,
             decoder_input_ids: mv(&self.decoder_input_ids)?,
             decoder_attention_mask: mv(&self.decoder_attention_mask)?,
+            logits_to_keep: self.logits_to_keep,
         })
     }
 }

@@ -77,9 +77,10 @@ impl CausalLm {
         soft_cap(&self.lm_head.forward(hidden)?, self.softcap)
     }
 
-    /// Logits `[batch, seq, vocab]` for every position.
+    /// Logits `[batch, seq, vocab]` for every position (the last
+    /// [`ModelInputs::logits_to_keep`] ones if set).
     pub fn forward(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        self.logits(&self.model.forward(inputs)?)
+        self.logits(&inputs.keep_for_logits(&self.model.forward(inputs)?)?)
     }
 
     /// Whether generation must drop the cache before growing the context from `past` to
@@ -93,7 +94,7 @@ impl CausalLm {
 
     /// Logits `[batch, new, vocab]` for the new tokens, with `cache`.
     pub fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
-        self.logits(&self.model.forward_with_cache(inputs, cache)?)
+        self.logits(&inputs.keep_for_logits(&self.model.forward_with_cache(inputs, cache)?)?)
     }
 }
 

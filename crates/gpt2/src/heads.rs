@@ -100,12 +100,12 @@ impl GPT2LMHeadModel {
 
 impl ForCausalLm for GPT2LMHeadModel {
     fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        let hidden = self.transformer.run(inputs, None)?;
+        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, None)?)?;
         Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
     }
 
     fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        let hidden = self.transformer.run(inputs, Some(cache))?;
+        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, Some(cache))?)?;
         Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
     }
 

@@ -416,7 +416,8 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
             positions.extend_from_slice(&row_positions[len - new..]);
         }
         let mut inputs = ModelInputs::new(Tensor::from_vec(ids, (rows, new), &self.device)?)
-            .with_position_ids(Tensor::from_vec(positions, (rows, new), &self.device)?);
+            .with_position_ids(Tensor::from_vec(positions, (rows, new), &self.device)?)
+            .with_logits_to_keep(1);
         if self.has_padding {
             let mask: Vec<u32> = self.mask.iter().flatten().copied().collect();
             inputs = inputs.with_attention_mask(Tensor::from_vec(mask, (rows, len), &self.device)?);
