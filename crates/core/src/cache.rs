@@ -4,11 +4,82 @@ use candle_core::{Tensor, D};
 
 use crate::error::{Error, Result};
 
-/// Keys and values of past positions, one `[batch, kv_heads, seq, head_dim]` pair per layer,
-/// grown by concatenation along the sequence axis (`transformers`' `DynamicCache`).
-#[derive(Debug, Clone, Default)]
+/// Keys and values of past positions, one `[batch, kv_heads, seq, head_dim]` pair per layer
+/// (`transformers`' `DynamicCache`).
+///
+/// Each layer writes into buffers with room to grow along the sequence axis, so a step
+/// copies only its own keys and values (concatenation would copy the whole past every
+/// step); the buffers double when full. Clones are deep copies.
+#[derive(Debug, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerCache>>,
+}
+
+/// One layer's buffers, the number of positions written, and the views of those positions.
+#[derive(Debug)]
+struct LayerCache {
+    k_buf: Tensor,
+    v_buf: Tensor,
+    len: usize,
+    kv: (Tensor, Tensor),
+}
+
+/// Room added past what a layer first stores (and at least that much on each growth).
+const GROW: usize = 256;
+
+impl LayerCache {
+    fn with_capacity(k: &Tensor, v: &Tensor, capacity: usize) -> Result<Self> {
+        let buffer = |t: &Tensor| -> Result<Tensor> {
+            let mut dims = t.dims().to_vec();
+            let seq = dims.len() - 2;
+            dims[seq] = capacity;
+            Ok(Tensor::zeros(dims, t.dtype(), t.device())?)
+        };
+        let (k_buf, v_buf) = (buffer(k)?, buffer(v)?);
+        let kv = (k_buf.narrow(D::Minus2, 0, 0)?, v_buf.narrow(D::Minus2, 0, 0)?);
+        Ok(Self { k_buf, v_buf, len: 0, kv })
+    }
+
+    fn capacity(&self) -> usize {
+        self.k_buf.dim(D::Minus2).unwrap_or(0)
+    }
+
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
+        let new = k.dim(D::Minus2)?;
+        if self.len + new > self.capacity() {
+            let mut grown = Self::with_capacity(k, v, (2 * self.capacity()).max(self.len + new + GROW))?;
+            grown.k_buf.slice_set(&self.k_buf.narrow(D::Minus2, 0, self.len)?.contiguous()?, D::Minus2, 0)?;
+            grown.v_buf.slice_set(&self.v_buf.narrow(D::Minus2, 0, self.len)?.contiguous()?, D::Minus2, 0)?;
+            grown.len = self.len;
+            *self = grown;
+        }
+        self.k_buf.slice_set(&k.contiguous()?, D::Minus2, self.len)?;
+        self.v_buf.slice_set(&v.contiguous()?, D::Minus2, self.len)?;
+        self.len += new;
+        self.kv = (self.k_buf.narrow(D::Minus2, 0, self.len)?, self.v_buf.narrow(D::Minus2, 0, self.len)?);
+        Ok(())
+    }
+
+    /// A cache holding `k` and `v` (already cut to their positions) in fresh buffers.
+    fn from_views(k: &Tensor, v: &Tensor) -> Result<Self> {
+        let mut layer = Self::with_capacity(k, v, k.dim(D::Minus2)? + GROW)?;
+        layer.append(k, v)?;
+        Ok(layer)
+    }
+}
+
+impl Clone for KvCache {
+    fn clone(&self) -> Self {
+        // The buffers are written in place: a clone that shared them would see the other's
+        // writes. Copy the written positions instead (a copy cannot fail on the same device;
+        // should it, that layer starts empty).
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| layer.as_ref().and_then(|l| LayerCache::from_views(&l.kv.0, &l.kv.1).ok()))
+            .collect();
+        Self { layers }
+    }
 }
 
 impl KvCache {
@@ -19,33 +90,35 @@ impl KvCache {
 
     /// Number of cached positions (0 when empty).
     pub fn seq_len(&self) -> usize {
-        self.layers.iter().flatten().next().map_or(0, |(k, _)| k.dim(D::Minus2).unwrap_or(0))
+        self.layers.iter().flatten().next().map_or(0, |l| l.len)
     }
 
     /// The cached keys and values of `layer`, if any.
     pub fn get(&self, layer: usize) -> Option<&(Tensor, Tensor)> {
-        self.layers.get(layer).and_then(Option::as_ref)
+        self.layers.get(layer).and_then(Option::as_ref).map(|l| &l.kv)
     }
 
-    /// Append this step's `k`/`v` to `layer` and return the full keys and values.
+    /// Append this step's `k`/`v` to `layer` and return the full keys and values: views of the
+    /// cache's buffers, strided along the sequence axis (matmul takes them as they are).
     pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         if self.layers.len() <= layer {
-            self.layers.resize(layer + 1, None);
+            self.layers.resize_with(layer + 1, || None);
         }
         let slot = &mut self.layers[layer];
-        let (k, v) = match slot.take() {
-            None => (k.contiguous()?, v.contiguous()?),
-            Some((pk, pv)) => (Tensor::cat(&[&pk, k], D::Minus2)?, Tensor::cat(&[&pv, v], D::Minus2)?),
-        };
-        *slot = Some((k.clone(), v.clone()));
-        Ok((k, v))
+        match slot {
+            Some(cache) => cache.append(k, v)?,
+            None => *slot = Some(LayerCache::from_views(k, v)?),
+        }
+        slot.as_ref().map(|l| l.kv.clone()).ok_or_else(|| Error::input("the cache layer was not written"))
     }
 
     /// Keep only the batch rows `rows` (in that order), e.g. to follow beams.
     pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
-        for (k, v) in self.layers.iter_mut().flatten() {
-            *k = k.index_select(rows, 0)?;
-            *v = v.index_select(rows, 0)?;
+        for layer in self.layers.iter_mut().flatten() {
+            // Whole buffers (index_select takes contiguous tensors only), same capacity.
+            layer.k_buf = layer.k_buf.index_select(rows, 0)?;
+            layer.v_buf = layer.v_buf.index_select(rows, 0)?;
+            layer.kv = (layer.k_buf.narrow(D::Minus2, 0, layer.len)?, layer.v_buf.narrow(D::Minus2, 0, layer.len)?);
         }
         Ok(())
     }
@@ -119,5 +192,65 @@ impl Seq2SeqCache {
     pub fn clear(&mut self) {
         self.self_attention.clear();
         self.cross_attention.clear();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, IndexOp};
+
+    fn step(i: usize) -> Tensor {
+        Tensor::full(i as f32, (2, 3, 1, 4), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn growing_past_the_buffers_keeps_every_position_in_order() {
+        let mut cache = KvCache::new();
+        let prompt = Tensor::arange(0f32, 2. * 3. * 5. * 4., &Device::Cpu).unwrap().reshape((2, 3, 5, 4)).unwrap();
+        cache.append(0, &prompt, &(&prompt * 2.).unwrap()).unwrap();
+        let mut want_k = vec![prompt.clone()];
+        for i in 0..600 {
+            let (k, v) = cache.append(0, &step(i), &step(i + 1000)).unwrap();
+            want_k.push(step(i));
+            assert_eq!(k.dims(), &[2, 3, 6 + i, 4]);
+            assert_eq!(
+                v.i((.., .., 5 + i, ..)).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()[0],
+                (i + 1000) as f32
+            );
+        }
+        let want = Tensor::cat(&want_k, 2).unwrap();
+        let (k, _) = cache.get(0).unwrap();
+        assert_eq!(
+            k.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            want.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+        assert_eq!(cache.seq_len(), 605);
+    }
+
+    #[test]
+    fn clones_do_not_share_writes_and_rows_follow_selection() {
+        let mut a = KvCache::new();
+        a.append(0, &step(1), &step(1)).unwrap();
+        let mut b = a.clone();
+        a.append(0, &step(2), &step(2)).unwrap();
+        b.append(0, &step(3), &step(3)).unwrap();
+        let last = |c: &KvCache| c.get(0).unwrap().0.i((0, 0, 1, 0)).unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!((last(&a), last(&b)), (2.0, 3.0));
+
+        let rows = Tensor::new(&[1u32, 1, 0], &Device::Cpu).unwrap();
+        let mut c = KvCache::new();
+        let k = Tensor::arange(0f32, 2., &Device::Cpu).unwrap().reshape((2, 1, 1, 1)).unwrap();
+        c.append(0, &k, &k).unwrap();
+        c.select_rows(&rows).unwrap();
+        let (k, _) = c
+            .append(
+                0,
+                &Tensor::zeros((3, 1, 1, 1), DType::F32, &Device::Cpu).unwrap(),
+                &Tensor::zeros((3, 1, 1, 1), DType::F32, &Device::Cpu).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(k.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
     }
 }

@@ -113,8 +113,7 @@ impl Attention {
             Some((cache, layer)) => cache.append(layer, &k, &v)?,
             None => (k, v),
         };
-        // `Tensor::cat` may return a strided view; matmul needs plain layouts.
-        let (k, v) = (k.contiguous()?, v.contiguous()?);
+        // Cached keys and values are views strided along the sequence axis; matmul takes them.
         let s = k.dim(2)?;
         let n_rep = h / kvh;
         let dtype = q.dtype();
