@@ -13,6 +13,8 @@
 pub mod feature_extraction;
 pub mod fill_mask;
 pub mod image_classification;
+pub mod question_answering;
+pub mod text2text;
 pub mod text_classification;
 pub mod text_generation;
 pub mod token_classification;
@@ -300,6 +302,11 @@ pub trait TaskCommand {
     fn model_args(&self) -> &ModelArgs;
     fn input_args(&self) -> &InputArgs;
 
+    /// The inputs to run: the INPUT arguments, or stdin's lines.
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs::new(&self.input_args().inputs)
+    }
+
     /// Check the options before anything loads.
     fn check(&self) -> Result<()> {
         Ok(())
@@ -327,7 +334,7 @@ pub fn execute<T: TaskCommand>(cmd: &T, json: bool) -> Result<()> {
     };
     let mut out = Output::new(json);
     let mut count = 0usize;
-    for input in Inputs::new(&cmd.input_args().inputs) {
+    for input in cmd.inputs() {
         let input = input?;
         count += 1;
         let value = cmd
