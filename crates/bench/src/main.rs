@@ -1,0 +1,665 @@
+//! The Rust sides of the autocandle benchmark: one scenario with one implementation per
+//! process (autocandle's Auto classes, or candle-transformers' models on the same weight
+//! files), printing one JSON line. `cargo xtask bench` runs it next to `bench.py`, the
+//! PyTorch side, and writes the table (see docs/performance.md).
+
+use std::fmt::Display;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use autocandle::bert::{BertConfig, BertModel};
+use autocandle::{
+    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, DType, Device,
+    GenerationConfig, GenerationMixin, Model, ModelInputs, Seq2SeqGenerationMixin, Tensor,
+};
+use candle_core::D;
+use candle_nn::VarBuilder;
+use candle_transformers::models::{bert, llama, t5, vit};
+use serde_json::{json, Map, Value};
+
+const USAGE: &str = "\
+usage: autocandle-bench <scenario> --impl ours|candle --model DIR [--threads N] [--warmup W] [--iters K]
+
+scenarios:
+  encoder-1x16, encoder-32x128  MiniLM-L6 forward (AutoModel / bert::BertModel), f32
+  decoder                       SmolLM2-135M shape: prefill 128 tokens, then 128 greedy tokens
+  seq2seq                       t5-small shape: 64 tokens in, 32 greedy tokens out
+  vit                           vit-base shape image classification, batch 8
+  load-minilm, load-smollm2     from_pretrained to the first output (warm page cache), peak RSS
+  dispatch                      AutoModel against autocandle_bert::BertModel built directly (ours only)
+
+Prints one JSON line. Threads: --threads sets RAYON_NUM_THREADS and CANDLE_NUM_THREADS
+(default: those variables, else the number of cores); run through `cargo xtask bench`.";
+
+/// Number of new tokens of the decoder scenario, after a 128-token prompt.
+const DECODER_PROMPT: usize = 128;
+const DECODER_NEW: usize = 128;
+/// Source and target lengths of the encoder-decoder scenario.
+const SEQ2SEQ_SOURCE: usize = 64;
+const SEQ2SEQ_NEW: usize = 32;
+/// Batch and image size of the ViT scenario.
+const VIT_BATCH: usize = 8;
+const VIT_SIZE: usize = 224;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Impl {
+    /// autocandle through its Auto classes.
+    Ours,
+    /// candle-transformers' model types, on the same candle build.
+    Candle,
+}
+
+#[derive(Debug)]
+struct Args {
+    scenario: String,
+    imp: Impl,
+    model: PathBuf,
+    warmup: usize,
+    iters: usize,
+}
+
+fn main() -> std::process::ExitCode {
+    match parse_args().and_then(|args| run(&args)) {
+        Ok(out) => {
+            println!("{}", Value::Object(out));
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = std::env::args().skip(1);
+    let mut scenario = None;
+    let (mut imp, mut model, mut warmup, mut iters) = (None, None, 1, 3);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("`{name}` needs a value\n\n{USAGE}"));
+        match arg.as_str() {
+            "--impl" => {
+                imp = Some(match value("--impl")?.as_str() {
+                    "ours" => Impl::Ours,
+                    "candle" => Impl::Candle,
+                    other => bail!("unknown implementation `{other}`: use `ours` or `candle`"),
+                })
+            }
+            "--model" => model = Some(PathBuf::from(value("--model")?)),
+            "--threads" => {
+                let n: usize = number(&value("--threads")?, "--threads")?;
+                // Before any candle call: rayon sizes its pool from it on first use, and
+                // candle's matmul reads it for every product.
+                std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+                std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+            }
+            "--warmup" => warmup = number(&value("--warmup")?, "--warmup")?,
+            "--iters" => iters = number(&value("--iters")?, "--iters")?,
+            "-h" | "--help" => bail!("{USAGE}"),
+            other if other.starts_with('-') => bail!("unknown option `{other}`\n\n{USAGE}"),
+            other if scenario.is_none() => scenario = Some(other.to_owned()),
+            other => bail!("unexpected argument `{other}`\n\n{USAGE}"),
+        }
+    }
+    let args = Args {
+        scenario: scenario.with_context(|| format!("no scenario given\n\n{USAGE}"))?,
+        imp: imp.with_context(|| format!("no `--impl` given\n\n{USAGE}"))?,
+        model: model.with_context(|| format!("no `--model` folder given\n\n{USAGE}"))?,
+        warmup,
+        iters,
+    };
+    if args.iters == 0 {
+        bail!("`--iters` must be at least 1");
+    }
+    if !args.model.join("config.json").is_file() {
+        bail!("`{}` has no config.json: give a model folder (run through `cargo xtask bench`)", args.model.display());
+    }
+    Ok(args)
+}
+
+fn number(text: &str, name: &str) -> Result<usize> {
+    text.parse().with_context(|| format!("`{name}` takes a whole number, got `{text}`"))
+}
+
+fn run(args: &Args) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    out.insert("scenario".into(), json!(args.scenario));
+    out.insert("impl".into(), json!(if args.imp == Impl::Ours { "ours" } else { "candle" }));
+    out.insert("threads".into(), json!(candle_core::utils::get_num_threads()));
+    out.insert("candle".into(), json!(CANDLE_VERSION));
+    // Whether candle's own CPU kernels found AVX2 / F16C (detected at run time).
+    out.insert("candle_avx2".into(), json!(candle_core::utils::with_avx()));
+    out.insert("candle_f16c".into(), json!(candle_core::utils::with_f16c()));
+    let dir = args.model.as_path();
+    match (args.scenario.as_str(), args.imp) {
+        (s, imp) if s.starts_with("encoder-") => {
+            let (batch, seq) = batch_seq(s.trim_start_matches("encoder-"))?;
+            encoder(dir, imp, batch, seq, args, &mut out)?;
+        }
+        ("decoder", imp) => decoder(dir, imp, args, &mut out)?,
+        ("seq2seq", imp) => seq2seq(dir, imp, args, &mut out)?,
+        ("vit", imp) => vit_forward(dir, imp, args, &mut out)?,
+        ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,
+        ("load-smollm2", imp) => load_smollm2(dir, imp, &mut out)?,
+        ("dispatch", Impl::Ours) => dispatch(dir, args, &mut out)?,
+        ("dispatch", Impl::Candle) => bail!("`dispatch` compares autocandle with itself: run it with `--impl ours`"),
+        (other, _) => bail!("unknown scenario `{other}`\n\n{USAGE}"),
+    }
+    out.insert("peak_rss_mib".into(), json!(mib(status_kib("VmHWM"))));
+    Ok(out)
+}
+
+/// The candle version both Rust sides are built on (pinned in crates/bench/Cargo.toml).
+const CANDLE_VERSION: &str = "0.11.1";
+
+fn batch_seq(text: &str) -> Result<(usize, usize)> {
+    let (b, s) = text.split_once('x').with_context(|| format!("expected BATCHxSEQ such as 32x128, got `{text}`"))?;
+    Ok((number(b, "batch")?, number(s, "sequence length")?))
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs and measurements, the same as bench.py's.
+
+/// Token ids every side of the benchmark uses: away from special tokens, below every vocab.
+fn ids(batch: usize, seq: usize) -> Result<Tensor> {
+    let v: Vec<u32> =
+        (0..batch).flat_map(|b| (0..seq).map(move |t| 1000 + ((b * 1009 + t * 7919) % 20000) as u32)).collect();
+    Ok(Tensor::from_vec(v, (batch, seq), &Device::Cpu)?)
+}
+
+/// Pixel values in [-1, 1), as a ViT processor would give them.
+fn pixels(batch: usize, size: usize) -> Result<Tensor> {
+    let n = batch * 3 * size * size;
+    let v: Vec<f32> = (0..n).map(|i| ((i * 7) % 251) as f32 / 125.0 - 1.0).collect();
+    Ok(Tensor::from_vec(v, (batch, 3, size, size), &Device::Cpu)?)
+}
+
+/// A `kB` field of /proc/self/status (VmHWM: peak RSS, VmRSS, RssAnon, RssFile); 0 where
+/// there is no such file (not Linux).
+fn status_kib(field: &str) -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn mib(kib: u64) -> f64 {
+    (kib as f64 / 1024.0 * 10.0).round() / 10.0
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Run `f` `warmup` times untimed, then `iters` times timed; the times in ms.
+fn timed(warmup: usize, iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    (0..iters)
+        .map(|_| {
+            let start = Instant::now();
+            f()?;
+            Ok(ms_since(start))
+        })
+        .collect()
+}
+
+fn record_times(out: &mut Map<String, Value>, times: &[f64]) {
+    out.insert("ms".into(), json!(median(times)));
+    out.insert("times_ms".into(), json!(times));
+}
+
+/// Mean absolute value, to check that the sides computed the same thing.
+fn checksum(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.abs()?.mean_all()?.to_scalar::<f64>()?)
+}
+
+fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list `{}`", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("`{}` has no .safetensors file", dir.display());
+    }
+    Ok(files)
+}
+
+fn weights_mib(dir: &Path) -> Result<f64> {
+    let mut bytes = 0;
+    for f in safetensors_files(dir)? {
+        bytes += std::fs::metadata(&f).with_context(|| format!("cannot read `{}`", f.display()))?.len();
+    }
+    Ok((bytes as f64 / 1048576.0 * 10.0).round() / 10.0)
+}
+
+/// candle's memory-mapped `VarBuilder` over the folder's safetensors files, f32 on the CPU,
+/// as candle-transformers' examples load their models.
+#[allow(unsafe_code)]
+fn mmap_var_builder(dir: &Path) -> Result<VarBuilder<'static>> {
+    let files = safetensors_files(dir)?;
+    // SAFETY: the benchmark's weight files are not changed while it runs, which is what
+    // memory-mapping them requires.
+    Ok(unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu)? })
+}
+
+fn read_config(dir: &Path) -> Result<Value> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("`{}` is not valid JSON", path.display()))
+}
+
+fn field<'a>(config: &'a Value, key: &str) -> Result<&'a Value> {
+    config.get(key).filter(|v| !v.is_null()).with_context(|| format!("config.json has no `{key}`"))
+}
+
+fn usize_field(config: &Value, key: &str) -> Result<usize> {
+    let v = field(config, key)?;
+    v.as_u64().map(|n| n as usize).with_context(|| format!("config.json: `{key}` = {v} is not a whole number"))
+}
+
+fn f64_field(config: &Value, key: &str) -> Result<f64> {
+    let v = field(config, key)?;
+    v.as_f64().with_context(|| format!("config.json: `{key}` = {v} is not a number"))
+}
+
+fn context<T, E: Display>(r: std::result::Result<T, E>, what: &str) -> Result<T> {
+    r.map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// candle-transformers' configs, from the same config.json.
+
+fn candle_bert_config(dir: &Path) -> Result<bert::Config> {
+    serde_json::from_value(read_config(dir)?).context("config.json does not read as candle-transformers' bert::Config")
+}
+
+/// candle-transformers' llama config from the numbers of config.json (its own reader does
+/// not know `transformers` 5's `rope_parameters` and would fall back to theta 10000).
+fn candle_llama_config(dir: &Path) -> Result<llama::Config> {
+    let c = read_config(dir)?;
+    let rope_theta = match c.get("rope_parameters").and_then(|p| p.get("rope_theta")) {
+        Some(v) => v.as_f64().context("config.json: `rope_parameters.rope_theta` is not a number")?,
+        None => f64_field(&c, "rope_theta")?,
+    };
+    if let Some(kind) = c.pointer("/rope_parameters/rope_type").and_then(Value::as_str).filter(|t| *t != "default") {
+        bail!("rope type `{kind}`: the benchmark's candle-transformers side only sets up default rotary embeddings");
+    }
+    let heads = usize_field(&c, "num_attention_heads")?;
+    Ok(llama::Config {
+        hidden_size: usize_field(&c, "hidden_size")?,
+        intermediate_size: usize_field(&c, "intermediate_size")?,
+        vocab_size: usize_field(&c, "vocab_size")?,
+        num_hidden_layers: usize_field(&c, "num_hidden_layers")?,
+        num_attention_heads: heads,
+        num_key_value_heads: usize_field(&c, "num_key_value_heads").unwrap_or(heads),
+        use_flash_attn: false,
+        rms_norm_eps: f64_field(&c, "rms_norm_eps")?,
+        rope_theta: rope_theta as f32,
+        bos_token_id: None,
+        eos_token_id: None,
+        rope_scaling: None,
+        max_position_embeddings: usize_field(&c, "max_position_embeddings")?,
+        tie_word_embeddings: c.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+fn candle_t5_config(dir: &Path) -> Result<t5::Config> {
+    serde_json::from_value(read_config(dir)?).context("config.json does not read as candle-transformers' t5::Config")
+}
+
+fn candle_vit_config(dir: &Path) -> Result<(vit::Config, usize)> {
+    let c = read_config(dir)?;
+    let act = field(&c, "hidden_act")?;
+    if act.as_str() != Some("gelu") {
+        bail!("hidden_act {act}: the benchmark's ViT models use `gelu`");
+    }
+    let labels = c.get("id2label").and_then(Value::as_object).map_or(2, Map::len);
+    let config = vit::Config {
+        hidden_size: usize_field(&c, "hidden_size")?,
+        num_hidden_layers: usize_field(&c, "num_hidden_layers")?,
+        num_attention_heads: usize_field(&c, "num_attention_heads")?,
+        intermediate_size: usize_field(&c, "intermediate_size")?,
+        hidden_act: candle_nn::Activation::Gelu,
+        layer_norm_eps: f64_field(&c, "layer_norm_eps")?,
+        image_size: usize_field(&c, "image_size")?,
+        patch_size: usize_field(&c, "patch_size")?,
+        num_channels: usize_field(&c, "num_channels")?,
+        qkv_bias: c.get("qkv_bias").and_then(Value::as_bool).unwrap_or(true),
+    };
+    Ok((config, labels))
+}
+
+fn path_str(dir: &Path) -> Result<&str> {
+    dir.to_str().with_context(|| format!("the model folder `{}` is not valid UTF-8", dir.display()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios.
+
+/// (a) Encoder forward: `last_hidden_state` of MiniLM on `batch` x `seq` ids, all attended.
+fn encoder(dir: &Path, imp: Impl, batch: usize, seq: usize, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let x = ids(batch, seq)?;
+    let mask = x.ones_like()?;
+    let mut last = None;
+    let times = match imp {
+        Impl::Ours => {
+            let model = context(AutoModel::from_pretrained(path_str(dir)?), "AutoModel::from_pretrained")?;
+            let inputs = ModelInputs::new(x).with_attention_mask(mask);
+            timed(args.warmup, args.iters, || {
+                last = Some(context(model.forward(&inputs), "forward")?.last_hidden_state);
+                Ok(())
+            })?
+        }
+        Impl::Candle => {
+            let model = bert::BertModel::load(mmap_var_builder(dir)?, &candle_bert_config(dir)?)?;
+            let token_type_ids = x.zeros_like()?;
+            timed(args.warmup, args.iters, || {
+                last = Some(model.forward(&x, &token_type_ids, Some(&mask))?);
+                Ok(())
+            })?
+        }
+    };
+    record_times(out, &times);
+    if let Some(h) = last {
+        out.insert("checksum".into(), json!(checksum(&h)?));
+    }
+    Ok(())
+}
+
+fn argmax_last(logits: &Tensor) -> Result<u32> {
+    // `[1, vocab]` or `[1, seq, vocab]`: the last position of the one row.
+    let logits = match logits.rank() {
+        3 => logits.get(0)?.get(logits.dim(1)? - 1)?,
+        2 => logits.get(0)?,
+        r => bail!("unexpected logits of rank {r}"),
+    };
+    Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?)
+}
+
+/// (b) Decoder: a 128-token prompt, then 128 greedy tokens, batch 1; the time to the first
+/// new token (prefill) and the rate of the other 127.
+fn decoder(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let prompt = ids(1, DECODER_PROMPT)?;
+    let (mut prefill, mut decode, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+    match imp {
+        Impl::Ours => {
+            let model = context(AutoModelForCausalLM::from_pretrained(path_str(dir)?), "from_pretrained")?;
+            // The model's generation config (its EOS), greedy; EOS may not end it early.
+            let config = context(GenerationConfig::from_pretrained(path_str(dir)?), "generation config")?
+                .max_new_tokens(DECODER_NEW)
+                .min_new_tokens(DECODER_NEW)
+                .do_sample(false);
+            let prompt_ids: Vec<u32> = prompt.flatten_all()?.to_vec1()?;
+            for i in 0..args.warmup + args.iters {
+                let start = Instant::now();
+                let mut first = None;
+                let output = context(
+                    model.generate_stream(vec![prompt_ids.clone()], &config, None, |_| {
+                        first.get_or_insert_with(Instant::now);
+                        ControlFlow::Continue(())
+                    }),
+                    "generate",
+                )?;
+                let end = Instant::now();
+                let generated = output.generated(0);
+                if generated.len() != DECODER_NEW {
+                    bail!("generate made {} tokens instead of {DECODER_NEW}", generated.len());
+                }
+                let first = first.context("generate made no step")?;
+                if i >= args.warmup {
+                    prefill.push((first - start).as_secs_f64() * 1000.0);
+                    decode.push((DECODER_NEW - 1) as f64 / (end - first).as_secs_f64());
+                }
+                tokens = generated.to_vec();
+            }
+        }
+        Impl::Candle => {
+            let config = candle_llama_config(dir)?;
+            let model = llama::Llama::load(mmap_var_builder(dir)?, &config)?;
+            for i in 0..args.warmup + args.iters {
+                let start = Instant::now();
+                let mut cache = llama::Cache::new(true, DType::F32, &config, &Device::Cpu)?;
+                let mut next = argmax_last(&model.forward(&prompt, 0, &mut cache)?)?;
+                let first = Instant::now();
+                let mut generated = vec![next];
+                for pos in DECODER_PROMPT..DECODER_PROMPT + DECODER_NEW - 1 {
+                    let x = Tensor::new(&[[next]], &Device::Cpu)?;
+                    next = argmax_last(&model.forward(&x, pos, &mut cache)?)?;
+                    generated.push(next);
+                }
+                let end = Instant::now();
+                if i >= args.warmup {
+                    prefill.push((first - start).as_secs_f64() * 1000.0);
+                    decode.push((DECODER_NEW - 1) as f64 / (end - first).as_secs_f64());
+                }
+                tokens = generated;
+            }
+        }
+    }
+    out.insert("prefill_ms".into(), json!(median(&prefill)));
+    out.insert("decode_tok_s".into(), json!(median(&decode)));
+    out.insert("tokens".into(), json!(&tokens[..tokens.len().min(16)]));
+    Ok(())
+}
+
+/// (c) Encoder-decoder: 64 source tokens, 32 greedy target tokens, batch 1.
+fn seq2seq(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let source = ids(1, SEQ2SEQ_SOURCE)?;
+    let mut tokens = Vec::new();
+    let times = match imp {
+        Impl::Ours => {
+            let model = context(AutoModelForSeq2SeqLM::from_pretrained(path_str(dir)?), "from_pretrained")?;
+            let config = context(GenerationConfig::from_pretrained(path_str(dir)?), "generation config")?
+                .max_new_tokens(SEQ2SEQ_NEW)
+                .min_new_tokens(SEQ2SEQ_NEW)
+                .do_sample(false)
+                .num_beams(1);
+            let inputs = ModelInputs::new(source.clone()).with_attention_mask(source.ones_like()?);
+            timed(args.warmup, args.iters, || {
+                let rows = context(Seq2SeqGenerationMixin::generate(&*model, &inputs, &config), "generate")?;
+                let row = rows.into_iter().next().context("generate returned no row")?;
+                if row.len() != 1 + SEQ2SEQ_NEW {
+                    bail!("generate made {} tokens instead of {SEQ2SEQ_NEW}", row.len().saturating_sub(1));
+                }
+                tokens = row[1..].to_vec();
+                Ok(())
+            })?
+        }
+        Impl::Candle => {
+            let config = candle_t5_config(dir)?;
+            let start_token = config.decoder_start_token_id.unwrap_or(config.pad_token_id) as u32;
+            let mut model = t5::T5ForConditionalGeneration::load(mmap_var_builder(dir)?, &config)?;
+            timed(args.warmup, args.iters, || {
+                model.clear_kv_cache();
+                let encoded = model.encode(&source)?;
+                let mut next = start_token;
+                let mut generated = Vec::with_capacity(SEQ2SEQ_NEW);
+                for _ in 0..SEQ2SEQ_NEW {
+                    let x = Tensor::new(&[[next]], &Device::Cpu)?;
+                    next = argmax_last(&model.decode(&x, &encoded)?)?;
+                    generated.push(next);
+                }
+                tokens = generated;
+                Ok(())
+            })?
+        }
+    };
+    record_times(out, &times);
+    out.insert("tokens".into(), json!(&tokens[..tokens.len().min(16)]));
+    Ok(())
+}
+
+/// (d) ViT image classification, batch 8 of 224 x 224.
+fn vit_forward(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let x = pixels(VIT_BATCH, VIT_SIZE)?;
+    let mut last = None;
+    let times = match imp {
+        Impl::Ours => {
+            let model = context(AutoModelForImageClassification::from_pretrained(path_str(dir)?), "from_pretrained")?;
+            let inputs = ModelInputs::from_pixel_values(x);
+            timed(args.warmup, args.iters, || {
+                last = Some(context(model.forward(&inputs), "forward")?.logits);
+                Ok(())
+            })?
+        }
+        Impl::Candle => {
+            let (config, labels) = candle_vit_config(dir)?;
+            let model = vit::Model::new(&config, labels, mmap_var_builder(dir)?)?;
+            timed(args.warmup, args.iters, || {
+                last = Some(model.forward(&x)?);
+                Ok(())
+            })?
+        }
+    };
+    record_times(out, &times);
+    if let Some(logits) = last {
+        out.insert("checksum".into(), json!(checksum(&logits)?));
+    }
+    Ok(())
+}
+
+/// Memory after a load: peak (VmHWM) and its anonymous / file-backed parts now.
+fn record_load_memory(out: &mut Map<String, Value>) {
+    out.insert("peak_rss_load_mib".into(), json!(mib(status_kib("VmHWM"))));
+    out.insert("rss_anon_mib".into(), json!(mib(status_kib("RssAnon"))));
+    out.insert("rss_file_mib".into(), json!(mib(status_kib("RssFile"))));
+}
+
+/// (e, g) MiniLM: from_pretrained, then a 1 x 16 forward; the first thing the process does.
+fn load_minilm(dir: &Path, imp: Impl, out: &mut Map<String, Value>) -> Result<()> {
+    let x = ids(1, 16)?;
+    out.insert("rss_before_mib".into(), json!(mib(status_kib("VmRSS"))));
+    let start = Instant::now();
+    let (load_ms, h) = match imp {
+        Impl::Ours => {
+            let model = context(AutoModel::from_pretrained(path_str(dir)?), "AutoModel::from_pretrained")?;
+            let load_ms = ms_since(start);
+            record_load_memory(out);
+            (load_ms, context(model.forward(&ModelInputs::new(x)), "forward")?.last_hidden_state)
+        }
+        Impl::Candle => {
+            let model = bert::BertModel::load(mmap_var_builder(dir)?, &candle_bert_config(dir)?)?;
+            let load_ms = ms_since(start);
+            record_load_memory(out);
+            (load_ms, model.forward(&x, &x.zeros_like()?, None)?)
+        }
+    };
+    h.flatten_all()?.get(0)?.to_scalar::<f32>()?;
+    out.insert("first_output_ms".into(), json!(ms_since(start)));
+    out.insert("peak_rss_first_output_mib".into(), json!(mib(status_kib("VmHWM"))));
+    out.insert("load_ms".into(), json!(load_ms));
+    out.insert("weights_mib".into(), json!(weights_mib(dir)?));
+    Ok(())
+}
+
+/// (e, g) SmolLM2 shape: from_pretrained, then the logits of a 1 x 16 prompt.
+fn load_smollm2(dir: &Path, imp: Impl, out: &mut Map<String, Value>) -> Result<()> {
+    let x = ids(1, 16)?;
+    out.insert("rss_before_mib".into(), json!(mib(status_kib("VmRSS"))));
+    let start = Instant::now();
+    let (load_ms, logits) = match imp {
+        Impl::Ours => {
+            let model = context(AutoModelForCausalLM::from_pretrained(path_str(dir)?), "from_pretrained")?;
+            let load_ms = ms_since(start);
+            record_load_memory(out);
+            (load_ms, context(model.forward(&ModelInputs::new(x)), "forward")?.logits)
+        }
+        Impl::Candle => {
+            let config = candle_llama_config(dir)?;
+            let model = llama::Llama::load(mmap_var_builder(dir)?, &config)?;
+            let load_ms = ms_since(start);
+            record_load_memory(out);
+            let mut cache = llama::Cache::new(true, DType::F32, &config, &Device::Cpu)?;
+            (load_ms, model.forward(&x, 0, &mut cache)?)
+        }
+    };
+    argmax_last(&logits)?;
+    out.insert("first_output_ms".into(), json!(ms_since(start)));
+    out.insert("peak_rss_first_output_mib".into(), json!(mib(status_kib("VmHWM"))));
+    out.insert("load_ms".into(), json!(load_ms));
+    out.insert("weights_mib".into(), json!(weights_mib(dir)?));
+    Ok(())
+}
+
+/// (f) The Auto dispatch: `AutoModel::from_pretrained` + forward against
+/// `autocandle_bert::BertModel` built directly from its config and a memory-mapped
+/// `VarBuilder`, alternated in one process after one warm-up load of each; forward on 1 x 16
+/// ids, where a fixed overhead weighs the most.
+fn dispatch(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let path = path_str(dir)?;
+    let load_auto = || context(AutoModel::from_pretrained(path), "AutoModel::from_pretrained");
+    let load_direct = || -> Result<BertModel> {
+        let config: BertConfig =
+            serde_json::from_value(read_config(dir)?).context("config.json does not read as BertConfig")?;
+        let vb = mmap_var_builder(dir)?;
+        let pooler = vb.contains_tensor("pooler.dense.weight");
+        context(BertModel::new(vb, &config, pooler), "BertModel::new")
+    };
+    // One untimed load of each first: the registry, the page cache.
+    drop((load_auto()?, load_direct()?));
+    // Alternated, and which goes first alternates too, so that neither always finds the
+    // caches the other left.
+    let (mut auto_ms, mut direct_ms, mut auto, mut direct) = (Vec::new(), Vec::new(), None, None);
+    for i in 0..args.iters.max(3) {
+        for first in [i % 2 == 0, i % 2 == 1] {
+            // Free the previous model outside the timed part.
+            if first {
+                drop(auto.take());
+            } else {
+                drop(direct.take());
+            }
+            let start = Instant::now();
+            if first {
+                auto = Some(load_auto()?);
+                auto_ms.push(ms_since(start));
+            } else {
+                direct = Some(load_direct()?);
+                direct_ms.push(ms_since(start));
+            }
+        }
+    }
+    let (auto, direct) = (auto.context("no load ran")?, direct.context("no load ran")?);
+    let inputs = ModelInputs::new(ids(1, 16)?).with_attention_mask(ids(1, 16)?.ones_like()?);
+    let (mut fwd_auto, mut fwd_direct) = (Vec::new(), Vec::new());
+    // Many short forwards, so that a fixed overhead shows above the noise.
+    let rounds = 20 * args.iters.max(3);
+    for i in 0..args.warmup + rounds {
+        for first in [i % 2 == 0, i % 2 == 1] {
+            let start = Instant::now();
+            if first {
+                context(auto.forward(&inputs), "forward")?;
+            } else {
+                context(Model::forward(&direct, &inputs), "forward")?;
+            }
+            let ms = ms_since(start);
+            match (i >= args.warmup, first) {
+                (false, _) => {}
+                (true, true) => fwd_auto.push(ms),
+                (true, false) => fwd_direct.push(ms),
+            }
+        }
+    }
+    out.insert("load_auto_ms".into(), json!(median(&auto_ms)));
+    out.insert("load_direct_ms".into(), json!(median(&direct_ms)));
+    out.insert("forward_auto_ms".into(), json!(median(&fwd_auto)));
+    out.insert("forward_direct_ms".into(), json!(median(&fwd_direct)));
+    Ok(())
+}
