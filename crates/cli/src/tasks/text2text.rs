@@ -186,85 +186,68 @@ fn generate<P: Seq2SeqPipeline>(pipeline: &P, args: &Seq2SeqArgs, input: &str, o
     ))
 }
 
-/// Generate text from each input with a sequence-to-sequence model (T5, BART, ...)
-///
-/// The input is given to the model as is: add the prefix the model expects, e.g. "translate
-/// English to German: ". Prints the generated text of each input, one line per input
-/// (`[{"generated_text"}]` per input with --json).
-#[derive(Debug, Clone, Args)]
-pub struct Text2TextGeneration {
-    #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub generation: Seq2SeqArgs,
-    #[command(flatten)]
-    pub inputs: InputArgs,
+/// A command that runs one of the text-to-text pipelines with no option of its own.
+macro_rules! text2text_command {
+    ($(#[$doc:meta])* $name:ident, $task:literal, $pipeline:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Args)]
+        pub struct $name {
+            #[command(flatten)]
+            pub model: ModelArgs,
+            #[command(flatten)]
+            pub generation: Seq2SeqArgs,
+            #[command(flatten)]
+            pub inputs: InputArgs,
+        }
+
+        impl TaskCommand for $name {
+            const TASK: &'static str = $task;
+            type Pipeline = $pipeline;
+
+            fn model_args(&self) -> &ModelArgs {
+                &self.model
+            }
+
+            fn input_args(&self) -> &InputArgs {
+                &self.inputs
+            }
+
+            fn check(&self) -> Result<()> {
+                self.generation.check()
+            }
+
+            fn load(&self, model: &str, opts: &LoadOptions) -> autocandle::Result<$pipeline> {
+                <$pipeline>::new_with(model, opts)
+            }
+
+            fn run(&self, pipeline: &$pipeline, input: &str, out: &mut Output) -> Result<Value> {
+                generate(pipeline, &self.generation, input, out)
+            }
+        }
+    };
 }
 
-impl TaskCommand for Text2TextGeneration {
-    const TASK: &'static str = "text2text-generation";
-    type Pipeline = Text2TextGenerationPipeline;
+text2text_command!(
+    /// Generate text from each input with a sequence-to-sequence model (T5, BART, ...)
+    ///
+    /// The input is given to the model as is: add the prefix the model expects, e.g. "translate
+    /// English to German: ". Prints the generated text of each input, one line per input
+    /// (`[{"generated_text"}]` per input with --json).
+    Text2TextGeneration,
+    "text2text-generation",
+    Text2TextGenerationPipeline
+);
 
-    fn model_args(&self) -> &ModelArgs {
-        &self.model
-    }
-
-    fn input_args(&self) -> &InputArgs {
-        &self.inputs
-    }
-
-    fn check(&self) -> Result<()> {
-        self.generation.check()
-    }
-
-    fn load(&self, model: &str, opts: &LoadOptions) -> autocandle::Result<Text2TextGenerationPipeline> {
-        Text2TextGenerationPipeline::new_with(model, opts)
-    }
-
-    fn run(&self, pipeline: &Text2TextGenerationPipeline, input: &str, out: &mut Output) -> Result<Value> {
-        generate(pipeline, &self.generation, input, out)
-    }
-}
-
-/// Summarize each input with a sequence-to-sequence model (T5, BART, ...)
-///
-/// T5 gets its "summarize: " prefix and settings from the config's task_specific_params.
-/// Prints the summary of each input, one line per input (`[{"summary_text"}]` per input with
-/// --json).
-#[derive(Debug, Clone, Args)]
-pub struct Summarization {
-    #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub generation: Seq2SeqArgs,
-    #[command(flatten)]
-    pub inputs: InputArgs,
-}
-
-impl TaskCommand for Summarization {
-    const TASK: &'static str = "summarization";
-    type Pipeline = SummarizationPipeline;
-
-    fn model_args(&self) -> &ModelArgs {
-        &self.model
-    }
-
-    fn input_args(&self) -> &InputArgs {
-        &self.inputs
-    }
-
-    fn check(&self) -> Result<()> {
-        self.generation.check()
-    }
-
-    fn load(&self, model: &str, opts: &LoadOptions) -> autocandle::Result<SummarizationPipeline> {
-        SummarizationPipeline::new_with(model, opts)
-    }
-
-    fn run(&self, pipeline: &SummarizationPipeline, input: &str, out: &mut Output) -> Result<Value> {
-        generate(pipeline, &self.generation, input, out)
-    }
-}
+text2text_command!(
+    /// Summarize each input with a sequence-to-sequence model (T5, BART, ...)
+    ///
+    /// T5 gets its "summarize: " prefix and settings from the config's task_specific_params.
+    /// Prints the summary of each input, one line per input (`[{"summary_text"}]` per input with
+    /// --json).
+    Summarization,
+    "summarization",
+    SummarizationPipeline
+);
 
 /// Translate each input with a sequence-to-sequence model (T5, BART, Marian-like, ...)
 ///
