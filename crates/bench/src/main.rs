@@ -6,10 +6,12 @@
 use std::fmt::Display;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use autocandle::bert::{BertConfig, BertModel};
+use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use autocandle::{
     AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, DType, Device,
     GenerationConfig, GenerationMixin, Model, ModelInputs, Seq2SeqGenerationMixin, Tensor,
@@ -600,8 +602,8 @@ fn load_smollm2(dir: &Path, imp: Impl, out: &mut Map<String, Value>) -> Result<(
 }
 
 /// (f) The Auto dispatch: `AutoModel::from_pretrained` + forward against
-/// `autocandle_bert::BertModel` built directly from its config and a memory-mapped
-/// `VarBuilder`, alternated in one process after one warm-up load of each; forward on 1 x 16
+/// `autocandle_bert::BertModel` built directly from its config and a `VarBuilder` over the
+/// same weight reader (`autocandle_core::weights::Checkpoint`), alternated in one process after one warm-up load of each; forward on 1 x 16
 /// ids, where a fixed overhead weighs the most.
 fn dispatch(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
     let path = path_str(dir)?;
@@ -609,7 +611,9 @@ fn dispatch(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()>
     let load_direct = || -> Result<BertModel> {
         let config: BertConfig =
             serde_json::from_value(read_config(dir)?).context("config.json does not read as BertConfig")?;
-        let vb = mmap_var_builder(dir)?;
+        // The weight reader the Auto classes use, so that only the dispatch differs.
+        let checkpoint = context(Checkpoint::open(safetensors_files(dir)?), "Checkpoint::open")?;
+        let (vb, _) = checkpoint_var_builder(Arc::new(checkpoint), "bert", DType::F32, &Device::Cpu);
         let pooler = vb.contains_tensor("pooler.dense.weight");
         context(BertModel::new(vb, &config, pooler), "BertModel::new")
     };

@@ -26,6 +26,7 @@ pub mod models;
 pub mod options;
 pub mod pickle;
 pub mod registry;
+mod safetensors_file;
 mod task;
 pub mod weights;
 

@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use candle_core::safetensors::{Load, MmapedSafetensors};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -34,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::hub::{check_relative_path, ModelSource};
 use crate::options::{LoadingReport, MismatchedKey};
 use crate::pickle::TorchFile;
+use crate::safetensors_file::SafetensorsFile;
 
 /// `model.safetensors`.
 pub const SAFE_WEIGHTS_NAME: &str = "model.safetensors";
@@ -121,13 +121,15 @@ fn sharded_files(source: &ModelSource, index: &Path) -> Result<Vec<PathBuf>> {
     shards.into_iter().map(|f| source.file(f)).collect()
 }
 
-/// The tensors of one checkpoint: memory-mapped safetensors, or PyTorch `.bin` archives.
+/// The tensors of one checkpoint: safetensors files, or PyTorch `.bin` archives, with the
+/// file each name is read from (a later file wins, as `state_dict.update(...)` does).
 enum Store {
-    Safetensors(MmapedSafetensors),
+    Safetensors { files: Vec<SafetensorsFile>, index: HashMap<String, usize> },
     Torch { files: Vec<TorchFile>, index: HashMap<String, usize> },
 }
 
-/// The weight files holding one checkpoint, opened: safetensors are memory-mapped, PyTorch
+/// The weight files holding one checkpoint, opened: safetensors headers are read and checked
+/// (each tensor is later read straight into its own buffer, see [`crate::safetensors_file`]), PyTorch
 /// `.bin` files read through the restricted unpickler of [`crate::pickle`] (nothing in them is
 /// ever executed; a pickle that names anything but tensors is refused).
 pub struct Checkpoint {
@@ -140,13 +142,6 @@ impl std::fmt::Debug for Checkpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkpoint").field("files", &self.files).field("tensors", &self.names.len()).finish()
     }
-}
-
-#[allow(unsafe_code)]
-fn mmap(files: &[PathBuf]) -> candle_core::Result<MmapedSafetensors> {
-    // SAFETY: the files are mapped read-only; like every memory-mapped reader (candle,
-    // safetensors, PyTorch), this assumes nobody truncates them while the model is loaded.
-    unsafe { MmapedSafetensors::multi(files) }
 }
 
 fn is_safetensors(path: &Path) -> bool {
@@ -171,23 +166,15 @@ impl Checkpoint {
     }
 
     fn open_safetensors(files: Vec<PathBuf>) -> Result<Self> {
-        let tensors = match mmap(&files) {
-            Ok(t) => t,
-            Err(e) => {
-                // Find the file at fault so the error names it.
-                let culprit = files
-                    .iter()
-                    .find(|f| mmap(std::slice::from_ref(f)).is_err())
-                    .cloned()
-                    .unwrap_or_else(|| files.first().cloned().unwrap_or_default());
-                if let Err(io) = std::fs::metadata(&culprit) {
-                    return Err(Error::io(culprit, io));
-                }
-                return Err(Error::Safetensors { path: culprit, message: strip_candle_noise(&e) });
-            }
-        };
-        let names = tensors.tensors().into_iter().map(|(n, _)| n).collect();
-        Ok(Self { files, store: Store::Safetensors(tensors), names })
+        let mut opened = Vec::with_capacity(files.len());
+        let mut index = HashMap::new();
+        for (i, path) in files.iter().enumerate() {
+            let file = SafetensorsFile::open(path)?;
+            index.extend(file.names().into_iter().map(|n| (n, i)));
+            opened.push(file);
+        }
+        let names = index.keys().cloned().collect();
+        Ok(Self { files, store: Store::Safetensors { files: opened, index }, names })
     }
 
     fn open_torch(files: Vec<PathBuf>) -> Result<Self> {
@@ -221,11 +208,9 @@ impl Checkpoint {
     /// The shape of tensor `name`, `None` when there is no such tensor.
     pub fn shape(&self, name: &str) -> Result<Option<Vec<usize>>> {
         match &self.store {
-            Store::Safetensors(st) => match st.get(name) {
-                Ok(view) => Ok(Some(view.shape().to_vec())),
-                Err(_) if !self.names.contains(name) => Ok(None),
-                Err(e) => Err(e.into()),
-            },
+            Store::Safetensors { files, index } => {
+                Ok(index.get(name).and_then(|&i| files.get(i)).and_then(|f| f.shape(name)).map(<[usize]>::to_vec))
+            }
             Store::Torch { files, index } => {
                 Ok(index.get(name).and_then(|&i| files.get(i)).and_then(|f| f.shape(name)).map(<[usize]>::to_vec))
             }
@@ -236,11 +221,9 @@ impl Checkpoint {
     pub fn tensor(&self, name: &str, device: &Device) -> Result<Tensor> {
         let not_found = || Error::TensorNotFound { name: name.to_owned(), files: self.describe_files() };
         match &self.store {
-            Store::Safetensors(st) => {
-                if !self.names.contains(name) {
-                    return Err(not_found());
-                }
-                Ok(st.get(name)?.load(device)?)
+            Store::Safetensors { files, index } => {
+                let file = index.get(name).and_then(|&i| files.get(i)).ok_or_else(not_found)?;
+                file.tensor(name, device)
             }
             Store::Torch { files, index } => {
                 let file = index.get(name).and_then(|&i| files.get(i)).ok_or_else(not_found)?;
@@ -252,7 +235,7 @@ impl Checkpoint {
     /// Tensors of a `.bin` checkpoint saved twice (tied weights) have the same identity.
     fn view_identity(&self, name: &str) -> Option<String> {
         match &self.store {
-            Store::Safetensors(_) => None,
+            Store::Safetensors { .. } => None,
             Store::Torch { files, index } => {
                 let i = *index.get(name)?;
                 files.get(i)?.view_identity(name).map(|id| format!("{i}/{id}"))
@@ -271,16 +254,6 @@ fn describe(files: &[PathBuf]) -> String {
         .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn strip_candle_noise(e: &candle_core::Error) -> String {
-    // candle prefixes `path: "..."`; the message already names the path.
-    let s = e.to_string();
-    let s = s.lines().next().unwrap_or_default().to_owned();
-    match s.find("\" ") {
-        Some(i) if s.starts_with("path: ") => s[i + 2..].to_owned(),
-        _ => s,
-    }
 }
 
 /// How forgiving a load is about tensors the checkpoint lacks or shapes it disagrees on.
