@@ -1,7 +1,8 @@
 //! The task heads on top of [`BartModel`], one per `transformers` class.
 
+use autocandle_core::nn::{linear, linear_no_bias, Linear};
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{linear, linear_no_bias, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{
     AutoRegister, EncoderOutput, Error, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification, LoadModel,

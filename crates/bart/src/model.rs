@@ -2,8 +2,9 @@
 //! an offset of 2, post-LayerNorm encoder and decoder layers, and the decoder's key/value
 //! cache for incremental decoding.
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{embedding, layer_norm, linear, Embedding, Init, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, Init, LayerNorm, VarBuilder};
 
 use autocandle_core::{
     Activation, AutoRegister, BaseModelOutput, EncoderOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel,

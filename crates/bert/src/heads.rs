@@ -1,7 +1,8 @@
 //! The task heads on top of [`BertModel`], one per `transformers` class.
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{layer_norm, linear, Init, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, Init, LayerNorm, VarBuilder};
 
 use autocandle_core::{
     Activation, AutoRegister, Error, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,

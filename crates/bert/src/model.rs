@@ -1,8 +1,9 @@
 //! The BERT encoder: embeddings, self-attention layers and pooler (`BertModel`), and the
 //! layer stack on its own ([`BertEncoder`], [`BertLayer`]) for architectures that reuse it.
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 
 use autocandle_core::{
     Activation, AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result,

@@ -6,8 +6,9 @@
 //! [`pretrained_model!`](crate::pretrained_model) for the towers and the wrappers; and the
 //! [`ImageClassifierHead`] of the `*ForImageClassification` models.
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{Module, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{
     BaseModelOutput, Error, ImageClassifierOutput, ModelInputs, Result, ZeroShotImageClassificationOutput,

@@ -4,8 +4,9 @@
 //! ([`TextEmbeddings`]) and the text tower's body ([`TextTransformer`]), the patch embedding ([`PatchEmbedding`]), the additive attention
 //! masks ([`attention_bias`]) and the input and config checks.
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 
 use autocandle_core::{Activation, Error, ModelInputs, Result};
 

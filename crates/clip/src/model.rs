@@ -1,8 +1,9 @@
 //! [`CLIPModel`] (both towers, their projections and `logit_scale`) and
 //! [`CLIPForImageClassification`], as `transformers`' `modeling_clip`.
 
+use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{Module, Tensor, D};
-use candle_nn::{linear_no_bias, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{
     AutoRegister, Error, ForImageClassification, ImageClassifierOutput, LoadModel, ModelInputs, Result,

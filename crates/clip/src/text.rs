@@ -1,8 +1,9 @@
 //! CLIP's text tower: [`CLIPTextModel`] (causal encoder, pooled at the end-of-text token) and
 //! [`CLIPTextModelWithProjection`], as `transformers`' `modeling_clip`.
 
+use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{linear_no_bias, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{
     AutoRegister, BaseModelOutput, Error, ForTextEncoding, LoadModel, LoadOptions, Loaded, Model, ModelInputs,

@@ -1,8 +1,9 @@
 //! CLIP's vision tower: [`CLIPVisionModel`] (a ViT with a class embedding and a LayerNorm
 //! before the encoder) and [`CLIPVisionModelWithProjection`], as `transformers`' `modeling_clip`.
 
+use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{linear_no_bias, LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
 
 use autocandle_core::{AutoRegister, Error, LoadOptions, Loaded, ModelInputs, ModelOutput, Result};
 

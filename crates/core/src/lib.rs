@@ -23,6 +23,7 @@ pub mod inputs;
 pub mod kernels;
 pub mod load;
 pub mod models;
+pub mod nn;
 pub mod options;
 pub mod pickle;
 pub mod registry;

@@ -5,8 +5,9 @@
 //! Each takes the name its base model sits under (`model`, or `transformer` for the question
 //! answering heads of Llama and Qwen, kept by `transformers` for backward compatibility).
 
+use autocandle_core::nn::{linear, linear_b, linear_no_bias, Linear};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
-use candle_nn::{linear, linear_b, linear_no_bias, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{Error, KvCache, ModelInputs, Result};
 

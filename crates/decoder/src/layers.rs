@@ -2,8 +2,9 @@
 //! MLP, and the norms around them (`LlamaAttention`, `LlamaMLP`, `LlamaDecoderLayer`, with
 //! the variants of Qwen, Phi-3 and Gemma).
 
+use autocandle_core::nn::{linear_b, Linear};
 use candle_core::{DType, Module, Tensor, D};
-use candle_nn::{linear_b, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{Activation, KvCache, Result};
 

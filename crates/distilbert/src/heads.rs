@@ -1,7 +1,8 @@
 //! The task heads on top of [`DistilBertModel`], one per `transformers` class.
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 use autocandle_bert::{flatten_choices, tied_weight};
 use autocandle_core::{

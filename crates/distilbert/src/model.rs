@@ -1,8 +1,9 @@
 //! The DistilBERT encoder (`DistilBertModel`): word and position embeddings, then BERT's
 //! post-norm layers (`autocandle-bert`'s [`BertLayer`]) under DistilBERT's weight names.
 
+use autocandle_core::nn::linear;
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{embedding, layer_norm, linear, Embedding, Init, LayerNorm, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, Init, LayerNorm, VarBuilder};
 
 use autocandle_bert::{BertEncoder, BertLayer, BertLayerWeights};
 use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_int};

@@ -234,13 +234,13 @@ macro_rules! roberta_head {
         #[auto(model_type = $model_type, task = "multiple-choice")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
-            classifier: ::candle_nn::Linear,
+            classifier: ::autocandle_core::nn::Linear,
         }
 
         roberta_common!($name, $config, |vb, spec| {
             Ok(Self {
                 roberta: $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, true)?,
-                classifier: ::candle_nn::linear(spec.bert.hidden_size, 1, vb.pp("classifier"))?,
+                classifier: ::autocandle_core::nn::linear(spec.bert.hidden_size, 1, vb.pp("classifier"))?,
             })
         });
 
@@ -265,13 +265,13 @@ macro_rules! roberta_head {
         #[auto(model_type = $model_type, task = "token-classification")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
-            classifier: ::candle_nn::Linear,
+            classifier: ::autocandle_core::nn::Linear,
         }
 
         roberta_common!($name, $config, |vb, spec| {
             Ok(Self {
                 roberta: $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?,
-                classifier: ::candle_nn::linear(
+                classifier: ::autocandle_core::nn::linear(
                     spec.bert.hidden_size,
                     spec.bert.labels.num_labels(),
                     vb.pp("classifier"),
@@ -299,7 +299,7 @@ macro_rules! roberta_head {
         #[auto(model_type = $model_type, task = "question-answering")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
-            qa_outputs: ::candle_nn::Linear,
+            qa_outputs: ::autocandle_core::nn::Linear,
         }
 
         roberta_common!($name, $config, |vb, spec| {
@@ -316,7 +316,7 @@ macro_rules! roberta_head {
             }
             Ok(Self {
                 roberta: $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?,
-                qa_outputs: ::candle_nn::linear(spec.bert.hidden_size, num_labels, vb.pp("qa_outputs"))?,
+                qa_outputs: ::autocandle_core::nn::linear(spec.bert.hidden_size, num_labels, vb.pp("qa_outputs"))?,
             })
         });
 

@@ -1,8 +1,9 @@
 //! The RoBERTa encoder: BERT's network (`autocandle-bert`), with positions counted from the
 //! padding token (`RobertaEmbeddings.create_position_ids_from_input_ids`).
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_bert::BertModel;
 use autocandle_core::inputs::dims2_int;

@@ -2,8 +2,9 @@
 //! [`SiglipVisionModel`] (patches without a class token, attention-pooling `head`), as
 //! `transformers`' `modeling_siglip`. The layers are CLIP's (`autocandle_clip::layers`).
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{linear, LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
 
 use autocandle_clip::layers::{
     attend, gather_rows, norm, pixel_values, split_heads, Encoder, EncoderSpec, ImageSizeCheck, Mlp, PatchEmbedding,

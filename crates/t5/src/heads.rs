@@ -2,8 +2,9 @@
 //! [`t5_heads!`](crate::t5_heads) delegate to them): `T5ForConditionalGeneration`,
 //! `T5ForSequenceClassification`, `T5ForTokenClassification`, `T5ForQuestionAnswering`.
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{BaseModelOutput, EncoderOutput, Error, ModelInputs, Result, Seq2SeqCache};
 

@@ -2,8 +2,9 @@
 //! position buckets, the (gated) feed-forward layer, `T5Block`, `T5Stack`, and the
 //! encoder-decoder of `T5Model` with its incremental decoder on a [`Seq2SeqCache`].
 
+use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{linear_no_bias, Embedding, Init, Linear, VarBuilder};
+use candle_nn::{Embedding, Init, VarBuilder};
 
 use autocandle_core::{Activation, EncoderOutput, Error, ModelInputs, Result, Seq2SeqCache};
 

@@ -1,7 +1,8 @@
 //! The task heads on top of [`ViTModel`].
 
+use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::{
     AutoRegister, Error, ForImageClassification, ForMaskedImageModeling, ImageClassifierOutput, LoadModel,

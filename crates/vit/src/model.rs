@@ -1,8 +1,9 @@
 //! [`ViTModel`]: patch embeddings, the pre-norm encoder and the pooler, as
 //! `transformers`' `modeling_vit.ViTModel`.
 
+use autocandle_core::nn::{linear, linear_b, Linear};
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{layer_norm, linear, linear_b, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 use autocandle_core::{
     Activation, AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result,

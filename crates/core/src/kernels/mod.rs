@@ -8,8 +8,14 @@
 //!
 //! Only contiguous f32 tensors on the CPU take these paths; every other dtype, layout or
 //! device falls back to candle's own op, so the result never depends on where it runs.
+//!
+//! [`linear`] is `torch.nn.Linear`'s product: on the CPU, with few rows, through
+//! [`linear_f32`], which reads the weight where it lies instead of repacking it for every call
+//! as candle's `gemm` does.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};
+pub mod linear_f32;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -192,6 +198,97 @@ impl CustomOp2 for MaskedSoftmax {
             mask.get(start..start + keys)
         };
         Ok((CpuStorage::F32(self.rows(src, keys, mask_row)), layout.shape().clone()))
+    }
+}
+
+/// `x · weightᵀ + bias`, `torch.nn.Linear`'s product: `x` is `[.., in]`, `weight` `[out, in]`,
+/// `bias` `[out]`.
+///
+/// On the CPU, f32, contiguous, with few rows (`x`'s leading dimensions flattened; see
+/// [`linear_f32::preferred`]): one pass that reads the weight in place and adds the bias on
+/// the way. Otherwise candle-nn's `Linear` (a `gemm` product with the weight transposed, then
+/// the bias), which is also where shape errors come from.
+pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    if let Some(op) = LinearOp::for_inputs(x, weight, bias) {
+        return match bias {
+            Some(bias) => x.apply_op3_no_bwd(weight, bias, &op),
+            None => x.apply_op2_no_bwd(weight, &op),
+        };
+    }
+    candle_nn::Linear::new(weight.clone(), bias.cloned()).forward(x)
+}
+
+/// The fused product of [`linear`], for inputs it has checked.
+struct LinearOp {
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+impl LinearOp {
+    fn for_inputs(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Option<Self> {
+        let &[n, k] = weight.dims() else { return None };
+        let m = x.dims().split_last().filter(|(&last, _)| last == k).map(|(_, lead)| lead.iter().product())?;
+        let plain = |t: &Tensor| fast_path(t) && t.dtype() == x.dtype();
+        let ok = plain(x)
+            && plain(weight)
+            && bias.is_none_or(|b| plain(b) && b.dims() == [n])
+            && linear_f32::preferred(m, n, k);
+        ok.then_some(Self { m, n, k })
+    }
+
+    fn run(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        x_shape: &Shape,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Self { m, n, k } = *self;
+        let mut out = vec![0f32; m * n];
+        linear_f32::linear_f32(m, n, k, x, k, w, k, bias, &mut out).map_err(candle_core::Error::msg)?;
+        let mut dims = x_shape.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = n;
+        }
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+}
+
+impl CustomOp2 for LinearOp {
+    fn name(&self) -> &'static str {
+        "autocandle-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = CustomOp2::name(self);
+        self.run(contiguous_f32(name, xs, xl)?, contiguous_f32(name, ws, wl)?, None, xl.shape())
+    }
+}
+
+impl CustomOp3 for LinearOp {
+    fn name(&self) -> &'static str {
+        "autocandle-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let name = CustomOp3::name(self);
+        let bias = contiguous_f32(name, bs, bl)?;
+        self.run(contiguous_f32(name, xs, xl)?, contiguous_f32(name, ws, wl)?, Some(bias), xl.shape())
     }
 }
 
