@@ -79,9 +79,13 @@ impl BartAttention {
         let (batch, seq, embed_dim) = x.dims3()?;
         let q = self.split_heads(&self.q_proj.forward(x)?)?;
         let dtype = q.dtype();
-        let probs =
-            autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, self.scaling, mask)?.to_dtype(dtype)?;
-        let context = probs.matmul(v)?.transpose(1, 2)?.reshape((batch, seq, embed_dim))?;
+        let probs = autocandle_core::kernels::masked_softmax(
+            &autocandle_core::kernels::matmul(&q, &k.t()?)?,
+            self.scaling,
+            mask,
+        )?
+        .to_dtype(dtype)?;
+        let context = autocandle_core::kernels::matmul(&probs, v)?.transpose(1, 2)?.reshape((batch, seq, embed_dim))?;
         Ok(self.out_proj.forward(&context)?)
     }
 }

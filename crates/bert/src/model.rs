@@ -98,8 +98,13 @@ impl BertSelfAttention {
         let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
         let dtype = q.dtype();
         // Scale, mask and softmax in one pass (in f32, or f64 for f64 models).
-        let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, self.scale, mask)?.to_dtype(dtype)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?;
+        let probs = autocandle_core::kernels::masked_softmax(
+            &autocandle_core::kernels::matmul(&q, &k.t()?)?,
+            self.scale,
+            mask,
+        )?
+        .to_dtype(dtype)?;
+        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?;
         Ok(context.reshape((batch, seq, hidden))?)
     }
 }

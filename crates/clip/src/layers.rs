@@ -91,8 +91,13 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Resu
     let (batch, heads, q_seq, head_dim) = q.dims4()?;
     let dtype = q.dtype();
     let scale = (head_dim as f64).powf(-0.5);
-    let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, scale, bias)?.to_dtype(dtype)?;
-    Ok(probs.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((batch, q_seq, heads * head_dim))?)
+    let probs = autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(&q, &k.t()?)?, scale, bias)?
+        .to_dtype(dtype)?;
+    Ok(autocandle_core::kernels::matmul(&probs, &v.contiguous()?)?.transpose(1, 2)?.reshape((
+        batch,
+        q_seq,
+        heads * head_dim,
+    ))?)
 }
 
 /// `CLIPAttention`: multi-head self-attention (`q_proj`, `k_proj`, `v_proj`, `out_proj`).

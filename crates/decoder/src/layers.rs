@@ -122,7 +122,7 @@ impl Attention {
         // Grouped heads: the `n_rep` query heads of one key/value head are consecutive, so
         // they can share its keys without `repeat_kv`.
         let q = q.contiguous()?.reshape((b, kvh, n_rep * t, d))?;
-        let scores = q.matmul(&k.t()?)?.reshape((b, h, t, s))?;
+        let scores = autocandle_core::kernels::matmul(&q, &k.t()?)?.reshape((b, h, t, s))?;
         let probs = if self.softcap.is_none() {
             // Scale, mask and softmax in one pass over the scores.
             autocandle_core::kernels::masked_softmax(&scores, self.scale, mask)?
@@ -135,7 +135,7 @@ impl Attention {
             candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
         };
         let probs = probs.to_dtype(dtype)?;
-        let out = probs.reshape((b, kvh, n_rep * t, s))?.matmul(&v)?;
+        let out = autocandle_core::kernels::matmul(&probs.reshape((b, kvh, n_rep * t, s))?, &v)?;
         let out = out.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
         Ok(self.o_proj.forward(&out)?)
     }

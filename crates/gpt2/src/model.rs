@@ -111,10 +111,10 @@ impl GPT2Attention {
             // `_upcast_and_reordered_attn`: the product itself in f32.
             q.to_dtype(score_dtype)?.matmul(&k.to_dtype(score_dtype)?.t()?)?
         } else {
-            q.matmul(&k.t()?)?
+            autocandle_core::kernels::matmul(&q, &k.t()?)?
         };
         let probs = autocandle_core::kernels::masked_softmax(&product, self.scaling, mask)?.to_dtype(dtype)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
         self.c_proj.forward(&context)
     }
 }

@@ -172,8 +172,14 @@ impl T5Attention {
         let q = self.heads(&self.q, x)?;
         let dtype = q.dtype();
         // T5 folds the scale into its initialisation: the scores are not divided by sqrt(d_kv).
-        let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, 1.0, bias)?.to_dtype(dtype)?;
-        let context = probs.matmul(v)?.transpose(1, 2)?.reshape((batch, seq, self.num_heads * self.d_kv))?;
+        let probs =
+            autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(&q, &k.t()?)?, 1.0, bias)?
+                .to_dtype(dtype)?;
+        let context = autocandle_core::kernels::matmul(&probs, v)?.transpose(1, 2)?.reshape((
+            batch,
+            seq,
+            self.num_heads * self.d_kv,
+        ))?;
         Ok(self.o.forward(&context)?)
     }
 }

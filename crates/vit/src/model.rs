@@ -136,8 +136,10 @@ impl Attention {
         let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
         let dtype = q.dtype();
         let scale = (self.head_dim as f64).powf(-0.5);
-        let probs = autocandle_core::kernels::masked_softmax(&q.matmul(&k.t()?)?, scale, None)?.to_dtype(dtype)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+        let probs =
+            autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(&q, &k.t()?)?, scale, None)?
+                .to_dtype(dtype)?;
+        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
         Ok(self.output.forward(&context)?)
     }
 }

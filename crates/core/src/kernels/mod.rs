@@ -9,10 +9,14 @@
 //! Only contiguous f32 tensors on the CPU take these paths; every other dtype, layout or
 //! device falls back to candle's own op, so the result never depends on where it runs.
 //!
-//! [`linear`] is `torch.nn.Linear`'s product: on the CPU, with few rows, through
+//! [`linear`] is `torch.nn.Linear`'s product: on the CPU, in f32 with few rows, through
 //! [`linear_f32`], which reads the weight where it lies instead of repacking it for every call
-//! as candle's `gemm` does.
+//! as candle's `gemm` does; in bf16 through [`bf16_matmul`] on CPUs with AVX-512 BF16 (candle
+//! widens bf16 operands to f32 for every product). [`matmul`] is candle's `matmul` with the
+//! same bf16 path, for attention.
 
+#[cfg(target_arch = "x86_64")]
+pub mod bf16_matmul;
 pub mod linear_f32;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Shape, Tensor};
@@ -27,18 +31,26 @@ const CHUNK: usize = 8 * 1024;
 
 /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (`transformers`' `gelu`).
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
-    if fast_path(x) {
-        return Ok(x.apply_op1_no_bwd(&Map(Kernel::GeluErf))?);
-    }
-    Ok(x.gelu_erf()?)
+    map(x, Kernel::GeluErf, Tensor::gelu_erf)
 }
 
 /// SiLU, `x * sigmoid(x)`.
 pub fn silu(x: &Tensor) -> Result<Tensor> {
+    map(x, Kernel::Silu, Tensor::silu)
+}
+
+/// `kernel` on contiguous f32 CPU tensors; half-precision CPU tensors are computed in f32 and
+/// rounded once (as PyTorch's CPU kernels do), since candle's own op for them is one scalar
+/// libm call per value; everything else is candle's `fallback`.
+fn map(x: &Tensor, kernel: Kernel, fallback: fn(&Tensor) -> candle_core::Result<Tensor>) -> Result<Tensor> {
     if fast_path(x) {
-        return Ok(x.apply_op1_no_bwd(&Map(Kernel::Silu))?);
+        return Ok(x.apply_op1_no_bwd(&Map(kernel))?);
     }
-    Ok(x.silu()?)
+    if matches!(x.device(), Device::Cpu) && matches!(x.dtype(), DType::BF16 | DType::F16) {
+        let wide = x.to_dtype(DType::F32)?;
+        return Ok(wide.apply_op1_no_bwd(&Map(kernel))?.to_dtype(x.dtype())?);
+    }
+    Ok(fallback(x)?)
 }
 
 /// `softmax(scores * scale + mask)` over the last axis, in f32 (f64 for f64 scores): attention
@@ -204,10 +216,12 @@ impl CustomOp2 for MaskedSoftmax {
 /// `x · weightᵀ + bias`, `torch.nn.Linear`'s product: `x` is `[.., in]`, `weight` `[out, in]`,
 /// `bias` `[out]`.
 ///
-/// On the CPU, f32, contiguous, with few rows (`x`'s leading dimensions flattened; see
-/// [`linear_f32::preferred`]): one pass that reads the weight in place and adds the bias on
-/// the way. Otherwise candle-nn's `Linear` (a `gemm` product with the weight transposed, then
-/// the bias), which is also where shape errors come from.
+/// On the CPU with contiguous operands: in f32 with few rows (`x`'s leading dimensions
+/// flattened; see [`linear_f32::preferred`]), one pass that reads the weight in place and adds
+/// the bias on the way; in bf16, on CPUs with AVX-512 BF16, [`bf16_matmul`] (f32 accumulation,
+/// the bias added before the one rounding to bf16). Otherwise candle-nn's `Linear` (a `gemm`
+/// product with the weight transposed, then the bias), which is also where shape errors come
+/// from.
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
     if let Some(op) = LinearOp::for_inputs(x, weight, bias) {
         return match bias {
@@ -216,6 +230,34 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core
         };
     }
     candle_nn::Linear::new(weight.clone(), bias.cloned()).forward(x)
+}
+
+/// `a.matmul(b)` (`[.., m, k] x [.., k, n]`), through [`bf16_matmul`] when both are bf16 on a
+/// CPU with AVX-512 BF16 and their batch dimensions flatten to one stride (any other strides
+/// are fine: the kernel packs what it needs); otherwise candle's `matmul`.
+pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let bf16 = a.dtype() == DType::BF16
+        && b.dtype() == DType::BF16
+        && matches!((a.device(), b.device()), (Device::Cpu, Device::Cpu))
+        && bf16_available();
+    if bf16 {
+        if let Some(op) = BatchedBf16::for_layouts(a.layout(), b.layout()) {
+            return a.apply_op2_no_bwd(b, &op);
+        }
+    }
+    a.matmul(b)
+}
+
+/// Whether the bf16 kernels run on this CPU.
+fn bf16_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        bf16_matmul::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// The fused product of [`linear`], for inputs it has checked.
@@ -229,29 +271,47 @@ impl LinearOp {
     fn for_inputs(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Option<Self> {
         let &[n, k] = weight.dims() else { return None };
         let m = x.dims().split_last().filter(|(&last, _)| last == k).map(|(_, lead)| lead.iter().product())?;
-        let plain = |t: &Tensor| fast_path(t) && t.dtype() == x.dtype();
-        let ok = plain(x)
-            && plain(weight)
-            && bias.is_none_or(|b| plain(b) && b.dims() == [n])
-            && linear_f32::preferred(m, n, k);
+        let plain = |t: &Tensor| matches!(t.device(), Device::Cpu) && t.is_contiguous() && t.dtype() == x.dtype();
+        let kernel = match x.dtype() {
+            DType::F32 => linear_f32::preferred(m, n, k),
+            DType::BF16 => bf16_available(),
+            _ => false,
+        };
+        let ok = kernel && plain(x) && plain(weight) && bias.is_none_or(|b| plain(b) && b.dims() == [n]);
         ok.then_some(Self { m, n, k })
     }
 
     fn run(
         &self,
-        x: &[f32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        x_shape: &Shape,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let Self { m, n, k } = *self;
-        let mut out = vec![0f32; m * n];
-        linear_f32::linear_f32(m, n, k, x, k, w, k, bias, &mut out).map_err(candle_core::Error::msg)?;
-        let mut dims = x_shape.dims().to_vec();
+        let mut dims = x.1.shape().dims().to_vec();
         if let Some(last) = dims.last_mut() {
             *last = n;
         }
-        Ok((CpuStorage::F32(out), Shape::from(dims)))
+        let out = match x.0 {
+            CpuStorage::F32(_) => {
+                let bias = bias.map(|(s, l)| contiguous::<f32>(s, l)).transpose()?;
+                let (x, w) = (contiguous::<f32>(x.0, x.1)?, contiguous::<f32>(w.0, w.1)?);
+                let mut out = vec![0f32; m * n];
+                linear_f32::linear_f32(m, n, k, x, k, w, k, bias, &mut out).map_err(candle_core::Error::msg)?;
+                CpuStorage::F32(out)
+            }
+            #[cfg(target_arch = "x86_64")]
+            CpuStorage::BF16(_) => {
+                let bias = bias.map(|(s, l)| contiguous::<half::bf16>(s, l)).transpose()?;
+                let (x, w) = (contiguous::<half::bf16>(x.0, x.1)?, contiguous::<half::bf16>(w.0, w.1)?);
+                let mut out = vec![half::bf16::ZERO; m * n];
+                let shape = bf16_matmul::MatmulShape::a_bt(1, m, n, k);
+                bf16_matmul::matmul_bf16(&shape, x, w, bias, &mut out).map_err(candle_core::Error::msg)?;
+                CpuStorage::BF16(out)
+            }
+            _ => candle_core::bail!("autocandle-linear: unexpected dtype"),
+        };
+        Ok((out, Shape::from(dims)))
     }
 }
 
@@ -267,8 +327,7 @@ impl CustomOp2 for LinearOp {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let name = CustomOp2::name(self);
-        self.run(contiguous_f32(name, xs, xl)?, contiguous_f32(name, ws, wl)?, None, xl.shape())
+        self.run((xs, xl), (ws, wl), None)
     }
 }
 
@@ -286,9 +345,111 @@ impl CustomOp3 for LinearOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let name = CustomOp3::name(self);
-        let bias = contiguous_f32(name, bs, bl)?;
-        self.run(contiguous_f32(name, xs, xl)?, contiguous_f32(name, ws, wl)?, Some(bias), xl.shape())
+        self.run((xs, xl), (ws, wl), Some((bs, bl)))
+    }
+}
+
+/// A contiguous tensor's values.
+fn contiguous<'a, T: candle_core::WithDType>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [T]> {
+    let all = T::cpu_storage_as_slice(storage)?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => {
+            all.get(start..end).ok_or_else(|| candle_core::Error::msg("storage shorter than its layout"))
+        }
+        None => candle_core::bail!("expected a contiguous tensor"),
+    }
+}
+
+/// A batched bf16 product `[.., m, k] x [.., k, n]` whose batch dimensions each flatten to one
+/// stride (0 for a broadcast operand).
+struct BatchedBf16 {
+    batch: usize,
+    dims: Vec<usize>,
+}
+
+impl BatchedBf16 {
+    fn for_layouts(a: &Layout, b: &Layout) -> Option<Self> {
+        let (ad, bd) = (a.dims(), b.dims());
+        let rank = ad.len();
+        if rank < 2 || bd.len() != rank || ad[..rank - 2] != bd[..rank - 2] || ad[rank - 1] != bd[rank - 2] {
+            return None;
+        }
+        batch_stride(a)?;
+        batch_stride(b)?;
+        let mut dims = ad[..rank - 1].to_vec();
+        dims.push(bd[rank - 1]);
+        Some(Self { batch: ad[..rank - 2].iter().product(), dims })
+    }
+}
+
+/// The one stride that walks a layout's flattened batch dimensions (all but the last two), or
+/// `None` when they do not flatten.
+fn batch_stride(layout: &Layout) -> Option<usize> {
+    let (dims, strides) = (layout.dims(), layout.stride());
+    let batch = dims.len().checked_sub(2)?;
+    let mut stride = None::<usize>;
+    // Innermost batch dimension first; size-1 dimensions do not constrain anything.
+    for i in (0..batch).rev().filter(|&i| dims[i] > 1) {
+        match stride {
+            None => stride = Some(strides[i]),
+            Some(s) => {
+                // This dimension must step over the ones inside it (all broadcast, or all dense).
+                let inner: usize = dims[i + 1..batch].iter().product();
+                if strides[i] != s * inner {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(stride.unwrap_or(0))
+}
+
+impl CustomOp2 for BatchedBf16 {
+    fn name(&self) -> &'static str {
+        "autocandle-matmul-bf16"
+    }
+
+    fn cpu_fwd(
+        &self,
+        as_: &CpuStorage,
+        al: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let name = CustomOp2::name(self);
+            let (Some(a_bs), Some(b_bs)) = (batch_stride(al), batch_stride(bl)) else {
+                candle_core::bail!("{name}: the batch dimensions do not flatten");
+            };
+            let (r, ast, bst) = (al.dims().len(), al.stride(), bl.stride());
+            let (m, k, n) = (al.dims()[r - 2], al.dims()[r - 1], bl.dims()[r - 1]);
+            let shape = bf16_matmul::MatmulShape {
+                batch: self.batch,
+                m,
+                n,
+                k,
+                a_batch_stride: a_bs,
+                a_row_stride: ast[r - 2],
+                a_k_stride: ast[r - 1],
+                b_batch_stride: b_bs,
+                b_col_stride: bst[r - 1],
+                b_k_stride: bst[r - 2],
+            };
+            fn from<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [half::bf16]> {
+                let all = <half::bf16 as candle_core::WithDType>::cpu_storage_as_slice(s)?;
+                all.get(l.start_offset()..).ok_or_else(|| candle_core::Error::msg("storage shorter than its layout"))
+            }
+            let mut out = vec![half::bf16::ZERO; self.batch * m * n];
+            bf16_matmul::matmul_bf16(&shape, from(as_, al)?, from(bs, bl)?, None, &mut out)
+                .map_err(candle_core::Error::msg)?;
+            Ok((CpuStorage::BF16(out), Shape::from(self.dims.clone())))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (as_, al, bs, bl);
+            candle_core::bail!("{}: no bf16 kernel on this architecture", CustomOp2::name(self))
+        }
     }
 }
 
@@ -456,6 +617,68 @@ mod tests {
             let got = silu(&t).unwrap().to_dtype(DType::F64).unwrap();
             let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
             assert!(diff < 1e-5, "silu diff {diff}");
+        }
+    }
+
+    /// Max |got - want| over max |want|, both as f64.
+    fn rel_diff(got: &Tensor, want: &Tensor) -> f64 {
+        let (got, want) = (got.to_dtype(DType::F64).unwrap(), want.to_dtype(DType::F64).unwrap());
+        let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap().max(1e-30);
+        (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap() / scale
+    }
+
+    #[test]
+    fn bf16_products_agree_with_candle_in_every_layout() {
+        let dev = Device::Cpu;
+        let bf = |dims: &[usize]| Tensor::randn(0f32, 1.0, dims, &dev).unwrap().to_dtype(DType::BF16).unwrap();
+        let (q, k, v) = (bf(&[2, 3, 9, 16]), bf(&[2, 3, 11, 16]), bf(&[2, 3, 11, 16]));
+        let shared = bf(&[16, 5]);
+        let cases = [
+            (q.clone(), k.t().unwrap()),                     // Q·Kᵀ, B transposed
+            (q.matmul(&k.t().unwrap()).unwrap(), v.clone()), // P·V
+            (q.reshape((2, 27, 16)).unwrap(), shared.unsqueeze(0).unwrap().broadcast_as((2, 16, 5)).unwrap()),
+            (k.t().unwrap().t().unwrap().narrow(2, 1, 7).unwrap(), shared.clone().broadcast_as((2, 3, 16, 5)).unwrap()),
+            (bf(&[7, 16]), shared.clone()),              // rank 2
+            (bf(&[16, 7]).t().unwrap(), shared.clone()), // A transposed
+        ];
+        for (a, b) in &cases {
+            let want = a.to_dtype(DType::F32).unwrap().matmul(&b.to_dtype(DType::F32).unwrap()).unwrap();
+            let got = matmul(a, b).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            assert_eq!(got.dtype(), DType::BF16);
+            // One bf16 rounding of the result.
+            assert!(rel_diff(&got, &want) < 1e-2, "{:?} x {:?}", a.dims(), b.dims());
+        }
+        // Mismatched shapes are candle's errors.
+        assert!(matmul(&bf(&[2, 3]), &bf(&[4, 5])).is_err());
+    }
+
+    #[test]
+    fn bf16_linear_and_activations_agree_with_f32() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (3, 5, 40), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (24, 40), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 24, &dev).unwrap();
+        let to_bf = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
+        let want = candle_nn::Linear::new(
+            to_bf(&w).to_dtype(DType::F32).unwrap(),
+            Some(to_bf(&b).to_dtype(DType::F32).unwrap()),
+        )
+        .forward(&to_bf(&x).to_dtype(DType::F32).unwrap())
+        .unwrap();
+        for bias in [Some(to_bf(&b)), None] {
+            let got = linear(&to_bf(&x), &to_bf(&w), bias.as_ref()).unwrap();
+            assert_eq!((got.dtype(), got.dims()), (DType::BF16, want.dims()));
+            if bias.is_some() {
+                assert!(rel_diff(&got, &want) < 1e-2);
+            }
+        }
+        for (got, want) in [
+            (gelu_erf(&to_bf(&x)).unwrap(), to_bf(&x).to_dtype(DType::F32).unwrap().gelu_erf().unwrap()),
+            (silu(&to_bf(&x)).unwrap(), to_bf(&x).to_dtype(DType::F32).unwrap().silu().unwrap()),
+        ] {
+            assert_eq!(got.dtype(), DType::BF16);
+            assert!(rel_diff(&got, &want) < 1e-2);
         }
     }
 }
