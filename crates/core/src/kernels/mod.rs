@@ -272,8 +272,9 @@ impl LinearOp {
         let &[n, k] = weight.dims() else { return None };
         let m = x.dims().split_last().filter(|(&last, _)| last == k).map(|(_, lead)| lead.iter().product())?;
         let plain = |t: &Tensor| matches!(t.device(), Device::Cpu) && t.is_contiguous() && t.dtype() == x.dtype();
+        // f32 always (the in-place kernel or `gemm` with the bias fused), bf16 with the kernels.
         let kernel = match x.dtype() {
-            DType::F32 => linear_f32::preferred(m, n, k),
+            DType::F32 => true,
             DType::BF16 => bf16_available(),
             _ => false,
         };
@@ -297,7 +298,11 @@ impl LinearOp {
                 let bias = bias.map(|(s, l)| contiguous::<f32>(s, l)).transpose()?;
                 let (x, w) = (contiguous::<f32>(x.0, x.1)?, contiguous::<f32>(w.0, w.1)?);
                 let mut out = vec![0f32; m * n];
-                linear_f32::linear_f32(m, n, k, x, k, w, k, bias, &mut out).map_err(candle_core::Error::msg)?;
+                if linear_f32::preferred(m, n, k) {
+                    linear_f32::linear_f32(m, n, k, x, k, w, k, bias, &mut out).map_err(candle_core::Error::msg)?;
+                } else {
+                    gemm_linear(m, n, k, x, w, bias, &mut out)?;
+                }
                 CpuStorage::F32(out)
             }
             #[cfg(target_arch = "x86_64")]
@@ -347,6 +352,59 @@ impl CustomOp3 for LinearOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         self.run((xs, xl), (ws, wl), Some((bs, bl)))
     }
+}
+
+/// `out = x · wᵀ + bias` through `gemm` (what candle's matmul runs), the bias written into `out`
+/// first and accumulated onto: one output buffer and no separate pass (and allocation) for
+/// candle's broadcast add. `x` is `m x k`, `w` `n x k`, `out` `m x n`, all contiguous.
+#[allow(unsafe_code)]
+fn gemm_linear(
+    m: usize,
+    n: usize,
+    k: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) -> candle_core::Result<()> {
+    let (Some(mk), Some(nk), Some(mn)) = (m.checked_mul(k), n.checked_mul(k), m.checked_mul(n)) else {
+        candle_core::bail!("autocandle-linear: {m} x {k} x {n} overflows");
+    };
+    if x.len() != mk || w.len() != nk || out.len() != mn || bias.is_some_and(|b| b.len() != n) {
+        candle_core::bail!("autocandle-linear: operand sizes do not match {m} x {k} x {n}");
+    }
+    if let Some(bias) = bias.filter(|_| n > 0) {
+        out.par_chunks_mut(n).for_each(|row| row.copy_from_slice(bias));
+    }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: the sizes were checked above: `x` holds m rows of k (row stride k, column stride
+    // 1), `w` n rows of k read as the k x n matrix wᵀ (row stride 1, column stride k), `out` m
+    // rows of n; the three do not overlap (`out` is borrowed mutably, the others shared).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            bias.is_some(),
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    Ok(())
 }
 
 /// A contiguous tensor's values.
