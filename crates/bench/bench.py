@@ -11,7 +11,10 @@ iterations after `--warmup` untimed ones, in milliseconds.
 Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 shape: prefill
 128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
 (vit-base shape, batch 8), load-minilm / load-smollm2 (from_pretrained to the first output on
-a warm page cache, and the peak RSS of the load).
+a warm page cache, and the peak RSS of the load). encoder-32x128-bf16 and decoder-bf16 are
+their f32 namesakes with the model loaded in bf16; after the timed part, the f32 model is
+loaded too and its outputs compared (`max_abs_dev`, `mean_abs_dev`, `max_abs_f32`; for the
+decoder the logits of the prompt, and `greedy_agree` / `first_divergence` of the tokens).
 """
 
 import argparse
@@ -62,6 +65,28 @@ def timed(fn, warmup: int, iters: int) -> list:
     return times
 
 
+def scenario_dtype(name: str):
+    """A scenario name without its `-bf16` suffix, and the torch dtype that suffix names."""
+    import torch
+
+    if name.endswith("-bf16"):
+        return name.removesuffix("-bf16"), torch.bfloat16
+    return name, torch.float32
+
+
+def deviation(approx, reference) -> dict:
+    """max and mean |approx - reference| (in float64) and max |reference|, for scale."""
+    if approx.shape != reference.shape:
+        raise SystemExit(f"the outputs to compare differ in shape: {tuple(approx.shape)} against {tuple(reference.shape)}")
+    reference = reference.double()
+    diff = (approx.double() - reference).abs()
+    return {
+        "max_abs_dev": float(diff.max()),
+        "mean_abs_dev": float(diff.mean()),
+        "max_abs_f32": float(reference.abs().max()),
+    }
+
+
 class FirstTokenTimer:
     """A `generate` streamer that notes when the first new token arrives (end of prefill)."""
 
@@ -92,10 +117,15 @@ def run(args) -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+    scenario, dtype = scenario_dtype(args.scenario)
+    out["dtype"] = {torch.float32: "f32", torch.bfloat16: "bf16"}[dtype]
+    if dtype != torch.float32 and hasattr(torch.backends, "cpu"):
+        # The kernels torch picked for this CPU (AVX512, AVX2, ...).
+        out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     with torch.inference_mode():
-        if args.scenario.startswith("encoder-"):
-            batch, seq = (int(x) for x in args.scenario.removeprefix("encoder-").split("x"))
-            model = transformers.AutoModel.from_pretrained(model_dir).eval()
+        if scenario.startswith("encoder-"):
+            batch, seq = (int(x) for x in scenario.removeprefix("encoder-").split("x"))
+            model = transformers.AutoModel.from_pretrained(model_dir, dtype=dtype).eval()
             x = torch.tensor(ids(batch, seq))
             mask = torch.ones_like(x)
             out["attn_implementation"] = model.config._attn_implementation
@@ -107,15 +137,19 @@ def run(args) -> dict:
             out["times_ms"] = timed(step, args.warmup, args.iters)
             out["ms"] = statistics.median(out["times_ms"])
             out["checksum"] = float(result["h"].double().abs().mean())
-        elif args.scenario == "decoder":
-            model = transformers.AutoModelForCausalLM.from_pretrained(model_dir).eval()
+            if dtype != torch.float32:
+                # Outside the timed part: the f32 model's output on the same ids.
+                del model
+                reference = transformers.AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+                out.update(deviation(result["h"], reference(input_ids=x, attention_mask=mask).last_hidden_state))
+        elif scenario == "decoder":
+            model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
             x = torch.tensor(ids(1, 128))
             mask = torch.ones_like(x)
             new = 128
-            prefill, decode, tokens = [], [], None
-            for i in range(args.warmup + args.iters):
-                timer = FirstTokenTimer()
-                start = time.perf_counter()
+
+            def greedy(model, streamer=None):
+                """The prompt and 128 greedy tokens, EOS or not."""
                 seqs = model.generate(
                     input_ids=x,
                     attention_mask=mask,
@@ -123,19 +157,42 @@ def run(args) -> dict:
                     min_new_tokens=new,
                     do_sample=False,
                     num_beams=1,
-                    streamer=timer,
+                    streamer=streamer,
                 )
-                end = time.perf_counter()
                 generated = seqs.shape[1] - x.shape[1]
                 if generated != new:
                     raise SystemExit(f"generate made {generated} tokens instead of {new}")
+                return seqs
+
+            def new_tokens(seqs) -> list:
+                return seqs[0, x.shape[1] :].tolist()
+
+            prefill, decode, tokens = [], [], None
+            for i in range(args.warmup + args.iters):
+                timer = FirstTokenTimer()
+                start = time.perf_counter()
+                seqs = greedy(model, timer)
+                end = time.perf_counter()
                 if i >= args.warmup:
                     prefill.append((timer.first - start) * 1000.0)
                     decode.append((new - 1) / (end - timer.first))
-                tokens = seqs[0, x.shape[1] :].tolist()
+                tokens = new_tokens(seqs)
             out["prefill_ms"] = statistics.median(prefill)
             out["decode_tok_s"] = statistics.median(decode)
             out["tokens"] = tokens[:16]
+            if dtype != torch.float32:
+                # Outside the timed part: the logits of the prompt (every position) and the
+                # greedy tokens of the f32 model against this model's.
+                logits = model(input_ids=x, attention_mask=mask).logits
+                del model
+                reference = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+                out.update(deviation(logits, reference(input_ids=x, attention_mask=mask).logits))
+                f32_tokens = new_tokens(greedy(reference))
+                pairs = list(zip(tokens, f32_tokens))
+                out["greedy_agree"] = sum(a == b for a, b in pairs)
+                out["greedy_total"] = len(tokens)
+                out["first_divergence"] = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
+                out["f32_tokens"] = f32_tokens[:16]
         elif args.scenario == "seq2seq":
             model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
             x = torch.tensor(ids(1, 64))

@@ -23,7 +23,8 @@ usage: cargo xtask bench [options]
   --python PATH        Python of a venv with torch and transformers (default /tmp/ref/bin/python)
   --runs N             processes per scenario and implementation; the table shows medians (default 5)
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
-                       load-minilm, load-smollm2, dispatch (default: all)
+                       load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
+                       decoder-bf16 (default: all)
   --out PATH           the markdown file whose generated block gets the table
                        (default docs/performance.md; `-` prints it only)
   --minilm PATH        the unpacked all-MiniLM-L6-v2 folder (default: the first of
@@ -94,6 +95,12 @@ struct Scenario {
 }
 
 const ALL_SIDES: &[Side] = &[Side::Ours, Side::Candle, Side::PyTorch];
+/// The bf16 scenarios leave candle-transformers out: its CPU bf16 matmul widens both
+/// operands to f32 on every call, so it has no bf16 path to measure.
+const OURS_AND_PYTORCH: &[Side] = &[Side::Ours, Side::PyTorch];
+
+/// The end of the names of the scenarios that load the model in bf16 and check it against f32.
+const BF16_SUFFIX: &str = "-bf16";
 
 const fn lower(key: &'static str, label: &'static str) -> Metric {
     Metric { key, label, better: Better::Lower }
@@ -185,6 +192,27 @@ const SCENARIOS: &[Scenario] = &[
             lower("load_direct_ms", "BertModel built directly, ms"),
             lower("forward_auto_ms", "forward 1 x 16 through Box<dyn Model>, ms"),
             lower("forward_direct_ms", "forward 1 x 16 on BertModel, ms"),
+        ],
+    },
+    Scenario {
+        name: "encoder-32x128-bf16",
+        title: "(h) MiniLM-L6 forward, 32 x 128, bf16",
+        model: ModelKind::MiniLm,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
+    Scenario {
+        name: "decoder-bf16",
+        title: "(h) SmolLM2-135M shape, 128 + 128 greedy, bf16",
+        model: ModelKind::SmolLm2,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 2,
+        metrics: &[
+            lower("prefill_ms", "prefill (to first token), ms"),
+            Metric { key: "decode_tok_s", label: "decode, tokens/s", better: Better::Higher },
         ],
     },
 ];
@@ -537,6 +565,8 @@ struct Machine {
     threads: String,
     software: String,
     load: String,
+    /// Whether /proc/cpuinfo lists `avx512_bf16` (the bf16 scenarios' instructions).
+    avx512_bf16: bool,
 }
 
 impl Machine {
@@ -614,6 +644,7 @@ impl Machine {
                 fmt_load(load_start),
                 fmt_load(load_end)
             ),
+            avx512_bf16: has("avx512_bf16"),
         }
     }
 }
@@ -682,6 +713,9 @@ fn render(o: &Options, m: &Machine, results: &BTreeMap<(&str, Side), Vec<Outcome
     );
     let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for sc in o.scenarios.iter().filter(|sc| sc.name != "dispatch") {
+        // A side the scenario does not run gets empty cells, a failed one `-`.
+        let runs = |side| sc.sides.contains(&side);
+        let cell = |side, text: String| if runs(side) { text } else { String::new() };
         for metric in sc.metrics {
             let get = |side| value(results, sc.name, side, metric.key);
             let (ours, pt, cd) = (get(Side::Ours), get(Side::PyTorch), get(Side::Candle));
@@ -692,10 +726,10 @@ fn render(o: &Options, m: &Machine, results: &BTreeMap<(&str, Side), Vec<Outcome
                 metric.label,
                 if metric.better == Better::Higher { " (higher is better)" } else { "" },
                 num(ours),
-                num(pt),
-                num(cd),
-                fmt_ratio(ratio(ours, pt)),
-                fmt_ratio(ratio(ours, cd)),
+                cell(Side::PyTorch, num(pt)),
+                cell(Side::Candle, num(cd)),
+                cell(Side::PyTorch, fmt_ratio(ratio(ours, pt))),
+                cell(Side::Candle, fmt_ratio(ratio(ours, cd))),
             );
         }
         if sc.name.starts_with("load-") {
@@ -741,6 +775,7 @@ fn render(o: &Options, m: &Machine, results: &BTreeMap<(&str, Side), Vec<Outcome
     }
     render_targets(&mut s, o, results);
     render_checks(&mut s, o, results);
+    render_accuracy(&mut s, o, m, results);
     let failures: Vec<&String> = results.values().flatten().filter_map(|r| r.as_ref().err()).collect();
     if !failures.is_empty() {
         let _ = writeln!(s, "\n### Failures\n");
@@ -849,6 +884,79 @@ fn render_checks(s: &mut String, o: &Options, results: &BTreeMap<(&str, Side), V
     }
 }
 
+/// A deviation, small or large: three significant digits in scientific notation.
+fn sci(v: Option<f64>) -> String {
+    v.map_or("-".to_owned(), |v| format!("{v:.2e}"))
+}
+
+/// The bf16 scenarios against the f32 model in the same process (issue 7: "checked for
+/// accuracy against f32, report the max deviation"), for both sides that run them, and
+/// whether the CPU has the AVX-512 BF16 instructions.
+fn render_accuracy(s: &mut String, o: &Options, m: &Machine, results: &BTreeMap<(&str, Side), Vec<Outcome>>) {
+    let bf16: Vec<&Scenario> = o.scenarios.iter().copied().filter(|sc| sc.name.ends_with(BF16_SUFFIX)).collect();
+    if bf16.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n### Accuracy of bf16 against f32\n");
+    let pt_capability = bf16
+        .iter()
+        .filter_map(|sc| results.get(&(sc.name, Side::PyTorch)))
+        .flatten()
+        .find_map(|r| r.as_ref().ok()?.get("cpu_capability")?.as_str().map(str::to_owned));
+    let _ = writeln!(
+        s,
+        "- AVX-512 BF16: {}{}",
+        if m.avx512_bf16 {
+            "this CPU has it (`avx512_bf16` in /proc/cpuinfo)"
+        } else {
+            "this CPU lacks it (no `avx512_bf16` in /proc/cpuinfo): the bf16 numbers are not those of the AVX-512 \
+             BF16 path"
+        },
+        pt_capability.map_or(String::new(), |c| format!("; PyTorch's CPU kernels: {c}")),
+    );
+    let _ = writeln!(
+        s,
+        "- Each process loads the model in bf16, times it, then loads it in f32 and runs the same inputs once \
+         (not timed); the deviations are over every element of the output (the encoder's `last_hidden_state`, \
+         the decoder's logits of every prompt position), computed in f64, the medians over the runs.\n"
+    );
+    let _ = writeln!(s, "| scenario | compared with the f32 model | autocandle | PyTorch |");
+    let _ = writeln!(s, "| --- | --- | ---: | ---: |");
+    for sc in bf16 {
+        let get = |side, key: &str| value(results, sc.name, side, key);
+        let output = if sc.model == ModelKind::SmolLm2 { "logits" } else { "output" };
+        let relative = |side| sci(ratio(get(side, "max_abs_dev"), get(side, "max_abs_f32")));
+        let agree = |side| match (get(side, "greedy_agree"), get(side, "greedy_total")) {
+            (Some(a), Some(t)) => format!("{a:.0} of {t:.0}"),
+            _ => "-".to_owned(),
+        };
+        // `first_divergence` is null where every token agreed.
+        let diverge = |side| {
+            let (first, agree, total) =
+                (get(side, "first_divergence"), get(side, "greedy_agree"), get(side, "greedy_total"));
+            match (first, agree, total) {
+                (Some(i), ..) => format!("{i:.0}"),
+                (None, Some(a), Some(t)) if a == t => "none".to_owned(),
+                _ => "-".to_owned(),
+            }
+        };
+        let sides = [Side::Ours, Side::PyTorch];
+        let mut rows = vec![
+            (format!("max \\|bf16 - f32\\| of the {output}"), sides.map(|side| sci(get(side, "max_abs_dev")))),
+            (format!("mean \\|bf16 - f32\\| of the {output}"), sides.map(|side| sci(get(side, "mean_abs_dev")))),
+            (format!("max \\|f32 {output}\\| (the scale)"), sides.map(|side| num(get(side, "max_abs_f32")))),
+            ("max deviation / max \\|f32\\|".to_owned(), sides.map(relative)),
+        ];
+        if sc.model == ModelKind::SmolLm2 {
+            rows.push(("greedy tokens equal to the f32 model's, at the same place".to_owned(), sides.map(agree)));
+            rows.push(("first token that differs from the f32 model's (0-based)".to_owned(), sides.map(diverge)));
+        }
+        for (label, [ours, pt]) in rows {
+            let _ = writeln!(s, "| {} | {label} | {ours} | {pt} |", sc.title);
+        }
+    }
+}
+
 fn side_name(side: Side) -> &'static str {
     match side {
         Side::Ours => "autocandle",
@@ -925,5 +1033,40 @@ mod tests {
         let e = parse(root, &["--scenarios", "decodr"]).unwrap_err().to_string();
         assert!(e.contains("unknown scenario `decodr`"), "{e}");
         assert!(parse(root, &["--runs", "0"]).is_err());
+        let o = parse(root, &["--scenarios", "encoder-32x128-bf16,decoder-bf16"]).unwrap();
+        assert!(o.scenarios.iter().all(|s| s.name.ends_with(BF16_SUFFIX) && !s.sides.contains(&Side::Candle)));
+    }
+
+    #[test]
+    fn bf16_accuracy_and_empty_cells() {
+        let o = parse(Path::new("/repo"), &["--scenarios", "decoder-bf16"]).unwrap();
+        let m = Machine {
+            cpu: "cpu".to_owned(),
+            cores: 2,
+            simd: "avx512_bf16".to_owned(),
+            threads: String::new(),
+            software: String::new(),
+            load: String::new(),
+            avx512_bf16: true,
+        };
+        let mut results: BTreeMap<(&str, Side), Vec<Outcome>> = BTreeMap::new();
+        let line = |agree: u64, first: Value| {
+            serde_json::json!({
+                "prefill_ms": 100.0, "decode_tok_s": 40.0, "max_abs_dev": 0.25, "mean_abs_dev": 0.03,
+                "max_abs_f32": 5.0, "greedy_agree": agree, "greedy_total": 128, "first_divergence": first,
+                "cpu_capability": "AVX512",
+            })
+        };
+        results.insert(("decoder-bf16", Side::Ours), vec![Ok(line(128, Value::Null))]);
+        results.insert(("decoder-bf16", Side::PyTorch), vec![Ok(line(3, serde_json::json!(1)))]);
+        let text = render(&o, &m, &results);
+        assert!(text.contains("### Accuracy of bf16 against f32"), "{text}");
+        assert!(text.contains("this CPU has it"), "{text}");
+        assert!(text.contains("PyTorch's CPU kernels: AVX512"), "{text}");
+        assert!(text.contains("of the logits | 2.50e-1 | 2.50e-1 |"), "{text}");
+        assert!(text.contains("at the same place | 128 of 128 | 3 of 128 |"), "{text}");
+        assert!(text.contains("(0-based) | none | 1 |"), "{text}");
+        // candle-transformers does not run it: empty cells, not `-`.
+        assert!(text.contains("to first token), ms | 100 | 100 |  | 1.00 |  |"), "{text}");
     }
 }

@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use autocandle::bert::{BertConfig, BertModel};
-use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use autocandle::{
     AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, DType, Device,
-    GenerationConfig, GenerationMixin, Model, ModelInputs, Seq2SeqGenerationMixin, Tensor,
+    ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs, Seq2SeqGenerationMixin, Tensor,
 };
+use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use candle_core::D;
 use candle_nn::VarBuilder;
 use candle_transformers::models::{bert, llama, t5, vit};
@@ -26,7 +26,9 @@ usage: autocandle-bench <scenario> --impl ours|candle --model DIR [--threads N] 
 
 scenarios:
   encoder-1x16, encoder-32x128  MiniLM-L6 forward (AutoModel / bert::BertModel), f32
+  encoder-32x128-bf16           the same in bf16 (ours only), and its deviation from the f32 model's output
   decoder                       SmolLM2-135M shape: prefill 128 tokens, then 128 greedy tokens
+  decoder-bf16                  the same in bf16 (ours only), and its logits and greedy tokens against f32
   seq2seq                       t5-small shape: 64 tokens in, 32 greedy tokens out
   vit                           vit-base shape image classification, batch 8
   load-minilm, load-smollm2     from_pretrained to the first output (warm page cache), peak RSS
@@ -137,10 +139,12 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
     let dir = args.model.as_path();
     match (args.scenario.as_str(), args.imp) {
         (s, imp) if s.starts_with("encoder-") => {
-            let (batch, seq) = batch_seq(s.trim_start_matches("encoder-"))?;
-            encoder(dir, imp, batch, seq, args, &mut out)?;
+            let (shape, dtype) = scenario_dtype(s.trim_start_matches("encoder-"));
+            let (batch, seq) = batch_seq(shape)?;
+            encoder(dir, imp, dtype, batch, seq, args, &mut out)?;
         }
-        ("decoder", imp) => decoder(dir, imp, args, &mut out)?,
+        ("decoder", imp) => decoder(dir, imp, DType::F32, args, &mut out)?,
+        ("decoder-bf16", imp) => decoder(dir, imp, DType::BF16, args, &mut out)?,
         ("seq2seq", imp) => seq2seq(dir, imp, args, &mut out)?,
         ("vit", imp) => vit_forward(dir, imp, args, &mut out)?,
         ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,
@@ -155,6 +159,28 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
 
 /// The candle version both Rust sides are built on (pinned in crates/bench/Cargo.toml).
 const CANDLE_VERSION: &str = "0.11.1";
+
+/// A scenario name's dtype: `-bf16` at its end, else f32; and the name without it.
+fn scenario_dtype(name: &str) -> (&str, DType) {
+    match name.strip_suffix("-bf16") {
+        Some(rest) => (rest, DType::BF16),
+        None => (name, DType::F32),
+    }
+}
+
+/// The options every autocandle load of the benchmark uses: the CPU, in `dtype`.
+fn load_options(dtype: DType) -> LoadOptions {
+    LoadOptions::new().dtype(dtype)
+}
+
+/// candle-transformers is left out of the bf16 scenarios: its CPU bf16 matmul widens both
+/// operands to f32 on every call, which measures a conversion rather than a bf16 path.
+fn f32_only(imp: Impl, dtype: DType) -> Result<()> {
+    if imp == Impl::Candle && dtype != DType::F32 {
+        bail!("the {} scenarios run autocandle and PyTorch only: run them with `--impl ours`", dtype.as_str());
+    }
+    Ok(())
+}
 
 fn batch_seq(text: &str) -> Result<(usize, usize)> {
     let (b, s) = text.split_once('x').with_context(|| format!("expected BATCHxSEQ such as 32x128, got `{text}`"))?;
@@ -356,19 +382,60 @@ fn path_str(dir: &Path) -> Result<&str> {
 // ---------------------------------------------------------------------------------------
 // Scenarios.
 
-/// (a) Encoder forward: `last_hidden_state` of MiniLM on `batch` x `seq` ids, all attended.
-fn encoder(dir: &Path, imp: Impl, batch: usize, seq: usize, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+/// How far `approx` (bf16, say) is from `reference` (f32), computed in f64: `max_abs_dev` and
+/// `mean_abs_dev` (of |approx - reference| over every element) and `max_abs_f32` (the largest
+/// |reference|, for scale).
+fn record_deviation(approx: &Tensor, reference: &Tensor, out: &mut Map<String, Value>) -> Result<()> {
+    if approx.dims() != reference.dims() {
+        bail!("the outputs to compare differ in shape: {:?} against {:?}", approx.dims(), reference.dims());
+    }
+    let reference = reference.to_dtype(DType::F64)?;
+    let diff = (approx.to_dtype(DType::F64)? - &reference)?.abs()?;
+    out.insert("max_abs_dev".into(), json!(diff.max_all()?.to_scalar::<f64>()?));
+    out.insert("mean_abs_dev".into(), json!(diff.mean_all()?.to_scalar::<f64>()?));
+    out.insert("max_abs_f32".into(), json!(reference.abs()?.max_all()?.to_scalar::<f64>()?));
+    Ok(())
+}
+
+/// (a) Encoder forward: `last_hidden_state` of MiniLM on `batch` x `seq` ids, all attended,
+/// in `dtype`. Not in f32, the f32 model's output on the same ids is compared with it, after
+/// the timed part (`record_deviation`).
+fn encoder(
+    dir: &Path,
+    imp: Impl,
+    dtype: DType,
+    batch: usize,
+    seq: usize,
+    args: &Args,
+    out: &mut Map<String, Value>,
+) -> Result<()> {
+    f32_only(imp, dtype)?;
+    out.insert("dtype".into(), json!(dtype.as_str()));
     let x = ids(batch, seq)?;
     let mask = x.ones_like()?;
     let mut last = None;
     let times = match imp {
         Impl::Ours => {
-            let model = context(AutoModel::from_pretrained(path_str(dir)?), "AutoModel::from_pretrained")?;
+            let load = |dtype| {
+                context(
+                    AutoModel::from_pretrained_with(path_str(dir)?, &load_options(dtype)),
+                    "AutoModel::from_pretrained",
+                )
+                .map(|l| l.value)
+            };
+            let model = load(dtype)?;
             let inputs = ModelInputs::new(x).with_attention_mask(mask);
-            timed(args.warmup, args.iters, || {
+            let times = timed(args.warmup, args.iters, || {
                 last = Some(context(model.forward(&inputs), "forward")?.last_hidden_state);
                 Ok(())
-            })?
+            })?;
+            if dtype != DType::F32 {
+                drop(model);
+                let h = last.as_ref().context("no forward ran")?;
+                let reference = context(load(DType::F32)?.forward(&inputs), "forward")?.last_hidden_state;
+                record_deviation(h, &reference, out)?;
+            }
+            times
         }
         Impl::Candle => {
             let model = bert::BertModel::load(mmap_var_builder(dir)?, &candle_bert_config(dir)?)?;
@@ -396,14 +463,50 @@ fn argmax_last(logits: &Tensor) -> Result<u32> {
     Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?)
 }
 
-/// (b) Decoder: a 128-token prompt, then 128 greedy tokens, batch 1; the time to the first
-/// new token (prefill) and the rate of the other 127.
-fn decoder(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+/// One greedy generation of `DECODER_NEW` tokens after `prompt` with autocandle's
+/// `generate`: the new tokens, the start, the arrival of the first new token and the end.
+fn generate_greedy(
+    model: &dyn ForCausalLm,
+    config: &GenerationConfig,
+    prompt: &[u32],
+) -> Result<(Vec<u32>, Instant, Instant, Instant)> {
+    let start = Instant::now();
+    let mut first = None;
+    let output = context(
+        model.generate_stream(vec![prompt.to_vec()], config, None, |_| {
+            first.get_or_insert_with(Instant::now);
+            ControlFlow::Continue(())
+        }),
+        "generate",
+    )?;
+    let end = Instant::now();
+    let generated = output.generated(0);
+    if generated.len() != DECODER_NEW {
+        bail!("generate made {} tokens instead of {DECODER_NEW}", generated.len());
+    }
+    Ok((generated.to_vec(), start, first.context("generate made no step")?, end))
+}
+
+/// (b) Decoder: a 128-token prompt, then 128 greedy tokens, batch 1, in `dtype`; the time to
+/// the first new token (prefill) and the rate of the other 127. Not in f32, after the timed
+/// part, the f32 model's logits of the prompt (every position) are compared with the
+/// model's (`record_deviation`), and its 128 greedy tokens with the model's: `greedy_agree`
+/// (equal at the same place) and `first_divergence` (the first place they differ, null if none).
+fn decoder(dir: &Path, imp: Impl, dtype: DType, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    f32_only(imp, dtype)?;
+    out.insert("dtype".into(), json!(dtype.as_str()));
     let prompt = ids(1, DECODER_PROMPT)?;
     let (mut prefill, mut decode, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
     match imp {
         Impl::Ours => {
-            let model = context(AutoModelForCausalLM::from_pretrained(path_str(dir)?), "from_pretrained")?;
+            let load = |dtype| {
+                context(
+                    AutoModelForCausalLM::from_pretrained_with(path_str(dir)?, &load_options(dtype)),
+                    "from_pretrained",
+                )
+                .map(|l| l.value)
+            };
+            let model = load(dtype)?;
             // The model's generation config (its EOS), greedy; EOS may not end it early.
             let config = context(GenerationConfig::from_pretrained(path_str(dir)?), "generation config")?
                 .max_new_tokens(DECODER_NEW)
@@ -411,26 +514,26 @@ fn decoder(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> 
                 .do_sample(false);
             let prompt_ids: Vec<u32> = prompt.flatten_all()?.to_vec1()?;
             for i in 0..args.warmup + args.iters {
-                let start = Instant::now();
-                let mut first = None;
-                let output = context(
-                    model.generate_stream(vec![prompt_ids.clone()], &config, None, |_| {
-                        first.get_or_insert_with(Instant::now);
-                        ControlFlow::Continue(())
-                    }),
-                    "generate",
-                )?;
-                let end = Instant::now();
-                let generated = output.generated(0);
-                if generated.len() != DECODER_NEW {
-                    bail!("generate made {} tokens instead of {DECODER_NEW}", generated.len());
-                }
-                let first = first.context("generate made no step")?;
+                let (generated, start, first, end) = generate_greedy(&*model, &config, &prompt_ids)?;
                 if i >= args.warmup {
                     prefill.push((first - start).as_secs_f64() * 1000.0);
                     decode.push((DECODER_NEW - 1) as f64 / (end - first).as_secs_f64());
                 }
-                tokens = generated.to_vec();
+                tokens = generated;
+            }
+            if dtype != DType::F32 {
+                let inputs = ModelInputs::new(prompt.clone());
+                let logits = context(model.forward(&inputs), "forward")?.logits;
+                drop(model);
+                let reference = load(DType::F32)?;
+                record_deviation(&logits, &context(reference.forward(&inputs), "forward")?.logits, out)?;
+                let (f32_tokens, ..) = generate_greedy(&*reference, &config, &prompt_ids)?;
+                let agree = tokens.iter().zip(&f32_tokens).filter(|(a, b)| a == b).count();
+                let diverge = tokens.iter().zip(&f32_tokens).position(|(a, b)| a != b);
+                out.insert("greedy_agree".into(), json!(agree));
+                out.insert("greedy_total".into(), json!(tokens.len()));
+                out.insert("first_divergence".into(), json!(diverge));
+                out.insert("f32_tokens".into(), json!(&f32_tokens[..f32_tokens.len().min(16)]));
             }
         }
         Impl::Candle => {
