@@ -186,7 +186,8 @@ const SCENARIOS: &[Scenario] = &[
         model: ModelKind::MiniLm,
         sides: &[Side::Ours],
         warmup: 5,
-        iters: 5,
+        // Loads take ~30 ms: many alternated pairs, so the median resolves a 1% difference.
+        iters: 15,
         metrics: &[
             lower("load_auto_ms", "AutoModel::from_pretrained, ms"),
             lower("load_direct_ms", "BertModel built directly, ms"),

@@ -232,16 +232,22 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core
     candle_nn::Linear::new(weight.clone(), bias.cloned()).forward(x)
 }
 
-/// `a.matmul(b)` (`[.., m, k] x [.., k, n]`), through [`bf16_matmul`] when both are bf16 on a
-/// CPU with AVX-512 BF16 and their batch dimensions flatten to one stride (any other strides
-/// are fine: the kernel packs what it needs); otherwise candle's `matmul`.
+/// `a.matmul(b)` (`[.., m, k] x [.., k, n]`) for attention, on the CPU when both operands' batch
+/// dimensions flatten to one stride (any other strides are fine): in f32 through `gemm`
+/// directly, one product per thread when there are many (candle loops over the batch with
+/// every product split over the threads, and reads the thread count from the environment, or
+/// `/proc/cpuinfo`, on every call); in bf16 through [`bf16_matmul`] on CPUs with AVX-512 BF16
+/// (candle widens bf16 operands to f32 for every product). Otherwise candle's `matmul`.
 pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let bf16 = a.dtype() == DType::BF16
-        && b.dtype() == DType::BF16
-        && matches!((a.device(), b.device()), (Device::Cpu, Device::Cpu))
-        && bf16_available();
-    if bf16 {
-        if let Some(op) = BatchedBf16::for_layouts(a.layout(), b.layout()) {
+    let kernel = matches!((a.device(), b.device()), (Device::Cpu, Device::Cpu))
+        && a.dtype() == b.dtype()
+        && match a.dtype() {
+            DType::F32 => true,
+            DType::BF16 => bf16_available(),
+            _ => false,
+        };
+    if kernel {
+        if let Some(op) = Batched::for_layouts(a.layout(), b.layout()) {
             return a.apply_op2_no_bwd(b, &op);
         }
     }
@@ -418,14 +424,14 @@ fn contiguous<'a, T: candle_core::WithDType>(storage: &'a CpuStorage, layout: &L
     }
 }
 
-/// A batched bf16 product `[.., m, k] x [.., k, n]` whose batch dimensions each flatten to one
+/// A batched product `[.., m, k] x [.., k, n]` whose batch dimensions each flatten to one
 /// stride (0 for a broadcast operand).
-struct BatchedBf16 {
+struct Batched {
     batch: usize,
     dims: Vec<usize>,
 }
 
-impl BatchedBf16 {
+impl Batched {
     fn for_layouts(a: &Layout, b: &Layout) -> Option<Self> {
         let (ad, bd) = (a.dims(), b.dims());
         let rank = ad.len();
@@ -438,6 +444,92 @@ impl BatchedBf16 {
         dims.push(bd[rank - 1]);
         Some(Self { batch: ad[..rank - 2].iter().product(), dims })
     }
+}
+
+/// Sizes and element strides of one batched product: `a[t, i, p]` at
+/// `t * a.0 + i * a.1 + p * a.2`, `b[t, p, j]` at `t * b.0 + p * b.1 + j * b.2`.
+#[derive(Clone, Copy)]
+struct Strides {
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: (usize, usize, usize),
+    b: (usize, usize, usize),
+}
+
+impl Strides {
+    /// The largest element index of an operand plus one, or `None` when it overflows; 0 when
+    /// the operand is empty.
+    fn extent(&self, dims: [usize; 3], strides: (usize, usize, usize)) -> Option<usize> {
+        if dims.contains(&0) {
+            return Some(0);
+        }
+        let last = (dims[0] - 1)
+            .checked_mul(strides.0)?
+            .checked_add((dims[1] - 1).checked_mul(strides.1)?)?
+            .checked_add((dims[2] - 1).checked_mul(strides.2)?)?;
+        last.checked_add(1)
+    }
+
+    /// Whether `a` and `b` (each from its layout's start) hold every element the strides reach.
+    fn fits(&self, a: usize, b: usize) -> bool {
+        let a_end = self.extent([self.batch, self.m, self.k], self.a);
+        let b_end = self.extent([self.batch, self.k, self.n], self.b);
+        a_end.is_some_and(|e| e <= a) && b_end.is_some_and(|e| e <= b)
+    }
+}
+
+/// `out[t] = a[t] · b[t]` in f32 through `gemm`: one product per thread when the batch has
+/// enough of them, else one product at a time split over the threads. `out` is contiguous
+/// `(batch, m, n)`.
+#[allow(unsafe_code)]
+fn gemm_batched_f32(s: &Strides, a: &[f32], b: &[f32], out: &mut [f32]) -> candle_core::Result<()> {
+    let mn = s.m * s.n;
+    if !s.fits(a.len(), b.len()) || out.len() != s.batch * mn {
+        candle_core::bail!("autocandle-matmul: operands do not match their layouts");
+    }
+    if mn == 0 {
+        return Ok(());
+    }
+    let product = |t: usize, dst: &mut [f32], parallelism: gemm::Parallelism| {
+        // SAFETY: `fits` checked that every index `t * stride.0 + i * stride.1 + p * stride.2`
+        // (t < batch, i < m or k, p < k or n) lies inside `a` and `b`; `dst` is this product's
+        // own `m x n` chunk of `out`, row-major; `out` does not overlap the shared operands.
+        unsafe {
+            gemm::gemm(
+                s.m,
+                s.n,
+                s.k,
+                dst.as_mut_ptr(),
+                1,
+                s.n as isize,
+                false,
+                a.as_ptr().add(t * s.a.0),
+                s.a.2 as isize,
+                s.a.1 as isize,
+                b.as_ptr().add(t * s.b.0),
+                s.b.2 as isize,
+                s.b.1 as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if s.batch >= 2 * threads {
+        out.par_chunks_mut(mn).enumerate().for_each(|(t, dst)| product(t, dst, gemm::Parallelism::None));
+    } else {
+        let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        for (t, dst) in out.chunks_mut(mn).enumerate() {
+            product(t, dst, parallelism);
+        }
+    }
+    Ok(())
 }
 
 /// The one stride that walks a layout's flattened batch dimensions (all but the last two), or
@@ -462,9 +554,9 @@ fn batch_stride(layout: &Layout) -> Option<usize> {
     Some(stride.unwrap_or(0))
 }
 
-impl CustomOp2 for BatchedBf16 {
+impl CustomOp2 for Batched {
     fn name(&self) -> &'static str {
-        "autocandle-matmul-bf16"
+        "autocandle-matmul"
     }
 
     fn cpu_fwd(
@@ -474,41 +566,54 @@ impl CustomOp2 for BatchedBf16 {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let name = CustomOp2::name(self);
-            let (Some(a_bs), Some(b_bs)) = (batch_stride(al), batch_stride(bl)) else {
-                candle_core::bail!("{name}: the batch dimensions do not flatten");
-            };
-            let (r, ast, bst) = (al.dims().len(), al.stride(), bl.stride());
-            let (m, k, n) = (al.dims()[r - 2], al.dims()[r - 1], bl.dims()[r - 1]);
-            let shape = bf16_matmul::MatmulShape {
-                batch: self.batch,
-                m,
-                n,
-                k,
-                a_batch_stride: a_bs,
-                a_row_stride: ast[r - 2],
-                a_k_stride: ast[r - 1],
-                b_batch_stride: b_bs,
-                b_col_stride: bst[r - 1],
-                b_k_stride: bst[r - 2],
-            };
-            fn from<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [half::bf16]> {
-                let all = <half::bf16 as candle_core::WithDType>::cpu_storage_as_slice(s)?;
-                all.get(l.start_offset()..).ok_or_else(|| candle_core::Error::msg("storage shorter than its layout"))
+        let name = CustomOp2::name(self);
+        let (Some(a_bs), Some(b_bs)) = (batch_stride(al), batch_stride(bl)) else {
+            candle_core::bail!("{name}: the batch dimensions do not flatten");
+        };
+        let (r, ast, bst) = (al.dims().len(), al.stride(), bl.stride());
+        let s = Strides {
+            batch: self.batch,
+            m: al.dims()[r - 2],
+            n: bl.dims()[r - 1],
+            k: al.dims()[r - 1],
+            a: (a_bs, ast[r - 2], ast[r - 1]),
+            b: (b_bs, bst[r - 2], bst[r - 1]),
+        };
+        let shape = Shape::from(self.dims.clone());
+        match (as_, bs) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                let (a, b) = (from_start(a, al)?, from_start(b, bl)?);
+                let mut out = vec![0f32; s.batch * s.m * s.n];
+                gemm_batched_f32(&s, a, b, &mut out)?;
+                Ok((CpuStorage::F32(out), shape))
             }
-            let mut out = vec![half::bf16::ZERO; self.batch * m * n];
-            bf16_matmul::matmul_bf16(&shape, from(as_, al)?, from(bs, bl)?, None, &mut out)
-                .map_err(candle_core::Error::msg)?;
-            Ok((CpuStorage::BF16(out), Shape::from(self.dims.clone())))
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (as_, al, bs, bl);
-            candle_core::bail!("{}: no bf16 kernel on this architecture", CustomOp2::name(self))
+            #[cfg(target_arch = "x86_64")]
+            (CpuStorage::BF16(a), CpuStorage::BF16(b)) => {
+                let (a, b) = (from_start(a, al)?, from_start(b, bl)?);
+                let kernel_shape = bf16_matmul::MatmulShape {
+                    batch: s.batch,
+                    m: s.m,
+                    n: s.n,
+                    k: s.k,
+                    a_batch_stride: s.a.0,
+                    a_row_stride: s.a.1,
+                    a_k_stride: s.a.2,
+                    b_batch_stride: s.b.0,
+                    b_col_stride: s.b.2,
+                    b_k_stride: s.b.1,
+                };
+                let mut out = vec![half::bf16::ZERO; s.batch * s.m * s.n];
+                bf16_matmul::matmul_bf16(&kernel_shape, a, b, None, &mut out).map_err(candle_core::Error::msg)?;
+                Ok((CpuStorage::BF16(out), shape))
+            }
+            _ => candle_core::bail!("{name}: unexpected dtypes"),
         }
     }
+}
+
+/// A tensor's storage from its layout's first element on.
+fn from_start<'a, T>(all: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
+    all.get(layout.start_offset()..).ok_or_else(|| candle_core::Error::msg("storage shorter than its layout"))
 }
 
 /// `0.5 x (1 + erf(x / sqrt 2))`.
@@ -686,9 +791,15 @@ mod tests {
     }
 
     #[test]
-    fn bf16_products_agree_with_candle_in_every_layout() {
+    fn products_agree_with_candle_in_every_layout() {
+        for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::BF16, 1e-2)] {
+            products_agree_with_candle(dtype, tolerance);
+        }
+    }
+
+    fn products_agree_with_candle(dtype: DType, tolerance: f64) {
         let dev = Device::Cpu;
-        let bf = |dims: &[usize]| Tensor::randn(0f32, 1.0, dims, &dev).unwrap().to_dtype(DType::BF16).unwrap();
+        let bf = |dims: &[usize]| Tensor::randn(0f32, 1.0, dims, &dev).unwrap().to_dtype(dtype).unwrap();
         let (q, k, v) = (bf(&[2, 3, 9, 16]), bf(&[2, 3, 11, 16]), bf(&[2, 3, 11, 16]));
         let shared = bf(&[16, 5]);
         let cases = [
@@ -703,9 +814,9 @@ mod tests {
             let want = a.to_dtype(DType::F32).unwrap().matmul(&b.to_dtype(DType::F32).unwrap()).unwrap();
             let got = matmul(a, b).unwrap();
             assert_eq!(got.dims(), want.dims());
-            assert_eq!(got.dtype(), DType::BF16);
-            // One bf16 rounding of the result.
-            assert!(rel_diff(&got, &want) < 1e-2, "{:?} x {:?}", a.dims(), b.dims());
+            assert_eq!(got.dtype(), dtype);
+            // One rounding of the result.
+            assert!(rel_diff(&got, &want) < tolerance, "{dtype:?}: {:?} x {:?}", a.dims(), b.dims());
         }
         // Mismatched shapes are candle's errors.
         assert!(matmul(&bf(&[2, 3]), &bf(&[4, 5])).is_err());

@@ -318,7 +318,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, values: Vec<Value>) -> PResult<()> {
-        if values.len() % 2 != 0 {
+        if !values.len().is_multiple_of(2) {
             return Err(invalid("SETITEMS with an odd number of values"));
         }
         let mut dict = match self.pop()? {
