@@ -207,7 +207,7 @@ impl BartConfig {
             ("encoder_attention_heads", self.encoder_attention_heads),
             ("decoder_attention_heads", self.decoder_attention_heads),
         ] {
-            if self.d_model % heads != 0 {
+            if !self.d_model.is_multiple_of(heads) {
                 return invalid(format!("`d_model` ({}) must be a multiple of `{name}` ({heads})", self.d_model));
             }
         }

@@ -32,7 +32,7 @@ impl EncoderSpec {
                 ("num_attention_heads", self.num_attention_heads),
             ],
         )?;
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(Error::config(
                 model_type,
                 format!(
@@ -91,7 +91,7 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Resu
     let (batch, heads, q_seq, head_dim) = q.dims4()?;
     let dtype = q.dtype();
     let scale = (head_dim as f64).powf(-0.5);
-    let probs = autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(&q, &k.t()?)?, scale, bias)?
+    let probs = autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(q, &k.t()?)?, scale, bias)?
         .to_dtype(dtype)?;
     Ok(autocandle_core::kernels::matmul(&probs, &v.contiguous()?)?.transpose(1, 2)?.reshape((
         batch,

@@ -83,7 +83,7 @@ impl CommonConfig<'_> {
     /// `validate_architecture` of Llama and Gemma-2 configs, which holds even when
     /// `head_dim` is given).
     pub fn require_heads_divide_hidden(&self) -> Result<()> {
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(Error::config(
                 self.model_type,
                 format!(

@@ -162,7 +162,7 @@ impl DistilBertConfig {
                 return invalid(format!("`{name}` must be at least 1, got 0"));
             }
         }
-        if self.dim % self.n_heads != 0 {
+        if !self.dim.is_multiple_of(self.n_heads) {
             return invalid(format!("`n_heads` ({}) must divide `dim` ({}) evenly", self.n_heads, self.dim));
         }
         Ok(())

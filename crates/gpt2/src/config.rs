@@ -200,7 +200,7 @@ impl GPT2Config {
                 return invalid(format!("`{name}` must be at least 1, got 0"));
             }
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return invalid(format!("`n_embd` ({}) must be a multiple of `n_head` ({})", self.n_embd, self.n_head));
         }
         if !(self.layer_norm_epsilon.is_finite() && self.layer_norm_epsilon >= 0.0) {
