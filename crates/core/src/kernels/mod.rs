@@ -62,6 +62,11 @@ fn map(x: &Tensor, kernel: Kernel, fallback: fn(&Tensor) -> candle_core::Result<
 /// layouts) it is the composition of candle's ops. A row whose every entry is masked with a
 /// finite minimum comes out uniform, as in `transformers`.
 pub fn masked_softmax(scores: &Tensor, scale: f64, mask: Option<&Tensor>) -> Result<Tensor> {
+    if matches!(scores.device(), Device::Cpu) && matches!(scores.dtype(), DType::BF16 | DType::F16) {
+        // Half-precision scores: widened once, then the fused pass (not four passes of ops).
+        let mask = mask.map(|m| m.to_dtype(DType::F32)).transpose()?;
+        return masked_softmax(&scores.to_dtype(DType::F32)?, scale, mask.as_ref());
+    }
     let fused = fast_path(scores)
         && scores.rank() == 4
         && mask.is_none_or(|m| {
