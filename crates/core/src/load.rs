@@ -122,22 +122,13 @@ pub fn build_from_checkpoint_with<M: TaskHead + ?Sized>(
     let report = loading_report(&checkpoint, &tracker);
     if tracker.used().is_empty() {
         if let Some(name) = report.missing_keys.first() {
-            return Err(Error::TensorNotFound { name: name.clone(), files: describe_files(&checkpoint) });
+            return Err(Error::TensorNotFound { name: name.clone(), files: checkpoint.describe_files() });
         }
     }
     if !report.is_empty() {
-        tracing::warn!("loading {} from {}: {report}", reg.class_name, describe_files(&checkpoint));
+        tracing::warn!("loading {} from {}: {report}", reg.class_name, checkpoint.describe_files());
     }
     Ok((model, report))
-}
-
-fn describe_files(checkpoint: &Checkpoint) -> String {
-    checkpoint
-        .files()
-        .iter()
-        .map(|f| f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `transformers`' `_get_model_class`: among the registrations that serve a task for one

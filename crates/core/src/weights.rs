@@ -121,11 +121,10 @@ fn sharded_files(source: &ModelSource, index: &Path) -> Result<Vec<PathBuf>> {
     shards.into_iter().map(|f| source.file(f)).collect()
 }
 
-/// The tensors of one checkpoint: safetensors files, or PyTorch `.bin` archives, with the
-/// file each name is read from (a later file wins, as `state_dict.update(...)` does).
+/// The opened files of one checkpoint: safetensors, or PyTorch `.bin` archives.
 enum Store {
-    Safetensors { files: Vec<SafetensorsFile>, index: HashMap<String, usize> },
-    Torch { files: Vec<TorchFile>, index: HashMap<String, usize> },
+    Safetensors(Vec<SafetensorsFile>),
+    Torch(Vec<TorchFile>),
 }
 
 /// The weight files holding one checkpoint, opened: safetensors headers are read and checked
@@ -135,6 +134,8 @@ enum Store {
 pub struct Checkpoint {
     files: Vec<PathBuf>,
     store: Store,
+    /// The file each tensor is read from: a later file wins, as `state_dict.update(...)` does.
+    index: HashMap<String, usize>,
     names: BTreeSet<String>,
 }
 
@@ -148,46 +149,41 @@ fn is_safetensors(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "safetensors")
 }
 
+/// Open every file with `open` and index the names each lists (later files win).
+fn open_all<F>(
+    files: &[PathBuf],
+    open: impl Fn(&Path) -> Result<F>,
+    names: impl Fn(&F) -> Vec<String>,
+) -> Result<(Vec<F>, HashMap<String, usize>)> {
+    let mut opened = Vec::with_capacity(files.len());
+    let mut index = HashMap::new();
+    for (i, path) in files.iter().enumerate() {
+        let file = open(path)?;
+        index.extend(names(&file).into_iter().map(|n| (n, i)));
+        opened.push(file);
+    }
+    Ok((opened, index))
+}
+
 impl Checkpoint {
-    /// Open `files`: all safetensors (memory-mapped, headers read) or all PyTorch `.bin`
+    /// Open `files`: all safetensors (headers read and checked) or all PyTorch `.bin`
     /// archives (pickles interpreted). A truncated, corrupt or unsafe file is an error naming it.
     pub fn open(files: Vec<PathBuf>) -> Result<Self> {
         let safetensors = files.iter().filter(|f| is_safetensors(f)).count();
-        if safetensors == files.len() {
-            Self::open_safetensors(files)
+        let (store, index) = if safetensors == files.len() {
+            let (opened, index) = open_all(&files, SafetensorsFile::open, SafetensorsFile::names)?;
+            (Store::Safetensors(opened), index)
         } else if safetensors == 0 {
-            Self::open_torch(files)
+            let (opened, index) = open_all(&files, TorchFile::open, |f| f.names().map(str::to_owned).collect())?;
+            (Store::Torch(opened), index)
         } else {
-            Err(Error::Unsupported(format!(
+            return Err(Error::Unsupported(format!(
                 "the checkpoint mixes safetensors and PyTorch files ({}): use one format",
                 describe(&files)
-            )))
-        }
-    }
-
-    fn open_safetensors(files: Vec<PathBuf>) -> Result<Self> {
-        let mut opened = Vec::with_capacity(files.len());
-        let mut index = HashMap::new();
-        for (i, path) in files.iter().enumerate() {
-            let file = SafetensorsFile::open(path)?;
-            index.extend(file.names().into_iter().map(|n| (n, i)));
-            opened.push(file);
-        }
+            )));
+        };
         let names = index.keys().cloned().collect();
-        Ok(Self { files, store: Store::Safetensors { files: opened, index }, names })
-    }
-
-    fn open_torch(files: Vec<PathBuf>) -> Result<Self> {
-        let mut opened = Vec::with_capacity(files.len());
-        let mut index = HashMap::new();
-        for (i, path) in files.iter().enumerate() {
-            let file = TorchFile::open(path)?;
-            // Later files win, as `state_dict.update(...)` does.
-            index.extend(file.names().map(|n| (n.to_owned(), i)));
-            opened.push(file);
-        }
-        let names = index.keys().cloned().collect();
-        Ok(Self { files, store: Store::Torch { files: opened, index }, names })
+        Ok(Self { files, store, index, names })
     }
 
     /// Every tensor name in the checkpoint.
@@ -202,48 +198,42 @@ impl Checkpoint {
 
     /// Whether the checkpoint is PyTorch `.bin` files.
     pub fn is_pickle(&self) -> bool {
-        matches!(self.store, Store::Torch { .. })
+        matches!(self.store, Store::Torch(_))
     }
 
     /// The shape of tensor `name`, `None` when there is no such tensor.
     pub fn shape(&self, name: &str) -> Result<Option<Vec<usize>>> {
-        match &self.store {
-            Store::Safetensors { files, index } => {
-                Ok(index.get(name).and_then(|&i| files.get(i)).and_then(|f| f.shape(name)).map(<[usize]>::to_vec))
-            }
-            Store::Torch { files, index } => {
-                Ok(index.get(name).and_then(|&i| files.get(i)).and_then(|f| f.shape(name)).map(<[usize]>::to_vec))
-            }
-        }
+        let Some(&i) = self.index.get(name) else { return Ok(None) };
+        let shape = match &self.store {
+            Store::Safetensors(files) => files.get(i).and_then(|f| f.shape(name)),
+            Store::Torch(files) => files.get(i).and_then(|f| f.shape(name)),
+        };
+        Ok(shape.map(<[usize]>::to_vec))
     }
 
     /// Read tensor `name` onto `device`, in its stored dtype.
     pub fn tensor(&self, name: &str, device: &Device) -> Result<Tensor> {
         let not_found = || Error::TensorNotFound { name: name.to_owned(), files: self.describe_files() };
+        let i = *self.index.get(name).ok_or_else(not_found)?;
         match &self.store {
-            Store::Safetensors { files, index } => {
-                let file = index.get(name).and_then(|&i| files.get(i)).ok_or_else(not_found)?;
-                file.tensor(name, device)
-            }
-            Store::Torch { files, index } => {
-                let file = index.get(name).and_then(|&i| files.get(i)).ok_or_else(not_found)?;
-                file.tensor(name, device)
-            }
+            Store::Safetensors(files) => files.get(i).ok_or_else(not_found)?.tensor(name, device),
+            Store::Torch(files) => files.get(i).ok_or_else(not_found)?.tensor(name, device),
         }
     }
 
     /// Tensors of a `.bin` checkpoint saved twice (tied weights) have the same identity.
     fn view_identity(&self, name: &str) -> Option<String> {
         match &self.store {
-            Store::Safetensors { .. } => None,
-            Store::Torch { files, index } => {
-                let i = *index.get(name)?;
+            Store::Safetensors(_) => None,
+            Store::Torch(files) => {
+                let i = *self.index.get(name)?;
                 files.get(i)?.view_identity(name).map(|id| format!("{i}/{id}"))
             }
         }
     }
 
-    fn describe_files(&self) -> String {
+    /// The checkpoint's file names, for messages: `model-00001-of-00002.safetensors, ...`.
+    pub fn describe_files(&self) -> String {
         describe(&self.files)
     }
 }

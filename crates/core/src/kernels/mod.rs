@@ -167,20 +167,13 @@ impl MaskedSoftmax {
     }
 }
 
-fn contiguous_f32<'a>(name: &str, storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(all), Some((start, end))) => Ok(&all[start..end]),
-        _ => candle_core::bail!("{name}: expected a contiguous f32 tensor"),
-    }
-}
-
 impl CustomOp1 for MaskedSoftmax {
     fn name(&self) -> &'static str {
         "autocandle-masked-softmax"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let src = contiguous_f32(CustomOp1::name(self), storage, layout)?;
+        let src = contiguous::<f32>(CustomOp1::name(self), storage, layout)?;
         let keys = layout.shape().dims().last().copied().unwrap_or(1).max(1);
         Ok((CpuStorage::F32(self.rows(src, keys, |_| None)), layout.shape().clone()))
     }
@@ -198,8 +191,8 @@ impl CustomOp2 for MaskedSoftmax {
         mask_storage: &CpuStorage,
         mask_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let src = contiguous_f32(CustomOp2::name(self), storage, layout)?;
-        let mask = contiguous_f32(CustomOp2::name(self), mask_storage, mask_layout)?;
+        let src = contiguous::<f32>(CustomOp2::name(self), storage, layout)?;
+        let mask = contiguous::<f32>(CustomOp2::name(self), mask_storage, mask_layout)?;
         let (&[_, heads, queries, keys], &[mb, mh, mq, mk]) = (layout.shape().dims(), mask_layout.shape().dims())
         else {
             candle_core::bail!("{}: expected rank-4 scores and mask", CustomOp2::name(self));
@@ -306,8 +299,11 @@ impl LinearOp {
         }
         let out = match x.0 {
             CpuStorage::F32(_) => {
-                let bias = bias.map(|(s, l)| contiguous::<f32>(s, l)).transpose()?;
-                let (x, w) = (contiguous::<f32>(x.0, x.1)?, contiguous::<f32>(w.0, w.1)?);
+                let bias = bias.map(|(s, l)| contiguous::<f32>("autocandle-linear", s, l)).transpose()?;
+                let (x, w) = (
+                    contiguous::<f32>("autocandle-linear", x.0, x.1)?,
+                    contiguous::<f32>("autocandle-linear", w.0, w.1)?,
+                );
                 let mut out = vec![0f32; m * n];
                 if linear_f32::preferred(m, n, k) {
                     linear_f32::linear_f32(m, n, k, x, k, w, k, bias, &mut out).map_err(candle_core::Error::msg)?;
@@ -318,8 +314,11 @@ impl LinearOp {
             }
             #[cfg(target_arch = "x86_64")]
             CpuStorage::BF16(_) => {
-                let bias = bias.map(|(s, l)| contiguous::<half::bf16>(s, l)).transpose()?;
-                let (x, w) = (contiguous::<half::bf16>(x.0, x.1)?, contiguous::<half::bf16>(w.0, w.1)?);
+                let bias = bias.map(|(s, l)| contiguous::<half::bf16>("autocandle-linear", s, l)).transpose()?;
+                let (x, w) = (
+                    contiguous::<half::bf16>("autocandle-linear", x.0, x.1)?,
+                    contiguous::<half::bf16>("autocandle-linear", w.0, w.1)?,
+                );
                 let mut out = vec![half::bf16::ZERO; m * n];
                 let shape = bf16_matmul::MatmulShape::a_bt(1, m, n, k);
                 bf16_matmul::matmul_bf16(&shape, x, w, bias, &mut out).map_err(candle_core::Error::msg)?;
@@ -418,14 +417,16 @@ fn gemm_linear(
     Ok(())
 }
 
-/// A contiguous tensor's values.
-fn contiguous<'a, T: candle_core::WithDType>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [T]> {
+/// A contiguous tensor's values (`name`, the op's, for the error).
+fn contiguous<'a, T: candle_core::WithDType>(
+    name: &str,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a [T]> {
     let all = T::cpu_storage_as_slice(storage)?;
-    match layout.contiguous_offsets() {
-        Some((start, end)) => {
-            all.get(start..end).ok_or_else(|| candle_core::Error::msg("storage shorter than its layout"))
-        }
-        None => candle_core::bail!("expected a contiguous tensor"),
+    match layout.contiguous_offsets().and_then(|(start, end)| all.get(start..end)) {
+        Some(values) => Ok(values),
+        None => candle_core::bail!("{name}: expected a contiguous {:?} tensor", T::DTYPE),
     }
 }
 
