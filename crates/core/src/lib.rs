@@ -4,7 +4,7 @@
 //! - [`ModelInputs`], the forward inputs;
 //! - [`ArchConfig`] / [`PretrainedConfig`], the configs;
 //! - the [`registry`] that `#[derive(AutoRegister)]` fills through `inventory`;
-//! - [`weights`] (memory-mapped safetensors, PyTorch `.bin` files through the restricted
+//! - [`weights`] (safetensors read straight into each tensor's buffer, PyTorch `.bin` files through the restricted
 //!   unpickler of [`pickle`]), [`hub`] (local folders and the Hub cache),
 //!   [`LoadOptions`], and the [`enum@Error`] type;
 //! - [`generation`]: `GenerationConfig`, logits processors, sampling and the decoding loop.

@@ -63,21 +63,16 @@ impl SafetensorsFile {
         let Some(info) = self.metadata.info(name) else {
             return Err(self.error(format!("it has no tensor `{name}`")));
         };
+        // The data is little-endian; on such hosts the common dtypes are read in place.
+        let in_place = cfg!(target_endian = "little");
         match info.dtype {
-            #[cfg(target_endian = "little")]
-            Dtype::F32 => self.read_typed::<f32>(info, device),
-            #[cfg(target_endian = "little")]
-            Dtype::BF16 => self.read_typed::<bf16>(info, device),
-            #[cfg(target_endian = "little")]
-            Dtype::F16 => self.read_typed::<f16>(info, device),
-            #[cfg(target_endian = "little")]
-            Dtype::F64 => self.read_typed::<f64>(info, device),
-            #[cfg(target_endian = "little")]
-            Dtype::I64 => self.read_typed::<i64>(info, device),
-            #[cfg(target_endian = "little")]
-            Dtype::U32 => self.read_typed::<u32>(info, device),
-            #[cfg(target_endian = "little")]
-            Dtype::U8 => self.read_typed::<u8>(info, device),
+            Dtype::F32 if in_place => self.read_typed::<f32>(info, device),
+            Dtype::BF16 if in_place => self.read_typed::<bf16>(info, device),
+            Dtype::F16 if in_place => self.read_typed::<f16>(info, device),
+            Dtype::F64 if in_place => self.read_typed::<f64>(info, device),
+            Dtype::I64 if in_place => self.read_typed::<i64>(info, device),
+            Dtype::U32 if in_place => self.read_typed::<u32>(info, device),
+            Dtype::U8 if in_place => self.read_typed::<u8>(info, device),
             // Other dtypes (converted on the way, as candle does) and big-endian hosts: through
             // a byte buffer and candle's own conversion.
             _ => {
@@ -93,7 +88,6 @@ impl SafetensorsFile {
 
     /// Read a tensor whose stored element type is `T` into a `Vec<T>` the tensor then owns:
     /// no copy on the CPU.
-    #[cfg_attr(target_endian = "big", allow(dead_code))]
     fn read_typed<T: WithDType + FromBytes + IntoBytes>(&self, info: &TensorInfo, device: &Device) -> Result<Tensor> {
         let (start, end) = info.data_offsets;
         // `read_metadata` checked that the byte range holds exactly the shape's elements.
