@@ -1,14 +1,23 @@
 //! The parity harness: every fixture directory under `tests/fixtures/` (and under
 //! `$AUTOCANDLE_FIXTURES` when set) is loaded through its Auto class and compared with the
 //! outputs Python `transformers` computed. One line per fixture; fails unless all PASS.
+//! Arguments (`cargo test --test parity -- llama gpt2`) keep the fixtures whose directory
+//! name contains one of them.
 
 use std::process::ExitCode;
 
 use autocandle_tests::{fixture_dirs, run_fixture, Outcome};
 
 fn main() -> ExitCode {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let dirs = match fixture_dirs() {
-        Ok(d) => d,
+        Ok(d) => d
+            .into_iter()
+            .filter(|d| {
+                let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+            })
+            .collect::<Vec<_>>(),
         Err(e) => {
             eprintln!("cannot list fixtures: {e:#}");
             return ExitCode::FAILURE;

@@ -83,6 +83,7 @@ name = "BERT"
 config_class = "BertConfig"
 crate = "autocandle-bert"
 feature = "bert"
+profile = "text"
 implemented = ["base"]
 
 [tasks]

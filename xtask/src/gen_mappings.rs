@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use similar::TextDiff;
 
-use crate::{features, import, manifest, render};
+use crate::{features, import, manifest, render, wiring};
 
 /// The directory of the manifests, relative to the workspace root.
 pub const MANIFESTS_DIR: &str = "manifests";
@@ -22,17 +22,29 @@ pub struct Output {
     pub contents: String,
 }
 
-/// Reads and validates the manifests and renders every generated file, in memory.
+/// Reads and validates the manifests and renders every generated file, in memory: the
+/// catalog and model table, and the per-architecture wiring of [`wiring`] (the generated
+/// blocks of the root and facade `Cargo.toml` and of the README, and the facade's re-export
+/// module).
 pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let manifests = manifest::load_dir(root, MANIFESTS_DIR)?;
     check_seed_types(root, &manifests)?;
-    let cargo_toml = std::fs::read_to_string(root.join(features::AUTO_CARGO_TOML))
-        .with_context(|| format!("reading {}", features::AUTO_CARGO_TOML))?;
-    let auto_features = features::check(&manifests, &cargo_toml)?;
+    let archs = wiring::archs(root, &manifests)?;
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"));
+    let root_toml = wiring::root_cargo_toml(&read(wiring::ROOT_CARGO_TOML)?, &archs)?;
+    let auto_toml = wiring::auto_cargo_toml(&read(features::AUTO_CARGO_TOML)?, &archs)?;
+    // The generated features, checked against the manifests as a user's build will see them.
+    let auto_features = features::check(&manifests, &auto_toml)?;
+    let readme = wiring::readme(&read(wiring::README_MD)?, &archs, &auto_features.default)?;
     let rust = render::rustfmt(root, &render::rust(&manifests))?;
+    let architectures = render::rustfmt(root, &wiring::architectures_rs(&archs))?;
     Ok(vec![
         Output { path: MAPPINGS_RS, contents: rust },
         Output { path: MODELS_MD, contents: render::docs(&manifests, &auto_features) },
+        Output { path: wiring::ROOT_CARGO_TOML, contents: root_toml },
+        Output { path: features::AUTO_CARGO_TOML, contents: auto_toml },
+        Output { path: wiring::ARCHITECTURES_RS, contents: architectures },
+        Output { path: wiring::README_MD, contents: readme },
     ])
 }
 
@@ -56,12 +68,17 @@ fn check_seed_types(root: &Path, manifests: &[manifest::Manifest]) -> Result<()>
     Ok(())
 }
 
-/// Writes every generated file that changed and says which did.
+/// Writes every generated file that changed and says which did, after a line per manifest.
 pub fn write(root: &Path) -> Result<()> {
     let manifests = manifest::load_dir(root, MANIFESTS_DIR)?;
     for m in &manifests {
         println!("  {}", manifest::summary(m));
     }
+    write_quiet(root)
+}
+
+/// Writes every generated file that changed and says which did.
+pub fn write_quiet(root: &Path) -> Result<()> {
     for out in generate(root)? {
         let path = root.join(out.path);
         let old = std::fs::read_to_string(&path).ok();

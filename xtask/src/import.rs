@@ -152,7 +152,7 @@ pub fn merge(file: &str, existing: &str, t: &Imported, with_name: bool) -> Resul
             .position(|l| {
                 let l = l.trim_start();
                 l.starts_with('[')
-                    || ["crate", "feature", "implemented"]
+                    || ["crate", "feature", "profile", "implemented"]
                         .iter()
                         .any(|k| l.strip_prefix(k).is_some_and(|rest| rest.trim_start().starts_with('=')))
             })
@@ -362,6 +362,7 @@ name = \"Bert (hand-edited)\"
 config_class = \"BertConfig\"
 crate = \"autocandle-bert\"
 feature = \"bert\"
+profile = \"text\"
 implemented = [\"base\"]
 
 [tasks]
@@ -381,6 +382,7 @@ tokenizer_class = \"BertTokenizer\"
 tokenizer_fast_class = \"BertTokenizerFast\"
 crate = \"autocandle-bert\"
 feature = \"bert\"
+profile = \"text\"
 implemented = [\"base\"]
 
 [tasks]

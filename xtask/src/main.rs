@@ -10,17 +10,28 @@ mod features;
 mod gen_mappings;
 mod import;
 mod manifest;
+mod new_arch;
 mod pysource;
 mod render;
+mod scaffold_check;
 mod seed;
 mod tasks;
+mod wiring;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  gen-mappings          regenerate crates/auto/src/mappings.rs and docs/models.md from manifests/
-  gen-mappings --check  fail with a diff if those files are not up to date
+  gen-mappings          regenerate what the manifests imply: crates/auto/src/mappings.rs,
+                        crates/auto/src/architectures.rs, docs/models.md, and the generated
+                        blocks of Cargo.toml, crates/auto/Cargo.toml and README.md
+  gen-mappings --check  fail with a diff if any of those is not up to date
+  new-arch <model_type> [--like llama]
+                        scaffold crates/<model_type> (a llama-like decoder) and its manifest,
+                        then regenerate; the new model type builds with its feature
+  check-scaffold [--keep]
+                        in a temporary copy of the workspace: new-arch, gen-mappings, build the
+                        facade with the new feature and match a relabelled Llama fixture
   import-seed <page> [<newer page>] [--dry-run]
                         create or update manifests/<model_type>.toml for every model type of
                         transformers' Auto classes reference page (v4.x, any translation);
@@ -56,6 +67,8 @@ fn run() -> Result<()> {
             println!("generated files are up to date with manifests/");
             Ok(())
         }
+        ["new-arch", rest @ ..] => new_arch::run(&root, rest),
+        ["check-scaffold", rest @ ..] => scaffold_check::run(&root, rest),
         ["import-seed", rest @ ..] => import::import_seed(&root, rest),
         ["import-transformers", rest @ ..] => import::import_transformers(&root, rest),
         ["bench", rest @ ..] => bench::bench(&root, rest),

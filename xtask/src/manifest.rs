@@ -24,6 +24,7 @@ struct RawManifest {
     #[serde(rename = "crate")]
     crate_name: Option<String>,
     feature: Option<String>,
+    profile: Option<String>,
     #[serde(default)]
     implemented: Vec<String>,
     tasks: BTreeMap<String, String>,
@@ -43,6 +44,9 @@ pub struct Manifest {
     pub crate_name: Option<String>,
     /// The feature of `autocandle` that compiles `crate_name` in; set exactly when it is.
     pub feature: Option<String>,
+    /// The feature profile of `autocandle` (one of [`PROFILES`]) that includes `feature`; set
+    /// exactly when `feature` is.
+    pub profile: Option<String>,
     /// Every task `transformers` has for this model type, in `Task` enum order.
     pub tasks: Vec<TaskEntry>,
 }
@@ -166,6 +170,20 @@ fn validate(file: &str, raw: RawManifest, errors: &mut Vec<String>) -> Manifest 
         if !is_feature_like(feature) {
             err(format!("`feature` `{feature}` must be lowercase ASCII letters, digits, `-` or `_`"));
         }
+        if PROFILES.contains(&feature.as_str()) || RESERVED_FEATURES.contains(&feature.as_str()) {
+            err(format!("`feature` `{feature}` is a feature of autocandle itself: name the architecture instead"));
+        }
+    }
+    match (&raw.feature, &raw.profile) {
+        (Some(_), None) => err(format!(
+            "`feature` is set but `profile` is not: add `profile = \"...\"`, one of {}",
+            PROFILES.join(", ")
+        )),
+        (None, Some(_)) => err("`profile` is set but `feature` is not: a profile groups features".to_owned()),
+        (_, Some(profile)) if !PROFILES.contains(&profile.as_str()) => {
+            err(format!("`profile` `{profile}` is not a profile; expected one of: {}", PROFILES.join(", ")))
+        }
+        _ => {}
     }
 
     // An empty `[tasks]` is a model type that no Auto model class of autocandle's tasks
@@ -215,11 +233,18 @@ fn validate(file: &str, raw: RawManifest, errors: &mut Vec<String>) -> Manifest 
         tokenizer_fast_class: raw.tokenizer_fast_class,
         crate_name: raw.crate_name,
         feature: raw.feature,
+        profile: raw.profile,
         tasks: entries.into_iter().map(|(_, e)| e).collect(),
     }
 }
 
-/// Checks that need every manifest: unique model types, and one crate per feature.
+/// The feature profiles of `autocandle` besides `all`: each architecture feature is in one.
+pub const PROFILES: &[&str] = &["text", "vision", "audio"];
+
+/// Features of `autocandle` that are not architectures.
+pub const RESERVED_FEATURES: &[&str] = &["all", "default", "cuda", "metal"];
+
+/// Checks that need every manifest: unique model types, one crate per feature, one profile per feature.
 fn check_across(manifests: &[Manifest], errors: &mut Vec<String>) {
     let mut by_type: BTreeMap<&str, &str> = BTreeMap::new();
     for m in manifests {
@@ -229,10 +254,21 @@ fn check_across(manifests: &[Manifest], errors: &mut Vec<String>) {
     }
     let mut by_feature: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
     let mut by_crate: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    let mut profiles: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
     for m in manifests {
         let (Some(krate), Some(feature)) = (&m.crate_name, &m.feature) else {
             continue;
         };
+        if let Some(profile) = &m.profile {
+            if let Some((other, file)) = profiles.insert(feature, (profile, &m.file)) {
+                if other != profile {
+                    errors.push(format!(
+                        "{}: feature `{feature}` is given profile `{profile}` here but `{other}` in {file}",
+                        m.file
+                    ));
+                }
+            }
+        }
         if let Some((other, file)) = by_feature.insert(feature, (krate, &m.file)) {
             if other != krate {
                 errors.push(format!(
@@ -299,6 +335,7 @@ tokenizer_class = "BertTokenizer"
 tokenizer_fast_class = "BertTokenizerFast"
 crate = "autocandle-bert"
 feature = "bert"
+profile = "text"
 implemented = ["masked-lm", "base"]
 
 [tasks]
@@ -461,6 +498,23 @@ seq2seq-lm = "T5ForConditionalGeneration"
         let text = BERT.replace("feature = \"bert\"\n", "").replace("causal-lm = ", "causal_lm = ");
         let msg = error("manifests/bert.toml", &text);
         assert_mentions(&msg, &["`feature` is not", "`causal_lm`"]);
+    }
+
+    #[test]
+    fn profile_goes_with_feature() {
+        let text = BERT.replace("profile = \"text\"\n", "");
+        assert_mentions(&error("manifests/bert.toml", &text), &["`feature` is set but `profile` is not"]);
+        let text = BERT.replace("profile = \"text\"", "profile = \"speech\"");
+        assert_mentions(&error("manifests/bert.toml", &text), &["`profile` `speech` is not a profile", "audio"]);
+        let text = KNOWN.replace("[tasks]", "profile = \"text\"\n\n[tasks]");
+        assert_mentions(&error("manifests/t5.toml", &text), &["`profile` is set but `feature` is not"]);
+        let text = BERT.replace("feature = \"bert\"", "feature = \"all\"");
+        assert_mentions(&error("manifests/bert.toml", &text), &["`feature` `all` is a feature of autocandle itself"]);
+        let roberta = BERT.replace("\"bert\"", "\"roberta\"").replace("feature = \"roberta\"", "feature = \"bert\"");
+        let roberta = roberta.replace("profile = \"text\"", "profile = \"vision\"");
+        let sources =
+            vec![("manifests/bert.toml".to_owned(), BERT.to_owned()), ("manifests/roberta.toml".to_owned(), roberta)];
+        assert_mentions(&all_error(&sources), &["feature `bert` is given profile `vision` here but `text`"]);
     }
 
     #[test]

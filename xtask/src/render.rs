@@ -151,16 +151,28 @@ pub fn docs(manifests: &[Manifest], features: &AutoFeatures) -> String {
         "Each architecture is a feature of the `autocandle` crate that compiles in the crate \
          implementing it.\n\n",
     );
-    s.push_str("| feature | crate | model types |\n");
-    s.push_str("| --- | --- | --- |\n");
+    s.push_str("| feature | profile | crate | model types |\n");
+    s.push_str("| --- | --- | --- | --- |\n");
     let table = manifest::features(manifests);
+    let profile_of = |feature: &str| {
+        manifests
+            .iter()
+            .find(|m| m.feature.as_deref() == Some(feature))
+            .and_then(|m| m.profile.clone())
+            .unwrap_or_default()
+    };
     for (feature, (krate, types)) in &table {
         let types = types.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ");
-        let _ = writeln!(s, "| `{feature}` | `{krate}` | {types} |");
+        let _ = writeln!(s, "| `{feature}` | `{}` | `{krate}` | {types} |", profile_of(feature));
     }
     s.push('\n');
     let all = table.keys().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
-    let _ = writeln!(s, "The `all` feature enables every architecture feature in this table ({all}).");
+    let profiles = manifest::PROFILES.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(
+        s,
+        "The profiles {profiles} enable every architecture of their kind; \
+         the `all` feature enables every architecture feature in this table ({all})."
+    );
     if !features.default.is_empty() {
         let default = features.default.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
         let _ = writeln!(
@@ -191,6 +203,7 @@ config_class = "BertConfig"
 tokenizer_class = "BertTokenizer"
 crate = "autocandle-bert"
 feature = "bert"
+profile = "text"
 implemented = ["base"]
 
 [tasks]
@@ -243,7 +256,7 @@ seq2seq-lm = "T5ForConditionalGeneration"
         assert!(md.starts_with(&format!("<!-- {HEADER} -->\n")));
         assert!(md.contains("| `bert` | BERT | `base`: BertModel<br>`masked-lm`: BertForMaskedLM | `base` | `bert` |"));
         assert!(md.contains("| `t5` | T5 \\| x | `seq2seq-lm`: T5ForConditionalGeneration | none | — |"));
-        assert!(md.contains("| `bert` | `autocandle-bert` | `bert` |"));
+        assert!(md.contains("| `bert` | `text` | `autocandle-bert` | `bert` |"));
         assert!(md.contains("The `default` feature enables `bert`"));
         assert!(md.contains("\n2 model types; autocandle implements 1 of them (1 heads).\n"));
         Ok(())

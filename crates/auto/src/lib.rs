@@ -124,38 +124,7 @@ pub use pipelines::{pipeline, pipeline_with, Pipeline};
 pub use processor::{AutoProcessor, Processor};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 
-// Each enabled architecture crate is re-exported so that the linker keeps its registrations.
-#[cfg(feature = "bart")]
-pub use autocandle_bart as bart;
-#[cfg(feature = "bert")]
-pub use autocandle_bert as bert;
-#[cfg(feature = "clip")]
-pub use autocandle_clip as clip;
-#[cfg(feature = "distilbert")]
-pub use autocandle_distilbert as distilbert;
-#[cfg(feature = "gemma")]
-pub use autocandle_gemma as gemma;
-#[cfg(feature = "gemma2")]
-pub use autocandle_gemma2 as gemma2;
-#[cfg(feature = "gpt2")]
-pub use autocandle_gpt2 as gpt2;
-#[cfg(feature = "llama")]
-pub use autocandle_llama as llama;
-#[cfg(feature = "mistral")]
-pub use autocandle_mistral as mistral;
-#[cfg(feature = "mt5")]
-pub use autocandle_mt5 as mt5;
-#[cfg(feature = "phi3")]
-pub use autocandle_phi3 as phi3;
-#[cfg(feature = "qwen2")]
-pub use autocandle_qwen2 as qwen2;
-#[cfg(feature = "qwen3")]
-pub use autocandle_qwen3 as qwen3;
-#[cfg(feature = "roberta")]
-pub use autocandle_roberta as roberta;
-#[cfg(feature = "siglip")]
-pub use autocandle_siglip as siglip;
-#[cfg(feature = "t5")]
-pub use autocandle_t5 as t5;
-#[cfg(feature = "vit")]
-pub use autocandle_vit as vit;
+// Each enabled architecture crate, re-exported so that the linker keeps its registrations
+// (generated from manifests/).
+mod architectures;
+pub use architectures::*;
