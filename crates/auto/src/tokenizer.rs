@@ -302,10 +302,11 @@ impl BatchEncoding {
 
 /// A loaded tokenizer with `transformers`' settings (`PreTrainedTokenizerFast`).
 ///
-/// **Invariant:** read-only once built, with no lock and no interior mutability: padding and
-/// truncation are options of each call, applied here, not settings stored in the shared
+/// **Invariant:** read-only once built, and no lock around the backend: padding and truncation
+/// are options of each call, applied here, not settings stored in the shared
 /// `tokenizers::Tokenizer`. Threads share one tokenizer (`&self`, `Arc`) and encode and decode
-/// at the same time without waiting on each other.
+/// at the same time without waiting on each other (the BPE cache inside `tokenizers` only
+/// try-locks, skipping the cache rather than waiting).
 #[derive(Debug)]
 pub struct PreTrainedTokenizer {
     /// The `tokenizers` backend, with no padding or truncation set: only read, never changed.
