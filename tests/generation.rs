@@ -7,15 +7,15 @@
 
 use std::ops::ControlFlow;
 
-use autocandle::core::KvCache;
+use autocandle::arch_api::KvCache;
 use autocandle::logits::{
     processors_for, MinLength, MinNewTokens, MinP, NoRepeatNGram, PromptInfo, RepetitionPenalty, Temperature, TopK,
     TopP,
 };
 use autocandle::{
-    AutoModelForCausalLM, AutoTokenizer, CausalLmOutput, DType, Device, Error, FinishReason, ForCausalLm,
-    GenerateOptions, GenerationConfig, GenerationMixin, Generator, LoadOptions, LogitsProcessor, ModelInputs,
-    PreTrainedModel, Prompts, StopStringCriteria, TextStreamer, TokenDecoder,
+    AutoModelForCausalLM, AutoTokenizer, CausalLmOutput, DType, Device, EncodeOptions, Error, FinishReason,
+    ForCausalLm, GenerateOptions, GenerationConfig, GenerationMixin, Generator, LoadOptions, LogitsProcessor,
+    ModelInputs, Padding, PreTrainedModel, Prompts, StopStringCriteria, TextStreamer, TokenDecoder,
 };
 use autocandle_tests::{fixture, fixture_dirs, fixtures_root};
 use candle_core::Tensor;
@@ -682,7 +682,7 @@ fn harness_reports_generate_mismatches() {
 fn right_padded_tokenizer_batches_are_moved_left() {
     let model = bert();
     let tok = AutoTokenizer::from_pretrained(&fixtures_root().join("tokenizers/bert-fast").to_string_lossy()).unwrap();
-    let batch = tok.encode_batch(&["hello world", "hello"], true).unwrap();
+    let batch = tok.encode_batch(&["hello world", "hello"], &EncodeOptions::new().padding(Padding::Longest)).unwrap();
     assert_eq!(batch.attention_mask[1].last(), Some(&0), "the fixture tokenizer pads on the right");
     let config = greedy(6);
     let out = model.generate(&batch, &config).unwrap();

@@ -295,7 +295,7 @@ fn auto_processor_combines_tokenizer_and_image_processor() -> Result<()> {
     assert_eq!(processor.class(), Some("CLIPProcessor"));
     let images =
         [autocandle::open_image(image_path("rgb_37x23.png"))?, autocandle::open_image(image_path("gray_24x24.png"))?];
-    let options = EncodeOptions { padding: Padding::Longest, ..EncodeOptions::default() };
+    let options = EncodeOptions::new().padding(Padding::Longest);
     let texts = ["a photo of a cat", "hello"];
     let inputs = processor.process(&texts, &images, &options, &Device::Cpu)?;
 
@@ -303,7 +303,7 @@ fn auto_processor_combines_tokenizer_and_image_processor() -> Result<()> {
     let got_pixels = inputs.pixel_values.as_ref().context("pixel_values")?;
     let diff = (got_pixels - &want_pixels)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
     ensure!(diff == 0.0, "pixel_values differ from the image processor's by {diff}");
-    let want_ids = AutoTokenizer::from_pretrained(&path)?.encode_batch(&texts, true)?;
+    let want_ids = AutoTokenizer::from_pretrained(&path)?.encode_batch(&texts, &options)?;
     let got_ids: Vec<Vec<u32>> = inputs.input_ids.as_ref().context("input_ids")?.to_vec2()?;
     assert_eq!(got_ids, want_ids.input_ids);
     assert!(inputs.attention_mask.is_some());

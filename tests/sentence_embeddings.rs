@@ -5,7 +5,7 @@
 // Test helpers panic on purpose: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use autocandle::{AutoModel, AutoTokenizer, DType, Device, Tensor};
+use autocandle::{AutoModel, AutoTokenizer, DType, Device, EncodeOptions, Padding, Tensor};
 use autocandle_tests::fixture_dirs;
 use serde_json::Value;
 
@@ -32,7 +32,11 @@ fn mean_pooled_embeddings_match_python() {
         let want: Vec<Vec<f32>> = serde_json::from_value(expected["mean_pooled"].clone()).unwrap();
         let tok = AutoTokenizer::from_pretrained(&id).unwrap();
         let model = AutoModel::from_pretrained(&id).unwrap();
-        let inputs = tok.encode_batch(&sentences, true).unwrap().to_inputs(&Device::Cpu).unwrap();
+        let inputs = tok
+            .encode_batch(&sentences, &EncodeOptions::new().padding(Padding::Longest))
+            .unwrap()
+            .to_inputs(&Device::Cpu)
+            .unwrap();
         let hidden = model.forward(&inputs).unwrap().last_hidden_state;
         let got = mean_pool(&hidden, inputs.attention_mask.as_ref().unwrap()).to_vec2::<f32>().unwrap();
         let max_diff = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);

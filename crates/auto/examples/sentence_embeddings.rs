@@ -6,7 +6,7 @@
 //! Prints each embedding's first values and the cosine similarity of every pair.
 
 use anyhow::{Context, Result};
-use autocandle::{AutoModel, AutoTokenizer, DType, Device, Tensor};
+use autocandle::{AutoModel, AutoTokenizer, DType, Device, EncodeOptions, Padding, Tensor};
 
 /// Mean of the token vectors where `attention_mask` is 1, then L2-normalised.
 fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
@@ -25,7 +25,8 @@ fn main() -> Result<()> {
     let sentences: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let tokenizer = AutoTokenizer::from_pretrained(&model_id)?;
     let model = AutoModel::from_pretrained(&model_id)?;
-    let inputs = tokenizer.encode_batch(&sentences, true)?.to_inputs(&Device::Cpu)?;
+    let inputs =
+        tokenizer.encode_batch(&sentences, &EncodeOptions::new().padding(Padding::Longest))?.to_inputs(&Device::Cpu)?;
     let hidden = model.forward(&inputs)?.last_hidden_state;
     let mask = inputs.attention_mask.clone().context("the tokenizer gave no attention mask")?;
     let embeddings = mean_pool(&hidden, &mask)?;

@@ -11,7 +11,7 @@ use autocandle_core::generation::{
 };
 use autocandle_core::{ForCausalLm, ForSeq2SeqLm, ModelInputs, Result};
 
-use crate::tokenizer::{BatchEncoding, PreTrainedTokenizer};
+use crate::tokenizer::{BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 
 impl TokenDecoder for PreTrainedTokenizer {
     fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
@@ -206,7 +206,8 @@ pub trait Seq2SeqGenerationMixin: ForSeq2SeqLm {
         texts: &[&str],
         config: &GenerationConfig,
     ) -> Result<Vec<String>> {
-        let inputs = tokenizer.encode_batch(texts, true)?.to_inputs(self.device())?;
+        let inputs =
+            tokenizer.encode_batch(texts, &EncodeOptions::new().padding(Padding::Longest))?.to_inputs(self.device())?;
         let out = self.generate_output(&inputs, config, Some(tokenizer))?;
         (0..out.sequences.len()).map(|row| tokenizer.decode(out.generated(row), true)).collect()
     }
@@ -217,7 +218,7 @@ impl<M: ForSeq2SeqLm + ?Sized> Seq2SeqGenerationMixin for M {}
 /// Encode `prompts` with special tokens and pad them on the left, whatever the tokenizer's
 /// padding side, with the pad token of the generation config, its EOS, or the tokenizer's.
 fn encode_left_padded(tokenizer: &PreTrainedTokenizer, prompts: &[&str], config: &GenerationConfig) -> Result<Prompts> {
-    let enc = tokenizer.encode_batch(prompts, false)?;
+    let enc = tokenizer.encode_batch(prompts, &EncodeOptions::new())?;
     let pad = config
         .pad_token_id
         .or_else(|| config.eos_token_id.as_ref().and_then(|e| e.first().copied()))

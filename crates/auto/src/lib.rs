@@ -4,11 +4,11 @@
 //! registered for the `model_type`, and loads the weights and tokenizer:
 //!
 //! ```no_run
-//! use autocandle::{AutoModelForMaskedLM, AutoTokenizer};
+//! use autocandle::{AutoModelForMaskedLM, AutoTokenizer, EncodeOptions, Padding};
 //! # fn main() -> autocandle::Result<()> {
 //! let tok = AutoTokenizer::from_pretrained("google-bert/bert-base-uncased")?;
 //! let model = AutoModelForMaskedLM::from_pretrained("google-bert/bert-base-uncased")?;
-//! let batch = tok.encode_batch(&["Paris is the [MASK] of France.", "Hello"], true)?;
+//! let batch = tok.encode_batch(&["Paris is the [MASK] of France.", "Hello"], &EncodeOptions::new().padding(Padding::Longest))?;
 //! let out = model.forward(&batch.to_inputs(&candle_core::Device::Cpu)?)?; // out.logits: [2, T, vocab]
 //! # Ok(()) }
 //! ```
@@ -52,7 +52,7 @@
 //! let processor = AutoProcessor::from_pretrained(id)?;
 //! let model = AutoModelForZeroShotImageClassification::from_pretrained(id)?;
 //! let labels = ["a photo of a cat", "a photo of a dog"];
-//! let padding = EncodeOptions { padding: Padding::Longest, ..EncodeOptions::default() };
+//! let padding = EncodeOptions::new().padding(Padding::Longest);
 //! let inputs = processor.process(&labels, &[open_image("cat.jpg")?], &padding, &Device::Cpu)?;
 //! let scores: Vec<Vec<f32>> = model.forward(&inputs)?.logits_per_image.to_vec2()?; // [images, labels]
 //! # Ok(()) }
@@ -71,8 +71,10 @@ pub mod pipelines;
 mod processor;
 mod tokenizer;
 
-/// The core crate, for architecture authors (`LoadModel`, `AutoRegister`, ...).
-pub use autocandle_core as core;
+/// What architecture authors need: the `autocandle-core` crate (`LoadModel`, `AutoRegister`,
+/// `RegisteredConfig`, `KvCache`, `load::select_registration`, ...). Named `arch_api` rather
+/// than `core` so that `use autocandle::*;` does not shadow the standard `core` crate.
+pub use autocandle_core as arch_api;
 pub use autocandle_core::{
     hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, EncoderOutput, Error,
     ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
@@ -120,7 +122,7 @@ pub use model::{
     AutoModelForVision2Seq, AutoModelForVisualQuestionAnswering, AutoModelForZeroShotObjectDetection,
     AUTO_MODEL_CLASSES,
 };
-pub use pipelines::{pipeline, pipeline_with, Pipeline};
+pub use pipelines::{pipeline, pipeline_with, IntoPipelineTask, Pipeline, PipelineTask};
 pub use processor::{AutoProcessor, Processor};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 

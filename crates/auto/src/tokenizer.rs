@@ -3,7 +3,6 @@
 //! padding and truncation of `transformers`' tokenizers.
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 
 use autocandle_core::hub::ModelSource;
 use autocandle_core::{Error, LoadOptions, ModelInputs, Result};
@@ -14,9 +13,10 @@ use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::utils::parallelism::MaybeParallelIterator;
 use tokenizers::{
-    pad_encodings, AddedToken, PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
-    TruncationParams, TruncationStrategy,
+    pad_encodings, truncate_encodings, AddedToken, Encoding, Model, OffsetType, PaddingDirection, PaddingParams,
+    PaddingStrategy, PostProcessor, PreTokenizer, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
 /// Loads the tokenizer of a model (`transformers.AutoTokenizer`).
@@ -193,18 +193,67 @@ pub enum Padding {
 }
 
 /// Options of [`PreTrainedTokenizer::encode_batch_with`], after `transformers`' `__call__`.
-#[derive(Debug, Clone)]
+///
+/// Built from [`EncodeOptions::new`] (the defaults: special tokens, no padding, no
+/// truncation) with one method per setting:
+///
+/// ```
+/// use autocandle::{EncodeOptions, Padding};
+/// let opts = EncodeOptions::new().padding(Padding::Longest).truncation(true).max_length(128);
+/// assert_eq!(opts.padding, Padding::Longest);
+/// ```
+///
+/// The fields are readable; new settings may be added, so the struct is built through its
+/// methods rather than a struct literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EncodeOptions {
+    /// Add the special tokens of the post-processor (`[CLS]`, `</s>`, ...). Default `true`.
     pub add_special_tokens: bool,
+    /// How to pad the batch. Default [`Padding::DoNotPad`].
     pub padding: Padding,
     /// Truncate to `max_length`, or `model_max_length` when not given (`longest_first` for pairs).
+    /// Default `false`.
     pub truncation: bool,
+    /// The length that truncation and [`Padding::MaxLength`] use instead of `model_max_length`.
     pub max_length: Option<usize>,
 }
 
 impl Default for EncodeOptions {
     fn default() -> Self {
         Self { add_special_tokens: true, padding: Padding::DoNotPad, truncation: false, max_length: None }
+    }
+}
+
+impl EncodeOptions {
+    /// The defaults: special tokens, no padding, no truncation, no `max_length`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether to add the special tokens (`add_special_tokens`).
+    pub fn add_special_tokens(mut self, add: bool) -> Self {
+        self.add_special_tokens = add;
+        self
+    }
+
+    /// How to pad the batch (`padding`).
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Whether to truncate to `max_length` or `model_max_length` (`truncation`).
+    pub fn truncation(mut self, truncation: bool) -> Self {
+        self.truncation = truncation;
+        self
+    }
+
+    /// The length for truncation and [`Padding::MaxLength`] (`max_length`); `None` falls back
+    /// to the tokenizer's `model_max_length`.
+    pub fn max_length(mut self, max_length: impl Into<Option<usize>>) -> Self {
+        self.max_length = max_length.into();
+        self
     }
 }
 
@@ -252,10 +301,16 @@ impl BatchEncoding {
 }
 
 /// A loaded tokenizer with `transformers`' settings (`PreTrainedTokenizerFast`).
+///
+/// **Invariant:** read-only once built, and no lock around the backend: padding and truncation
+/// are options of each call, applied here, not settings stored in the shared
+/// `tokenizers::Tokenizer`. Threads share one tokenizer (`&self`, `Arc`) and encode and decode
+/// at the same time without waiting on each other (the BPE cache inside `tokenizers` only
+/// try-locks, skipping the cache rather than waiting).
 #[derive(Debug)]
 pub struct PreTrainedTokenizer {
-    /// Guarded because truncation settings live inside `tokenizers::Tokenizer` and are set per call.
-    inner: Mutex<Tokenizer>,
+    /// The `tokenizers` backend, with no padding or truncation set: only read, never changed.
+    tokenizer: Tokenizer,
     model_max_length: Option<usize>,
     padding_side: PaddingDirection,
     truncation_side: TruncationDirection,
@@ -281,7 +336,7 @@ impl PreTrainedTokenizer {
             .filter_map(|k| token_text(settings.get(*k)).map(|t| ((*k).to_owned(), t)))
             .collect();
         Ok(Self {
-            inner: Mutex::new(tokenizer),
+            tokenizer,
             model_max_length,
             padding_side: if side("padding_side") { PaddingDirection::Left } else { PaddingDirection::Right },
             truncation_side: if side("truncation_side") {
@@ -293,10 +348,6 @@ impl PreTrainedTokenizer {
             name,
             settings: settings.clone(),
         })
-    }
-
-    fn tokenizer(&self) -> std::sync::MutexGuard<'_, Tokenizer> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The repo id or folder it was loaded from.
@@ -316,15 +367,15 @@ impl PreTrainedTokenizer {
 
     /// Vocabulary size including added tokens (`len(tokenizer)`).
     pub fn vocab_size(&self) -> usize {
-        self.tokenizer().get_vocab_size(true)
+        self.tokenizer.get_vocab_size(true)
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.tokenizer().token_to_id(token)
+        self.tokenizer.token_to_id(token)
     }
 
     pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.tokenizer().id_to_token(id)
+        self.tokenizer.id_to_token(id)
     }
 
     /// A special token by its `transformers` attribute name (`"mask_token"`, `"pad_token"`, ...).
@@ -337,9 +388,9 @@ impl PreTrainedTokenizer {
         self.special_token(key).and_then(|t| self.token_to_id(t))
     }
 
-    /// A copy of the underlying `tokenizers` tokenizer.
+    /// A copy of the underlying `tokenizers` tokenizer (no padding or truncation set).
     pub fn backend(&self) -> Tokenizer {
-        self.tokenizer().clone()
+        self.tokenizer.clone()
     }
 
     /// Encode one text with special tokens, no padding or truncation.
@@ -347,13 +398,10 @@ impl PreTrainedTokenizer {
         self.encode_batch_with(&[text], None, &EncodeOptions::default())
     }
 
-    /// Encode a batch with special tokens, padded to the longest row when `pad` is true.
-    pub fn encode_batch(&self, texts: &[&str], pad: bool) -> Result<BatchEncoding> {
-        let opts = EncodeOptions {
-            padding: if pad { Padding::Longest } else { Padding::DoNotPad },
-            ..EncodeOptions::default()
-        };
-        self.encode_batch_with(texts, None, &opts)
+    /// Encode a batch of texts with padding and truncation as `opts` say
+    /// (`EncodeOptions::new().padding(Padding::Longest)` pads to the longest row).
+    pub fn encode_batch(&self, texts: &[&str], opts: &EncodeOptions) -> Result<BatchEncoding> {
+        self.encode_batch_with(texts, None, opts)
     }
 
     /// Encode texts (or text pairs) with explicit padding and truncation.
@@ -378,22 +426,26 @@ impl PreTrainedTokenizer {
             }),
             _ => None,
         };
-        let mut encodings = {
-            let mut tokenizer = self.tokenizer();
-            tokenizer.with_truncation(truncation).map_err(|e| Error::Tokenizer(e.to_string()))?;
-            let result = match pairs {
-                Some(pairs) => {
-                    let inputs: Vec<(String, String)> =
-                        texts.iter().zip(pairs).map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
-                    tokenizer.encode_batch(inputs, opts.add_special_tokens)
-                }
-                None => {
-                    let inputs: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
-                    tokenizer.encode_batch(inputs, opts.add_special_tokens)
-                }
-            };
-            result.map_err(|e| Error::Tokenizer(e.to_string()))?
+        if let (Some(params), true) = (&truncation, opts.add_special_tokens) {
+            let added = self.added_tokens(pairs.is_some());
+            if params.max_length < added {
+                return Err(Error::input(format!(
+                    "max_length {} leaves no room for the {added} special tokens the tokenizer adds: raise max_length \
+                     or encode without special tokens",
+                    params.max_length
+                )));
+            }
+        }
+        let inputs: Vec<(&str, Option<&str>)> = match pairs {
+            Some(pairs) => texts.iter().zip(pairs).map(|(a, b)| (*a, Some(*b))).collect(),
+            None => texts.iter().map(|a| (*a, None)).collect(),
         };
+        // In parallel where `tokenizers` would be (`TOKENIZERS_PARALLELISM`), as its `encode_batch`.
+        let mut encodings = inputs
+            .into_maybe_par_iter()
+            .map(|(text, pair)| self.encode_one(text, pair, opts.add_special_tokens, truncation.as_ref()))
+            .collect::<tokenizers::Result<Vec<Encoding>>>()
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let strategy = match opts.padding {
             Padding::DoNotPad => None,
             Padding::Longest => Some(PaddingStrategy::BatchLongest),
@@ -434,9 +486,68 @@ impl PreTrainedTokenizer {
         Ok(batch)
     }
 
+    /// The special tokens the post-processor adds to one text, or to a pair.
+    fn added_tokens(&self, is_pair: bool) -> usize {
+        self.tokenizer.get_post_processor().map_or(0, |p| p.added_tokens(is_pair))
+    }
+
+    /// Encode one text or pair. Without truncation this is `tokenizers`' `encode`. With it, it
+    /// is `encode` as `tokenizers` runs it when its truncation is set, with the parameters
+    /// passed in rather than stored in the shared backend: tokenize each sequence up to
+    /// `max_length` tokens from the truncation side (whole pre-tokens, the pair with type id 1),
+    /// truncate the two together leaving room for the special tokens, then post-process.
+    /// `tests/tokenizer.rs` checks this against the backend's own truncation.
+    fn encode_one(
+        &self,
+        text: &str,
+        pair: Option<&str>,
+        add_special_tokens: bool,
+        truncation: Option<&TruncationParams>,
+    ) -> tokenizers::Result<Encoding> {
+        let Some(params) = truncation else {
+            return match pair {
+                Some(pair) => self.tokenizer.encode((text, pair), add_special_tokens),
+                None => self.tokenizer.encode(text, add_special_tokens),
+            };
+        };
+        let limit = Some((params.max_length, params.direction));
+        let encoding = self.tokenize(text, 0, limit)?;
+        let pair_encoding = pair.map(|pair| self.tokenize(pair, 1, limit)).transpose()?;
+        let added = if add_special_tokens { self.added_tokens(pair_encoding.is_some()) } else { 0 };
+        // `encode_batch_with` has checked that `max_length` covers the special tokens.
+        let params = TruncationParams { max_length: params.max_length.saturating_sub(added), ..*params };
+        let (encoding, pair_encoding) = truncate_encodings(encoding, pair_encoding, &params)?;
+        match self.tokenizer.get_post_processor() {
+            Some(processor) => processor.process(encoding, pair_encoding, add_special_tokens),
+            None => {
+                let encodings = std::iter::once(encoding).chain(pair_encoding).collect();
+                let mut merged = <dyn PostProcessor>::default_process(encodings, add_special_tokens)?;
+                merged.pop().ok_or_else(|| "the post-processor returned no encoding".into())
+            }
+        }
+    }
+
+    /// One sequence through the backend's added vocabulary, normalizer, pre-tokenizer and
+    /// model, as `tokenizers`' `encode_single_sequence` does (byte offsets), stopping after
+    /// `limit` tokens when given.
+    fn tokenize(
+        &self,
+        text: &str,
+        type_id: u32,
+        limit: Option<(usize, TruncationDirection)>,
+    ) -> tokenizers::Result<Encoding> {
+        let backend = &self.tokenizer;
+        let mut pretokenized = backend.get_added_vocabulary().extract_and_normalize(backend.get_normalizer(), text);
+        if let Some(pre_tokenizer) = backend.get_pre_tokenizer() {
+            pre_tokenizer.pre_tokenize(&mut pretokenized)?;
+        }
+        backend.get_model().tokenize_in_pretokenized(&mut pretokenized, limit)?;
+        pretokenized.into_encoding(None, type_id, OffsetType::Byte)
+    }
+
     /// Turn ids back into text (`tokenizer.decode`).
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.tokenizer().decode(ids, skip_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))
+        self.tokenizer.decode(ids, skip_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))
     }
 
     /// The chat template to render (`get_chat_template`): with `name_or_template` `None`, the
@@ -494,7 +605,36 @@ impl PreTrainedTokenizer {
         options: &crate::ChatTemplateOptions,
     ) -> Result<BatchEncoding> {
         let text = self.apply_chat_template_with(messages, options)?;
-        let opts = EncodeOptions { add_special_tokens: false, ..EncodeOptions::default() };
-        self.encode_batch_with(&[text.as_str()], None, &opts)
+        self.encode_batch_with(&[text.as_str()], None, &EncodeOptions::new().add_special_tokens(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Encoding and decoding read the shared backend through `&self` with no lock in between:
+    /// this does not compile if the backend sits behind a `Mutex` or `RwLock` again (the
+    /// concurrent results are checked in `tests/tokenizer.rs`).
+    #[test]
+    fn the_backend_is_read_without_a_lock() {
+        fn backend_of(tok: &PreTrainedTokenizer) -> &Tokenizer {
+            &tok.tokenizer
+        }
+        fn shared_across_threads<T: Send + Sync>() {}
+        shared_across_threads::<PreTrainedTokenizer>();
+        let _ = backend_of;
+    }
+
+    #[test]
+    fn encode_options_builder_sets_each_field() {
+        let opts =
+            EncodeOptions::new().add_special_tokens(false).padding(Padding::MaxLength).truncation(true).max_length(7);
+        assert_eq!(
+            (opts.add_special_tokens, opts.padding, opts.truncation, opts.max_length),
+            (false, Padding::MaxLength, true, Some(7))
+        );
+        assert_eq!(EncodeOptions::new(), EncodeOptions::default());
+        assert_eq!(EncodeOptions::new().max_length(3).max_length(None).max_length, None);
     }
 }

@@ -9,8 +9,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use autocandle::arch_api::load::select_registration;
 use autocandle::catalog::{model_type_info, resolve_head};
-use autocandle::core::load::select_registration;
 use autocandle::hub::ModelSource;
 use autocandle::registry::{ModelRegistration, Registry};
 use autocandle::weights::{find_weight_files, Checkpoint};

@@ -27,7 +27,7 @@
 //! # Ok(()) }
 //! ```
 
-use autocandle::core::{
+use autocandle::arch_api::{
     ArchConfig, AutoRegister, BaseModelOutput, ForSequenceClassification, LabelConfig, LoadModel, Model, ModelInputs,
     PreTrainedModel, RegisteredConfig, Result, SequenceClassifierOutput,
 };

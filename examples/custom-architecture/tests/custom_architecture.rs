@@ -9,7 +9,9 @@ mod common;
 
 use std::sync::OnceLock;
 
-use autocandle::core::{ArchConfig, BaseModelOutput, LoadModel, Model, ModelInputs, PreTrainedModel, RegisteredConfig};
+use autocandle::arch_api::{
+    ArchConfig, BaseModelOutput, LoadModel, Model, ModelInputs, PreTrainedModel, RegisteredConfig,
+};
 use autocandle::registry::Registry;
 use autocandle::{
     AutoConfig, AutoModel, AutoModelForObjectDetection, AutoModelForSequenceClassification, Error, Task, TaskModel,

@@ -171,7 +171,7 @@ impl FeatureExtractionPipeline {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let opts = EncodeOptions { padding: Padding::Longest, truncation: true, ..EncodeOptions::default() };
+        let opts = EncodeOptions::new().padding(Padding::Longest).truncation(true);
         let batch = self.parts.tokenizer.encode_batch_with(texts, None, &opts)?;
         let inputs = batch.to_inputs(&self.parts.device)?;
         let hidden = self.model.forward(&inputs)?.last_hidden_state.to_dtype(DType::F32)?.to_vec3::<f32>()?;

@@ -122,7 +122,7 @@ impl FillMaskPipeline {
             let id = match self.parts.tokenizer.token_to_id(target) {
                 Some(id) => id,
                 None => {
-                    let opts = crate::EncodeOptions { add_special_tokens: false, ..Default::default() };
+                    let opts = crate::EncodeOptions::new().add_special_tokens(false);
                     let enc = self.parts.tokenizer.encode_batch_with(&[target.as_str()], None, &opts)?;
                     match enc.input_ids.first().and_then(|row| row.first()) {
                         Some(id) => *id,

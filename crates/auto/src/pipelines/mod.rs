@@ -5,7 +5,8 @@
 //! sentence-transformers pooling), text-generation (streaming), image-classification,
 //! zero-shot-image-classification, question-answering, text2text-generation, summarization
 //! and translation (`translation_XX_to_YY`). Each typed pipeline is usable alone
-//! (`FillMaskPipeline::new(model)`); [`pipeline`] picks one by task name.
+//! (`FillMaskPipeline::new(model)`); [`pipeline`] picks one by task: a [`PipelineTask`] or
+//! its `transformers` name.
 //!
 //! `transformers` 5 removed the question-answering, text2text-generation, summarization and
 //! translation pipelines; autocandle keeps them and follows `transformers` 4.57, the last
@@ -23,6 +24,8 @@
 //! if let Pipeline::TextClassification(classify) = pipeline("sentiment-analysis", "some/model")? {
 //!     println!("{:?}", classify.call("I love it")?);
 //! }
+//! let ner = pipeline(autocandle::PipelineTask::TokenClassification, "some/model")?;
+//! # let _ = ner;
 //! # Ok(()) }
 //! ```
 
@@ -47,6 +50,9 @@ pub use text_classification::{ClassificationFunction, Label, TextClassificationO
 pub use text_generation::{TextGenerationOptions, TextGenerationPipeline};
 pub use token_classification::{AggregationStrategy, Entity, TokenClassificationOptions, TokenClassificationPipeline};
 pub use zero_shot_image_classification::{ZeroShotImageClassificationPipeline, DEFAULT_HYPOTHESIS_TEMPLATE};
+
+use std::fmt;
+use std::str::FromStr;
 
 use autocandle_core::{Error, LoadOptions, ModelInputs, PretrainedConfig, Result};
 use candle_core::{Device, Tensor};
@@ -105,38 +111,168 @@ const NOT_YET: &[&str] = &[
     "any-to-any",
 ];
 
+/// A task [`pipeline`] builds. Parse one from its `transformers` name or alias
+/// (`"sentiment-analysis".parse()`, `"translation_en_to_fr".parse()`), or name it directly.
+///
+/// ```
+/// use autocandle::PipelineTask;
+/// let task: PipelineTask = "ner".parse()?;
+/// assert_eq!(task, PipelineTask::TokenClassification);
+/// let fr: PipelineTask = "translation_en_to_fr".parse()?;
+/// assert_eq!((fr.name(), fr.to_string().as_str()), ("translation", "translation_en_to_fr"));
+/// # Ok::<(), autocandle::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PipelineTask {
+    /// `feature-extraction`.
+    FeatureExtraction,
+    /// `fill-mask`.
+    FillMask,
+    /// `image-classification`.
+    ImageClassification,
+    /// `question-answering`.
+    QuestionAnswering,
+    /// `summarization`.
+    Summarization,
+    /// `text-classification` (alias `sentiment-analysis`).
+    TextClassification,
+    /// `text-generation`.
+    TextGeneration,
+    /// `text2text-generation`.
+    Text2TextGeneration,
+    /// `token-classification` (alias `ner`).
+    TokenClassification,
+    /// `translation` with `None`: the first `translation_XX_to_YY` entry of the config's
+    /// `task_specific_params`, if any; `translation_{src}_to_{tgt}` with `Some((src, tgt))`.
+    Translation(Option<(String, String)>),
+    /// `zero-shot-image-classification`.
+    ZeroShotImageClassification,
+}
+
+impl PipelineTask {
+    /// The canonical task name, one of [`SUPPORTED_TASKS`] (`"translation"` for every
+    /// translation task).
+    pub fn name(&self) -> &'static str {
+        match self {
+            PipelineTask::FeatureExtraction => "feature-extraction",
+            PipelineTask::FillMask => "fill-mask",
+            PipelineTask::ImageClassification => "image-classification",
+            PipelineTask::QuestionAnswering => "question-answering",
+            PipelineTask::Summarization => "summarization",
+            PipelineTask::TextClassification => "text-classification",
+            PipelineTask::TextGeneration => "text-generation",
+            PipelineTask::Text2TextGeneration => "text2text-generation",
+            PipelineTask::TokenClassification => "token-classification",
+            PipelineTask::Translation(_) => "translation",
+            PipelineTask::ZeroShotImageClassification => "zero-shot-image-classification",
+        }
+    }
+}
+
+/// The task as `transformers` names it: [`PipelineTask::name`], and `translation_XX_to_YY`
+/// for a translation with its languages.
+impl fmt::Display for PipelineTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PipelineTask::Translation(Some((src, tgt))) => write!(f, "translation_{src}_to_{tgt}"),
+            task => f.write_str(task.name()),
+        }
+    }
+}
+
+/// A task name or alias of `transformers` (`translation_XX_to_YY` included), or an error that
+/// says why there is no such pipeline: removed from `transformers`, not implemented yet, or
+/// unknown (with the list of tasks).
+impl FromStr for PipelineTask {
+    type Err = Error;
+
+    fn from_str(task: &str) -> Result<Self> {
+        let task = task.trim();
+        let canonical = TASK_ALIASES.iter().find(|(alias, _)| *alias == task).map_or(task, |(_, t)| *t);
+        let known = match canonical {
+            "feature-extraction" => Some(PipelineTask::FeatureExtraction),
+            "fill-mask" => Some(PipelineTask::FillMask),
+            "image-classification" => Some(PipelineTask::ImageClassification),
+            "question-answering" => Some(PipelineTask::QuestionAnswering),
+            "summarization" => Some(PipelineTask::Summarization),
+            "text-classification" => Some(PipelineTask::TextClassification),
+            "text-generation" => Some(PipelineTask::TextGeneration),
+            "text2text-generation" => Some(PipelineTask::Text2TextGeneration),
+            "token-classification" => Some(PipelineTask::TokenClassification),
+            "translation" => Some(PipelineTask::Translation(None)),
+            "zero-shot-image-classification" => Some(PipelineTask::ZeroShotImageClassification),
+            _ => None,
+        };
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        // `translation_en_to_fr` and friends are the translation task (4.57's `check_task`).
+        if task.starts_with("translation") {
+            return match text2text::language_pair(task) {
+                Some((src, tgt)) => Ok(PipelineTask::Translation(Some((src.to_owned(), tgt.to_owned())))),
+                None => Err(Error::input(format!("invalid translation task `{task}`: use `translation_XX_to_YY`"))),
+            };
+        }
+        if let Some((_, advice)) = REMOVED_TASKS.iter().find(|(t, _)| *t == task) {
+            return Err(Error::Unsupported(format!("the task `{task}` has been removed from transformers: {advice}")));
+        }
+        if NOT_YET.contains(&task) {
+            return Err(Error::Unsupported(format!(
+                "the `{task}` pipeline is not implemented in autocandle yet; pipelines available: {}",
+                SUPPORTED_TASKS.join(", ")
+            )));
+        }
+        Err(Error::input(format!(
+            "unknown task `{task}`: available tasks are {} (aliases: {})",
+            SUPPORTED_TASKS.join(", "),
+            TASK_ALIASES.iter().map(|(a, t)| format!("{a} -> {t}")).collect::<Vec<_>>().join(", ")
+        )))
+    }
+}
+
+/// What [`pipeline`] takes as its task: a [`PipelineTask`], or a task name (`&str`, `String`)
+/// parsed as [`PipelineTask`]'s [`FromStr`] does.
+pub trait IntoPipelineTask {
+    /// The task, or the parse error of a name.
+    fn into_pipeline_task(self) -> Result<PipelineTask>;
+}
+
+impl IntoPipelineTask for PipelineTask {
+    fn into_pipeline_task(self) -> Result<PipelineTask> {
+        Ok(self)
+    }
+}
+
+impl IntoPipelineTask for &PipelineTask {
+    fn into_pipeline_task(self) -> Result<PipelineTask> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoPipelineTask for &str {
+    fn into_pipeline_task(self) -> Result<PipelineTask> {
+        self.parse()
+    }
+}
+
+impl IntoPipelineTask for String {
+    fn into_pipeline_task(self) -> Result<PipelineTask> {
+        self.parse()
+    }
+}
+
+impl IntoPipelineTask for &String {
+    fn into_pipeline_task(self) -> Result<PipelineTask> {
+        self.parse()
+    }
+}
+
 /// The canonical task name of `task` (aliases resolved, `translation_XX_to_YY` ->
 /// `translation`), or an error that says why there is no such pipeline: removed from
 /// `transformers`, not implemented yet, or unknown (with the list of tasks).
 pub fn normalize_task(task: &str) -> Result<&'static str> {
-    let task = task.trim();
-    if let Some(t) = SUPPORTED_TASKS.iter().find(|t| **t == task) {
-        return Ok(t);
-    }
-    if let Some((_, t)) = TASK_ALIASES.iter().find(|(alias, _)| *alias == task) {
-        return Ok(t);
-    }
-    // `translation_en_to_fr` and friends are the translation task (4.57's `check_task`).
-    if task.starts_with("translation") {
-        return match text2text::language_pair(task) {
-            Some(_) => Ok("translation"),
-            None => Err(Error::input(format!("invalid translation task `{task}`: use `translation_XX_to_YY`"))),
-        };
-    }
-    if let Some((_, advice)) = REMOVED_TASKS.iter().find(|(t, _)| *t == task) {
-        return Err(Error::Unsupported(format!("the task `{task}` has been removed from transformers: {advice}")));
-    }
-    if NOT_YET.contains(&task) {
-        return Err(Error::Unsupported(format!(
-            "the `{task}` pipeline is not implemented in autocandle yet; pipelines available: {}",
-            SUPPORTED_TASKS.join(", ")
-        )));
-    }
-    Err(Error::input(format!(
-        "unknown task `{task}`: available tasks are {} (aliases: {})",
-        SUPPORTED_TASKS.join(", "),
-        TASK_ALIASES.iter().map(|(a, t)| format!("{a} -> {t}")).collect::<Vec<_>>().join(", ")
-    )))
+    task.parse::<PipelineTask>().map(|t| t.name())
 }
 
 /// A pipeline for a task chosen at run time (`transformers.pipeline(task, model=...)`).
@@ -175,30 +311,45 @@ impl Pipeline {
     }
 }
 
-/// The pipeline for `task` (a name or alias of `transformers`) on the model at `model` (a Hub
-/// id or a folder), with default loading options.
-pub fn pipeline(task: &str, model: &str) -> Result<Pipeline> {
+/// The pipeline for `task` on the model at `model` (a Hub id or a folder), with default
+/// loading options. The task is a [`PipelineTask`] or a name or alias of `transformers`
+/// (`"fill-mask"`, `"sentiment-analysis"`, `"translation_en_to_de"`, ...).
+pub fn pipeline(task: impl IntoPipelineTask, model: &str) -> Result<Pipeline> {
     pipeline_with(task, model, &LoadOptions::default())
 }
 
 /// [`pipeline`] with loading options (device, dtype, revision, cache, ...).
-pub fn pipeline_with(task: &str, model: &str, opts: &LoadOptions) -> Result<Pipeline> {
-    Ok(match normalize_task(task)? {
-        "fill-mask" => Pipeline::FillMask(FillMaskPipeline::new_with(model, opts)?),
-        "text-classification" => Pipeline::TextClassification(TextClassificationPipeline::new_with(model, opts)?),
-        "token-classification" => Pipeline::TokenClassification(TokenClassificationPipeline::new_with(model, opts)?),
-        "feature-extraction" => Pipeline::FeatureExtraction(FeatureExtractionPipeline::new_with(model, opts)?),
-        "image-classification" => Pipeline::ImageClassification(ImageClassificationPipeline::new_with(model, opts)?),
-        "text-generation" => Pipeline::TextGeneration(TextGenerationPipeline::new_with(model, opts)?),
-        "zero-shot-image-classification" => {
+pub fn pipeline_with(task: impl IntoPipelineTask, model: &str, opts: &LoadOptions) -> Result<Pipeline> {
+    let task = task.into_pipeline_task()?;
+    Ok(match &task {
+        PipelineTask::FillMask => Pipeline::FillMask(FillMaskPipeline::new_with(model, opts)?),
+        PipelineTask::TextClassification => {
+            Pipeline::TextClassification(TextClassificationPipeline::new_with(model, opts)?)
+        }
+        PipelineTask::TokenClassification => {
+            Pipeline::TokenClassification(TokenClassificationPipeline::new_with(model, opts)?)
+        }
+        PipelineTask::FeatureExtraction => {
+            Pipeline::FeatureExtraction(FeatureExtractionPipeline::new_with(model, opts)?)
+        }
+        PipelineTask::ImageClassification => {
+            Pipeline::ImageClassification(ImageClassificationPipeline::new_with(model, opts)?)
+        }
+        PipelineTask::TextGeneration => Pipeline::TextGeneration(TextGenerationPipeline::new_with(model, opts)?),
+        PipelineTask::ZeroShotImageClassification => {
             Pipeline::ZeroShotImageClassification(ZeroShotImageClassificationPipeline::new_with(model, opts)?)
         }
-        "question-answering" => Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new_with(model, opts)?),
-        "text2text-generation" => Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new_with(model, opts)?),
-        "summarization" => Pipeline::Summarization(SummarizationPipeline::new_with(model, opts)?),
-        // The task as given: `translation_XX_to_YY` picks its `task_specific_params`.
-        "translation" => Pipeline::Translation(TranslationPipeline::for_task(model, task.trim(), opts)?),
-        other => return Err(Error::Unsupported(format!("no pipeline for the task `{other}`"))),
+        PipelineTask::QuestionAnswering => {
+            Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new_with(model, opts)?)
+        }
+        PipelineTask::Text2TextGeneration => {
+            Pipeline::Text2TextGeneration(Text2TextGenerationPipeline::new_with(model, opts)?)
+        }
+        PipelineTask::Summarization => Pipeline::Summarization(SummarizationPipeline::new_with(model, opts)?),
+        // `translation_XX_to_YY` picks its `task_specific_params`.
+        PipelineTask::Translation(_) => {
+            Pipeline::Translation(TranslationPipeline::for_task(model, &task.to_string(), opts)?)
+        }
     })
 }
 
@@ -334,6 +485,41 @@ mod tests {
         assert!(later.contains("not implemented in autocandle yet"), "{later}");
         let unknown = normalize_task("fill-the-mask").unwrap_err().to_string();
         assert!(unknown.contains("unknown task") && unknown.contains("fill-mask"), "{unknown}");
+    }
+
+    #[test]
+    fn every_supported_task_parses_to_itself_and_back() {
+        for name in SUPPORTED_TASKS {
+            let task: PipelineTask = name.parse().unwrap();
+            assert_eq!(task.name(), *name);
+            assert_eq!(task.to_string(), *name);
+        }
+        for (alias, name) in TASK_ALIASES {
+            assert_eq!(alias.parse::<PipelineTask>().unwrap().name(), *name);
+        }
+        let de: PipelineTask = " translation_en_to_de ".parse().unwrap();
+        assert_eq!(de, PipelineTask::Translation(Some(("en".to_owned(), "de".to_owned()))));
+        assert_eq!(de.to_string(), "translation_en_to_de");
+        assert_eq!(de.to_string().parse::<PipelineTask>().unwrap(), de);
+        // Every way of naming a task reaches the same one.
+        let want = PipelineTask::TextClassification;
+        assert_eq!("sentiment-analysis".into_pipeline_task().unwrap(), want);
+        assert_eq!("text-classification".to_owned().into_pipeline_task().unwrap(), want);
+        assert_eq!((&"text-classification".to_owned()).into_pipeline_task().unwrap(), want);
+        assert_eq!((&want).into_pipeline_task().unwrap(), want);
+        assert_eq!(want.clone().into_pipeline_task().unwrap(), want);
+    }
+
+    #[test]
+    fn pipeline_takes_a_typed_task_or_a_name_with_the_same_errors() {
+        // A local folder without model files: both fail the same way, without the network.
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let by_name = pipeline("fill-mask", folder).unwrap_err().to_string();
+        let by_task = pipeline(PipelineTask::FillMask, folder).unwrap_err().to_string();
+        assert_eq!(by_name, by_task);
+        assert!(by_name.contains("not found"), "{by_name}");
+        let unknown = pipeline("fill-the-mask".to_owned(), folder).unwrap_err().to_string();
+        assert!(unknown.contains("unknown task `fill-the-mask`"), "{unknown}");
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Seq2SeqText {
 
     fn call_with(&self, text: &str, opts: &Text2TextOptions) -> Result<Vec<Text2TextOutput>> {
         let input = format!("{}{text}", self.prefix.as_deref().unwrap_or(""));
-        let encode = EncodeOptions { truncation: opts.truncation, ..EncodeOptions::default() };
+        let encode = EncodeOptions::new().truncation(opts.truncation);
         let batch = self.tokenizer.encode_batch_with(&[input.as_str()], None, &encode)?;
         let (Some(ids), Some(mask)) = (batch.input_ids.first(), batch.attention_mask.first()) else {
             return Err(Error::input("the tokenizer returned no encoding for the input"));
@@ -115,7 +115,7 @@ impl Seq2SeqText {
         // `generate` falls back to the model's settings for what is still unset.
         config = config.fill_from(&self.model_generation_config);
         if let Some(stop) = &opts.stop_sequence {
-            let encode = EncodeOptions { add_special_tokens: false, ..EncodeOptions::default() };
+            let encode = EncodeOptions::new().add_special_tokens(false);
             let stop_ids = self.tokenizer.encode_batch_with(&[stop.as_str()], None, &encode)?.input_ids;
             let first = stop_ids.first().and_then(|ids| ids.first()).ok_or_else(|| {
                 Error::input(format!("`stop_sequence` {stop:?} encodes to no token: give a non-empty stop sequence"))

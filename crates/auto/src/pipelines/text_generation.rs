@@ -80,7 +80,7 @@ impl TextGenerationPipeline {
             Some(config) => config.clone().fill_from(&self.generation_config),
             None => self.generation_config.clone(),
         };
-        let encode = EncodeOptions { add_special_tokens: false, ..EncodeOptions::default() };
+        let encode = EncodeOptions::new().add_special_tokens(false);
         let ids = self.tokenizer.encode_batch_with(&[prompt], None, &encode)?.input_ids;
         let mut streamer = TextStreamer::new(&self.tokenizer).skip_special_tokens(true);
         let mut failed = None;

@@ -60,9 +60,9 @@ impl ZeroShotImageClassificationPipeline {
         let texts: Vec<String> = candidate_labels.iter().map(|l| template.replacen("{}", l, 1)).collect();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         let encode = if self.siglip {
-            EncodeOptions { padding: Padding::MaxLength, max_length: Some(64), truncation: true, ..Default::default() }
+            EncodeOptions::new().padding(Padding::MaxLength).max_length(64).truncation(true)
         } else {
-            EncodeOptions { padding: Padding::Longest, ..Default::default() }
+            EncodeOptions::new().padding(Padding::Longest)
         };
         let inputs = self.processor.process(&texts, &[to_rgb(image)], &encode, &self.device)?;
         let logits = self.model.forward(&inputs)?.logits_per_image.to_dtype(DType::F32)?.i(0)?.to_vec1::<f32>()?;
