@@ -5,7 +5,7 @@
 
 use std::ops::ControlFlow;
 
-use autocandle_core::generation::{
+use autocandle_generation::{
     generate_seq2seq, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, Prompts, StepTokens,
     TokenDecoder,
 };

@@ -13,7 +13,7 @@ use candle_core::{DType, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::layers::l2_normalize;
-use crate::testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
+use autocandle_testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use crate::{
     CLIPConfig, CLIPForImageClassification, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
     CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection, TokenIds,

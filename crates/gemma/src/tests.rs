@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_core::Activation;
-use autocandle_decoder::testing::{check_heads, llama_like_heads};
+use autocandle_testing::{check_heads, llama_like_heads};
 use autocandle_decoder::{DecoderConfig, NormStyle};
 
 use crate::GemmaConfig;

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_clip::layers::l2_normalize;
-use autocandle_clip::testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
+use autocandle_testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use autocandle_core::{
     Activation, Error, ForImageClassification, ForZeroShotImageClassification, LoadModel, Model, ModelInputs,
     ModelOutput,

@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use autocandle_core::generation::GenerationConfig;
+use autocandle_generation::GenerationConfig;
 use autocandle_core::{ForCausalLm, LoadOptions, Result};
 
 use crate::{AutoModelForCausalLM, AutoTokenizer, EncodeOptions, GenerationMixin, PreTrainedTokenizer, TextStreamer};

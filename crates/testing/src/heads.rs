@@ -1,6 +1,6 @@
-//! Checks the architecture crates' tests share: every head is registered under its
-//! `transformers` class and base model prefix, builds from fresh weights and returns the
-//! `transformers` output shapes. Not public API.
+//! The check the llama-like architecture crates' tests share: every head is registered under
+//! its `transformers` class and base model prefix, builds from fresh weights and returns the
+//! `transformers` output shapes.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
