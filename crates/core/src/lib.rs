@@ -79,8 +79,29 @@ pub mod __private {
         })
     }
 
-    /// Serialise a typed config to JSON.
-    pub fn to_json<C: serde::Serialize>(config: &C) -> serde_json::Value {
-        serde_json::to_value(config).unwrap_or(serde_json::Value::Null)
+    /// Serialise a typed config of `model_type` to JSON.
+    pub fn to_json<C: serde::Serialize>(config: &C, model_type: &str) -> Result<serde_json::Value> {
+        serde_json::to_value(config)
+            .map_err(|e| Error::config(model_type, format!("the config cannot be written as JSON: {e}")))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::collections::BTreeMap;
+
+        #[derive(serde::Serialize)]
+        struct Unwritable {
+            /// JSON object keys are strings: a map keyed by pairs cannot be written.
+            by_pair: BTreeMap<(u8, u8), u8>,
+        }
+
+        #[test]
+        fn a_config_that_cannot_be_serialised_is_an_error() {
+            let config = Unwritable { by_pair: BTreeMap::from([((1, 2), 3)]) };
+            let err = super::to_json(&config, "toy").unwrap_err().to_string();
+            assert!(err.contains("`toy`") && err.contains("cannot be written as JSON"), "{err}");
+            let fine = Unwritable { by_pair: BTreeMap::new() };
+            assert_eq!(super::to_json(&fine, "toy").unwrap(), serde_json::json!({"by_pair": {}}));
+        }
     }
 }

@@ -258,7 +258,10 @@ mod tests {
             (file(50_000_000, header, 8), "reaches past its end"),
             (file(header.len() as u64, header, 7), "the file holds 7"),
             (file(header.len() as u64, header, 9), "the file holds 9"),
-            (file(header.len() as u64, b"{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8), "invalid"),
+            (
+                file(header.len() as u64, b"{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8),
+                "invalid",
+            ),
             (file(3, b"{}}", 0), "invalid"),
         ];
         for (err, want) in cases {

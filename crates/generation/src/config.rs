@@ -6,9 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use autocandle_core::{Error, Result};
 use autocandle_core::hub::ModelSource;
 use autocandle_core::LoadOptions;
+use autocandle_core::{Error, Result};
 
 /// How a sequence is decoded (`transformers.GenerationConfig`).
 ///

@@ -7,8 +7,8 @@
 use candle_core::{DType, Device, Tensor};
 
 use autocandle_core::cache::Seq2SeqCache;
-use autocandle_core::{Error, Result};
 use autocandle_core::{EncoderOutput, ForSeq2SeqLm, ModelInputs};
+use autocandle_core::{Error, Result};
 
 use super::config::{defaults, EarlyStopping, GenerationConfig};
 use super::generator::{FinishReason, GenerateOptions, GenerateOutput};

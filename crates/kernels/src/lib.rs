@@ -22,8 +22,8 @@
 pub mod bf16_matmul;
 pub mod linear_f32;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Shape, Tensor};
 use candle_core::Result;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Below this many values a kernel runs on the calling thread (rayon's hand-off costs more).
@@ -207,8 +207,7 @@ impl CustomOp2 for MaskedSoftmax {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let src = contiguous::<f32>(CustomOp2::name(self), storage, layout)?;
         let mask = contiguous::<f32>(CustomOp2::name(self), mask_storage, mask_layout)?;
-        let (&[batch, heads, queries, keys], &[mb, mh, mq, mk]) =
-            (layout.shape().dims(), mask_layout.shape().dims())
+        let (&[batch, heads, queries, keys], &[mb, mh, mq, mk]) = (layout.shape().dims(), mask_layout.shape().dims())
         else {
             candle_core::bail!("{}: expected rank-4 scores and mask", CustomOp2::name(self));
         };
@@ -829,7 +828,14 @@ mod tests {
         let (m, k, n) = (ad[r - 2], ad[r - 1], bd[r - 1]);
         let batch: usize = ad[..r - 2].iter().product();
         let flat = |t: &Tensor, rows, cols| {
-            t.to_dtype(DType::F64).unwrap().contiguous().unwrap().reshape((batch, rows, cols)).unwrap().to_vec3::<f64>().unwrap()
+            t.to_dtype(DType::F64)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+                .reshape((batch, rows, cols))
+                .unwrap()
+                .to_vec3::<f64>()
+                .unwrap()
         };
         let (av, bv) = (flat(a, m, k), flat(b, k, n));
         let mut out = Vec::with_capacity(batch * m * n);
@@ -848,7 +854,9 @@ mod tests {
     #[test]
     fn products_agree_with_an_f64_reference_in_every_layout() {
         if !bf16_available() {
-            eprintln!("bf16 kernels skipped: this CPU has no AVX-512 BF16; bf16 products take candle's path, checked here");
+            eprintln!(
+                "bf16 kernels skipped: this CPU has no AVX-512 BF16; bf16 products take candle's path, checked here"
+            );
         }
         for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::BF16, 1e-2)] {
             products_agree_with_reference(dtype, tolerance);
@@ -898,7 +906,9 @@ mod tests {
     #[test]
     fn bf16_linear_and_activations_agree_with_f64() {
         if !bf16_available() {
-            eprintln!("bf16 kernels skipped: this CPU has no AVX-512 BF16; bf16 linear takes candle's path, checked here");
+            eprintln!(
+                "bf16 kernels skipped: this CPU has no AVX-512 BF16; bf16 linear takes candle's path, checked here"
+            );
         }
         let dev = Device::Cpu;
         let to_bf = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();

@@ -703,7 +703,9 @@ mod tests {
         let mut out = vec![0f32; 9];
         let b = [0f32; 3];
         if !available() {
-            eprintln!("linear_f32 kernels skipped: this CPU has neither AVX-512F nor AVX2+FMA; checked that they refuse");
+            eprintln!(
+                "linear_f32 kernels skipped: this CPU has neither AVX-512F nor AVX2+FMA; checked that they refuse"
+            );
             assert!(linear_f32(3, 3, 4, &x, 4, &w, 4, None, &mut out).is_err());
             return;
         }

@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_clip::layers::l2_normalize;
-use autocandle_testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use autocandle_core::{
     Activation, Error, ForImageClassification, ForZeroShotImageClassification, LoadModel, Model, ModelInputs,
     ModelOutput,
 };
+use autocandle_testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use candle_core::{DType, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
