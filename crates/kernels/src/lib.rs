@@ -839,10 +839,10 @@ mod tests {
         };
         let (av, bv) = (flat(a, m, k), flat(b, k, n));
         let mut out = Vec::with_capacity(batch * m * n);
-        for t in 0..batch {
-            for i in 0..m {
+        for (a_rows, b_rows) in av.iter().zip(&bv) {
+            for a_row in a_rows {
                 for j in 0..n {
-                    out.push((0..k).map(|p| av[t][i][p] * bv[t][p][j]).sum::<f64>());
+                    out.push(a_row.iter().zip(b_rows).map(|(x, b_row)| x * b_row[j]).sum::<f64>());
                 }
             }
         }
