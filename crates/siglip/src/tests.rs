@@ -168,7 +168,7 @@ fn bad_inputs_are_errors() {
     assert!(err(bad_mask).to_string().contains("`attention_mask` has shape [2, 3]"));
 }
 
-// ---- loading the towers from the parity fixtures' folders (`autocandle_clip::testing`)
+// ---- loading the towers from the parity fixtures' folders (`autocandle_testing`)
 
 #[test]
 fn towers_load_from_a_siglip_checkpoint() {

@@ -286,4 +286,15 @@ pub(crate) mod tests {
             }
         }
     }
+
+    #[test]
+    fn compressed_entries_are_refused_naming_them() {
+        let mut bytes = make_zip(&[("a/data/0", b"0123456789")], false);
+        // The central directory entry's method (offset 10) becomes deflate.
+        let central = bytes.windows(4).position(|w| w == CENTRAL.to_le_bytes()).unwrap();
+        bytes[central + 10] = 8;
+        let index = ZipIndex::read(bytes.as_slice()).unwrap();
+        let err = index.entry("a/data/0").unwrap().read(bytes.as_slice(), "a/data/0", 100).unwrap_err();
+        assert!(matches!(&err, ZipError::Format(m) if m.contains("`a/data/0` is compressed")), "{err:?}");
+    }
 }
