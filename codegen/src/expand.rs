@@ -53,7 +53,7 @@ fn config(ident: &Ident, model_type: &LitStr, class: &LitStr) -> TokenStream {
     // `self` keeps its call-site span: spanned like a `macro_rules!` argument, it would not
     // name the method's receiver.
     let self_ = <syn::Token![self]>::default();
-    let to_json = quote_spanned!(ident.span()=> ::autocandle_core::__private::to_json(#self_));
+    let to_json = quote_spanned!(ident.span()=> ::autocandle_core::__private::to_json(#self_, #model_type));
     let source = source(ident);
     quote! {
         #[automatically_derived]
@@ -64,7 +64,7 @@ fn config(ident: &Ident, model_type: &LitStr, class: &LitStr) -> TokenStream {
             fn config_class(&self) -> &'static str {
                 #class
             }
-            fn to_json(&self) -> ::autocandle_core::__private::serde_json::Value {
+            fn to_json(&self) -> ::autocandle_core::Result<::autocandle_core::__private::serde_json::Value> {
                 #to_json
             }
             fn as_any(&self) -> &dyn ::core::any::Any {

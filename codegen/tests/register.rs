@@ -161,7 +161,7 @@ fn config_parses_to_typed_config() {
     let arch = config.arch().expect("typed config present");
     assert_eq!(arch.model_type(), MODEL_TYPE);
     assert_eq!(arch.config_class(), "ToyCodegenConfig");
-    assert_eq!(arch.to_json(), json!({"hidden_size": 3, "vocab_size": 7}));
+    assert_eq!(arch.to_json().unwrap(), json!({"hidden_size": 3, "vocab_size": 7}));
 
     let err = PretrainedConfig::from_value(json!({"model_type": MODEL_TYPE}), Path::new("x"))
         .expect_err("hidden_size is required");

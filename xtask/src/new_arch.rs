@@ -205,6 +205,7 @@ autocandle-decoder.workspace = true
 serde.workspace = true
 
 [dev-dependencies]
+autocandle-testing.workspace = true
 serde_json.workspace = true
 
 [lints]
@@ -376,8 +377,8 @@ fn tests_rs(p: &Plan) -> String {
 #![allow(clippy::unwrap_used)]
 
 use autocandle_core::Task;
-use autocandle_decoder::testing::check_heads;
 use autocandle_decoder::DecoderConfig;
+use autocandle_testing::check_heads;
 
 use crate::{config};
 

@@ -5,11 +5,11 @@
 
 use std::ops::ControlFlow;
 
-use autocandle_core::generation::{
+use autocandle_core::{ForCausalLm, ForSeq2SeqLm, ModelInputs, Result};
+use autocandle_generation::{
     generate_seq2seq, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, Prompts, StepTokens,
     TokenDecoder,
 };
-use autocandle_core::{ForCausalLm, ForSeq2SeqLm, ModelInputs, Result};
 
 use crate::tokenizer::{BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 

@@ -91,7 +91,7 @@ pub use autocandle_core::{LoadingReport, MismatchedKey};
 pub use candle_core::{DType, Device, Tensor};
 
 /// Text generation: the config, the decoding loop, logits processors and stopping criteria.
-pub use autocandle_core::generation::{
+pub use autocandle_generation::{
     generate_seq2seq, logits, EarlyStopping, FinishReason, GenerateOptions, GenerateOutput, GenerationConfig,
     Generator, IntoPrompts, LogitsProcessor, Prompts, StepTokens, StopStringCriteria, StoppingCriteria, TokenDecoder,
 };

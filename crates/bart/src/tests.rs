@@ -358,8 +358,7 @@ fn weights_tie_as_in_transformers() {
 
 #[test]
 fn generation_through_the_seq2seq_loop_matches_forward_greedy() {
-    use autocandle_core::generation::{generate_seq2seq, GenerateOptions};
-    use autocandle_core::GenerationConfig;
+    use autocandle_generation::{generate_seq2seq, GenerateOptions, GenerationConfig};
 
     let (lm, _) = fresh::<BartForConditionalGeneration>(&tiny());
     let prompt = ModelInputs::new(t2(&[&[5, 9, 7, 11]]));

@@ -32,9 +32,6 @@ pub use model::{CLIPForImageClassification, CLIPModel};
 pub use text::{CLIPTextModel, CLIPTextModelOutput, CLIPTextModelWithProjection};
 pub use vision::{CLIPVisionModel, CLIPVisionModelOutput, CLIPVisionModelWithProjection};
 
-#[cfg(any(test, feature = "testing"))]
-#[doc(hidden)]
-pub mod testing;
 #[cfg(test)]
 mod tests;
 

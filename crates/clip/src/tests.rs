@@ -13,11 +13,11 @@ use candle_core::{DType, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::layers::l2_normalize;
-use crate::testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use crate::{
     CLIPConfig, CLIPForImageClassification, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection,
     CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection, TokenIds,
 };
+use autocandle_testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 
 fn tiny() -> CLIPConfig {
     serde_json::from_str(

@@ -1,5 +1,7 @@
 //! The key/value cache of a decoder: per layer, the keys and values of every position seen so far.
 
+use std::sync::Arc;
+
 use candle_core::{Tensor, D};
 
 use crate::error::{Error, Result};
@@ -9,19 +11,25 @@ use crate::error::{Error, Result};
 ///
 /// Each layer writes into buffers with room to grow along the sequence axis, so a step
 /// copies only its own keys and values (concatenation would copy the whole past every
-/// step); the buffers double when full. Clones are deep copies.
-#[derive(Debug, Default)]
+/// step); the buffers double when full. A clone shares the buffers until one of the two
+/// writes: that write first copies the positions written so far into buffers of its own (copy
+/// on write), so the copy's errors come back from [`KvCache::append`] and nothing is lost.
+#[derive(Debug, Default, Clone)]
 pub struct KvCache {
     layers: Vec<Option<LayerCache>>,
 }
 
 /// One layer's buffers, the number of positions written, and the views of those positions.
-#[derive(Debug)]
+///
+/// `owner` is shared by the clones of one layer: the buffers are written in place only while
+/// it is not shared (the tensors' storage is shared by clones, and written in place).
+#[derive(Debug, Clone)]
 struct LayerCache {
     k_buf: Tensor,
     v_buf: Tensor,
     len: usize,
     kv: (Tensor, Tensor),
+    owner: Arc<()>,
 }
 
 /// Room added past what a layer first stores (and at least that much on each growth).
@@ -31,13 +39,18 @@ impl LayerCache {
     fn with_capacity(k: &Tensor, v: &Tensor, capacity: usize) -> Result<Self> {
         let buffer = |t: &Tensor| -> Result<Tensor> {
             let mut dims = t.dims().to_vec();
-            let seq = dims.len() - 2;
+            let Some(seq) = dims.len().checked_sub(2) else {
+                return Err(Error::input(format!(
+                    "cached keys and values are [batch, heads, seq, head_dim], got shape {:?}",
+                    t.dims()
+                )));
+            };
             dims[seq] = capacity;
             Ok(Tensor::zeros(dims, t.dtype(), t.device())?)
         };
         let (k_buf, v_buf) = (buffer(k)?, buffer(v)?);
         let kv = (k_buf.narrow(D::Minus2, 0, 0)?, v_buf.narrow(D::Minus2, 0, 0)?);
-        Ok(Self { k_buf, v_buf, len: 0, kv })
+        Ok(Self { k_buf, v_buf, len: 0, kv, owner: Arc::new(()) })
     }
 
     fn capacity(&self) -> usize {
@@ -46,6 +59,10 @@ impl LayerCache {
 
     fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
         let new = k.dim(D::Minus2)?;
+        if Arc::strong_count(&self.owner) > 1 {
+            // A clone shares the buffers: copy what is written before writing.
+            *self = Self::from_views(&self.kv.0, &self.kv.1)?;
+        }
         if self.len + new > self.capacity() {
             let mut grown = Self::with_capacity(k, v, (2 * self.capacity()).max(self.len + new + GROW))?;
             grown.k_buf.slice_set(&self.k_buf.narrow(D::Minus2, 0, self.len)?.contiguous()?, D::Minus2, 0)?;
@@ -65,20 +82,6 @@ impl LayerCache {
         let mut layer = Self::with_capacity(k, v, k.dim(D::Minus2)? + GROW)?;
         layer.append(k, v)?;
         Ok(layer)
-    }
-}
-
-impl Clone for KvCache {
-    fn clone(&self) -> Self {
-        // The buffers are written in place: a clone that shared them would see the other's
-        // writes. Copy the written positions instead (a copy cannot fail on the same device;
-        // should it, that layer starts empty).
-        let layers = self
-            .layers
-            .iter()
-            .map(|layer| layer.as_ref().and_then(|l| LayerCache::from_views(&l.kv.0, &l.kv.1).ok()))
-            .collect();
-        Self { layers }
     }
 }
 
@@ -119,6 +122,8 @@ impl KvCache {
             layer.k_buf = layer.k_buf.index_select(rows, 0)?;
             layer.v_buf = layer.v_buf.index_select(rows, 0)?;
             layer.kv = (layer.k_buf.narrow(D::Minus2, 0, layer.len)?, layer.v_buf.narrow(D::Minus2, 0, layer.len)?);
+            // Fresh buffers, this cache's own.
+            layer.owner = Arc::new(());
         }
         Ok(())
     }
@@ -252,5 +257,38 @@ mod tests {
             )
             .unwrap();
         assert_eq!(k.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn clones_keep_every_layer_and_copy_on_their_first_write() {
+        let mut a = KvCache::new();
+        a.append(0, &step(1), &step(1)).unwrap();
+        a.append(2, &step(5), &step(5)).unwrap();
+        let b = a.clone();
+        // Every written layer is in the clone, and the unwritten one is not invented.
+        assert!(b.get(0).is_some() && b.get(1).is_none() && b.get(2).is_some());
+        // Writes on either side, growth past the buffers included, stay on that side.
+        let mut c = b.clone();
+        for i in 0..300 {
+            c.append(0, &step(100 + i), &step(100 + i)).unwrap();
+        }
+        a.append(0, &step(7), &step(7)).unwrap();
+        let at = |c: &KvCache, pos: usize| c.get(0).unwrap().0.i((0, 0, pos, 0)).unwrap().to_scalar::<f32>().unwrap();
+        assert_eq!((at(&a, 0), at(&a, 1), a.seq_len()), (1.0, 7.0, 2));
+        assert_eq!((at(&b, 0), b.seq_len()), (1.0, 1));
+        assert_eq!((at(&c, 0), at(&c, 1), at(&c, 300), c.seq_len()), (1.0, 100.0, 399.0, 301));
+        let mut d = b.clone();
+        d.select_rows(&Tensor::new(&[1u32, 0], &Device::Cpu).unwrap()).unwrap();
+        d.append(0, &step(9), &step(9)).unwrap();
+        assert_eq!((at(&b, 0), b.seq_len(), at(&d, 1)), (1.0, 1, 9.0));
+    }
+
+    #[test]
+    fn keys_of_the_wrong_rank_are_an_error() {
+        let mut cache = KvCache::new();
+        let flat = Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap();
+        // Values of rank 1 beside keys of rank 4 (keys of rank 1 fail on their sequence axis).
+        let err = cache.append(0, &step(1), &flat).unwrap_err().to_string();
+        assert!(err.contains("[batch, heads, seq, head_dim]"), "{err}");
     }
 }

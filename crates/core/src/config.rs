@@ -90,8 +90,9 @@ pub trait ArchConfig: Any + Send + Sync + Debug {
     fn model_type(&self) -> &'static str;
     /// The `transformers` config class name (`BertConfig`).
     fn config_class(&self) -> &'static str;
-    /// The config as `config.json` would hold it, every field included.
-    fn to_json(&self) -> Value;
+    /// The config as `config.json` would hold it, every field included; an error when it
+    /// cannot be written as JSON.
+    fn to_json(&self) -> Result<Value>;
     /// For downcasting to the concrete type.
     fn as_any(&self) -> &dyn Any;
 }
@@ -230,14 +231,14 @@ impl PretrainedConfig {
     }
 
     /// Wrap an already typed architecture config.
-    pub fn from_arch(arch: Arc<dyn ArchConfig>) -> Self {
-        let raw = match arch.to_json() {
+    pub fn from_arch(arch: Arc<dyn ArchConfig>) -> Result<Self> {
+        let raw = match arch.to_json()? {
             Value::Object(m) => m,
             _ => Map::new(),
         };
         let mut raw = raw;
         raw.insert("model_type".into(), Value::String(arch.model_type().to_owned()));
-        Self { model_type: arch.model_type().to_owned(), raw, arch: Some(arch), source: None }
+        Ok(Self { model_type: arch.model_type().to_owned(), raw, arch: Some(arch), source: None })
     }
 
     fn reparse(&mut self) -> Result<()> {
@@ -255,7 +256,7 @@ impl PretrainedConfig {
         if overrides.is_empty() {
             return Ok(Map::new());
         }
-        let typed_keys: Map<String, Value> = match self.arch.as_ref().map(|a| a.to_json()) {
+        let typed_keys: Map<String, Value> = match self.arch.as_ref().map(|a| a.to_json()).transpose()? {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };

@@ -44,6 +44,13 @@ pub enum Error {
     NotCompiledIn { model_type: String, feature: String },
 
     #[error(
+        "model type `{model_type}` has a registered model ({class_name}) but no registered config to parse its \
+         config.json into: register the config struct of `{config_model_type}` with `#[derive(AutoRegister)]` and \
+         `#[auto(config, model_type = \"{config_model_type}\")]` next to the model"
+    )]
+    ConfigNotRegistered { model_type: String, class_name: String, config_model_type: String },
+
+    #[error(
         "model type `{model_type}` has no {task} head ({auto_class}); heads available for `{model_type}`: {available}"
     )]
     NoHeadForTask { model_type: String, task: crate::Task, auto_class: &'static str, available: String },

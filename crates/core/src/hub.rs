@@ -266,7 +266,7 @@ impl ModelSource {
     }
 
     fn download(&self, id: &str, rel: &str) -> Result<Option<PathBuf>> {
-        use hf_hub::api::sync::{ApiBuilder, ApiError};
+        use hf_hub::api::sync::ApiBuilder;
         use hf_hub::{Repo, RepoType};
         let hub_err = |message: String| Error::Hub { repo: id.to_owned(), file: rel.to_owned(), message };
         let api = ApiBuilder::new()
@@ -279,13 +279,17 @@ impl ModelSource {
         let result = if self.force_download { repo.download(rel) } else { repo.get(rel) };
         match result {
             Ok(p) => Ok(Some(p)),
-            // ureq is not re-exported; its status errors read "<url>: status code 404".
-            Err(ApiError::RequestError(e)) if e.to_string().ends_with("status code 404") => Ok(None),
+            Err(e) if is_missing_file(&e) => Ok(None),
             Err(e) => Err(hub_err(format!(
                 "{e}; check the repo id, the revision and your network, or set HF_HUB_OFFLINE=1 to use the cache only"
             ))),
         }
     }
+}
+
+/// Whether a Hub error says the file is not in the repo (HTTP 404).
+fn is_missing_file(e: &hf_hub::api::sync::ApiError) -> bool {
+    matches!(e, hf_hub::api::sync::ApiError::RequestError(e) if matches!(**e, ureq::Error::Status(404, _)))
 }
 
 enum CacheLookup {
@@ -327,5 +331,22 @@ mod tests {
         for bad in ["", "../x", "a/b", ".", "..", "a..b", "x\\y", ".hidden"] {
             assert!(check_variant(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_404_status_is_a_missing_file() {
+        use hf_hub::api::sync::ApiError;
+        let status = |code: u16| {
+            let response = ureq::Response::new(code, "status", "").unwrap();
+            ApiError::RequestError(Box::new(ureq::Error::Status(code, response)))
+        };
+        assert!(is_missing_file(&status(404)));
+        for code in [401, 403, 500] {
+            assert!(!is_missing_file(&status(code)), "{code}");
+        }
+        // A message that merely reads like one is not.
+        let io = std::io::Error::other("https://huggingface.co/x: status code 404");
+        assert!(!is_missing_file(&ApiError::IoError(io)));
+        assert!(!is_missing_file(&ApiError::InvalidResume));
     }
 }

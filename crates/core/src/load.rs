@@ -42,9 +42,11 @@ pub fn resolve_dtype(choice: DTypeChoice, config: &PretrainedConfig) -> DType {
 }
 
 fn arch_of<'c>(config: &'c PretrainedConfig, reg: &ModelRegistration) -> Result<&'c Arc<dyn ArchConfig>> {
-    config.arch().ok_or_else(|| Error::NotCompiledIn {
+    // The model is registered (so its crate is compiled in), its config type is not.
+    config.arch().ok_or_else(|| Error::ConfigNotRegistered {
         model_type: reg.model_type.to_owned(),
-        feature: reg.model_type.to_owned(),
+        class_name: reg.class_name.to_owned(),
+        config_model_type: reg.config_model_type.to_owned(),
     })
 }
 
@@ -195,5 +197,22 @@ mod tests {
         // None named: the caller's default.
         assert_eq!(pick(&["ToyForMaskedLM"]), None);
         assert_eq!(pick(&[]), None);
+    }
+
+    #[test]
+    fn a_registered_model_without_a_registered_config_says_so() {
+        // `toy` has no config registered: the config is generic.
+        let config = PretrainedConfig::for_model("toy", serde_json::Map::new()).unwrap();
+        assert!(config.is_generic());
+        let reg = head("ToyForSequenceClassification");
+        let err = build_fresh::<dyn ForSequenceClassification>(&config, &reg, DType::F32, &Device::Cpu).err().unwrap();
+        assert!(matches!(err, Error::ConfigNotRegistered { .. }), "{err}");
+        let message = err.to_string();
+        // It names the model and the config to register, and no feature (the crate is there).
+        assert!(
+            message.contains("ToyForSequenceClassification")
+                && message.contains("#[auto(config, model_type = \"toy\")]")
+        );
+        assert!(!message.contains("feature"), "{message}");
     }
 }

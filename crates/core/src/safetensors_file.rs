@@ -2,10 +2,10 @@
 //!
 //! candle's `MmapedSafetensors` maps the file and copies each tensor out of the mapping; the
 //! mapped pages then count in the process's resident memory next to the copies, so a load
-//! peaked at twice the weights (issue 7). Here a mapping only serves to parse and check the
-//! header (the `safetensors` crate's own validation, which touches the header's pages alone)
-//! and is dropped at once; each tensor is then read with `pread` into the allocation the
-//! tensor keeps, in chunks spread over rayon's threads when it is large.
+//! peaked at twice the weights (issue 7). Here nothing is mapped: the header is read and
+//! checked (with the `safetensors` crate's own validation), then each tensor is read with
+//! `pread` into the allocation the tensor keeps, in chunks spread over rayon's threads when it
+//! is large.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,13 +15,15 @@ use candle_core::{Device, Tensor, WithDType};
 use half::{bf16, f16};
 use rayon::prelude::*;
 use safetensors::tensor::{Metadata, TensorInfo};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{Error, Result};
 
 /// Reads larger than this are split into chunks of this size, read in parallel.
 const CHUNK: usize = 1 << 20;
+/// The largest header accepted, the `safetensors` crate's own limit.
+const MAX_HEADER_LEN: u64 = 100_000_000;
 
 /// An opened safetensors file: its header parsed and checked, its data read on demand.
 pub(crate) struct SafetensorsFile {
@@ -35,17 +37,42 @@ pub(crate) struct SafetensorsFile {
 impl SafetensorsFile {
     /// Open `path` and check its header: offsets in order, sizes matching shapes and dtypes,
     /// and the file exactly as long as the header says (a truncated download is an error here).
+    ///
+    /// The header (an 8-byte little-endian length, then that many bytes of JSON) is read with
+    /// positioned reads; its length is checked against the file's and against the `safetensors`
+    /// crate's limit before anything is allocated, and the `safetensors` crate's own validation
+    /// (`Metadata`'s deserialisation) checks the offsets, shapes and dtypes.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        #[allow(unsafe_code)]
-        // SAFETY: the file is mapped read-only and only while its header is parsed; like every
-        // memory-mapped reader (candle, safetensors, PyTorch) this assumes nobody truncates the
-        // file in that moment.
-        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let (header_len, metadata) = SafeTensors::read_metadata(&mmap)
-            .map_err(|e| Error::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
-        drop(mmap);
-        Ok(Self { path: path.to_path_buf(), file, data_start: 8 + header_len as u64, metadata })
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let error = |message: String| Error::Safetensors { path: path.to_path_buf(), message };
+        let mut prefix = [0u8; 8];
+        if file_len < 8 {
+            return Err(error(format!("it has {file_len} bytes, fewer than the 8 of the header's length")));
+        }
+        read_exact_at(&file, &mut prefix, 0).map_err(|e| Error::io(path, e))?;
+        let header_len = u64::from_le_bytes(prefix);
+        if header_len > MAX_HEADER_LEN {
+            return Err(error(format!("its header length {header_len} is over the limit of {MAX_HEADER_LEN} bytes")));
+        }
+        if header_len > file_len - 8 {
+            return Err(error(format!("its header length {header_len} reaches past its end ({file_len} bytes)")));
+        }
+        // At most `MAX_HEADER_LEN` bytes, and no more than the file holds.
+        let mut header = vec![0u8; header_len as usize];
+        read_exact_at(&file, &mut header, 8).map_err(|e| Error::io(path, e))?;
+        let metadata: Metadata =
+            serde_json::from_slice(&header).map_err(|e| error(format!("its header is invalid: {e}")))?;
+        let data_start = 8 + header_len;
+        let expected = u64::try_from(metadata.data_len()).ok().and_then(|n| n.checked_add(data_start));
+        if expected != Some(file_len) {
+            return Err(error(format!(
+                "its header describes {} bytes of tensor data, the file holds {}",
+                metadata.data_len(),
+                file_len - data_start
+            )));
+        }
+        Ok(Self { path: path.to_path_buf(), file, data_start, metadata })
     }
 
     /// The names of the tensors in the file.
@@ -210,5 +237,39 @@ mod tests {
         // Opening it now fails on the header's check.
         let err = SafetensorsFile::open(&path).err().unwrap();
         assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_headers_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let header = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        let file = |len: u64, header: &[u8], data: usize| {
+            let mut bytes = len.to_le_bytes().to_vec();
+            bytes.extend_from_slice(header);
+            bytes.extend(std::iter::repeat_n(0u8, data));
+            std::fs::write(&path, bytes).unwrap();
+            SafetensorsFile::open(&path).err().map(|e| e.to_string())
+        };
+        assert_eq!(file(header.len() as u64, header, 8), None);
+        let cases = [
+            // An absurd length is refused before anything is allocated.
+            (file(u64::MAX, header, 8), "over the limit"),
+            (file(50_000_000, header, 8), "reaches past its end"),
+            (file(header.len() as u64, header, 7), "the file holds 7"),
+            (file(header.len() as u64, header, 9), "the file holds 9"),
+            (
+                file(header.len() as u64, b"{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8),
+                "invalid",
+            ),
+            (file(3, b"{}}", 0), "invalid"),
+        ];
+        for (err, want) in cases {
+            let err = err.unwrap();
+            assert!(err.contains("model.safetensors") && err.contains(want), "{err}");
+        }
+        std::fs::write(&path, [1u8, 0, 0]).unwrap();
+        let err = SafetensorsFile::open(&path).err().unwrap().to_string();
+        assert!(err.contains("model.safetensors") && err.contains("fewer than the 8"), "{err}");
     }
 }

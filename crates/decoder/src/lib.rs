@@ -41,9 +41,6 @@ pub use rope::{
 };
 pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, NormStyle};
 
-#[doc(hidden)]
-pub mod testing;
-
 /// Re-exports for the code [`decoder_heads!`] generates. Not public API.
 #[doc(hidden)]
 pub mod __private {

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_core::Activation;
-use autocandle_decoder::testing::{check_heads, llama_like_heads};
 use autocandle_decoder::{DecoderConfig, NormStyle};
+use autocandle_testing::{check_heads, llama_like_heads};
 
 use crate::GemmaConfig;
 

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_core::{Activation, Error};
-use autocandle_decoder::testing::{check_heads, llama_like_heads};
 use autocandle_decoder::{DecoderConfig, LayerType, RopeKind, TokenIds};
+use autocandle_testing::{check_heads, llama_like_heads};
 
 use crate::LlamaConfig;
 

@@ -5,8 +5,8 @@
 // Tests may panic on failure.
 #![allow(clippy::unwrap_used)]
 
-use autocandle_decoder::testing::{check_heads, llama_like_heads};
 use autocandle_decoder::{DecoderConfig, LayerType};
+use autocandle_testing::{check_heads, llama_like_heads};
 
 use crate::Phi3Config;
 

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_core::Error;
-use autocandle_decoder::testing::{check_heads, llama_like_heads};
 use autocandle_decoder::{DecoderConfig, LayerType};
+use autocandle_testing::{check_heads, llama_like_heads};
 
 use crate::Qwen2Config;
 

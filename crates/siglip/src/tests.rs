@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_clip::layers::l2_normalize;
-use autocandle_clip::testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use autocandle_core::{
     Activation, Error, ForImageClassification, ForZeroShotImageClassification, LoadModel, Model, ModelInputs,
     ModelOutput,
 };
+use autocandle_testing::{fresh, ids, max_diff, path, pixels, reference, CPU};
 use candle_core::{DType, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
@@ -168,7 +168,7 @@ fn bad_inputs_are_errors() {
     assert!(err(bad_mask).to_string().contains("`attention_mask` has shape [2, 3]"));
 }
 
-// ---- loading the towers from the parity fixtures' folders (`autocandle_clip::testing`)
+// ---- loading the towers from the parity fixtures' folders (`autocandle_testing`)
 
 #[test]
 fn towers_load_from_a_siglip_checkpoint() {

@@ -164,8 +164,8 @@ impl ArchConfig for RuntimeConfig {
         "RuntimeConfig"
     }
 
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> autocandle::Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| autocandle::Error::config(Self::MODEL_TYPE, e.to_string()))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

@@ -154,8 +154,8 @@ impl ArchConfig for OrphanConfig {
     fn config_class(&self) -> &'static str {
         "OrphanConfig"
     }
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    fn to_json(&self) -> autocandle::Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self

@@ -10,8 +10,8 @@
 //! model's `generation_config.json`. The pipeline's defaults beat the model's own values, as in
 //! 4.57, except that a model `max_length` other than 20 replaces the 256 new tokens.
 
-use autocandle_core::generation::GenerationConfig;
 use autocandle_core::{Error, ForSeq2SeqLm, LoadOptions, ModelInputs, PretrainedConfig, Result};
+use autocandle_generation::GenerationConfig;
 use candle_core::Tensor;
 use serde_json::{Map, Value};
 

@@ -4,8 +4,8 @@
 
 use std::ops::ControlFlow;
 
-use autocandle_core::generation::GenerationConfig;
 use autocandle_core::{ForCausalLm, LoadOptions, Result};
+use autocandle_generation::GenerationConfig;
 
 use crate::{AutoModelForCausalLM, AutoTokenizer, EncodeOptions, GenerationMixin, PreTrainedTokenizer, TextStreamer};
 

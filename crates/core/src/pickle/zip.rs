@@ -1,11 +1,15 @@
-//! Just enough of the zip format to read the archives `torch.save` writes: the central
-//! directory (zip64 included), and the data of stored (uncompressed) entries.
+//! The archives `torch.save` writes, read through the `zip` crate: its central directory
+//! (zip64 included) gives each entry's size and where its data starts, and the data of stored
+//! (uncompressed) entries is then read in place with positioned reads.
 //!
 //! Every offset and length comes from the file, so each one is checked against the file's size
-//! before it is used; nothing here can panic or allocate more than the file holds.
+//! (and a whole entry read against a limit) before it is used; nothing here can panic or
+//! allocate more than the file holds.
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use zip::{CompressionMethod, ZipArchive};
 
 /// Random access to the bytes of an archive.
 pub(crate) trait Source {
@@ -32,6 +36,34 @@ fn eof() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the file")
 }
 
+/// A [`Source`] as the `Read + Seek` stream the `zip` crate reads.
+struct Cursor<'s, S: ?Sized> {
+    src: &'s S,
+    pos: u64,
+}
+
+impl<S: Source + ?Sized> Read for Cursor<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.src.len().saturating_sub(self.pos);
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        self.src.read_at(self.pos, &mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<S: Source + ?Sized> Seek for Cursor<'_, S> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.src.len().checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
 /// Why an archive cannot be read: the file itself, or what it contains.
 #[derive(Debug)]
 pub(crate) enum ZipError {
@@ -45,19 +77,28 @@ impl From<io::Error> for ZipError {
     }
 }
 
+impl From<zip::result::ZipError> for ZipError {
+    fn from(e: zip::result::ZipError) -> Self {
+        match e {
+            zip::result::ZipError::Io(e) if e.kind() != io::ErrorKind::UnexpectedEof => ZipError::Io(e),
+            e => format(format!("the zip archive is malformed or truncated ({e})")),
+        }
+    }
+}
+
 fn format(message: impl Into<String>) -> ZipError {
     ZipError::Format(message.into())
 }
 
 type ZResult<T> = Result<T, ZipError>;
 
-/// One entry of the central directory.
+/// One entry of the archive.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
-    method: u16,
-    compressed: u64,
+    stored: bool,
+    method: CompressionMethod,
     size: u64,
-    local_header: u64,
+    data_start: u64,
 }
 
 /// The entries of an archive, by name.
@@ -66,124 +107,17 @@ pub(crate) struct ZipIndex {
     entries: BTreeMap<String, Entry>,
 }
 
-const EOCD: u32 = 0x0605_4b50;
-const ZIP64_LOCATOR: u32 = 0x0706_4b50;
-const ZIP64_EOCD: u32 = 0x0606_4b50;
-const CENTRAL: u32 = 0x0201_4b50;
-const LOCAL: u32 = 0x0403_4b50;
-/// The central directory of a PyTorch checkpoint has one entry per storage; this bounds the
-/// memory a forged size could make us allocate.
-const MAX_CENTRAL_DIRECTORY: u64 = 1 << 30;
-
-fn u16_at(b: &[u8], at: usize) -> ZResult<u16> {
-    b.get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map(u16::from_le_bytes)
-        .ok_or_else(|| format("a zip record is cut short"))
-}
-
-fn u32_at(b: &[u8], at: usize) -> ZResult<u32> {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or_else(|| format("a zip record is cut short"))
-}
-
-fn u64_at(b: &[u8], at: usize) -> ZResult<u64> {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_le_bytes)
-        .ok_or_else(|| format("a zip record is cut short"))
-}
-
-fn read_vec<S: Source + ?Sized>(src: &S, offset: u64, len: u64) -> ZResult<Vec<u8>> {
-    let end = offset.checked_add(len).ok_or_else(|| format("a zip offset overflows"))?;
-    if end > src.len() {
-        return Err(format(format!(
-            "a zip record at byte {offset} runs past the end of the file ({} bytes): the file is truncated",
-            src.len()
-        )));
-    }
-    let mut buf = vec![0u8; usize::try_from(len).map_err(|_| format("a zip record is too large"))?];
-    src.read_at(offset, &mut buf)?;
-    Ok(buf)
-}
-
 impl ZipIndex {
-    /// Read the central directory of the archive in `src`.
+    /// Read the central directory of the archive in `src`, and the local header of each entry.
     pub(crate) fn read<S: Source + ?Sized>(src: &S) -> ZResult<Self> {
-        let len = src.len();
-        if len < 22 {
-            return Err(format("the file is too short to be a zip archive: it is truncated or not a checkpoint"));
-        }
-        // The end-of-central-directory record is in the last 22 + 65535 (comment) bytes.
-        let tail_len = len.min(22 + 0xffff);
-        let tail_start = len - tail_len;
-        let tail = read_vec(src, tail_start, tail_len)?;
-        let eocd = (0..=tail.len() - 22)
-            .rev()
-            .find(|&i| u32_at(&tail, i).ok() == Some(EOCD))
-            .ok_or_else(|| format("no end-of-central-directory record: the file is truncated or not a zip archive"))?;
-        let record = &tail[eocd..];
-        let mut count = u64::from(u16_at(record, 10)?);
-        let mut cd_size = u64::from(u32_at(record, 12)?);
-        let mut cd_offset = u64::from(u32_at(record, 16)?);
-        if count == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff {
-            let locator_at = (tail_start + eocd as u64)
-                .checked_sub(20)
-                .ok_or_else(|| format("the zip64 end-of-central-directory locator is missing"))?;
-            let locator = read_vec(src, locator_at, 20)?;
-            if u32_at(&locator, 0)? != ZIP64_LOCATOR {
-                return Err(format("the zip64 end-of-central-directory locator is missing"));
-            }
-            let record = read_vec(src, u64_at(&locator, 8)?, 56)?;
-            if u32_at(&record, 0)? != ZIP64_EOCD {
-                return Err(format("the zip64 end-of-central-directory record is missing"));
-            }
-            count = u64_at(&record, 32)?;
-            cd_size = u64_at(&record, 40)?;
-            cd_offset = u64_at(&record, 48)?;
-        }
-        if cd_size > MAX_CENTRAL_DIRECTORY {
-            return Err(format(format!("the central directory claims {cd_size} bytes")));
-        }
-        let cd = read_vec(src, cd_offset, cd_size)?;
+        let mut archive = ZipArchive::new(Cursor { src, pos: 0 })?;
         let mut entries = BTreeMap::new();
-        let mut at = 0usize;
-        for _ in 0..count {
-            if u32_at(&cd, at)? != CENTRAL {
-                return Err(format("a central directory entry is malformed"));
-            }
-            let method = u16_at(&cd, at + 10)?;
-            let mut compressed = u64::from(u32_at(&cd, at + 20)?);
-            let mut size = u64::from(u32_at(&cd, at + 24)?);
-            let name_len = usize::from(u16_at(&cd, at + 28)?);
-            let extra_len = usize::from(u16_at(&cd, at + 30)?);
-            let comment_len = usize::from(u16_at(&cd, at + 32)?);
-            let mut local_header = u64::from(u32_at(&cd, at + 42)?);
-            let name_at = at + 46;
-            let name = cd.get(name_at..name_at + name_len).ok_or_else(|| format("a file name is cut short"))?;
-            let name = String::from_utf8_lossy(name).into_owned();
-            let extra =
-                cd.get(name_at + name_len..name_at + name_len + extra_len).ok_or_else(|| format("cut short"))?;
-            if size == 0xffff_ffff || compressed == 0xffff_ffff || local_header == 0xffff_ffff {
-                let zip64 = zip64_extra(extra)?;
-                let mut values = zip64.chunks_exact(8).map(|c| c.try_into().map(u64::from_le_bytes));
-                let mut next = |field: &mut u64| -> ZResult<()> {
-                    if *field == 0xffff_ffff {
-                        *field = values
-                            .next()
-                            .and_then(|v| v.ok())
-                            .ok_or_else(|| format("a zip64 extra field is cut short"))?;
-                    }
-                    Ok(())
-                };
-                next(&mut size)?;
-                next(&mut compressed)?;
-                next(&mut local_header)?;
-            }
-            entries.insert(name, Entry { method, compressed, size, local_header });
-            at = name_at + name_len + extra_len + comment_len;
+        for i in 0..archive.len() {
+            let file = archive.by_index_raw(i)?;
+            let name = String::from_utf8_lossy(file.name_raw()).into_owned();
+            let data_start = file.data_start().ok_or_else(|| format(format!("entry `{name}` has no local header")))?;
+            let stored = file.compression() == CompressionMethod::Stored && file.compressed_size() == file.size();
+            entries.insert(name, Entry { stored, method: file.compression(), size: file.size(), data_start });
         }
         Ok(Self { entries })
     }
@@ -199,19 +133,6 @@ impl ZipIndex {
     }
 }
 
-fn zip64_extra(mut extra: &[u8]) -> ZResult<&[u8]> {
-    while extra.len() >= 4 {
-        let id = u16_at(extra, 0)?;
-        let size = usize::from(u16_at(extra, 2)?);
-        let body = extra.get(4..4 + size).ok_or_else(|| format("a zip extra field is cut short"))?;
-        if id == 0x0001 {
-            return Ok(body);
-        }
-        extra = &extra[4 + size..];
-    }
-    Err(format("a zip64 entry has no zip64 extra field"))
-}
-
 impl Entry {
     /// The uncompressed size.
     pub(crate) fn size(&self) -> u64 {
@@ -220,20 +141,15 @@ impl Entry {
 
     /// Where the data of this stored entry starts, checked to lie inside the file.
     pub(crate) fn data_offset<S: Source + ?Sized>(&self, src: &S, name: &str) -> ZResult<u64> {
-        if self.method != 0 || self.compressed != self.size {
+        if !self.stored {
             return Err(format(format!(
-                "entry `{name}` is compressed (method {}); torch.save stores entries uncompressed, \
+                "entry `{name}` is compressed ({:?}); torch.save stores entries uncompressed, \
                  save the checkpoint again with torch.save or convert it to safetensors",
                 self.method
             )));
         }
-        let header = read_vec(src, self.local_header, 30)?;
-        if u32_at(&header, 0)? != LOCAL {
-            return Err(format(format!("the local header of entry `{name}` is malformed")));
-        }
-        let start = self.local_header + 30 + u64::from(u16_at(&header, 26)?) + u64::from(u16_at(&header, 28)?);
-        match start.checked_add(self.size) {
-            Some(end) if end <= src.len() => Ok(start),
+        match self.data_start.checked_add(self.size) {
+            Some(end) if end <= src.len() => Ok(self.data_start),
             _ => Err(format(format!(
                 "entry `{name}` runs past the end of the file ({} bytes): the file is truncated",
                 src.len()
@@ -247,13 +163,22 @@ impl Entry {
             return Err(format(format!("entry `{name}` is {} bytes, more than the {limit} allowed", self.size)));
         }
         let start = self.data_offset(src, name)?;
-        read_vec(src, start, self.size)
+        // At most `limit` bytes, and inside the file (checked above).
+        let mut buf = vec![0u8; usize::try_from(self.size).map_err(|_| format("a zip entry is too large"))?];
+        src.read_at(start, &mut buf)?;
+        Ok(buf)
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    const EOCD: u32 = 0x0605_4b50;
+    const ZIP64_LOCATOR: u32 = 0x0706_4b50;
+    const ZIP64_EOCD: u32 = 0x0606_4b50;
+    const CENTRAL: u32 = 0x0201_4b50;
+    const LOCAL: u32 = 0x0403_4b50;
 
     /// A stored zip archive of `files`, laid out as `zipfile` or `torch.save` lay theirs out;
     /// with `zip64`, every entry's sizes and offset go through the zip64 extra field and the
@@ -360,5 +285,16 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn compressed_entries_are_refused_naming_them() {
+        let mut bytes = make_zip(&[("a/data/0", b"0123456789")], false);
+        // The central directory entry's method (offset 10) becomes deflate.
+        let central = bytes.windows(4).position(|w| w == CENTRAL.to_le_bytes()).unwrap();
+        bytes[central + 10] = 8;
+        let index = ZipIndex::read(bytes.as_slice()).unwrap();
+        let err = index.entry("a/data/0").unwrap().read(bytes.as_slice(), "a/data/0", 100).unwrap_err();
+        assert!(matches!(&err, ZipError::Format(m) if m.contains("`a/data/0` is compressed")), "{err:?}");
     }
 }

@@ -1,6 +1,6 @@
-//! Checks the architecture crates' tests share: every head is registered under its
-//! `transformers` class and base model prefix, builds from fresh weights and returns the
-//! `transformers` output shapes. Not public API.
+//! The check the llama-like architecture crates' tests share: every head is registered under
+//! its `transformers` class and base model prefix, builds from fresh weights and returns the
+//! `transformers` output shapes.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -80,8 +80,9 @@ pub fn check_heads(config: &dyn ArchConfig, expected: &[(Task, String, &'static 
             }
             other => return Err(format!("unexpected constructor {other:?}")),
         };
-        let hidden = config.to_json()["hidden_size"].as_u64().unwrap_or_default() as usize;
-        let vocab = config.to_json()["vocab_size"].as_u64().unwrap_or_default() as usize;
+        let json = config.to_json().map_err(err)?;
+        let hidden = json["hidden_size"].as_u64().unwrap_or_default() as usize;
+        let vocab = json["vocab_size"].as_u64().unwrap_or_default() as usize;
         let want: Vec<usize> = match task {
             Task::Base => vec![2, 3, hidden],
             Task::CausalLm => vec![2, 3, vocab],

@@ -9,9 +9,9 @@ use std::ops::ControlFlow;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::cache::KvCache;
-use crate::error::{Error, Result};
-use crate::models::{ForCausalLm, ModelInputs};
+use autocandle_core::cache::KvCache;
+use autocandle_core::{Error, Result};
+use autocandle_core::{ForCausalLm, ModelInputs};
 
 use super::config::{defaults, GenerationConfig};
 use super::logits::{apply_processors, forced_for, penalties_for, warpers_for, LogitsProcessor, PromptInfo};
@@ -132,7 +132,7 @@ pub fn generate<M: ForCausalLm + ?Sized>(
 ///
 /// ```no_run
 /// # use autocandle_core::{ForCausalLm, Result};
-/// # use autocandle_core::generation::{GenerationConfig, Generator};
+/// # use autocandle_generation::{GenerationConfig, Generator};
 /// # fn demo(model: &dyn ForCausalLm) -> Result<()> {
 /// let config = GenerationConfig::new().max_new_tokens(16);
 /// for step in Generator::new(model, &[1u32, 2, 3], &config)? {

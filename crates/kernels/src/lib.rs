@@ -1,4 +1,7 @@
-//! CPU kernels for element-wise work that candle runs one scalar at a time on one thread.
+//! CPU kernels of autocandle: element-wise work that candle runs one scalar at a time on one
+//! thread, attention's fused softmax, and the linear and batched products. All of autocandle's
+//! `unsafe` code lives in this crate (SIMD intrinsics and `gemm` calls, each block with the
+//! reason it is sound); every other crate forbids it.
 //!
 //! candle's CPU `gelu_erf` and `silu` map each value through `libm` on a single thread; in an
 //! encoder forward (MiniLM, batch 32 x 128) the exact GELU alone is tens of millions of `erff`
@@ -19,10 +22,9 @@
 pub mod bf16_matmul;
 pub mod linear_f32;
 
+use candle_core::Result;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Shape, Tensor};
 use rayon::prelude::*;
-
-use crate::error::Result;
 
 /// Below this many values a kernel runs on the calling thread (rayon's hand-off costs more).
 const PARALLEL_MIN: usize = 32 * 1024;
@@ -42,15 +44,15 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
 /// `kernel` on contiguous f32 CPU tensors; half-precision CPU tensors are computed in f32 and
 /// rounded once (as PyTorch's CPU kernels do), since candle's own op for them is one scalar
 /// libm call per value; everything else is candle's `fallback`.
-fn map(x: &Tensor, kernel: Kernel, fallback: fn(&Tensor) -> candle_core::Result<Tensor>) -> Result<Tensor> {
+fn map(x: &Tensor, kernel: Kernel, fallback: fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
     if fast_path(x) {
-        return Ok(x.apply_op1_no_bwd(&Map(kernel))?);
+        return x.apply_op1_no_bwd(&Map(kernel));
     }
     if matches!(x.device(), Device::Cpu) && matches!(x.dtype(), DType::BF16 | DType::F16) {
         let wide = x.to_dtype(DType::F32)?;
-        return Ok(wide.apply_op1_no_bwd(&Map(kernel))?.to_dtype(x.dtype())?);
+        return wide.apply_op1_no_bwd(&Map(kernel))?.to_dtype(x.dtype());
     }
-    Ok(fallback(x)?)
+    fallback(x)
 }
 
 /// `softmax(scores * scale + mask)` over the last axis, in f32 (f64 for f64 scores): attention
@@ -75,10 +77,10 @@ pub fn masked_softmax(scores: &Tensor, scale: f64, mask: Option<&Tensor>) -> Res
         && mask.is_none_or(|m| m.dim(3).ok() == scores.dim(3).ok());
     if fused {
         let op = MaskedSoftmax { scale: scale as f32 };
-        return Ok(match mask {
-            Some(mask) => scores.apply_op2_no_bwd(mask, &op)?,
-            None => scores.apply_op1_no_bwd(&op)?,
-        });
+        return match mask {
+            Some(mask) => scores.apply_op2_no_bwd(mask, &op),
+            None => scores.apply_op1_no_bwd(&op),
+        };
     }
     // Half-precision scores are promoted to f32; f64 stays f64.
     let dtype = if scores.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
@@ -87,7 +89,7 @@ pub fn masked_softmax(scores: &Tensor, scale: f64, mask: Option<&Tensor>) -> Res
         Some(mask) => scores.broadcast_add(&mask.to_dtype(dtype)?)?,
         None => scores,
     };
-    Ok(candle_nn::ops::softmax_last_dim(&scores)?)
+    candle_nn::ops::softmax_last_dim(&scores)
 }
 
 fn fast_path(x: &Tensor) -> bool {
@@ -144,26 +146,37 @@ struct MaskedSoftmax {
 }
 
 impl MaskedSoftmax {
-    /// Softmax of every row of `src` (rows of `keys` values) into `dst`; `mask_row(r)` is the
-    /// mask row added to row `r`.
-    fn rows<'m>(&self, src: &[f32], keys: usize, mask_row: impl Fn(usize) -> Option<&'m [f32]> + Sync) -> Vec<f32> {
+    /// Softmax of every row of `src` (rows of `keys` values) into `dst`; `mask_row(r)`, when
+    /// there is a mask, is the mask row added to row `r` (a row it does not have is an error).
+    fn rows<'m>(
+        &self,
+        src: &[f32],
+        keys: usize,
+        mask_row: Option<impl Fn(usize) -> Option<&'m [f32]> + Sync>,
+    ) -> Result<Vec<f32>> {
         let mut dst = vec![0f32; src.len()];
-        let row = |(r, (s, d)): (usize, (&[f32], &mut [f32]))| {
-            match mask_row(r) {
-                Some(m) => d.iter_mut().zip(s).zip(m).for_each(|((d, s), m)| *d = s * self.scale + m),
+        let row = |(r, (s, d)): (usize, (&[f32], &mut [f32]))| -> Result<()> {
+            match &mask_row {
+                Some(mask_row) => {
+                    let Some(m) = mask_row(r).filter(|m| m.len() == s.len()) else {
+                        candle_core::bail!("autocandle-masked-softmax: the mask has no row for row {r} of the scores");
+                    };
+                    d.iter_mut().zip(s).zip(m).for_each(|((d, s), m)| *d = s * self.scale + m)
+                }
                 None => d.iter_mut().zip(s).for_each(|(d, s)| *d = s * self.scale),
             }
             let max = d.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             d.iter_mut().for_each(|v| *v = exp_f32(*v - max));
             let sum: f32 = d.iter().sum();
             d.iter_mut().for_each(|v| *v /= sum);
+            Ok(())
         };
         if src.len() < PARALLEL_MIN {
-            src.chunks(keys).zip(dst.chunks_mut(keys)).enumerate().for_each(row);
+            src.chunks(keys).zip(dst.chunks_mut(keys)).enumerate().try_for_each(row)?;
         } else {
-            src.par_chunks(keys).zip(dst.par_chunks_mut(keys)).enumerate().for_each(row);
+            src.par_chunks(keys).zip(dst.par_chunks_mut(keys)).enumerate().try_for_each(row)?;
         }
-        dst
+        Ok(dst)
     }
 }
 
@@ -175,7 +188,8 @@ impl CustomOp1 for MaskedSoftmax {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let src = contiguous::<f32>(CustomOp1::name(self), storage, layout)?;
         let keys = layout.shape().dims().last().copied().unwrap_or(1).max(1);
-        Ok((CpuStorage::F32(self.rows(src, keys, |_| None)), layout.shape().clone()))
+        let no_mask = None::<fn(usize) -> Option<&'static [f32]>>;
+        Ok((CpuStorage::F32(self.rows(src, keys, no_mask)?), layout.shape().clone()))
     }
 }
 
@@ -193,12 +207,21 @@ impl CustomOp2 for MaskedSoftmax {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let src = contiguous::<f32>(CustomOp2::name(self), storage, layout)?;
         let mask = contiguous::<f32>(CustomOp2::name(self), mask_storage, mask_layout)?;
-        let (&[_, heads, queries, keys], &[mb, mh, mq, mk]) = (layout.shape().dims(), mask_layout.shape().dims())
+        let (&[batch, heads, queries, keys], &[mb, mh, mq, mk]) = (layout.shape().dims(), mask_layout.shape().dims())
         else {
             candle_core::bail!("{}: expected rank-4 scores and mask", CustomOp2::name(self));
         };
         if mk != keys || keys == 0 {
             candle_core::bail!("{}: the mask has {mk} keys, the scores {keys}", CustomOp2::name(self));
+        }
+        let broadcasts = |m: usize, s: usize| m == s || m == 1;
+        if !(broadcasts(mb, batch) && broadcasts(mh, heads) && broadcasts(mq, queries)) {
+            candle_core::bail!(
+                "{}: a mask of shape {:?} does not broadcast to scores of shape {:?}",
+                CustomOp2::name(self),
+                mask_layout.shape().dims(),
+                layout.shape().dims()
+            );
         }
         // Row `r` of the scores is (batch, head, query); the mask's broadcast axes pick row 0.
         let mask_row = |r: usize| {
@@ -207,7 +230,7 @@ impl CustomOp2 for MaskedSoftmax {
             let start = ((b * mh + h) * mq + q) * keys;
             mask.get(start..start + keys)
         };
-        Ok((CpuStorage::F32(self.rows(src, keys, mask_row)), layout.shape().clone()))
+        Ok((CpuStorage::F32(self.rows(src, keys, Some(mask_row))?), layout.shape().clone()))
     }
 }
 
@@ -220,7 +243,7 @@ impl CustomOp2 for MaskedSoftmax {
 /// the bias added before the one rounding to bf16). Otherwise candle-nn's `Linear` (a `gemm`
 /// product with the weight transposed, then the bias), which is also where shape errors come
 /// from.
-pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     if let Some(op) = LinearOp::for_inputs(x, weight, bias) {
         return match bias {
             Some(bias) => x.apply_op3_no_bwd(weight, bias, &op),
@@ -236,7 +259,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core
 /// every product split over the threads, and reads the thread count from the environment, or
 /// `/proc/cpuinfo`, on every call); in bf16 through [`bf16_matmul`] on CPUs with AVX-512 BF16
 /// (candle widens bf16 operands to f32 for every product). Otherwise candle's `matmul`.
-pub fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let kernel = matches!((a.device(), b.device()), (Device::Cpu, Device::Cpu))
         && a.dtype() == b.dtype()
         && match a.dtype() {
@@ -695,6 +718,7 @@ fn exp_f32(x: f32) -> f32 {
 mod tests {
     use super::*;
     use candle_core::cpu::erf::erf_f64;
+    use candle_core::D;
 
     fn grid() -> impl Iterator<Item = f32> {
         (-200_000..=200_000).map(|i| i as f32 * 6e-5)
@@ -796,14 +820,50 @@ mod tests {
         (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap() / scale
     }
 
+    /// `a · b` in f64 by three plain loops over the values (an independent reference): both
+    /// operands `[.., m, k]` and `[.., k, n]` with the same batch dimensions.
+    fn reference_matmul(a: &Tensor, b: &Tensor) -> Tensor {
+        let (ad, bd) = (a.dims(), b.dims());
+        let r = ad.len();
+        let (m, k, n) = (ad[r - 2], ad[r - 1], bd[r - 1]);
+        let batch: usize = ad[..r - 2].iter().product();
+        let flat = |t: &Tensor, rows, cols| {
+            t.to_dtype(DType::F64)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+                .reshape((batch, rows, cols))
+                .unwrap()
+                .to_vec3::<f64>()
+                .unwrap()
+        };
+        let (av, bv) = (flat(a, m, k), flat(b, k, n));
+        let mut out = Vec::with_capacity(batch * m * n);
+        for (a_rows, b_rows) in av.iter().zip(&bv) {
+            for a_row in a_rows {
+                for j in 0..n {
+                    out.push(a_row.iter().zip(b_rows).map(|(x, b_row)| x * b_row[j]).sum::<f64>());
+                }
+            }
+        }
+        let mut dims = ad[..r - 1].to_vec();
+        dims.push(n);
+        Tensor::from_vec(out, dims, &Device::Cpu).unwrap()
+    }
+
     #[test]
-    fn products_agree_with_candle_in_every_layout() {
+    fn products_agree_with_an_f64_reference_in_every_layout() {
+        if !bf16_available() {
+            eprintln!(
+                "bf16 kernels skipped: this CPU has no AVX-512 BF16; bf16 products take candle's path, checked here"
+            );
+        }
         for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::BF16, 1e-2)] {
-            products_agree_with_candle(dtype, tolerance);
+            products_agree_with_reference(dtype, tolerance);
         }
     }
 
-    fn products_agree_with_candle(dtype: DType, tolerance: f64) {
+    fn products_agree_with_reference(dtype: DType, tolerance: f64) {
         let dev = Device::Cpu;
         let bf = |dims: &[usize]| Tensor::randn(0f32, 1.0, dims, &dev).unwrap().to_dtype(dtype).unwrap();
         let (q, k, v) = (bf(&[2, 3, 9, 16]), bf(&[2, 3, 11, 16]), bf(&[2, 3, 11, 16]));
@@ -817,7 +877,7 @@ mod tests {
             (bf(&[16, 7]).t().unwrap(), shared.clone()), // A transposed
         ];
         for (a, b) in &cases {
-            let want = a.to_dtype(DType::F32).unwrap().matmul(&b.to_dtype(DType::F32).unwrap()).unwrap();
+            let want = reference_matmul(a, b);
             let got = matmul(a, b).unwrap();
             assert_eq!(got.dims(), want.dims());
             assert_eq!(got.dtype(), dtype);
@@ -828,32 +888,116 @@ mod tests {
         assert!(matmul(&bf(&[2, 3]), &bf(&[4, 5])).is_err());
     }
 
+    /// `x · wᵀ (+ bias)` in f64 by plain loops, `x` `[.., k]`, `w` `[n, k]`.
+    fn reference_linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let k = x.dim(D::Minus1).unwrap();
+        let rows = x.elem_count() / k.max(1);
+        let x2 = x.reshape((1, rows, k)).unwrap();
+        let wt = w.t().unwrap().unsqueeze(0).unwrap();
+        let mut out = reference_matmul(&x2, &wt);
+        if let Some(bias) = bias {
+            out = out.broadcast_add(&bias.to_dtype(DType::F64).unwrap()).unwrap();
+        }
+        let mut dims = x.dims().to_vec();
+        *dims.last_mut().unwrap() = w.dim(0).unwrap();
+        out.reshape(dims).unwrap()
+    }
+
     #[test]
-    fn bf16_linear_and_activations_agree_with_f32() {
+    fn bf16_linear_and_activations_agree_with_f64() {
+        if !bf16_available() {
+            eprintln!(
+                "bf16 kernels skipped: this CPU has no AVX-512 BF16; bf16 linear takes candle's path, checked here"
+            );
+        }
         let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (3, 5, 40), &dev).unwrap();
-        let w = Tensor::randn(0f32, 1.0, (24, 40), &dev).unwrap();
-        let b = Tensor::randn(0f32, 1.0, 24, &dev).unwrap();
         let to_bf = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
-        let want = candle_nn::Linear::new(
-            to_bf(&w).to_dtype(DType::F32).unwrap(),
-            Some(to_bf(&b).to_dtype(DType::F32).unwrap()),
-        )
-        .forward(&to_bf(&x).to_dtype(DType::F32).unwrap())
-        .unwrap();
-        for bias in [Some(to_bf(&b)), None] {
-            let got = linear(&to_bf(&x), &to_bf(&w), bias.as_ref()).unwrap();
+        let x = to_bf(&Tensor::randn(0f32, 1.0, (3, 5, 40), &dev).unwrap());
+        let w = to_bf(&Tensor::randn(0f32, 1.0, (24, 40), &dev).unwrap());
+        let b = to_bf(&Tensor::randn(0f32, 1.0, 24, &dev).unwrap());
+        for bias in [Some(&b), None] {
+            let want = reference_linear(&x, &w, bias);
+            let got = linear(&x, &w, bias).unwrap();
             assert_eq!((got.dtype(), got.dims()), (DType::BF16, want.dims()));
-            if bias.is_some() {
-                assert!(rel_diff(&got, &want) < 1e-2);
-            }
+            assert!(rel_diff(&got, &want) < 1e-2, "bias {}", bias.is_some());
         }
         for (got, want) in [
-            (gelu_erf(&to_bf(&x)).unwrap(), to_bf(&x).to_dtype(DType::F32).unwrap().gelu_erf().unwrap()),
-            (silu(&to_bf(&x)).unwrap(), to_bf(&x).to_dtype(DType::F32).unwrap().silu().unwrap()),
+            (gelu_erf(&x).unwrap(), x.to_dtype(DType::F32).unwrap().gelu_erf().unwrap()),
+            (silu(&x).unwrap(), x.to_dtype(DType::F32).unwrap().silu().unwrap()),
         ] {
             assert_eq!(got.dtype(), DType::BF16);
             assert!(rel_diff(&got, &want) < 1e-2);
         }
+    }
+
+    #[test]
+    fn f32_linear_agrees_with_f64_on_every_path() {
+        // Few rows (the in-place kernel where the CPU has it), many rows (`gemm`), no bias.
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (40, 160), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 40, &dev).unwrap();
+        for rows in [1, 7, 300] {
+            let x = Tensor::randn(0f32, 1.0, (rows, 160), &dev).unwrap();
+            for bias in [Some(&b), None] {
+                let want = reference_linear(&x, &w, bias);
+                let got = linear(&x, &w, bias).unwrap();
+                assert_eq!((got.dtype(), got.dims()), (DType::F32, want.dims()));
+                assert!(rel_diff(&got, &want) < 1e-5, "rows {rows}, bias {}", bias.is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_linear_the_portable_path_matches_f64() {
+        // What `linear` runs where the in-place kernel is not preferred or not available.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 33, 129), (300, 40, 160), (0, 4, 3), (2, 0, 3), (2, 3, 0)] {
+            let x: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let w: Vec<f32> = (0..n * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..n).map(|_| next()).collect();
+            for bias in [Some(&b[..]), None] {
+                let mut out = vec![f32::NAN; m * n];
+                gemm_linear(m, n, k, &x, &w, bias, &mut out).unwrap();
+                for i in 0..m {
+                    for j in 0..n {
+                        let (mut want, mut mag) = (bias.map_or(0.0, |b| f64::from(b[j])), 0f64);
+                        mag += want.abs();
+                        for p in 0..k {
+                            let t = f64::from(x[i * k + p]) * f64::from(w[j * k + p]);
+                            want += t;
+                            mag += t.abs();
+                        }
+                        let got = f64::from(out[i * n + j]);
+                        assert!((got - want).abs() <= 1e-5 * mag + 1e-30, "{m}x{n}x{k} [{i}][{j}]: {got} vs {want}");
+                    }
+                }
+            }
+        }
+        let mut out = vec![0f32; 6];
+        assert!(gemm_linear(2, 3, 4, &[0.0; 7], &[0.0; 12], None, &mut out).is_err());
+        assert!(gemm_linear(2, 3, 4, &[0.0; 8], &[0.0; 12], Some(&[0.0; 2]), &mut out).is_err());
+    }
+
+    #[test]
+    fn a_mask_without_a_row_for_the_scores_is_an_error() {
+        let dev = Device::Cpu;
+        let op = MaskedSoftmax { scale: 1.0 };
+        let scores = Tensor::randn(0f32, 1.0, (3, 2, 4, 8), &dev).unwrap();
+        // Two batch rows of mask for three of scores: neither the same size nor broadcast.
+        for dims in [(2, 1, 1, 8), (1, 3, 1, 8), (1, 1, 2, 8)] {
+            let mask = Tensor::zeros(dims, DType::F32, &dev).unwrap();
+            let err = scores.apply_op2_no_bwd(&mask, &op).unwrap_err().to_string();
+            assert!(err.contains("does not broadcast"), "{dims:?}: {err}");
+        }
+        // Rows the mask's layout lacks: an error, never "no mask".
+        let row = op.rows(&[0.0; 16], 8, Some(|r: usize| (r == 0).then_some(&[0f32; 8][..])));
+        assert!(row.unwrap_err().to_string().contains("no row for row 1"));
+        assert_eq!(op.rows(&[0.0; 16], 8, Some(|_| Some(&[0f32; 8][..]))).unwrap(), vec![0.125; 16]);
     }
 }

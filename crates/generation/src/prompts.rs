@@ -3,8 +3,8 @@
 
 use candle_core::{DType, Tensor};
 
-use crate::error::{Error, Result};
-use crate::models::ModelInputs;
+use autocandle_core::ModelInputs;
+use autocandle_core::{Error, Result};
 
 /// A batch of prompts: token id rows and, optionally, their attention mask (1 = token,
 /// 0 = padding).

@@ -7,7 +7,7 @@
 
 use std::fmt::Debug;
 
-use crate::error::{Error, Result};
+use autocandle_core::{Error, Result};
 
 use super::config::{defaults, GenerationConfig};
 

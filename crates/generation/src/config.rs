@@ -6,9 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
-use crate::hub::ModelSource;
-use crate::options::LoadOptions;
+use autocandle_core::hub::ModelSource;
+use autocandle_core::LoadOptions;
+use autocandle_core::{Error, Result};
 
 /// How a sequence is decoded (`transformers.GenerationConfig`).
 ///
@@ -18,7 +18,7 @@ use crate::options::LoadOptions;
 /// each field. Builder methods set single fields:
 ///
 /// ```
-/// use autocandle_core::generation::GenerationConfig;
+/// use autocandle_generation::GenerationConfig;
 /// let config = GenerationConfig::new().max_new_tokens(32).do_sample(true).temperature(0.7).top_p(0.9).seed(42);
 /// assert!(config.validate().is_ok());
 /// ```

@@ -4,7 +4,7 @@
 //! decoding loop ([`Generator`], [`generate`]).
 //!
 //! ```no_run
-//! use autocandle_core::generation::{generate, GenerationConfig};
+//! use autocandle_generation::{generate, GenerationConfig};
 //! # fn demo(model: &dyn autocandle_core::ForCausalLm) -> autocandle_core::Result<()> {
 //! let config = GenerationConfig::new().max_new_tokens(20);
 //! let out = generate(model, vec![vec![1u32, 15, 27], vec![1, 8]], &config)?;
@@ -12,10 +12,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Models with a key/value cache ([`crate::ForCausalLm::supports_cache`]) run the prompt once
+//! Only the facade (`autocandle`), the CLI and tests use it; the architecture crates do not.
+//!
+//! Models with a key/value cache ([`autocandle_core::ForCausalLm::supports_cache`]) run the prompt once
 //! and then one token per step; others run the whole sequence at every step. Batches are
 //! padded on the left, with `position_ids` from the attention mask, so each row generates what
 //! it would generate alone.
+
+#![forbid(unsafe_code)]
 
 mod config;
 mod generator;

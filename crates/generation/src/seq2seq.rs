@@ -6,9 +6,9 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::cache::Seq2SeqCache;
-use crate::error::{Error, Result};
-use crate::models::{EncoderOutput, ForSeq2SeqLm, ModelInputs};
+use autocandle_core::cache::Seq2SeqCache;
+use autocandle_core::{EncoderOutput, ForSeq2SeqLm, ModelInputs};
+use autocandle_core::{Error, Result};
 
 use super::config::{defaults, EarlyStopping, GenerationConfig};
 use super::generator::{FinishReason, GenerateOptions, GenerateOutput};
@@ -439,7 +439,7 @@ fn log_softmax(scores: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{PreTrainedModel, Seq2SeqLmOutput};
+    use autocandle_core::{PreTrainedModel, Seq2SeqLmOutput};
 
     /// A decoder whose next-token distribution depends only on the last token:
     /// after 0 (start): 1 0.5, 2 0.4, 3 0.1; after 1: nearly flat with 3 first; after 2: 3 0.9;

@@ -9,7 +9,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{Error, Result};
+use autocandle_core::{Error, Result};
 
 use super::logits::{argmax, softmax};
 

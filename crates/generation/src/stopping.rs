@@ -3,7 +3,7 @@
 
 use std::fmt::Debug;
 
-use crate::error::Result;
+use autocandle_core::Result;
 
 /// Decides after each step whether a row is done (`transformers`' `StoppingCriteria`).
 pub trait StoppingCriteria: Debug {

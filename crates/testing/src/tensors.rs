@@ -1,6 +1,5 @@
-//! Helpers for the unit tests of CLIP and of the models made of its layers (SigLIP's, through
-//! the `testing` feature): fresh weights, small inputs, comparisons and the parity fixtures.
-//! Not public API; they panic on failure.
+//! Fresh weights, small inputs, comparisons and the parity fixtures, for the unit tests of
+//! CLIP, SigLIP and any other architecture crate. They panic on failure.
 
 // Test helpers may panic on failure.
 #![allow(clippy::unwrap_used)]
