@@ -4,7 +4,7 @@ use candle_core::{DType, Device, Tensor};
 
 use autocandle_core::{Error, ModelInputs, Result};
 
-pub(crate) use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_int, require_shape};
+pub(crate) use autocandle_core::inputs::{checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
 
 /// The inputs of a multiple choice model, `[batch, choices, seq]` each, as `[batch * choices,
 /// seq]` inputs for the encoder (`input_ids.view(-1, seq)` in `transformers`), with
