@@ -5,6 +5,7 @@ use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 
+use autocandle_core::heads::Encoder;
 use autocandle_core::{
     Activation, AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
 };
@@ -367,6 +368,20 @@ impl PreTrainedModel for BertModel {
 
     fn dtype(&self) -> DType {
         self.dtype
+    }
+}
+
+impl Encoder for BertModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        self.run(inputs)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
+        Self::pooled(output)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod generation;
+pub mod heads;
 pub mod hub;
 pub mod inputs;
 pub mod kernels;

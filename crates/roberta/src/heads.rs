@@ -204,14 +204,17 @@ macro_rules! roberta_head {
         #[derive(Debug, ::autocandle_core::AutoRegister)]
         #[auto(model_type = $model_type, task = "sequence-classification")]
         pub struct $name {
-            roberta: $crate::model::RobertaEncoder,
-            classifier: $crate::model::RobertaClassificationHead,
+            roberta: ::autocandle_core::heads::SequenceClassifier<$crate::model::RobertaEncoder>,
         }
 
         roberta_common!($name, $config, |vb, spec| {
+            let (hidden, num_labels) = (spec.bert.hidden_size, spec.bert.labels.num_labels());
             Ok(Self {
-                roberta: $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?,
-                classifier: $crate::model::RobertaClassificationHead::load(vb.pp("classifier"), &spec)?,
+                roberta: ::autocandle_core::heads::SequenceClassifier::new(
+                    $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?,
+                    ::autocandle_core::heads::Pooling::FirstToken,
+                    ::autocandle_core::heads::Classifier::dense_tanh(vb.pp("classifier"), hidden, num_labels)?,
+                ),
             })
         });
 
@@ -220,8 +223,7 @@ macro_rules! roberta_head {
                 &self,
                 inputs: &::autocandle_core::ModelInputs,
             ) -> ::autocandle_core::Result<::autocandle_core::SequenceClassifierOutput> {
-                let out = self.roberta.forward(inputs)?;
-                Ok(::autocandle_core::SequenceClassifierOutput::new(self.classifier.forward(&out.last_hidden_state)?))
+                self.roberta.forward(inputs)
             }
         }
     };
@@ -233,14 +235,20 @@ macro_rules! roberta_head {
         #[derive(Debug, ::autocandle_core::AutoRegister)]
         #[auto(model_type = $model_type, task = "multiple-choice")]
         pub struct $name {
-            roberta: $crate::model::RobertaEncoder,
-            classifier: ::autocandle_core::nn::Linear,
+            roberta: ::autocandle_core::heads::MultipleChoice<$crate::model::RobertaEncoder>,
         }
 
         roberta_common!($name, $config, |vb, spec| {
             Ok(Self {
-                roberta: $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, true)?,
-                classifier: ::autocandle_core::nn::linear(spec.bert.hidden_size, 1, vb.pp("classifier"))?,
+                roberta: ::autocandle_core::heads::MultipleChoice::new(
+                    $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, true)?,
+                    ::autocandle_core::heads::Pooling::Pooler,
+                    ::autocandle_core::heads::Classifier::Linear(::autocandle_core::nn::linear(
+                        spec.bert.hidden_size,
+                        1,
+                        vb.pp("classifier"),
+                    )?),
+                ),
             })
         });
 
@@ -249,11 +257,7 @@ macro_rules! roberta_head {
                 &self,
                 inputs: &::autocandle_core::ModelInputs,
             ) -> ::autocandle_core::Result<::autocandle_core::MultipleChoiceOutput> {
-                use ::candle_core::Module as _;
-                let (flat, (batch, choices)) = ::autocandle_bert::flatten_choices(inputs)?;
-                let pooled = self.roberta.pooled(self.roberta.forward(&flat)?)?;
-                let logits = self.classifier.forward(&pooled)?.reshape((batch, choices))?;
-                Ok(::autocandle_core::MultipleChoiceOutput::new(logits))
+                self.roberta.forward(inputs)
             }
         }
     };
@@ -264,18 +268,19 @@ macro_rules! roberta_head {
         #[derive(Debug, ::autocandle_core::AutoRegister)]
         #[auto(model_type = $model_type, task = "token-classification")]
         pub struct $name {
-            roberta: $crate::model::RobertaEncoder,
-            classifier: ::autocandle_core::nn::Linear,
+            roberta: ::autocandle_core::heads::TokenClassifier<$crate::model::RobertaEncoder>,
         }
 
         roberta_common!($name, $config, |vb, spec| {
             Ok(Self {
-                roberta: $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?,
-                classifier: ::autocandle_core::nn::linear(
-                    spec.bert.hidden_size,
-                    spec.bert.labels.num_labels(),
-                    vb.pp("classifier"),
-                )?,
+                roberta: ::autocandle_core::heads::TokenClassifier::new(
+                    $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?,
+                    ::autocandle_core::nn::linear(
+                        spec.bert.hidden_size,
+                        spec.bert.labels.num_labels(),
+                        vb.pp("classifier"),
+                    )?,
+                ),
             })
         });
 
@@ -284,9 +289,7 @@ macro_rules! roberta_head {
                 &self,
                 inputs: &::autocandle_core::ModelInputs,
             ) -> ::autocandle_core::Result<::autocandle_core::TokenClassifierOutput> {
-                use ::candle_core::Module as _;
-                let out = self.roberta.forward(inputs)?;
-                Ok(::autocandle_core::TokenClassifierOutput::new(self.classifier.forward(&out.last_hidden_state)?))
+                self.roberta.forward(inputs)
             }
         }
     };
@@ -298,26 +301,17 @@ macro_rules! roberta_head {
         #[derive(Debug, ::autocandle_core::AutoRegister)]
         #[auto(model_type = $model_type, task = "question-answering")]
         pub struct $name {
-            roberta: $crate::model::RobertaEncoder,
-            qa_outputs: ::autocandle_core::nn::Linear,
+            roberta: ::autocandle_core::heads::QuestionAnswerer<$crate::model::RobertaEncoder>,
         }
 
         roberta_common!($name, $config, |vb, spec| {
-            let num_labels = spec.bert.labels.num_labels();
-            if num_labels != 2 {
-                return Err(::autocandle_core::Error::config(
-                    $model_type,
-                    format!(
-                        "{} needs 2 labels (start and end), the config has {num_labels}: set \
-                         `num_labels` to 2",
-                        stringify!($name)
-                    ),
-                ));
-            }
-            Ok(Self {
-                roberta: $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?,
-                qa_outputs: ::autocandle_core::nn::linear(spec.bert.hidden_size, num_labels, vb.pp("qa_outputs"))?,
-            })
+            ::autocandle_core::heads::require_two_labels(
+                $model_type,
+                stringify!($name),
+                spec.bert.labels.num_labels(),
+            )?;
+            let encoder = $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?;
+            Ok(Self { roberta: ::autocandle_core::heads::QuestionAnswerer::load(encoder, vb)? })
         });
 
         impl ::autocandle_core::ForQuestionAnswering for $name {
@@ -325,13 +319,7 @@ macro_rules! roberta_head {
                 &self,
                 inputs: &::autocandle_core::ModelInputs,
             ) -> ::autocandle_core::Result<::autocandle_core::QuestionAnsweringOutput> {
-                use ::candle_core::Module as _;
-                let out = self.roberta.forward(inputs)?;
-                let logits = self.qa_outputs.forward(&out.last_hidden_state)?;
-                let take = |i: usize| -> ::autocandle_core::Result<::candle_core::Tensor> {
-                    Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?)
-                };
-                Ok(::autocandle_core::QuestionAnsweringOutput::new(take(0)?, take(1)?))
+                self.roberta.forward(inputs)
             }
         }
     };

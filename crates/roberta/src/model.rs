@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use autocandle_bert::BertModel;
+use autocandle_core::heads::Encoder;
 use autocandle_core::inputs::dims2_int;
 use autocandle_core::{BaseModelOutput, Error, Model, ModelInputs, PreTrainedModel, Result};
 
@@ -100,9 +101,18 @@ impl RobertaEncoder {
         }
         Model::forward(&self.bert, &inputs.clone().with_position_ids(positions))
     }
+}
 
-    /// The pooled output (`pooler_output`), or an error for an encoder without a pooler.
-    pub(crate) fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
+impl Encoder for RobertaEncoder {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        self.forward(inputs)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.bert.config().hidden_size
+    }
+
+    fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
         output.pooler_output.ok_or_else(|| {
             Error::Unsupported(format!("this `{}` model has no pooler (`pooler.dense`)", self.model_type))
         })
@@ -144,31 +154,5 @@ impl RobertaLmHead {
         let x = autocandle_core::Activation::Gelu.forward(&self.dense.forward(hidden)?)?;
         let x = self.layer_norm.forward(&x)?;
         Ok(self.decoder.forward(&x)?)
-    }
-}
-
-/// `RobertaClassificationHead` (`classifier`): dense and tanh on the first token (`<s>`),
-/// then `out_proj` to `num_labels` logits.
-#[derive(Debug)]
-pub(crate) struct RobertaClassificationHead {
-    dense: Linear,
-    out_proj: Linear,
-}
-
-impl RobertaClassificationHead {
-    pub(crate) fn load(vb: VarBuilder<'_>, spec: &RobertaSpec) -> Result<Self> {
-        let h = spec.bert.hidden_size;
-        Ok(Self {
-            dense: linear(h, h, vb.pp("dense"))?,
-            out_proj: linear(h, spec.bert.labels.num_labels(), vb.pp("out_proj"))?,
-        })
-    }
-
-    /// `hidden` `[batch, seq, hidden]` -> `[batch, num_labels]`.
-    pub(crate) fn forward(&self, hidden: &Tensor) -> Result<Tensor> {
-        use candle_core::Module;
-        let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
-        let x = self.dense.forward(&first)?.tanh()?;
-        Ok(self.out_proj.forward(&x)?)
     }
 }

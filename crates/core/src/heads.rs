@@ -1,0 +1,330 @@
+//! Task heads every architecture shares, after `transformers`' `modeling_layers.py`
+//! (`GenericForSequenceClassification`, `GenericForTokenClassification`,
+//! `GenericForQuestionAnswering`) and the multiple choice heads of the BERT family: each is
+//! generic over an [`Encoder`], the network that turns inputs into hidden states.
+//!
+//! What differs between architectures is a parameter, not a copy: how a sequence is pooled
+//! ([`Pooling`]: the network's pooler, the first token, the last token that is not padding)
+//! and what classifies the pooled vector ([`Classifier`]: one linear layer, or dense + tanh +
+//! `out_proj`, or dense + ReLU + classifier). The weight names are the caller's: it loads the
+//! layers under the `transformers` names and hands them over.
+
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::error::{Error, Result};
+use crate::inputs::{require_int, require_shape};
+use crate::models::{
+    BaseModelOutput, ForMultipleChoice, ForQuestionAnswering, ForSequenceClassification, ForTokenClassification,
+    ModelInputs, MultipleChoiceOutput, PreTrainedModel, QuestionAnsweringOutput, SequenceClassifierOutput,
+    TokenClassifierOutput,
+};
+use crate::nn::{linear, Linear};
+
+/// The network under a task head: runs the inputs to hidden states.
+pub trait Encoder: PreTrainedModel {
+    /// `last_hidden_state` `[batch, seq, hidden]`, and `pooler_output` `[batch, hidden]` where
+    /// the network has a pooler.
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput>;
+
+    /// The width of the hidden states.
+    fn hidden_size(&self) -> usize;
+
+    /// The pooled output of `output`, for the heads on `pooler_output`; an error when the
+    /// network has no pooler.
+    fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
+        output.pooler_output.ok_or_else(|| Error::Unsupported("this model has no pooler".to_owned()))
+    }
+}
+
+/// How a sequence classifier picks one vector per sequence from the hidden states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The network's pooler output ([`Encoder::pooled`]): BERT.
+    Pooler,
+    /// The first token (`[CLS]`, `<s>`): RoBERTa, DistilBERT.
+    FirstToken,
+    /// The rightmost token that is not `pad_token_id` (0 when all are), the last token when
+    /// there is no pad token (then only a batch of one is accepted), as
+    /// `GenericForSequenceClassification`.
+    LastNonPad { pad_token_id: Option<i64> },
+}
+
+impl Pooling {
+    /// For [`Pooling::LastNonPad`], the index of the token each row of `input_ids`
+    /// `[batch, seq]` is classified from; `None` for the other poolings.
+    pub fn last_non_pad_indices(&self, input_ids: &Tensor) -> Result<Option<Vec<usize>>> {
+        let Self::LastNonPad { pad_token_id } = *self else {
+            return Ok(None);
+        };
+        let (batch, seq) = input_ids.dims2()?;
+        match pad_token_id {
+            None if batch != 1 => Err(Error::input(format!(
+                "cannot classify a batch of {batch} sequences without a padding token: set `pad_token_id` in the \
+                 config (transformers refuses this too; the EOS token is the usual choice), or classify one \
+                 sequence at a time"
+            ))),
+            None => Ok(Some(vec![seq.saturating_sub(1)])),
+            Some(pad) => {
+                let rows = input_ids.to_dtype(DType::I64)?.to_vec2::<i64>()?;
+                Ok(Some(rows.iter().map(|row| row.iter().rposition(|&id| id != pad).unwrap_or(0)).collect()))
+            }
+        }
+    }
+
+    /// One vector per sequence, `[batch, hidden]`, of `output` (the encoder's output for
+    /// `inputs`); `indices` are [`Pooling::last_non_pad_indices`].
+    fn pool<E: Encoder>(&self, encoder: &E, output: BaseModelOutput, indices: Option<&[usize]>) -> Result<Tensor> {
+        match (self, indices) {
+            (Self::Pooler, _) => encoder.pooled(output),
+            (Self::FirstToken, _) => Ok(output.last_hidden_state.narrow(1, 0, 1)?.squeeze(1)?),
+            (Self::LastNonPad { .. }, Some(indices)) => {
+                let hidden = &output.last_hidden_state;
+                let rows = indices
+                    .iter()
+                    .enumerate()
+                    .map(|(b, &i)| Ok(hidden.i((b, i))?.unsqueeze(0)?))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Tensor::cat(&rows, 0)?)
+            }
+            (Self::LastNonPad { .. }, None) => Err(Error::input("`input_ids` must have shape [batch, seq]")),
+        }
+    }
+}
+
+/// What classifies a pooled vector `[batch, hidden]` into `[batch, num_labels]` logits.
+#[derive(Debug, Clone)]
+pub enum Classifier {
+    /// One linear layer (`classifier`, `score`).
+    Linear(Linear),
+    /// `dense`, tanh, `out_proj`: `RobertaClassificationHead`, `BartClassificationHead`,
+    /// `T5ClassificationHead`.
+    DenseTanh { dense: Linear, out_proj: Linear },
+    /// `pre_classifier`, ReLU, `classifier`: DistilBERT.
+    DenseRelu { dense: Linear, out_proj: Linear },
+}
+
+impl Classifier {
+    /// [`Classifier::DenseTanh`] from `vb.dense` (`hidden -> hidden`) and `vb.out_proj`
+    /// (`hidden -> num_labels`), both with bias.
+    pub fn dense_tanh(vb: VarBuilder<'_>, hidden: usize, num_labels: usize) -> Result<Self> {
+        Ok(Self::DenseTanh {
+            dense: linear(hidden, hidden, vb.pp("dense"))?,
+            out_proj: linear(hidden, num_labels, vb.pp("out_proj"))?,
+        })
+    }
+
+    /// Logits of `pooled`.
+    pub fn forward(&self, pooled: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Self::Linear(layer) => layer.forward(pooled)?,
+            Self::DenseTanh { dense, out_proj } => out_proj.forward(&dense.forward(pooled)?.tanh()?)?,
+            Self::DenseRelu { dense, out_proj } => out_proj.forward(&dense.forward(pooled)?.relu()?)?,
+        })
+    }
+}
+
+/// The error of a question answering head whose config does not have 2 labels (start and
+/// end), as `transformers` requires; `class` is the head's class name.
+pub fn require_two_labels(model_type: &str, class: &str, num_labels: usize) -> Result<()> {
+    if num_labels == 2 {
+        return Ok(());
+    }
+    Err(Error::config(
+        model_type,
+        format!("{class} needs 2 labels (start and end), the config has {num_labels}: set `num_labels` to 2"),
+    ))
+}
+
+/// `(start_logits, end_logits)`, each `[batch, seq]`, of span logits `[batch, seq, 2]`
+/// (`logits.split(1, dim=-1)` in `transformers`).
+pub fn split_start_end(logits: &Tensor) -> Result<(Tensor, Tensor)> {
+    let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
+    Ok((take(0)?, take(1)?))
+}
+
+/// The inputs of a multiple choice model, `[batch, choices, seq]` each, as `[batch * choices,
+/// seq]` inputs for the encoder (`input_ids.view(-1, seq)` in `transformers`), with
+/// `(batch, choices)`: the shape the logits come back to.
+///
+/// Errors: `input_ids` not of rank 3 or not integers, another input of a different shape.
+pub fn flatten_choices(inputs: &ModelInputs) -> Result<(ModelInputs, (usize, usize))> {
+    let input_ids = inputs.input_ids()?;
+    let dims = input_ids.dims().to_vec();
+    let &[batch, choices, seq] = dims.as_slice() else {
+        return Err(Error::input(format!(
+            "`input_ids` of a multiple choice model must have shape [batch, choices, seq], got {dims:?}"
+        )));
+    };
+    require_int(input_ids, "input_ids")?;
+    let flat = |t: &Tensor, name: &str| -> Result<Tensor> {
+        require_shape(t, name, &dims, "`input_ids`")?;
+        Ok(t.reshape((batch * choices, seq))?)
+    };
+    let mut flat_inputs = ModelInputs::new(flat(input_ids, "input_ids")?);
+    if let Some(t) = &inputs.attention_mask {
+        flat_inputs = flat_inputs.with_attention_mask(flat(t, "attention_mask")?);
+    }
+    if let Some(t) = &inputs.token_type_ids {
+        flat_inputs = flat_inputs.with_token_type_ids(flat(t, "token_type_ids")?);
+    }
+    if let Some(t) = &inputs.position_ids {
+        flat_inputs = flat_inputs.with_position_ids(flat(t, "position_ids")?);
+    }
+    Ok((flat_inputs, (batch, choices)))
+}
+
+/// `GenericForSequenceClassification`: the encoder, [`Pooling`], then a [`Classifier`];
+/// logits `[batch, num_labels]`.
+#[derive(Debug, Clone)]
+pub struct SequenceClassifier<E> {
+    encoder: E,
+    pooling: Pooling,
+    classifier: Classifier,
+}
+
+impl<E: Encoder> SequenceClassifier<E> {
+    pub fn new(encoder: E, pooling: Pooling, classifier: Classifier) -> Self {
+        Self { encoder, pooling, classifier }
+    }
+
+    /// The network under the head.
+    pub fn encoder(&self) -> &E {
+        &self.encoder
+    }
+
+    /// How the head pools.
+    pub fn pooling(&self) -> &Pooling {
+        &self.pooling
+    }
+
+    /// Logits `[batch, num_labels]`.
+    pub fn logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        let input_ids = inputs.input_ids()?;
+        // Checked first: without a pad token a batch is refused before any work.
+        let indices = match input_ids.dims() {
+            [_, _] => self.pooling.last_non_pad_indices(input_ids)?,
+            _ => None,
+        };
+        let output = self.encoder.encode(inputs)?;
+        let pooled = self.pooling.pool(&self.encoder, output, indices.as_deref())?;
+        self.classifier.forward(&pooled)
+    }
+}
+
+/// A multiple choice head: inputs `[batch, choices, seq]`, each choice encoded on its own,
+/// pooled and scored by a one-output [`Classifier`]; logits `[batch, choices]`.
+#[derive(Debug, Clone)]
+pub struct MultipleChoice<E>(SequenceClassifier<E>);
+
+impl<E: Encoder> MultipleChoice<E> {
+    pub fn new(encoder: E, pooling: Pooling, classifier: Classifier) -> Self {
+        Self(SequenceClassifier::new(encoder, pooling, classifier))
+    }
+
+    /// The network under the head.
+    pub fn encoder(&self) -> &E {
+        self.0.encoder()
+    }
+
+    /// Logits `[batch, choices]`.
+    pub fn logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        let (flat, (batch, choices)) = flatten_choices(inputs)?;
+        Ok(self.0.logits(&flat)?.reshape((batch, choices))?)
+    }
+}
+
+/// `GenericForTokenClassification`: a linear classifier on every token; logits
+/// `[batch, seq, num_labels]`.
+#[derive(Debug, Clone)]
+pub struct TokenClassifier<E> {
+    encoder: E,
+    classifier: Linear,
+}
+
+impl<E: Encoder> TokenClassifier<E> {
+    pub fn new(encoder: E, classifier: Linear) -> Self {
+        Self { encoder, classifier }
+    }
+
+    /// The network under the head.
+    pub fn encoder(&self) -> &E {
+        &self.encoder
+    }
+
+    /// Logits `[batch, seq, num_labels]`.
+    pub fn logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        Ok(self.classifier.forward(&self.encoder.encode(inputs)?.last_hidden_state)?)
+    }
+}
+
+/// `GenericForQuestionAnswering`: `qa_outputs` (hidden -> 2) scores every token as the start
+/// and the end of the answer.
+#[derive(Debug, Clone)]
+pub struct QuestionAnswerer<E> {
+    encoder: E,
+    qa_outputs: Linear,
+}
+
+impl<E: Encoder> QuestionAnswerer<E> {
+    pub fn new(encoder: E, qa_outputs: Linear) -> Self {
+        Self { encoder, qa_outputs }
+    }
+
+    /// `encoder` with `qa_outputs` (with bias) loaded from `vb`.
+    pub fn load(encoder: E, vb: VarBuilder<'_>) -> Result<Self> {
+        let qa_outputs = linear(encoder.hidden_size(), 2, vb.pp("qa_outputs"))?;
+        Ok(Self { encoder, qa_outputs })
+    }
+
+    /// The network under the head.
+    pub fn encoder(&self) -> &E {
+        &self.encoder
+    }
+
+    /// `(start_logits, end_logits)`, each `[batch, seq]`.
+    pub fn logits(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
+        split_start_end(&self.qa_outputs.forward(&self.encoder.encode(inputs)?.last_hidden_state)?)
+    }
+}
+
+macro_rules! through_encoder {
+    ($($head:ident),*) => {$(
+        impl<E: Encoder> PreTrainedModel for $head<E> {
+            fn device(&self) -> &Device {
+                self.encoder().device()
+            }
+
+            fn dtype(&self) -> DType {
+                self.encoder().dtype()
+            }
+        }
+    )*};
+}
+
+through_encoder!(SequenceClassifier, MultipleChoice, TokenClassifier, QuestionAnswerer);
+
+impl<E: Encoder> ForSequenceClassification for SequenceClassifier<E> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
+        Ok(SequenceClassifierOutput::new(self.logits(inputs)?))
+    }
+}
+
+impl<E: Encoder> ForMultipleChoice for MultipleChoice<E> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<MultipleChoiceOutput> {
+        Ok(MultipleChoiceOutput::new(self.logits(inputs)?))
+    }
+}
+
+impl<E: Encoder> ForTokenClassification for TokenClassifier<E> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
+        Ok(TokenClassifierOutput::new(self.logits(inputs)?))
+    }
+}
+
+impl<E: Encoder> ForQuestionAnswering for QuestionAnswerer<E> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
+        let (start, end) = self.logits(inputs)?;
+        Ok(QuestionAnsweringOutput::new(start, end))
+    }
+}
