@@ -326,7 +326,7 @@ impl LoadModel for BertForQuestionAnswering {
 
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
         require_two_labels("bert", "BertForQuestionAnswering", config.labels.num_labels())?;
-        Ok(Self { inner: QuestionAnswerer::load(BertModel::new(vb.pp("bert"), config, false)?, vb)? })
+        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(BertModel::new(vb.pp("bert"), config, false)?, vb)? })
     }
 }
 

@@ -272,7 +272,7 @@ impl<E: Encoder> QuestionAnswerer<E> {
     }
 
     /// `encoder` with `qa_outputs` (with bias) loaded from `vb`.
-    pub fn load(encoder: E, vb: VarBuilder<'_>) -> Result<Self> {
+    pub fn with_qa_outputs(encoder: E, vb: VarBuilder<'_>) -> Result<Self> {
         let qa_outputs = linear(encoder.hidden_size(), 2, vb.pp("qa_outputs"))?;
         Ok(Self { encoder, qa_outputs })
     }
@@ -327,4 +327,285 @@ impl<E: Encoder> ForQuestionAnswering for QuestionAnswerer<E> {
         let (start, end) = self.logits(inputs)?;
         Ok(QuestionAnsweringOutput::new(start, end))
     }
+}
+
+/// candle for the code [`register_heads!`] generates. Not public API.
+#[doc(hidden)]
+pub use candle_core as __candle_core;
+
+/// Define the registered head types of one model type: one struct per `transformers` class,
+/// each a thin shell over the head its architecture family shares.
+///
+/// ```text
+/// autocandle_core::register_heads! {
+///     family: autocandle_decoder, config: LlamaConfig, model_type: "llama", prefix: "model";
+///     base: LlamaModel;
+///     causal_lm: LlamaForCausalLM;
+///     sequence_classification: LlamaForSequenceClassification;
+///     /// Extra docs go before an entry.
+///     question_answering(prefix = "transformer"): LlamaForQuestionAnswering;
+///     text_encoding: TextEncoding as "LlamaModel";
+/// }
+/// ```
+///
+/// Each entry `task: Name` defines `pub struct Name { inner: family::__heads::Task }`, with
+/// `#[derive(Debug, AutoRegister)]` for `model_type` and the task (`as "Class"` registers it
+/// under another class name), `LoadModel` (`Config` = `config`, `BASE_MODEL_PREFIX` = `prefix`,
+/// or the entry's own), `PreTrainedModel`, the task's trait delegating to the inner head, and
+/// `inner()`.
+///
+/// `family` names the crate that holds the shared heads (`crate` inside it). It provides a
+/// module `__heads` with one type per task it supports (`Base`,
+/// `TextEncoding`, `CausalLm`, `Seq2SeqLm`, `MaskedLm`, `SequenceClassification`,
+/// `TokenClassification`, `QuestionAnswering`, `MultipleChoice`), each implementing the task's
+/// trait (`Model` for `Base`), and a function
+/// `load<H>(vb, config: &Config, prefix: &'static str, class: &'static str) -> Result<H>`
+/// that builds any of them. The calling crate depends on `autocandle-core` (the derive's
+/// generated code names it).
+#[macro_export]
+macro_rules! register_heads {
+    (
+        family: $family:ident, config: $config:ty, model_type: $model_type:literal, prefix: $prefix:literal;
+        $( $(#[$meta:meta])* $task:ident $( ( prefix = $own_prefix:literal ) )? : $name:ident $( as $class:literal )? ; )+
+    ) => {
+        $(
+            $crate::__register_head! {
+                $task [$(#[$meta])*] [$($class)?] $family, $config, $model_type, $name,
+                $crate::__head_prefix!($prefix $(, $own_prefix)?)
+            }
+        )+
+    };
+}
+
+/// The base model prefix of a [`register_heads!`] entry. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __head_prefix {
+    ($prefix:literal) => {
+        $prefix
+    };
+    ($prefix:literal, $own:literal) => {
+        $own
+    };
+}
+
+/// One head of [`register_heads!`]: the task's inner type, derive attribute, docs and trait.
+/// Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register_head {
+    (base $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+        $crate::__head_shell! {
+            $meta $class $family, $config, $model_type, $name, $prefix, "base", Base,
+            "the network without a head (`AutoModel`)"
+        }
+
+        impl $crate::Model for $name {
+            fn forward(&self, inputs: &$crate::ModelInputs) -> $crate::Result<$crate::BaseModelOutput> {
+                $crate::Model::forward(&self.inner, inputs)
+            }
+        }
+    };
+
+    (text_encoding $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+        $crate::__head_shell! {
+            $meta $class $family, $config, $model_type, $name, $prefix, "text-encoding", TextEncoding,
+            "the text encoder (`AutoModelForTextEncoding`)"
+        }
+
+        impl $crate::ForTextEncoding for $name {
+            fn forward(&self, inputs: &$crate::ModelInputs) -> $crate::Result<$crate::BaseModelOutput> {
+                $crate::ForTextEncoding::forward(&self.inner, inputs)
+            }
+        }
+    };
+
+    (causal_lm $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+        $crate::__head_shell! {
+            $meta $class $family, $config, $model_type, $name, $prefix, "causal-lm", CausalLm,
+            "the network with its language-modelling head (`AutoModelForCausalLM`); `logits` are `[batch, seq, vocab_size]`"
+        }
+
+        impl $crate::ForCausalLm for $name {
+            fn forward(&self, inputs: &$crate::ModelInputs) -> $crate::Result<$crate::CausalLmOutput> {
+                $crate::ForCausalLm::forward(&self.inner, inputs)
+            }
+
+            fn forward_with_cache(
+                &self,
+                inputs: &$crate::ModelInputs,
+                cache: &mut $crate::KvCache,
+            ) -> $crate::Result<$crate::CausalLmOutput> {
+                $crate::ForCausalLm::forward_with_cache(&self.inner, inputs, cache)
+            }
+
+            fn supports_cache(&self) -> bool {
+                $crate::ForCausalLm::supports_cache(&self.inner)
+            }
+
+            fn max_positions(&self) -> ::core::option::Option<usize> {
+                $crate::ForCausalLm::max_positions(&self.inner)
+            }
+
+            fn reset_cache_at(&self, past: usize, total: usize) -> bool {
+                $crate::ForCausalLm::reset_cache_at(&self.inner, past, total)
+            }
+        }
+    };
+
+    (seq2seq_lm $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+        $crate::__head_shell! {
+            $meta $class $family, $config, $model_type, $name, $prefix, "seq2seq-lm", Seq2SeqLm,
+            "the encoder-decoder with its language-modelling head (`AutoModelForSeq2SeqLM`); `logits` are \
+             `[batch, target_seq, vocab_size]`"
+        }
+
+        impl $crate::ForSeq2SeqLm for $name {
+            fn forward(&self, inputs: &$crate::ModelInputs) -> $crate::Result<$crate::Seq2SeqLmOutput> {
+                $crate::ForSeq2SeqLm::forward(&self.inner, inputs)
+            }
+
+            fn encode(&self, inputs: &$crate::ModelInputs) -> $crate::Result<$crate::EncoderOutput> {
+                $crate::ForSeq2SeqLm::encode(&self.inner, inputs)
+            }
+
+            fn decode(
+                &self,
+                decoder_input_ids: &$crate::heads::__candle_core::Tensor,
+                encoder: &$crate::EncoderOutput,
+                cache: &mut $crate::Seq2SeqCache,
+            ) -> $crate::Result<$crate::heads::__candle_core::Tensor> {
+                $crate::ForSeq2SeqLm::decode(&self.inner, decoder_input_ids, encoder, cache)
+            }
+
+            fn decoder_start_token_id(&self) -> ::core::option::Option<u32> {
+                $crate::ForSeq2SeqLm::decoder_start_token_id(&self.inner)
+            }
+
+            fn max_source_positions(&self) -> ::core::option::Option<usize> {
+                $crate::ForSeq2SeqLm::max_source_positions(&self.inner)
+            }
+
+            fn max_target_positions(&self) -> ::core::option::Option<usize> {
+                $crate::ForSeq2SeqLm::max_target_positions(&self.inner)
+            }
+        }
+    };
+
+    (masked_lm $($rest:tt)*) => {
+        $crate::__register_head!(@one masked_lm, "masked-lm", MaskedLm, ForMaskedLm, MaskedLmOutput,
+            "the network with its masked language modelling head; `logits` are `[batch, seq, vocab_size]`"; $($rest)*);
+    };
+    (sequence_classification $($rest:tt)*) => {
+        $crate::__register_head!(@one sequence_classification, "sequence-classification", SequenceClassification,
+            ForSequenceClassification, SequenceClassifierOutput,
+            "the network with a sequence classification head; `logits` are `[batch, num_labels]`"; $($rest)*);
+    };
+    (token_classification $($rest:tt)*) => {
+        $crate::__register_head!(@one token_classification, "token-classification", TokenClassification,
+            ForTokenClassification, TokenClassifierOutput,
+            "the network with a classifier on every token; `logits` are `[batch, seq, num_labels]`"; $($rest)*);
+    };
+    (question_answering $($rest:tt)*) => {
+        $crate::__register_head!(@one question_answering, "question-answering", QuestionAnswering,
+            ForQuestionAnswering, QuestionAnsweringOutput,
+            "the network with a span head `qa_outputs` scoring every token as the start and the end of the \
+             answer; `start_logits` and `end_logits` are `[batch, seq]`"; $($rest)*);
+    };
+    (multiple_choice $($rest:tt)*) => {
+        $crate::__register_head!(@one multiple_choice, "multiple-choice", MultipleChoice, ForMultipleChoice,
+            MultipleChoiceOutput,
+            "the network with a multiple choice head: inputs are `[batch, choices, seq]`, each choice is \
+             encoded on its own and scored; `logits` are `[batch, choices]`"; $($rest)*);
+    };
+
+    (@one $task:ident, $task_name:literal, $inner:ident, $trait:ident, $output:ident, $doc:literal;
+        $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+        $crate::__head_shell! {
+            $meta $class $family, $config, $model_type, $name, $prefix, $task_name, $inner, $doc
+        }
+
+        impl $crate::$trait for $name {
+            fn forward(&self, inputs: &$crate::ModelInputs) -> $crate::Result<$crate::$output> {
+                $crate::$trait::forward(&self.inner, inputs)
+            }
+        }
+    };
+
+    ($other:ident $($rest:tt)*) => {
+        ::core::compile_error!(concat!(
+            "unknown head `", stringify!($other), "` in `register_heads!`: known heads: base, text_encoding, ",
+            "causal_lm, seq2seq_lm, masked_lm, sequence_classification, token_classification, ",
+            "question_answering, multiple_choice"
+        ));
+    };
+}
+
+/// The struct of a [`register_heads!`] entry, its `LoadModel`, `PreTrainedModel` and
+/// `inner()`. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __head_shell {
+    (
+        [$(#[$meta:meta])*] [$($class:literal)?] $family:ident, $config:ty, $model_type:literal, $name:ident,
+        $prefix:expr, $task_name:literal, $inner:ident, $doc:literal
+    ) => {
+        $crate::__head_struct! {
+            [
+                #[doc = concat!("`", stringify!($name), "`: ", $doc, ".")]
+                $(#[$meta])*
+            ]
+            [$($class)?] $model_type, $task_name, $name, $family, $inner
+        }
+
+        impl $crate::LoadModel for $name {
+            type Config = $config;
+            const BASE_MODEL_PREFIX: &'static str = $prefix;
+
+            fn load(vb: $crate::__private::VarBuilder<'_>, config: &$config) -> $crate::Result<Self> {
+                let prefix = <Self as $crate::LoadModel>::BASE_MODEL_PREFIX;
+                ::core::result::Result::Ok(Self { inner: $family::__heads::load(vb, config, prefix, stringify!($name))? })
+            }
+        }
+
+        impl $crate::PreTrainedModel for $name {
+            fn device(&self) -> &$crate::heads::__candle_core::Device {
+                $crate::PreTrainedModel::device(&self.inner)
+            }
+
+            fn dtype(&self) -> $crate::heads::__candle_core::DType {
+                $crate::PreTrainedModel::dtype(&self.inner)
+            }
+        }
+
+        impl $name {
+            /// The shared head this type delegates to.
+            pub fn inner(&self) -> &$family::__heads::$inner {
+                &self.inner
+            }
+        }
+    };
+}
+
+/// The struct and derive of a [`register_heads!`] entry, with or without a class name of its
+/// own. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __head_struct {
+    ([$($meta:tt)*] [] $model_type:literal, $task_name:literal, $name:ident, $family:ident, $inner:ident) => {
+        $($meta)*
+        #[derive(Debug, $crate::AutoRegister)]
+        #[auto(model_type = $model_type, task = $task_name)]
+        pub struct $name {
+            inner: $family::__heads::$inner,
+        }
+    };
+    ([$($meta:tt)*] [$class:literal] $model_type:literal, $task_name:literal, $name:ident, $family:ident, $inner:ident) => {
+        $($meta)*
+        #[derive(Debug, $crate::AutoRegister)]
+        #[auto(model_type = $model_type, task = $task_name, class = $class)]
+        pub struct $name {
+            inner: $family::__heads::$inner,
+        }
+    };
 }

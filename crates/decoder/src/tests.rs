@@ -535,15 +535,17 @@ fn heads_follow_transformers() {
 
     let classifier = SequenceClassifier::load(vb.clone(), &spec, "model").unwrap();
     // The rightmost non-pad token; 0 when every token is padding.
-    assert_eq!(classifier.pooled_indices(&ids(&[&[0, 4, 5, 0], &[3, 0, 0, 0], &[0, 0, 0, 0]])).unwrap(), vec![2, 0, 0]);
-    assert_eq!(classifier.forward(&x).unwrap().dims(), [2, 3]);
+    let pooled = |c: &SequenceClassifier, x: &Tensor| c.pooling().last_non_pad_indices(x).unwrap().unwrap();
+    assert_eq!(pooled(&classifier, &ids(&[&[0, 4, 5, 0], &[3, 0, 0, 0], &[0, 0, 0, 0]])), vec![2, 0, 0]);
+    assert_eq!(classifier.logits(&x).unwrap().dims(), [2, 3]);
     let no_pad =
         SequenceClassifier::load(vb.clone(), &DecoderSpec { pad_token_id: None, ..spec.clone() }, "model").unwrap();
-    assert!(no_pad.forward(&x).unwrap_err().to_string().contains("without a padding token"));
-    assert_eq!(no_pad.pooled_indices(&ids(&[&[0, 4, 5, 0]])).unwrap(), vec![3]);
+    assert!(no_pad.logits(&x).unwrap_err().to_string().contains("without a padding token"));
+    assert_eq!(pooled(&no_pad, &ids(&[&[0, 4, 5, 0]])), vec![3]);
 
-    assert_eq!(TokenClassifier::load(vb.clone(), &spec, "model").unwrap().forward(&x).unwrap().dims(), [2, 4, 3]);
-    let (start, end) = QuestionAnswerer::load(vb.clone(), &spec, "transformer").unwrap().forward(&x).unwrap();
+    assert_eq!(TokenClassifier::load(vb.clone(), &spec, "model").unwrap().logits(&x).unwrap().dims(), [2, 4, 3]);
+    let qa = <QuestionAnswerer as DecoderHead>::load(vb.clone(), &spec, "transformer").unwrap();
+    let (start, end) = qa.logits(&x).unwrap();
     assert_eq!((start.dims(), end.dims()), (&[2usize, 4][..], &[2usize, 4][..]));
     assert!(varmap.data().lock().unwrap().contains_key("transformer.embed_tokens.weight"));
 

@@ -183,7 +183,7 @@ impl LoadModel for DistilBertForQuestionAnswering {
 
     fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
         require_two_labels("distilbert", "DistilBertForQuestionAnswering", config.labels.num_labels())?;
-        Ok(Self { inner: QuestionAnswerer::load(DistilBertModel::new(vb.pp("distilbert"), config)?, vb)? })
+        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(DistilBertModel::new(vb.pp("distilbert"), config)?, vb)? })
     }
 }
 

@@ -311,7 +311,7 @@ macro_rules! roberta_head {
                 spec.bert.labels.num_labels(),
             )?;
             let encoder = $crate::model::RobertaEncoder::new(vb.pp("roberta"), &spec, false)?;
-            Ok(Self { roberta: ::autocandle_core::heads::QuestionAnswerer::load(encoder, vb)? })
+            Ok(Self { roberta: ::autocandle_core::heads::QuestionAnswerer::with_qa_outputs(encoder, vb)? })
         });
 
         impl ::autocandle_core::ForQuestionAnswering for $name {
