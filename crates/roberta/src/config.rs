@@ -148,7 +148,7 @@ roberta_config! {
 
 /// A checked RoBERTa config, what the network is built from.
 #[derive(Debug, Clone)]
-pub(crate) struct RobertaSpec {
+pub struct RobertaSpec {
     pub(crate) bert: BertConfig,
     /// `pad_token_id`, checked to be a row of both embedding tables.
     pub(crate) padding_idx: Option<u32>,

@@ -48,7 +48,7 @@ fn position_ids(input_ids: &Tensor, padding_idx: u32) -> Result<(Tensor, u32)> {
 /// The RoBERTa encoder (`RobertaModel` without its head): [`BertModel`] run with RoBERTa's
 /// position ids when the caller gives none. Token type ids default to zeros, as in BERT.
 #[derive(Debug)]
-pub(crate) struct RobertaEncoder {
+pub struct RobertaEncoder {
     bert: BertModel,
     padding_idx: Option<u32>,
     model_type: &'static str,
@@ -66,17 +66,17 @@ impl RobertaEncoder {
     }
 
     /// The word embedding matrix, `[vocab_size, hidden_size]`.
-    pub(crate) fn word_embeddings(&self) -> &Tensor {
+    pub fn word_embeddings(&self) -> &Tensor {
         self.bert.word_embeddings()
     }
 
     /// Whether the encoder has a pooler (and so a `pooler_output`).
-    pub(crate) fn has_pooler(&self) -> bool {
+    pub fn has_pooler(&self) -> bool {
         self.bert.has_pooler()
     }
 
     /// The most positions a sequence may use (`max_position_embeddings`).
-    pub(crate) fn max_positions(&self) -> usize {
+    pub fn max_positions(&self) -> usize {
         self.bert.config().max_position_embeddings
     }
 
@@ -132,7 +132,7 @@ impl PreTrainedModel for RobertaEncoder {
 /// `RobertaLMHead` (`lm_head`): dense, exact GELU, LayerNorm, then the decoder to vocabulary
 /// logits, tied to the word embeddings (its bias to `lm_head.bias`).
 #[derive(Debug)]
-pub(crate) struct RobertaLmHead {
+pub struct RobertaLmHead {
     dense: Linear,
     layer_norm: candle_nn::LayerNorm,
     decoder: Linear,
