@@ -609,3 +609,53 @@ macro_rules! __head_struct {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    #[test]
+    fn last_non_pad_pooling_follows_transformers() {
+        let ids = Tensor::new(&[[0u32, 4, 5, 0], [3, 0, 0, 0], [0, 0, 0, 0]], &Device::Cpu).unwrap();
+        let pooling = Pooling::LastNonPad { pad_token_id: Some(0) };
+        assert_eq!(pooling.last_non_pad_indices(&ids).unwrap(), Some(vec![2, 0, 0]));
+        let no_pad = Pooling::LastNonPad { pad_token_id: None };
+        assert_eq!(no_pad.last_non_pad_indices(&ids.narrow(0, 0, 1).unwrap()).unwrap(), Some(vec![3]));
+        let err = no_pad.last_non_pad_indices(&ids).unwrap_err();
+        assert!(err.to_string().contains("without a padding token"), "{err}");
+        assert_eq!(Pooling::FirstToken.last_non_pad_indices(&ids).unwrap(), None);
+    }
+
+    #[test]
+    fn span_logits_split_and_label_check() {
+        let logits = Tensor::new(&[[[1f32, 2.], [3., 4.], [5., 6.]]], &Device::Cpu).unwrap();
+        let (start, end) = split_start_end(&logits).unwrap();
+        assert_eq!(start.to_vec2::<f32>().unwrap(), [[1., 3., 5.]]);
+        assert_eq!(end.to_vec2::<f32>().unwrap(), [[2., 4., 6.]]);
+        assert!(require_two_labels("bert", "BertForQuestionAnswering", 2).is_ok());
+        let err = require_two_labels("bert", "BertForQuestionAnswering", 3).unwrap_err().to_string();
+        assert!(err.contains("BertForQuestionAnswering needs 2 labels") && err.contains("has 3"), "{err}");
+    }
+
+    #[test]
+    fn classifiers_and_choices() {
+        let cpu = &Device::Cpu;
+        let eye = Tensor::new(&[[1f32, 0.], [0., 1.]], cpu).unwrap();
+        let neg = Tensor::new(&[[-1f32, 0.], [0., -1.]], cpu).unwrap();
+        let x = Tensor::new(&[[0.5f32, -2.]], cpu).unwrap();
+        let relu = Classifier::DenseRelu { dense: Linear::new(eye.clone(), None), out_proj: Linear::new(neg, None) };
+        assert_eq!(relu.forward(&x).unwrap().to_vec2::<f32>().unwrap(), [[-0.5, 0.]]);
+        let tanh = Classifier::DenseTanh { dense: Linear::new(eye.clone(), None), out_proj: Linear::new(eye, None) };
+        let want = [[0.5f32.tanh(), (-2f32).tanh()]];
+        assert_eq!(tanh.forward(&x).unwrap().to_vec2::<f32>().unwrap(), want);
+
+        let ids = Tensor::zeros((2, 3, 4), DType::U32, cpu).unwrap();
+        let (flat, shape) = flatten_choices(&ModelInputs::new(ids.clone())).unwrap();
+        assert_eq!((flat.input_ids().unwrap().dims(), shape), (&[6usize, 4][..], (2, 3)));
+        let bad = ModelInputs::new(ids).with_attention_mask(Tensor::zeros((2, 3, 5), DType::U32, cpu).unwrap());
+        assert!(flatten_choices(&bad).is_err());
+        assert!(flatten_choices(&ModelInputs::new(Tensor::zeros((2, 4), DType::U32, cpu).unwrap())).is_err());
+    }
+}
