@@ -10,11 +10,11 @@ use autocandle_core::{
     SequenceClassifierOutput,
 };
 
-use autocandle_core::heads::{Classifier, Encoder, QuestionAnswerer};
+use autocandle_core::heads::{same_values, Classifier, Encoder, QuestionAnswerer};
 use autocandle_core::BaseModelOutput;
 
 use crate::config::BartConfig;
-use crate::model::{same_values, BartModel};
+use crate::model::BartModel;
 
 macro_rules! pretrained_model {
     ($($ty:ident),*) => {$(

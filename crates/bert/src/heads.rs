@@ -1,5 +1,6 @@
 //! The task heads on top of [`BertModel`], one per `transformers` class.
 
+use autocandle_core::heads::same_values;
 use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, Init, LayerNorm, VarBuilder};
@@ -89,15 +90,6 @@ pub fn lm_decoder(vb: VarBuilder<'_>, word_embeddings: &Tensor, tie: bool) -> Re
         vb.get_with_hints(vocab, "bias", Init::Const(0.0))?
     };
     Ok(Linear::new(weight, Some(bias)))
-}
-
-/// Whether two tensors of the same shape hold exactly the same values.
-fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() {
-        return Ok(false);
-    }
-    let all_equal = a.eq(b)?.min_all()?.to_scalar::<u8>()?;
-    Ok(all_equal == 1)
 }
 
 macro_rules! pretrained_model {

@@ -143,6 +143,15 @@ pub fn split_start_end(logits: &Tensor) -> Result<(Tensor, Tensor)> {
     Ok((take(0)?, take(1)?))
 }
 
+/// Whether two tensors have the same shape, dtype and values: an output matrix the checkpoint
+/// holds with the values of the matrix it is tied to stays tied, as `transformers` ties it.
+pub fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
+    if a.dims() != b.dims() || a.dtype() != b.dtype() {
+        return Ok(false);
+    }
+    Ok(a.eq(b)?.to_dtype(DType::U32)?.min_all()?.to_scalar::<u32>()? == 1)
+}
+
 /// The inputs of a multiple choice model, `[batch, choices, seq]` each, as `[batch * choices,
 /// seq]` inputs for the encoder (`input_ids.view(-1, seq)` in `transformers`), with
 /// `(batch, choices)`: the shape the logits come back to.

@@ -7,7 +7,7 @@
 //! Each takes the name its base model sits under (`model`, or `transformer` for the question
 //! answering heads of Llama and Qwen, kept by `transformers` for backward compatibility).
 
-use autocandle_core::heads::{self, Classifier, Encoder, Pooling};
+use autocandle_core::heads::{self, same_values, Classifier, Encoder, Pooling};
 use autocandle_core::nn::{linear_b, linear_no_bias, Linear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
@@ -19,14 +19,6 @@ use autocandle_core::{
 use crate::layers::soft_cap;
 use crate::model::DecoderModel;
 use crate::spec::{DecoderConfig, DecoderSpec};
-
-/// Whether two tensors of the same shape hold exactly the same values.
-fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() {
-        return Ok(false);
-    }
-    Ok(a.eq(b)?.min_all()?.to_scalar::<u8>()? == 1)
-}
 
 /// The decoder with its language-modelling head `lm_head` (`LlamaForCausalLM`), and Gemma-2's
 /// final logit soft-capping.

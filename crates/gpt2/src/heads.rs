@@ -10,7 +10,9 @@ use autocandle_core::{
     TokenClassifierOutput,
 };
 
-use autocandle_core::heads::{Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::heads::{
+    same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+};
 use autocandle_core::BaseModelOutput;
 
 use crate::config::GPT2Config;
@@ -38,15 +40,6 @@ macro_rules! pretrained_model {
 }
 
 pretrained_model!(GPT2LMHeadModel);
-
-/// Whether two tensors of the same shape hold exactly the same values.
-fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() {
-        return Ok(false);
-    }
-    let all_equal = a.eq(b)?.min_all()?.to_scalar::<u8>()?;
-    Ok(all_equal == 1)
-}
 
 /// GPT-2 with a language modelling head (`GPT2LMHeadModel`): `lm_head`, without bias, maps
 /// the final hidden states to vocabulary logits.
