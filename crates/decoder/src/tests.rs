@@ -623,15 +623,17 @@ fn half_precision_runs_close_to_f32() {
         let varmap = VarMap::new();
         // Loading through the varmap creates every weight the model reads.
         CausalLm::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &spec, "model").unwrap();
-        // Deterministic weights (the varmap's are drawn unseeded), of the same shapes and spread.
-        let weights: std::collections::HashMap<String, Tensor> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
+        // Deterministic weights (the varmap's are drawn unseeded), of the same shapes and spread;
+        // numbered in name order, not in the varmap's (random) hash order.
+        let data = varmap.data().lock().unwrap();
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        let weights: std::collections::HashMap<String, Tensor> = names
+            .into_iter()
             .enumerate()
-            .map(|(n, (k, v))| (k.clone(), deterministic_like(v.as_tensor(), n as f32)))
+            .map(|(n, k)| (k.clone(), deterministic_like(data[k].as_tensor(), n as f32)))
             .collect();
+        drop(data);
         let lm = CausalLm::load(VarBuilder::from_tensors(weights.clone(), DType::F32, &Device::Cpu), &spec, "model")
             .unwrap();
         let mask = Tensor::new(&[[0u32, 1, 1, 1, 1], [1, 1, 1, 1, 1]], &Device::Cpu).unwrap();
