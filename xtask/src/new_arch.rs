@@ -3,7 +3,7 @@
 //! with its feature and loads through the Auto classes with no other file edited.
 //!
 //! The scaffold is a llama-like decoder on `autocandle-decoder`: a config struct with Llama's
-//! fields and defaults, its `DecoderConfig` impl, one `decoder_heads!` call for the heads the
+//! fields and defaults, its `DecoderConfig` impl, one `register_heads!` call for the heads the
 //! manifest lists, and unit tests. The contributor then edits the config (defaults, switches)
 //! to what `transformers`' `configuration_<model_type>.py` says and adds parity fixtures.
 
@@ -18,7 +18,7 @@ use crate::manifest::{self, Manifest};
 /// The templates `--like` accepts.
 pub const LIKE: &[&str] = &["llama"];
 
-/// The heads of the llama-like template: task name, `decoder_heads!` entry, and the
+/// The heads of the llama-like template: task name, `register_heads!` entry, and the
 /// `base_model_prefix` the head loads under.
 const HEADS: &[(&str, &str, &str)] = &[
     ("base", "base", "model"),
@@ -42,7 +42,7 @@ pub struct Plan {
     pub feature: String,
     /// The config struct (the manifest's `config_class`).
     pub config_class: String,
-    /// (task name, `decoder_heads!` entry, class name, base model prefix) of each head.
+    /// (task name, `register_heads!` entry, class name, base model prefix) of each head.
     pub heads: Vec<(String, String, String, String)>,
     /// Whether `manifests/<model_type>.toml` exists already (known but not implemented).
     pub manifest_exists: bool,
@@ -151,7 +151,7 @@ pub fn plan(model_type: &str, manifests: &[Manifest]) -> Result<Plan> {
             HEADS.iter().map(|h| h.0).collect::<Vec<_>>().join(", ")
         );
     }
-    // `decoder_heads!` defines one Rust type per head: a class that two tasks share (as
+    // `register_heads!` defines one Rust type per head: a class that two tasks share (as
     // `transformers` maps some) can only be scaffolded once.
     let mut seen = std::collections::BTreeSet::new();
     heads.retain(|h| seen.insert(h.2.clone()));
@@ -235,8 +235,8 @@ mod config;
 
 pub use config::{config};
 
-autocandle_decoder::decoder_heads! {{
-    config: {config}, model_type: "{ty}";
+autocandle_core::register_heads! {{
+    family: autocandle_decoder, config: {config}, model_type: "{ty}", prefix: "model";
 {heads}}}
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The task heads on top of [`BartModel`], one per `transformers` class.
 
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
+use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
 
@@ -10,8 +10,11 @@ use autocandle_core::{
     SequenceClassifierOutput,
 };
 
+use autocandle_core::heads::{same_values, Classifier, Encoder, QuestionAnswerer};
+use autocandle_core::BaseModelOutput;
+
 use crate::config::BartConfig;
-use crate::model::{same_values, BartModel};
+use crate::model::BartModel;
 
 macro_rules! pretrained_model {
     ($($ty:ident),*) => {$(
@@ -34,7 +37,7 @@ macro_rules! pretrained_model {
     )*};
 }
 
-pretrained_model!(BartForConditionalGeneration, BartForSequenceClassification, BartForQuestionAnswering);
+pretrained_model!(BartForConditionalGeneration, BartForSequenceClassification);
 
 /// BART with a language modelling head (`BartForConditionalGeneration`): `lm_head`, without
 /// bias, maps the decoder states to vocabulary logits, plus the `final_logits_bias` buffer
@@ -129,23 +132,6 @@ impl ForSeq2SeqLm for BartForConditionalGeneration {
     }
 }
 
-/// `BartClassificationHead`: `dense`, tanh, `out_proj`.
-#[derive(Debug)]
-struct BartClassificationHead {
-    dense: Linear,
-    out_proj: Linear,
-}
-
-impl BartClassificationHead {
-    fn load(vb: VarBuilder<'_>, d: usize, num_labels: usize) -> Result<Self> {
-        Ok(Self { dense: linear(d, d, vb.pp("dense"))?, out_proj: linear(d, num_labels, vb.pp("out_proj"))? })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.out_proj.forward(&self.dense.forward(x)?.tanh()?)?)
-    }
-}
-
 /// BART with a classifier (`BartForSequenceClassification`): the decoder state at the last
 /// `eos_token_id` of each row goes through `classification_head` (`dense`, tanh,
 /// `out_proj`; `num_labels` outputs, 3 by default for BART).
@@ -156,7 +142,8 @@ impl BartClassificationHead {
 #[auto(model_type = "bart", task = "sequence-classification", class = "BartForSequenceClassification")]
 pub struct BartForSequenceClassification {
     model: BartModel,
-    classification_head: BartClassificationHead,
+    /// `BartClassificationHead`: `dense`, tanh, `out_proj`.
+    classification_head: Classifier,
     eos_token_id: i64,
 }
 
@@ -168,7 +155,7 @@ impl LoadModel for BartForSequenceClassification {
         let eos_token_id = config.single_eos_token_id()?;
         Ok(Self {
             model: BartModel::new(vb.pp("model"), config, None)?,
-            classification_head: BartClassificationHead::load(
+            classification_head: Classifier::dense_tanh(
                 vb.pp("classification_head"),
                 config.d_model,
                 config.num_labels(),
@@ -231,8 +218,7 @@ impl ForSequenceClassification for BartForSequenceClassification {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "bart", task = "question-answering", class = "BartForQuestionAnswering")]
 pub struct BartForQuestionAnswering {
-    model: BartModel,
-    qa_outputs: Linear,
+    inner: QuestionAnswerer<BartModel>,
 }
 
 impl LoadModel for BartForQuestionAnswering {
@@ -240,18 +226,40 @@ impl LoadModel for BartForQuestionAnswering {
     const BASE_MODEL_PREFIX: &'static str = "model";
 
     fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
-        Ok(Self {
-            model: BartModel::new(vb.pp("model"), config, None)?,
-            qa_outputs: linear(config.d_model, 2, vb.pp("qa_outputs"))?,
-        })
+        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(BartModel::new(vb.pp("model"), config, None)?, vb)? })
     }
 }
 
 impl ForQuestionAnswering for BartForQuestionAnswering {
     fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        let (hidden, _) = self.model.run(inputs)?;
-        let logits = self.qa_outputs.forward(&hidden)?;
-        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
-        Ok(QuestionAnsweringOutput::new(take(0)?, take(1)?))
+        self.inner.forward(inputs)
+    }
+}
+
+impl PreTrainedModel for BartForQuestionAnswering {
+    fn device(&self) -> &Device {
+        PreTrainedModel::device(&self.inner)
+    }
+
+    fn dtype(&self) -> DType {
+        PreTrainedModel::dtype(&self.inner)
+    }
+}
+
+impl BartForQuestionAnswering {
+    /// The underlying encoder-decoder.
+    pub fn model(&self) -> &BartModel {
+        self.inner.encoder()
+    }
+}
+
+/// The heads read the decoder's last hidden state.
+impl Encoder for BartModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs)?.0, None))
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config().d_model
     }
 }

@@ -2,6 +2,7 @@
 //! an offset of 2, post-LayerNorm encoder and decoder layers, and the decoder's key/value
 //! cache for incremental decoding.
 
+use autocandle_core::heads::same_values;
 use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, Init, LayerNorm, VarBuilder};
@@ -24,15 +25,6 @@ fn softmax_dtype(dtype: DType) -> DType {
         DType::F16 | DType::BF16 => DType::F32,
         other => other,
     }
-}
-
-/// Whether two tensors of the same shape hold exactly the same values.
-pub(crate) fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() {
-        return Ok(false);
-    }
-    let all_equal = a.eq(b)?.min_all()?.to_scalar::<u8>()?;
-    Ok(all_equal == 1)
 }
 
 /// `BartAttention`: multi-head attention with separate `q_proj`, `k_proj`, `v_proj` and

@@ -11,133 +11,66 @@ pub use autocandle_core::TokenIds;
 /// Fields `config.json` may hold that `BertConfig` does not declare are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AutoRegister)]
 #[auto(config, model_type = "bert")]
+#[serde(default)]
 pub struct BertConfig {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default = "defaults::hidden_size")]
     pub hidden_size: usize,
-    #[serde(default = "defaults::num_hidden_layers")]
     pub num_hidden_layers: usize,
-    #[serde(default = "defaults::num_attention_heads")]
     pub num_attention_heads: usize,
-    #[serde(default = "defaults::intermediate_size")]
     pub intermediate_size: usize,
     /// Activation of the feed-forward layers and of the MLM head transform.
-    #[serde(default = "defaults::hidden_act")]
     pub hidden_act: Activation,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub hidden_dropout_prob: f64,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub attention_probs_dropout_prob: f64,
-    #[serde(default = "defaults::max_position_embeddings")]
     pub max_position_embeddings: usize,
-    #[serde(default = "defaults::type_vocab_size")]
     pub type_vocab_size: usize,
     /// Standard deviation of the initialisation in `transformers`; unused at inference.
-    #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
-    #[serde(default = "defaults::layer_norm_eps")]
     pub layer_norm_eps: f64,
-    #[serde(default = "defaults::pad_token_id")]
     pub pad_token_id: Option<i64>,
     /// Only `"absolute"` is supported. `transformers` 5.23 no longer declares this field and
     /// always computes absolute positions, silently dropping the relative-position weights of
     /// checkpoints trained with `relative_key` / `relative_key_query`; autocandle refuses to
     /// load those instead of computing something else than they were trained for.
-    #[serde(default = "defaults::position_embedding_type")]
     pub position_embedding_type: String,
     /// Generation only; autocandle keeps no KV cache for BERT.
-    #[serde(default = "defaults::yes")]
     pub use_cache: bool,
     /// Training only: dropout is a no-op here.
-    #[serde(default)]
     pub classifier_dropout: Option<f64>,
     /// Causal self-attention (for `BertLMHeadModel`).
-    #[serde(default)]
     pub is_decoder: bool,
     /// Cross-attention layers for an encoder-decoder; they only act on `encoder_hidden_states`,
     /// which autocandle does not take, so their weights are not loaded.
-    #[serde(default)]
     pub add_cross_attention: bool,
-    #[serde(default)]
     pub bos_token_id: Option<i64>,
-    #[serde(default)]
     pub eos_token_id: Option<TokenIds>,
     /// The MLM decoder shares the word embedding matrix.
-    #[serde(default = "defaults::yes")]
     pub tie_word_embeddings: bool,
     /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     #[serde(flatten)]
     pub labels: LabelConfig,
 }
 
-mod defaults {
-    use autocandle_core::Activation;
-
-    pub(super) fn vocab_size() -> usize {
-        30522
-    }
-    pub(super) fn hidden_size() -> usize {
-        768
-    }
-    pub(super) fn num_hidden_layers() -> usize {
-        12
-    }
-    pub(super) fn num_attention_heads() -> usize {
-        12
-    }
-    pub(super) fn intermediate_size() -> usize {
-        3072
-    }
-    pub(super) fn hidden_act() -> Activation {
-        Activation::Gelu
-    }
-    pub(super) fn dropout() -> f64 {
-        0.1
-    }
-    pub(super) fn max_position_embeddings() -> usize {
-        512
-    }
-    pub(super) fn type_vocab_size() -> usize {
-        2
-    }
-    pub(super) fn initializer_range() -> f64 {
-        0.02
-    }
-    pub(super) fn layer_norm_eps() -> f64 {
-        1e-12
-    }
-    pub(super) fn pad_token_id() -> Option<i64> {
-        Some(0)
-    }
-    pub(super) fn position_embedding_type() -> String {
-        "absolute".to_owned()
-    }
-    pub(super) fn yes() -> bool {
-        true
-    }
-}
-
 impl Default for BertConfig {
     /// `BertConfig()` in `transformers`: the `bert-base-uncased` shape.
     fn default() -> Self {
         Self {
-            vocab_size: defaults::vocab_size(),
-            hidden_size: defaults::hidden_size(),
-            num_hidden_layers: defaults::num_hidden_layers(),
-            num_attention_heads: defaults::num_attention_heads(),
-            intermediate_size: defaults::intermediate_size(),
-            hidden_act: defaults::hidden_act(),
-            hidden_dropout_prob: defaults::dropout(),
-            attention_probs_dropout_prob: defaults::dropout(),
-            max_position_embeddings: defaults::max_position_embeddings(),
-            type_vocab_size: defaults::type_vocab_size(),
-            initializer_range: defaults::initializer_range(),
-            layer_norm_eps: defaults::layer_norm_eps(),
-            pad_token_id: defaults::pad_token_id(),
-            position_embedding_type: defaults::position_embedding_type(),
+            vocab_size: 30522,
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: Activation::Gelu,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            initializer_range: 0.02,
+            layer_norm_eps: 1e-12,
+            pad_token_id: Some(0),
+            position_embedding_type: "absolute".to_owned(),
             use_cache: true,
             classifier_dropout: None,
             is_decoder: false,

@@ -1,21 +1,25 @@
 //! The task heads on top of [`BertModel`], one per `transformers` class.
 
+use autocandle_core::heads::same_values;
 use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, Init, LayerNorm, VarBuilder};
 
 use autocandle_core::{
-    Activation, AutoRegister, Error, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,
-    ForPreTraining, ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadModel, ModelInputs,
-    PreTrainedModel, Result,
+    Activation, AutoRegister, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining,
+    ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadModel, ModelInputs, PreTrainedModel,
+    Result,
 };
 use autocandle_core::{
     CausalLmOutput, MaskedLmOutput, MultipleChoiceOutput, NextSentencePredictorOutput, PreTrainingOutput,
     QuestionAnsweringOutput, SequenceClassifierOutput, TokenClassifierOutput,
 };
 
+use autocandle_core::heads::{
+    require_two_labels, Classifier, MultipleChoice, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+};
+
 use crate::config::BertConfig;
-use crate::inputs::flatten_choices;
 use crate::model::BertModel;
 
 /// `BertLMPredictionHead` (`cls.predictions`): transform (dense, activation, LayerNorm),
@@ -88,15 +92,6 @@ pub fn lm_decoder(vb: VarBuilder<'_>, word_embeddings: &Tensor, tie: bool) -> Re
     Ok(Linear::new(weight, Some(bias)))
 }
 
-/// Whether two tensors of the same shape hold exactly the same values.
-fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() {
-        return Ok(false);
-    }
-    let all_equal = a.eq(b)?.min_all()?.to_scalar::<u8>()?;
-    Ok(all_equal == 1)
-}
-
 macro_rules! pretrained_model {
     ($($ty:ident),*) => {$(
         impl PreTrainedModel for $ty {
@@ -118,16 +113,7 @@ macro_rules! pretrained_model {
     )*};
 }
 
-pretrained_model!(
-    BertForPreTraining,
-    BertLMHeadModel,
-    BertForMaskedLM,
-    BertForNextSentencePrediction,
-    BertForSequenceClassification,
-    BertForMultipleChoice,
-    BertForTokenClassification,
-    BertForQuestionAnswering
-);
+pretrained_model!(BertForPreTraining, BertLMHeadModel, BertForMaskedLM, BertForNextSentencePrediction);
 
 /// BERT with its two pretraining heads, masked LM and next sentence prediction
 /// (`BertForPreTraining`).
@@ -247,8 +233,7 @@ impl ForNextSentencePrediction for BertForNextSentencePrediction {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "bert", task = "sequence-classification", class = "BertForSequenceClassification")]
 pub struct BertForSequenceClassification {
-    bert: BertModel,
-    classifier: Linear,
+    inner: SequenceClassifier<BertModel>,
 }
 
 impl LoadModel for BertForSequenceClassification {
@@ -256,18 +241,15 @@ impl LoadModel for BertForSequenceClassification {
     const BASE_MODEL_PREFIX: &'static str = "bert";
 
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
-        let num_labels = config.labels.num_labels();
-        Ok(Self {
-            bert: BertModel::new(vb.pp("bert"), config, true)?,
-            classifier: linear(config.hidden_size, num_labels, vb.pp("classifier"))?,
-        })
+        let bert = BertModel::new(vb.pp("bert"), config, true)?;
+        let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
+        Ok(Self { inner: SequenceClassifier::new(bert, Pooling::Pooler, Classifier::Linear(classifier)) })
     }
 }
 
 impl ForSequenceClassification for BertForSequenceClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
-        let pooled = BertModel::pooled(self.bert.run(inputs)?)?;
-        Ok(SequenceClassifierOutput::new(self.classifier.forward(&pooled)?))
+        self.inner.forward(inputs)
     }
 }
 
@@ -277,8 +259,7 @@ impl ForSequenceClassification for BertForSequenceClassification {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "bert", task = "multiple-choice", class = "BertForMultipleChoice")]
 pub struct BertForMultipleChoice {
-    bert: BertModel,
-    classifier: Linear,
+    inner: MultipleChoice<BertModel>,
 }
 
 impl LoadModel for BertForMultipleChoice {
@@ -286,19 +267,15 @@ impl LoadModel for BertForMultipleChoice {
     const BASE_MODEL_PREFIX: &'static str = "bert";
 
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
-        Ok(Self {
-            bert: BertModel::new(vb.pp("bert"), config, true)?,
-            classifier: linear(config.hidden_size, 1, vb.pp("classifier"))?,
-        })
+        let bert = BertModel::new(vb.pp("bert"), config, true)?;
+        let classifier = linear(config.hidden_size, 1, vb.pp("classifier"))?;
+        Ok(Self { inner: MultipleChoice::new(bert, Pooling::Pooler, Classifier::Linear(classifier)) })
     }
 }
 
 impl ForMultipleChoice for BertForMultipleChoice {
     fn forward(&self, inputs: &ModelInputs) -> Result<MultipleChoiceOutput> {
-        let (flat_inputs, (batch, choices)) = flatten_choices(inputs)?;
-        let pooled = BertModel::pooled(self.bert.run(&flat_inputs)?)?;
-        let logits = self.classifier.forward(&pooled)?.reshape((batch, choices))?;
-        Ok(MultipleChoiceOutput::new(logits))
+        self.inner.forward(inputs)
     }
 }
 
@@ -307,8 +284,7 @@ impl ForMultipleChoice for BertForMultipleChoice {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "bert", task = "token-classification", class = "BertForTokenClassification")]
 pub struct BertForTokenClassification {
-    bert: BertModel,
-    classifier: Linear,
+    inner: TokenClassifier<BertModel>,
 }
 
 impl LoadModel for BertForTokenClassification {
@@ -316,18 +292,15 @@ impl LoadModel for BertForTokenClassification {
     const BASE_MODEL_PREFIX: &'static str = "bert";
 
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
-        let num_labels = config.labels.num_labels();
-        Ok(Self {
-            bert: BertModel::new(vb.pp("bert"), config, false)?,
-            classifier: linear(config.hidden_size, num_labels, vb.pp("classifier"))?,
-        })
+        let bert = BertModel::new(vb.pp("bert"), config, false)?;
+        let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
+        Ok(Self { inner: TokenClassifier::new(bert, classifier) })
     }
 }
 
 impl ForTokenClassification for BertForTokenClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
-        let out = self.bert.run(inputs)?;
-        Ok(TokenClassifierOutput::new(self.classifier.forward(&out.last_hidden_state)?))
+        self.inner.forward(inputs)
     }
 }
 
@@ -336,8 +309,7 @@ impl ForTokenClassification for BertForTokenClassification {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "bert", task = "question-answering", class = "BertForQuestionAnswering")]
 pub struct BertForQuestionAnswering {
-    bert: BertModel,
-    qa_outputs: Linear,
+    inner: QuestionAnswerer<BertModel>,
 }
 
 impl LoadModel for BertForQuestionAnswering {
@@ -345,28 +317,41 @@ impl LoadModel for BertForQuestionAnswering {
     const BASE_MODEL_PREFIX: &'static str = "bert";
 
     fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
-        let num_labels = config.labels.num_labels();
-        if num_labels != 2 {
-            return Err(Error::config(
-                "bert",
-                format!(
-                    "BertForQuestionAnswering needs 2 labels (start and end), the config has \
-                     {num_labels}: set `num_labels` to 2"
-                ),
-            ));
-        }
-        Ok(Self {
-            bert: BertModel::new(vb.pp("bert"), config, false)?,
-            qa_outputs: linear(config.hidden_size, num_labels, vb.pp("qa_outputs"))?,
-        })
+        require_two_labels("bert", "BertForQuestionAnswering", config.labels.num_labels())?;
+        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(BertModel::new(vb.pp("bert"), config, false)?, vb)? })
     }
 }
 
 impl ForQuestionAnswering for BertForQuestionAnswering {
     fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        let out = self.bert.run(inputs)?;
-        let logits = self.qa_outputs.forward(&out.last_hidden_state)?;
-        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
-        Ok(QuestionAnsweringOutput::new(take(0)?, take(1)?))
+        self.inner.forward(inputs)
     }
 }
+
+macro_rules! generic_head {
+    ($($ty:ident),*) => {$(
+        impl PreTrainedModel for $ty {
+            fn device(&self) -> &Device {
+                PreTrainedModel::device(&self.inner)
+            }
+
+            fn dtype(&self) -> DType {
+                PreTrainedModel::dtype(&self.inner)
+            }
+        }
+
+        impl $ty {
+            /// The underlying encoder.
+            pub fn bert(&self) -> &BertModel {
+                self.inner.encoder()
+            }
+        }
+    )*};
+}
+
+generic_head!(
+    BertForSequenceClassification,
+    BertForMultipleChoice,
+    BertForTokenClassification,
+    BertForQuestionAnswering
+);

@@ -2,40 +2,9 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use autocandle_core::{Error, ModelInputs, Result};
+use autocandle_core::Result;
 
-pub(crate) use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_int, require_shape};
-
-/// The inputs of a multiple choice model, `[batch, choices, seq]` each, as `[batch * choices,
-/// seq]` inputs for the encoder (`input_ids.view(-1, seq)` in `transformers`), with
-/// `(batch, choices)`: the shape the logits come back to.
-///
-/// Errors: `input_ids` not of rank 3 or not integers, another input of a different shape.
-pub fn flatten_choices(inputs: &ModelInputs) -> Result<(ModelInputs, (usize, usize))> {
-    let input_ids = inputs.input_ids()?;
-    let dims = input_ids.dims().to_vec();
-    let &[batch, choices, seq] = dims.as_slice() else {
-        return Err(Error::input(format!(
-            "`input_ids` of a multiple choice model must have shape [batch, choices, seq], got {dims:?}"
-        )));
-    };
-    require_int(input_ids, "input_ids")?;
-    let flat = |t: &Tensor, name: &str| -> Result<Tensor> {
-        require_shape(t, name, &dims, "`input_ids`")?;
-        Ok(t.reshape((batch * choices, seq))?)
-    };
-    let mut flat_inputs = ModelInputs::new(flat(input_ids, "input_ids")?);
-    if let Some(t) = &inputs.attention_mask {
-        flat_inputs = flat_inputs.with_attention_mask(flat(t, "attention_mask")?);
-    }
-    if let Some(t) = &inputs.token_type_ids {
-        flat_inputs = flat_inputs.with_token_type_ids(flat(t, "token_type_ids")?);
-    }
-    if let Some(t) = &inputs.position_ids {
-        flat_inputs = flat_inputs.with_position_ids(flat(t, "position_ids")?);
-    }
-    Ok((flat_inputs, (batch, choices)))
-}
+pub(crate) use autocandle_core::inputs::{checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
 
 /// The additive attention mask: 0 where a query may attend to a key, `f32::MIN` elsewhere
 /// (`torch.finfo(dtype).min`, as `transformers`' eager masks), in `dtype`.

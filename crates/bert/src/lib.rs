@@ -14,7 +14,9 @@
 //! Architectures built on the BERT encoder reuse its parts: [`BertModel::new`] with their own
 //! config turned into a [`BertConfig`] (RoBERTa), [`BertLayer::from_weights`] and
 //! [`BertEncoder`] for layers under other weight names (DistilBERT), [`lm_decoder`] /
-//! [`tied_weight`] for tied output matrices and [`flatten_choices`] for multiple choice.
+//! [`tied_weight`] for tied output matrices. The sequence classification, multiple choice,
+//! token classification and question answering heads are `autocandle_core::heads`' generic
+//! ones over [`BertModel`].
 
 mod config;
 mod heads;
@@ -26,7 +28,6 @@ pub use heads::{
     lm_decoder, tied_weight, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
     BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertLMHeadModel,
 };
-pub use inputs::flatten_choices;
 pub use model::{BertEncoder, BertLayer, BertLayerWeights, BertModel};
 
 #[cfg(test)]

@@ -5,12 +5,13 @@ use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 
+use autocandle_core::heads::Encoder;
 use autocandle_core::{
     Activation, AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
 };
 
 use crate::config::BertConfig;
-use crate::inputs::{additive_mask, dims2_int, ids_in_range, positions_in_range, require_int, require_shape};
+use crate::inputs::{additive_mask, checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
 
 /// The dtype attention scores are softmaxed in: f32 for half-precision models, else the
 /// model's own.
@@ -314,16 +315,7 @@ impl BertModel {
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
         let position_ids = match &inputs.position_ids {
             Some(p) => {
-                require_int(p, "position_ids")?;
-                if p.dims() != [batch, seq] && p.dims() != [1, seq] {
-                    return Err(Error::input(format!(
-                        "`position_ids` has shape {:?} but `input_ids` has shape {:?}; they must \
-                         match (or have a batch of 1)",
-                        p.dims(),
-                        [batch, seq]
-                    )));
-                }
-                Some(positions_in_range(p, cfg.max_position_embeddings, "max_position_embeddings")?)
+                Some(checked_position_ids(p, (batch, seq), cfg.max_position_embeddings, "max_position_embeddings")?)
             }
             None if seq > cfg.max_position_embeddings => {
                 return Err(Error::SequenceTooLong { len: seq, max: cfg.max_position_embeddings })
@@ -376,6 +368,20 @@ impl PreTrainedModel for BertModel {
 
     fn dtype(&self) -> DType {
         self.dtype
+    }
+}
+
+impl Encoder for BertModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        self.run(inputs)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
+        Self::pooled(output)
     }
 }
 

@@ -55,7 +55,8 @@ pub fn apply_attribute_map(fields: &mut Map<String, Value>, map: &[(&str, &str)]
 /// (`hidden_size` for GPT-2's `n_embd`): the struct, and a `Deserialize` impl that resolves
 /// those names ([`apply_attribute_map`]) before a derived deserialisation of a private twin
 /// with the same fields and serde attributes (a serde `alias` would reject a config that
-/// holds both names). The calling crate needs `serde` with `derive`.
+/// holds both names). A field `config.json` leaves out takes its value from the struct's
+/// `Default`, which the calling crate implements. The calling crate needs `serde` with `derive`.
 #[macro_export]
 macro_rules! config_with_attribute_map {
     (
@@ -68,7 +69,15 @@ macro_rules! config_with_attribute_map {
 
         const _: () = {
             #[derive(serde::Deserialize)]
+            #[serde(default)]
             struct Wire { $( $(#[$fmeta])* $field: $ty, )* }
+
+            impl Default for Wire {
+                fn default() -> Self {
+                    let defaults = <$name as Default>::default();
+                    Self { $( $field: defaults.$field, )* }
+                }
+            }
 
             impl<'de> serde::Deserialize<'de> for $name {
                 fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
@@ -105,14 +114,15 @@ pub trait RegisteredConfig: ArchConfig + Sized {
 /// Label fields every `transformers` config has (`PretrainedConfig`), to flatten into an
 /// architecture config with `#[serde(flatten)]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LabelConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id2label: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub label2id: Option<BTreeMap<String, i64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub num_labels: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub problem_type: Option<String>,
 }
 

@@ -60,6 +60,33 @@ pub fn ids_in_range(ids: &Tensor, input: &'static str, limit: usize) -> Result<T
     Ok(ids.to_dtype(DType::U32)?)
 }
 
+/// Check `position_ids` given with `input_ids` of shape `[batch, seq]`: integers, of shape
+/// `[batch, seq]` or `[1, seq]` (one row for every sequence).
+pub fn require_position_ids_shape(position_ids: &Tensor, batch: usize, seq: usize) -> Result<()> {
+    require_int(position_ids, "position_ids")?;
+    if position_ids.dims() != [batch, seq] && position_ids.dims() != [1, seq] {
+        return Err(Error::input(format!(
+            "`position_ids` has shape {:?} but `input_ids` has shape {:?}; they must match (or have a batch of 1)",
+            position_ids.dims(),
+            [batch, seq]
+        )));
+    }
+    Ok(())
+}
+
+/// The checked `position_ids` of `input_ids` `[batch, seq]`, as `u32`: their dtype and shape
+/// ([`require_position_ids_shape`]) and every position in `0..max_positions`
+/// ([`positions_in_range`]; `field` names the config field that sets `max_positions`).
+pub fn checked_position_ids(
+    position_ids: &Tensor,
+    (batch, seq): (usize, usize),
+    max_positions: usize,
+    field: &str,
+) -> Result<Tensor> {
+    require_position_ids_shape(position_ids, batch, seq)?;
+    positions_in_range(position_ids, max_positions, field)
+}
+
 /// Check that every position of `position_ids` lies in `0..max_positions` (the config field
 /// `field` says how many there are); return them as `u32`.
 pub fn positions_in_range(position_ids: &Tensor, max_positions: usize, field: &str) -> Result<Tensor> {
@@ -94,5 +121,12 @@ mod tests {
         let err = positions_in_range(&ids, 5, "n_positions").unwrap_err().to_string();
         assert!(err.contains("position 5") && err.contains("`n_positions`"), "{err}");
         assert!(require_shape(&ids, "attention_mask", &[1, 4], "`input_ids`").is_err());
+        let positions = Tensor::new(&[[0u32, 1, 2]], &Device::Cpu).unwrap();
+        assert!(checked_position_ids(&positions, (2, 3), 3, "n_positions").is_ok());
+        let err = checked_position_ids(&positions, (2, 4), 8, "n_positions").unwrap_err().to_string();
+        assert!(err.contains("`position_ids` has shape [1, 3] but `input_ids` has shape [2, 4]"), "{err}");
+        let err = checked_position_ids(&positions.to_dtype(DType::F32).unwrap(), (1, 3), 8, "n").unwrap_err();
+        assert!(err.to_string().contains("must hold integers"), "{err}");
+        assert!(checked_position_ids(&positions, (1, 3), 2, "n_positions").is_err());
     }
 }

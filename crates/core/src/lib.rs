@@ -22,6 +22,7 @@ pub mod activation;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod heads;
 pub mod hub;
 pub mod inputs;
 pub mod load;

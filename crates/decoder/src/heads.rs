@@ -1,27 +1,24 @@
-//! The task heads every llama-like architecture shares: `XForCausalLM` and
-//! `GenericForSequenceClassification`, `GenericForTokenClassification`,
-//! `GenericForQuestionAnswering` (`modeling_layers.py`).
+//! The task heads every llama-like architecture shares: `XForCausalLM` ([`CausalLm`]) and
+//! `modeling_layers.py`'s `GenericForSequenceClassification`, `GenericForTokenClassification`,
+//! `GenericForQuestionAnswering` (`autocandle_core::heads`' generic heads over
+//! [`DecoderModel`]), and the [`__heads`] module `autocandle_core::register_heads!` builds the
+//! registered types from.
 //!
 //! Each takes the name its base model sits under (`model`, or `transformer` for the question
 //! answering heads of Llama and Qwen, kept by `transformers` for backward compatibility).
 
-use autocandle_core::nn::{linear, linear_b, linear_no_bias, Linear};
-use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use autocandle_core::heads::{self, same_values, Classifier, Encoder, Pooling};
+use autocandle_core::nn::{linear_b, linear_no_bias, Linear};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use autocandle_core::{Error, KvCache, ModelInputs, Result};
+use autocandle_core::{
+    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
+};
 
 use crate::layers::soft_cap;
 use crate::model::DecoderModel;
-use crate::spec::DecoderSpec;
-
-/// Whether two tensors of the same shape hold exactly the same values.
-fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() {
-        return Ok(false);
-    }
-    Ok(a.eq(b)?.min_all()?.to_scalar::<u8>()? == 1)
-}
+use crate::spec::{DecoderConfig, DecoderSpec};
 
 /// The decoder with its language-modelling head `lm_head` (`LlamaForCausalLM`), and Gemma-2's
 /// final logit soft-capping.
@@ -99,149 +96,138 @@ impl CausalLm {
     }
 }
 
-/// `GenericForSequenceClassification`: `score` (no bias) on the last token that is not
-/// padding.
-#[derive(Debug, Clone)]
-pub struct SequenceClassifier {
-    model: DecoderModel,
-    score: Linear,
-    pad_token_id: Option<i64>,
-}
-
-impl SequenceClassifier {
-    /// Load the base under `prefix` and `score` (`num_labels` outputs).
-    pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
-        Ok(Self {
-            model: DecoderModel::load(vb.pp(prefix), spec)?,
-            score: linear_no_bias(spec.hidden_size, spec.num_labels, vb.pp("score"))?,
-            pad_token_id: spec.pad_token_id,
-        })
-    }
-
-    pub fn model(&self) -> &DecoderModel {
-        &self.model
-    }
-
-    /// The index of the token each row is classified from, as `transformers` picks it: the
-    /// rightmost token that is not `pad_token_id` (0 when all are), the last one when there is
-    /// no pad token (then only a batch of one is accepted).
-    pub fn pooled_indices(&self, input_ids: &Tensor) -> Result<Vec<usize>> {
-        let (batch, seq) = input_ids.dims2()?;
-        match self.pad_token_id {
-            None if batch != 1 => Err(Error::input(format!(
-                "cannot classify a batch of {batch} sequences without a padding token: set `pad_token_id` in the \
-                 config (transformers refuses this too), or classify one sequence at a time"
-            ))),
-            None => Ok(vec![seq.saturating_sub(1)]),
-            Some(pad) => {
-                let rows = input_ids.to_dtype(DType::I64)?.to_vec2::<i64>()?;
-                Ok(rows.iter().map(|row| row.iter().rposition(|&id| id != pad).unwrap_or(0)).collect())
-            }
-        }
-    }
-
-    /// Logits `[batch, num_labels]`.
-    pub fn forward(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        let input_ids = inputs.input_ids()?;
-        // Checked first: without a pad token a batch is refused before any work.
-        let indices = match input_ids.dims() {
-            [_, _] => self.pooled_indices(input_ids)?,
-            _ => Vec::new(),
-        };
-        let hidden = self.model.forward(inputs)?;
-        let rows = indices
-            .iter()
-            .enumerate()
-            .map(|(b, &i)| Ok(hidden.i((b, i))?.unsqueeze(0)?))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(self.score.forward(&Tensor::cat(&rows, 0)?)?)
-    }
-}
-
-/// `GenericForTokenClassification`: `score` (with bias unless `token_classification_bias` is
-/// false) on every token.
-#[derive(Debug, Clone)]
-pub struct TokenClassifier {
-    model: DecoderModel,
-    score: Linear,
-}
-
-impl TokenClassifier {
-    /// Load the base under `prefix` and `score` (`num_labels` outputs).
-    pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
-        let bias = spec.options.token_classification_bias;
-        Ok(Self {
-            model: DecoderModel::load(vb.pp(prefix), spec)?,
-            score: linear_b(spec.hidden_size, spec.num_labels, bias, vb.pp("score"))?,
-        })
-    }
-
-    pub fn model(&self) -> &DecoderModel {
-        &self.model
-    }
-
-    /// Logits `[batch, seq, num_labels]`.
-    pub fn forward(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        Ok(self.score.forward(&self.model.forward(inputs)?)?)
-    }
-}
-
-/// `GenericForQuestionAnswering`: `qa_outputs` (hidden -> 2, with bias) scores every token
-/// as the start and the end of the answer.
-#[derive(Debug, Clone)]
-pub struct QuestionAnswerer {
-    model: DecoderModel,
-    qa_outputs: Linear,
-}
-
-impl QuestionAnswerer {
-    /// Load the base under `prefix` and `qa_outputs`.
-    pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
-        Ok(Self {
-            model: DecoderModel::load(vb.pp(prefix), spec)?,
-            qa_outputs: linear(spec.hidden_size, 2, vb.pp("qa_outputs"))?,
-        })
-    }
-
-    pub fn model(&self) -> &DecoderModel {
-        &self.model
-    }
-
-    /// `(start_logits, end_logits)`, each `[batch, seq]`.
-    pub fn forward(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
-        let logits = self.qa_outputs.forward(&self.model.forward(inputs)?)?;
-        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
-        Ok((take(0)?, take(1)?))
-    }
-}
-
-/// Device and dtype of a head, through its decoder.
-pub trait HasDecoder {
-    fn decoder(&self) -> &DecoderModel;
-
+impl PreTrainedModel for CausalLm {
     fn device(&self) -> &Device {
-        self.decoder().device()
+        self.model.device()
     }
 
     fn dtype(&self) -> DType {
-        self.decoder().dtype()
+        self.model.dtype()
     }
 }
 
-impl HasDecoder for DecoderModel {
-    fn decoder(&self) -> &DecoderModel {
-        self
+impl ForCausalLm for CausalLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        Ok(CausalLmOutput::new(CausalLm::forward(self, inputs)?))
+    }
+
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
+        Ok(CausalLmOutput::new(CausalLm::forward_with_cache(self, inputs, cache)?))
+    }
+
+    fn supports_cache(&self) -> bool {
+        true
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        self.model.max_positions()
+    }
+
+    fn reset_cache_at(&self, past: usize, total: usize) -> bool {
+        CausalLm::reset_cache_at(self, past, total)
     }
 }
 
-macro_rules! has_decoder {
-    ($($ty:ty),*) => {$(
-        impl HasDecoder for $ty {
-            fn decoder(&self) -> &DecoderModel {
-                &self.model
-            }
-        }
-    )*};
+impl PreTrainedModel for DecoderModel {
+    fn device(&self) -> &Device {
+        DecoderModel::device(self)
+    }
+
+    fn dtype(&self) -> DType {
+        DecoderModel::dtype(self)
+    }
 }
 
-has_decoder!(CausalLm, SequenceClassifier, TokenClassifier, QuestionAnswerer);
+impl Model for DecoderModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(DecoderModel::forward(self, inputs)?, None))
+    }
+}
+
+impl Encoder for DecoderModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Model::forward(self, inputs)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.spec().hidden_size
+    }
+}
+
+/// `GenericForSequenceClassification`: `score` (no bias) on the last token that is not
+/// padding.
+pub type SequenceClassifier = heads::SequenceClassifier<DecoderModel>;
+
+/// `GenericForTokenClassification`: `score` (with bias unless `token_classification_bias` is
+/// false) on every token.
+pub type TokenClassifier = heads::TokenClassifier<DecoderModel>;
+
+/// `GenericForQuestionAnswering`: `qa_outputs` (hidden -> 2, with bias) scores every token
+/// as the start and the end of the answer.
+pub type QuestionAnswerer = heads::QuestionAnswerer<DecoderModel>;
+
+/// A head built from a [`DecoderSpec`], with its base model under `prefix`.
+pub trait DecoderHead: Sized {
+    fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self>;
+}
+
+impl DecoderHead for DecoderModel {
+    /// The base model itself: its weights are at the root of `vb` (`prefix` is not used).
+    fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, _prefix: &str) -> Result<Self> {
+        DecoderModel::load(vb, spec)
+    }
+}
+
+impl DecoderHead for CausalLm {
+    fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
+        CausalLm::load(vb, spec, prefix)
+    }
+}
+
+impl DecoderHead for SequenceClassifier {
+    /// The base under `prefix` and `score` (`num_labels` outputs, no bias).
+    fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
+        let model = DecoderModel::load(vb.pp(prefix), spec)?;
+        let score = linear_no_bias(spec.hidden_size, spec.num_labels, vb.pp("score"))?;
+        Ok(Self::new(model, Pooling::LastNonPad { pad_token_id: spec.pad_token_id }, Classifier::Linear(score)))
+    }
+}
+
+impl DecoderHead for TokenClassifier {
+    /// The base under `prefix` and `score` (`num_labels` outputs).
+    fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
+        let model = DecoderModel::load(vb.pp(prefix), spec)?;
+        let bias = spec.options.token_classification_bias;
+        Ok(Self::new(model, linear_b(spec.hidden_size, spec.num_labels, bias, vb.pp("score"))?))
+    }
+}
+
+impl DecoderHead for QuestionAnswerer {
+    /// The base under `prefix` and `qa_outputs`.
+    fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
+        Self::with_qa_outputs(DecoderModel::load(vb.pp(prefix), spec)?, vb)
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds a llama-like architecture's registered
+/// types from (`family: autocandle_decoder`). Not public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type Base = DecoderModel;
+    pub type CausalLm = super::CausalLm;
+    pub type SequenceClassification = SequenceClassifier;
+    pub type TokenClassification = TokenClassifier;
+    pub type QuestionAnswering = QuestionAnswerer;
+
+    /// Resolve `config` and load the head `H` (its base model under `prefix`).
+    pub fn load<H: DecoderHead, C: DecoderConfig>(
+        vb: VarBuilder<'_>,
+        config: &C,
+        prefix: &str,
+        _class: &str,
+    ) -> Result<H> {
+        H::load(vb, &config.decoder_spec()?, prefix)
+    }
+}

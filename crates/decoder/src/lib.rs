@@ -14,15 +14,15 @@
 //!   (causal, sliding window, padding, packed sequences) as eager attention uses them;
 //! - the heads [`CausalLm`], [`SequenceClassifier`], [`TokenClassifier`] and
 //!   [`QuestionAnswerer`] mirror `XForCausalLM` and `modeling_layers`' generic heads;
-//! - [`decoder_heads!`] defines an architecture's registered head types in one call.
+//! - `autocandle_core::register_heads!` with `family: autocandle_decoder` defines an
+//!   architecture's registered head types in one call.
 //!
 //! An architecture crate is then its config struct, its `DecoderConfig` impl and one
-//! `decoder_heads!` call.
+//! `register_heads!` call.
 
 mod config;
 mod heads;
 mod layers;
-mod macros;
 mod mask;
 mod model;
 mod norm;
@@ -30,7 +30,7 @@ mod rope;
 mod spec;
 
 pub use config::{refuse_bidirectional_attention, CommonConfig, TokenIds};
-pub use heads::{CausalLm, HasDecoder, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+pub use heads::{__heads, CausalLm, DecoderHead, QuestionAnswerer, SequenceClassifier, TokenClassifier};
 pub use layers::{Attention, DecoderLayer, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
@@ -41,12 +41,6 @@ pub use rope::{
 };
 pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, NormStyle};
 
-/// Re-exports for the code [`decoder_heads!`] generates. Not public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use candle_core;
-    pub use candle_nn::VarBuilder;
-}
 
 #[cfg(test)]
 mod tests;

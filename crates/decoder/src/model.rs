@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
+use autocandle_core::inputs::{dims2_int, ids_in_range, require_position_ids_shape};
 use autocandle_core::{Error, KvCache, ModelInputs, Result};
 
 use crate::layers::DecoderLayer;
@@ -45,14 +46,6 @@ struct Prepared {
 fn min_max(t: &Tensor) -> Result<(i64, i64)> {
     let scalar = |t: Tensor| -> Result<i64> { Ok(t.to_dtype(DType::I64)?.to_scalar::<i64>()?) };
     Ok((scalar(t.min_all()?)?, scalar(t.max_all()?)?))
-}
-
-fn require_int(t: &Tensor, name: &str) -> Result<()> {
-    if t.dtype().is_int() {
-        Ok(())
-    } else {
-        Err(Error::input(format!("`{name}` must hold integers (u32 or i64), got {:?}", t.dtype())))
-    }
 }
 
 impl DecoderModel {
@@ -168,14 +161,7 @@ impl DecoderModel {
     fn prepare(&self, inputs: &ModelInputs, cache: Option<&KvCache>) -> Result<Prepared> {
         let spec = &self.spec;
         let input_ids = inputs.input_ids()?;
-        let dims = input_ids.dims();
-        let &[batch, seq] = dims else {
-            return Err(Error::input(format!("`input_ids` must have shape [batch, seq], got {dims:?}")));
-        };
-        require_int(input_ids, "input_ids")?;
-        if batch == 0 || seq == 0 {
-            return Err(Error::input(format!("`input_ids` is empty (shape {dims:?}): give at least one token")));
-        }
+        let (batch, seq) = dims2_int(input_ids, "input_ids")?;
         let past = cache.map_or(0, KvCache::seq_len);
         if past > 0 {
             if let Some((k, _)) = cache.and_then(|c| c.get(0)) {
@@ -196,27 +182,11 @@ impl DecoderModel {
             }
         }
 
-        let (min, max) = min_max(input_ids)?;
-        let out_of_range = |id| Error::TokenIdOutOfRange { input: "input_ids", id, vocab_size: spec.vocab_size };
-        if min < 0 {
-            return Err(out_of_range(min));
-        }
-        if usize::try_from(max).map_or(true, |m| m >= spec.vocab_size) {
-            return Err(out_of_range(max));
-        }
-        let input_ids = input_ids.to_dtype(DType::U32)?;
+        let input_ids = ids_in_range(input_ids, "input_ids", spec.vocab_size)?;
 
         let (positions, max_position, explicit_positions) = match &inputs.position_ids {
             Some(p) => {
-                require_int(p, "position_ids")?;
-                if p.dims() != [batch, seq] && p.dims() != [1, seq] {
-                    return Err(Error::input(format!(
-                        "`position_ids` has shape {:?} but `input_ids` has shape {:?}; they must match (or have a \
-                         batch of 1)",
-                        p.dims(),
-                        [batch, seq]
-                    )));
-                }
+                require_position_ids_shape(p, batch, seq)?;
                 let (lo, hi) = min_max(p)?;
                 if lo < 0 {
                     return Err(Error::input(format!("position {lo} in `position_ids` is negative")));

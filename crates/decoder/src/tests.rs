@@ -535,15 +535,17 @@ fn heads_follow_transformers() {
 
     let classifier = SequenceClassifier::load(vb.clone(), &spec, "model").unwrap();
     // The rightmost non-pad token; 0 when every token is padding.
-    assert_eq!(classifier.pooled_indices(&ids(&[&[0, 4, 5, 0], &[3, 0, 0, 0], &[0, 0, 0, 0]])).unwrap(), vec![2, 0, 0]);
-    assert_eq!(classifier.forward(&x).unwrap().dims(), [2, 3]);
+    let pooled = |c: &SequenceClassifier, x: &Tensor| c.pooling().last_non_pad_indices(x).unwrap().unwrap();
+    assert_eq!(pooled(&classifier, &ids(&[&[0, 4, 5, 0], &[3, 0, 0, 0], &[0, 0, 0, 0]])), vec![2, 0, 0]);
+    assert_eq!(classifier.logits(&x).unwrap().dims(), [2, 3]);
     let no_pad =
         SequenceClassifier::load(vb.clone(), &DecoderSpec { pad_token_id: None, ..spec.clone() }, "model").unwrap();
-    assert!(no_pad.forward(&x).unwrap_err().to_string().contains("without a padding token"));
-    assert_eq!(no_pad.pooled_indices(&ids(&[&[0, 4, 5, 0]])).unwrap(), vec![3]);
+    assert!(no_pad.logits(&x).unwrap_err().to_string().contains("without a padding token"));
+    assert_eq!(pooled(&no_pad, &ids(&[&[0, 4, 5, 0]])), vec![3]);
 
-    assert_eq!(TokenClassifier::load(vb.clone(), &spec, "model").unwrap().forward(&x).unwrap().dims(), [2, 4, 3]);
-    let (start, end) = QuestionAnswerer::load(vb.clone(), &spec, "transformer").unwrap().forward(&x).unwrap();
+    assert_eq!(TokenClassifier::load(vb.clone(), &spec, "model").unwrap().logits(&x).unwrap().dims(), [2, 4, 3]);
+    let qa = <QuestionAnswerer as DecoderHead>::load(vb.clone(), &spec, "transformer").unwrap();
+    let (start, end) = qa.logits(&x).unwrap();
     assert_eq!((start.dims(), end.dims()), (&[2usize, 4][..], &[2usize, 4][..]));
     assert!(varmap.data().lock().unwrap().contains_key("transformer.embed_tokens.weight"));
 
@@ -621,15 +623,17 @@ fn half_precision_runs_close_to_f32() {
         let varmap = VarMap::new();
         // Loading through the varmap creates every weight the model reads.
         CausalLm::load(VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu), &spec, "model").unwrap();
-        // Deterministic weights (the varmap's are drawn unseeded), of the same shapes and spread.
-        let weights: std::collections::HashMap<String, Tensor> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
+        // Deterministic weights (the varmap's are drawn unseeded), of the same shapes and spread;
+        // numbered in name order, not in the varmap's (random) hash order.
+        let data = varmap.data().lock().unwrap();
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        let weights: std::collections::HashMap<String, Tensor> = names
+            .into_iter()
             .enumerate()
-            .map(|(n, (k, v))| (k.clone(), deterministic_like(v.as_tensor(), n as f32)))
+            .map(|(n, k)| (k.clone(), deterministic_like(data[k].as_tensor(), n as f32)))
             .collect();
+        drop(data);
         let lm = CausalLm::load(VarBuilder::from_tensors(weights.clone(), DType::F32, &Device::Cpu), &spec, "model")
             .unwrap();
         let mask = Tensor::new(&[[0u32, 1, 1, 1, 1], [1, 1, 1, 1, 1]], &Device::Cpu).unwrap();

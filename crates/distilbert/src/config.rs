@@ -22,54 +22,38 @@ autocandle_core::config_with_attribute_map! {
 /// `DistilBertConfig` does not declare are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, AutoRegister)]
 #[auto(config, model_type = "distilbert")]
+#[serde(default)]
 pub struct DistilBertConfig {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default = "defaults::max_position_embeddings")]
     pub max_position_embeddings: usize,
     /// Fixed sinusoidal position embeddings instead of learned ones. They are still a weight
     /// of the checkpoint, which wins when present (as in `transformers`); a model built
     /// without weights gets the sinusoidal table.
-    #[serde(default)]
     pub sinusoidal_pos_embds: bool,
     /// The number of transformer blocks (`num_hidden_layers`).
-    #[serde(default = "defaults::n_layers")]
     pub n_layers: usize,
     /// The number of attention heads (`num_attention_heads`).
-    #[serde(default = "defaults::n_heads")]
     pub n_heads: usize,
     /// The hidden size (`hidden_size`).
-    #[serde(default = "defaults::dim")]
     pub dim: usize,
     /// The inner size of the feed-forward blocks.
-    #[serde(default = "defaults::hidden_dim")]
     pub hidden_dim: usize,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub dropout: f64,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub attention_dropout: f64,
     /// Activation of the feed-forward blocks and of the masked LM head.
-    #[serde(default = "defaults::activation")]
     pub activation: Activation,
     /// Standard deviation of the initialisation in `transformers`; unused at inference.
-    #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub qa_dropout: f64,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::seq_classif_dropout")]
     pub seq_classif_dropout: f64,
-    #[serde(default = "defaults::pad_token_id")]
     pub pad_token_id: Option<i64>,
-    #[serde(default)]
     pub eos_token_id: Option<TokenIds>,
-    #[serde(default)]
     pub bos_token_id: Option<i64>,
     /// The masked LM's `vocab_projector` shares the word embedding matrix.
-    #[serde(default = "defaults::yes")]
     pub tie_word_embeddings: bool,
     /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     #[serde(flatten)]
@@ -77,65 +61,24 @@ pub struct DistilBertConfig {
 }
 }
 
-mod defaults {
-    use autocandle_core::Activation;
-
-    pub(super) fn vocab_size() -> usize {
-        30522
-    }
-    pub(super) fn max_position_embeddings() -> usize {
-        512
-    }
-    pub(super) fn n_layers() -> usize {
-        6
-    }
-    pub(super) fn n_heads() -> usize {
-        12
-    }
-    pub(super) fn dim() -> usize {
-        768
-    }
-    pub(super) fn hidden_dim() -> usize {
-        4 * 768
-    }
-    pub(super) fn dropout() -> f64 {
-        0.1
-    }
-    pub(super) fn activation() -> Activation {
-        Activation::Gelu
-    }
-    pub(super) fn initializer_range() -> f64 {
-        0.02
-    }
-    pub(super) fn seq_classif_dropout() -> f64 {
-        0.2
-    }
-    pub(super) fn pad_token_id() -> Option<i64> {
-        Some(0)
-    }
-    pub(super) fn yes() -> bool {
-        true
-    }
-}
-
 impl Default for DistilBertConfig {
     /// `DistilBertConfig()` in `transformers`: the `distilbert-base-uncased` shape.
     fn default() -> Self {
         Self {
-            vocab_size: defaults::vocab_size(),
-            max_position_embeddings: defaults::max_position_embeddings(),
+            vocab_size: 30522,
+            max_position_embeddings: 512,
             sinusoidal_pos_embds: false,
-            n_layers: defaults::n_layers(),
-            n_heads: defaults::n_heads(),
-            dim: defaults::dim(),
-            hidden_dim: defaults::hidden_dim(),
-            dropout: defaults::dropout(),
-            attention_dropout: defaults::dropout(),
-            activation: defaults::activation(),
-            initializer_range: defaults::initializer_range(),
-            qa_dropout: defaults::dropout(),
-            seq_classif_dropout: defaults::seq_classif_dropout(),
-            pad_token_id: defaults::pad_token_id(),
+            n_layers: 6,
+            n_heads: 12,
+            dim: 768,
+            hidden_dim: 4 * 768,
+            dropout: 0.1,
+            attention_dropout: 0.1,
+            activation: Activation::Gelu,
+            initializer_range: 0.02,
+            qa_dropout: 0.1,
+            seq_classif_dropout: 0.2,
+            pad_token_id: Some(0),
             eos_token_id: None,
             bos_token_id: None,
             tie_word_embeddings: true,

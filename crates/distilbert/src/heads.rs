@@ -1,14 +1,18 @@
 //! The task heads on top of [`DistilBertModel`], one per `transformers` class.
 
 use autocandle_core::nn::{linear, Linear};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Module};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
-use autocandle_bert::{flatten_choices, tied_weight};
+use autocandle_bert::tied_weight;
+use autocandle_core::heads::{
+    require_two_labels, Classifier, Encoder, MultipleChoice, Pooling, QuestionAnswerer, SequenceClassifier,
+    TokenClassifier,
+};
 use autocandle_core::{
-    Activation, AutoRegister, Error, ForMaskedLm, ForMultipleChoice, ForQuestionAnswering, ForSequenceClassification,
-    ForTokenClassification, LoadModel, MaskedLmOutput, ModelInputs, MultipleChoiceOutput, PreTrainedModel,
-    QuestionAnsweringOutput, Result, SequenceClassifierOutput, TokenClassifierOutput,
+    Activation, AutoRegister, BaseModelOutput, ForMaskedLm, ForMultipleChoice, ForQuestionAnswering,
+    ForSequenceClassification, ForTokenClassification, LoadModel, MaskedLmOutput, ModelInputs, MultipleChoiceOutput,
+    PreTrainedModel, QuestionAnsweringOutput, Result, SequenceClassifierOutput, TokenClassifierOutput,
 };
 
 use crate::config::DistilBertConfig;
@@ -35,18 +39,7 @@ macro_rules! pretrained_model {
     )*};
 }
 
-pretrained_model!(
-    DistilBertForMaskedLM,
-    DistilBertForSequenceClassification,
-    DistilBertForMultipleChoice,
-    DistilBertForTokenClassification,
-    DistilBertForQuestionAnswering
-);
-
-/// The first token's state of `hidden` `[B, T, H]`: `[B, H]`.
-fn first_token(hidden: &Tensor) -> Result<Tensor> {
-    Ok(hidden.narrow(1, 0, 1)?.squeeze(1)?)
-}
+pretrained_model!(DistilBertForMaskedLM);
 
 /// DistilBERT with a masked language modelling head (`DistilBertForMaskedLM`):
 /// `vocab_transform`, the activation, `vocab_layer_norm`, then `vocab_projector`, whose
@@ -96,9 +89,7 @@ impl ForMaskedLm for DistilBertForMaskedLM {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "distilbert", task = "sequence-classification")]
 pub struct DistilBertForSequenceClassification {
-    distilbert: DistilBertModel,
-    pre_classifier: Linear,
-    classifier: Linear,
+    inner: SequenceClassifier<DistilBertModel>,
 }
 
 impl LoadModel for DistilBertForSequenceClassification {
@@ -106,20 +97,15 @@ impl LoadModel for DistilBertForSequenceClassification {
     const BASE_MODEL_PREFIX: &'static str = "distilbert";
 
     fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
-        let dim = config.dim;
-        Ok(Self {
-            distilbert: DistilBertModel::new(vb.pp("distilbert"), config)?,
-            pre_classifier: linear(dim, dim, vb.pp("pre_classifier"))?,
-            classifier: linear(dim, config.labels.num_labels(), vb.pp("classifier"))?,
-        })
+        let distilbert = DistilBertModel::new(vb.pp("distilbert"), config)?;
+        let classifier = pre_classifier(&vb, config.dim, config.labels.num_labels())?;
+        Ok(Self { inner: SequenceClassifier::new(distilbert, Pooling::FirstToken, classifier) })
     }
 }
 
 impl ForSequenceClassification for DistilBertForSequenceClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
-        let first = first_token(&self.distilbert.run(inputs)?)?;
-        let pooled = self.pre_classifier.forward(&first)?.relu()?;
-        Ok(SequenceClassifierOutput::new(self.classifier.forward(&pooled)?))
+        self.inner.forward(inputs)
     }
 }
 
@@ -129,9 +115,7 @@ impl ForSequenceClassification for DistilBertForSequenceClassification {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "distilbert", task = "multiple-choice")]
 pub struct DistilBertForMultipleChoice {
-    distilbert: DistilBertModel,
-    pre_classifier: Linear,
-    classifier: Linear,
+    inner: MultipleChoice<DistilBertModel>,
 }
 
 impl LoadModel for DistilBertForMultipleChoice {
@@ -139,23 +123,24 @@ impl LoadModel for DistilBertForMultipleChoice {
     const BASE_MODEL_PREFIX: &'static str = "distilbert";
 
     fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
-        let dim = config.dim;
-        Ok(Self {
-            distilbert: DistilBertModel::new(vb.pp("distilbert"), config)?,
-            pre_classifier: linear(dim, dim, vb.pp("pre_classifier"))?,
-            classifier: linear(dim, 1, vb.pp("classifier"))?,
-        })
+        let distilbert = DistilBertModel::new(vb.pp("distilbert"), config)?;
+        let classifier = pre_classifier(&vb, config.dim, 1)?;
+        Ok(Self { inner: MultipleChoice::new(distilbert, Pooling::FirstToken, classifier) })
     }
 }
 
 impl ForMultipleChoice for DistilBertForMultipleChoice {
     fn forward(&self, inputs: &ModelInputs) -> Result<MultipleChoiceOutput> {
-        let (flat, (batch, choices)) = flatten_choices(inputs)?;
-        let first = first_token(&self.distilbert.run(&flat)?)?;
-        let pooled = self.pre_classifier.forward(&first)?.relu()?;
-        let logits = self.classifier.forward(&pooled)?.reshape((batch, choices))?;
-        Ok(MultipleChoiceOutput::new(logits))
+        self.inner.forward(inputs)
     }
+}
+
+/// `pre_classifier` (`dim -> dim`), ReLU, `classifier` (`dim -> outputs`).
+fn pre_classifier(vb: &VarBuilder<'_>, dim: usize, outputs: usize) -> Result<Classifier> {
+    Ok(Classifier::DenseRelu {
+        dense: linear(dim, dim, vb.pp("pre_classifier"))?,
+        out_proj: linear(dim, outputs, vb.pp("classifier"))?,
+    })
 }
 
 /// DistilBERT with a classifier on every token (`DistilBertForTokenClassification`);
@@ -163,8 +148,7 @@ impl ForMultipleChoice for DistilBertForMultipleChoice {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "distilbert", task = "token-classification")]
 pub struct DistilBertForTokenClassification {
-    distilbert: DistilBertModel,
-    classifier: Linear,
+    inner: TokenClassifier<DistilBertModel>,
 }
 
 impl LoadModel for DistilBertForTokenClassification {
@@ -172,17 +156,15 @@ impl LoadModel for DistilBertForTokenClassification {
     const BASE_MODEL_PREFIX: &'static str = "distilbert";
 
     fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
-        Ok(Self {
-            distilbert: DistilBertModel::new(vb.pp("distilbert"), config)?,
-            classifier: linear(config.dim, config.labels.num_labels(), vb.pp("classifier"))?,
-        })
+        let distilbert = DistilBertModel::new(vb.pp("distilbert"), config)?;
+        let classifier = linear(config.dim, config.labels.num_labels(), vb.pp("classifier"))?;
+        Ok(Self { inner: TokenClassifier::new(distilbert, classifier) })
     }
 }
 
 impl ForTokenClassification for DistilBertForTokenClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
-        let hidden = self.distilbert.run(inputs)?;
-        Ok(TokenClassifierOutput::new(self.classifier.forward(&hidden)?))
+        self.inner.forward(inputs)
     }
 }
 
@@ -192,8 +174,7 @@ impl ForTokenClassification for DistilBertForTokenClassification {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "distilbert", task = "question-answering")]
 pub struct DistilBertForQuestionAnswering {
-    distilbert: DistilBertModel,
-    qa_outputs: Linear,
+    inner: QuestionAnswerer<DistilBertModel>,
 }
 
 impl LoadModel for DistilBertForQuestionAnswering {
@@ -201,27 +182,51 @@ impl LoadModel for DistilBertForQuestionAnswering {
     const BASE_MODEL_PREFIX: &'static str = "distilbert";
 
     fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
-        let num_labels = config.labels.num_labels();
-        if num_labels != 2 {
-            return Err(Error::config(
-                "distilbert",
-                format!(
-                    "DistilBertForQuestionAnswering needs 2 labels (start and end), the config has \
-                     {num_labels}: set `num_labels` to 2"
-                ),
-            ));
-        }
-        Ok(Self {
-            distilbert: DistilBertModel::new(vb.pp("distilbert"), config)?,
-            qa_outputs: linear(config.dim, num_labels, vb.pp("qa_outputs"))?,
-        })
+        require_two_labels("distilbert", "DistilBertForQuestionAnswering", config.labels.num_labels())?;
+        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(DistilBertModel::new(vb.pp("distilbert"), config)?, vb)? })
     }
 }
 
 impl ForQuestionAnswering for DistilBertForQuestionAnswering {
     fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        let logits = self.qa_outputs.forward(&self.distilbert.run(inputs)?)?;
-        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
-        Ok(QuestionAnsweringOutput::new(take(0)?, take(1)?))
+        self.inner.forward(inputs)
+    }
+}
+
+macro_rules! generic_head {
+    ($($ty:ident),*) => {$(
+        impl PreTrainedModel for $ty {
+            fn device(&self) -> &Device {
+                PreTrainedModel::device(&self.inner)
+            }
+
+            fn dtype(&self) -> DType {
+                PreTrainedModel::dtype(&self.inner)
+            }
+        }
+
+        impl $ty {
+            /// The underlying encoder.
+            pub fn distilbert(&self) -> &DistilBertModel {
+                self.inner.encoder()
+            }
+        }
+    )*};
+}
+
+generic_head!(
+    DistilBertForSequenceClassification,
+    DistilBertForMultipleChoice,
+    DistilBertForTokenClassification,
+    DistilBertForQuestionAnswering
+);
+
+impl Encoder for DistilBertModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs)?, None))
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config().dim
     }
 }

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, Init, LayerNorm, VarBuilder};
 
 use autocandle_bert::{BertEncoder, BertLayer, BertLayerWeights};
-use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_int};
+use autocandle_core::inputs::{checked_position_ids, dims2_int, ids_in_range};
 use autocandle_core::{
     AutoRegister, BaseModelOutput, Error, ForTextEncoding, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
 };
@@ -139,16 +139,7 @@ impl DistilBertModel {
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
         let position_ids = match &inputs.position_ids {
             Some(p) => {
-                require_int(p, "position_ids")?;
-                if p.dims() != [batch, seq] && p.dims() != [1, seq] {
-                    return Err(Error::input(format!(
-                        "`position_ids` has shape {:?} but `input_ids` has shape {:?}; they must \
-                         match (or have a batch of 1)",
-                        p.dims(),
-                        [batch, seq]
-                    )));
-                }
-                Some(positions_in_range(p, cfg.max_position_embeddings, "max_position_embeddings")?)
+                Some(checked_position_ids(p, (batch, seq), cfg.max_position_embeddings, "max_position_embeddings")?)
             }
             None if seq > cfg.max_position_embeddings => {
                 return Err(Error::SequenceTooLong { len: seq, max: cfg.max_position_embeddings })

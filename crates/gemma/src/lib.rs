@@ -11,8 +11,8 @@ mod config;
 
 pub use config::GemmaConfig;
 
-autocandle_decoder::decoder_heads! {
-    config: GemmaConfig, model_type: "gemma";
+autocandle_core::register_heads! {
+    family: autocandle_decoder, config: GemmaConfig, model_type: "gemma", prefix: "model";
     base: GemmaModel;
     causal_lm: GemmaForCausalLM;
     sequence_classification: GemmaForSequenceClassification;

@@ -14,8 +14,8 @@ mod config;
 
 pub use config::Gemma2Config;
 
-autocandle_decoder::decoder_heads! {
-    config: Gemma2Config, model_type: "gemma2";
+autocandle_core::register_heads! {
+    family: autocandle_decoder, config: Gemma2Config, model_type: "gemma2", prefix: "model";
     base: Gemma2Model;
     causal_lm: Gemma2ForCausalLM;
     sequence_classification: Gemma2ForSequenceClassification;

@@ -22,82 +22,57 @@ autocandle_core::config_with_attribute_map! {
 /// Fields `config.json` may hold that `GPT2Config` does not declare are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, AutoRegister)]
 #[auto(config, model_type = "gpt2")]
+#[serde(default)]
 pub struct GPT2Config {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
     /// The number of positions (`max_position_embeddings`).
-    #[serde(default = "defaults::n_positions")]
     pub n_positions: usize,
     /// The hidden size (`hidden_size`).
-    #[serde(default = "defaults::n_embd")]
     pub n_embd: usize,
     /// The number of blocks (`num_hidden_layers`).
-    #[serde(default = "defaults::n_layer")]
     pub n_layer: usize,
     /// The number of attention heads (`num_attention_heads`).
-    #[serde(default = "defaults::n_head")]
     pub n_head: usize,
     /// Inner size of the MLP; `None` is `4 * n_embd`.
-    #[serde(default)]
     pub n_inner: Option<usize>,
-    #[serde(default = "defaults::activation_function")]
     pub activation_function: Activation,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub resid_pdrop: f64,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub embd_pdrop: f64,
     /// Training only: dropout is a no-op here.
-    #[serde(default = "defaults::dropout")]
     pub attn_pdrop: f64,
-    #[serde(default = "defaults::layer_norm_epsilon")]
     pub layer_norm_epsilon: f64,
     /// Standard deviation of the initialisation (of fresh Conv1D weights here too).
-    #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
     /// `GPT2DoubleHeadsModel` only, which autocandle does not implement; kept for round trips.
-    #[serde(default = "defaults::summary_type")]
     pub summary_type: String,
     /// `GPT2DoubleHeadsModel` only.
-    #[serde(default = "defaults::yes")]
     pub summary_use_proj: bool,
     /// `GPT2DoubleHeadsModel` only.
-    #[serde(default)]
     pub summary_activation: Option<String>,
     /// `GPT2DoubleHeadsModel` only.
-    #[serde(default = "defaults::yes")]
     pub summary_proj_to_labels: bool,
     /// `GPT2DoubleHeadsModel` only.
-    #[serde(default = "defaults::dropout")]
     pub summary_first_dropout: f64,
     /// Scale attention scores by `1 / sqrt(head_dim)`.
-    #[serde(default = "defaults::yes")]
     pub scale_attn_weights: bool,
     /// Generation only: autocandle's cache is passed explicitly.
-    #[serde(default = "defaults::yes")]
     pub use_cache: bool,
-    #[serde(default = "defaults::special_token_id")]
     pub bos_token_id: Option<i64>,
-    #[serde(default = "defaults::eos_token_id")]
     pub eos_token_id: Option<TokenIds>,
     /// Marks the padding that `GPT2ForSequenceClassification` skips when it picks the last
     /// token of each row.
-    #[serde(default)]
     pub pad_token_id: Option<i64>,
     /// Further scale the attention scores of block `i` by `1 / (i + 1)`.
-    #[serde(default)]
     pub scale_attn_by_inverse_layer_idx: bool,
     /// Compute the attention scores in f32 (`transformers` does only with eager attention;
     /// in f32 models this changes nothing).
-    #[serde(default)]
     pub reorder_and_upcast_attn: bool,
     /// Cross-attention layers for an encoder-decoder: not supported (autocandle takes no
     /// `encoder_hidden_states`), a model with them fails to load.
-    #[serde(default)]
     pub add_cross_attention: bool,
     /// The LM head shares the token embedding matrix `transformer.wte`.
-    #[serde(default = "defaults::yes")]
     pub tie_word_embeddings: bool,
     /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     #[serde(flatten)]
@@ -105,76 +80,31 @@ pub struct GPT2Config {
 }
 }
 
-mod defaults {
-    use super::TokenIds;
-    use autocandle_core::Activation;
-
-    pub(super) fn vocab_size() -> usize {
-        50257
-    }
-    pub(super) fn n_positions() -> usize {
-        1024
-    }
-    pub(super) fn n_embd() -> usize {
-        768
-    }
-    pub(super) fn n_layer() -> usize {
-        12
-    }
-    pub(super) fn n_head() -> usize {
-        12
-    }
-    pub(super) fn activation_function() -> Activation {
-        Activation::GeluTanh
-    }
-    pub(super) fn dropout() -> f64 {
-        0.1
-    }
-    pub(super) fn layer_norm_epsilon() -> f64 {
-        1e-5
-    }
-    pub(super) fn initializer_range() -> f64 {
-        0.02
-    }
-    pub(super) fn summary_type() -> String {
-        "cls_index".to_owned()
-    }
-    pub(super) fn special_token_id() -> Option<i64> {
-        Some(50256)
-    }
-    pub(super) fn eos_token_id() -> Option<TokenIds> {
-        Some(TokenIds::One(50256))
-    }
-    pub(super) fn yes() -> bool {
-        true
-    }
-}
-
 impl Default for GPT2Config {
     /// `GPT2Config()` in `transformers`: the `openai-community/gpt2` shape.
     fn default() -> Self {
         Self {
-            vocab_size: defaults::vocab_size(),
-            n_positions: defaults::n_positions(),
-            n_embd: defaults::n_embd(),
-            n_layer: defaults::n_layer(),
-            n_head: defaults::n_head(),
+            vocab_size: 50257,
+            n_positions: 1024,
+            n_embd: 768,
+            n_layer: 12,
+            n_head: 12,
             n_inner: None,
-            activation_function: defaults::activation_function(),
-            resid_pdrop: defaults::dropout(),
-            embd_pdrop: defaults::dropout(),
-            attn_pdrop: defaults::dropout(),
-            layer_norm_epsilon: defaults::layer_norm_epsilon(),
-            initializer_range: defaults::initializer_range(),
-            summary_type: defaults::summary_type(),
+            activation_function: Activation::GeluTanh,
+            resid_pdrop: 0.1,
+            embd_pdrop: 0.1,
+            attn_pdrop: 0.1,
+            layer_norm_epsilon: 1e-5,
+            initializer_range: 0.02,
+            summary_type: "cls_index".to_owned(),
             summary_use_proj: true,
             summary_activation: None,
             summary_proj_to_labels: true,
-            summary_first_dropout: defaults::dropout(),
+            summary_first_dropout: 0.1,
             scale_attn_weights: true,
             use_cache: true,
-            bos_token_id: defaults::special_token_id(),
-            eos_token_id: defaults::eos_token_id(),
+            bos_token_id: Some(50256),
+            eos_token_id: Some(TokenIds::One(50256)),
             pad_token_id: None,
             scale_attn_by_inverse_layer_idx: false,
             reorder_and_upcast_attn: false,

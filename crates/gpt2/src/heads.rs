@@ -1,14 +1,19 @@
 //! The task heads on top of [`GPT2Model`], one per `transformers` class.
 
 use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use autocandle_core::{
-    AutoRegister, CausalLmOutput, Error, ForCausalLm, ForQuestionAnswering, ForSequenceClassification,
-    ForTokenClassification, KvCache, LoadModel, ModelInputs, PreTrainedModel, QuestionAnsweringOutput, Result,
-    SequenceClassifierOutput, TokenClassifierOutput,
+    AutoRegister, CausalLmOutput, ForCausalLm, ForQuestionAnswering, ForSequenceClassification, ForTokenClassification,
+    KvCache, LoadModel, ModelInputs, PreTrainedModel, QuestionAnsweringOutput, Result, SequenceClassifierOutput,
+    TokenClassifierOutput,
 };
+
+use autocandle_core::heads::{
+    same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+};
+use autocandle_core::BaseModelOutput;
 
 use crate::config::GPT2Config;
 use crate::model::GPT2Model;
@@ -34,16 +39,7 @@ macro_rules! pretrained_model {
     )*};
 }
 
-pretrained_model!(GPT2LMHeadModel, GPT2ForSequenceClassification, GPT2ForTokenClassification, GPT2ForQuestionAnswering);
-
-/// Whether two tensors of the same shape hold exactly the same values.
-fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() {
-        return Ok(false);
-    }
-    let all_equal = a.eq(b)?.min_all()?.to_scalar::<u8>()?;
-    Ok(all_equal == 1)
-}
+pretrained_model!(GPT2LMHeadModel);
 
 /// GPT-2 with a language modelling head (`GPT2LMHeadModel`): `lm_head`, without bias, maps
 /// the final hidden states to vocabulary logits.
@@ -129,8 +125,7 @@ impl ForCausalLm for GPT2LMHeadModel {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "gpt2", task = "sequence-classification", class = "GPT2ForSequenceClassification")]
 pub struct GPT2ForSequenceClassification {
-    transformer: GPT2Model,
-    score: Linear,
+    inner: SequenceClassifier<GPT2Model>,
 }
 
 impl LoadModel for GPT2ForSequenceClassification {
@@ -138,43 +133,16 @@ impl LoadModel for GPT2ForSequenceClassification {
     const BASE_MODEL_PREFIX: &'static str = "transformer";
 
     fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self> {
-        Ok(Self {
-            transformer: GPT2Model::new(vb.pp("transformer"), config, None)?,
-            score: linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?,
-        })
-    }
-}
-
-impl GPT2ForSequenceClassification {
-    /// `[batch]` u32 index of the token each row is classified by.
-    fn last_non_pad_token(&self, input_ids: &Tensor) -> Result<Tensor> {
-        let (batch, seq) = input_ids.dims2()?;
-        match self.transformer.config().pad_token_id {
-            None if batch != 1 => Err(Error::input(
-                "cannot handle batch sizes > 1 if no padding token is defined: set `pad_token_id` in the \
-                 config (GPT-2 has none by default; the EOS token is the usual choice) or classify one row at a \
-                 time",
-            )),
-            None => Ok(Tensor::full(seq as u32 - 1, batch, input_ids.device())?),
-            Some(pad) => {
-                // `(arange(seq) * (input_ids != pad)).argmax(-1)`: the indices of non-pad tokens
-                // are distinct and all others are 0, so the maximum is the argmax.
-                let non_pad = input_ids.to_dtype(DType::I64)?.ne(pad)?.to_dtype(DType::U32)?;
-                let indices = Tensor::arange(0u32, seq as u32, input_ids.device())?.unsqueeze(0)?;
-                Ok(non_pad.broadcast_mul(&indices)?.max(D::Minus1)?)
-            }
-        }
+        let transformer = GPT2Model::new(vb.pp("transformer"), config, None)?;
+        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
+        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+        Ok(Self { inner: SequenceClassifier::new(transformer, pooling, Classifier::Linear(score)) })
     }
 }
 
 impl ForSequenceClassification for GPT2ForSequenceClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
-        let hidden = self.transformer.run(inputs, None)?;
-        let logits = self.score.forward(&hidden)?;
-        let (batch, _, labels) = logits.dims3()?;
-        let last = self.last_non_pad_token(inputs.input_ids()?)?;
-        let index = last.reshape((batch, 1, 1))?.broadcast_as((batch, 1, labels))?.contiguous()?;
-        Ok(SequenceClassifierOutput::new(logits.gather(&index, 1)?.squeeze(1)?))
+        self.inner.forward(inputs)
     }
 }
 
@@ -183,8 +151,7 @@ impl ForSequenceClassification for GPT2ForSequenceClassification {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "gpt2", task = "token-classification", class = "GPT2ForTokenClassification")]
 pub struct GPT2ForTokenClassification {
-    transformer: GPT2Model,
-    classifier: Linear,
+    inner: TokenClassifier<GPT2Model>,
 }
 
 impl LoadModel for GPT2ForTokenClassification {
@@ -192,17 +159,15 @@ impl LoadModel for GPT2ForTokenClassification {
     const BASE_MODEL_PREFIX: &'static str = "transformer";
 
     fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self> {
-        Ok(Self {
-            transformer: GPT2Model::new(vb.pp("transformer"), config, None)?,
-            classifier: linear(config.n_embd, config.labels.num_labels(), vb.pp("classifier"))?,
-        })
+        let transformer = GPT2Model::new(vb.pp("transformer"), config, None)?;
+        let classifier = linear(config.n_embd, config.labels.num_labels(), vb.pp("classifier"))?;
+        Ok(Self { inner: TokenClassifier::new(transformer, classifier) })
     }
 }
 
 impl ForTokenClassification for GPT2ForTokenClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
-        let hidden = self.transformer.run(inputs, None)?;
-        Ok(TokenClassifierOutput::new(self.classifier.forward(&hidden)?))
+        self.inner.forward(inputs)
     }
 }
 
@@ -212,8 +177,7 @@ impl ForTokenClassification for GPT2ForTokenClassification {
 #[derive(Debug, AutoRegister)]
 #[auto(model_type = "gpt2", task = "question-answering", class = "GPT2ForQuestionAnswering")]
 pub struct GPT2ForQuestionAnswering {
-    transformer: GPT2Model,
-    qa_outputs: Linear,
+    inner: QuestionAnswerer<GPT2Model>,
 }
 
 impl LoadModel for GPT2ForQuestionAnswering {
@@ -221,18 +185,45 @@ impl LoadModel for GPT2ForQuestionAnswering {
     const BASE_MODEL_PREFIX: &'static str = "transformer";
 
     fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self> {
-        Ok(Self {
-            transformer: GPT2Model::new(vb.pp("transformer"), config, None)?,
-            qa_outputs: linear(config.n_embd, 2, vb.pp("qa_outputs"))?,
-        })
+        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(GPT2Model::new(vb.pp("transformer"), config, None)?, vb)? })
     }
 }
 
 impl ForQuestionAnswering for GPT2ForQuestionAnswering {
     fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        let hidden = self.transformer.run(inputs, None)?;
-        let logits = self.qa_outputs.forward(&hidden)?;
-        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
-        Ok(QuestionAnsweringOutput::new(take(0)?, take(1)?))
+        self.inner.forward(inputs)
+    }
+}
+
+macro_rules! generic_head {
+    ($($ty:ident),*) => {$(
+        impl PreTrainedModel for $ty {
+            fn device(&self) -> &Device {
+                PreTrainedModel::device(&self.inner)
+            }
+
+            fn dtype(&self) -> DType {
+                PreTrainedModel::dtype(&self.inner)
+            }
+        }
+
+        impl $ty {
+            /// The underlying decoder.
+            pub fn transformer(&self) -> &GPT2Model {
+                self.inner.encoder()
+            }
+        }
+    )*};
+}
+
+generic_head!(GPT2ForSequenceClassification, GPT2ForTokenClassification, GPT2ForQuestionAnswering);
+
+impl Encoder for GPT2Model {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config().n_embd
     }
 }

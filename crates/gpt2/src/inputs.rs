@@ -4,7 +4,7 @@ use candle_core::{DType, Device, Tensor};
 
 use autocandle_core::Result;
 
-pub(crate) use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_int, require_shape};
+pub(crate) use autocandle_core::inputs::{checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
 
 /// The additive attention mask of `new` queries at positions `past..past + new` over
 /// `past + new` keys: 0 where a query may attend to a key, `f32::MIN` elsewhere

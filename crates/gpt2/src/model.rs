@@ -9,7 +9,7 @@ use autocandle_core::{
 };
 
 use crate::config::GPT2Config;
-use crate::inputs::{additive_mask, dims2_int, ids_in_range, positions_in_range, require_int, require_shape};
+use crate::inputs::{additive_mask, checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
 
 /// The dtype attention scores are softmaxed in: f32 for half-precision models, else the
 /// model's own.
@@ -245,18 +245,7 @@ impl GPT2Model {
         };
         let total = past + seq;
         let position_ids = match &inputs.position_ids {
-            Some(p) => {
-                require_int(p, "position_ids")?;
-                if p.dims() != [batch, seq] && p.dims() != [1, seq] {
-                    return Err(Error::input(format!(
-                        "`position_ids` has shape {:?} but `input_ids` has shape {:?}; they must match (or \
-                         have a batch of 1)",
-                        p.dims(),
-                        [batch, seq]
-                    )));
-                }
-                Some(positions_in_range(p, cfg.n_positions, "n_positions")?)
-            }
+            Some(p) => Some(checked_position_ids(p, (batch, seq), cfg.n_positions, "n_positions")?),
             None if total > cfg.n_positions => return Err(Error::SequenceTooLong { len: total, max: cfg.n_positions }),
             None => None,
         };

@@ -283,7 +283,7 @@ fn sequence_classification_pools_the_last_non_pad_token() {
     let (m, _) = fresh::<GPT2ForSequenceClassification>(&cfg);
     assert_eq!(classify(&m, ids().i(0..1).unwrap()).dims(), [1, 3]);
     let err = ForSequenceClassification::forward(&m, &inputs()).unwrap_err();
-    assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains("no padding token"), "{err}");
+    assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains("without a padding token"), "{err}");
 }
 
 #[test]

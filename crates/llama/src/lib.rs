@@ -11,8 +11,8 @@ mod config;
 
 pub use config::LlamaConfig;
 
-autocandle_decoder::decoder_heads! {
-    config: LlamaConfig, model_type: "llama";
+autocandle_core::register_heads! {
+    family: autocandle_decoder, config: LlamaConfig, model_type: "llama", prefix: "model";
     base: LlamaModel;
     causal_lm: LlamaForCausalLM;
     sequence_classification: LlamaForSequenceClassification;

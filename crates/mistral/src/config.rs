@@ -12,126 +12,61 @@ use serde::{Deserialize, Serialize};
 /// `sliding_window` applies to every layer. Other undeclared fields are ignored too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AutoRegister)]
 #[auto(config, model_type = "mistral")]
+#[serde(default)]
 pub struct MistralConfig {
-    #[serde(default = "defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default = "defaults::hidden_size")]
     pub hidden_size: usize,
-    #[serde(default = "defaults::intermediate_size")]
     pub intermediate_size: usize,
-    #[serde(default = "defaults::num_hidden_layers")]
     pub num_hidden_layers: usize,
-    #[serde(default = "defaults::num_attention_heads")]
     pub num_attention_heads: usize,
     /// `None` is `num_attention_heads`.
-    #[serde(default = "defaults::num_key_value_heads")]
     pub num_key_value_heads: Option<usize>,
     /// `None` is `hidden_size / num_attention_heads`.
-    #[serde(default)]
     pub head_dim: Option<usize>,
-    #[serde(default = "defaults::hidden_act")]
     pub hidden_act: Activation,
-    #[serde(default = "defaults::max_position_embeddings")]
     pub max_position_embeddings: usize,
     /// Standard deviation of the initialisation in `transformers`; unused at inference.
-    #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
-    #[serde(default = "defaults::rms_norm_eps")]
     pub rms_norm_eps: f64,
-    #[serde(default = "defaults::yes")]
     pub use_cache: bool,
-    #[serde(default)]
     pub pad_token_id: Option<i64>,
-    #[serde(default = "defaults::bos_token_id")]
     pub bos_token_id: Option<i64>,
-    #[serde(default = "defaults::eos_token_id")]
     pub eos_token_id: Option<TokenIds>,
-    #[serde(default)]
     pub tie_word_embeddings: bool,
     /// `rope_parameters` (or `rope_theta` + `rope_scaling`).
     #[serde(flatten)]
     pub rope: RopeConfig,
     /// The attention window of every layer; `None` attends to every past position.
-    #[serde(default = "defaults::sliding_window")]
     pub sliding_window: Option<usize>,
     /// Training only: dropout is a no-op here.
-    #[serde(default)]
     pub attention_dropout: f64,
     /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     #[serde(flatten)]
     pub labels: LabelConfig,
 }
 
-mod defaults {
-    use autocandle_core::Activation;
-    use autocandle_decoder::TokenIds;
-
-    pub(super) fn vocab_size() -> usize {
-        32000
-    }
-    pub(super) fn hidden_size() -> usize {
-        4096
-    }
-    pub(super) fn intermediate_size() -> usize {
-        14336
-    }
-    pub(super) fn num_hidden_layers() -> usize {
-        32
-    }
-    pub(super) fn num_attention_heads() -> usize {
-        32
-    }
-    pub(super) fn num_key_value_heads() -> Option<usize> {
-        Some(8)
-    }
-    pub(super) fn hidden_act() -> Activation {
-        Activation::Silu
-    }
-    pub(super) fn max_position_embeddings() -> usize {
-        4096 * 32
-    }
-    pub(super) fn initializer_range() -> f64 {
-        0.02
-    }
-    pub(super) fn rms_norm_eps() -> f64 {
-        1e-6
-    }
-    pub(super) fn yes() -> bool {
-        true
-    }
-    pub(super) fn bos_token_id() -> Option<i64> {
-        Some(1)
-    }
-    pub(super) fn eos_token_id() -> Option<TokenIds> {
-        Some(TokenIds::One(2))
-    }
-    pub(super) fn sliding_window() -> Option<usize> {
-        Some(4096)
-    }
-}
-
 impl Default for MistralConfig {
     /// `MistralConfig()` in `transformers`: the Mistral-7B shape.
     fn default() -> Self {
         Self {
-            vocab_size: defaults::vocab_size(),
-            hidden_size: defaults::hidden_size(),
-            intermediate_size: defaults::intermediate_size(),
-            num_hidden_layers: defaults::num_hidden_layers(),
-            num_attention_heads: defaults::num_attention_heads(),
-            num_key_value_heads: defaults::num_key_value_heads(),
+            vocab_size: 32000,
+            hidden_size: 4096,
+            intermediate_size: 14336,
+            num_hidden_layers: 32,
+            num_attention_heads: 32,
+            num_key_value_heads: Some(8),
             head_dim: None,
-            hidden_act: defaults::hidden_act(),
-            max_position_embeddings: defaults::max_position_embeddings(),
-            initializer_range: defaults::initializer_range(),
-            rms_norm_eps: defaults::rms_norm_eps(),
+            hidden_act: Activation::Silu,
+            max_position_embeddings: 4096 * 32,
+            initializer_range: 0.02,
+            rms_norm_eps: 1e-6,
             use_cache: true,
             pad_token_id: None,
-            bos_token_id: defaults::bos_token_id(),
-            eos_token_id: defaults::eos_token_id(),
+            bos_token_id: Some(1),
+            eos_token_id: Some(TokenIds::One(2)),
             tie_word_embeddings: false,
             rope: RopeConfig::default(),
-            sliding_window: defaults::sliding_window(),
+            sliding_window: Some(4096),
             attention_dropout: 0.0,
             labels: LabelConfig::default(),
         }

@@ -11,8 +11,8 @@ mod config;
 
 pub use config::MistralConfig;
 
-autocandle_decoder::decoder_heads! {
-    config: MistralConfig, model_type: "mistral";
+autocandle_core::register_heads! {
+    family: autocandle_decoder, config: MistralConfig, model_type: "mistral", prefix: "model";
     base: MistralModel;
     causal_lm: MistralForCausalLM;
     sequence_classification: MistralForSequenceClassification;

@@ -13,8 +13,8 @@ mod config;
 
 pub use config::MT5Config;
 
-autocandle_t5::t5_heads! {
-    config: MT5Config, model_type: "mt5";
+autocandle_core::register_heads! {
+    family: autocandle_t5, config: MT5Config, model_type: "mt5", prefix: "transformer";
     base: MT5Model;
     seq2seq_lm: MT5ForConditionalGeneration;
     text_encoding: MT5EncoderModel;

@@ -14,8 +14,8 @@ mod config;
 
 pub use config::Phi3Config;
 
-autocandle_decoder::decoder_heads! {
-    config: Phi3Config, model_type: "phi3";
+autocandle_core::register_heads! {
+    family: autocandle_decoder, config: Phi3Config, model_type: "phi3", prefix: "model";
     base: Phi3Model;
     causal_lm: Phi3ForCausalLM;
     sequence_classification: Phi3ForSequenceClassification;

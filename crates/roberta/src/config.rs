@@ -18,70 +18,50 @@ pub trait RobertaLikeConfig: RegisteredConfig + Clone {
 macro_rules! roberta_config {
     (
         $(#[$meta:meta])*
-        $name:ident, model_type = $model_type:literal, vocab_size = ($vocab_default:literal, $vocab_fn:path)
+        $name:ident, model_type = $model_type:literal, vocab_size = $vocab_size:literal
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AutoRegister)]
         #[auto(config, model_type = $model_type)]
+        #[serde(default)]
         pub struct $name {
-            #[serde(default = $vocab_default)]
             pub vocab_size: usize,
-            #[serde(default = "defaults::hidden_size")]
             pub hidden_size: usize,
-            #[serde(default = "defaults::num_hidden_layers")]
             pub num_hidden_layers: usize,
-            #[serde(default = "defaults::num_attention_heads")]
             pub num_attention_heads: usize,
-            #[serde(default = "defaults::intermediate_size")]
             pub intermediate_size: usize,
             /// Activation of the feed-forward layers (the LM head always uses exact GELU).
-            #[serde(default = "defaults::hidden_act")]
             pub hidden_act: Activation,
             /// Training only: dropout is a no-op here.
-            #[serde(default = "defaults::dropout")]
             pub hidden_dropout_prob: f64,
             /// Training only: dropout is a no-op here.
-            #[serde(default = "defaults::dropout")]
             pub attention_probs_dropout_prob: f64,
             /// The size of the position table. Positions start after `pad_token_id`
             /// (`pad_token_id + 1` for the first token), so a sequence may hold
             /// `max_position_embeddings - pad_token_id - 1` tokens (514 positions give 512).
-            #[serde(default = "defaults::max_position_embeddings")]
             pub max_position_embeddings: usize,
-            #[serde(default = "defaults::type_vocab_size")]
             pub type_vocab_size: usize,
             /// Standard deviation of the initialisation in `transformers`; unused at inference.
-            #[serde(default = "defaults::initializer_range")]
             pub initializer_range: f64,
-            #[serde(default = "defaults::layer_norm_eps")]
             pub layer_norm_eps: f64,
             /// The padding token; positions are counted from it (`padding_idx`), and tokens
             /// equal to it get it as their position. Needed unless `position_ids` are given.
-            #[serde(default = "defaults::pad_token_id")]
             pub pad_token_id: Option<i64>,
-            #[serde(default = "defaults::bos_token_id")]
             pub bos_token_id: Option<i64>,
-            #[serde(default = "defaults::eos_token_id")]
             pub eos_token_id: Option<TokenIds>,
             /// Only `"absolute"` is supported, as for BERT (older configs still hold the field;
             /// `transformers` 5.23 no longer reads it).
-            #[serde(default = "defaults::position_embedding_type")]
             pub position_embedding_type: String,
             /// Generation only; autocandle keeps no KV cache for RoBERTa.
-            #[serde(default = "defaults::yes")]
             pub use_cache: bool,
             /// Training only: dropout is a no-op here.
-            #[serde(default)]
             pub classifier_dropout: Option<f64>,
             /// Causal self-attention (for the causal LM head).
-            #[serde(default)]
             pub is_decoder: bool,
             /// Cross-attention layers for an encoder-decoder; they only act on
             /// `encoder_hidden_states`, which autocandle does not take, so they are not loaded.
-            #[serde(default)]
             pub add_cross_attention: bool,
             /// The LM decoder shares the word embedding matrix.
-            #[serde(default = "defaults::yes")]
             pub tie_word_embeddings: bool,
             /// `id2label`, `label2id`, `num_labels`, `problem_type`.
             #[serde(flatten)]
@@ -92,22 +72,22 @@ macro_rules! roberta_config {
             #[doc = concat!("`", stringify!($name), "()` in `transformers`.")]
             fn default() -> Self {
                 Self {
-                    vocab_size: $vocab_fn(),
-                    hidden_size: defaults::hidden_size(),
-                    num_hidden_layers: defaults::num_hidden_layers(),
-                    num_attention_heads: defaults::num_attention_heads(),
-                    intermediate_size: defaults::intermediate_size(),
-                    hidden_act: defaults::hidden_act(),
-                    hidden_dropout_prob: defaults::dropout(),
-                    attention_probs_dropout_prob: defaults::dropout(),
-                    max_position_embeddings: defaults::max_position_embeddings(),
-                    type_vocab_size: defaults::type_vocab_size(),
-                    initializer_range: defaults::initializer_range(),
-                    layer_norm_eps: defaults::layer_norm_eps(),
-                    pad_token_id: defaults::pad_token_id(),
-                    bos_token_id: defaults::bos_token_id(),
-                    eos_token_id: defaults::eos_token_id(),
-                    position_embedding_type: defaults::position_embedding_type(),
+                    vocab_size: $vocab_size,
+                    hidden_size: 768,
+                    num_hidden_layers: 12,
+                    num_attention_heads: 12,
+                    intermediate_size: 3072,
+                    hidden_act: Activation::Gelu,
+                    hidden_dropout_prob: 0.1,
+                    attention_probs_dropout_prob: 0.1,
+                    max_position_embeddings: 512,
+                    type_vocab_size: 2,
+                    initializer_range: 0.02,
+                    layer_norm_eps: 1e-12,
+                    pad_token_id: Some(1),
+                    bos_token_id: Some(0),
+                    eos_token_id: Some(TokenIds::One(2)),
+                    position_embedding_type: "absolute".to_owned(),
                     use_cache: true,
                     classifier_dropout: None,
                     is_decoder: false,
@@ -154,7 +134,7 @@ roberta_config! {
     ///
     /// Fields `config.json` may hold that `RobertaConfig` does not declare are ignored.
     RobertaConfig, model_type = "roberta",
-    vocab_size = ("defaults::roberta_vocab_size", defaults::roberta_vocab_size)
+    vocab_size = 50265
 }
 
 roberta_config! {
@@ -163,69 +143,12 @@ roberta_config! {
     ///
     /// Fields `config.json` may hold that `XLMRobertaConfig` does not declare are ignored.
     XLMRobertaConfig, model_type = "xlm-roberta",
-    vocab_size = ("defaults::xlm_roberta_vocab_size", defaults::xlm_roberta_vocab_size)
-}
-
-mod defaults {
-    use super::TokenIds;
-    use autocandle_core::Activation;
-
-    pub(super) fn roberta_vocab_size() -> usize {
-        50265
-    }
-    pub(super) fn xlm_roberta_vocab_size() -> usize {
-        30522
-    }
-    pub(super) fn hidden_size() -> usize {
-        768
-    }
-    pub(super) fn num_hidden_layers() -> usize {
-        12
-    }
-    pub(super) fn num_attention_heads() -> usize {
-        12
-    }
-    pub(super) fn intermediate_size() -> usize {
-        3072
-    }
-    pub(super) fn hidden_act() -> Activation {
-        Activation::Gelu
-    }
-    pub(super) fn dropout() -> f64 {
-        0.1
-    }
-    pub(super) fn max_position_embeddings() -> usize {
-        512
-    }
-    pub(super) fn type_vocab_size() -> usize {
-        2
-    }
-    pub(super) fn initializer_range() -> f64 {
-        0.02
-    }
-    pub(super) fn layer_norm_eps() -> f64 {
-        1e-12
-    }
-    pub(super) fn pad_token_id() -> Option<i64> {
-        Some(1)
-    }
-    pub(super) fn bos_token_id() -> Option<i64> {
-        Some(0)
-    }
-    pub(super) fn eos_token_id() -> Option<TokenIds> {
-        Some(TokenIds::One(2))
-    }
-    pub(super) fn position_embedding_type() -> String {
-        "absolute".to_owned()
-    }
-    pub(super) fn yes() -> bool {
-        true
-    }
+    vocab_size = 30522
 }
 
 /// A checked RoBERTa config, what the network is built from.
 #[derive(Debug, Clone)]
-pub(crate) struct RobertaSpec {
+pub struct RobertaSpec {
     pub(crate) bert: BertConfig,
     /// `pad_token_id`, checked to be a row of both embedding tables.
     pub(crate) padding_idx: Option<u32>,

@@ -27,15 +27,15 @@
 //! Inference only: dropout is a no-op; there is no KV cache, no `inputs_embeds` and no
 //! cross-attention (`encoder_hidden_states`).
 
-#[macro_use]
-mod heads;
 mod config;
+mod heads;
 mod model;
 mod roberta;
 mod xlm_roberta;
 
-pub use config::{RobertaConfig, RobertaLikeConfig, TokenIds, XLMRobertaConfig};
-pub use model::create_position_ids_from_input_ids;
+pub use config::{RobertaConfig, RobertaLikeConfig, RobertaSpec, TokenIds, XLMRobertaConfig};
+pub use heads::{__heads, RobertaHead, RobertaLm};
+pub use model::{create_position_ids_from_input_ids, RobertaEncoder};
 pub use roberta::{
     RobertaForCausalLM, RobertaForMaskedLM, RobertaForMultipleChoice, RobertaForQuestionAnswering,
     RobertaForSequenceClassification, RobertaForTokenClassification, RobertaModel,

@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use autocandle_bert::BertModel;
+use autocandle_core::heads::Encoder;
 use autocandle_core::inputs::dims2_int;
 use autocandle_core::{BaseModelOutput, Error, Model, ModelInputs, PreTrainedModel, Result};
 
@@ -47,7 +48,7 @@ fn position_ids(input_ids: &Tensor, padding_idx: u32) -> Result<(Tensor, u32)> {
 /// The RoBERTa encoder (`RobertaModel` without its head): [`BertModel`] run with RoBERTa's
 /// position ids when the caller gives none. Token type ids default to zeros, as in BERT.
 #[derive(Debug)]
-pub(crate) struct RobertaEncoder {
+pub struct RobertaEncoder {
     bert: BertModel,
     padding_idx: Option<u32>,
     model_type: &'static str,
@@ -65,17 +66,17 @@ impl RobertaEncoder {
     }
 
     /// The word embedding matrix, `[vocab_size, hidden_size]`.
-    pub(crate) fn word_embeddings(&self) -> &Tensor {
+    pub fn word_embeddings(&self) -> &Tensor {
         self.bert.word_embeddings()
     }
 
     /// Whether the encoder has a pooler (and so a `pooler_output`).
-    pub(crate) fn has_pooler(&self) -> bool {
+    pub fn has_pooler(&self) -> bool {
         self.bert.has_pooler()
     }
 
     /// The most positions a sequence may use (`max_position_embeddings`).
-    pub(crate) fn max_positions(&self) -> usize {
+    pub fn max_positions(&self) -> usize {
         self.bert.config().max_position_embeddings
     }
 
@@ -100,9 +101,18 @@ impl RobertaEncoder {
         }
         Model::forward(&self.bert, &inputs.clone().with_position_ids(positions))
     }
+}
 
-    /// The pooled output (`pooler_output`), or an error for an encoder without a pooler.
-    pub(crate) fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
+impl Encoder for RobertaEncoder {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        self.forward(inputs)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.bert.config().hidden_size
+    }
+
+    fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
         output.pooler_output.ok_or_else(|| {
             Error::Unsupported(format!("this `{}` model has no pooler (`pooler.dense`)", self.model_type))
         })
@@ -122,7 +132,7 @@ impl PreTrainedModel for RobertaEncoder {
 /// `RobertaLMHead` (`lm_head`): dense, exact GELU, LayerNorm, then the decoder to vocabulary
 /// logits, tied to the word embeddings (its bias to `lm_head.bias`).
 #[derive(Debug)]
-pub(crate) struct RobertaLmHead {
+pub struct RobertaLmHead {
     dense: Linear,
     layer_norm: candle_nn::LayerNorm,
     decoder: Linear,
@@ -144,31 +154,5 @@ impl RobertaLmHead {
         let x = autocandle_core::Activation::Gelu.forward(&self.dense.forward(hidden)?)?;
         let x = self.layer_norm.forward(&x)?;
         Ok(self.decoder.forward(&x)?)
-    }
-}
-
-/// `RobertaClassificationHead` (`classifier`): dense and tanh on the first token (`<s>`),
-/// then `out_proj` to `num_labels` logits.
-#[derive(Debug)]
-pub(crate) struct RobertaClassificationHead {
-    dense: Linear,
-    out_proj: Linear,
-}
-
-impl RobertaClassificationHead {
-    pub(crate) fn load(vb: VarBuilder<'_>, spec: &RobertaSpec) -> Result<Self> {
-        let h = spec.bert.hidden_size;
-        Ok(Self {
-            dense: linear(h, h, vb.pp("dense"))?,
-            out_proj: linear(h, spec.bert.labels.num_labels(), vb.pp("out_proj"))?,
-        })
-    }
-
-    /// `hidden` `[batch, seq, hidden]` -> `[batch, num_labels]`.
-    pub(crate) fn forward(&self, hidden: &Tensor) -> Result<Tensor> {
-        use candle_core::Module;
-        let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
-        let x = self.dense.forward(&first)?.tanh()?;
-        Ok(self.out_proj.forward(&x)?)
     }
 }

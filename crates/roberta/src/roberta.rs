@@ -2,10 +2,10 @@
 
 use crate::config::RobertaConfig;
 
-roberta_heads! {
-    config: RobertaConfig, model_type: "roberta", name: "RoBERTa";
+autocandle_core::register_heads! {
+    family: crate, config: RobertaConfig, model_type: "roberta", prefix: "roberta";
     base: RobertaModel;
-    text_encoding: RobertaModel as "RobertaModel";
+    text_encoding: RobertaTextEncoding as "RobertaModel";
     causal_lm: RobertaForCausalLM;
     masked_lm: RobertaForMaskedLM;
     sequence_classification: RobertaForSequenceClassification;

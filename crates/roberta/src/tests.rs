@@ -209,8 +209,8 @@ fn every_head_has_the_transformers_output_shapes() {
     let (base, _) = fresh::<RobertaModel>(&cfg);
     let out = Model::forward(&base, &x).unwrap();
     assert_eq!(out.last_hidden_state.dims(), [2, 5, 16]);
-    assert!(out.pooler_output.is_none() && !base.has_pooler(), "fresh weights have no pooler.dense.weight");
-    let encoded = ForTextEncoding::forward(&base, &x).unwrap();
+    assert!(out.pooler_output.is_none() && !base.inner().has_pooler(), "fresh weights have no pooler.dense.weight");
+    let encoded = ForTextEncoding::forward(base.inner(), &x).unwrap();
     assert_eq!(max_abs_diff(&encoded.last_hidden_state, &out.last_hidden_state), 0.0);
 
     let (m, _) = fresh::<RobertaForCausalLM>(&cfg);
@@ -292,7 +292,7 @@ fn loads_from_a_head_checkpoint() {
     // The base model from a head checkpoint finds `roberta.*`; there is no pooler.
     let (vb, tracker) = checkpoint_var_builder(checkpoint, "roberta", DType::F32, &Device::Cpu);
     let base = RobertaModel::load(vb, &cfg).unwrap();
-    assert!(!base.has_pooler());
+    assert!(!base.inner().has_pooler());
     assert!(tracker.used().contains("roberta.encoder.layer.1.output.LayerNorm.weight"));
 }
 

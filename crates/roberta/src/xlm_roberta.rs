@@ -4,8 +4,8 @@
 
 use crate::config::XLMRobertaConfig;
 
-roberta_heads! {
-    config: XLMRobertaConfig, model_type: "xlm-roberta", name: "XLM-RoBERTa";
+autocandle_core::register_heads! {
+    family: crate, config: XLMRobertaConfig, model_type: "xlm-roberta", prefix: "roberta";
     base: XLMRobertaModel;
     causal_lm: XLMRobertaForCausalLM;
     masked_lm: XLMRobertaForMaskedLM;

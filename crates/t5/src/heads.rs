@@ -1,14 +1,20 @@
-//! The T5 heads, shared by every T5-like architecture (the registered types of
-//! [`t5_heads!`](crate::t5_heads) delegate to them): `T5ForConditionalGeneration`,
-//! `T5ForSequenceClassification`, `T5ForTokenClassification`, `T5ForQuestionAnswering`.
+//! The T5 heads, shared by every T5-like architecture (the registered types that
+//! `autocandle_core::register_heads!` defines with `family: autocandle_t5` delegate to them):
+//! `T5ForConditionalGeneration`, `T5ForSequenceClassification`, `T5ForTokenClassification`,
+//! `T5ForQuestionAnswering`.
 
 use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use autocandle_core::{BaseModelOutput, EncoderOutput, Error, ModelInputs, Result, Seq2SeqCache};
+use autocandle_core::heads::{require_two_labels, split_start_end, Classifier, Encoder, TokenClassifier};
+use autocandle_core::{
+    BaseModelOutput, EncoderOutput, Error, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification,
+    ForTextEncoding, Model, ModelInputs, PreTrainedModel, QuestionAnsweringOutput, Result, Seq2SeqCache,
+    Seq2SeqLmOutput, SequenceClassifierOutput,
+};
 
-use crate::config::T5Spec;
+use crate::config::{T5LikeConfig, T5Spec};
 use crate::inputs::dims2_int;
 use crate::model::{tied_or_own, T5EncoderDecoder, T5EncoderStack};
 
@@ -72,31 +78,21 @@ impl T5ConditionalGeneration {
     }
 }
 
-/// `T5ClassificationHead`: `dense`, tanh, `out_proj`.
-#[derive(Debug, Clone)]
-struct ClassificationHead {
-    dense: Linear,
-    out_proj: Linear,
-}
-
 /// The encoder-decoder under `transformer`, classifying each sequence from the decoder's
 /// hidden state at the last `eos_token_id` of `input_ids` (`T5ForSequenceClassification`).
 #[derive(Debug, Clone)]
 pub struct T5SequenceClassifier {
     model: T5EncoderDecoder,
-    head: ClassificationHead,
+    /// `classification_head`: `T5ClassificationHead` (`dense`, tanh, `out_proj`).
+    head: Classifier,
 }
 
 impl T5SequenceClassifier {
     /// Load `transformer.*` and `classification_head` from `vb`.
     pub fn load(vb: VarBuilder<'_>, spec: &T5Spec) -> Result<Self> {
-        let head = vb.pp("classification_head");
         Ok(Self {
             model: T5EncoderDecoder::load(vb.pp("transformer"), spec, &[])?,
-            head: ClassificationHead {
-                dense: linear(spec.d_model, spec.d_model, head.pp("dense"))?,
-                out_proj: linear(spec.d_model, spec.num_labels, head.pp("out_proj"))?,
-            },
+            head: Classifier::dense_tanh(vb.pp("classification_head"), spec.d_model, spec.num_labels)?,
         })
     }
 
@@ -153,38 +149,13 @@ impl T5SequenceClassifier {
             )));
         }
         let pooled = (0..batch).map(|b| Ok(hidden.i((b, last[b]))?.unsqueeze(0)?)).collect::<Result<Vec<_>>>()?;
-        let pooled = Tensor::cat(&pooled, 0)?;
-        let x = self.head.dense.forward(&pooled)?.tanh()?;
-        Ok(self.head.out_proj.forward(&x)?)
+        self.head.forward(&Tensor::cat(&pooled, 0)?)
     }
 }
 
 /// The encoder (`T5EncoderModel` under `transformer`) with a classifier on every token
 /// (`T5ForTokenClassification`).
-#[derive(Debug, Clone)]
-pub struct T5TokenClassifier {
-    encoder: T5EncoderStack,
-    classifier: Linear,
-}
-
-impl T5TokenClassifier {
-    /// Load `transformer.shared`, `transformer.encoder.*` and `classifier` from `vb`.
-    pub fn load(vb: VarBuilder<'_>, spec: &T5Spec) -> Result<Self> {
-        Ok(Self {
-            encoder: T5EncoderStack::load(vb.pp("transformer"), spec)?,
-            classifier: linear(spec.d_model, spec.num_labels, vb.pp("classifier"))?,
-        })
-    }
-
-    pub fn encoder(&self) -> &T5EncoderStack {
-        &self.encoder
-    }
-
-    /// Logits `[batch, seq, num_labels]`.
-    pub fn forward(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        Ok(self.classifier.forward(&self.encoder.encode(inputs)?.last_hidden_state)?)
-    }
-}
+pub type T5TokenClassifier = TokenClassifier<T5EncoderStack>;
 
 /// The encoder-decoder with a span head `qa_outputs` on the decoder's hidden states
 /// (`T5ForQuestionAnswering`).
@@ -198,15 +169,7 @@ impl T5QuestionAnswerer {
     /// Load `shared`, `encoder.*`, `decoder.*` and `qa_outputs` from `vb`; needs
     /// `num_labels` = 2.
     pub fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &str) -> Result<Self> {
-        if spec.num_labels != 2 {
-            return Err(Error::config(
-                spec.model_type,
-                format!(
-                    "{class} needs 2 labels (start and end), the config has {}: set `num_labels` to 2",
-                    spec.num_labels
-                ),
-            ));
-        }
+        require_two_labels(spec.model_type, class, spec.num_labels)?;
         Ok(Self {
             model: T5EncoderDecoder::load(vb.clone(), spec, &[])?,
             qa_outputs: linear(spec.d_model, 2, vb.pp("qa_outputs"))?,
@@ -226,46 +189,66 @@ impl T5QuestionAnswerer {
             inputs.decoder_input_ids = Some(self.model.shift_right(&input_ids, class)?);
         }
         let (hidden, _) = self.model.forward(&inputs, class)?;
-        let logits = self.qa_outputs.forward(&hidden)?;
-        let take = |i: usize| -> Result<Tensor> { Ok(logits.narrow(2, i, 1)?.squeeze(2)?.contiguous()?) };
-        Ok((take(0)?, take(1)?))
+        split_start_end(&self.qa_outputs.forward(&hidden)?)
     }
 }
 
-/// Device and dtype of a head, through its network.
-pub trait HasT5 {
-    fn encoder_stack(&self) -> &T5EncoderStack;
-
+impl PreTrainedModel for T5EncoderStack {
     fn device(&self) -> &Device {
-        self.encoder_stack().device()
+        T5EncoderStack::device(self)
     }
 
     fn dtype(&self) -> DType {
-        self.encoder_stack().dtype()
+        T5EncoderStack::dtype(self)
     }
 }
 
-impl HasT5 for T5EncoderStack {
-    fn encoder_stack(&self) -> &T5EncoderStack {
-        self
+impl Encoder for T5EncoderStack {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(T5EncoderStack::encode(self, inputs)?.last_hidden_state, None))
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.spec().d_model
     }
 }
 
-impl HasT5 for T5EncoderDecoder {
+impl ForTextEncoding for T5EncoderStack {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Encoder::encode(self, inputs)
+    }
+}
+
+/// A T5 head with the `transformers` class name its errors mention; it dereferences to the
+/// head.
+#[derive(Debug, Clone)]
+pub struct Named<H> {
+    head: H,
+    class: &'static str,
+}
+
+impl<H> std::ops::Deref for Named<H> {
+    type Target = H;
+
+    fn deref(&self) -> &H {
+        &self.head
+    }
+}
+
+/// The network of a head, for its device and dtype.
+trait Network {
+    fn encoder_stack(&self) -> &T5EncoderStack;
+}
+
+impl Network for T5EncoderDecoder {
     fn encoder_stack(&self) -> &T5EncoderStack {
         self.encoder()
     }
 }
 
-impl HasT5 for T5TokenClassifier {
-    fn encoder_stack(&self) -> &T5EncoderStack {
-        &self.encoder
-    }
-}
-
-macro_rules! has_t5 {
+macro_rules! network {
     ($($ty:ty),*) => {$(
-        impl HasT5 for $ty {
+        impl Network for $ty {
             fn encoder_stack(&self) -> &T5EncoderStack {
                 self.model.encoder()
             }
@@ -273,4 +256,119 @@ macro_rules! has_t5 {
     )*};
 }
 
-has_t5!(T5ConditionalGeneration, T5SequenceClassifier, T5QuestionAnswerer);
+network!(T5ConditionalGeneration, T5SequenceClassifier, T5QuestionAnswerer);
+
+impl<H: Network + std::fmt::Debug + Send + Sync> PreTrainedModel for Named<H> {
+    fn device(&self) -> &Device {
+        self.head.encoder_stack().device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.head.encoder_stack().dtype()
+    }
+}
+
+impl Model for Named<T5EncoderDecoder> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        base_output(&self.head, inputs, self.class)
+    }
+}
+
+impl ForSeq2SeqLm for Named<T5ConditionalGeneration> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<Seq2SeqLmOutput> {
+        let (logits, encoder) = self.head.forward(inputs, self.class)?;
+        Ok(Seq2SeqLmOutput::new(logits, encoder.last_hidden_state))
+    }
+
+    fn encode(&self, inputs: &ModelInputs) -> Result<EncoderOutput> {
+        self.head.model().encode(inputs)
+    }
+
+    fn decode(&self, decoder_input_ids: &Tensor, encoder: &EncoderOutput, cache: &mut Seq2SeqCache) -> Result<Tensor> {
+        self.head.decode(decoder_input_ids, encoder, cache)
+    }
+
+    fn decoder_start_token_id(&self) -> Option<u32> {
+        self.head.model().spec().decoder_start_token()
+    }
+}
+
+impl ForSequenceClassification for Named<T5SequenceClassifier> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
+        Ok(SequenceClassifierOutput::new(self.head.forward(inputs, self.class)?))
+    }
+}
+
+impl ForQuestionAnswering for Named<T5QuestionAnswerer> {
+    fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
+        let (start, end) = self.head.forward(inputs, self.class)?;
+        Ok(QuestionAnsweringOutput::new(start, end))
+    }
+}
+
+/// A head built from a [`T5Spec`]; `class` is the `transformers` class it is loaded as.
+pub trait T5Head: Sized {
+    fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &'static str) -> Result<Self>;
+}
+
+impl T5Head for Named<T5EncoderDecoder> {
+    fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &'static str) -> Result<Self> {
+        Ok(Named { head: T5EncoderDecoder::load(vb, spec, &[])?, class })
+    }
+}
+
+impl T5Head for Named<T5ConditionalGeneration> {
+    fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &'static str) -> Result<Self> {
+        Ok(Named { head: T5ConditionalGeneration::load(vb, spec)?, class })
+    }
+}
+
+impl T5Head for T5EncoderStack {
+    fn load(vb: VarBuilder<'_>, spec: &T5Spec, _class: &'static str) -> Result<Self> {
+        T5EncoderStack::load(vb, spec)
+    }
+}
+
+impl T5Head for Named<T5SequenceClassifier> {
+    fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &'static str) -> Result<Self> {
+        Ok(Named { head: T5SequenceClassifier::load(vb, spec)?, class })
+    }
+}
+
+impl T5Head for T5TokenClassifier {
+    /// `transformer.shared`, `transformer.encoder.*` and `classifier`.
+    fn load(vb: VarBuilder<'_>, spec: &T5Spec, _class: &'static str) -> Result<Self> {
+        let encoder = T5EncoderStack::load(vb.pp("transformer"), spec)?;
+        Ok(TokenClassifier::new(encoder, linear(spec.d_model, spec.num_labels, vb.pp("classifier"))?))
+    }
+}
+
+impl T5Head for Named<T5QuestionAnswerer> {
+    fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &'static str) -> Result<Self> {
+        Ok(Named { head: T5QuestionAnswerer::load(vb, spec, class)?, class })
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds a T5-like architecture's registered
+/// types from (`family: autocandle_t5`). Not public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type Base = Named<T5EncoderDecoder>;
+    pub type Seq2SeqLm = Named<T5ConditionalGeneration>;
+    pub type TextEncoding = T5EncoderStack;
+    pub type SequenceClassification = Named<T5SequenceClassifier>;
+    pub type TokenClassification = T5TokenClassifier;
+    pub type QuestionAnswering = Named<T5QuestionAnswerer>;
+
+    /// Resolve `config` and load the head `H` as `class`.
+    pub fn load<H: T5Head, C: T5LikeConfig>(
+        vb: VarBuilder<'_>,
+        config: &C,
+        _prefix: &str,
+        class: &'static str,
+    ) -> Result<H> {
+        H::load(vb, &config.t5_spec()?, class)
+    }
+}

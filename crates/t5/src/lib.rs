@@ -6,8 +6,9 @@
 //! Weight names read exactly like the `transformers` state dict (`shared.weight`,
 //! `encoder.block.N.layer.0.SelfAttention.q.weight`, `decoder.block.N.layer.1.EncDecAttention.*`,
 //! `lm_head.weight`, ...). The network is written once for every T5-like architecture:
-//! a config implements [`T5LikeConfig`] (resolving to a [`T5Spec`]) and one [`t5_heads!`]
-//! call defines its registered heads, as `autocandle-mt5` does.
+//! a config implements [`T5LikeConfig`] (resolving to a [`T5Spec`]) and one
+//! `autocandle_core::register_heads!` call (`family: autocandle_t5`) defines its registered
+//! heads, as `autocandle-mt5` does.
 //!
 //! What T5 does differently from BERT-like models: relative position buckets instead of
 //! position embeddings (bidirectional in the encoder, causal in the decoder, the bias table
@@ -27,24 +28,17 @@
 mod config;
 mod heads;
 mod inputs;
-mod macros;
 mod model;
 
 pub use config::{feed_forward, T5Config, T5LikeConfig, T5Spec, TokenIds};
 pub use heads::{
-    base_output, HasT5, T5ConditionalGeneration, T5QuestionAnswerer, T5SequenceClassifier, T5TokenClassifier,
+    __heads, base_output, Named, T5ConditionalGeneration, T5Head, T5QuestionAnswerer, T5SequenceClassifier,
+    T5TokenClassifier,
 };
 pub use model::{relative_position_bucket, T5EncoderDecoder, T5EncoderStack};
 
-/// Re-exports for the code [`t5_heads!`] generates. Not public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use candle_core;
-    pub use candle_nn::VarBuilder;
-}
-
-t5_heads! {
-    config: T5Config, model_type: "t5";
+autocandle_core::register_heads! {
+    family: crate, config: T5Config, model_type: "t5", prefix: "transformer";
     base: T5Model;
     seq2seq_lm: T5ForConditionalGeneration;
     text_encoding: T5EncoderModel;

@@ -2,6 +2,7 @@
 //! position buckets, the (gated) feed-forward layer, `T5Block`, `T5Stack`, and the
 //! encoder-decoder of `T5Model` with its incremental decoder on a [`Seq2SeqCache`].
 
+use autocandle_core::heads::same_values;
 use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, Init, VarBuilder};
@@ -308,14 +309,6 @@ struct T5Stack {
     embed_tokens: Embedding,
     blocks: Vec<T5Block>,
     final_layer_norm: T5LayerNorm,
-}
-
-/// Whether two tensors of the same shape hold exactly the same values.
-pub(crate) fn same_values(a: &Tensor, b: &Tensor) -> Result<bool> {
-    if a.dims() != b.dims() || a.dtype() != b.dtype() {
-        return Ok(false);
-    }
-    Ok(a.eq(b)?.to_dtype(DType::U32)?.min_all()?.to_scalar::<u32>()? == 1)
 }
 
 /// `name` from the checkpoint when it holds it with values other than `shared` (then
