@@ -62,7 +62,7 @@ macro_rules! __decoder_head {
             "`[batch, seq, hidden_size]` after the final norm.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "base")]
+        #[auto(task = "base")]
         pub struct $name {
             inner: $crate::DecoderModel,
         }
@@ -104,7 +104,7 @@ macro_rules! __decoder_head {
             "Supports the key/value cache.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "causal-lm")]
+        #[auto(task = "causal-lm")]
         pub struct $name {
             inner: $crate::CausalLm,
         }
@@ -151,7 +151,7 @@ macro_rules! __decoder_head {
             "`pad_token_id` only a batch of one is accepted, as in `transformers`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "sequence-classification")]
+        #[auto(task = "sequence-classification")]
         pub struct $name {
             inner: $crate::SequenceClassifier,
         }
@@ -177,7 +177,7 @@ macro_rules! __decoder_head {
             "`logits` are `[batch, seq, num_labels]`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "token-classification")]
+        #[auto(task = "token-classification")]
         pub struct $name {
             inner: $crate::TokenClassifier,
         }
@@ -201,7 +201,7 @@ macro_rules! __decoder_head {
             "token as the start and the end of the answer; `start_logits` and `end_logits` are `[batch, seq]`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "question-answering")]
+        #[auto(task = "question-answering")]
         pub struct $name {
             inner: $crate::QuestionAnswerer,
         }

@@ -52,7 +52,7 @@ fn first_token(hidden: &Tensor) -> Result<Tensor> {
 /// `vocab_transform`, the activation, `vocab_layer_norm`, then `vocab_projector`, whose
 /// weight is tied to the word embeddings; `logits` are `[batch, seq, vocab_size]`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "masked-lm")]
+#[auto(task = "masked-lm")]
 pub struct DistilBertForMaskedLM {
     distilbert: DistilBertModel,
     vocab_transform: Linear,
@@ -94,7 +94,7 @@ impl ForMaskedLm for DistilBertForMaskedLM {
 /// `pre_classifier`, ReLU, then `classifier`; `logits` are `[batch, num_labels]`
 /// (`len(id2label)`, else `num_labels`, else 2).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "sequence-classification")]
+#[auto(task = "sequence-classification")]
 pub struct DistilBertForSequenceClassification {
     distilbert: DistilBertModel,
     pre_classifier: Linear,
@@ -127,7 +127,7 @@ impl ForSequenceClassification for DistilBertForSequenceClassification {
 /// `[batch, choices, seq]`, each choice is encoded on its own and scored from its first
 /// token (`pre_classifier`, ReLU, `classifier`); `logits` are `[batch, choices]`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "multiple-choice")]
+#[auto(task = "multiple-choice")]
 pub struct DistilBertForMultipleChoice {
     distilbert: DistilBertModel,
     pre_classifier: Linear,
@@ -161,7 +161,7 @@ impl ForMultipleChoice for DistilBertForMultipleChoice {
 /// DistilBERT with a classifier on every token (`DistilBertForTokenClassification`);
 /// `logits` are `[batch, seq, num_labels]`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "token-classification")]
+#[auto(task = "token-classification")]
 pub struct DistilBertForTokenClassification {
     distilbert: DistilBertModel,
     classifier: Linear,
@@ -190,7 +190,7 @@ impl ForTokenClassification for DistilBertForTokenClassification {
 /// scores every token as the start and the end of the answer; `start_logits` and
 /// `end_logits` are `[batch, seq]`. Needs `num_labels` = 2, as `transformers`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "question-answering")]
+#[auto(task = "question-answering")]
 pub struct DistilBertForQuestionAnswering {
     distilbert: DistilBertModel,
     qa_outputs: Linear,

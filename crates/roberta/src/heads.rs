@@ -61,7 +61,7 @@ macro_rules! roberta_head {
                     "on the first token) is there when the weights hold `pooler.dense` (`transformers` would ",
                     "draw a random pooler otherwise).")]
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "base")]
+        #[auto(task = "base")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
         }
@@ -101,7 +101,7 @@ macro_rules! roberta_head {
         /// The base model registered as the text encoder (`AutoModelForTextEncoding` gives the
         /// base model class).
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "text-encoding", class = $class)]
+        #[auto(task = "text-encoding", class = $class)]
         struct TextEncoding($name);
 
         impl ::autocandle_core::LoadModel for TextEncoding {
@@ -140,7 +140,7 @@ macro_rules! roberta_head {
                     "`is_decoder` (as in `transformers`, bidirectional otherwise). Generation runs the whole ",
                     "sequence at every step (no KV cache).")]
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "causal-lm")]
+        #[auto(task = "causal-lm")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
             lm_head: $crate::model::RobertaLmHead,
@@ -174,7 +174,7 @@ macro_rules! roberta_head {
                     "head (`lm_head`: dense, GELU, LayerNorm, decoder tied to the word embeddings); `logits` ",
                     "are `[batch, seq, vocab_size]`.")]
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "masked-lm")]
+        #[auto(task = "masked-lm")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
             lm_head: $crate::model::RobertaLmHead,
@@ -202,7 +202,7 @@ macro_rules! roberta_head {
                     "first token (`classifier`: dense, tanh, `out_proj`; no pooler); `logits` are ",
                     "`[batch, num_labels]` (`len(id2label)`, else `num_labels`, else 2).")]
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "sequence-classification")]
+        #[auto(task = "sequence-classification")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
             classifier: $crate::model::RobertaClassificationHead,
@@ -231,7 +231,7 @@ macro_rules! roberta_head {
                     "are `[batch, choices, seq]`, each choice is encoded on its own and scored from its pooled ",
                     "output (`roberta.pooler`, then `classifier`); `logits` are `[batch, choices]`.")]
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "multiple-choice")]
+        #[auto(task = "multiple-choice")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
             classifier: ::autocandle_core::nn::Linear,
@@ -262,7 +262,7 @@ macro_rules! roberta_head {
         #[doc = concat!("`", stringify!($name), "`: ", $display, " with a classifier on every token; ",
                     "`logits` are `[batch, seq, num_labels]`.")]
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "token-classification")]
+        #[auto(task = "token-classification")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
             classifier: ::autocandle_core::nn::Linear,
@@ -296,7 +296,7 @@ macro_rules! roberta_head {
                     "(`qa_outputs` scores every token as the start and the end of the answer); ",
                     "`start_logits` and `end_logits` are `[batch, seq]`. Needs `num_labels` = 2.")]
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "question-answering")]
+        #[auto(task = "question-answering")]
         pub struct $name {
             roberta: $crate::model::RobertaEncoder,
             qa_outputs: ::autocandle_core::nn::Linear,

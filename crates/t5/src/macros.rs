@@ -49,7 +49,7 @@ macro_rules! __t5_head {
             "`decoder_input_ids`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "base")]
+        #[auto(task = "base")]
         pub struct $name {
             inner: $crate::T5EncoderDecoder,
         }
@@ -74,7 +74,7 @@ macro_rules! __t5_head {
             "incrementally on a `Seq2SeqCache` for generation.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "seq2seq-lm")]
+        #[auto(task = "seq2seq-lm")]
         pub struct $name {
             inner: $crate::T5ConditionalGeneration,
         }
@@ -122,7 +122,7 @@ macro_rules! __t5_head {
             "`[batch, seq, d_model]`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "text-encoding")]
+        #[auto(task = "text-encoding")]
         pub struct $name {
             inner: $crate::T5EncoderStack,
         }
@@ -150,7 +150,7 @@ macro_rules! __t5_head {
             "`[batch, num_labels]`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "sequence-classification")]
+        #[auto(task = "sequence-classification")]
         pub struct $name {
             inner: $crate::T5SequenceClassifier,
         }
@@ -176,7 +176,7 @@ macro_rules! __t5_head {
             "every token; `logits` are `[batch, seq, num_labels]`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "token-classification")]
+        #[auto(task = "token-classification")]
         pub struct $name {
             inner: $crate::T5TokenClassifier,
         }
@@ -200,7 +200,7 @@ macro_rules! __t5_head {
             "decoder's hidden states; `start_logits` and `end_logits` are `[batch, target_seq]`.")]
         $(#[$meta])*
         #[derive(Debug, ::autocandle_core::AutoRegister)]
-        #[auto(model_type = $model_type, task = "question-answering")]
+        #[auto(task = "question-answering")]
         pub struct $name {
             inner: $crate::T5QuestionAnswerer,
         }
