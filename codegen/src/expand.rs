@@ -132,8 +132,7 @@ fn model(
     let (config, vb) = (Ident::new("config", Span::call_site()), Ident::new("vb", Span::call_site()));
     let construct = quote_spanned!(ident.span()=> #core::__private::construct::<#ident>);
     let boxed = quote_spanned!(task_lit.span()=> ::std::boxed::Box::new(#construct(#config, #vb)?));
-    let config_model_type =
-        quote!(<<#ident as #load_model>::Config as #krate::RegisteredConfig>::MODEL_TYPE);
+    let config_model_type = quote!(<<#ident as #load_model>::Config as #krate::RegisteredConfig>::MODEL_TYPE);
     let check = model_type.map(|lit| same_model_type(ident, lit, &config_model_type));
     let source = source(ident);
     quote! {

@@ -189,11 +189,11 @@ macro_rules! auto_model_class {
     };
     ($name:ident, $variant:ident, []) => {
         #[doc = concat!(
-            "`transformers.", stringify!($name), "`, whose task has no model trait in autocandle yet.\n\n",
-            "Its constructors resolve the config and model type like every Auto class, then return the ",
-            "error that says why no head can be built: the catalog's (unknown model type, architecture ",
-            "not compiled in or not implemented), else that the task has no model trait yet.",
-        )]
+                    "`transformers.", stringify!($name), "`, whose task has no model trait in autocandle yet.\n\n",
+                    "Its constructors resolve the config and model type like every Auto class, then return the ",
+                    "error that says why no head can be built: the catalog's (unknown model type, architecture ",
+                    "not compiled in or not implemented), else that the task has no model trait yet.",
+                )]
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
 
