@@ -217,6 +217,14 @@ fn describe(class: &str, source: &str, origin: Option<&str>) -> String {
     }
 }
 
+/// The descriptions of a duplicated key's registrations, sorted so that the error does not
+/// depend on the link order.
+fn sorted(descriptions: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = descriptions.collect();
+    v.sort_unstable();
+    v
+}
+
 /// The second registration of a taken key, registered at run time without `exist_ok`.
 fn runtime_second(class: &str, source: &str) -> String {
     format!("{class} (`{source}`) at run time (without `exist_ok = true`, which would replace the first)")
@@ -244,7 +252,7 @@ impl Registry {
                     registry.configs.insert(model_type, *one);
                 }
                 many => {
-                    let registrations = many.iter().map(|r| describe(r.config_class, r.source, None)).collect();
+                    let registrations = sorted(many.iter().map(|r| describe(r.config_class, r.source, None)));
                     let what = format!("config for model type `{model_type}`");
                     registry.broken_configs.insert(model_type, Broken::Duplicate { what, registrations });
                 }
@@ -269,7 +277,7 @@ impl Registry {
                 },
                 many => Broken::Duplicate {
                     what: model_key(model_type, task),
-                    registrations: many.iter().map(|r| describe(r.class_name, r.source, None)).collect(),
+                    registrations: sorted(many.iter().map(|r| describe(r.class_name, r.source, None))),
                 },
             };
             registry.broken_models.insert((model_type, task), broken);
