@@ -8,6 +8,9 @@ use autocandle::registry::Registry;
 #[test]
 fn registry_matches_the_manifests_for_enabled_features() {
     let registry = Registry::global().unwrap();
+    // A key registered twice fails only its own lookups; here no key may.
+    let problems: Vec<String> = registry.problems().iter().map(ToString::to_string).collect();
+    assert!(problems.is_empty(), "broken registrations: {problems:#?}");
     let mut promised = BTreeSet::new();
     for info in model_types() {
         let Some(feature) = info.feature else { continue };

@@ -8,7 +8,15 @@ use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Meta, Path, Token};
 use crate::task::{self, Rejected, TaskSpec};
 
 /// Every key `#[auto(...)]` accepts, for error messages.
-const VALID_KEYS: &str = "`config`, `model_type`, `task`, `class`";
+const VALID_KEYS: &str = "`config`, `model_type`, `task`, `class`, `crate`";
+
+/// The `#[auto(...)]` attributes of a struct, read and checked.
+pub(crate) struct Parsed {
+    /// The path the generated code reaches `autocandle_core` by: `crate = "..."`, else
+    /// `::autocandle_core`.
+    pub(crate) krate: Path,
+    pub(crate) registration: Registration,
+}
 
 /// What a struct registers, read from its `#[auto(...)]` attributes.
 pub(crate) enum Registration {
@@ -18,10 +26,12 @@ pub(crate) enum Registration {
         /// The `transformers` config class (`BertConfig`).
         class: LitStr,
     },
-    /// `#[auto(model_type = "bert", task = "masked-lm")]`
+    /// `#[auto(task = "masked-lm")]`: the model type is its config type's (`LoadModel::Config`).
     Model {
-        model_type: LitStr,
-        task: &'static TaskSpec,
+        /// `model_type = "..."` when given: it must equal the config type's, which the
+        /// generated code checks at compile time.
+        model_type: Option<LitStr>,
+        task: TaskSpec,
         /// The `task = "..."` literal, to point type errors about the task trait at it.
         task_lit: LitStr,
         /// The `transformers` class (`BertForMaskedLM`).
@@ -72,12 +82,13 @@ struct Keys {
     model_type: Option<Seen<LitStr>>,
     task: Option<Seen<LitStr>>,
     class: Option<Seen<LitStr>>,
+    krate: Option<Seen<Path>>,
     /// A key or value did not parse, so "missing key" errors could be misleading.
     syntax_error: bool,
 }
 
 /// Read the `#[auto(...)]` attributes of the struct `ident`, reporting every error at once.
-pub(crate) fn parse(attrs: &[Attribute], ident: &Ident) -> syn::Result<Registration> {
+pub(crate) fn parse(attrs: &[Attribute], ident: &Ident) -> syn::Result<Parsed> {
     let mut errors = Errors::default();
     let registration = read(attrs, ident, &mut errors);
     errors.check()?;
@@ -86,14 +97,14 @@ pub(crate) fn parse(attrs: &[Attribute], ident: &Ident) -> syn::Result<Registrat
     registration.ok_or_else(|| syn::Error::new_spanned(ident, "invalid `#[auto(...)]` attribute"))
 }
 
-fn read(attrs: &[Attribute], ident: &Ident, errors: &mut Errors) -> Option<Registration> {
+fn read(attrs: &[Attribute], ident: &Ident, errors: &mut Errors) -> Option<Parsed> {
     let autos: Vec<&Attribute> = attrs.iter().filter(|a| a.path().is_ident("auto")).collect();
     let Some(first) = autos.first() else {
         errors.push(syn::Error::new_spanned(
             ident,
             format!(
                 "missing `#[auto(...)]` attribute on `{ident}`: add `#[auto(config, model_type = \"...\")]` \
-                 to register a config, or `#[auto(model_type = \"...\", task = \"...\")]` to register a model"
+                 to register a config, or `#[auto(task = \"...\")]` to register a model"
             ),
         ));
         return None;
@@ -140,6 +151,23 @@ fn read_key(meta: &ParseNestedMeta<'_>, keys: &mut Keys, errors: &mut Errors) ->
                 _ => &mut keys.class,
             };
             record(slot, &meta.path, value, errors);
+        }
+        "crate" => {
+            let value = string_value(meta, &key, errors)?.and_then(|lit| match lit.parse::<Path>() {
+                Ok(path) => Some(path),
+                Err(_) => {
+                    errors.push(syn::Error::new_spanned(
+                        &lit,
+                        format!(
+                            "invalid `crate` path `{}`: give the path autocandle's core crate is reachable by, \
+                             for example `crate = \"autocandle::core\"`",
+                            lit.value()
+                        ),
+                    ));
+                    None
+                }
+            });
+            record(&mut keys.krate, &meta.path, value, errors);
         }
         _ => {
             skip_value(meta)?;
@@ -201,13 +229,14 @@ fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
 }
 
 /// The checks that involve several keys, and the value checks.
-fn validate(keys: Keys, attr: &Attribute, ident: &Ident, errors: &mut Errors) -> Option<Registration> {
+fn validate(keys: Keys, attr: &Attribute, ident: &Ident, errors: &mut Errors) -> Option<Parsed> {
     let mut ok = true;
     let mut fail = |e: syn::Error| {
         ok = false;
         errors.push(e);
     };
 
+    // `model_type` is required on a config; a model takes its config type's.
     let model_type = match keys.model_type {
         Some(Seen { value: Some(lit), .. }) => {
             if let Err(e) = check_model_type(&lit) {
@@ -216,7 +245,7 @@ fn validate(keys: Keys, attr: &Attribute, ident: &Ident, errors: &mut Errors) ->
             Some(lit)
         }
         Some(Seen { value: None, .. }) => None,
-        None if keys.syntax_error => None,
+        None if keys.syntax_error || keys.config.is_none() => None,
         None => {
             fail(syn::Error::new_spanned(
                 attr,
@@ -262,20 +291,28 @@ fn validate(keys: Keys, attr: &Attribute, ident: &Ident, errors: &mut Errors) ->
         }
     };
 
-    let (Some(model_type), true) = (model_type, ok) else {
+    if !ok {
         return None;
-    };
+    }
     // The class name defaults to the struct's name.
     let class = match keys.class {
         Some(Seen { value: Some(lit), .. }) => lit,
         _ => LitStr::new(&ident.to_string(), ident.span()),
     };
-    match (keys.config, task) {
-        (Some(_), _) => Some(Registration::Config { model_type, class }),
-        (None, Some((spec, task_lit))) => Some(Registration::Model { model_type, task: spec, task_lit, class }),
-        // A model without a valid task pushed an error above.
-        (None, None) => None,
-    }
+    let registration = match (keys.config, task, model_type) {
+        (Some(_), _, Some(model_type)) => Registration::Config { model_type, class },
+        (None, Some((spec, task_lit)), model_type) => Registration::Model { model_type, task: spec, task_lit, class },
+        // A config without a valid model type, or a model without a valid task, pushed an
+        // error above.
+        _ => return None,
+    };
+    let krate = match keys.krate {
+        Some(Seen { value: Some(path), .. }) => path,
+        // An invalid `crate` value pushed an error above.
+        Some(Seen { value: None, .. }) => return None,
+        None => syn::parse_quote!(::autocandle_core),
+    };
+    Some(Parsed { krate, registration })
 }
 
 fn task_error(lit: &LitStr, rejected: Rejected) -> syn::Error {

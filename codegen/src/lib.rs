@@ -1,11 +1,11 @@
 //! `#[derive(AutoRegister)]`: registers architecture configs and models with autocandle.
 //!
 //! Use it through `autocandle_core::AutoRegister`; the generated code names only
-//! `::autocandle_core` (and its hidden `__private` re-exports), so architecture crates need no
-//! other dependency for it.
+//! `::autocandle_core` (and its hidden `__private` re-exports), or the path given by
+//! `#[auto(crate = "...")]`, so architecture crates need no other dependency for it.
 //!
 //! - `attr`: reads and checks `#[auto(...)]`, gathering every error;
-//! - `task`: the task names, with the core task variant and trait of each;
+//! - `task`: the task names (from `autocandle-tasks`), with the core task variant and trait of each;
 //! - `expand`: the generated impls and `inventory` submissions.
 
 use proc_macro::TokenStream;
@@ -14,6 +14,13 @@ use syn::{parse_macro_input, DeriveInput};
 mod attr;
 mod expand;
 mod task;
+
+/// The `| task | trait |` rows of the derive's docs, from the task table.
+macro_rules! task_rows {
+    ($($variant:ident => $name:literal, $auto:ident, [$($trait:ident, $doc:literal)?];)*) => {
+        concat!($($("| `", $name, "` | `", stringify!($trait), "` |\n",)?)*)
+    };
+}
 
 /// Register a config or a model with autocandle's registry.
 ///
@@ -27,26 +34,24 @@ mod task;
 ///
 /// # On a model struct
 ///
-/// `#[auto(model_type = "...", task = "...")]`, with an optional `class = "..."` (the
-/// `transformers` model class; the struct's name by default). The struct must implement
-/// `LoadModel` (whose `Config` has the same `model_type`) and the task's trait:
+/// `#[auto(task = "...")]`, with an optional `class = "..."` (the `transformers` model class;
+/// the struct's name by default). The struct must implement `LoadModel` and the task's trait;
+/// it is registered for the model type of its config type (`LoadModel::Config`, whose
+/// `RegisteredConfig::MODEL_TYPE` the config derive sets), so the model type is written once,
+/// on the config. A `model_type = "..."` on a model is still accepted when it is that same
+/// model type, and is a compile error ("is not the model type of the config type") otherwise.
 ///
-/// | `task`                       | trait                       |
-/// |------------------------------|-----------------------------|
-/// | `base`                       | `Model`                     |
-/// | `pretraining`                | `ForPreTraining`            |
-/// | `causal-lm`                  | `ForCausalLm`               |
-/// | `masked-lm`                  | `ForMaskedLm`               |
-/// | `seq2seq-lm`                 | `ForSeq2SeqLm`              |
-/// | `sequence-classification`    | `ForSequenceClassification` |
-/// | `multiple-choice`            | `ForMultipleChoice`         |
-/// | `next-sentence-prediction`   | `ForNextSentencePrediction` |
-/// | `token-classification`       | `ForTokenClassification`    |
-/// | `question-answering`         | `ForQuestionAnswering`      |
-/// | `text-encoding`              | `ForTextEncoding`           |
-/// | `image-classification`       | `ForImageClassification`    |
-/// | `zero-shot-image-classification` | `ForZeroShotImageClassification` |
-/// | `masked-image-modeling`      | `ForMaskedImageModeling`    |
+/// | `task` | trait |
+/// |--------|-------|
+#[doc = autocandle_tasks::for_each_task!(task_rows)]
+///
+/// (the tasks of the task table in `autocandle-tasks` that have a model trait).
+///
+/// # Outside the workspace
+///
+/// The generated code names `::autocandle_core`. Code that reaches it by another path (a crate
+/// that depends only on the `autocandle` facade) says so with `crate = "..."`, as with serde's
+/// `#[serde(crate = "...")]`: `#[auto(crate = "autocandle::core", task = "masked-lm")]`.
 ///
 /// `model_type` uses only `a-z`, `0-9`, `_` and `-`, as `config.json` spells it. Unknown or
 /// repeated keys, unknown tasks, enums, unions and generic structs are compile errors.
@@ -62,7 +67,7 @@ mod task;
 /// }
 ///
 /// #[derive(Debug, AutoRegister)]
-/// #[auto(model_type = "tiny", task = "masked-lm", class = "TinyForMaskedLM")]
+/// #[auto(task = "masked-lm", class = "TinyForMaskedLM")]
 /// struct TinyForMaskedLm {
 ///     device: candle_core::Device,
 /// }

@@ -1,12 +1,14 @@
 //! The task names `#[auto(task = "...")]` accepts, with the core types each one maps to.
 //!
-//! **Invariant:** [`SUPPORTED`] mirrors the `constructors!` list in
-//! `autocandle_core::registry`, and [`SUPPORTED`] plus [`WITHOUT_TRAIT`] together are
-//! exactly `autocandle_core::Task::ALL`; the tests below check the second half, and
-//! `tests/register.rs` compiles and registers a head for every supported task.
+//! The tasks come from the task table of `autocandle-tasks`, the one `autocandle_core::Task`,
+//! `registry::Constructor` and the facade's Auto classes are generated from; a task can be
+//! registered for when it has a model trait there. `tests/register.rs` compiles and registers a
+//! head for every such task.
+
+use autocandle_tasks::TASKS;
 
 /// A task that has a model trait and a constructor in `autocandle_core`.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TaskSpec {
     /// The kebab-case name, as `Task::as_str` spells it (`masked-lm`).
     pub(crate) name: &'static str,
@@ -16,65 +18,10 @@ pub(crate) struct TaskSpec {
     pub(crate) trait_name: &'static str,
 }
 
-const fn spec(name: &'static str, variant: &'static str, trait_name: &'static str) -> TaskSpec {
-    TaskSpec { name, variant, trait_name }
-}
-
 /// Tasks a model can be registered for, in `Task` declaration order.
-pub(crate) const SUPPORTED: &[TaskSpec] = &[
-    spec("base", "Base", "Model"),
-    spec("pretraining", "PreTraining", "ForPreTraining"),
-    spec("causal-lm", "CausalLm", "ForCausalLm"),
-    spec("masked-lm", "MaskedLm", "ForMaskedLm"),
-    spec("seq2seq-lm", "Seq2SeqLm", "ForSeq2SeqLm"),
-    spec("sequence-classification", "SequenceClassification", "ForSequenceClassification"),
-    spec("multiple-choice", "MultipleChoice", "ForMultipleChoice"),
-    spec("next-sentence-prediction", "NextSentencePrediction", "ForNextSentencePrediction"),
-    spec("token-classification", "TokenClassification", "ForTokenClassification"),
-    spec("question-answering", "QuestionAnswering", "ForQuestionAnswering"),
-    spec("text-encoding", "TextEncoding", "ForTextEncoding"),
-    spec("image-classification", "ImageClassification", "ForImageClassification"),
-    spec("zero-shot-image-classification", "ZeroShotImageClassification", "ForZeroShotImageClassification"),
-    spec("masked-image-modeling", "MaskedImageModeling", "ForMaskedImageModeling"),
-];
-
-/// Tasks that `autocandle_core::Task` names but that have no model trait yet.
-pub(crate) const WITHOUT_TRAIT: &[&str] = &[
-    "ctc",
-    "speech-seq2seq",
-    "audio-classification",
-    "mask-generation",
-    "depth-estimation",
-    "normal-estimation",
-    "pointmap-estimation",
-    "image-matting",
-    "text-recognition",
-    "table-recognition",
-    "video-classification",
-    "pose-estimation",
-    "keypoint-detection",
-    "keypoint-matching",
-    "object-detection",
-    "image-segmentation",
-    "image-to-image",
-    "semantic-segmentation",
-    "instance-segmentation",
-    "universal-segmentation",
-    "zero-shot-object-detection",
-    "table-question-answering",
-    "document-question-answering",
-    "visual-question-answering",
-    "vision2seq",
-    "image-text-to-text",
-    "multimodal-lm",
-    "audio-frame-classification",
-    "audio-xvector",
-    "audio-tokenization",
-    "text-to-spectrogram",
-    "text-to-waveform",
-    "time-series-prediction",
-    "tdt",
-];
+fn supported() -> impl Iterator<Item = TaskSpec> {
+    TASKS.iter().filter_map(|t| Some(TaskSpec { name: t.name, variant: t.variant, trait_name: t.trait_name? }))
+}
 
 /// `transformers` pipeline names and common abbreviations, mapped to the task they mean.
 const ALIASES: &[(&str, &str)] = &[
@@ -104,11 +51,11 @@ pub(crate) enum Rejected {
 }
 
 /// Look up a task by its kebab-case name.
-pub(crate) fn lookup(name: &str) -> Result<&'static TaskSpec, Rejected> {
-    if let Some(spec) = SUPPORTED.iter().find(|t| t.name == name) {
+pub(crate) fn lookup(name: &str) -> Result<TaskSpec, Rejected> {
+    if let Some(spec) = supported().find(|t| t.name == name) {
         return Ok(spec);
     }
-    if WITHOUT_TRAIT.contains(&name) {
+    if TASKS.iter().any(|t| t.name == name) {
         return Err(Rejected::NoTrait);
     }
     Err(Rejected::Unknown(suggest(name)))
@@ -116,11 +63,11 @@ pub(crate) fn lookup(name: &str) -> Result<&'static TaskSpec, Rejected> {
 
 /// `base`, `pretraining`, ...: every supported task name, for error messages.
 pub(crate) fn supported_list() -> String {
-    SUPPORTED.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
+    supported().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
 }
 
 fn all_names() -> impl Iterator<Item = &'static str> {
-    SUPPORTED.iter().map(|t| t.name).chain(WITHOUT_TRAIT.iter().copied())
+    TASKS.iter().map(|t| t.name)
 }
 
 /// Lowercase ASCII letters and digits only, so `MaskedLM`, `masked_lm` and `masked-lm` agree.
@@ -158,23 +105,19 @@ mod tests {
 
     #[test]
     fn supported_names_resolve() {
-        for spec in SUPPORTED {
-            assert_eq!(lookup(spec.name).map(|s| s.variant), Ok(spec.variant));
+        for spec in supported() {
+            assert_eq!(lookup(spec.name), Ok(spec));
         }
+        assert_eq!(lookup("masked-lm").map(|s| s.trait_name), Ok("ForMaskedLm"));
         assert_eq!(lookup("ctc").map(|s| s.name), Err(Rejected::NoTrait));
+        assert_eq!(supported().count(), 14);
     }
 
     #[test]
-    fn tasks_match_core() {
-        let mut ours: Vec<&str> = all_names().collect();
-        let mut core: Vec<&str> = autocandle_core::Task::ALL.iter().map(|t| t.as_str()).collect();
-        ours.sort_unstable();
-        core.sort_unstable();
-        assert_eq!(ours, core, "update SUPPORTED / WITHOUT_TRAIT to match autocandle_core::Task");
-        for &task in autocandle_core::Task::ALL {
-            if let Ok(spec) = lookup(task.as_str()) {
-                assert_eq!(spec.variant, format!("{task:?}"), "{task}");
-            }
+    fn aliases_name_tasks() {
+        for (alias, task) in ALIASES {
+            assert!(lookup(task).is_ok(), "alias `{alias}` names `{task}`, which cannot be registered for");
+            assert!(lookup(alias).is_err(), "alias `{alias}` is a task name itself");
         }
     }
 

@@ -236,7 +236,7 @@ mod config;
 pub use config::{config};
 
 autocandle_core::register_heads! {{
-    family: autocandle_decoder, config: {config}, model_type: "{ty}", prefix: "model";
+    family: autocandle_decoder, config: {config}, prefix: "model";
 {heads}}}
 
 #[cfg(test)]

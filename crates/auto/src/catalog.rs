@@ -106,7 +106,7 @@ pub(crate) fn unknown_model_type(model_type: &str) -> Error {
 /// catalog (a generic config is kept then).
 pub(crate) fn check_known(model_type: &str) -> Result<()> {
     let registry = Registry::global()?;
-    if registry.config(model_type).is_some() || model_type_info(model_type).is_some() {
+    if registry.try_config(model_type)?.is_some() || model_type_info(model_type).is_some() {
         Ok(())
     } else {
         Err(unknown_model_type(model_type))
@@ -137,7 +137,7 @@ fn not_implemented(info: &ModelTypeInfo, task: Task) -> Error {
 /// this head (with the heads there are).
 pub fn resolve_head(model_type: &str, task: Task) -> Result<&'static ModelRegistration> {
     let registry = Registry::global()?;
-    if let Some(reg) = registry.model(model_type, task) {
+    if let Some(reg) = registry.try_model(model_type, task)? {
         return Ok(reg);
     }
     let info = model_type_info(model_type);

@@ -102,26 +102,10 @@ pub use image_processor::{
     image, open_image, AutoImageProcessor, DynamicImage, ImageProcessor, ImageProcessorClass, ImageProcessorConfig,
     ImageSize, Resampling,
 };
-pub use model::{
-    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForMaskedImageModeling,
-    AutoModelForMaskedLM, AutoModelForMultipleChoice, AutoModelForNextSentencePrediction, AutoModelForPreTraining,
-    AutoModelForQuestionAnswering, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoModelForTextEncoding,
-    AutoModelForTokenClassification, AutoModelForZeroShotImageClassification, TaskModel,
-};
-// Auto classes whose task has no model trait yet: they resolve the model type and explain.
-pub use model::{
-    AutoModelForAudioClassification, AutoModelForAudioFrameClassification, AutoModelForAudioTokenization,
-    AutoModelForAudioXVector, AutoModelForCTC, AutoModelForDepthEstimation, AutoModelForDocumentQuestionAnswering,
-    AutoModelForImageMatting, AutoModelForImageSegmentation, AutoModelForImageTextToText, AutoModelForImageToImage,
-    AutoModelForInstanceSegmentation, AutoModelForKeypointDetection, AutoModelForKeypointMatching,
-    AutoModelForMaskGeneration, AutoModelForMultimodalLM, AutoModelForNormalEstimation, AutoModelForObjectDetection,
-    AutoModelForPointmapEstimation, AutoModelForPoseEstimation, AutoModelForSemanticSegmentation,
-    AutoModelForSpeechSeq2Seq, AutoModelForTDT, AutoModelForTableQuestionAnswering, AutoModelForTableRecognition,
-    AutoModelForTextRecognition, AutoModelForTextToSpectrogram, AutoModelForTextToWaveform,
-    AutoModelForTimeSeriesPrediction, AutoModelForUniversalSegmentation, AutoModelForVideoClassification,
-    AutoModelForVision2Seq, AutoModelForVisualQuestionAnswering, AutoModelForZeroShotObjectDetection,
-    AUTO_MODEL_CLASSES,
-};
+// One `AutoModel*` class per task of the task table (`autocandle-tasks`); those whose task has
+// no model trait yet resolve the model type and explain.
+pub use model::classes::*;
+pub use model::{TaskModel, AUTO_MODEL_CLASSES};
 pub use pipelines::{pipeline, pipeline_with, IntoPipelineTask, Pipeline, PipelineTask};
 pub use processor::{AutoProcessor, Processor};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};

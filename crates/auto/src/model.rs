@@ -10,10 +10,8 @@ use autocandle_core::load::{
 use autocandle_core::registry::{Constructor, ModelRegistration, Registry, TaskHead};
 use autocandle_core::weights::{find_weight_files, Checkpoint};
 use autocandle_core::{
-    ArchConfig, DTypeChoice, Error, ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm,
-    ForMultipleChoice, ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm,
-    ForSequenceClassification, ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, LoadModel,
-    LoadOptions, Loaded, Model, ModelInputs, ModelOutput, PretrainedConfig, RegisteredConfig, Result, Task,
+    ArchConfig, DTypeChoice, Error, LoadModel, LoadOptions, Loaded, ModelInputs, ModelOutput, PretrainedConfig,
+    RegisteredConfig, Result, Task,
 };
 use candle_core::Device;
 use candle_nn::VarBuilder;
@@ -133,109 +131,114 @@ fn no_model_trait_from_pretrained(task: Task, id_or_path: &str, opts: &LoadOptio
     Err(no_model_trait(config.model_type(), task))
 }
 
+/// One Auto class: with a model trait, it loads and registers that trait's heads; without one,
+/// it resolves the model type and returns the error that says why no head can be built.
+macro_rules! auto_model_class {
+    ($name:ident, $variant:ident, [$trait:ident, $doc:literal]) => {
+        #[doc = concat!($doc, " (`transformers.", stringify!($name), "`).")]
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl $name {
+            /// The task this class selects.
+            pub const TASK: Task = <dyn autocandle_core::$trait as TaskHead>::TASK;
+
+            /// Load from a Hub repo id or a local folder, with default options.
+            pub fn from_pretrained(id_or_path: &str) -> Result<Box<dyn autocandle_core::$trait>> {
+                load_head::<dyn autocandle_core::$trait>(id_or_path, &LoadOptions::default()).map(|l| l.value)
+            }
+
+            /// Load with options (revision, cache, device, dtype, config overrides, ...);
+            /// overrides that match no config field come back in `unused_kwargs`.
+            pub fn from_pretrained_with(
+                id_or_path: &str,
+                opts: &LoadOptions,
+            ) -> Result<Loaded<Box<dyn autocandle_core::$trait>>> {
+                load_head::<dyn autocandle_core::$trait>(id_or_path, opts)
+            }
+
+            /// The architecture of `config` with freshly initialised weights.
+            pub fn from_config(config: &PretrainedConfig, device: &Device) -> Result<Box<dyn autocandle_core::$trait>> {
+                head_from_config::<dyn autocandle_core::$trait>(config, device)
+            }
+
+            /// Register the model `M` as this class's head for the config type `C`, at run
+            /// time (`transformers`' `register(config_class, model_class, exist_ok)`), for
+            /// architectures defined outside autocandle without `#[derive(AutoRegister)]`.
+            ///
+            /// From then on every `from_pretrained` / `from_config` of this class, and
+            /// `TaskModel`, build `M` for configs of `C::MODEL_TYPE`. Errors: `M` is built
+            /// from another config type than `C` (its `LoadModel::Config`); `C`'s model type
+            /// has no config registration (call [`AutoConfig::register`] first); the head is
+            /// already registered (compiled in or at run time) and `exist_ok` is false (with
+            /// `exist_ok`, `M` replaces it).
+            pub fn register<C, M>(exist_ok: bool) -> Result<()>
+            where
+                C: RegisteredConfig,
+                M: LoadModel + autocandle_core::$trait + 'static,
+            {
+                fn construct_boxed<M: LoadModel + autocandle_core::$trait + 'static>(
+                    config: &dyn ArchConfig,
+                    vb: VarBuilder<'_>,
+                ) -> Result<Box<dyn autocandle_core::$trait>> {
+                    Ok(Box::new(construct::<M>(config, vb)?))
+                }
+                register_head::<C, M>(Constructor::$variant(construct_boxed::<M>), exist_ok)
+            }
+        }
+    };
+    ($name:ident, $variant:ident, []) => {
+        #[doc = concat!(
+                    "`transformers.", stringify!($name), "`, whose task has no model trait in autocandle yet.\n\n",
+                    "Its constructors resolve the config and model type like every Auto class, then return the ",
+                    "error that says why no head can be built: the catalog's (unknown model type, architecture ",
+                    "not compiled in or not implemented), else that the task has no model trait yet.",
+                )]
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl $name {
+            /// The task this class selects.
+            pub const TASK: Task = Task::$variant;
+
+            /// Load from a Hub repo id or a local folder, with default options.
+            pub fn from_pretrained(id_or_path: &str) -> Result<TaskModel> {
+                TaskModel::from_pretrained(Self::TASK, id_or_path)
+            }
+
+            /// Load with options (revision, cache, device, dtype, config overrides, ...).
+            pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<TaskModel>> {
+                TaskModel::from_pretrained_with(Self::TASK, id_or_path, opts)
+            }
+
+            /// The architecture of `config` with freshly initialised weights.
+            pub fn from_config(config: &PretrainedConfig, device: &Device) -> Result<TaskModel> {
+                TaskModel::from_config(Self::TASK, config, device)
+            }
+        }
+    };
+}
+
+/// The Auto classes, `AUTO_MODEL_CLASSES` and `TaskModel`, from the task table of
+/// `autocandle-tasks`.
 macro_rules! auto_model_classes {
-    (
-        with_trait {
-            $($(#[$doc:meta])* $name:ident => $variant:ident($trait:ident),)*
+    ($($variant:ident => $name:literal, $auto:ident, [$($trait:ident, $doc:literal)?];)*) => {
+        /// The `AutoModel*` classes, one per task of [`Task::ALL`].
+        pub mod classes {
+            use super::*;
+
+            $(auto_model_class!($auto, $variant, [$($trait, $doc)?]);)*
         }
-        without_trait {
-            $($none_name:ident => $none_variant:ident,)*
-        }
-    ) => {
-        $(
-            $(#[$doc])*
-            #[derive(Debug, Clone, Copy)]
-            pub struct $name;
-
-            impl $name {
-                /// The task this class selects.
-                pub const TASK: Task = <dyn $trait as TaskHead>::TASK;
-
-                /// Load from a Hub repo id or a local folder, with default options.
-                pub fn from_pretrained(id_or_path: &str) -> Result<Box<dyn $trait>> {
-                    load_head::<dyn $trait>(id_or_path, &LoadOptions::default()).map(|l| l.value)
-                }
-
-                /// Load with options (revision, cache, device, dtype, config overrides, ...);
-                /// overrides that match no config field come back in `unused_kwargs`.
-                pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<Box<dyn $trait>>> {
-                    load_head::<dyn $trait>(id_or_path, opts)
-                }
-
-                /// The architecture of `config` with freshly initialised weights.
-                pub fn from_config(config: &PretrainedConfig, device: &Device) -> Result<Box<dyn $trait>> {
-                    head_from_config::<dyn $trait>(config, device)
-                }
-
-                /// Register the model `M` as this class's head for the config type `C`, at run
-                /// time (`transformers`' `register(config_class, model_class, exist_ok)`), for
-                /// architectures defined outside autocandle without `#[derive(AutoRegister)]`.
-                ///
-                /// From then on every `from_pretrained` / `from_config` of this class, and
-                /// `TaskModel`, build `M` for configs of `C::MODEL_TYPE`. Errors: `M` is built
-                /// from another config type than `C` (its `LoadModel::Config`); `C`'s model type
-                /// has no config registration (call [`AutoConfig::register`] first); the head is
-                /// already registered (compiled in or at run time) and `exist_ok` is false (with
-                /// `exist_ok`, `M` replaces it).
-                pub fn register<C, M>(exist_ok: bool) -> Result<()>
-                where
-                    C: RegisteredConfig,
-                    M: LoadModel + $trait + 'static,
-                {
-                    fn construct_boxed<M: LoadModel + $trait + 'static>(
-                        config: &dyn ArchConfig,
-                        vb: VarBuilder<'_>,
-                    ) -> Result<Box<dyn $trait>> {
-                        Ok(Box::new(construct::<M>(config, vb)?))
-                    }
-                    register_head::<C, M>(Constructor::$variant(construct_boxed::<M>), exist_ok)
-                }
-            }
-        )*
-
-        $(
-            #[doc = concat!(
-                "`transformers.", stringify!($none_name), "`, whose task has no model trait in autocandle yet.\n\n",
-                "Its constructors resolve the config and model type like every Auto class, then return the ",
-                "error that says why no head can be built: the catalog's (unknown model type, architecture ",
-                "not compiled in or not implemented), else that the task has no model trait yet.",
-            )]
-            #[derive(Debug, Clone, Copy)]
-            pub struct $none_name;
-
-            impl $none_name {
-                /// The task this class selects.
-                pub const TASK: Task = Task::$none_variant;
-
-                /// Load from a Hub repo id or a local folder, with default options.
-                pub fn from_pretrained(id_or_path: &str) -> Result<TaskModel> {
-                    TaskModel::from_pretrained(Self::TASK, id_or_path)
-                }
-
-                /// Load with options (revision, cache, device, dtype, config overrides, ...).
-                pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<TaskModel>> {
-                    TaskModel::from_pretrained_with(Self::TASK, id_or_path, opts)
-                }
-
-                /// The architecture of `config` with freshly initialised weights.
-                pub fn from_config(config: &PretrainedConfig, device: &Device) -> Result<TaskModel> {
-                    TaskModel::from_config(Self::TASK, config, device)
-                }
-            }
-        )*
 
         /// Every `AutoModel*` class, as `(task, class name)`, in [`Task::ALL`] order: one per
         /// task, named as `Task::auto_class` names it.
-        pub const AUTO_MODEL_CLASSES: &[(Task, &str)] = &[
-            $(($name::TASK, stringify!($name)),)*
-            $(($none_name::TASK, stringify!($none_name)),)*
-        ];
+        pub const AUTO_MODEL_CLASSES: &[(Task, &str)] = &[$((classes::$auto::TASK, stringify!($auto)),)*];
 
         /// A model of any task, for code that picks the task at run time.
         #[derive(Debug)]
         #[non_exhaustive]
         pub enum TaskModel {
-            $($variant(Box<dyn $trait>),)*
+            $($($variant(Box<dyn autocandle_core::$trait>),)?)*
         }
 
         impl TaskModel {
@@ -247,11 +250,11 @@ macro_rules! auto_model_classes {
             /// Load the head for `task` (an `AutoModelFor*` chosen at run time).
             pub fn from_pretrained_with(task: Task, id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<TaskModel>> {
                 match task {
-                    $(Task::$variant => load_head::<dyn $trait>(id_or_path, opts).map(|l| Loaded {
+                    $($(Task::$variant => load_head::<dyn autocandle_core::$trait>(id_or_path, opts).map(|l| Loaded {
                         value: TaskModel::$variant(l.value),
                         unused_kwargs: l.unused_kwargs,
                         report: l.report,
-                    }),)*
+                    }),)?)*
                     other => no_model_trait_from_pretrained(other, id_or_path, opts),
                 }
             }
@@ -259,89 +262,26 @@ macro_rules! auto_model_classes {
             /// The head for `task` of the architecture of `config`, with freshly initialised weights.
             pub fn from_config(task: Task, config: &PretrainedConfig, device: &Device) -> Result<TaskModel> {
                 match task {
-                    $(Task::$variant => head_from_config::<dyn $trait>(config, device).map(TaskModel::$variant),)*
+                    $($(Task::$variant => {
+                        head_from_config::<dyn autocandle_core::$trait>(config, device).map(TaskModel::$variant)
+                    })?)*
                     other => Err(no_model_trait(config.model_type(), other)),
                 }
             }
 
             /// The task of the loaded head.
             pub fn task(&self) -> Task {
-                match self { $(TaskModel::$variant(_) => Task::$variant,)* }
+                match self { $($(TaskModel::$variant(_) => <dyn autocandle_core::$trait as TaskHead>::TASK,)?)* }
             }
 
             /// Run the model; the output's fields are reachable by name.
             pub fn forward(&self, inputs: &ModelInputs) -> Result<Box<dyn ModelOutput>> {
-                match self { $(TaskModel::$variant(m) => Ok(Box::new(m.forward(inputs)?)),)* }
+                match self {
+                    $($(TaskModel::$variant(m) => Ok(Box::new(autocandle_core::$trait::forward(&**m, inputs)?)),)?)*
+                }
             }
         }
     };
 }
 
-auto_model_classes! {
-    with_trait {
-        /// The base model of an architecture, without a head (`transformers.AutoModel`).
-        AutoModel => Base(Model),
-        /// A model with its pretraining heads (`transformers.AutoModelForPreTraining`).
-        AutoModelForPreTraining => PreTraining(ForPreTraining),
-        /// A causal language model (`transformers.AutoModelForCausalLM`).
-        AutoModelForCausalLM => CausalLm(ForCausalLm),
-        /// A masked language model (`transformers.AutoModelForMaskedLM`).
-        AutoModelForMaskedLM => MaskedLm(ForMaskedLm),
-        /// A sequence-to-sequence language model (`transformers.AutoModelForSeq2SeqLM`).
-        AutoModelForSeq2SeqLM => Seq2SeqLm(ForSeq2SeqLm),
-        /// A sequence classifier (`transformers.AutoModelForSequenceClassification`).
-        AutoModelForSequenceClassification => SequenceClassification(ForSequenceClassification),
-        /// A multiple choice model (`transformers.AutoModelForMultipleChoice`).
-        AutoModelForMultipleChoice => MultipleChoice(ForMultipleChoice),
-        /// A next sentence predictor (`transformers.AutoModelForNextSentencePrediction`).
-        AutoModelForNextSentencePrediction => NextSentencePrediction(ForNextSentencePrediction),
-        /// A token classifier (`transformers.AutoModelForTokenClassification`).
-        AutoModelForTokenClassification => TokenClassification(ForTokenClassification),
-        /// An extractive question answering model (`transformers.AutoModelForQuestionAnswering`).
-        AutoModelForQuestionAnswering => QuestionAnswering(ForQuestionAnswering),
-        /// A text encoder (`transformers.AutoModelForTextEncoding`, e.g. `T5EncoderModel`).
-        AutoModelForTextEncoding => TextEncoding(ForTextEncoding),
-        /// An image classifier (`transformers.AutoModelForImageClassification`).
-        AutoModelForImageClassification => ImageClassification(ForImageClassification),
-        /// A contrastive image-text model (`transformers.AutoModelForZeroShotImageClassification`).
-        AutoModelForZeroShotImageClassification => ZeroShotImageClassification(ForZeroShotImageClassification),
-        /// A masked image model (`transformers.AutoModelForMaskedImageModeling`).
-        AutoModelForMaskedImageModeling => MaskedImageModeling(ForMaskedImageModeling),
-    }
-    without_trait {
-        AutoModelForCTC => Ctc,
-        AutoModelForSpeechSeq2Seq => SpeechSeq2Seq,
-        AutoModelForAudioClassification => AudioClassification,
-        AutoModelForMaskGeneration => MaskGeneration,
-        AutoModelForDepthEstimation => DepthEstimation,
-        AutoModelForNormalEstimation => NormalEstimation,
-        AutoModelForPointmapEstimation => PointmapEstimation,
-        AutoModelForImageMatting => ImageMatting,
-        AutoModelForTextRecognition => TextRecognition,
-        AutoModelForTableRecognition => TableRecognition,
-        AutoModelForVideoClassification => VideoClassification,
-        AutoModelForPoseEstimation => PoseEstimation,
-        AutoModelForKeypointDetection => KeypointDetection,
-        AutoModelForKeypointMatching => KeypointMatching,
-        AutoModelForObjectDetection => ObjectDetection,
-        AutoModelForImageSegmentation => ImageSegmentation,
-        AutoModelForImageToImage => ImageToImage,
-        AutoModelForSemanticSegmentation => SemanticSegmentation,
-        AutoModelForInstanceSegmentation => InstanceSegmentation,
-        AutoModelForUniversalSegmentation => UniversalSegmentation,
-        AutoModelForZeroShotObjectDetection => ZeroShotObjectDetection,
-        AutoModelForTableQuestionAnswering => TableQuestionAnswering,
-        AutoModelForDocumentQuestionAnswering => DocumentQuestionAnswering,
-        AutoModelForVisualQuestionAnswering => VisualQuestionAnswering,
-        AutoModelForVision2Seq => Vision2Seq,
-        AutoModelForImageTextToText => ImageTextToText,
-        AutoModelForMultimodalLM => MultimodalLm,
-        AutoModelForAudioFrameClassification => AudioFrameClassification,
-        AutoModelForAudioXVector => AudioXVector,
-        AutoModelForAudioTokenization => AudioTokenization,
-        AutoModelForTextToSpectrogram => TextToSpectrogram,
-        AutoModelForTextToWaveform => TextToWaveform,
-        AutoModelForTimeSeriesPrediction => TimeSeriesPrediction,
-        AutoModelForTDT => Tdt,
-    }
-}
+autocandle_tasks::for_each_task!(auto_model_classes);

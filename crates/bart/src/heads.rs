@@ -50,7 +50,7 @@ pretrained_model!(BartForConditionalGeneration, BartForSequenceClassification);
 /// Generation runs the encoder once ([`ForSeq2SeqLm::encode`]) and the decoder on a
 /// [`Seq2SeqCache`] ([`ForSeq2SeqLm::decode`]), from `decoder_start_token_id`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bart", task = "seq2seq-lm", class = "BartForConditionalGeneration")]
+#[auto(task = "seq2seq-lm", class = "BartForConditionalGeneration")]
 pub struct BartForConditionalGeneration {
     model: BartModel,
     lm_head: Linear,
@@ -139,7 +139,7 @@ impl ForSeq2SeqLm for BartForConditionalGeneration {
 /// As in `transformers`, every row must hold the same number of EOS tokens, at least one;
 /// otherwise the forward pass is an error.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bart", task = "sequence-classification", class = "BartForSequenceClassification")]
+#[auto(task = "sequence-classification", class = "BartForSequenceClassification")]
 pub struct BartForSequenceClassification {
     model: BartModel,
     /// `BartClassificationHead`: `dense`, tanh, `out_proj`.
@@ -216,7 +216,7 @@ impl ForSequenceClassification for BartForSequenceClassification {
 /// decoder position as the start and the end of the answer (always 2 outputs, as in
 /// `transformers`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bart", task = "question-answering", class = "BartForQuestionAnswering")]
+#[auto(task = "question-answering", class = "BartForQuestionAnswering")]
 pub struct BartForQuestionAnswering {
     inner: QuestionAnswerer<BartModel>,
 }

@@ -302,7 +302,7 @@ impl BartDecoder {
 /// `shared`, `encoder.embed_tokens`, `decoder.embed_tokens` the checkpoint holds), unless
 /// the checkpoint holds different values for them; without it each reads its own.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bart", task = "base", class = "BartModel")]
+#[auto(task = "base", class = "BartModel")]
 pub struct BartModel {
     shared: Option<Tensor>,
     encoder: BartEncoder,

@@ -118,7 +118,7 @@ pretrained_model!(BertForPreTraining, BertLMHeadModel, BertForMaskedLM, BertForN
 /// BERT with its two pretraining heads, masked LM and next sentence prediction
 /// (`BertForPreTraining`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "pretraining", class = "BertForPreTraining")]
+#[auto(task = "pretraining", class = "BertForPreTraining")]
 pub struct BertForPreTraining {
     bert: BertModel,
     predictions: BertLmPredictionHead,
@@ -151,7 +151,7 @@ impl ForPreTraining for BertForPreTraining {
 /// BERT with a language modelling head for causal LM (`BertLMHeadModel`); the attention is
 /// causal when the config has `is_decoder` (as in `transformers`, bidirectional otherwise).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "causal-lm", class = "BertLMHeadModel")]
+#[auto(task = "causal-lm", class = "BertLMHeadModel")]
 pub struct BertLMHeadModel {
     bert: BertModel,
     predictions: BertLmPredictionHead,
@@ -177,7 +177,7 @@ impl ForCausalLm for BertLMHeadModel {
 
 /// BERT with a masked language modelling head (`BertForMaskedLM`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "masked-lm", class = "BertForMaskedLM")]
+#[auto(task = "masked-lm", class = "BertForMaskedLM")]
 pub struct BertForMaskedLM {
     bert: BertModel,
     predictions: BertLmPredictionHead,
@@ -203,7 +203,7 @@ impl ForMaskedLm for BertForMaskedLM {
 
 /// BERT with a next sentence prediction head (`BertForNextSentencePrediction`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "next-sentence-prediction", class = "BertForNextSentencePrediction")]
+#[auto(task = "next-sentence-prediction", class = "BertForNextSentencePrediction")]
 pub struct BertForNextSentencePrediction {
     bert: BertModel,
     seq_relationship: Linear,
@@ -231,7 +231,7 @@ impl ForNextSentencePrediction for BertForNextSentencePrediction {
 /// BERT with a classifier on the pooled output (`BertForSequenceClassification`); it has
 /// `num_labels` outputs (`len(id2label)`, else `num_labels`, else 2).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "sequence-classification", class = "BertForSequenceClassification")]
+#[auto(task = "sequence-classification", class = "BertForSequenceClassification")]
 pub struct BertForSequenceClassification {
     inner: SequenceClassifier<BertModel>,
 }
@@ -257,7 +257,7 @@ impl ForSequenceClassification for BertForSequenceClassification {
 /// `[batch, choices, seq]`, each choice is encoded on its own and scored from its pooled
 /// output; logits are `[batch, choices]`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "multiple-choice", class = "BertForMultipleChoice")]
+#[auto(task = "multiple-choice", class = "BertForMultipleChoice")]
 pub struct BertForMultipleChoice {
     inner: MultipleChoice<BertModel>,
 }
@@ -282,7 +282,7 @@ impl ForMultipleChoice for BertForMultipleChoice {
 /// BERT with a classifier on every token (`BertForTokenClassification`); `num_labels`
 /// outputs per token.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "token-classification", class = "BertForTokenClassification")]
+#[auto(task = "token-classification", class = "BertForTokenClassification")]
 pub struct BertForTokenClassification {
     inner: TokenClassifier<BertModel>,
 }
@@ -307,7 +307,7 @@ impl ForTokenClassification for BertForTokenClassification {
 /// BERT with a span extraction head (`BertForQuestionAnswering`): `qa_outputs` scores every
 /// token as the start and the end of the answer. Needs `num_labels` = 2, as `transformers`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "question-answering", class = "BertForQuestionAnswering")]
+#[auto(task = "question-answering", class = "BertForQuestionAnswering")]
 pub struct BertForQuestionAnswering {
     inner: QuestionAnswerer<BertModel>,
 }

@@ -267,7 +267,7 @@ impl BertEncoder {
 /// only acts on `encoder_hidden_states`, which autocandle does not take, so it is not loaded;
 /// without them `transformers` skips it too.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "base", class = "BertModel")]
+#[auto(task = "base", class = "BertModel")]
 pub struct BertModel {
     embeddings: BertEmbeddings,
     encoder: BertEncoder,

@@ -260,7 +260,7 @@ macro_rules! dual_encoder_model {
             // The model registered as the zero-shot image classifier of its model type
             // (`AutoModelForZeroShotImageClassification` gives the model itself).
             #[derive(Debug, AutoRegister)]
-            #[auto(model_type = $model_type, task = "zero-shot-image-classification", class = $class)]
+            #[auto(task = "zero-shot-image-classification", class = $class)]
             struct ZeroShot($model);
 
             impl LoadModel for ZeroShot {

@@ -28,7 +28,7 @@ use crate::vision::CLIPVisionModel;
 /// the four outputs above and `text_model_output.last_hidden_state` /
 /// `text_model_output.pooler_output` (the projected text features).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "clip", task = "base", class = "CLIPModel")]
+#[auto(task = "base", class = "CLIPModel")]
 pub struct CLIPModel {
     text_model: CLIPTextModel,
     vision_model: CLIPVisionModel,
@@ -105,7 +105,7 @@ crate::pretrained_model!(CLIPModel => vision_model, CLIPForImageClassification =
 /// The CLIP vision tower with a linear classifier on the mean of the patch states (the
 /// class token left out, before `post_layernorm`) (`CLIPForImageClassification`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "clip", task = "image-classification", class = "CLIPForImageClassification")]
+#[auto(task = "image-classification", class = "CLIPForImageClassification")]
 pub struct CLIPForImageClassification {
     vision_model: CLIPVisionModel,
     classifier: ImageClassifierHead,

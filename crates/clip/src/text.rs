@@ -36,7 +36,7 @@ const TEXT_TOWER: Tower = Tower {
 /// (`AutoModelForTextEncoding`) of model type `clip_text_model` (a saved `CLIPTextModel`);
 /// [`CLIPTextModel::from_pretrained`] also loads the text tower of a `clip` checkpoint.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "clip_text_model", task = "base", class = "CLIPTextModel")]
+#[auto(task = "base", class = "CLIPTextModel")]
 pub struct CLIPTextModel {
     /// Causal.
     transformer: TextTransformer,
@@ -106,7 +106,7 @@ impl ForTextEncoding for CLIPTextModel {
 /// [`CLIPTextModel`] registered as the text encoder of `clip_text_model`
 /// (`AutoModelForTextEncoding` gives a `CLIPTextModel`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "clip_text_model", task = "text-encoding", class = "CLIPTextModel")]
+#[auto(task = "text-encoding", class = "CLIPTextModel")]
 struct TextEncoding(CLIPTextModel);
 
 impl LoadModel for TextEncoding {

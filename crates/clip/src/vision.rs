@@ -65,7 +65,7 @@ impl VisionEmbeddings {
 /// saved `CLIPVisionModel`); [`CLIPVisionModel::from_pretrained`] also loads the vision tower
 /// of a `clip` checkpoint.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "clip_vision_model", task = "base", class = "CLIPVisionModel")]
+#[auto(task = "base", class = "CLIPVisionModel")]
 pub struct CLIPVisionModel {
     embeddings: VisionEmbeddings,
     /// `pre_layrnorm` (sic, the `transformers` name).

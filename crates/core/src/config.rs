@@ -253,7 +253,7 @@ impl PretrainedConfig {
 
     fn reparse(&mut self) -> Result<()> {
         let registry = Registry::global()?;
-        self.arch = match registry.config(&self.model_type) {
+        self.arch = match registry.try_config(&self.model_type)? {
             Some(reg) => Some((reg.parse)(Value::Object(self.raw.clone()))?),
             None => None,
         };

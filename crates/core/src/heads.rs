@@ -347,7 +347,7 @@ pub use candle_core as __candle_core;
 ///
 /// ```text
 /// autocandle_core::register_heads! {
-///     family: autocandle_decoder, config: LlamaConfig, model_type: "llama", prefix: "model";
+///     family: autocandle_decoder, config: LlamaConfig, prefix: "model";
 ///     base: LlamaModel;
 ///     causal_lm: LlamaForCausalLM;
 ///     sequence_classification: LlamaForSequenceClassification;
@@ -358,7 +358,7 @@ pub use candle_core as __candle_core;
 /// ```
 ///
 /// Each entry `task: Name` defines `pub struct Name { inner: family::__heads::Task }`, with
-/// `#[derive(Debug, AutoRegister)]` for `model_type` and the task (`as "Class"` registers it
+/// `#[derive(Debug, AutoRegister)]` for the config's model type and the task (`as "Class"` registers it
 /// under another class name), `LoadModel` (`Config` = `config`, `BASE_MODEL_PREFIX` = `prefix`,
 /// or the entry's own), `PreTrainedModel`, the task's trait delegating to the inner head, and
 /// `inner()`.
@@ -374,12 +374,12 @@ pub use candle_core as __candle_core;
 #[macro_export]
 macro_rules! register_heads {
     (
-        family: $family:ident, config: $config:ty, model_type: $model_type:literal, prefix: $prefix:literal;
+        family: $family:ident, config: $config:ty, prefix: $prefix:literal;
         $( $(#[$meta:meta])* $task:ident $( ( prefix = $own_prefix:literal ) )? : $name:ident $( as $class:literal )? ; )+
     ) => {
         $(
             $crate::__register_head! {
-                $task [$(#[$meta])*] [$($class)?] $family, $config, $model_type, $name,
+                $task [$(#[$meta])*] [$($class)?] $family, $config, $name,
                 $crate::__head_prefix!($prefix $(, $own_prefix)?)
             }
         )+
@@ -403,9 +403,9 @@ macro_rules! __head_prefix {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __register_head {
-    (base $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+    (base $meta:tt $class:tt $family:ident, $config:ty, $name:ident, $prefix:expr) => {
         $crate::__head_shell! {
-            $meta $class $family, $config, $model_type, $name, $prefix, "base", Base,
+            $meta $class $family, $config, $name, $prefix, "base", Base,
             "the network without a head (`AutoModel`)"
         }
 
@@ -416,9 +416,9 @@ macro_rules! __register_head {
         }
     };
 
-    (text_encoding $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+    (text_encoding $meta:tt $class:tt $family:ident, $config:ty, $name:ident, $prefix:expr) => {
         $crate::__head_shell! {
-            $meta $class $family, $config, $model_type, $name, $prefix, "text-encoding", TextEncoding,
+            $meta $class $family, $config, $name, $prefix, "text-encoding", TextEncoding,
             "the text encoder (`AutoModelForTextEncoding`)"
         }
 
@@ -429,9 +429,9 @@ macro_rules! __register_head {
         }
     };
 
-    (causal_lm $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+    (causal_lm $meta:tt $class:tt $family:ident, $config:ty, $name:ident, $prefix:expr) => {
         $crate::__head_shell! {
-            $meta $class $family, $config, $model_type, $name, $prefix, "causal-lm", CausalLm,
+            $meta $class $family, $config, $name, $prefix, "causal-lm", CausalLm,
             "the network with its language-modelling head (`AutoModelForCausalLM`); `logits` are `[batch, seq, vocab_size]`"
         }
 
@@ -462,9 +462,9 @@ macro_rules! __register_head {
         }
     };
 
-    (seq2seq_lm $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+    (seq2seq_lm $meta:tt $class:tt $family:ident, $config:ty, $name:ident, $prefix:expr) => {
         $crate::__head_shell! {
-            $meta $class $family, $config, $model_type, $name, $prefix, "seq2seq-lm", Seq2SeqLm,
+            $meta $class $family, $config, $name, $prefix, "seq2seq-lm", Seq2SeqLm,
             "the encoder-decoder with its language-modelling head (`AutoModelForSeq2SeqLM`); `logits` are \
              `[batch, target_seq, vocab_size]`"
         }
@@ -529,9 +529,9 @@ macro_rules! __register_head {
     };
 
     (@one $task:ident, $task_name:literal, $inner:ident, $trait:ident, $output:ident, $doc:literal;
-        $meta:tt $class:tt $family:ident, $config:ty, $model_type:literal, $name:ident, $prefix:expr) => {
+        $meta:tt $class:tt $family:ident, $config:ty, $name:ident, $prefix:expr) => {
         $crate::__head_shell! {
-            $meta $class $family, $config, $model_type, $name, $prefix, $task_name, $inner, $doc
+            $meta $class $family, $config, $name, $prefix, $task_name, $inner, $doc
         }
 
         impl $crate::$trait for $name {
@@ -556,7 +556,7 @@ macro_rules! __register_head {
 #[macro_export]
 macro_rules! __head_shell {
     (
-        [$(#[$meta:meta])*] [$($class:literal)?] $family:ident, $config:ty, $model_type:literal, $name:ident,
+        [$(#[$meta:meta])*] [$($class:literal)?] $family:ident, $config:ty, $name:ident,
         $prefix:expr, $task_name:literal, $inner:ident, $doc:literal
     ) => {
         $crate::__head_struct! {
@@ -564,7 +564,7 @@ macro_rules! __head_shell {
                 #[doc = concat!("`", stringify!($name), "`: ", $doc, ".")]
                 $(#[$meta])*
             ]
-            [$($class)?] $model_type, $task_name, $name, $family, $inner
+            [$($class)?] $task_name, $name, $family, $inner
         }
 
         impl $crate::LoadModel for $name {
@@ -601,18 +601,18 @@ macro_rules! __head_shell {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __head_struct {
-    ([$($meta:tt)*] [] $model_type:literal, $task_name:literal, $name:ident, $family:ident, $inner:ident) => {
+    ([$($meta:tt)*] [] $task_name:literal, $name:ident, $family:ident, $inner:ident) => {
         $($meta)*
         #[derive(Debug, $crate::AutoRegister)]
-        #[auto(model_type = $model_type, task = $task_name)]
+        #[auto(task = $task_name)]
         pub struct $name {
             inner: $family::__heads::$inner,
         }
     };
-    ([$($meta:tt)*] [$class:literal] $model_type:literal, $task_name:literal, $name:ident, $family:ident, $inner:ident) => {
+    ([$($meta:tt)*] [$class:literal] $task_name:literal, $name:ident, $family:ident, $inner:ident) => {
         $($meta)*
         #[derive(Debug, $crate::AutoRegister)]
-        #[auto(model_type = $model_type, task = $task_name, class = $class)]
+        #[auto(task = $task_name, class = $class)]
         pub struct $name {
             inner: $family::__heads::$inner,
         }

@@ -8,7 +8,11 @@
 //!
 //! - **Compiled in**: the `inventory` submissions, checked and gathered once into
 //!   [`Registry::global`] and read-only afterwards. Two of them for one key are an error that
-//!   names both, never an override.
+//!   names both, never an override; like `typetag`, only that key fails: its lookups
+//!   ([`Registry::try_config`], [`Registry::try_model`], and through them every load of that
+//!   model type) return the error, every other key works, and [`Registry::problems`] lists
+//!   every such key. A model registration that fails the checks below breaks its key the same
+//!   way.
 //! - **Run time**: [`Registry::register_config`] and [`Registry::register_model`]
 //!   (`transformers`' `AutoConfig.register` / `AutoModel.register`, reached through the Auto
 //!   classes' `register` functions) add to a `RwLock`ed layer of the same registry. Every
@@ -34,11 +38,6 @@ use serde_json::Value;
 
 use crate::config::ArchConfig;
 use crate::error::{Error, Result};
-use crate::models::{
-    ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
-    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification,
-    ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, Model,
-};
 use crate::Task;
 
 /// Parses a `config.json` object into the typed config.
@@ -74,19 +73,20 @@ pub struct ModelRegistration {
     pub constructor: Constructor,
 }
 
+/// `Constructor` and the `TaskHead` impls, over the tasks of the table that have a model trait.
 macro_rules! constructors {
-    ($($variant:ident($trait:ident)),* $(,)?) => {
+    ($($variant:ident => $name:literal, $auto:ident, [$($trait:ident, $doc:literal)?];)*) => {
         /// A model constructor, typed by the task's trait.
         #[derive(Clone, Copy)]
         #[non_exhaustive]
         pub enum Constructor {
-            $($variant(Ctor<dyn $trait>),)*
+            $($($variant(Ctor<dyn crate::models::$trait>),)?)*
         }
 
         impl Constructor {
             /// The task this constructor builds a head for.
             pub fn task(&self) -> Task {
-                match self { $(Constructor::$variant(_) => Task::$variant,)* }
+                match self { $($(Constructor::$variant(_) => <dyn crate::models::$trait as TaskHead>::TASK,)?)* }
             }
         }
 
@@ -96,8 +96,8 @@ macro_rules! constructors {
             }
         }
 
-        $(
-            impl TaskHead for dyn $trait {
+        $($(
+            impl TaskHead for dyn crate::models::$trait {
                 const TASK: Task = Task::$variant;
                 fn constructor(c: &Constructor) -> Option<Ctor<Self>> {
                     match c {
@@ -107,7 +107,7 @@ macro_rules! constructors {
                     }
                 }
             }
-        )*
+        )?)*
     };
 }
 
@@ -117,22 +117,7 @@ pub trait TaskHead {
     fn constructor(c: &Constructor) -> Option<Ctor<Self>>;
 }
 
-constructors! {
-    Base(Model),
-    PreTraining(ForPreTraining),
-    CausalLm(ForCausalLm),
-    MaskedLm(ForMaskedLm),
-    Seq2SeqLm(ForSeq2SeqLm),
-    SequenceClassification(ForSequenceClassification),
-    MultipleChoice(ForMultipleChoice),
-    NextSentencePrediction(ForNextSentencePrediction),
-    TokenClassification(ForTokenClassification),
-    QuestionAnswering(ForQuestionAnswering),
-    TextEncoding(ForTextEncoding),
-    ImageClassification(ForImageClassification),
-    ZeroShotImageClassification(ForZeroShotImageClassification),
-    MaskedImageModeling(ForMaskedImageModeling),
-}
+autocandle_tasks::for_each_task!(constructors);
 
 inventory::collect!(ConfigRegistration);
 inventory::collect!(ModelRegistration);
@@ -143,7 +128,45 @@ inventory::collect!(ModelRegistration);
 pub struct Registry {
     configs: BTreeMap<&'static str, &'static ConfigRegistration>,
     models: BTreeMap<(&'static str, Task), &'static ModelRegistration>,
+    /// Compiled-in config keys that cannot be used; their lookups fail.
+    broken_configs: BTreeMap<&'static str, Broken>,
+    /// Compiled-in model keys that cannot be used; their lookups fail.
+    broken_models: BTreeMap<(&'static str, Task), Broken>,
     runtime: RwLock<Layer>,
+}
+
+/// A compiled-in key that cannot be used: only the lookups of this key fail.
+#[derive(Debug, Clone)]
+enum Broken {
+    /// Two or more registrations of one key, each described (`ToyConfig (`crate::ToyConfig`)`).
+    Duplicate { what: String, registrations: Vec<String> },
+    /// A lone registration that fails the checks of [`check_model`].
+    Invalid { model_type: &'static str, message: String, registration: String },
+}
+
+impl Broken {
+    /// The error every lookup of the key returns.
+    fn error(&self) -> Error {
+        match self {
+            Broken::Duplicate { what, registrations } => {
+                let (first, others) = registrations.split_first().map_or(("", &[][..]), |(f, o)| (f.as_str(), o));
+                Error::DuplicateRegistration {
+                    what: what.clone(),
+                    first: first.to_owned(),
+                    second: others.join(" and by "),
+                }
+            }
+            Broken::Invalid { model_type, message, .. } => Error::config(*model_type, message.clone()),
+        }
+    }
+
+    /// The first registration of the key, described, for "already taken" errors.
+    fn first(&self) -> &str {
+        match self {
+            Broken::Duplicate { registrations, .. } => registrations.first().map_or("", String::as_str),
+            Broken::Invalid { registration, .. } => registration,
+        }
+    }
 }
 
 /// The registrations made at run time, consulted before the compiled-in ones.
@@ -156,22 +179,34 @@ struct Layer {
 /// A model registration is built from the config of the model type it is registered for, and
 /// its constructor builds the head of its task.
 fn check_model(reg: &ModelRegistration) -> Result<()> {
+    match model_problem(reg) {
+        Some(message) => Err(Error::config(reg.model_type, message)),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a model registration, if anything (see [`check_model`]).
+fn model_problem(reg: &ModelRegistration) -> Option<String> {
     if reg.config_model_type != reg.model_type {
-        return Err(Error::config(
-            reg.model_type,
-            format!(
-                "{} (`{}`) is registered for model type `{}` but is built from the config of `{}`",
-                reg.class_name, reg.source, reg.model_type, reg.config_model_type
-            ),
+        return Some(format!(
+            "{} (`{}`) is registered for model type `{}` but is built from the config of `{}`",
+            reg.class_name, reg.source, reg.model_type, reg.config_model_type
         ));
     }
     if reg.constructor.task() != reg.task {
-        return Err(Error::config(
-            reg.model_type,
-            format!("{} registers task `{}` with a constructor for `{}`", reg.source, reg.task, reg.constructor.task()),
+        return Some(format!(
+            "{} registers task `{}` with a constructor for `{}`",
+            reg.source,
+            reg.task,
+            reg.constructor.task()
         ));
     }
-    Ok(())
+    None
+}
+
+/// `the masked-lm head of model type `bert``, for errors about a model key.
+fn model_key(model_type: &str, task: Task) -> String {
+    format!("the {task} head of model type `{model_type}`")
 }
 
 /// `ToyConfig (`crate::ToyConfig`)`, plus `origin` (`compiled in`) when given.
@@ -182,51 +217,91 @@ fn describe(class: &str, source: &str, origin: Option<&str>) -> String {
     }
 }
 
+/// The descriptions of a duplicated key's registrations, sorted so that the error does not
+/// depend on the link order.
+fn sorted(descriptions: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = descriptions.collect();
+    v.sort_unstable();
+    v
+}
+
 /// The second registration of a taken key, registered at run time without `exist_ok`.
 fn runtime_second(class: &str, source: &str) -> String {
     format!("{class} (`{source}`) at run time (without `exist_ok = true`, which would replace the first)")
 }
 
 impl Registry {
-    /// Build a registry, failing on a duplicate key or a model whose config type does not
-    /// match its model type.
+    /// Build a registry from compiled-in registrations.
+    ///
+    /// A key with two or more registrations, or whose lone model registration is built from the
+    /// config of another model type (or with the constructor of another task), is kept aside:
+    /// its lookups fail with an error that names every registration of it (or the problem),
+    /// and every other key works (see [`Registry::problems`]).
     pub fn build(
         configs: impl IntoIterator<Item = &'static ConfigRegistration>,
         models: impl IntoIterator<Item = &'static ModelRegistration>,
-    ) -> Result<Self> {
+    ) -> Self {
         let mut registry = Registry::default();
+        let mut config_groups: BTreeMap<&'static str, Vec<&'static ConfigRegistration>> = BTreeMap::new();
         for reg in configs {
-            if let Some(first) = registry.configs.insert(reg.model_type, reg) {
-                return Err(Error::DuplicateRegistration {
-                    what: format!("config for model type `{}`", reg.model_type),
-                    first: describe(first.config_class, first.source, None),
-                    second: describe(reg.config_class, reg.source, None),
-                });
+            config_groups.entry(reg.model_type).or_default().push(reg);
+        }
+        for (model_type, regs) in config_groups {
+            match regs.as_slice() {
+                [one] => {
+                    registry.configs.insert(model_type, *one);
+                }
+                many => {
+                    let registrations = sorted(many.iter().map(|r| describe(r.config_class, r.source, None)));
+                    let what = format!("config for model type `{model_type}`");
+                    registry.broken_configs.insert(model_type, Broken::Duplicate { what, registrations });
+                }
             }
         }
+        let mut model_groups: BTreeMap<(&'static str, Task), Vec<&'static ModelRegistration>> = BTreeMap::new();
         for reg in models {
-            check_model(reg)?;
-            if let Some(first) = registry.models.insert((reg.model_type, reg.task), reg) {
-                return Err(Error::DuplicateRegistration {
-                    what: format!("the {} head of model type `{}`", reg.task, reg.model_type),
-                    first: describe(first.class_name, first.source, None),
-                    second: describe(reg.class_name, reg.source, None),
-                });
-            }
+            model_groups.entry((reg.model_type, reg.task)).or_default().push(reg);
         }
-        Ok(registry)
+        for ((model_type, task), regs) in model_groups {
+            let broken = match regs.as_slice() {
+                [one] => match model_problem(one) {
+                    None => {
+                        registry.models.insert((model_type, task), *one);
+                        continue;
+                    }
+                    Some(message) => Broken::Invalid {
+                        model_type,
+                        message,
+                        registration: describe(one.class_name, one.source, None),
+                    },
+                },
+                many => Broken::Duplicate {
+                    what: model_key(model_type, task),
+                    registrations: sorted(many.iter().map(|r| describe(r.class_name, r.source, None))),
+                },
+            };
+            registry.broken_models.insert((model_type, task), broken);
+        }
+        registry
     }
 
     /// The registry of everything linked into this binary, plus what was registered at run time.
+    ///
+    /// Building it does not fail: a broken key fails only its own lookups (see
+    /// [`Registry::build`]). The `Result` stays so that callers need not change if building
+    /// ever can fail again.
     pub fn global() -> Result<&'static Registry> {
-        static GLOBAL: OnceLock<Result<Registry, String>> = OnceLock::new();
-        GLOBAL
-            .get_or_init(|| {
-                Registry::build(inventory::iter::<ConfigRegistration>(), inventory::iter::<ModelRegistration>())
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|msg| Error::config("registry", msg.clone()))
+        static GLOBAL: OnceLock<Registry> = OnceLock::new();
+        Ok(GLOBAL.get_or_init(|| {
+            Registry::build(inventory::iter::<ConfigRegistration>(), inventory::iter::<ModelRegistration>())
+        }))
+    }
+
+    /// Every compiled-in key whose lookups fail (two registrations of it, or a registration that
+    /// fails the checks), as the errors those lookups return, in key order. A key replaced at
+    /// run time (`exist_ok`) is still listed: its compiled-in registrations are still wrong.
+    pub fn problems(&self) -> Vec<Error> {
+        self.broken_configs.values().chain(self.broken_models.values()).map(Broken::error).collect()
     }
 
     /// The run-time layer. A panic cannot leave it half-written (each change is one insert),
@@ -247,10 +322,10 @@ impl Registry {
         let mut layer = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
         let taken = match layer.configs.get(reg.model_type) {
             Some(first) => Some(describe(first.config_class, first.source, Some("registered at run time"))),
-            None => self
-                .configs
-                .get(reg.model_type)
-                .map(|first| describe(first.config_class, first.source, Some("compiled in"))),
+            None => match self.configs.get(reg.model_type) {
+                Some(first) => Some(describe(first.config_class, first.source, Some("compiled in"))),
+                None => self.broken_configs.get(reg.model_type).map(|b| format!("{} (compiled in)", b.first())),
+            },
         };
         if let (Some(first), false) = (taken, exist_ok) {
             return Err(Error::DuplicateRegistration {
@@ -275,7 +350,10 @@ impl Registry {
     pub fn register_model(&self, reg: ModelRegistration, exist_ok: bool) -> Result<&'static ModelRegistration> {
         check_model(&reg)?;
         let mut layer = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
-        if !layer.configs.contains_key(reg.model_type) && !self.configs.contains_key(reg.model_type) {
+        if !layer.configs.contains_key(reg.model_type)
+            && !self.configs.contains_key(reg.model_type)
+            && !self.broken_configs.contains_key(reg.model_type)
+        {
             return Err(Error::config(
                 reg.model_type,
                 format!(
@@ -288,11 +366,14 @@ impl Registry {
         let key = (reg.model_type, reg.task);
         let taken = match layer.models.get(&key) {
             Some(first) => Some(describe(first.class_name, first.source, Some("registered at run time"))),
-            None => self.models.get(&key).map(|first| describe(first.class_name, first.source, Some("compiled in"))),
+            None => match self.models.get(&key) {
+                Some(first) => Some(describe(first.class_name, first.source, Some("compiled in"))),
+                None => self.broken_models.get(&key).map(|b| format!("{} (compiled in)", b.first())),
+            },
         };
         if let (Some(first), false) = (taken, exist_ok) {
             return Err(Error::DuplicateRegistration {
-                what: format!("the {} head of model type `{}`", reg.task, reg.model_type),
+                what: model_key(reg.model_type, reg.task),
                 first,
                 second: runtime_second(reg.class_name, reg.source),
             });
@@ -302,25 +383,58 @@ impl Registry {
         Ok(reg)
     }
 
-    /// The config registration of `model_type`.
+    /// The config registration of `model_type`: the run-time one, else the compiled-in one.
+    ///
+    /// Fails when `model_type` has two compiled-in config registrations (and none at run
+    /// time), with an error that names both.
+    pub fn try_config(&self, model_type: &str) -> Result<Option<&'static ConfigRegistration>> {
+        if let Some(reg) = self.layer().configs.get(model_type) {
+            return Ok(Some(*reg));
+        }
+        match self.broken_configs.get(model_type) {
+            Some(broken) => Err(broken.error()),
+            None => Ok(self.configs.get(model_type).copied()),
+        }
+    }
+
+    /// The model registration of `(model_type, task)`: the run-time one, else the compiled-in
+    /// one.
+    ///
+    /// Fails when the key has two compiled-in registrations (and none at run time), with an
+    /// error that names both, or when its compiled-in registration fails the checks.
+    pub fn try_model(&self, model_type: &str, task: Task) -> Result<Option<&'static ModelRegistration>> {
+        if let Some(reg) = self.layer().models.get(&(model_type, task)) {
+            return Ok(Some(*reg));
+        }
+        match self.broken_models.get(&(model_type, task)) {
+            Some(broken) => Err(broken.error()),
+            None => Ok(self.models.get(&(model_type, task)).copied()),
+        }
+    }
+
+    /// The config registration of `model_type`; `None` also for a broken key, whose error
+    /// [`Registry::try_config`] returns.
     pub fn config(&self, model_type: &str) -> Option<&'static ConfigRegistration> {
-        self.layer().configs.get(model_type).or_else(|| self.configs.get(model_type)).copied()
+        self.try_config(model_type).ok().flatten()
     }
 
-    /// The model registration of `(model_type, task)`.
+    /// The model registration of `(model_type, task)`; `None` also for a broken key, whose
+    /// error [`Registry::try_model`] returns.
     pub fn model(&self, model_type: &str, task: Task) -> Option<&'static ModelRegistration> {
-        self.layer().models.get(&(model_type, task)).or_else(|| self.models.get(&(model_type, task))).copied()
+        self.try_model(model_type, task).ok().flatten()
     }
 
-    /// Every registered model type (from configs and models, of both layers), sorted.
+    /// Every registered model type (from configs and models, of both layers, broken keys
+    /// included), sorted.
     pub fn model_types(&self) -> Vec<&'static str> {
         let layer = self.layer();
         let mut v: Vec<_> = self
             .configs
             .keys()
             .chain(layer.configs.keys())
+            .chain(self.broken_configs.keys())
             .copied()
-            .chain(self.models.keys().chain(layer.models.keys()).map(|(m, _)| *m))
+            .chain(self.models.keys().chain(layer.models.keys()).chain(self.broken_models.keys()).map(|(m, _)| *m))
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -334,7 +448,8 @@ impl Registry {
         all
     }
 
-    /// Every model registration of `model_type`, in task order.
+    /// Every model registration of `model_type` in effect, in task order (a broken key only
+    /// once replaced at run time).
     pub fn heads(&self, model_type: &str) -> Vec<&'static ModelRegistration> {
         self.merged_models().into_values().filter(|r| r.model_type == model_type).collect()
     }
@@ -348,6 +463,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::{ForMaskedLm, Model};
 
     fn no_parse(_: Value) -> Result<Arc<dyn ArchConfig>> {
         Err(Error::config("x", "unused"))
@@ -397,28 +513,85 @@ mod tests {
         constructor: Constructor::MaskedLm(no_model),
     };
 
+    static CONFIG_OTHER: ConfigRegistration = ConfigRegistration {
+        model_type: "other",
+        config_class: "OtherConfig",
+        source: "crate_c::OtherConfig",
+        parse: no_parse,
+    };
+    static MODEL_A_BASE: ModelRegistration = ModelRegistration {
+        model_type: "toy",
+        task: Task::Base,
+        class_name: "ToyModel",
+        source: "crate_a::ToyModel",
+        base_model_prefix: "toy",
+        config_model_type: "toy",
+        constructor: Constructor::Base(no_base),
+    };
+
     #[test]
-    fn duplicate_config_names_both() {
-        let err = Registry::build([&CONFIG_A, &CONFIG_B], []).unwrap_err().to_string();
+    fn duplicate_config_fails_only_its_key() {
+        let r = Registry::build([&CONFIG_A, &CONFIG_B, &CONFIG_OTHER], [&MODEL_A]);
+        let err = r.try_config("toy").unwrap_err();
+        assert!(matches!(err, Error::DuplicateRegistration { .. }), "{err}");
+        let err = err.to_string();
         assert!(err.contains("crate_a::ToyConfig") && err.contains("crate_b::OtherToyConfig"), "{err}");
+        assert!(r.config("toy").is_none());
+        // Every other key works.
+        assert_eq!(r.try_config("other").unwrap().unwrap().config_class, "OtherConfig");
+        assert!(r.try_config("missing").unwrap().is_none());
+        assert_eq!(r.model("toy", Task::MaskedLm).unwrap().class_name, "ToyForMaskedLM");
+        assert_eq!(r.model_types(), vec!["other", "toy"]);
+        let problems: Vec<String> = r.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(problems, [err]);
     }
 
     #[test]
-    fn duplicate_model_names_both() {
-        let err = Registry::build([&CONFIG_A], [&MODEL_A, &MODEL_B]).unwrap_err().to_string();
+    fn duplicate_model_fails_only_its_key() {
+        let r = Registry::build([&CONFIG_A], [&MODEL_A, &MODEL_B, &MODEL_A_BASE]);
+        let err = r.try_model("toy", Task::MaskedLm).unwrap_err().to_string();
         assert!(err.contains("crate_a::ToyForMaskedLM") && err.contains("crate_b::OtherToyForMaskedLM"), "{err}");
         assert!(err.contains("masked-lm"), "{err}");
+        assert!(r.model("toy", Task::MaskedLm).is_none());
+        // The other head and the config of the same model type still work.
+        assert_eq!(r.try_model("toy", Task::Base).unwrap().unwrap().class_name, "ToyModel");
+        assert_eq!(r.config("toy").unwrap().config_class, "ToyConfig");
+        let heads: Vec<_> = r.heads("toy").iter().map(|h| h.class_name).collect();
+        assert_eq!(heads, ["ToyModel"]);
+        assert_eq!(r.problems().len(), 1);
     }
 
     #[test]
-    fn model_with_foreign_config_is_rejected() {
-        let err = Registry::build([&CONFIG_A], [&MODEL_WRONG_CONFIG]).unwrap_err().to_string();
+    fn runtime_registration_replaces_a_duplicate() {
+        let r = Registry::build([&CONFIG_A], [&MODEL_A, &MODEL_B]);
+        let err = r.register_model(MODEL_A.clone(), false).unwrap_err().to_string();
+        assert!(err.contains("crate_a::ToyForMaskedLM") && err.contains("compiled in"), "{err}");
+        r.register_model(MODEL_B.clone(), true).unwrap();
+        assert_eq!(r.try_model("toy", Task::MaskedLm).unwrap().unwrap().class_name, "OtherToyForMaskedLM");
+        assert_eq!(r.heads("toy").len(), 1);
+        // The compiled-in pair is still reported.
+        assert_eq!(r.problems().len(), 1);
+
+        let r = Registry::build([&CONFIG_A, &CONFIG_B], []);
+        assert!(r.register_config(CONFIG_A.clone(), false).is_err());
+        // A model of the duplicated config's model type may still be registered.
+        r.register_model(MODEL_A.clone(), false).unwrap();
+        r.register_config(CONFIG_A.clone(), true).unwrap();
+        assert_eq!(r.try_config("toy").unwrap().unwrap().config_class, "ToyConfig");
+    }
+
+    #[test]
+    fn model_with_foreign_config_fails_its_key() {
+        let r = Registry::build([&CONFIG_A], [&MODEL_WRONG_CONFIG, &MODEL_A_BASE]);
+        let err = r.try_model("toy", Task::MaskedLm).unwrap_err().to_string();
         assert!(err.contains("config of `other`"), "{err}");
+        assert!(r.model("toy", Task::Base).is_some());
+        assert_eq!(r.problems().len(), 1);
     }
 
     #[test]
     fn lookups() {
-        let r = Registry::build([&CONFIG_A], [&MODEL_A]).unwrap();
+        let r = Registry::build([&CONFIG_A], [&MODEL_A]);
         assert_eq!(r.model("toy", Task::MaskedLm).unwrap().class_name, "ToyForMaskedLM");
         assert!(r.model("toy", Task::Base).is_none());
         assert_eq!(r.model_types(), vec!["toy"]);
@@ -445,7 +618,7 @@ mod tests {
 
     #[test]
     fn runtime_registrations_are_seen_by_every_lookup() {
-        let r = Registry::build([&CONFIG_A], [&MODEL_A]).unwrap();
+        let r = Registry::build([&CONFIG_A], [&MODEL_A]);
         let config = ConfigRegistration { model_type: "new", ..CONFIG_A.clone() };
         r.register_config(config, false).unwrap();
         r.register_model(runtime_model("new", "NewModel"), false).unwrap();
@@ -460,7 +633,7 @@ mod tests {
 
     #[test]
     fn taken_keys_need_exist_ok() {
-        let r = Registry::build([&CONFIG_A], [&MODEL_A]).unwrap();
+        let r = Registry::build([&CONFIG_A], [&MODEL_A]);
         // Over a compiled-in config.
         let err = r.register_config(CONFIG_B.clone(), false).unwrap_err();
         assert!(matches!(err, Error::DuplicateRegistration { .. }), "{err}");
@@ -484,7 +657,7 @@ mod tests {
 
     #[test]
     fn runtime_models_pass_the_build_checks() {
-        let r = Registry::build([&CONFIG_A], []).unwrap();
+        let r = Registry::build([&CONFIG_A], []);
         let err = r.register_model(MODEL_WRONG_CONFIG.clone(), true).unwrap_err().to_string();
         assert!(err.contains("config of `other`"), "{err}");
         let wrong_task = ModelRegistration { task: Task::Base, ..MODEL_A.clone() };

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 
 macro_rules! tasks {
-    ($($variant:ident => $name:literal, $auto:literal;)*) => {
+    ($($variant:ident => $name:literal, $auto:ident, [$($trait:ident, $doc:literal)?];)*) => {
         /// A task head, one per `transformers` Auto model class.
         ///
         /// The string form is the kebab-case of the Auto class name after `AutoModelFor`
@@ -14,7 +14,7 @@ macro_rules! tasks {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[non_exhaustive]
         pub enum Task {
-            $(#[doc = concat!("`", $name, "`: `", $auto, "`")] $variant,)*
+            $(#[doc = concat!("`", $name, "`: `", stringify!($auto), "`")] $variant,)*
         }
 
         impl Task {
@@ -28,62 +28,14 @@ macro_rules! tasks {
 
             /// The `transformers` Auto class that selects this task (`AutoModelForMaskedLM`).
             pub const fn auto_class(self) -> &'static str {
-                match self { $(Task::$variant => $auto,)* }
+                match self { $(Task::$variant => stringify!($auto),)* }
             }
         }
     };
 }
 
-tasks! {
-    Base => "base", "AutoModel";
-    PreTraining => "pretraining", "AutoModelForPreTraining";
-    CausalLm => "causal-lm", "AutoModelForCausalLM";
-    MaskedLm => "masked-lm", "AutoModelForMaskedLM";
-    Seq2SeqLm => "seq2seq-lm", "AutoModelForSeq2SeqLM";
-    SequenceClassification => "sequence-classification", "AutoModelForSequenceClassification";
-    MultipleChoice => "multiple-choice", "AutoModelForMultipleChoice";
-    NextSentencePrediction => "next-sentence-prediction", "AutoModelForNextSentencePrediction";
-    TokenClassification => "token-classification", "AutoModelForTokenClassification";
-    QuestionAnswering => "question-answering", "AutoModelForQuestionAnswering";
-    TextEncoding => "text-encoding", "AutoModelForTextEncoding";
-    ImageClassification => "image-classification", "AutoModelForImageClassification";
-    ZeroShotImageClassification => "zero-shot-image-classification", "AutoModelForZeroShotImageClassification";
-    MaskedImageModeling => "masked-image-modeling", "AutoModelForMaskedImageModeling";
-    Ctc => "ctc", "AutoModelForCTC";
-    SpeechSeq2Seq => "speech-seq2seq", "AutoModelForSpeechSeq2Seq";
-    AudioClassification => "audio-classification", "AutoModelForAudioClassification";
-    MaskGeneration => "mask-generation", "AutoModelForMaskGeneration";
-    DepthEstimation => "depth-estimation", "AutoModelForDepthEstimation";
-    NormalEstimation => "normal-estimation", "AutoModelForNormalEstimation";
-    PointmapEstimation => "pointmap-estimation", "AutoModelForPointmapEstimation";
-    ImageMatting => "image-matting", "AutoModelForImageMatting";
-    TextRecognition => "text-recognition", "AutoModelForTextRecognition";
-    TableRecognition => "table-recognition", "AutoModelForTableRecognition";
-    VideoClassification => "video-classification", "AutoModelForVideoClassification";
-    PoseEstimation => "pose-estimation", "AutoModelForPoseEstimation";
-    KeypointDetection => "keypoint-detection", "AutoModelForKeypointDetection";
-    KeypointMatching => "keypoint-matching", "AutoModelForKeypointMatching";
-    ObjectDetection => "object-detection", "AutoModelForObjectDetection";
-    ImageSegmentation => "image-segmentation", "AutoModelForImageSegmentation";
-    ImageToImage => "image-to-image", "AutoModelForImageToImage";
-    SemanticSegmentation => "semantic-segmentation", "AutoModelForSemanticSegmentation";
-    InstanceSegmentation => "instance-segmentation", "AutoModelForInstanceSegmentation";
-    UniversalSegmentation => "universal-segmentation", "AutoModelForUniversalSegmentation";
-    ZeroShotObjectDetection => "zero-shot-object-detection", "AutoModelForZeroShotObjectDetection";
-    TableQuestionAnswering => "table-question-answering", "AutoModelForTableQuestionAnswering";
-    DocumentQuestionAnswering => "document-question-answering", "AutoModelForDocumentQuestionAnswering";
-    VisualQuestionAnswering => "visual-question-answering", "AutoModelForVisualQuestionAnswering";
-    Vision2Seq => "vision2seq", "AutoModelForVision2Seq";
-    ImageTextToText => "image-text-to-text", "AutoModelForImageTextToText";
-    MultimodalLm => "multimodal-lm", "AutoModelForMultimodalLM";
-    AudioFrameClassification => "audio-frame-classification", "AutoModelForAudioFrameClassification";
-    AudioXVector => "audio-xvector", "AutoModelForAudioXVector";
-    AudioTokenization => "audio-tokenization", "AutoModelForAudioTokenization";
-    TextToSpectrogram => "text-to-spectrogram", "AutoModelForTextToSpectrogram";
-    TextToWaveform => "text-to-waveform", "AutoModelForTextToWaveform";
-    TimeSeriesPrediction => "time-series-prediction", "AutoModelForTimeSeriesPrediction";
-    Tdt => "tdt", "AutoModelForTDT";
-}
+// The table lives in `autocandle-tasks`, shared with the derive macro, xtask and the facade.
+autocandle_tasks::for_each_task!(tasks);
 
 impl fmt::Display for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,6 +64,9 @@ mod tests {
             assert_eq!(task.as_str().parse::<Task>().unwrap(), task);
             assert!(task.auto_class().starts_with("AutoModel"));
         }
+        let table: Vec<(&str, &str)> = autocandle_tasks::TASKS.iter().map(|t| (t.name, t.auto_class)).collect();
+        let ours: Vec<(&str, &str)> = Task::ALL.iter().map(|t| (t.as_str(), t.auto_class())).collect();
+        assert_eq!(ours, table);
         assert!("masked_lm".parse::<Task>().is_err());
     }
 }

@@ -41,6 +41,5 @@ pub use rope::{
 };
 pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, NormStyle};
 
-
 #[cfg(test)]
 mod tests;

@@ -45,7 +45,7 @@ pretrained_model!(DistilBertForMaskedLM);
 /// `vocab_transform`, the activation, `vocab_layer_norm`, then `vocab_projector`, whose
 /// weight is tied to the word embeddings; `logits` are `[batch, seq, vocab_size]`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "masked-lm")]
+#[auto(task = "masked-lm")]
 pub struct DistilBertForMaskedLM {
     distilbert: DistilBertModel,
     vocab_transform: Linear,
@@ -87,7 +87,7 @@ impl ForMaskedLm for DistilBertForMaskedLM {
 /// `pre_classifier`, ReLU, then `classifier`; `logits` are `[batch, num_labels]`
 /// (`len(id2label)`, else `num_labels`, else 2).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "sequence-classification")]
+#[auto(task = "sequence-classification")]
 pub struct DistilBertForSequenceClassification {
     inner: SequenceClassifier<DistilBertModel>,
 }
@@ -113,7 +113,7 @@ impl ForSequenceClassification for DistilBertForSequenceClassification {
 /// `[batch, choices, seq]`, each choice is encoded on its own and scored from its first
 /// token (`pre_classifier`, ReLU, `classifier`); `logits` are `[batch, choices]`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "multiple-choice")]
+#[auto(task = "multiple-choice")]
 pub struct DistilBertForMultipleChoice {
     inner: MultipleChoice<DistilBertModel>,
 }
@@ -146,7 +146,7 @@ fn pre_classifier(vb: &VarBuilder<'_>, dim: usize, outputs: usize) -> Result<Cla
 /// DistilBERT with a classifier on every token (`DistilBertForTokenClassification`);
 /// `logits` are `[batch, seq, num_labels]`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "token-classification")]
+#[auto(task = "token-classification")]
 pub struct DistilBertForTokenClassification {
     inner: TokenClassifier<DistilBertModel>,
 }
@@ -172,7 +172,7 @@ impl ForTokenClassification for DistilBertForTokenClassification {
 /// scores every token as the start and the end of the answer; `start_logits` and
 /// `end_logits` are `[batch, seq]`. Needs `num_labels` = 2, as `transformers`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "question-answering")]
+#[auto(task = "question-answering")]
 pub struct DistilBertForQuestionAnswering {
     inner: QuestionAnswerer<DistilBertModel>,
 }

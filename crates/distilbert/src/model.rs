@@ -95,7 +95,7 @@ fn load_block(vb: VarBuilder<'_>, cfg: &DistilBertConfig) -> Result<BertLayer> {
 /// `token_type_ids` are ignored (DistilBERT has no token type embeddings and its tokenizer
 /// makes none; tokenizers of BERT's kind that do are fine to use).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "base")]
+#[auto(task = "base")]
 pub struct DistilBertModel {
     embeddings: DistilBertEmbeddings,
     transformer: BertEncoder,
@@ -186,7 +186,7 @@ impl ForTextEncoding for DistilBertModel {
 /// [`DistilBertModel`] registered as the text encoder (`AutoModelForTextEncoding` gives a
 /// `DistilBertModel`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "distilbert", task = "text-encoding", class = "DistilBertModel")]
+#[auto(task = "text-encoding", class = "DistilBertModel")]
 struct TextEncoding(DistilBertModel);
 
 impl LoadModel for TextEncoding {

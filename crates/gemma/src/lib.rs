@@ -12,7 +12,7 @@ mod config;
 pub use config::GemmaConfig;
 
 autocandle_core::register_heads! {
-    family: autocandle_decoder, config: GemmaConfig, model_type: "gemma", prefix: "model";
+    family: autocandle_decoder, config: GemmaConfig, prefix: "model";
     base: GemmaModel;
     causal_lm: GemmaForCausalLM;
     sequence_classification: GemmaForSequenceClassification;

@@ -15,7 +15,7 @@ mod config;
 pub use config::Gemma2Config;
 
 autocandle_core::register_heads! {
-    family: autocandle_decoder, config: Gemma2Config, model_type: "gemma2", prefix: "model";
+    family: autocandle_decoder, config: Gemma2Config, prefix: "model";
     base: Gemma2Model;
     causal_lm: Gemma2ForCausalLM;
     sequence_classification: Gemma2ForSequenceClassification;

@@ -49,7 +49,7 @@ pretrained_model!(GPT2LMHeadModel);
 /// unless the checkpoint also holds a different `lm_head.weight` (then `transformers` leaves
 /// them untied and so does this); a checkpoint with only `lm_head.weight` ties the other way.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "gpt2", task = "causal-lm", class = "GPT2LMHeadModel")]
+#[auto(task = "causal-lm", class = "GPT2LMHeadModel")]
 pub struct GPT2LMHeadModel {
     transformer: GPT2Model,
     lm_head: Linear,
@@ -123,7 +123,7 @@ impl ForCausalLm for GPT2LMHeadModel {
 /// or the last column when the config has no `pad_token_id`, which then only works for a
 /// batch of one.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "gpt2", task = "sequence-classification", class = "GPT2ForSequenceClassification")]
+#[auto(task = "sequence-classification", class = "GPT2ForSequenceClassification")]
 pub struct GPT2ForSequenceClassification {
     inner: SequenceClassifier<GPT2Model>,
 }
@@ -149,7 +149,7 @@ impl ForSequenceClassification for GPT2ForSequenceClassification {
 /// GPT-2 with a classifier on every token (`GPT2ForTokenClassification`); `num_labels`
 /// outputs per token.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "gpt2", task = "token-classification", class = "GPT2ForTokenClassification")]
+#[auto(task = "token-classification", class = "GPT2ForTokenClassification")]
 pub struct GPT2ForTokenClassification {
     inner: TokenClassifier<GPT2Model>,
 }
@@ -175,7 +175,7 @@ impl ForTokenClassification for GPT2ForTokenClassification {
 /// token as the start and the end of the answer (always 2 outputs, whatever `num_labels`
 /// says, as in `transformers`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "gpt2", task = "question-answering", class = "GPT2ForQuestionAnswering")]
+#[auto(task = "question-answering", class = "GPT2ForQuestionAnswering")]
 pub struct GPT2ForQuestionAnswering {
     inner: QuestionAnswerer<GPT2Model>,
 }

@@ -179,7 +179,7 @@ impl GPT2Block {
 /// `position_ids` (`None` is `0..seq`, after the cached positions when there is a cache)
 /// and `token_type_ids` (embedded with the token embeddings `wte`, as `transformers` does).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "gpt2", task = "base", class = "GPT2Model")]
+#[auto(task = "base", class = "GPT2Model")]
 pub struct GPT2Model {
     wte: Embedding,
     wpe: Embedding,

@@ -12,7 +12,7 @@ mod config;
 pub use config::LlamaConfig;
 
 autocandle_core::register_heads! {
-    family: autocandle_decoder, config: LlamaConfig, model_type: "llama", prefix: "model";
+    family: autocandle_decoder, config: LlamaConfig, prefix: "model";
     base: LlamaModel;
     causal_lm: LlamaForCausalLM;
     sequence_classification: LlamaForSequenceClassification;

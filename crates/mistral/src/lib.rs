@@ -12,7 +12,7 @@ mod config;
 pub use config::MistralConfig;
 
 autocandle_core::register_heads! {
-    family: autocandle_decoder, config: MistralConfig, model_type: "mistral", prefix: "model";
+    family: autocandle_decoder, config: MistralConfig, prefix: "model";
     base: MistralModel;
     causal_lm: MistralForCausalLM;
     sequence_classification: MistralForSequenceClassification;

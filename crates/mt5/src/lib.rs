@@ -14,7 +14,7 @@ mod config;
 pub use config::MT5Config;
 
 autocandle_core::register_heads! {
-    family: autocandle_t5, config: MT5Config, model_type: "mt5", prefix: "transformer";
+    family: autocandle_t5, config: MT5Config, prefix: "transformer";
     base: MT5Model;
     seq2seq_lm: MT5ForConditionalGeneration;
     text_encoding: MT5EncoderModel;

@@ -15,7 +15,7 @@ mod config;
 pub use config::Phi3Config;
 
 autocandle_core::register_heads! {
-    family: autocandle_decoder, config: Phi3Config, model_type: "phi3", prefix: "model";
+    family: autocandle_decoder, config: Phi3Config, prefix: "model";
     base: Phi3Model;
     causal_lm: Phi3ForCausalLM;
     sequence_classification: Phi3ForSequenceClassification;

@@ -12,7 +12,7 @@ mod config;
 pub use config::Qwen2Config;
 
 autocandle_core::register_heads! {
-    family: autocandle_decoder, config: Qwen2Config, model_type: "qwen2", prefix: "model";
+    family: autocandle_decoder, config: Qwen2Config, prefix: "model";
     base: Qwen2Model;
     causal_lm: Qwen2ForCausalLM;
     sequence_classification: Qwen2ForSequenceClassification;

@@ -13,7 +13,7 @@ mod config;
 pub use config::Qwen3Config;
 
 autocandle_core::register_heads! {
-    family: autocandle_decoder, config: Qwen3Config, model_type: "qwen3", prefix: "model";
+    family: autocandle_decoder, config: Qwen3Config, prefix: "model";
     base: Qwen3Model;
     causal_lm: Qwen3ForCausalLM;
     sequence_classification: Qwen3ForSequenceClassification;

@@ -3,7 +3,7 @@
 use crate::config::RobertaConfig;
 
 autocandle_core::register_heads! {
-    family: crate, config: RobertaConfig, model_type: "roberta", prefix: "roberta";
+    family: crate, config: RobertaConfig, prefix: "roberta";
     base: RobertaModel;
     text_encoding: RobertaTextEncoding as "RobertaModel";
     causal_lm: RobertaForCausalLM;

@@ -5,7 +5,7 @@
 use crate::config::XLMRobertaConfig;
 
 autocandle_core::register_heads! {
-    family: crate, config: XLMRobertaConfig, model_type: "xlm-roberta", prefix: "roberta";
+    family: crate, config: XLMRobertaConfig, prefix: "roberta";
     base: XLMRobertaModel;
     causal_lm: XLMRobertaForCausalLM;
     masked_lm: XLMRobertaForMaskedLM;

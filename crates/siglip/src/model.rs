@@ -26,7 +26,7 @@ use crate::towers::{SiglipTextModel, SiglipVisionModel};
 /// `pooler_output` of the vision tower (`vision_model_output`) and, in `extra`, the four
 /// outputs above and `text_model_output.last_hidden_state` / `text_model_output.pooler_output`.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "siglip", task = "base", class = "SiglipModel")]
+#[auto(task = "base", class = "SiglipModel")]
 pub struct SiglipModel {
     text_model: SiglipTextModel,
     vision_model: SiglipVisionModel,
@@ -117,7 +117,7 @@ pretrained_model!(SiglipModel => vision_model, SiglipForImageClassification => v
 /// (`SiglipForImageClassification`; the pooling head, when the checkpoint has one, is loaded
 /// but unused, as in `transformers`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "siglip", task = "image-classification", class = "SiglipForImageClassification")]
+#[auto(task = "image-classification", class = "SiglipForImageClassification")]
 pub struct SiglipForImageClassification {
     vision_model: SiglipVisionModel,
     classifier: ImageClassifierHead,

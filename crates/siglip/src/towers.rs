@@ -141,7 +141,7 @@ impl AttentionPoolingHead {
 /// saved `SiglipVisionModel`); [`SiglipVisionModel::from_pretrained`] also loads the vision
 /// tower of a `siglip` checkpoint.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "siglip_vision_model", task = "base", class = "SiglipVisionModel")]
+#[auto(task = "base", class = "SiglipVisionModel")]
 pub struct SiglipVisionModel {
     patch_embedding: PatchEmbedding,
     /// `embeddings.position_embedding.weight` `[patches, hidden]`.

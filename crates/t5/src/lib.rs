@@ -38,7 +38,7 @@ pub use heads::{
 pub use model::{relative_position_bucket, T5EncoderDecoder, T5EncoderStack};
 
 autocandle_core::register_heads! {
-    family: crate, config: T5Config, model_type: "t5", prefix: "transformer";
+    family: crate, config: T5Config, prefix: "transformer";
     base: T5Model;
     seq2seq_lm: T5ForConditionalGeneration;
     text_encoding: T5EncoderModel;

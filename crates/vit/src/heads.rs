@@ -14,7 +14,7 @@ use crate::model::ViTModel;
 
 /// ViT with a linear classifier on the final `[CLS]` state (`ViTForImageClassification`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "vit", task = "image-classification", class = "ViTForImageClassification")]
+#[auto(task = "image-classification", class = "ViTForImageClassification")]
 pub struct ViTForImageClassification {
     vit: ViTModel,
     /// `None` with `num_labels = 0` (`nn.Identity`).
@@ -49,7 +49,7 @@ impl ForImageClassification for ViTForImageClassification {
 /// `encoder_stride² * num_channels` channels and a pixel shuffle, reconstructing the image
 /// from the patch states; `bool_masked_pos` replaces masked patches by the mask token.
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "vit", task = "masked-image-modeling", class = "ViTForMaskedImageModeling")]
+#[auto(task = "masked-image-modeling", class = "ViTForMaskedImageModeling")]
 pub struct ViTForMaskedImageModeling {
     vit: ViTModel,
     /// `decoder.0`, the 1x1 convolution, as a linear map over the hidden size.

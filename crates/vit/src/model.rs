@@ -178,7 +178,7 @@ impl Layer {
 /// The ViT encoder without a head (`ViTModel`): `last_hidden_state` `[B, 1 + patches, hidden]`
 /// and, with the pooler, `pooler_output` (activation of a dense layer on the `[CLS]` state).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "vit", task = "base", class = "ViTModel")]
+#[auto(task = "base", class = "ViTModel")]
 pub struct ViTModel {
     embeddings: Embeddings,
     layers: Vec<Layer>,

@@ -120,7 +120,7 @@ impl PreTrainedModel for TinyMlpClassifier {
 
 /// `TinyMlpModel`: the base model of `tiny-mlp` (`AutoModel`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "tiny-mlp", task = "base", class = "TinyMlpModel")]
+#[auto(task = "base", class = "TinyMlpModel")]
 pub struct TinyMlpModel(TinyMlp);
 
 impl LoadModel for TinyMlpModel {
@@ -135,7 +135,7 @@ impl LoadModel for TinyMlpModel {
 /// `TinyMlpForSequenceClassification`: the classifier of `tiny-mlp`
 /// (`AutoModelForSequenceClassification`).
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "tiny-mlp", task = "sequence-classification", class = "TinyMlpForSequenceClassification")]
+#[auto(task = "sequence-classification", class = "TinyMlpForSequenceClassification")]
 pub struct TinyMlpForSequenceClassification(TinyMlpClassifier);
 
 impl LoadModel for TinyMlpForSequenceClassification {

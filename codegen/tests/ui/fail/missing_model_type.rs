@@ -7,10 +7,6 @@ struct BertConfig {
 }
 
 #[derive(AutoRegister)]
-#[auto(task = "masked-lm")]
-struct BertForMaskedLM;
-
-#[derive(AutoRegister)]
 #[auto()]
 struct BertModel;
 

@@ -1,6 +1,8 @@
-//! A config and a masked-LM head, as an architecture crate declares them.
+//! A config and two heads, as an architecture crate declares them: a model takes the model type
+//! of its config type, and may restate it.
 use autocandle_core::{
-    AutoRegister, ForMaskedLm, LoadModel, MaskedLmOutput, ModelInputs, PreTrainedModel, Result,
+    AutoRegister, BaseModelOutput, ForMaskedLm, LoadModel, MaskedLmOutput, Model, ModelInputs, PreTrainedModel,
+    Result,
 };
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -13,7 +15,7 @@ pub struct BertConfig {
 }
 
 #[derive(Debug, AutoRegister)]
-#[auto(model_type = "bert", task = "masked-lm", class = "BertForMaskedLM")]
+#[auto(task = "masked-lm", class = "BertForMaskedLM")]
 pub struct BertForMaskedLm {
     decoder: Tensor,
 }
@@ -42,6 +44,40 @@ impl ForMaskedLm for BertForMaskedLm {
     fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
         let logits = self.decoder.embedding(&inputs.input_ids()?.flatten_all()?)?;
         Ok(MaskedLmOutput::new(logits))
+    }
+}
+
+/// The model type restated: accepted because it is the config type's.
+#[derive(Debug, AutoRegister)]
+#[auto(model_type = "bert", task = "base")]
+pub struct BertModel {
+    embeddings: Tensor,
+}
+
+impl LoadModel for BertModel {
+    type Config = BertConfig;
+    const BASE_MODEL_PREFIX: &'static str = "bert";
+
+    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+        let embeddings = vb.get((config.vocab_size, config.hidden_size), "embeddings.word_embeddings.weight")?;
+        Ok(Self { embeddings })
+    }
+}
+
+impl PreTrainedModel for BertModel {
+    fn device(&self) -> &Device {
+        self.embeddings.device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.embeddings.dtype()
+    }
+}
+
+impl Model for BertModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        let hidden = self.embeddings.embedding(&inputs.input_ids()?.flatten_all()?)?;
+        Ok(BaseModelOutput::new(hidden, None))
     }
 }
 
