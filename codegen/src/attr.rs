@@ -160,7 +160,7 @@ fn read_key(meta: &ParseNestedMeta<'_>, keys: &mut Keys, errors: &mut Errors) ->
                         &lit,
                         format!(
                             "invalid `crate` path `{}`: give the path autocandle's core crate is reachable by, \
-                             for example `crate = \"autocandle::core\"`",
+                             for example `crate = \"autocandle::arch_api\"`",
                             lit.value()
                         ),
                     ));

@@ -51,7 +51,7 @@ macro_rules! task_rows {
 ///
 /// The generated code names `::autocandle_core`. Code that reaches it by another path (a crate
 /// that depends only on the `autocandle` facade) says so with `crate = "..."`, as with serde's
-/// `#[serde(crate = "...")]`: `#[auto(crate = "autocandle::core", task = "masked-lm")]`.
+/// `#[serde(crate = "...")]`: `#[auto(crate = "autocandle::arch_api", task = "masked-lm")]`.
 ///
 /// `model_type` uses only `a-z`, `0-9`, `_` and `-`, as `config.json` spells it. Unknown or
 /// repeated keys, unknown tasks, enums, unions and generic structs are compile errors.
