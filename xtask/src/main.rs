@@ -26,12 +26,14 @@ commands:
                         crates/auto/src/architectures.rs, docs/models.md, and the generated
                         blocks of Cargo.toml, crates/auto/Cargo.toml and README.md
   gen-mappings --check  fail with a diff if any of those is not up to date
-  new-arch <model_type> [--like llama]
-                        scaffold crates/<model_type> (a llama-like decoder) and its manifest,
-                        then regenerate; the new model type builds with its feature
+  new-arch <model_type> [--like <decoder>]
+                        scaffold crates/<model_type> and its manifest from a llama-like
+                        decoder crate (default llama), then regenerate; the new model type
+                        builds with its feature
   check-scaffold [--keep]
-                        in a temporary copy of the workspace: new-arch, gen-mappings, build the
-                        facade with the new feature and match a relabelled Llama fixture
+                        in a temporary copy of the workspace: new-arch (like llama, like qwen3),
+                        gen-mappings, fmt, clippy and tests of the new crates, the facade with
+                        only the new features matching the templates' relabelled fixtures
   import-seed <page> [<newer page>] [--dry-run]
                         create or update manifests/<model_type>.toml for every model type of
                         transformers' Auto classes reference page (v4.x, any translation);

@@ -1,11 +1,14 @@
-//! `cargo xtask new-arch <model_type> --like llama`: scaffolds an architecture crate and its
+//! `cargo xtask new-arch <model_type> --like <decoder>`: scaffolds an architecture crate and its
 //! manifest, then regenerates the wiring (`gen-mappings`), so that the new model type builds
 //! with its feature and loads through the Auto classes with no other file edited.
 //!
-//! The scaffold is a llama-like decoder on `autocandle-decoder`: a config struct with Llama's
-//! fields and defaults, its `DecoderConfig` impl, one `register_heads!` call for the heads the
-//! manifest lists, and unit tests. The contributor then edits the config (defaults, switches)
-//! to what `transformers`' `configuration_<model_type>.py` says and adds parity fixtures.
+//! The scaffold is a llama-like decoder on `autocandle-decoder`, copied from the architecture
+//! named by `--like` (any crate whose heads are registered over the shared decoder: `llama`,
+//! `mistral`, `qwen2`, `qwen3`, `gemma`, `gemma2`, `phi3`): its config struct and
+//! `DecoderConfig` impl renamed, one `register_heads!` call for the heads both that crate and
+//! the new model type's manifest have, and unit tests. The contributor then edits the config
+//! (defaults, switches) to what `transformers`' `configuration_<model_type>.py` says and adds
+//! parity fixtures.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,18 +18,73 @@ use anyhow::{bail, Context, Result};
 use crate::gen_mappings::MANIFESTS_DIR;
 use crate::manifest::{self, Manifest};
 
-/// The templates `--like` accepts.
-pub const LIKE: &[&str] = &["llama"];
+/// The architecture a scaffold is copied from: a crate whose heads are registered with
+/// `register_heads!` over `autocandle_decoder`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Like {
+    pub model_type: String,
+    /// Its config struct (`LlamaConfig`).
+    pub config_class: String,
+    /// Its crate folder (`crates/llama`).
+    pub dir: String,
+    /// `src/config.rs`.
+    pub config_rs: String,
+    /// (task name, `register_heads!` entry without the type name, base model prefix) of each head.
+    pub heads: Vec<(String, String, String)>,
+}
 
-/// The heads of the llama-like template: task name, `register_heads!` entry, and the
-/// `base_model_prefix` the head loads under.
-const HEADS: &[(&str, &str, &str)] = &[
-    ("base", "base", "model"),
-    ("causal-lm", "causal_lm", "model"),
-    ("sequence-classification", "sequence_classification", "model"),
-    ("token-classification", "token_classification", "model"),
-    ("question-answering", "question_answering(prefix = \"transformer\")", "transformer"),
-];
+/// Reads the architecture `like` (a model type with a manifest) as a template.
+pub fn like(root: &Path, like: &str, manifests: &[Manifest]) -> Result<Like> {
+    let dirs = crate::wiring::crate_dirs(root)?;
+    let crate_dir = |m: &Manifest| m.crate_name.as_ref().and_then(|k| dirs.get(k)).cloned().unwrap_or_default();
+    let decoders = || {
+        manifests
+            .iter()
+            .filter(|m| {
+                m.crate_name.is_some()
+                    && std::fs::read_to_string(root.join(crate_dir(m)).join("src/lib.rs"))
+                        .is_ok_and(|src| src.contains("family: autocandle_decoder"))
+            })
+            .map(|m| m.model_type.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let m = manifests.iter().find(|m| m.model_type == like && m.crate_name.is_some());
+    let Some(m) = m else {
+        bail!("`--like {like}` is not an implemented model type; the llama-like ones are: {}", decoders());
+    };
+    let dir = crate_dir(m);
+    let read = |file: &str| {
+        std::fs::read_to_string(root.join(&dir).join(file)).with_context(|| format!("reading {dir}/{file}"))
+    };
+    let lib = read("src/lib.rs")?;
+    let heads =
+        register_heads_entries(&lib).filter(|_| lib.contains("family: autocandle_decoder")).with_context(|| {
+            format!("`--like {like}`: {dir} is not a llama-like decoder; the llama-like ones are: {}", decoders())
+        })?;
+    let config_rs = read("src/config.rs")?;
+    Ok(Like { model_type: like.to_owned(), config_class: m.config_class.clone(), dir, config_rs, heads })
+}
+
+/// The entries of the `register_heads!` call in `lib`: (task name, entry without the type
+/// name, base model prefix).
+fn register_heads_entries(lib: &str) -> Option<Vec<(String, String, String)>> {
+    let start = lib.find("register_heads! {")?;
+    let body = &lib[start..];
+    let body = &body[body.find('{')? + 1..body.find("\n}")?];
+    let mut lines = body.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("//"));
+    let first = lines.next()?;
+    let default_prefix = first.split("prefix: \"").nth(1)?.split('"').next()?.to_owned();
+    let mut heads = Vec::new();
+    for line in lines {
+        let (entry, _name) = line.trim_end_matches(';').rsplit_once(':')?;
+        let entry = entry.trim();
+        let task_ident = entry.split('(').next()?.trim();
+        let prefix = entry.split("prefix = \"").nth(1).and_then(|p| p.split('"').next()).unwrap_or(&default_prefix);
+        heads.push((task_ident.replace('_', "-"), entry.to_owned(), prefix.to_owned()));
+    }
+    Some(heads)
+}
 
 /// What the scaffold is made of: names derived from the model type and its manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +101,8 @@ pub struct Plan {
     /// The config struct (the manifest's `config_class`).
     pub config_class: String,
     /// (task name, `register_heads!` entry, class name, base model prefix) of each head.
+    /// The template it is copied from.
+    pub like: Like,
     pub heads: Vec<(String, String, String, String)>,
     /// Whether `manifests/<model_type>.toml` exists already (known but not implemented).
     pub manifest_exists: bool,
@@ -53,7 +113,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let (model_type, like) = match args {
         [ty, "--like", like] | ["--like", like, ty] => (*ty, *like),
         [ty] => (*ty, "llama"),
-        _ => bail!("usage: cargo xtask new-arch <model_type> [--like llama]"),
+        _ => bail!("usage: cargo xtask new-arch <model_type> [--like <llama-like model type>]"),
     };
     let plan = scaffold(root, model_type, like)?;
     crate::gen_mappings::write(root)?;
@@ -76,11 +136,9 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
 /// Writes the crate and the manifest of `model_type` (a llama-like scaffold) under `root`;
 /// does not regenerate the wiring. Refuses to overwrite anything.
 pub fn scaffold(root: &Path, model_type: &str, like: &str) -> Result<Plan> {
-    if !LIKE.contains(&like) {
-        bail!("`--like {like}` is not a template; the templates are: {}", LIKE.join(", "));
-    }
     let manifests = manifest::load_dir(root, MANIFESTS_DIR)?;
-    let plan = plan(model_type, &manifests)?;
+    let like = self::like(root, like, &manifests)?;
+    let plan = plan(model_type, &manifests, like)?;
     let dir = root.join(&plan.dir);
     if dir.exists() {
         bail!("{} exists already: pick another model type or remove it", plan.dir);
@@ -113,7 +171,7 @@ pub fn scaffold(root: &Path, model_type: &str, like: &str) -> Result<Plan> {
 }
 
 /// The names of the scaffold of `model_type`, from its manifest when there is one.
-pub fn plan(model_type: &str, manifests: &[Manifest]) -> Result<Plan> {
+pub fn plan(model_type: &str, manifests: &[Manifest], like: Like) -> Result<Plan> {
     if !manifest::is_model_type(model_type) {
         bail!("`{model_type}` is not a model type: lowercase ASCII letters, digits, `-`, `_` or `.`");
     }
@@ -135,20 +193,21 @@ pub fn plan(model_type: &str, manifests: &[Manifest]) -> Result<Plan> {
         .filter(|c| !c.is_empty())
         .map_or_else(|| camel_case(model_type), str::to_owned);
     let mut heads = Vec::new();
-    for (task, entry, prefix) in HEADS {
+    for (task, entry, prefix) in &like.heads {
         let class = match existing {
-            Some(m) => match m.tasks.iter().find(|t| t.task.name == *task) {
+            Some(m) => match m.tasks.iter().find(|t| t.task.name == task) {
                 Some(t) => t.class_name.clone(),
                 None => continue,
             },
             None => default_class(&camel, task),
         };
-        heads.push(((*task).to_owned(), (*entry).to_owned(), class, (*prefix).to_owned()));
+        heads.push((task.clone(), entry.clone(), class, prefix.clone()));
     }
     if heads.is_empty() {
         bail!(
-            "manifests/{model_type}.toml lists none of the llama-like heads ({}): a decoder scaffold does not fit it",
-            HEADS.iter().map(|h| h.0).collect::<Vec<_>>().join(", ")
+            "manifests/{model_type}.toml lists none of the heads of `{}` ({}): a scaffold of it does not fit",
+            like.model_type,
+            like.heads.iter().map(|h| h.0.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
     // `register_heads!` defines one Rust type per head: a class that two tasks share (as
@@ -164,16 +223,21 @@ pub fn plan(model_type: &str, manifests: &[Manifest]) -> Result<Plan> {
         config_class: existing.map_or_else(|| format!("{camel}Config"), |m| m.config_class.clone()),
         heads,
         manifest_exists: existing.is_some(),
+        like,
     })
 }
 
+/// `transformers`' class name for a task of a new model type (`ToyForCausalLM`).
 fn default_class(camel: &str, task: &str) -> String {
     match task {
         "base" => format!("{camel}Model"),
         "causal-lm" => format!("{camel}ForCausalLM"),
-        "sequence-classification" => format!("{camel}ForSequenceClassification"),
-        "token-classification" => format!("{camel}ForTokenClassification"),
-        _ => format!("{camel}ForQuestionAnswering"),
+        "masked-lm" => format!("{camel}ForMaskedLM"),
+        "text-encoding" => format!("{camel}Model"),
+        _ => {
+            let words: String = task.split('-').map(camel_case).collect();
+            format!("{camel}For{words}")
+        }
     }
 }
 
@@ -226,8 +290,8 @@ fn lib_rs(p: &Plan) -> String {
         r#"//! {name} for autocandle, after `transformers`' `modeling_{ty}`: [`{config}`] and its heads,
 //! on the shared llama-like decoder of `autocandle-decoder`.
 //!
-//! Scaffolded by `cargo xtask new-arch {ty} --like llama`: the network is Llama's until
-//! `config.rs` turns on the switches where {name} differs (`DecoderOptions`: q/k norms,
+//! Scaffolded by `cargo xtask new-arch {ty} --like {like}`: the network is `{like}`'s until
+//! `config.rs` sets the switches where {name} differs (`DecoderOptions`: q/k norms,
 //! biases, sliding windows, soft-capping, ...). Weight names read as the `transformers` state
 //! dict (`model.layers.N.self_attn.q_proj.weight`, `lm_head.weight`).
 
@@ -245,122 +309,51 @@ mod tests;
         name = p.name,
         ty = p.model_type,
         config = p.config_class,
+        like = p.like.model_type,
     )
 }
 
+/// The template's `config.rs` with its config struct, model type and `transformers` module
+/// names renamed, and a note after its first line.
 fn config_rs(p: &Plan) -> String {
-    format!(
-        r#"//! `{config}`, field for field as `transformers`' `configuration_{ty}.{config}`.
+    let like = &p.like;
+    let mut out = rename_word(&like.config_rs, &like.config_class, &p.config_class);
+    for (from, to) in [
+        (format!("\"{}\"", like.model_type), format!("\"{}\"", p.model_type)),
+        (format!("configuration_{}", like.model_type), format!("configuration_{}", p.model_type)),
+        (format!("modeling_{}", like.model_type), format!("modeling_{}", p.model_type)),
+    ] {
+        out = out.replace(&from, &to);
+    }
+    let note = format!(
+        "//!\n//! Scaffolded from `{}` by `cargo xtask new-arch {} --like {}`: the fields, defaults and\n\
+         //! switches are `{}`'s until edited to what `transformers` says.\n",
+        like.dir, p.model_type, like.model_type, like.config_class
+    );
+    match out.find('\n') {
+        Some(at) if out.starts_with("//!") => format!("{}{note}{}", &out[..=at], &out[at + 1..]),
+        _ => format!("{}{out}", note.trim_start_matches("//!\n")),
+    }
+}
 
-use autocandle_core::{{Activation, AutoRegister, LabelConfig, Result}};
-use autocandle_decoder::{{CommonConfig, DecoderConfig, DecoderSpec, RopeConfig, TokenIds}};
-use serde::{{Deserialize, Serialize}};
-
-/// The config of a {name} model (`{config}`). A field absent from `config.json` takes its
-/// value from [`Default`], which must equal `{config}()` in `transformers`.
-///
-/// Scaffolded from `LlamaConfig`: the fields and defaults are Llama's until edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AutoRegister)]
-#[auto(config, model_type = "{ty}")]
-#[serde(default)]
-pub struct {config} {{
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    /// `None` is `num_attention_heads`.
-    pub num_key_value_heads: Option<usize>,
-    pub hidden_act: Activation,
-    pub max_position_embeddings: usize,
-    /// Standard deviation of the initialisation in `transformers`; unused at inference.
-    pub initializer_range: f64,
-    pub rms_norm_eps: f64,
-    pub use_cache: bool,
-    pub pad_token_id: Option<i64>,
-    pub bos_token_id: Option<i64>,
-    pub eos_token_id: Option<TokenIds>,
-    pub tie_word_embeddings: bool,
-    /// `rope_parameters` (or `rope_theta` + `rope_scaling`).
-    #[serde(flatten)]
-    pub rope: RopeConfig,
-    /// Bias on `q_proj`, `k_proj`, `v_proj` and `o_proj`.
-    pub attention_bias: bool,
-    /// Training only: dropout is a no-op here.
-    pub attention_dropout: Option<f64>,
-    /// Bias on `gate_proj`, `up_proj` and `down_proj`.
-    pub mlp_bias: bool,
-    /// `None` is `hidden_size / num_attention_heads`.
-    pub head_dim: Option<usize>,
-    /// `id2label`, `label2id`, `num_labels`, `problem_type`.
-    #[serde(flatten)]
-    pub labels: LabelConfig,
-}}
-
-impl Default for {config} {{
-    /// `{config}()` in `transformers`.
-    fn default() -> Self {{
-        Self {{
-            vocab_size: 32000,
-            hidden_size: 4096,
-            intermediate_size: 11008,
-            num_hidden_layers: 32,
-            num_attention_heads: 32,
-            num_key_value_heads: None,
-            hidden_act: Activation::Silu,
-            max_position_embeddings: 2048,
-            initializer_range: 0.02,
-            rms_norm_eps: 1e-6,
-            use_cache: true,
-            pad_token_id: None,
-            bos_token_id: Some(1),
-            eos_token_id: Some(TokenIds::One(2)),
-            tie_word_embeddings: false,
-            rope: RopeConfig::default(),
-            attention_bias: false,
-            attention_dropout: Some(0.0),
-            mlp_bias: false,
-            head_dim: None,
-            labels: LabelConfig::default(),
-        }}
-    }}
-}}
-
-impl DecoderConfig for {config} {{
-    fn decoder_spec(&self) -> Result<DecoderSpec> {{
-        let common = CommonConfig {{
-            model_type: "{ty}",
-            vocab_size: self.vocab_size,
-            hidden_size: self.hidden_size,
-            intermediate_size: self.intermediate_size,
-            num_hidden_layers: self.num_hidden_layers,
-            num_attention_heads: self.num_attention_heads,
-            num_key_value_heads: self.num_key_value_heads,
-            head_dim: self.head_dim,
-            max_position_embeddings: self.max_position_embeddings,
-            rms_norm_eps: self.rms_norm_eps,
-            hidden_act: self.hidden_act,
-            rope: &self.rope,
-            partial_rotary: false,
-            original_max_position_embeddings: None,
-            tie_word_embeddings: self.tie_word_embeddings,
-            pad_token_id: self.pad_token_id,
-            labels: &self.labels,
-            use_cache: self.use_cache,
-        }};
-        common.require_heads_divide_hidden()?;
-        let mut spec = common.spec()?;
-        spec.options.qkv_bias = self.attention_bias;
-        spec.options.o_bias = self.attention_bias;
-        spec.options.mlp_bias = self.mlp_bias;
-        Ok(spec)
-    }}
-}}
-"#,
-        name = p.name,
-        ty = p.model_type,
-        config = p.config_class,
-    )
+/// `text` with every whole-word `from` (an identifier) replaced by `to`.
+fn rename_word(text: &str, from: &str, to: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + from.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(is_ident) || after.is_some_and(is_ident) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn tests_rs(p: &Plan) -> String {
@@ -453,12 +446,30 @@ mod tests {
 
     use crate::manifest::parse_all;
 
+    const LIB: &str = "mod config;\n\nautocandle_core::register_heads! {\n    \
+        family: autocandle_decoder, config: LlamaConfig, prefix: \"model\";\n    base: LlamaModel;\n    \
+        causal_lm: LlamaForCausalLM;\n    /// Docs.\n    question_answering(prefix = \"transformer\"): LlamaForQuestionAnswering;\n}\n";
+
+    const CONFIG: &str = "//! `LlamaConfig`, field for field as `transformers`' `configuration_llama.LlamaConfig`.\n\n\
+        #[auto(config, model_type = \"llama\")]\npub struct LlamaConfig {}\nimpl LlamaConfig {\n    \
+        fn f(&self) -> LlamaConfigRaw { rope(\"llama3\", \"llama\") }\n}\n";
+
+    fn llama() -> Like {
+        Like {
+            model_type: "llama".into(),
+            config_class: "LlamaConfig".into(),
+            dir: "crates/llama".into(),
+            config_rs: CONFIG.into(),
+            heads: register_heads_entries(LIB).unwrap_or_default(),
+        }
+    }
+
     fn known() -> Result<Vec<Manifest>> {
         parse_all(&[
             (
                 "manifests/olmo.toml".to_owned(),
                 "model_type = \"olmo\"\nname = \"OLMo\"\nconfig_class = \"OlmoConfig\"\n\n[tasks]\n\
-                 base = \"OlmoModel\"\ncausal-lm = \"OlmoForCausalLM\"\n"
+                 base = \"OlmoModel\"\ncausal-lm = \"OlmoForCausalLM\"\nsequence-classification = \"OlmoForSequenceClassification\"\n"
                     .to_owned(),
             ),
             (
@@ -471,28 +482,63 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_heads_of_a_register_heads_call() {
+        let heads = llama().heads;
+        assert_eq!(
+            heads,
+            [
+                ("base".to_owned(), "base".to_owned(), "model".to_owned()),
+                ("causal-lm".to_owned(), "causal_lm".to_owned(), "model".to_owned()),
+                (
+                    "question-answering".to_owned(),
+                    "question_answering(prefix = \"transformer\")".to_owned(),
+                    "transformer".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(register_heads_entries("no macro here"), None);
+    }
+
+    #[test]
     fn plan_for_a_new_model_type() -> Result<()> {
-        let p = plan("toy_llama", &known()?)?;
+        let p = plan("toy_llama", &known()?, llama())?;
         assert_eq!(
             (p.crate_name.as_str(), p.dir.as_str(), p.feature.as_str()),
             ("autocandle-toy-llama", "crates/toy-llama", "toy-llama")
         );
         assert_eq!(p.config_class, "ToyLlamaConfig");
-        assert_eq!(p.heads.len(), 5);
-        assert_eq!(p.heads[1].2, "ToyLlamaForCausalLM");
+        assert_eq!(
+            p.heads.iter().map(|h| h.2.as_str()).collect::<Vec<_>>(),
+            ["ToyLlamaModel", "ToyLlamaForCausalLM", "ToyLlamaForQuestionAnswering"]
+        );
         assert!(!p.manifest_exists);
         let text = new_manifest(&p);
         let m = manifest::parse("manifests/toy_llama.toml", &text)?;
-        assert_eq!(m.implemented().count(), 5);
+        assert_eq!(m.implemented().count(), 3);
         assert_eq!(m.profile.as_deref(), Some("text"));
+        let lib = lib_rs(&p);
+        assert!(lib.contains("config: ToyLlamaConfig, prefix: \"model\";\n    base: ToyLlamaModel;\n"), "{lib}");
+        assert!(lib.contains("question_answering(prefix = \"transformer\"): ToyLlamaForQuestionAnswering;"), "{lib}");
+        Ok(())
+    }
+
+    #[test]
+    fn config_is_the_template_s_renamed() -> Result<()> {
+        let p = plan("toy", &known()?, llama())?;
+        let config = config_rs(&p);
+        assert!(config.starts_with("//! `ToyConfig`, field for field as `transformers`' `configuration_toy.ToyConfig`.\n//!\n//! Scaffolded from `crates/llama`"), "{config}");
+        assert!(config.contains("#[auto(config, model_type = \"toy\")]\npub struct ToyConfig {}"), "{config}");
+        // Whole words and whole string literals only.
+        assert!(config.contains("fn f(&self) -> LlamaConfigRaw { rope(\"llama3\", \"toy\") }"), "{config}");
         Ok(())
     }
 
     #[test]
     fn plan_for_a_known_model_type_follows_its_manifest() -> Result<()> {
         let all = known()?;
-        let p = plan("olmo", &all)?;
+        let p = plan("olmo", &all, llama())?;
         assert_eq!(p.config_class, "OlmoConfig");
+        // The manifest's classes, for the heads both have (no sequence classification in the template).
         assert_eq!(p.heads.iter().map(|h| h.2.as_str()).collect::<Vec<_>>(), ["OlmoModel", "OlmoForCausalLM"]);
         let old = "# c\nmodel_type = \"olmo\"\nname = \"OLMo\"\nconfig_class = \"OlmoConfig\"\n\n[tasks]\n\
                    base = \"OlmoModel\"\ncausal-lm = \"OlmoForCausalLM\"\n";
@@ -507,11 +553,21 @@ mod tests {
     fn refuses_what_it_cannot_scaffold() -> Result<()> {
         let all = known()?;
         let msg = |r: Result<Plan>| r.map(|p| format!("accepted {p:?}")).unwrap_or_else(|e| e.to_string());
-        assert!(msg(plan("bert", &all)).contains("implemented already, by `autocandle-bert`"));
-        assert!(msg(plan("Bad Name", &all)).contains("is not a model type"));
-        assert!(msg(plan("all", &all)).contains("autocandle uses for itself"));
-        let root = std::env::temp_dir();
-        assert!(scaffold(&root, "x", "bert").map(|_| ()).unwrap_err().to_string().contains("templates are: llama"));
+        assert!(msg(plan("bert", &all, llama())).contains("implemented already, by `autocandle-bert`"));
+        assert!(msg(plan("Bad Name", &all, llama())).contains("is not a model type"));
+        assert!(msg(plan("all", &all, llama())).contains("autocandle uses for itself"));
+        let root = crate::workspace_root();
+        let manifests = manifest::load_dir(&root, MANIFESTS_DIR)?;
+        let err = like(&root, "bert", &manifests).map(|l| format!("{l:?}")).unwrap_or_else(|e| e.to_string());
+        assert!(err.contains("not a llama-like decoder") && err.contains("qwen3"), "{err}");
+        let err = like(&root, "albert", &manifests).map(|l| format!("{l:?}")).unwrap_or_else(|e| e.to_string());
+        assert!(err.contains("not an implemented model type"), "{err}");
+        // Every llama-like crate of the workspace is a template.
+        for ty in ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"] {
+            let l = like(&root, ty, &manifests)?;
+            assert!(l.heads.iter().any(|h| h.0 == "causal-lm"), "{ty}: {:?}", l.heads);
+            assert!(l.config_rs.contains(&format!("model_type = \"{ty}\"")), "{ty}");
+        }
         Ok(())
     }
 
@@ -519,5 +575,6 @@ mod tests {
     fn camel_case_names() {
         assert_eq!(camel_case("toy_llama-2"), "ToyLlama2");
         assert_eq!(camel_case("olmo"), "Olmo");
+        assert_eq!(default_class("Toy", "sequence-classification"), "ToyForSequenceClassification");
     }
 }

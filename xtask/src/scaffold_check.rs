@@ -1,8 +1,9 @@
 //! `cargo xtask check-scaffold`: proves that adding a llama-like architecture is one crate and
-//! one manifest. In a temporary copy of the workspace it runs `new-arch` and `gen-mappings`,
-//! checks that nothing but the new crate, its manifest and the generated files changed, then
-//! builds the facade with only the new feature and runs the parity harness on Llama's
-//! causal-LM fixture relabelled as the new model type: it must load through
+//! one manifest. In a temporary copy of the workspace it runs `new-arch` (once `--like llama`,
+//! once `--like qwen3`) and `gen-mappings`, checks that nothing but the new crates, their
+//! manifests and the generated files changed, runs fmt, clippy and the new crates' unit tests,
+//! then builds the facade with only the new features and runs the parity harness on the
+//! templates' causal-LM fixtures relabelled as the new model types: each must load through
 //! `AutoModelForCausalLM` and match `transformers`' logits and greedy tokens.
 //!
 //! The build shares the workspace's target folder, so only the copied workspace crates compile.
@@ -16,10 +17,10 @@ use anyhow::{bail, Context, Result};
 
 use crate::{gen_mappings, new_arch};
 
-/// The model type the check scaffolds (no manifest may use it).
-const MODEL_TYPE: &str = "toyllama";
-/// The fixture it relabels.
-const FIXTURE: &str = "tests/fixtures/llama-causal-lm";
+/// The model types the check scaffolds (no manifest may use them), the architecture each is
+/// copied from, and the fixture of that architecture it relabels.
+const SCAFFOLDS: &[(&str, &str, &str)] =
+    &[("toyllama", "llama", "tests/fixtures/llama-causal-lm"), ("toyqwen3", "qwen3", "tests/fixtures/qwen3-causal-lm")];
 
 /// `cargo xtask check-scaffold [--keep]`.
 pub fn run(root: &Path, args: &[&str]) -> Result<()> {
@@ -46,57 +47,69 @@ fn check(root: &Path, copy: &Path) -> Result<()> {
     println!("copied {files} files of the workspace to {}", copy.display());
     let before = snapshot(copy)?;
 
-    let plan = new_arch::scaffold(copy, MODEL_TYPE, "llama")?;
+    let mut plans = Vec::new();
+    for (model_type, like, _) in SCAFFOLDS {
+        plans.push(new_arch::scaffold(copy, model_type, like)?);
+    }
     gen_mappings::write_quiet(copy)?;
     gen_mappings::check(copy).context("the scaffolded copy is not up to date after gen-mappings")?;
 
-    // Only the new crate, its manifest and generated files may differ.
+    // Only the new crates, their manifests and generated files may differ.
     let after = snapshot(copy)?;
     let generated: Vec<&str> = gen_mappings::generate(copy)?.iter().map(|o| o.path).collect();
-    let manifest = format!("{}/{MODEL_TYPE}.toml", gen_mappings::MANIFESTS_DIR);
+    let own = |path: &str| {
+        plans.iter().any(|p| {
+            path.starts_with(&format!("{}/", p.dir))
+                || path == format!("{}/{}.toml", gen_mappings::MANIFESTS_DIR, p.model_type)
+        })
+    };
     let mut edited = Vec::new();
     for (path, hash) in &after {
-        let allowed =
-            path.starts_with(&format!("{}/", plan.dir)) || *path == manifest || generated.contains(&path.as_str());
-        if before.get(path) != Some(hash) && !allowed {
+        if before.get(path) != Some(hash) && !own(path) && !generated.contains(&path.as_str()) {
             edited.push(path.clone());
         }
     }
     edited.extend(before.keys().filter(|p| !after.contains_key(*p)).cloned());
     if !edited.is_empty() {
         bail!(
-            "adding `{MODEL_TYPE}` changed files that are neither its crate, its manifest nor generated: {}",
+            "adding the scaffolds changed files that are neither their crates, their manifests nor generated: {}",
             edited.join(", ")
         );
     }
     let changed: Vec<&String> = after.iter().filter(|(p, h)| before.get(*p) != Some(h)).map(|(p, _)| p).collect();
-    println!("scaffolded `{MODEL_TYPE}`: {} files new or regenerated", changed.len());
+    println!("scaffolded {}: {} files new or regenerated", SCAFFOLDS.len(), changed.len());
     for path in &changed {
         println!("  {path}");
     }
 
     let fixtures = copy.join("scaffold-fixtures");
-    relabel_fixture(&copy.join(FIXTURE), &fixtures.join(format!("{MODEL_TYPE}-causal-lm")), &plan)?;
+    for ((model_type, _, fixture), plan) in SCAFFOLDS.iter().zip(&plans) {
+        relabel_fixture(&copy.join(fixture), &fixtures.join(format!("{model_type}-causal-lm")), model_type, plan)?;
+    }
 
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let krate = plan.crate_name.as_str();
-    println!("cargo fmt --check, clippy -D warnings and the unit tests of {krate}");
-    cargo(copy, &target, &["fmt", "-p", krate, "--check"], None)?;
-    cargo(copy, &target, &["clippy", "-p", krate, "--all-targets", "--", "-D", "warnings"], None)?;
-    cargo(copy, &target, &["test", "-p", krate], None)?;
+    let crates: Vec<&str> = plans.iter().flat_map(|p| ["-p", p.crate_name.as_str()]).collect();
+    println!("cargo fmt --check, clippy -D warnings and the unit tests of the new crates");
+    cargo(copy, &target, &[&["fmt"][..], &crates, &["--check"]].concat(), None)?;
+    cargo(copy, &target, &[&["clippy"][..], &crates, &["--all-targets", "--", "-D", "warnings"]].concat(), None)?;
+    cargo(copy, &target, &[&["test"][..], &crates].concat(), None)?;
 
-    let feature = format!("autocandle/{}", plan.feature);
-    println!(
-        "building autocandle with only `--features {feature}` and running the parity harness on the relabelled fixture"
-    );
-    let args = ["test", "-p", "autocandle-tests", "--no-default-features", "--features", &feature, "--test", "parity"];
-    let stdout = cargo(copy, &target, &[&args[..], &["--", MODEL_TYPE]].concat(), Some(&fixtures))?;
+    let features = plans.iter().map(|p| format!("autocandle/{}", p.feature)).collect::<Vec<_>>().join(",");
+    println!("building autocandle with only `--features {features}` and running the parity harness on the relabelled fixtures");
+    let args =
+        ["test", "-p", "autocandle-tests", "--no-default-features", "--features", &features, "--test", "parity", "--"];
+    let names: Vec<&str> = SCAFFOLDS.iter().map(|s| s.0).collect();
+    let stdout = cargo(copy, &target, &[&args[..], &names].concat(), Some(&fixtures))?;
     print!("{stdout}");
-    let pass = format!("PASS {MODEL_TYPE}-causal-lm");
-    if !stdout.contains(&pass) || !stdout.contains("parity: 1 passed, 0 failed") {
-        bail!("the scaffolded `{MODEL_TYPE}` did not match the relabelled fixture");
+    for name in &names {
+        if !stdout.contains(&format!("PASS {name}-causal-lm")) {
+            bail!("the scaffolded `{name}` did not match its relabelled fixture");
+        }
     }
-    println!("check-scaffold: `{MODEL_TYPE}` loads through AutoModelForCausalLM and matches transformers");
+    if !stdout.contains(&format!("parity: {} passed, 0 failed", names.len())) {
+        bail!("the parity harness ran other fixtures than the relabelled ones");
+    }
+    println!("check-scaffold: {} load through AutoModelForCausalLM and match transformers", names.join(", "));
     Ok(())
 }
 
@@ -173,9 +186,9 @@ fn snapshot(root: &Path) -> Result<BTreeMap<String, u64>> {
     Ok(out)
 }
 
-/// Copies the Llama fixture `from` to `to` as a fixture of the scaffolded model type:
+/// Copies the template's fixture `from` to `to` as a fixture of the scaffolded model type:
 /// `model_type`, `architectures` and the reference's class renamed, weights and outputs as they are.
-fn relabel_fixture(from: &Path, to: &Path, plan: &new_arch::Plan) -> Result<()> {
+fn relabel_fixture(from: &Path, to: &Path, model_type: &str, plan: &new_arch::Plan) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     let causal = plan
         .heads
@@ -193,7 +206,7 @@ fn relabel_fixture(from: &Path, to: &Path, plan: &new_arch::Plan) -> Result<()> 
                 let mut json: serde_json::Value =
                     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
                 let obj = json.as_object_mut().with_context(|| format!("{} is not an object", path.display()))?;
-                obj.insert("model_type".into(), MODEL_TYPE.into());
+                obj.insert("model_type".into(), model_type.into());
                 if name == "config.json" {
                     obj.insert("architectures".into(), serde_json::json!([causal]));
                 } else {

@@ -76,7 +76,7 @@ pub fn archs<'m>(root: &Path, manifests: &'m [Manifest]) -> Result<Vec<Arch<'m>>
 }
 
 /// Package name -> folder (relative to `root`) of every `crates/*/Cargo.toml`.
-fn crate_dirs(root: &Path) -> Result<BTreeMap<String, String>> {
+pub fn crate_dirs(root: &Path) -> Result<BTreeMap<String, String>> {
     let crates = root.join("crates");
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(&crates).with_context(|| format!("reading {}", crates.display()))? {
