@@ -1,94 +1,39 @@
-//! The task heads on top of [`BartModel`], one per `transformers` class.
+//! The task heads on top of [`BartModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! The question answering head is `autocandle_core::heads`' generic one over [`BartModel`]
+//! (on the decoder states); the language modelling head and the classifier at the last EOS
+//! token are BART's own.
 
 use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
 
-use autocandle_core::{
-    AutoRegister, EncoderOutput, Error, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification, LoadModel,
-    ModelInputs, PreTrainedModel, QuestionAnsweringOutput, Result, Seq2SeqCache, Seq2SeqLmOutput,
-    SequenceClassifierOutput,
-};
-
 use autocandle_core::heads::{same_values, Classifier, Encoder, QuestionAnswerer};
-use autocandle_core::BaseModelOutput;
+use autocandle_core::{
+    BaseModelOutput, EncoderOutput, Error, ForSeq2SeqLm, ForSequenceClassification, ModelInputs, PreTrainedModel,
+    Result, Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput,
+};
 
 use crate::config::BartConfig;
 use crate::model::BartModel;
 
-macro_rules! pretrained_model {
-    ($($ty:ident),*) => {$(
-        impl PreTrainedModel for $ty {
-            fn device(&self) -> &Device {
-                PreTrainedModel::device(&self.model)
-            }
-
-            fn dtype(&self) -> DType {
-                PreTrainedModel::dtype(&self.model)
-            }
-        }
-
-        impl $ty {
-            /// The underlying encoder-decoder.
-            pub fn model(&self) -> &BartModel {
-                &self.model
-            }
-        }
-    )*};
-}
-
-pretrained_model!(BartForConditionalGeneration, BartForSequenceClassification);
-
-/// BART with a language modelling head (`BartForConditionalGeneration`): `lm_head`, without
-/// bias, maps the decoder states to vocabulary logits, plus the `final_logits_bias` buffer
-/// (`[1, vocab_size]`; zeros when the checkpoint has none, as in `transformers`).
-///
-/// With `tie_word_embeddings` the head is `model.shared` (a saved model has no
-/// `lm_head.weight`), unless the checkpoint holds a different `lm_head.weight`; a checkpoint
-/// with only `lm_head.weight` ties the other way.
-///
-/// Generation runs the encoder once ([`ForSeq2SeqLm::encode`]) and the decoder on a
-/// [`Seq2SeqCache`] ([`ForSeq2SeqLm::decode`]), from `decoder_start_token_id`.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "seq2seq-lm", class = "BartForConditionalGeneration")]
-pub struct BartForConditionalGeneration {
+/// BART with its language modelling head: `lm_head`, without bias, maps the decoder states to
+/// vocabulary logits, plus the `final_logits_bias` buffer (`[1, vocab_size]`; zeros when the
+/// checkpoint has none, as in `transformers`).
+#[derive(Debug)]
+pub struct BartLm {
     model: BartModel,
     lm_head: Linear,
     final_logits_bias: Tensor,
 }
 
-impl LoadModel for BartForConditionalGeneration {
-    type Config = BartConfig;
-    const BASE_MODEL_PREFIX: &'static str = "model";
-
-    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
-        config.validate()?;
-        let (vocab, d) = (config.vocab_size, config.d_model);
-        let (model, weight) = if config.tie_word_embeddings {
-            let own =
-                if vb.contains_tensor("lm_head.weight") { Some(vb.get((vocab, d), "lm_head.weight")?) } else { None };
-            let model = BartModel::new(vb.pp("model"), config, own.clone())?;
-            let weight = match (own, model.shared()) {
-                (Some(own), Some(shared)) if !same_values(&own, shared)? => own,
-                (_, Some(shared)) => shared.clone(),
-                (Some(own), None) => own,
-                (None, None) => vb.get((vocab, d), "lm_head.weight")?,
-            };
-            (model, weight)
-        } else {
-            let weight = linear_no_bias(d, vocab, vb.pp("lm_head"))?.weight().clone();
-            (BartModel::new(vb.pp("model"), config, None)?, weight)
-        };
-        let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
-            vb.get((1, vocab), "final_logits_bias")?
-        } else {
-            Tensor::zeros((1, vocab), vb.dtype(), vb.device())?
-        };
-        Ok(Self { model, lm_head: Linear::new(weight, None), final_logits_bias })
+impl BartLm {
+    /// The underlying encoder-decoder.
+    pub fn model(&self) -> &BartModel {
+        &self.model
     }
-}
 
-impl BartForConditionalGeneration {
     /// The LM head weight `[vocab_size, d_model]` (`model.shared` when tied).
     pub fn lm_head(&self) -> &Tensor {
         self.lm_head.weight()
@@ -104,7 +49,7 @@ impl BartForConditionalGeneration {
     }
 }
 
-impl ForSeq2SeqLm for BartForConditionalGeneration {
+impl ForSeq2SeqLm for BartLm {
     fn forward(&self, inputs: &ModelInputs) -> Result<Seq2SeqLmOutput> {
         let (decoder, encoder) = self.model.run(inputs)?;
         Ok(Seq2SeqLmOutput::new(self.logits(&decoder)?, encoder))
@@ -132,40 +77,21 @@ impl ForSeq2SeqLm for BartForConditionalGeneration {
     }
 }
 
-/// BART with a classifier (`BartForSequenceClassification`): the decoder state at the last
-/// `eos_token_id` of each row goes through `classification_head` (`dense`, tanh,
-/// `out_proj`; `num_labels` outputs, 3 by default for BART).
-///
-/// As in `transformers`, every row must hold the same number of EOS tokens, at least one;
-/// otherwise the forward pass is an error.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "sequence-classification", class = "BartForSequenceClassification")]
-pub struct BartForSequenceClassification {
+/// BART with its classifier: the decoder state at the last `eos_token_id` of each row goes
+/// through `classification_head` (`BartClassificationHead`: `dense`, tanh, `out_proj`).
+#[derive(Debug)]
+pub struct BartClassifier {
     model: BartModel,
-    /// `BartClassificationHead`: `dense`, tanh, `out_proj`.
     classification_head: Classifier,
     eos_token_id: i64,
 }
 
-impl LoadModel for BartForSequenceClassification {
-    type Config = BartConfig;
-    const BASE_MODEL_PREFIX: &'static str = "model";
-
-    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
-        let eos_token_id = config.single_eos_token_id()?;
-        Ok(Self {
-            model: BartModel::new(vb.pp("model"), config, None)?,
-            classification_head: Classifier::dense_tanh(
-                vb.pp("classification_head"),
-                config.d_model,
-                config.num_labels(),
-            )?,
-            eos_token_id,
-        })
+impl BartClassifier {
+    /// The underlying encoder-decoder.
+    pub fn model(&self) -> &BartModel {
+        &self.model
     }
-}
 
-impl BartForSequenceClassification {
     /// `[batch]` u32 index of the last EOS token of each row of `input_ids`, after checking
     /// that every row has the same number of them, and at least one.
     fn last_eos(&self, input_ids: &Tensor) -> Result<Tensor> {
@@ -192,7 +118,7 @@ impl BartForSequenceClassification {
     }
 }
 
-impl ForSequenceClassification for BartForSequenceClassification {
+impl ForSequenceClassification for BartClassifier {
     fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
         let (hidden, _) = self.model.run(inputs)?;
         let (batch, seq, d) = hidden.dims3()?;
@@ -212,47 +138,6 @@ impl ForSequenceClassification for BartForSequenceClassification {
     }
 }
 
-/// BART with a span extraction head (`BartForQuestionAnswering`): `qa_outputs` scores every
-/// decoder position as the start and the end of the answer (always 2 outputs, as in
-/// `transformers`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "question-answering", class = "BartForQuestionAnswering")]
-pub struct BartForQuestionAnswering {
-    inner: QuestionAnswerer<BartModel>,
-}
-
-impl LoadModel for BartForQuestionAnswering {
-    type Config = BartConfig;
-    const BASE_MODEL_PREFIX: &'static str = "model";
-
-    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
-        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(BartModel::new(vb.pp("model"), config, None)?, vb)? })
-    }
-}
-
-impl ForQuestionAnswering for BartForQuestionAnswering {
-    fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        self.inner.forward(inputs)
-    }
-}
-
-impl PreTrainedModel for BartForQuestionAnswering {
-    fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.inner)
-    }
-
-    fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.inner)
-    }
-}
-
-impl BartForQuestionAnswering {
-    /// The underlying encoder-decoder.
-    pub fn model(&self) -> &BartModel {
-        self.inner.encoder()
-    }
-}
-
 /// The heads read the decoder's last hidden state.
 impl Encoder for BartModel {
     fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
@@ -262,4 +147,111 @@ impl Encoder for BartModel {
     fn hidden_size(&self) -> usize {
         self.config().d_model
     }
+}
+
+macro_rules! through_model {
+    ($($ty:ident),*) => {$(
+        impl PreTrainedModel for $ty {
+            fn device(&self) -> &Device {
+                PreTrainedModel::device(&self.model)
+            }
+
+            fn dtype(&self) -> DType {
+                PreTrainedModel::dtype(&self.model)
+            }
+        }
+    )*};
+}
+
+through_model!(BartLm, BartClassifier);
+
+/// A head built from a [`BartConfig`].
+pub trait BartHead: Sized {
+    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self>;
+}
+
+impl BartHead for BartLm {
+    /// With `tie_word_embeddings` the head is `model.shared` (a saved model has no
+    /// `lm_head.weight`), unless the checkpoint holds a different `lm_head.weight`; a
+    /// checkpoint with only `lm_head.weight` ties the other way.
+    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
+        config.validate()?;
+        let (vocab, d) = (config.vocab_size, config.d_model);
+        let (model, weight) = if config.tie_word_embeddings {
+            let own =
+                if vb.contains_tensor("lm_head.weight") { Some(vb.get((vocab, d), "lm_head.weight")?) } else { None };
+            let model = BartModel::new(vb.pp("model"), config, own.clone())?;
+            let weight = match (own, model.shared()) {
+                (Some(own), Some(shared)) if !same_values(&own, shared)? => own,
+                (_, Some(shared)) => shared.clone(),
+                (Some(own), None) => own,
+                (None, None) => vb.get((vocab, d), "lm_head.weight")?,
+            };
+            (model, weight)
+        } else {
+            let weight = linear_no_bias(d, vocab, vb.pp("lm_head"))?.weight().clone();
+            (BartModel::new(vb.pp("model"), config, None)?, weight)
+        };
+        let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
+            vb.get((1, vocab), "final_logits_bias")?
+        } else {
+            Tensor::zeros((1, vocab), vb.dtype(), vb.device())?
+        };
+        Ok(Self { model, lm_head: Linear::new(weight, None), final_logits_bias })
+    }
+}
+
+impl BartHead for BartClassifier {
+    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
+        let eos_token_id = config.single_eos_token_id()?;
+        Ok(Self {
+            model: BartModel::new(vb.pp("model"), config, None)?,
+            classification_head: Classifier::dense_tanh(
+                vb.pp("classification_head"),
+                config.d_model,
+                config.num_labels(),
+            )?,
+            eos_token_id,
+        })
+    }
+}
+
+impl BartHead for QuestionAnswerer<BartModel> {
+    fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self> {
+        Self::with_qa_outputs(BartModel::new(vb.pp("model"), config, None)?, vb)
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the BART registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type Seq2SeqLm = BartLm;
+    pub type SequenceClassification = BartClassifier;
+    pub type QuestionAnswering = QuestionAnswerer<BartModel>;
+
+    /// Load the head `H`.
+    pub fn load<H: BartHead>(vb: VarBuilder<'_>, config: &BartConfig, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+// `BartModel` (the base) is the encoder-decoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: BartConfig, prefix: "model";
+    /// `lm_head`, without bias, plus `final_logits_bias`; with `tie_word_embeddings` the head
+    /// is `model.shared`, unless the checkpoint holds a different `lm_head.weight`.
+    ///
+    /// Generation runs the encoder once ([`ForSeq2SeqLm::encode`]) and the decoder on a
+    /// [`Seq2SeqCache`] ([`ForSeq2SeqLm::decode`]), from `decoder_start_token_id`.
+    seq2seq_lm: BartForConditionalGeneration;
+    /// The decoder state at the last `eos_token_id` of each row goes through
+    /// `classification_head` (`dense`, tanh, `out_proj`; `num_labels` outputs, 3 by default
+    /// for BART). As in `transformers`, every row must hold the same number of EOS tokens, at
+    /// least one; otherwise the forward pass is an error.
+    sequence_classification: BartForSequenceClassification;
+    /// `qa_outputs` scores every decoder position (always 2 outputs, as in `transformers`).
+    question_answering: BartForQuestionAnswering;
 }

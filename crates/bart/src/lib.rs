@@ -19,7 +19,10 @@ mod inputs;
 mod model;
 
 pub use config::{BartConfig, TokenIds};
-pub use heads::{BartForConditionalGeneration, BartForQuestionAnswering, BartForSequenceClassification};
+pub use heads::{
+    __heads, BartClassifier, BartForConditionalGeneration, BartForQuestionAnswering, BartForSequenceClassification,
+    BartHead, BartLm,
+};
 pub use model::BartModel;
 
 #[cfg(test)]

@@ -1,4 +1,10 @@
-//! The task heads on top of [`BertModel`], one per `transformers` class.
+//! The task heads on top of [`BertModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! The sequence classification, multiple choice, token classification and question answering
+//! heads are `autocandle_core::heads`' generic ones over [`BertModel`] (classifier on the
+//! pooled output for sequences and choices, on every token for tokens, `qa_outputs` for
+//! spans); the language modelling and next sentence heads are BERT's own (`cls.*`).
 
 use autocandle_core::heads::same_values;
 use autocandle_core::nn::{linear, Linear};
@@ -6,13 +12,8 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, Init, LayerNorm, VarBuilder};
 
 use autocandle_core::{
-    Activation, AutoRegister, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction, ForPreTraining,
-    ForQuestionAnswering, ForSequenceClassification, ForTokenClassification, LoadModel, ModelInputs, PreTrainedModel,
-    Result,
-};
-use autocandle_core::{
-    CausalLmOutput, MaskedLmOutput, MultipleChoiceOutput, NextSentencePredictorOutput, PreTrainingOutput,
-    QuestionAnsweringOutput, SequenceClassifierOutput, TokenClassifierOutput,
+    Activation, CausalLmOutput, ForCausalLm, ForMaskedLm, ForNextSentencePrediction, ForPreTraining, MaskedLmOutput,
+    ModelInputs, NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput, Result,
 };
 
 use autocandle_core::heads::{
@@ -92,7 +93,86 @@ pub fn lm_decoder(vb: VarBuilder<'_>, word_embeddings: &Tensor, tie: bool) -> Re
     Ok(Linear::new(weight, Some(bias)))
 }
 
-macro_rules! pretrained_model {
+/// BERT with its language modelling head (`cls.predictions`): `BertForMaskedLM`, and
+/// `BertLMHeadModel`, whose attention is causal when the config has `is_decoder` (as in
+/// `transformers`, bidirectional otherwise). `logits` are `[batch, seq, vocab_size]`.
+#[derive(Debug)]
+pub struct BertLm {
+    bert: BertModel,
+    predictions: BertLmPredictionHead,
+}
+
+impl BertLm {
+    /// The underlying encoder.
+    pub fn bert(&self) -> &BertModel {
+        &self.bert
+    }
+
+    fn logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        self.predictions.forward(&self.bert.run(inputs)?.last_hidden_state)
+    }
+}
+
+impl ForMaskedLm for BertLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
+        Ok(MaskedLmOutput::new(self.logits(inputs)?))
+    }
+}
+
+impl ForCausalLm for BertLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        Ok(CausalLmOutput::new(self.logits(inputs)?))
+    }
+}
+
+/// BERT with its two pretraining heads, masked LM (`cls.predictions`) and next sentence
+/// prediction (`cls.seq_relationship`, on the pooled output).
+#[derive(Debug)]
+pub struct BertPreTraining {
+    bert: BertModel,
+    predictions: BertLmPredictionHead,
+    seq_relationship: Linear,
+}
+
+impl BertPreTraining {
+    /// The underlying encoder.
+    pub fn bert(&self) -> &BertModel {
+        &self.bert
+    }
+}
+
+impl ForPreTraining for BertPreTraining {
+    fn forward(&self, inputs: &ModelInputs) -> Result<PreTrainingOutput> {
+        let out = self.bert.run(inputs)?;
+        let prediction_logits = self.predictions.forward(&out.last_hidden_state)?;
+        let pooled = BertModel::pooled(out)?;
+        let seq_relationship_logits = self.seq_relationship.forward(&pooled)?;
+        Ok(PreTrainingOutput::new(prediction_logits, seq_relationship_logits))
+    }
+}
+
+/// BERT with a next sentence prediction head (`cls.seq_relationship` on the pooled output).
+#[derive(Debug)]
+pub struct BertNextSentence {
+    bert: BertModel,
+    seq_relationship: Linear,
+}
+
+impl BertNextSentence {
+    /// The underlying encoder.
+    pub fn bert(&self) -> &BertModel {
+        &self.bert
+    }
+}
+
+impl ForNextSentencePrediction for BertNextSentence {
+    fn forward(&self, inputs: &ModelInputs) -> Result<NextSentencePredictorOutput> {
+        let pooled = BertModel::pooled(self.bert.run(inputs)?)?;
+        Ok(NextSentencePredictorOutput::new(self.seq_relationship.forward(&pooled)?))
+    }
+}
+
+macro_rules! through_bert {
     ($($ty:ident),*) => {$(
         impl PreTrainedModel for $ty {
             fn device(&self) -> &Device {
@@ -103,33 +183,26 @@ macro_rules! pretrained_model {
                 PreTrainedModel::dtype(&self.bert)
             }
         }
-
-        impl $ty {
-            /// The underlying encoder.
-            pub fn bert(&self) -> &BertModel {
-                &self.bert
-            }
-        }
     )*};
 }
 
-pretrained_model!(BertForPreTraining, BertLMHeadModel, BertForMaskedLM, BertForNextSentencePrediction);
+through_bert!(BertLm, BertPreTraining, BertNextSentence);
 
-/// BERT with its two pretraining heads, masked LM and next sentence prediction
-/// (`BertForPreTraining`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "pretraining", class = "BertForPreTraining")]
-pub struct BertForPreTraining {
-    bert: BertModel,
-    predictions: BertLmPredictionHead,
-    seq_relationship: Linear,
+/// A head built from a [`BertConfig`]; `class` is the `transformers` class it is loaded as.
+pub trait BertHead: Sized {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, class: &'static str) -> Result<Self>;
 }
 
-impl LoadModel for BertForPreTraining {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
+impl BertHead for BertLm {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
+        let bert = BertModel::new(vb.pp("bert"), config, false)?;
+        let predictions = BertLmPredictionHead::load(vb.pp("cls.predictions"), config, bert.word_embeddings())?;
+        Ok(Self { bert, predictions })
+    }
+}
 
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+impl BertHead for BertPreTraining {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
         let bert = BertModel::new(vb.pp("bert"), config, true)?;
         let cls = vb.pp("cls");
         let predictions = BertLmPredictionHead::load(cls.pp("predictions"), config, bert.word_embeddings())?;
@@ -138,82 +211,8 @@ impl LoadModel for BertForPreTraining {
     }
 }
 
-impl ForPreTraining for BertForPreTraining {
-    fn forward(&self, inputs: &ModelInputs) -> Result<PreTrainingOutput> {
-        let out = self.bert.run(inputs)?;
-        let prediction_logits = self.predictions.forward(&out.last_hidden_state)?;
-        let pooled = BertModel::pooled(out)?;
-        let seq_relationship_logits = self.seq_relationship.forward(&pooled)?;
-        Ok(PreTrainingOutput::new(prediction_logits, seq_relationship_logits))
-    }
-}
-
-/// BERT with a language modelling head for causal LM (`BertLMHeadModel`); the attention is
-/// causal when the config has `is_decoder` (as in `transformers`, bidirectional otherwise).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "causal-lm", class = "BertLMHeadModel")]
-pub struct BertLMHeadModel {
-    bert: BertModel,
-    predictions: BertLmPredictionHead,
-}
-
-impl LoadModel for BertLMHeadModel {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
-
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
-        let bert = BertModel::new(vb.pp("bert"), config, false)?;
-        let predictions = BertLmPredictionHead::load(vb.pp("cls.predictions"), config, bert.word_embeddings())?;
-        Ok(Self { bert, predictions })
-    }
-}
-
-impl ForCausalLm for BertLMHeadModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        let out = self.bert.run(inputs)?;
-        Ok(CausalLmOutput::new(self.predictions.forward(&out.last_hidden_state)?))
-    }
-}
-
-/// BERT with a masked language modelling head (`BertForMaskedLM`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "masked-lm", class = "BertForMaskedLM")]
-pub struct BertForMaskedLM {
-    bert: BertModel,
-    predictions: BertLmPredictionHead,
-}
-
-impl LoadModel for BertForMaskedLM {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
-
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
-        let bert = BertModel::new(vb.pp("bert"), config, false)?;
-        let predictions = BertLmPredictionHead::load(vb.pp("cls.predictions"), config, bert.word_embeddings())?;
-        Ok(Self { bert, predictions })
-    }
-}
-
-impl ForMaskedLm for BertForMaskedLM {
-    fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
-        let out = self.bert.run(inputs)?;
-        Ok(MaskedLmOutput::new(self.predictions.forward(&out.last_hidden_state)?))
-    }
-}
-
-/// BERT with a next sentence prediction head (`BertForNextSentencePrediction`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "next-sentence-prediction", class = "BertForNextSentencePrediction")]
-pub struct BertForNextSentencePrediction {
-    bert: BertModel,
-    seq_relationship: Linear,
-}
-
-impl LoadModel for BertForNextSentencePrediction {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
-
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+impl BertHead for BertNextSentence {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
         Ok(Self {
             bert: BertModel::new(vb.pp("bert"), config, true)?,
             seq_relationship: linear(config.hidden_size, 2, vb.pp("cls.seq_relationship"))?,
@@ -221,137 +220,69 @@ impl LoadModel for BertForNextSentencePrediction {
     }
 }
 
-impl ForNextSentencePrediction for BertForNextSentencePrediction {
-    fn forward(&self, inputs: &ModelInputs) -> Result<NextSentencePredictorOutput> {
-        let pooled = BertModel::pooled(self.bert.run(inputs)?)?;
-        Ok(NextSentencePredictorOutput::new(self.seq_relationship.forward(&pooled)?))
-    }
-}
-
-/// BERT with a classifier on the pooled output (`BertForSequenceClassification`); it has
-/// `num_labels` outputs (`len(id2label)`, else `num_labels`, else 2).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "sequence-classification", class = "BertForSequenceClassification")]
-pub struct BertForSequenceClassification {
-    inner: SequenceClassifier<BertModel>,
-}
-
-impl LoadModel for BertForSequenceClassification {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
-
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+impl BertHead for SequenceClassifier<BertModel> {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
         let bert = BertModel::new(vb.pp("bert"), config, true)?;
         let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self { inner: SequenceClassifier::new(bert, Pooling::Pooler, Classifier::Linear(classifier)) })
+        Ok(Self::new(bert, Pooling::Pooler, Classifier::Linear(classifier)))
     }
 }
 
-impl ForSequenceClassification for BertForSequenceClassification {
-    fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
-        self.inner.forward(inputs)
-    }
-}
-
-/// BERT with a multiple choice head (`BertForMultipleChoice`): inputs are
-/// `[batch, choices, seq]`, each choice is encoded on its own and scored from its pooled
-/// output; logits are `[batch, choices]`.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "multiple-choice", class = "BertForMultipleChoice")]
-pub struct BertForMultipleChoice {
-    inner: MultipleChoice<BertModel>,
-}
-
-impl LoadModel for BertForMultipleChoice {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
-
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+impl BertHead for MultipleChoice<BertModel> {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
         let bert = BertModel::new(vb.pp("bert"), config, true)?;
         let classifier = linear(config.hidden_size, 1, vb.pp("classifier"))?;
-        Ok(Self { inner: MultipleChoice::new(bert, Pooling::Pooler, Classifier::Linear(classifier)) })
+        Ok(Self::new(bert, Pooling::Pooler, Classifier::Linear(classifier)))
     }
 }
 
-impl ForMultipleChoice for BertForMultipleChoice {
-    fn forward(&self, inputs: &ModelInputs) -> Result<MultipleChoiceOutput> {
-        self.inner.forward(inputs)
-    }
-}
-
-/// BERT with a classifier on every token (`BertForTokenClassification`); `num_labels`
-/// outputs per token.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "token-classification", class = "BertForTokenClassification")]
-pub struct BertForTokenClassification {
-    inner: TokenClassifier<BertModel>,
-}
-
-impl LoadModel for BertForTokenClassification {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
-
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
+impl BertHead for TokenClassifier<BertModel> {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
         let bert = BertModel::new(vb.pp("bert"), config, false)?;
         let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self { inner: TokenClassifier::new(bert, classifier) })
+        Ok(Self::new(bert, classifier))
     }
 }
 
-impl ForTokenClassification for BertForTokenClassification {
-    fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
-        self.inner.forward(inputs)
+impl BertHead for QuestionAnswerer<BertModel> {
+    fn load(vb: VarBuilder<'_>, config: &BertConfig, class: &'static str) -> Result<Self> {
+        require_two_labels("bert", class, config.labels.num_labels())?;
+        Self::with_qa_outputs(BertModel::new(vb.pp("bert"), config, false)?, vb)
     }
 }
 
-/// BERT with a span extraction head (`BertForQuestionAnswering`): `qa_outputs` scores every
-/// token as the start and the end of the answer. Needs `num_labels` = 2, as `transformers`.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "question-answering", class = "BertForQuestionAnswering")]
-pub struct BertForQuestionAnswering {
-    inner: QuestionAnswerer<BertModel>,
-}
+/// The heads `autocandle_core::register_heads!` builds the BERT registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
 
-impl LoadModel for BertForQuestionAnswering {
-    type Config = BertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "bert";
+    pub type PreTraining = BertPreTraining;
+    pub type CausalLm = BertLm;
+    pub type MaskedLm = BertLm;
+    pub type NextSentencePrediction = BertNextSentence;
+    pub type SequenceClassification = SequenceClassifier<BertModel>;
+    pub type MultipleChoice = super::MultipleChoice<BertModel>;
+    pub type TokenClassification = TokenClassifier<BertModel>;
+    pub type QuestionAnswering = QuestionAnswerer<BertModel>;
 
-    fn load(vb: VarBuilder<'_>, config: &BertConfig) -> Result<Self> {
-        require_two_labels("bert", "BertForQuestionAnswering", config.labels.num_labels())?;
-        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(BertModel::new(vb.pp("bert"), config, false)?, vb)? })
+    /// Load the head `H` as `class`.
+    pub fn load<H: BertHead>(vb: VarBuilder<'_>, config: &BertConfig, _prefix: &str, class: &'static str) -> Result<H> {
+        H::load(vb, config, class)
     }
 }
 
-impl ForQuestionAnswering for BertForQuestionAnswering {
-    fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        self.inner.forward(inputs)
-    }
+// `BertModel` (the base) is the encoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: BertConfig, prefix: "bert";
+    pretraining: BertForPreTraining;
+    causal_lm: BertLMHeadModel;
+    masked_lm: BertForMaskedLM;
+    next_sentence_prediction: BertForNextSentencePrediction;
+    /// It has `num_labels` outputs (`len(id2label)`, else `num_labels`, else 2).
+    sequence_classification: BertForSequenceClassification;
+    multiple_choice: BertForMultipleChoice;
+    token_classification: BertForTokenClassification;
+    /// Needs `num_labels` = 2, as `transformers`.
+    question_answering: BertForQuestionAnswering;
 }
-
-macro_rules! generic_head {
-    ($($ty:ident),*) => {$(
-        impl PreTrainedModel for $ty {
-            fn device(&self) -> &Device {
-                PreTrainedModel::device(&self.inner)
-            }
-
-            fn dtype(&self) -> DType {
-                PreTrainedModel::dtype(&self.inner)
-            }
-        }
-
-        impl $ty {
-            /// The underlying encoder.
-            pub fn bert(&self) -> &BertModel {
-                self.inner.encoder()
-            }
-        }
-    )*};
-}
-
-generic_head!(
-    BertForSequenceClassification,
-    BertForMultipleChoice,
-    BertForTokenClassification,
-    BertForQuestionAnswering
-);

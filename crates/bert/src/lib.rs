@@ -25,8 +25,9 @@ mod model;
 
 pub use config::{BertConfig, TokenIds};
 pub use heads::{
-    lm_decoder, tied_weight, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction, BertForPreTraining,
-    BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertLMHeadModel,
+    __heads, lm_decoder, tied_weight, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
+    BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertHead,
+    BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining,
 };
 pub use model::{BertEncoder, BertLayer, BertLayerWeights, BertModel};
 

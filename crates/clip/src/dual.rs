@@ -1,8 +1,8 @@
 //! What the dual encoders of the CLIP family (`CLIPModel`, and `SiglipModel` in
 //! `autocandle-siglip`) share above their layers: the [`DualEncoder`] trait, whose
 //! [`forward_pair`](DualEncoder::forward_pair) runs both towers into a [`DualEncoderOutput`];
-//! [`dual_encoder_model!`](crate::dual_encoder_model), which implements the Auto traits on it
-//! and registers it as a zero-shot image classifier; [`tower_model!`](crate::tower_model) and
+//! [`dual_encoder_model!`](crate::dual_encoder_model), which implements the Auto traits on it;
+//! [`tower_model!`](crate::tower_model) and
 //! [`pretrained_model!`](crate::pretrained_model) for the towers and the wrappers; and the
 //! [`ImageClassifierHead`] of the `*ForImageClassification` models.
 
@@ -217,20 +217,20 @@ macro_rules! tower_model {
 /// Implements, for a [`DualEncoder`](crate::dual::DualEncoder) with a
 /// `new(VarBuilder, &config) -> Result<Self>`: `LoadModel` (its `base_model_prefix` is the
 /// model type), and `Model` and `ForZeroShotImageClassification` on
-/// [`forward_pair`](crate::dual::DualEncoder::forward_pair); and registers the model as the
-/// zero-shot image classifier of the model type (`AutoModelForZeroShotImageClassification`
-/// gives a `class`). Its `PreTrainedModel` impl is the caller's
-/// ([`pretrained_model!`](crate::pretrained_model)).
+/// [`forward_pair`](crate::dual::DualEncoder::forward_pair). Its `PreTrainedModel` impl is the
+/// caller's ([`pretrained_model!`](crate::pretrained_model)); the caller registers it as the
+/// zero-shot image classifier of the model type with `autocandle_core::register_heads!`
+/// (`zero_shot_image_classification: ... as "CLIPModel"`).
 ///
 /// ```text
-/// autocandle_clip::dual_encoder_model!(SiglipModel, config = SiglipConfig, model_type = "siglip", class = "SiglipModel");
+/// autocandle_clip::dual_encoder_model!(SiglipModel, config = SiglipConfig, model_type = "siglip");
 /// ```
 #[macro_export]
 macro_rules! dual_encoder_model {
-    ($model:ident, config = $config:ty, model_type = $model_type:tt, class = $class:tt) => {
+    ($model:ident, config = $config:ty, model_type = $model_type:tt) => {
         const _: () = {
             use $crate::__private::autocandle_core::{
-                AutoRegister, BaseModelOutput, ForZeroShotImageClassification, LoadModel, Model, ModelInputs, Result,
+                BaseModelOutput, ForZeroShotImageClassification, LoadModel, Model, ModelInputs, Result,
                 ZeroShotImageClassificationOutput,
             };
             use $crate::__private::VarBuilder;
@@ -254,29 +254,6 @@ macro_rules! dual_encoder_model {
             impl ForZeroShotImageClassification for $model {
                 fn forward(&self, inputs: &ModelInputs) -> Result<ZeroShotImageClassificationOutput> {
                     Ok(self.forward_pair(inputs)?.into())
-                }
-            }
-
-            // The model registered as the zero-shot image classifier of its model type
-            // (`AutoModelForZeroShotImageClassification` gives the model itself).
-            #[derive(Debug, AutoRegister)]
-            #[auto(task = "zero-shot-image-classification", class = $class)]
-            struct ZeroShot($model);
-
-            impl LoadModel for ZeroShot {
-                type Config = $config;
-                const BASE_MODEL_PREFIX: &'static str = $model_type;
-
-                fn load(vb: VarBuilder<'_>, config: &$config) -> Result<Self> {
-                    $model::new(vb, config).map(Self)
-                }
-            }
-
-    $crate::pretrained_model!(ZeroShot => 0);
-
-            impl ForZeroShotImageClassification for ZeroShot {
-                fn forward(&self, inputs: &ModelInputs) -> Result<ZeroShotImageClassificationOutput> {
-                    ForZeroShotImageClassification::forward(&self.0, inputs)
                 }
             }
         };

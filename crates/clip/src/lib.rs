@@ -28,7 +28,7 @@ mod text;
 mod vision;
 
 pub use config::{validate_vision, CLIPConfig, CLIPTextConfig, CLIPVisionConfig, TokenIds};
-pub use model::{CLIPForImageClassification, CLIPModel};
+pub use model::{__heads, CLIPForImageClassification, CLIPImageClassifier, CLIPModel};
 pub use text::{CLIPTextModel, CLIPTextModelOutput, CLIPTextModelWithProjection};
 pub use vision::{CLIPVisionModel, CLIPVisionModelOutput, CLIPVisionModelWithProjection};
 

@@ -1,15 +1,14 @@
 //! [`CLIPModel`] (both towers, their projections and `logit_scale`) and
-//! [`CLIPForImageClassification`], as `transformers`' `modeling_clip`.
+//! [`CLIPImageClassifier`] (registered as [`CLIPForImageClassification`]), as
+//! `transformers`' `modeling_clip`.
 
 use autocandle_core::nn::{linear_no_bias, Linear};
 use candle_core::{Module, Tensor, D};
 use candle_nn::VarBuilder;
 
-use autocandle_core::{
-    AutoRegister, Error, ForImageClassification, ImageClassifierOutput, LoadModel, ModelInputs, Result,
-};
+use autocandle_core::{AutoRegister, Error, ForImageClassification, ImageClassifierOutput, ModelInputs, Result};
 
-use crate::config::CLIPConfig;
+use crate::config::{CLIPConfig, CLIPTextConfig};
 use crate::dual::{DualEncoder, ImageClassifierHead};
 use crate::text::CLIPTextModel;
 use crate::vision::CLIPVisionModel;
@@ -99,32 +98,94 @@ impl DualEncoder for CLIPModel {
     }
 }
 
-crate::dual_encoder_model!(CLIPModel, config = CLIPConfig, model_type = "clip", class = "CLIPModel");
-crate::pretrained_model!(CLIPModel => vision_model, CLIPForImageClassification => vision_model);
+crate::dual_encoder_model!(CLIPModel, config = CLIPConfig, model_type = "clip");
+crate::pretrained_model!(CLIPModel => vision_model, CLIPImageClassifier => vision_model);
 
 /// The CLIP vision tower with a linear classifier on the mean of the patch states (the
-/// class token left out, before `post_layernorm`) (`CLIPForImageClassification`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "image-classification", class = "CLIPForImageClassification")]
-pub struct CLIPForImageClassification {
+/// class token left out, before `post_layernorm`).
+#[derive(Debug)]
+pub struct CLIPImageClassifier {
     vision_model: CLIPVisionModel,
     classifier: ImageClassifierHead,
 }
 
-impl LoadModel for CLIPForImageClassification {
-    type Config = CLIPConfig;
-    const BASE_MODEL_PREFIX: &'static str = CLIPModel::BASE_MODEL_PREFIX;
-
-    fn load(vb: VarBuilder<'_>, config: &CLIPConfig) -> Result<Self> {
+impl CLIPImageClassifier {
+    /// Build the model; `vb` is the checkpoint root.
+    pub fn new(vb: VarBuilder<'_>, config: &CLIPConfig) -> Result<Self> {
         let vision_model = CLIPVisionModel::new(vb.pp("vision_model"), &config.vision_config)?;
         let (hidden_size, num_labels) = (config.vision_config.hidden_size, config.labels.num_labels());
         Ok(Self { vision_model, classifier: ImageClassifierHead::load(vb.pp("classifier"), hidden_size, num_labels)? })
     }
+
+    /// The vision tower.
+    pub fn vision_model(&self) -> &CLIPVisionModel {
+        &self.vision_model
+    }
 }
 
-impl ForImageClassification for CLIPForImageClassification {
+impl ForImageClassification for CLIPImageClassifier {
     fn forward(&self, inputs: &ModelInputs) -> Result<ImageClassifierOutput> {
         let (hidden, _) = self.vision_model.encode(inputs)?;
         self.classifier.forward(hidden.narrow(1, 1, hidden.dim(1)? - 1)?.mean(D::Minus2)?)
     }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the CLIP registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use autocandle_core::{LoadModel, Result};
+    use candle_nn::VarBuilder;
+
+    use crate::config::{CLIPConfig, CLIPTextConfig};
+    use crate::text::CLIPTextModel;
+
+    pub type TextEncoding = CLIPTextModel;
+    pub type ImageClassification = super::CLIPImageClassifier;
+    pub type ZeroShotImageClassification = super::CLIPModel;
+
+    /// A head built from a config `C`.
+    pub trait Head<C>: Sized {
+        fn load(vb: VarBuilder<'_>, config: &C) -> Result<Self>;
+    }
+
+    impl Head<CLIPTextConfig> for CLIPTextModel {
+        fn load(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
+            <Self as LoadModel>::load(vb, config)
+        }
+    }
+
+    impl Head<CLIPConfig> for super::CLIPImageClassifier {
+        fn load(vb: VarBuilder<'_>, config: &CLIPConfig) -> Result<Self> {
+            Self::new(vb, config)
+        }
+    }
+
+    impl Head<CLIPConfig> for super::CLIPModel {
+        fn load(vb: VarBuilder<'_>, config: &CLIPConfig) -> Result<Self> {
+            Self::new(vb, config)
+        }
+    }
+
+    /// Load the head `H`.
+    pub fn load<H: Head<C>, C>(vb: VarBuilder<'_>, config: &C, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+autocandle_core::register_heads! {
+    family: crate, config: CLIPConfig, prefix: "clip";
+    /// [`CLIPModel`] registered as the zero-shot image classifier of `clip`
+    /// (`AutoModelForZeroShotImageClassification` gives a `CLIPModel`).
+    zero_shot_image_classification: CLIPForZeroShotImageClassification as "CLIPModel";
+    /// A linear classifier on the mean of the patch states of the vision tower (the class
+    /// token left out, before `post_layernorm`).
+    image_classification: CLIPForImageClassification;
+}
+
+autocandle_core::register_heads! {
+    family: crate, config: CLIPTextConfig, prefix: "text_model";
+    /// [`CLIPTextModel`] registered as the text encoder of `clip_text_model`
+    /// (`AutoModelForTextEncoding` gives a `CLIPTextModel`).
+    text_encoding: CLIPTextEncoding as "CLIPTextModel";
 }

@@ -6,8 +6,7 @@ use candle_core::{Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use autocandle_core::{
-    AutoRegister, BaseModelOutput, Error, ForTextEncoding, LoadModel, LoadOptions, Loaded, Model, ModelInputs,
-    ModelOutput, Result,
+    AutoRegister, BaseModelOutput, Error, ForTextEncoding, LoadOptions, Loaded, Model, ModelInputs, ModelOutput, Result,
 };
 
 use crate::config::{CLIPTextConfig, TokenIds};
@@ -100,29 +99,6 @@ crate::pretrained_model!(CLIPTextModel => transformer);
 impl ForTextEncoding for CLIPTextModel {
     fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
         Model::forward(self, inputs)
-    }
-}
-
-/// [`CLIPTextModel`] registered as the text encoder of `clip_text_model`
-/// (`AutoModelForTextEncoding` gives a `CLIPTextModel`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "text-encoding", class = "CLIPTextModel")]
-struct TextEncoding(CLIPTextModel);
-
-impl LoadModel for TextEncoding {
-    type Config = CLIPTextConfig;
-    const BASE_MODEL_PREFIX: &'static str = CLIPTextModel::BASE_MODEL_PREFIX;
-
-    fn load(vb: VarBuilder<'_>, config: &CLIPTextConfig) -> Result<Self> {
-        CLIPTextModel::load(vb, config).map(Self)
-    }
-}
-
-crate::pretrained_model!(TextEncoding => 0);
-
-impl ForTextEncoding for TextEncoding {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Model::forward(&self.0, inputs)
     }
 }
 

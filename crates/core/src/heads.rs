@@ -365,8 +365,9 @@ pub use candle_core as __candle_core;
 ///
 /// `family` names the crate that holds the shared heads (`crate` inside it). It provides a
 /// module `__heads` with one type per task it supports (`Base`,
-/// `TextEncoding`, `CausalLm`, `Seq2SeqLm`, `MaskedLm`, `SequenceClassification`,
-/// `TokenClassification`, `QuestionAnswering`, `MultipleChoice`), each implementing the task's
+/// `TextEncoding`, `CausalLm`, `Seq2SeqLm`, `MaskedLm`, `PreTraining`, `NextSentencePrediction`,
+/// `SequenceClassification`, `TokenClassification`, `QuestionAnswering`, `MultipleChoice`,
+/// `ImageClassification`, `MaskedImageModeling`, `ZeroShotImageClassification`), each implementing the task's
 /// trait (`Model` for `Base`), and a function
 /// `load<H>(vb, config: &Config, prefix: &'static str, class: &'static str) -> Result<H>`
 /// that builds any of them. The calling crate depends on `autocandle-core` (the derive's
@@ -505,6 +506,32 @@ macro_rules! __register_head {
         $crate::__register_head!(@one masked_lm, "masked-lm", MaskedLm, ForMaskedLm, MaskedLmOutput,
             "the network with its masked language modelling head; `logits` are `[batch, seq, vocab_size]`"; $($rest)*);
     };
+    (pretraining $($rest:tt)*) => {
+        $crate::__register_head!(@one pretraining, "pretraining", PreTraining, ForPreTraining, PreTrainingOutput,
+            "the network with its pretraining heads; `prediction_logits` are `[batch, seq, vocab_size]`, \
+             `seq_relationship_logits` `[batch, 2]`"; $($rest)*);
+    };
+    (next_sentence_prediction $($rest:tt)*) => {
+        $crate::__register_head!(@one next_sentence_prediction, "next-sentence-prediction", NextSentencePrediction,
+            ForNextSentencePrediction, NextSentencePredictorOutput,
+            "the network with a next sentence prediction head; `logits` are `[batch, 2]`"; $($rest)*);
+    };
+    (image_classification $($rest:tt)*) => {
+        $crate::__register_head!(@one image_classification, "image-classification", ImageClassification,
+            ForImageClassification, ImageClassifierOutput,
+            "the network with an image classification head; `logits` are `[batch, num_labels]`"; $($rest)*);
+    };
+    (masked_image_modeling $($rest:tt)*) => {
+        $crate::__register_head!(@one masked_image_modeling, "masked-image-modeling", MaskedImageModeling,
+            ForMaskedImageModeling, MaskedImageModelingOutput,
+            "the network with a masked image modelling head; `reconstruction` is `[batch, channels, height, width]`";
+            $($rest)*);
+    };
+    (zero_shot_image_classification $($rest:tt)*) => {
+        $crate::__register_head!(@one zero_shot_image_classification, "zero-shot-image-classification",
+            ZeroShotImageClassification, ForZeroShotImageClassification, ZeroShotImageClassificationOutput,
+            "the contrastive image-text model; `logits_per_image` are `[images, texts]`"; $($rest)*);
+    };
     (sequence_classification $($rest:tt)*) => {
         $crate::__register_head!(@one sequence_classification, "sequence-classification", SequenceClassification,
             ForSequenceClassification, SequenceClassifierOutput,
@@ -544,8 +571,9 @@ macro_rules! __register_head {
     ($other:ident $($rest:tt)*) => {
         ::core::compile_error!(concat!(
             "unknown head `", stringify!($other), "` in `register_heads!`: known heads: base, text_encoding, ",
-            "causal_lm, seq2seq_lm, masked_lm, sequence_classification, token_classification, ",
-            "question_answering, multiple_choice"
+            "causal_lm, seq2seq_lm, masked_lm, pretraining, next_sentence_prediction, sequence_classification, ",
+            "token_classification, question_answering, multiple_choice, image_classification, ",
+            "masked_image_modeling, zero_shot_image_classification"
         ));
     };
 }

@@ -1,4 +1,9 @@
-//! The task heads on top of [`DistilBertModel`], one per `transformers` class.
+//! The task heads on top of [`DistilBertModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! The sequence classification, multiple choice, token classification and question answering
+//! heads are `autocandle_core::heads`' generic ones over [`DistilBertModel`]; sequences and
+//! choices are scored from the first token by `pre_classifier`, ReLU, then `classifier`.
 
 use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module};
@@ -9,44 +14,15 @@ use autocandle_core::heads::{
     require_two_labels, Classifier, Encoder, MultipleChoice, Pooling, QuestionAnswerer, SequenceClassifier,
     TokenClassifier,
 };
-use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, ForMaskedLm, ForMultipleChoice, ForQuestionAnswering,
-    ForSequenceClassification, ForTokenClassification, LoadModel, MaskedLmOutput, ModelInputs, MultipleChoiceOutput,
-    PreTrainedModel, QuestionAnsweringOutput, Result, SequenceClassifierOutput, TokenClassifierOutput,
-};
+use autocandle_core::{Activation, BaseModelOutput, ForMaskedLm, MaskedLmOutput, ModelInputs, PreTrainedModel, Result};
 
 use crate::config::DistilBertConfig;
 use crate::model::DistilBertModel;
 
-macro_rules! pretrained_model {
-    ($($ty:ident),*) => {$(
-        impl PreTrainedModel for $ty {
-            fn device(&self) -> &Device {
-                PreTrainedModel::device(&self.distilbert)
-            }
-
-            fn dtype(&self) -> DType {
-                PreTrainedModel::dtype(&self.distilbert)
-            }
-        }
-
-        impl $ty {
-            /// The underlying encoder.
-            pub fn distilbert(&self) -> &DistilBertModel {
-                &self.distilbert
-            }
-        }
-    )*};
-}
-
-pretrained_model!(DistilBertForMaskedLM);
-
-/// DistilBERT with a masked language modelling head (`DistilBertForMaskedLM`):
-/// `vocab_transform`, the activation, `vocab_layer_norm`, then `vocab_projector`, whose
-/// weight is tied to the word embeddings; `logits` are `[batch, seq, vocab_size]`.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "masked-lm")]
-pub struct DistilBertForMaskedLM {
+/// DistilBERT with its masked language modelling head: `vocab_transform`, the activation,
+/// `vocab_layer_norm`, then `vocab_projector`, whose weight is tied to the word embeddings.
+#[derive(Debug)]
+pub struct DistilBertLm {
     distilbert: DistilBertModel,
     vocab_transform: Linear,
     activation: Activation,
@@ -54,11 +30,48 @@ pub struct DistilBertForMaskedLM {
     vocab_projector: Linear,
 }
 
-impl LoadModel for DistilBertForMaskedLM {
-    type Config = DistilBertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "distilbert";
+impl DistilBertLm {
+    /// The underlying encoder.
+    pub fn distilbert(&self) -> &DistilBertModel {
+        &self.distilbert
+    }
+}
 
-    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
+impl PreTrainedModel for DistilBertLm {
+    fn device(&self) -> &Device {
+        PreTrainedModel::device(&self.distilbert)
+    }
+
+    fn dtype(&self) -> DType {
+        PreTrainedModel::dtype(&self.distilbert)
+    }
+}
+
+impl ForMaskedLm for DistilBertLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
+        let hidden = self.distilbert.run(inputs)?;
+        let x = self.activation.forward(&self.vocab_transform.forward(&hidden)?)?;
+        let x = self.vocab_layer_norm.forward(&x)?;
+        Ok(MaskedLmOutput::new(self.vocab_projector.forward(&x)?))
+    }
+}
+
+/// `pre_classifier` (`dim -> dim`), ReLU, `classifier` (`dim -> outputs`).
+fn pre_classifier(vb: &VarBuilder<'_>, dim: usize, outputs: usize) -> Result<Classifier> {
+    Ok(Classifier::DenseRelu {
+        dense: linear(dim, dim, vb.pp("pre_classifier"))?,
+        out_proj: linear(dim, outputs, vb.pp("classifier"))?,
+    })
+}
+
+/// A head built from a [`DistilBertConfig`]; `class` is the `transformers` class it is loaded
+/// as.
+pub trait DistilBertHead: Sized {
+    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig, class: &'static str) -> Result<Self>;
+}
+
+impl DistilBertHead for DistilBertLm {
+    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig, _class: &'static str) -> Result<Self> {
         let distilbert = DistilBertModel::new(vb.pp("distilbert"), config)?;
         let dim = config.dim;
         let projector = vb.pp("vocab_projector");
@@ -74,152 +87,36 @@ impl LoadModel for DistilBertForMaskedLM {
     }
 }
 
-impl ForMaskedLm for DistilBertForMaskedLM {
-    fn forward(&self, inputs: &ModelInputs) -> Result<MaskedLmOutput> {
-        let hidden = self.distilbert.run(inputs)?;
-        let x = self.activation.forward(&self.vocab_transform.forward(&hidden)?)?;
-        let x = self.vocab_layer_norm.forward(&x)?;
-        Ok(MaskedLmOutput::new(self.vocab_projector.forward(&x)?))
-    }
-}
-
-/// DistilBERT with a classifier on the first token (`DistilBertForSequenceClassification`):
-/// `pre_classifier`, ReLU, then `classifier`; `logits` are `[batch, num_labels]`
-/// (`len(id2label)`, else `num_labels`, else 2).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "sequence-classification")]
-pub struct DistilBertForSequenceClassification {
-    inner: SequenceClassifier<DistilBertModel>,
-}
-
-impl LoadModel for DistilBertForSequenceClassification {
-    type Config = DistilBertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "distilbert";
-
-    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
+impl DistilBertHead for SequenceClassifier<DistilBertModel> {
+    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig, _class: &'static str) -> Result<Self> {
         let distilbert = DistilBertModel::new(vb.pp("distilbert"), config)?;
         let classifier = pre_classifier(&vb, config.dim, config.labels.num_labels())?;
-        Ok(Self { inner: SequenceClassifier::new(distilbert, Pooling::FirstToken, classifier) })
+        Ok(Self::new(distilbert, Pooling::FirstToken, classifier))
     }
 }
 
-impl ForSequenceClassification for DistilBertForSequenceClassification {
-    fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
-        self.inner.forward(inputs)
-    }
-}
-
-/// DistilBERT with a multiple choice head (`DistilBertForMultipleChoice`): inputs are
-/// `[batch, choices, seq]`, each choice is encoded on its own and scored from its first
-/// token (`pre_classifier`, ReLU, `classifier`); `logits` are `[batch, choices]`.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "multiple-choice")]
-pub struct DistilBertForMultipleChoice {
-    inner: MultipleChoice<DistilBertModel>,
-}
-
-impl LoadModel for DistilBertForMultipleChoice {
-    type Config = DistilBertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "distilbert";
-
-    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
+impl DistilBertHead for MultipleChoice<DistilBertModel> {
+    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig, _class: &'static str) -> Result<Self> {
         let distilbert = DistilBertModel::new(vb.pp("distilbert"), config)?;
         let classifier = pre_classifier(&vb, config.dim, 1)?;
-        Ok(Self { inner: MultipleChoice::new(distilbert, Pooling::FirstToken, classifier) })
+        Ok(Self::new(distilbert, Pooling::FirstToken, classifier))
     }
 }
 
-impl ForMultipleChoice for DistilBertForMultipleChoice {
-    fn forward(&self, inputs: &ModelInputs) -> Result<MultipleChoiceOutput> {
-        self.inner.forward(inputs)
-    }
-}
-
-/// `pre_classifier` (`dim -> dim`), ReLU, `classifier` (`dim -> outputs`).
-fn pre_classifier(vb: &VarBuilder<'_>, dim: usize, outputs: usize) -> Result<Classifier> {
-    Ok(Classifier::DenseRelu {
-        dense: linear(dim, dim, vb.pp("pre_classifier"))?,
-        out_proj: linear(dim, outputs, vb.pp("classifier"))?,
-    })
-}
-
-/// DistilBERT with a classifier on every token (`DistilBertForTokenClassification`);
-/// `logits` are `[batch, seq, num_labels]`.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "token-classification")]
-pub struct DistilBertForTokenClassification {
-    inner: TokenClassifier<DistilBertModel>,
-}
-
-impl LoadModel for DistilBertForTokenClassification {
-    type Config = DistilBertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "distilbert";
-
-    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
+impl DistilBertHead for TokenClassifier<DistilBertModel> {
+    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig, _class: &'static str) -> Result<Self> {
         let distilbert = DistilBertModel::new(vb.pp("distilbert"), config)?;
         let classifier = linear(config.dim, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self { inner: TokenClassifier::new(distilbert, classifier) })
+        Ok(Self::new(distilbert, classifier))
     }
 }
 
-impl ForTokenClassification for DistilBertForTokenClassification {
-    fn forward(&self, inputs: &ModelInputs) -> Result<TokenClassifierOutput> {
-        self.inner.forward(inputs)
+impl DistilBertHead for QuestionAnswerer<DistilBertModel> {
+    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig, class: &'static str) -> Result<Self> {
+        require_two_labels("distilbert", class, config.labels.num_labels())?;
+        Self::with_qa_outputs(DistilBertModel::new(vb.pp("distilbert"), config)?, vb)
     }
 }
-
-/// DistilBERT with a span extraction head (`DistilBertForQuestionAnswering`): `qa_outputs`
-/// scores every token as the start and the end of the answer; `start_logits` and
-/// `end_logits` are `[batch, seq]`. Needs `num_labels` = 2, as `transformers`.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "question-answering")]
-pub struct DistilBertForQuestionAnswering {
-    inner: QuestionAnswerer<DistilBertModel>,
-}
-
-impl LoadModel for DistilBertForQuestionAnswering {
-    type Config = DistilBertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "distilbert";
-
-    fn load(vb: VarBuilder<'_>, config: &DistilBertConfig) -> Result<Self> {
-        require_two_labels("distilbert", "DistilBertForQuestionAnswering", config.labels.num_labels())?;
-        Ok(Self { inner: QuestionAnswerer::with_qa_outputs(DistilBertModel::new(vb.pp("distilbert"), config)?, vb)? })
-    }
-}
-
-impl ForQuestionAnswering for DistilBertForQuestionAnswering {
-    fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        self.inner.forward(inputs)
-    }
-}
-
-macro_rules! generic_head {
-    ($($ty:ident),*) => {$(
-        impl PreTrainedModel for $ty {
-            fn device(&self) -> &Device {
-                PreTrainedModel::device(&self.inner)
-            }
-
-            fn dtype(&self) -> DType {
-                PreTrainedModel::dtype(&self.inner)
-            }
-        }
-
-        impl $ty {
-            /// The underlying encoder.
-            pub fn distilbert(&self) -> &DistilBertModel {
-                self.inner.encoder()
-            }
-        }
-    )*};
-}
-
-generic_head!(
-    DistilBertForSequenceClassification,
-    DistilBertForMultipleChoice,
-    DistilBertForTokenClassification,
-    DistilBertForQuestionAnswering
-);
 
 impl Encoder for DistilBertModel {
     fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
@@ -229,4 +126,43 @@ impl Encoder for DistilBertModel {
     fn hidden_size(&self) -> usize {
         self.config().dim
     }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the DistilBERT registered types from.
+/// Not public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type MaskedLm = DistilBertLm;
+    pub type SequenceClassification = SequenceClassifier<DistilBertModel>;
+    pub type MultipleChoice = super::MultipleChoice<DistilBertModel>;
+    pub type TokenClassification = TokenClassifier<DistilBertModel>;
+    pub type QuestionAnswering = QuestionAnswerer<DistilBertModel>;
+
+    /// Load the head `H` as `class`.
+    pub fn load<H: DistilBertHead>(
+        vb: VarBuilder<'_>,
+        config: &DistilBertConfig,
+        _prefix: &str,
+        class: &'static str,
+    ) -> Result<H> {
+        H::load(vb, config, class)
+    }
+}
+
+// `DistilBertModel` (the base) is the encoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: DistilBertConfig, prefix: "distilbert";
+    /// `vocab_transform`, the activation, `vocab_layer_norm`, then `vocab_projector`, whose
+    /// weight is tied to the word embeddings.
+    masked_lm: DistilBertForMaskedLM;
+    /// `pre_classifier`, ReLU, then `classifier` on the first token; it has `num_labels`
+    /// outputs (`len(id2label)`, else `num_labels`, else 2).
+    sequence_classification: DistilBertForSequenceClassification;
+    /// Each choice is scored from its first token (`pre_classifier`, ReLU, `classifier`).
+    multiple_choice: DistilBertForMultipleChoice;
+    token_classification: DistilBertForTokenClassification;
+    /// Needs `num_labels` = 2, as `transformers`.
+    question_answering: DistilBertForQuestionAnswering;
 }

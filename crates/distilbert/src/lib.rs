@@ -23,8 +23,8 @@ mod model;
 
 pub use config::{DistilBertConfig, TokenIds};
 pub use heads::{
-    DistilBertForMaskedLM, DistilBertForMultipleChoice, DistilBertForQuestionAnswering,
-    DistilBertForSequenceClassification, DistilBertForTokenClassification,
+    __heads, DistilBertForMaskedLM, DistilBertForMultipleChoice, DistilBertForQuestionAnswering,
+    DistilBertForSequenceClassification, DistilBertForTokenClassification, DistilBertHead, DistilBertLm,
 };
 pub use model::{sinusoidal_position_embeddings, DistilBertModel};
 

@@ -235,7 +235,10 @@ fn loads_from_a_head_checkpoint() {
     let (vb, tracker) = checkpoint_var_builder(checkpoint, "distilbert", DType::F32, &Device::Cpu);
     let base = DistilBertModel::load(vb, &cfg).unwrap();
     let hidden = Model::forward(&base, &inputs()).unwrap().last_hidden_state;
-    assert_eq!(max_abs_diff(&hidden, &Model::forward(loaded.distilbert(), &inputs()).unwrap().last_hidden_state), 0.0);
+    assert_eq!(
+        max_abs_diff(&hidden, &Model::forward(loaded.inner().distilbert(), &inputs()).unwrap().last_hidden_state),
+        0.0
+    );
     assert!(tracker.used().contains("distilbert.transformer.layer.1.ffn.lin2.weight"));
 }
 

@@ -17,7 +17,10 @@ mod inputs;
 mod model;
 
 pub use config::{GPT2Config, TokenIds};
-pub use heads::{GPT2ForQuestionAnswering, GPT2ForSequenceClassification, GPT2ForTokenClassification, GPT2LMHeadModel};
+pub use heads::{
+    __heads, GPT2ForQuestionAnswering, GPT2ForSequenceClassification, GPT2ForTokenClassification, GPT2Head,
+    GPT2LMHeadModel, GPT2Lm,
+};
 pub use model::GPT2Model;
 
 #[cfg(test)]

@@ -271,7 +271,7 @@ fn sequence_classification_pools_the_last_non_pad_token() {
     // Right padding, no padding and all padding (transformers then takes token 0).
     let padded = Tensor::new(&[[2u32, 3, 4, 0, 0], [1, 5, 7, 9, 11], [0, 0, 0, 0, 0]], cpu).unwrap();
     let pooled = classify(&m, padded.clone());
-    let hidden = m.transformer().run(&ModelInputs::new(padded), None).unwrap();
+    let hidden = m.inner().encoder().run(&ModelInputs::new(padded), None).unwrap();
     let score = varmap.get((3, 16), "score.weight", candle_nn::Init::Const(0.0), DType::F32, cpu).unwrap();
     let want = |row: usize, col: usize| hidden.i((row, col)).unwrap().unsqueeze(0).unwrap().matmul(&score.t().unwrap());
     for (row, col) in [(0, 2), (1, 4), (2, 0)] {
@@ -416,7 +416,7 @@ fn tied_head_shares_the_token_embeddings() {
     assert!(names.iter().any(|n| n == "transformer.wte.weight"), "{names:?}");
     assert!(names.iter().any(|n| n == "transformer.h.1.attn.c_attn.weight"), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("lm_head")), "{names:?}");
-    assert_eq!(max_abs_diff(m.lm_head(), m.transformer().word_embeddings()), 0.0);
+    assert_eq!(max_abs_diff(m.inner().lm_head(), m.inner().transformer().word_embeddings()), 0.0);
     // Conv1D weights are [in, out].
     let c_attn = varmap.data().lock().unwrap()["transformer.h.0.attn.c_attn.weight"].as_tensor().dims().to_vec();
     assert_eq!(c_attn, [16, 48]);
@@ -468,7 +468,7 @@ fn loads_from_checkpoints_as_transformers_ties_them() {
     let dir4 = tempfile::tempdir().unwrap();
     let checkpoint = save(&both, &dir4);
     let loaded = load_lm(&checkpoint, &cfg);
-    assert_eq!(max_abs_diff(loaded.lm_head(), &own_head), 0.0);
+    assert_eq!(max_abs_diff(loaded.inner().lm_head(), &own_head), 0.0);
     assert!(max_abs_diff(&logits(&loaded, inputs()), &want) > 1e-3);
 
     // Untied config without `lm_head.weight`: a typed error naming it.

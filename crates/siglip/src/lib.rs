@@ -25,7 +25,7 @@ mod model;
 mod towers;
 
 pub use config::{SiglipConfig, SiglipTextConfig, SiglipVisionConfig};
-pub use model::{SiglipForImageClassification, SiglipModel};
+pub use model::{__heads, SiglipForImageClassification, SiglipImageClassifier, SiglipModel};
 pub use towers::{SiglipTextModel, SiglipVisionModel};
 
 #[cfg(test)]

@@ -1,14 +1,13 @@
 //! [`SiglipModel`] (both towers, `logit_scale` and `logit_bias`) and
-//! [`SiglipForImageClassification`], as `transformers`' `modeling_siglip`.
+//! [`SiglipImageClassifier`] (registered as [`SiglipForImageClassification`]), as
+//! `transformers`' `modeling_siglip`.
 
 use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 
 use autocandle_clip::dual::{DualEncoder, ImageClassifierHead};
 use autocandle_clip::{dual_encoder_model, pretrained_model};
-use autocandle_core::{
-    AutoRegister, Error, ForImageClassification, ImageClassifierOutput, LoadModel, ModelInputs, Result,
-};
+use autocandle_core::{AutoRegister, Error, ForImageClassification, ImageClassifierOutput, ModelInputs, Result};
 
 use crate::config::SiglipConfig;
 use crate::towers::{SiglipTextModel, SiglipVisionModel};
@@ -110,33 +109,79 @@ impl DualEncoder for SiglipModel {
     }
 }
 
-dual_encoder_model!(SiglipModel, config = SiglipConfig, model_type = "siglip", class = "SiglipModel");
-pretrained_model!(SiglipModel => vision_model, SiglipForImageClassification => vision_model);
+dual_encoder_model!(SiglipModel, config = SiglipConfig, model_type = "siglip");
+pretrained_model!(SiglipModel => vision_model, SiglipImageClassifier => vision_model);
 
-/// The SigLIP vision tower with a linear classifier on the mean of all patch states
-/// (`SiglipForImageClassification`; the pooling head, when the checkpoint has one, is loaded
-/// but unused, as in `transformers`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "image-classification", class = "SiglipForImageClassification")]
-pub struct SiglipForImageClassification {
+/// The SigLIP vision tower with a linear classifier on the mean of all patch states (the
+/// pooling head, when the checkpoint has one, is loaded but unused, as in `transformers`).
+#[derive(Debug)]
+pub struct SiglipImageClassifier {
     vision_model: SiglipVisionModel,
     classifier: ImageClassifierHead,
 }
 
-impl LoadModel for SiglipForImageClassification {
-    type Config = SiglipConfig;
-    const BASE_MODEL_PREFIX: &'static str = SiglipModel::BASE_MODEL_PREFIX;
-
-    fn load(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self> {
+impl SiglipImageClassifier {
+    /// Build the model; `vb` is the checkpoint root.
+    pub fn new(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self> {
         let vision_model = SiglipVisionModel::new(vb.pp("vision_model"), &config.vision_config)?;
         let (hidden_size, num_labels) = (config.vision_config.hidden_size, config.labels.num_labels());
         Ok(Self { vision_model, classifier: ImageClassifierHead::load(vb.pp("classifier"), hidden_size, num_labels)? })
     }
+
+    /// The vision tower.
+    pub fn vision_model(&self) -> &SiglipVisionModel {
+        &self.vision_model
+    }
 }
 
-impl ForImageClassification for SiglipForImageClassification {
+impl ForImageClassification for SiglipImageClassifier {
     fn forward(&self, inputs: &ModelInputs) -> Result<ImageClassifierOutput> {
         let (hidden, _) = self.vision_model.encode(inputs)?;
         self.classifier.forward(hidden.mean(D::Minus2)?)
     }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the SigLIP registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use autocandle_core::Result;
+    use candle_nn::VarBuilder;
+
+    use crate::config::SiglipConfig;
+
+    pub type ImageClassification = super::SiglipImageClassifier;
+    pub type ZeroShotImageClassification = super::SiglipModel;
+
+    /// A head built from a [`SiglipConfig`].
+    pub trait Head: Sized {
+        fn load(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self>;
+    }
+
+    impl Head for super::SiglipImageClassifier {
+        fn load(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self> {
+            Self::new(vb, config)
+        }
+    }
+
+    impl Head for super::SiglipModel {
+        fn load(vb: VarBuilder<'_>, config: &SiglipConfig) -> Result<Self> {
+            Self::new(vb, config)
+        }
+    }
+
+    /// Load the head `H`.
+    pub fn load<H: Head>(vb: VarBuilder<'_>, config: &SiglipConfig, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+autocandle_core::register_heads! {
+    family: crate, config: SiglipConfig, prefix: "siglip";
+    /// [`SiglipModel`] registered as the zero-shot image classifier of `siglip`
+    /// (`AutoModelForZeroShotImageClassification` gives a `SiglipModel`).
+    zero_shot_image_classification: SiglipForZeroShotImageClassification as "SiglipModel";
+    /// A linear classifier on the mean of all patch states of the vision tower (the pooling
+    /// head, when the checkpoint has one, is loaded but unused, as in `transformers`).
+    image_classification: SiglipForImageClassification;
 }

@@ -1,30 +1,32 @@
-//! The task heads on top of [`ViTModel`].
+//! The task heads on top of [`ViTModel`], which `autocandle_core::register_heads!`
+//! (`family: crate`) turns into registered types.
 
 use autocandle_core::nn::{linear, Linear};
 use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
 use autocandle_core::{
-    AutoRegister, Error, ForImageClassification, ForMaskedImageModeling, ImageClassifierOutput, LoadModel,
-    MaskedImageModelingOutput, ModelInputs, PreTrainedModel, Result,
+    Error, ForImageClassification, ForMaskedImageModeling, ImageClassifierOutput, MaskedImageModelingOutput,
+    ModelInputs, PreTrainedModel, Result,
 };
 
 use crate::config::ViTConfig;
 use crate::model::ViTModel;
 
-/// ViT with a linear classifier on the final `[CLS]` state (`ViTForImageClassification`).
-#[derive(Debug, AutoRegister)]
-#[auto(task = "image-classification", class = "ViTForImageClassification")]
-pub struct ViTForImageClassification {
+/// ViT with a linear classifier on the final `[CLS]` state.
+#[derive(Debug)]
+pub struct ViTClassifier {
     vit: ViTModel,
     /// `None` with `num_labels = 0` (`nn.Identity`).
     classifier: Option<Linear>,
 }
 
-impl LoadModel for ViTForImageClassification {
-    type Config = ViTConfig;
-    const BASE_MODEL_PREFIX: &'static str = "vit";
+/// A head built from a [`ViTConfig`].
+pub trait ViTHead: Sized {
+    fn load(vb: VarBuilder<'_>, config: &ViTConfig) -> Result<Self>;
+}
 
+impl ViTHead for ViTClassifier {
     fn load(vb: VarBuilder<'_>, config: &ViTConfig) -> Result<Self> {
         let vit = ViTModel::new(vb.pp("vit"), config, false, false)?;
         let num_labels = config.labels.num_labels();
@@ -34,7 +36,7 @@ impl LoadModel for ViTForImageClassification {
     }
 }
 
-impl ForImageClassification for ViTForImageClassification {
+impl ForImageClassification for ViTClassifier {
     fn forward(&self, inputs: &ModelInputs) -> Result<ImageClassifierOutput> {
         let cls = self.vit.sequence_output(inputs)?.narrow(1, 0, 1)?.squeeze(1)?;
         let logits = match &self.classifier {
@@ -45,12 +47,10 @@ impl ForImageClassification for ViTForImageClassification {
     }
 }
 
-/// ViT with the SimMIM decoder (`ViTForMaskedImageModeling`): a 1x1 convolution to
-/// `encoder_stride² * num_channels` channels and a pixel shuffle, reconstructing the image
-/// from the patch states; `bool_masked_pos` replaces masked patches by the mask token.
-#[derive(Debug, AutoRegister)]
-#[auto(task = "masked-image-modeling", class = "ViTForMaskedImageModeling")]
-pub struct ViTForMaskedImageModeling {
+/// ViT with the SimMIM decoder: a 1x1 convolution to `encoder_stride² * num_channels`
+/// channels and a pixel shuffle, reconstructing the image from the patch states.
+#[derive(Debug)]
+pub struct ViTMaskedImageModel {
     vit: ViTModel,
     /// `decoder.0`, the 1x1 convolution, as a linear map over the hidden size.
     decoder: Linear,
@@ -59,10 +59,7 @@ pub struct ViTForMaskedImageModeling {
     patch_matches_stride: bool,
 }
 
-impl LoadModel for ViTForMaskedImageModeling {
-    type Config = ViTConfig;
-    const BASE_MODEL_PREFIX: &'static str = "vit";
-
+impl ViTHead for ViTMaskedImageModel {
     fn load(vb: VarBuilder<'_>, config: &ViTConfig) -> Result<Self> {
         let vit = ViTModel::new(vb.pp("vit"), config, false, true)?;
         let (h, c, r) = (config.hidden_size, config.num_channels, config.encoder_stride);
@@ -83,7 +80,7 @@ impl LoadModel for ViTForMaskedImageModeling {
     }
 }
 
-impl ForMaskedImageModeling for ViTForMaskedImageModeling {
+impl ForMaskedImageModeling for ViTMaskedImageModel {
     fn forward(&self, inputs: &ModelInputs) -> Result<MaskedImageModelingOutput> {
         if inputs.bool_masked_pos.is_some() && !self.patch_matches_stride {
             return Err(Error::input(
@@ -112,7 +109,7 @@ impl ForMaskedImageModeling for ViTForMaskedImageModeling {
     }
 }
 
-macro_rules! delegate_pretrained {
+macro_rules! through_vit {
     ($($head:ty),*) => {$(
         impl PreTrainedModel for $head {
             fn device(&self) -> &Device {
@@ -126,4 +123,30 @@ macro_rules! delegate_pretrained {
     )*};
 }
 
-delegate_pretrained!(ViTForImageClassification, ViTForMaskedImageModeling);
+through_vit!(ViTClassifier, ViTMaskedImageModel);
+
+/// The heads `autocandle_core::register_heads!` builds the ViT registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type ImageClassification = ViTClassifier;
+    pub type MaskedImageModeling = ViTMaskedImageModel;
+
+    /// Load the head `H`.
+    pub fn load<H: ViTHead>(vb: VarBuilder<'_>, config: &ViTConfig, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+// `ViTModel` (the base) is registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: ViTConfig, prefix: "vit";
+    /// A linear classifier on the final `[CLS]` state (none with `num_labels = 0`).
+    image_classification: ViTForImageClassification;
+    /// The SimMIM decoder: a 1x1 convolution to `encoder_stride² * num_channels` channels and
+    /// a pixel shuffle, reconstructing the image from the patch states; `bool_masked_pos`
+    /// replaces masked patches by the mask token.
+    masked_image_modeling: ViTForMaskedImageModeling;
+}

@@ -11,7 +11,9 @@ mod heads;
 mod model;
 
 pub use config::{Size2, ViTConfig};
-pub use heads::{ViTForImageClassification, ViTForMaskedImageModeling};
+pub use heads::{
+    __heads, ViTClassifier, ViTForImageClassification, ViTForMaskedImageModeling, ViTHead, ViTMaskedImageModel,
+};
 pub use model::ViTModel;
 
 #[cfg(test)]
