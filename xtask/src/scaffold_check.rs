@@ -1,7 +1,7 @@
 //! `cargo xtask check-scaffold`: proves that adding a llama-like architecture is one crate and
 //! one manifest. In a temporary copy of the workspace it runs `new-arch` (once `--like llama`,
 //! once `--like qwen3`) and `gen-mappings`, checks that nothing but the new crates, their
-//! manifests and the generated files changed, runs fmt, clippy and the new crates' unit tests,
+//! manifests and the generated files changed, runs fmt and the new crates' unit tests,
 //! then builds the facade with only the new features and runs the parity harness on the
 //! templates' causal-LM fixtures relabelled as the new model types: each must load through
 //! `AutoModelForCausalLM` and match `transformers`' logits and greedy tokens.
@@ -89,9 +89,10 @@ fn check(root: &Path, copy: &Path) -> Result<()> {
 
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let crates: Vec<&str> = plans.iter().flat_map(|p| ["-p", p.crate_name.as_str()]).collect();
-    println!("cargo fmt --check, clippy -D warnings and the unit tests of the new crates");
+    // No clippy run: the new crates are their templates renamed, which the workspace's clippy
+    // run covers, and a second check of the copy's crates would cost CI a minute.
+    println!("cargo fmt --check and the unit tests of the new crates");
     cargo(copy, &target, &[&["fmt"][..], &crates, &["--check"]].concat(), None)?;
-    cargo(copy, &target, &[&["clippy"][..], &crates, &["--all-targets", "--", "-D", "warnings"]].concat(), None)?;
     cargo(copy, &target, &[&["test"][..], &crates].concat(), None)?;
 
     let features = plans.iter().map(|p| format!("autocandle/{}", p.feature)).collect::<Vec<_>>().join(",");
