@@ -6,7 +6,8 @@
 //! templates' causal-LM fixtures relabelled as the new model types: each must load through
 //! `AutoModelForCausalLM` and match `transformers`' logits and greedy tokens.
 //!
-//! The build shares the workspace's target folder, so only the copied workspace crates compile.
+//! The build shares the workspace's target folder, and the copy keeps the files' modification
+//! times, so only the new crates and what depends on the regenerated files compile.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -139,7 +140,8 @@ fn cargo(copy: &Path, target: &Path, args: &[&str], fixtures: Option<&Path>) -> 
     Ok(stdout)
 }
 
-/// Copies the files git tracks or would track (not ignored) from `root` to `to`; returns how many.
+/// Copies the files git tracks or would track (not ignored) from `root` to `to`, with their
+/// modification times; returns how many.
 fn copy_workspace(root: &Path, to: &Path) -> Result<usize> {
     let output = Command::new("git")
         .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
@@ -161,6 +163,17 @@ fn copy_workspace(root: &Path, to: &Path) -> Result<usize> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         std::fs::copy(&from, &dest).with_context(|| format!("copying {name}"))?;
+        // Keep the modification time: cargo keys workspace crates by name and relative path,
+        // so the copy's unchanged crates (core, decoder, ...) are then fresh against the
+        // artifacts the workspace built from the same sources, and only what the scaffold
+        // adds or regenerates compiles.
+        let modified =
+            std::fs::metadata(&from).and_then(|m| m.modified()).with_context(|| format!("reading {name}"))?;
+        std::fs::File::options()
+            .write(true)
+            .open(&dest)
+            .and_then(|f| f.set_modified(modified))
+            .with_context(|| format!("setting the modification time of {}", dest.display()))?;
         count += 1;
     }
     Ok(count)
