@@ -33,7 +33,7 @@ commands:
   check-scaffold [--keep]
                         in a temporary copy of the workspace: new-arch (like llama, like qwen3),
                         gen-mappings, fmt and tests of the new crates, the facade with
-                        only the new features matching the templates' relabelled fixtures
+                        the new features matching the templates' relabelled fixtures
   import-seed <page> [<newer page>] [--dry-run]
                         create or update manifests/<model_type>.toml for every model type of
                         transformers' Auto classes reference page (v4.x, any translation);

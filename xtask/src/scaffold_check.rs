@@ -2,7 +2,7 @@
 //! one manifest. In a temporary copy of the workspace it runs `new-arch` (once `--like llama`,
 //! once `--like qwen3`) and `gen-mappings`, checks that nothing but the new crates, their
 //! manifests and the generated files changed, runs fmt and the new crates' unit tests,
-//! then builds the facade with only the new features and runs the parity harness on the
+//! then builds the facade with the new features (beside every other, as the workspace build has them, so dependencies are reused) and runs the parity harness on the
 //! templates' causal-LM fixtures relabelled as the new model types: each must load through
 //! `AutoModelForCausalLM` and match `transformers`' logits and greedy tokens.
 //!
@@ -89,17 +89,22 @@ fn check(root: &Path, copy: &Path) -> Result<()> {
     }
 
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let features = plans.iter().map(|p| format!("autocandle/{}", p.feature)).collect::<Vec<_>>().join(",");
+    // The same packages as the workspace's own test build reaches (the harness with every
+    // architecture, the CLI), so that dependencies resolve the same features and their
+    // artifacts are reused: a narrower selection turns features off (tokenizers' `onig`, syn's
+    // `full`) and rebuilds candle and everything on it. The CLI has no library: `--lib` skips it.
+    let mut select: Vec<&str> = plans.iter().flat_map(|p| ["-p", p.crate_name.as_str()]).collect();
+    select.extend(["-p", "autocandle-tests", "-p", "autocandle-cli", "--features", &features]);
     let crates: Vec<&str> = plans.iter().flat_map(|p| ["-p", p.crate_name.as_str()]).collect();
-    // No clippy run: the new crates are their templates renamed, which the workspace's clippy
-    // run covers, and a second check of the copy's crates would cost CI a minute.
     println!("cargo fmt --check and the unit tests of the new crates");
     cargo(copy, &target, &[&["fmt"][..], &crates, &["--check"]].concat(), None)?;
-    cargo(copy, &target, &[&["test"][..], &crates].concat(), None)?;
+    cargo(copy, &target, &[&["test"][..], &select, &["--lib"]].concat(), None)?;
 
-    let features = plans.iter().map(|p| format!("autocandle/{}", p.feature)).collect::<Vec<_>>().join(",");
-    println!("building autocandle with only `--features {features}` and running the parity harness on the relabelled fixtures");
-    let args =
-        ["test", "-p", "autocandle-tests", "--no-default-features", "--features", &features, "--test", "parity", "--"];
+    println!(
+        "building autocandle with `--features {features}` and running the parity harness on the relabelled fixtures"
+    );
+    let args = [&["test"][..], &select, &["--test", "parity", "--"]].concat();
     let names: Vec<&str> = SCAFFOLDS.iter().map(|s| s.0).collect();
     let stdout = cargo(copy, &target, &[&args[..], &names].concat(), Some(&fixtures))?;
     print!("{stdout}");
