@@ -1,9 +1,10 @@
 //! `cargo xtask check-scaffold`: proves that adding a llama-like architecture is one crate and
 //! one manifest. In a temporary copy of the workspace it runs `new-arch` (once `--like llama`,
 //! once `--like qwen3`) and `gen-mappings`, checks that nothing but the new crates, their
-//! manifests and the generated files changed, runs fmt and the new crates' unit tests,
-//! then builds the facade with the new features (beside every other, as the workspace build has them, so dependencies are reused) and runs the parity harness on the
-//! templates' causal-LM fixtures relabelled as the new model types: each must load through
+//! manifests and the generated files changed, runs fmt and the new crates' unit tests, then
+//! builds the facade with the new features (beside every other, as the workspace's build has
+//! them, so dependencies are reused) and runs the parity harness on the templates' causal-LM
+//! fixtures relabelled as the new model types: each must load through
 //! `AutoModelForCausalLM` and match `transformers`' logits and greedy tokens.
 //!
 //! The build shares the workspace's target folder, and the copy keeps the files' modification
