@@ -13,6 +13,47 @@ use crate::manifest::Manifest;
 /// The path of the facade's manifest, relative to the workspace root.
 pub const AUTO_CARGO_TOML: &str = "crates/auto/Cargo.toml";
 
+/// A feature of the facade that is not an architecture: a part of the library a user may
+/// leave out of a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// The feature (`hub`).
+    pub name: &'static str,
+    /// The profiles that enable it besides `all` (`vision` for `image`).
+    pub profiles: &'static [&'static str],
+    /// What it brings, for the README's table.
+    pub brings: &'static str,
+}
+
+/// The parts, in the order of the README's table. Their `[features]` entries are written by
+/// hand in the facade's `Cargo.toml` (what each enables differs); the generated profiles
+/// include them, and [`check`] requires each to be declared.
+pub const PARTS: &[Part] = &[
+    Part {
+        name: "hub",
+        profiles: &[],
+        brings: "downloads from the Hugging Face Hub (hf-hub, ureq, rustls); without it, local folders and \
+                 an existing Hub cache only",
+    },
+    Part {
+        name: "image",
+        profiles: &["vision"],
+        brings: "image decoding (PNG, JPEG) and image processors: `AutoImageProcessor`, `AutoProcessor`, \
+                 the image pipelines",
+    },
+    Part {
+        name: "chat",
+        profiles: &["text"],
+        brings: "chat templates (minijinja): `apply_chat_template`, `encode_chat`",
+    },
+    Part {
+        name: "onig",
+        profiles: &[],
+        brings: "the Oniguruma regex engine of `tokenizers`, the one Python uses (C code: needs a C compiler); \
+                 without it, the pure-Rust `fancy-regex` engine",
+    },
+];
+
 /// The facade's feature table, as far as the docs need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AutoFeatures {
@@ -40,6 +81,15 @@ pub fn check(manifests: &[Manifest], cargo_toml: &str) -> Result<AutoFeatures> {
     if all.is_none() {
         errors
             .push(format!("{AUTO_CARGO_TOML}: no `all` feature; add `all = [...]` listing every architecture feature"));
+    }
+    for part in PARTS {
+        if !table.contains_key(part.name) {
+            errors.push(format!(
+                "{AUTO_CARGO_TOML}: the `{}` feature (a part of the library, see xtask's `PARTS`) is not declared \
+                 in [features]",
+                part.name
+            ));
+        }
     }
     for m in manifests {
         let (Some(krate), Some(feature)) = (&m.crate_name, &m.feature) else {

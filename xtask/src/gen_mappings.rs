@@ -18,7 +18,7 @@ pub const MODELS_MD: &str = "docs/models.md";
 /// One generated file: where it goes (relative to the workspace root) and what it holds.
 #[derive(Debug)]
 pub struct Output {
-    pub path: &'static str,
+    pub path: String,
     pub contents: String,
 }
 
@@ -38,14 +38,19 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let readme = wiring::readme(&read(wiring::README_MD)?, &archs, &auto_features.default)?;
     let rust = render::rustfmt(root, &render::rust(&manifests))?;
     let architectures = render::rustfmt(root, &wiring::architectures_rs(&archs))?;
-    Ok(vec![
-        Output { path: MAPPINGS_RS, contents: rust },
-        Output { path: MODELS_MD, contents: render::docs(&manifests, &auto_features) },
-        Output { path: wiring::ROOT_CARGO_TOML, contents: root_toml },
-        Output { path: features::AUTO_CARGO_TOML, contents: auto_toml },
-        Output { path: wiring::ARCHITECTURES_RS, contents: architectures },
-        Output { path: wiring::README_MD, contents: readme },
-    ])
+    let version = wiring::workspace_version(&root_toml)?;
+    let mut outputs = vec![
+        Output { path: MAPPINGS_RS.into(), contents: rust },
+        Output { path: MODELS_MD.into(), contents: render::docs(&manifests, &auto_features) },
+        Output { path: wiring::ROOT_CARGO_TOML.into(), contents: root_toml },
+        Output { path: features::AUTO_CARGO_TOML.into(), contents: auto_toml },
+        Output { path: wiring::ARCHITECTURES_RS.into(), contents: architectures },
+        Output { path: wiring::README_MD.into(), contents: readme },
+    ];
+    for arch in &archs {
+        outputs.push(Output { path: wiring::arch_readme_path(arch), contents: wiring::arch_readme(arch, &version) });
+    }
+    Ok(outputs)
 }
 
 /// Every model type of the imported seed page ([`import::SEED_TYPES_FILE`], when present) must
@@ -80,7 +85,7 @@ pub fn write(root: &Path) -> Result<()> {
 /// Writes every generated file that changed and says which did.
 pub fn write_quiet(root: &Path) -> Result<()> {
     for out in generate(root)? {
-        let path = root.join(out.path);
+        let path = root.join(&out.path);
         let old = std::fs::read_to_string(&path).ok();
         if old.as_deref() == Some(out.contents.as_str()) {
             println!("unchanged {}", out.path);
@@ -100,7 +105,7 @@ pub fn write_quiet(root: &Path) -> Result<()> {
 pub fn check(root: &Path) -> Result<()> {
     let mut stale = Vec::new();
     for out in generate(root)? {
-        let old = match std::fs::read_to_string(root.join(out.path)) {
+        let old = match std::fs::read_to_string(root.join(&out.path)) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("reading {}", out.path)),

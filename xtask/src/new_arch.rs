@@ -157,6 +157,8 @@ pub fn scaffold(root: &Path, model_type: &str, like: &str) -> Result<Plan> {
         std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
         println!("created {}/{file}", plan.dir);
     }
+    link_license(root, &dir)?;
+    println!("created {}/LICENSE (a link to the workspace's)", plan.dir);
     let manifest_path = root.join(MANIFESTS_DIR).join(format!("{model_type}.toml"));
     let text = if plan.manifest_exists {
         let old =
@@ -168,6 +170,19 @@ pub fn scaffold(root: &Path, model_type: &str, like: &str) -> Result<Plan> {
     std::fs::write(&manifest_path, text).with_context(|| format!("writing {}", manifest_path.display()))?;
     println!("{} {MANIFESTS_DIR}/{model_type}.toml", if plan.manifest_exists { "updated" } else { "created" });
     Ok(plan)
+}
+
+/// Every published crate carries the workspace's license text: a link to `LICENSE` at the root
+/// (a copy where links cannot be made), which `cargo package` stores as a file.
+fn link_license(root: &Path, dir: &Path) -> Result<()> {
+    let link = dir.join("LICENSE");
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink("../../LICENSE", &link);
+    #[cfg(not(unix))]
+    let made = std::fs::copy(root.join("LICENSE"), &link).map(drop);
+    #[cfg(unix)]
+    let _ = root;
+    made.with_context(|| format!("creating {}", link.display()))
 }
 
 /// The names of the scaffold of `model_type`, from its manifest when there is one.
@@ -262,6 +277,11 @@ edition.workspace = true
 license.workspace = true
 rust-version.workspace = true
 repository.workspace = true
+homepage.workspace = true
+documentation = "https://docs.rs/{krate}"
+readme = "README.md"
+keywords.workspace = true
+categories.workspace = true
 
 [dependencies]
 autocandle-core.workspace = true

@@ -58,7 +58,8 @@ fn check(root: &Path, copy: &Path) -> Result<()> {
 
     // Only the new crates, their manifests and generated files may differ.
     let after = snapshot(copy)?;
-    let generated: Vec<&str> = gen_mappings::generate(copy)?.iter().map(|o| o.path).collect();
+    let outputs = gen_mappings::generate(copy)?;
+    let generated: Vec<&str> = outputs.iter().map(|o| o.path.as_str()).collect();
     let own = |path: &str| {
         plans.iter().any(|p| {
             path.starts_with(&format!("{}/", p.dir))

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::features::AUTO_CARGO_TOML;
+use crate::features::{Part, AUTO_CARGO_TOML, PARTS};
 use crate::manifest::{Manifest, PROFILES};
 use crate::render::HEADER;
 
@@ -96,7 +96,7 @@ pub fn crate_dirs(root: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// The `[workspace.package] version` of the root manifest.
-fn workspace_version(root_toml: &str) -> Result<String> {
+pub fn workspace_version(root_toml: &str) -> Result<String> {
     let doc: toml::Table = toml::from_str(root_toml).map_err(|e| anyhow!("{ROOT_CARGO_TOML}: {e}"))?;
     doc.get("workspace")
         .and_then(|w| w.get("package"))
@@ -128,13 +128,22 @@ pub fn auto_cargo_toml(text: &str, archs: &[Arch<'_>]) -> Result<String> {
     for arch in archs {
         let _ = writeln!(features, "{} = [\"dep:{}\"]", arch.feature, arch.crate_name);
     }
-    features.push_str("# Profiles: the architectures of one kind of input, and every architecture.\n");
-    let list =
-        |archs: Vec<&Arch<'_>>| archs.iter().map(|a| format!("\"{}\"", a.feature)).collect::<Vec<_>>().join(", ");
+    features.push_str("# Profiles: the architectures of one kind of input with the parts they use, and everything.\n");
+    let list = |archs: Vec<&Arch<'_>>, parts: Vec<&Part>| {
+        let names = archs.iter().map(|a| a.feature).chain(parts.iter().map(|p| p.name));
+        names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+    };
     for profile in PROFILES {
-        let _ = writeln!(features, "{profile} = [{}]", list(archs.iter().filter(|a| a.profile == *profile).collect()));
+        let _ = writeln!(
+            features,
+            "{profile} = [{}]",
+            list(
+                archs.iter().filter(|a| a.profile == *profile).collect(),
+                PARTS.iter().filter(|p| p.profiles.contains(profile)).collect()
+            )
+        );
     }
-    let _ = writeln!(features, "all = [{}]", list(archs.iter().collect()));
+    let _ = writeln!(features, "all = [{}]", list(archs.iter().collect(), PARTS.iter().collect()));
     splice(AUTO_CARGO_TOML, &text, Comment::Hash, "architecture features", &features)
 }
 
@@ -186,10 +195,19 @@ pub fn readme(text: &str, archs: &[Arch<'_>], default: &[String]) -> Result<Stri
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let with_parts: Vec<String> = PROFILES
+        .iter()
+        .filter_map(|p| {
+            let parts: Vec<String> =
+                PARTS.iter().filter(|part| part.profiles.contains(p)).map(|part| format!("`{}`", part.name)).collect();
+            (!parts.is_empty()).then(|| format!("`{p}` also enables {}", parts.join(", ")))
+        })
+        .collect();
     let _ = write!(
         body,
-        "Profiles enable every architecture of one kind: {profiles}; `all` enables every one. \
-         `cuda` and `metal` turn on candle's GPU backends."
+        "Profiles enable every architecture of one kind: {profiles} ({}); `all` enables every \
+         architecture and every part below. `cuda` and `metal` turn on candle's GPU backends.",
+        with_parts.join("; ")
     );
     if !default.is_empty() {
         let default = default.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
@@ -198,8 +216,50 @@ pub fn readme(text: &str, archs: &[Arch<'_>], default: &[String]) -> Result<Stri
             " The `default` feature enables {default}; with `default-features = false`, enable what you need."
         );
     }
-    body.push('\n');
+    body.push_str("\n\nThe parts of the library that a build may leave out:\n\n| feature | in `default` | what it brings |\n| --- | --- | --- |\n");
+    for part in PARTS {
+        let in_default = if default.iter().any(|f| f == part.name) { "yes" } else { "no" };
+        let _ = writeln!(body, "| `{}` | {in_default} | {} |", part.name, part.brings);
+    }
     splice(README_MD, text, Comment::Html, "features", &body)
+}
+
+/// The `README.md` of an architecture crate (its crates.io page), relative to the workspace root.
+pub fn arch_readme_path(arch: &Arch<'_>) -> String {
+    format!("{}/README.md", arch.dir)
+}
+
+/// The `README.md` of an architecture crate: what it implements and how a user enables it
+/// (through the facade's feature; nobody depends on an architecture crate directly).
+pub fn arch_readme(arch: &Arch<'_>, version: &str) -> String {
+    let names = arch.manifests.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ");
+    let types = arch.manifests.iter().map(|m| format!("`{}`", m.model_type)).collect::<Vec<_>>().join(", ");
+    let major_minor = version.rsplit_once('.').map_or(version, |(head, _)| head);
+    let mut s = format!("<!-- {HEADER} -->\n\n# {}\n\n", arch.crate_name);
+    let _ = write!(
+        s,
+        "{names} for [autocandle](https://crates.io/crates/autocandle), `transformers`' Auto classes for \
+         Rust on [candle](https://github.com/huggingface/candle): the network and its task heads, \
+         written after `transformers`' own modeling code, with weight names as in its state dicts.\n\n\
+         Users do not depend on this crate directly: they enable the `{feature}` feature of \
+         `autocandle` (or a profile that includes it: `{profile}`, `all`), and the Auto classes pick \
+         it for every checkpoint whose `config.json` has `\"model_type\"` {types}.\n\n\
+         ```toml\n[dependencies]\nautocandle = {{ version = \"{major_minor}\", features = [\"{feature}\"] }}\n```\n\n",
+        feature = arch.feature,
+        profile = arch.profile,
+    );
+    s.push_str("| model type | task | `transformers` class | Auto class |\n| --- | --- | --- | --- |\n");
+    for m in &arch.manifests {
+        for t in m.implemented() {
+            let _ = writeln!(
+                s,
+                "| `{}` | `{}` | `{}` | `{}` |",
+                m.model_type, t.task.name, t.class_name, t.task.auto_class
+            );
+        }
+    }
+    s.push_str("\nLicensed under Apache-2.0 (see `LICENSE`).\n");
+    s
 }
 
 fn sorted_by_crate<'a, 'm>(archs: &'a [Arch<'m>]) -> Vec<&'a Arch<'m>> {

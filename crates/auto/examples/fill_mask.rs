@@ -4,14 +4,18 @@
 //! cargo run -p autocandle --example fill_mask -- [MODEL_ID_OR_FOLDER] [TEXT] [TOP_K]
 //! ```
 //! Without arguments it runs on `tests/fixtures/bert-masked-lm`, a tiny BERT with random
-//! weights that ships in the repo (so its guesses are arbitrary, but every step is real).
+//! weights that ships in the repo (so its guesses are arbitrary, but every step is real); from
+//! the published package, where that folder is not, on `google-bert/bert-base-uncased` from
+//! the Hub.
 
 use anyhow::{bail, Context, Result};
 use autocandle::{AutoModelForMaskedLM, AutoTokenizer, Device};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let default_model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/bert-masked-lm");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/bert-masked-lm");
+    let default_model =
+        if std::path::Path::new(fixture).is_dir() { fixture } else { "google-bert/bert-base-uncased" };
     let model_id = args.next().unwrap_or_else(|| default_model.to_owned());
     let text = args.next().unwrap_or_else(|| "paris is the [MASK] of france.".to_owned());
     let top_k: usize = args.next().map(|k| k.parse()).transpose().context("TOP_K must be a number")?.unwrap_or(5);

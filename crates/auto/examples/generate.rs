@@ -7,6 +7,7 @@
 //! Without arguments it runs on `tests/fixtures/qwen3-chat`, a tiny Qwen3 with random weights
 //! and a real tokenizer and chat template that ships in the repo: its text is gibberish, but
 //! every step (template, tokenizer, generation config, KV-cached decoding) is the real one.
+//! From the published package, where that folder is not, it runs `Qwen/Qwen3-0.6B` from the Hub.
 //! The generation settings (greedy or sampling, EOS tokens) come from the model's
 //! `generation_config.json`.
 
@@ -18,7 +19,8 @@ use autocandle::{AutoModelForCausalLM, AutoTokenizer, GenerationConfig, Generati
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let default_model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/qwen3-chat");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/qwen3-chat");
+    let default_model = if std::path::Path::new(fixture).is_dir() { fixture } else { "Qwen/Qwen3-0.6B" };
     let model_id = args.next().unwrap_or_else(|| default_model.to_owned());
     let message = args.next().unwrap_or_else(|| "Hi!".to_owned());
     let max_new_tokens: usize =

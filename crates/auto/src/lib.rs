@@ -61,13 +61,16 @@
 //! Architectures are compiled in through features (`bert`, ..., or `all`).
 
 pub mod catalog;
+#[cfg(feature = "chat")]
 mod chat;
 mod config;
 mod generation;
+#[cfg(feature = "image")]
 mod image_processor;
 mod mappings;
 mod model;
 pub mod pipelines;
+#[cfg(feature = "image")]
 mod processor;
 mod tokenizer;
 
@@ -95,9 +98,11 @@ pub use autocandle_generation::{
     generate_seq2seq, logits, EarlyStopping, FinishReason, GenerateOptions, GenerateOutput, GenerationConfig,
     Generator, IntoPrompts, LogitsProcessor, Prompts, StepTokens, StopStringCriteria, StoppingCriteria, TokenDecoder,
 };
+#[cfg(feature = "chat")]
 pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};
 pub use config::AutoConfig;
 pub use generation::{GenerationMixin, Seq2SeqGenerationMixin, TextStream, TextStreamer};
+#[cfg(feature = "image")]
 pub use image_processor::{
     image, open_image, AutoImageProcessor, DynamicImage, ImageProcessor, ImageProcessorClass, ImageProcessorConfig,
     ImageSize, Resampling,
@@ -107,6 +112,7 @@ pub use image_processor::{
 pub use model::classes::*;
 pub use model::{TaskModel, AUTO_MODEL_CLASSES};
 pub use pipelines::{pipeline, pipeline_with, IntoPipelineTask, Pipeline, PipelineTask};
+#[cfg(feature = "image")]
 pub use processor::{AutoProcessor, Processor};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 

@@ -39,6 +39,7 @@ impl AutoTokenizer {
         if let Some(p) = source.optional_file("special_tokens_map.json")? {
             merge_special_tokens(&mut settings, &read_json(&p)?);
         }
+        #[cfg(feature = "chat")]
         crate::chat::load_template_files(&source, opts, &mut settings)?;
         let has_tokenizer_json = source.optional_file("tokenizer.json")?;
         if has_tokenizer_json.is_none() || is_bert_like(&settings) {
@@ -553,6 +554,7 @@ impl PreTrainedTokenizer {
     /// The chat template to render (`get_chat_template`): with `name_or_template` `None`, the
     /// tokenizer's template (its `default` one when it has several); otherwise the named
     /// template, or `name_or_template` itself as a template.
+    #[cfg(feature = "chat")]
     pub fn get_chat_template(&self, name_or_template: Option<&str>) -> Result<String> {
         crate::chat::select_template(self.settings.get("chat_template"), name_or_template, false, &self.name)
     }
@@ -567,6 +569,7 @@ impl PreTrainedTokenizer {
     /// let text = tok.apply_chat_template(&[("system", "Be brief."), ("user", "Hi!")], true)?;
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "chat")]
     pub fn apply_chat_template<M: crate::ToChatMessage>(
         &self,
         messages: &[M],
@@ -578,6 +581,7 @@ impl PreTrainedTokenizer {
 
     /// [`PreTrainedTokenizer::apply_chat_template`] with tools, documents, template variables
     /// (`enable_thinking`, ...), a template choice or `continue_final_message`.
+    #[cfg(feature = "chat")]
     pub fn apply_chat_template_with<M: crate::ToChatMessage>(
         &self,
         messages: &[M],
@@ -599,6 +603,7 @@ impl PreTrainedTokenizer {
 
     /// Render a conversation and encode it without adding special tokens (the template wrote
     /// them): `apply_chat_template(..., tokenize=True)`, ready for `generate`.
+    #[cfg(feature = "chat")]
     pub fn encode_chat<M: crate::ToChatMessage>(
         &self,
         messages: &[M],

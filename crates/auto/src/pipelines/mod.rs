@@ -31,16 +31,19 @@
 
 mod feature_extraction;
 mod fill_mask;
+#[cfg(feature = "image")]
 mod image_classification;
 mod question_answering;
 mod text2text;
 mod text_classification;
 mod text_generation;
 mod token_classification;
+#[cfg(feature = "image")]
 mod zero_shot_image_classification;
 
 pub use feature_extraction::{FeatureExtractionPipeline, Pooling, PoolingConfig};
 pub use fill_mask::{FillMaskOptions, FillMaskPipeline, FillMaskPrediction};
+#[cfg(feature = "image")]
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
 pub use question_answering::{Answer, QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text2text::{
@@ -49,6 +52,7 @@ pub use text2text::{
 pub use text_classification::{ClassificationFunction, Label, TextClassificationOptions, TextClassificationPipeline};
 pub use text_generation::{TextGenerationOptions, TextGenerationPipeline};
 pub use token_classification::{AggregationStrategy, Entity, TokenClassificationOptions, TokenClassificationPipeline};
+#[cfg(feature = "image")]
 pub use zero_shot_image_classification::{ZeroShotImageClassificationPipeline, DEFAULT_HYPOTHESIS_TEMPLATE};
 
 use std::fmt;
@@ -283,8 +287,10 @@ pub enum Pipeline {
     TextClassification(TextClassificationPipeline),
     TokenClassification(TokenClassificationPipeline),
     FeatureExtraction(FeatureExtractionPipeline),
+    #[cfg(feature = "image")]
     ImageClassification(ImageClassificationPipeline),
     TextGeneration(TextGenerationPipeline),
+    #[cfg(feature = "image")]
     ZeroShotImageClassification(ZeroShotImageClassificationPipeline),
     QuestionAnswering(QuestionAnsweringPipeline),
     Text2TextGeneration(Text2TextGenerationPipeline),
@@ -300,8 +306,10 @@ impl Pipeline {
             Pipeline::TextClassification(_) => "text-classification",
             Pipeline::TokenClassification(_) => "token-classification",
             Pipeline::FeatureExtraction(_) => "feature-extraction",
+            #[cfg(feature = "image")]
             Pipeline::ImageClassification(_) => "image-classification",
             Pipeline::TextGeneration(_) => "text-generation",
+            #[cfg(feature = "image")]
             Pipeline::ZeroShotImageClassification(_) => "zero-shot-image-classification",
             Pipeline::QuestionAnswering(_) => "question-answering",
             Pipeline::Text2TextGeneration(_) => "text2text-generation",
@@ -332,12 +340,21 @@ pub fn pipeline_with(task: impl IntoPipelineTask, model: &str, opts: &LoadOption
         PipelineTask::FeatureExtraction => {
             Pipeline::FeatureExtraction(FeatureExtractionPipeline::new_with(model, opts)?)
         }
+        #[cfg(feature = "image")]
         PipelineTask::ImageClassification => {
             Pipeline::ImageClassification(ImageClassificationPipeline::new_with(model, opts)?)
         }
         PipelineTask::TextGeneration => Pipeline::TextGeneration(TextGenerationPipeline::new_with(model, opts)?),
+        #[cfg(feature = "image")]
         PipelineTask::ZeroShotImageClassification => {
             Pipeline::ZeroShotImageClassification(ZeroShotImageClassificationPipeline::new_with(model, opts)?)
+        }
+        #[cfg(not(feature = "image"))]
+        PipelineTask::ImageClassification | PipelineTask::ZeroShotImageClassification => {
+            return Err(Error::input(format!(
+                "the `{task}` pipeline needs the `image` feature of autocandle (image decoding and \
+                 image processors): enable it in your Cargo.toml"
+            )));
         }
         PipelineTask::QuestionAnswering => {
             Pipeline::QuestionAnswering(QuestionAnsweringPipeline::new_with(model, opts)?)
