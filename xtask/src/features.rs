@@ -147,8 +147,12 @@ name = "autocandle"
 [features]
 default = ["bert"]
 bert = ["dep:autocandle-bert"]
-all = ["bert"]
+all = ["bert", "hub", "image", "chat", "onig"]
 cuda = ["autocandle-bert?/cuda"]
+hub = []
+image = []
+chat = []
+onig = []
 "#;
 
     fn bert() -> Result<Vec<Manifest>> {
@@ -170,6 +174,13 @@ cuda = ["autocandle-bert?/cuda"]
     }
 
     #[test]
+    fn rejects_an_undeclared_part() -> Result<()> {
+        let msg = error(&CARGO.replace("onig = []\n", ""))?;
+        assert!(msg.contains("the `onig` feature (a part of the library"), "{msg}");
+        Ok(())
+    }
+
+    #[test]
     fn rejects_undeclared_feature() -> Result<()> {
         let msg = error(&CARGO.replace("bert = [\"dep:autocandle-bert\"]\n", ""))?;
         assert!(msg.contains("manifests/bert.toml: feature `bert` is not declared in crates/auto/Cargo.toml"), "{msg}");
@@ -185,9 +196,10 @@ cuda = ["autocandle-bert?/cuda"]
 
     #[test]
     fn rejects_feature_missing_from_all() -> Result<()> {
-        let msg = error(&CARGO.replace("all = [\"bert\"]", "all = []"))?;
+        let all = "all = [\"bert\", \"hub\", \"image\", \"chat\", \"onig\"]\n";
+        let msg = error(&CARGO.replace(all, "all = []\n"))?;
         assert!(msg.contains("missing from the `all` feature"), "{msg}");
-        let msg = error(&CARGO.replace("all = [\"bert\"]\n", ""))?;
+        let msg = error(&CARGO.replace(all, ""))?;
         assert!(msg.contains("no `all` feature"), "{msg}");
         Ok(())
     }

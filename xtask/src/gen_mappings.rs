@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use similar::TextDiff;
 
-use crate::{features, import, manifest, render, wiring};
+use crate::{features, import, manifest, package, render, wiring};
 
 /// The directory of the manifests, relative to the workspace root.
 pub const MANIFESTS_DIR: &str = "manifests";
@@ -47,6 +47,7 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
         Output { path: wiring::ARCHITECTURES_RS.into(), contents: architectures },
         Output { path: wiring::README_MD.into(), contents: readme },
     ];
+    outputs.push(Output { path: package::PUBLISHING_MD.into(), contents: package::publishing_md(root)? });
     for arch in &archs {
         outputs.push(Output { path: wiring::arch_readme_path(arch), contents: wiring::arch_readme(arch, &version) });
     }

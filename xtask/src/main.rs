@@ -10,7 +10,9 @@ mod features;
 mod gen_mappings;
 mod import;
 mod manifest;
+mod msrv;
 mod new_arch;
+mod package;
 mod pysource;
 mod render;
 mod scaffold_check;
@@ -23,8 +25,9 @@ usage: cargo xtask <command>
 
 commands:
   gen-mappings          regenerate what the manifests imply: crates/auto/src/mappings.rs,
-                        crates/auto/src/architectures.rs, docs/models.md, and the generated
-                        blocks of Cargo.toml, crates/auto/Cargo.toml and README.md
+                        crates/auto/src/architectures.rs, docs/models.md, the architecture
+                        crates' README.md, docs/publishing.md, and the generated blocks of
+                        Cargo.toml, crates/auto/Cargo.toml and README.md
   gen-mappings --check  fail with a diff if any of those is not up to date
   new-arch <model_type> [--like <decoder>]
                         scaffold crates/<model_type> and its manifest from a llama-like
@@ -34,6 +37,12 @@ commands:
                         in a temporary copy of the workspace: new-arch (like llama, like qwen3),
                         gen-mappings, fmt and tests of the new crates, the facade with
                         the new features matching the templates' relabelled fixtures
+  check-package         package every publishable crate (`cargo package`), then build and run a
+                        crate that depends on the packages alone with `bert` and no default
+                        features; docs/publishing.md (from gen-mappings) lists the order
+  check-msrv            the workspace's rust-version holds: no crate in the lock file needs a
+                        newer Rust, clippy's incompatible_msrv lint is never allowed, and
+                        `cargo +<msrv> check` where that toolchain is installed
   import-seed <page> [<newer page>] [--dry-run]
                         create or update manifests/<model_type>.toml for every model type of
                         transformers' Auto classes reference page (v4.x, any translation);
@@ -71,6 +80,8 @@ fn run() -> Result<()> {
         }
         ["new-arch", rest @ ..] => new_arch::run(&root, rest),
         ["check-scaffold", rest @ ..] => scaffold_check::run(&root, rest),
+        ["check-package"] => package::check_package(&root),
+        ["check-msrv"] => msrv::check_msrv(&root),
         ["import-seed", rest @ ..] => import::import_seed(&root, rest),
         ["import-transformers", rest @ ..] => import::import_transformers(&root, rest),
         ["bench", rest @ ..] => bench::bench(&root, rest),

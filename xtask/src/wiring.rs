@@ -221,6 +221,13 @@ pub fn readme(text: &str, archs: &[Arch<'_>], default: &[String]) -> Result<Stri
         let in_default = if default.iter().any(|f| f == part.name) { "yes" } else { "no" };
         let _ = writeln!(body, "| `{}` | {in_default} | {} |", part.name, part.brings);
     }
+    body.push_str(
+        "\nWithout `onig`, `tokenizers` splits text with `fancy-regex`. On the pre-tokenizer regexes of GPT-2, \
+         Llama 3, Qwen 2/3, GPT-4o-style, Mistral Tekken, DeepSeek-V3, BLOOM, Falcon, StarCoder2 and T5 it \
+         splits exactly as Python does; it differs where a regex uses `\\w` or `\\b` on numbers such as `½` \
+         (the `Whitespace` pre-tokenizer), and it cannot compile `\\R`, `\\X` or `\\p{^...}` \
+         (`tests/regex_backends.rs` checks both engines against Python's splits).\n",
+    );
     splice(README_MD, text, Comment::Html, "features", &body)
 }
 
@@ -417,12 +424,15 @@ mod tests {
         ));
         let auto = "[dependencies]\n# BEGIN generated: architecture dependencies (x)\n# END generated: architecture dependencies\n\
                     [features]\ndefault = []\n# BEGIN generated: architecture features (x)\n# END generated: architecture features\n\
-                    cuda = []\n";
+                    cuda = []\nhub = []\nimage = []\nchat = []\nonig = []\n";
         let out = auto_cargo_toml(auto, &archs)?;
         assert!(out.contains("autocandle-vit = { workspace = true, optional = true }\n"), "{out}");
         assert!(out.contains("roberta = [\"dep:autocandle-roberta\"]\nvit = [\"dep:autocandle-vit\"]\n"), "{out}");
         assert!(
-            out.contains("text = [\"roberta\"]\nvision = [\"vit\"]\naudio = []\nall = [\"roberta\", \"vit\"]\n"),
+            out.contains(
+                "text = [\"roberta\", \"chat\"]\nvision = [\"vit\", \"image\"]\naudio = []\n\
+                 all = [\"roberta\", \"vit\", \"hub\", \"image\", \"chat\", \"onig\"]\n"
+            ),
             "{out}"
         );
         // What the generated features promise holds for the feature cross-check too.
@@ -432,7 +442,7 @@ mod tests {
         assert!(rs.starts_with(&format!("//! {HEADER}")));
         assert!(rs.contains("#[cfg(feature = \"roberta\")]\npub use autocandle_roberta as roberta;\n"), "{rs}");
 
-        let md = "# x\n<!-- BEGIN generated: features (x) -->\nold\n<!-- END generated: features -->\n";
+        let md = "# x\n<!-- BEGIN generated: features (x) -->\nOLD BODY\n<!-- END generated: features -->\n";
         let out = readme(md, &archs, &["roberta".to_owned()])?;
         assert!(
             out.contains("| `roberta` | `text` | `autocandle-roberta` | `roberta`, `xlm-roberta` | base |"),
@@ -442,7 +452,8 @@ mod tests {
             out.contains("`text` (1), `vision` (1), `audio` (0)")
                 && out.contains("`default` feature enables `roberta`")
         );
-        assert!(!out.contains("old"));
+        assert!(out.contains("| `onig` | no | the Oniguruma regex engine"), "{out}");
+        assert!(!out.contains("OLD BODY"));
         Ok(())
     }
 

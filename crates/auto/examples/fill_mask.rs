@@ -14,8 +14,7 @@ use autocandle::{AutoModelForMaskedLM, AutoTokenizer, Device};
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/bert-masked-lm");
-    let default_model =
-        if std::path::Path::new(fixture).is_dir() { fixture } else { "google-bert/bert-base-uncased" };
+    let default_model = if std::path::Path::new(fixture).is_dir() { fixture } else { "google-bert/bert-base-uncased" };
     let model_id = args.next().unwrap_or_else(|| default_model.to_owned());
     let text = args.next().unwrap_or_else(|| "paris is the [MASK] of france.".to_owned());
     let top_k: usize = args.next().map(|k| k.parse()).transpose().context("TOP_K must be a number")?.unwrap_or(5);
