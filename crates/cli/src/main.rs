@@ -26,9 +26,14 @@ struct Cli {
     /// Print results as one JSON document (transformers' field names; one element per input)
     #[arg(long, global = true)]
     json: bool,
-    /// No notes, warnings, spinner or progress bars on stderr (errors still print)
+    /// No notes, warnings, log lines, spinner or progress bars on stderr (errors still print)
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+    /// Log what a load does on stderr: -v info (source, class, dtype, device, timings),
+    /// -vv debug (each file and where it came from, weight format, counts), -vvv trace.
+    /// RUST_LOG, when set, chooses instead (`RUST_LOG=autocandle_core=debug`)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -164,7 +169,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    ui::init(cli.quiet);
+    ui::init(cli.quiet, cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
