@@ -67,11 +67,19 @@ pub fn find_weight_files(source: &ModelSource) -> Result<Vec<PathBuf>> {
     for (single, index) in formats {
         let single = add_variant(single, variant);
         if let Some(p) = source.optional_file(&single)? {
+            tracing::debug!(format = format_name(&single), file = %p.display(), "weight file");
             return Ok(vec![p]);
         }
         let index = add_variant(index, variant);
         if let Some(p) = source.optional_file(&index)? {
-            return sharded_files(source, &p);
+            let shards = sharded_files(source, &p)?;
+            tracing::debug!(
+                format = format_name(&index),
+                index = %p.display(),
+                shards = shards.len(),
+                "sharded weight files"
+            );
+            return Ok(shards);
         }
         tried.push(single);
         tried.push(index);
@@ -92,6 +100,15 @@ pub fn find_weight_files(source: &ModelSource) -> Result<Vec<PathBuf>> {
         }
     }
     Err(Error::WeightsNotFound { location: source.describe(), tried })
+}
+
+/// `safetensors` or `pytorch .bin`, for the log.
+fn format_name(file: &str) -> &'static str {
+    if file.contains(".safetensors") {
+        "safetensors"
+    } else {
+        "pytorch .bin"
+    }
 }
 
 /// The shard files an index names, in order of first appearance; each must be a plain
@@ -169,6 +186,7 @@ impl Checkpoint {
     /// Open `files`: all safetensors (headers read and checked) or all PyTorch `.bin`
     /// archives (pickles interpreted). A truncated, corrupt or unsafe file is an error naming it.
     pub fn open(files: Vec<PathBuf>) -> Result<Self> {
+        let started = std::time::Instant::now();
         let safetensors = files.iter().filter(|f| is_safetensors(f)).count();
         let (store, index) = if safetensors == files.len() {
             let (opened, index) = open_all(&files, SafetensorsFile::open, SafetensorsFile::names)?;
@@ -182,7 +200,14 @@ impl Checkpoint {
                 describe(&files)
             )));
         };
-        let names = index.keys().cloned().collect();
+        let names: BTreeSet<String> = index.keys().cloned().collect();
+        tracing::debug!(
+            format = if matches!(store, Store::Torch(_)) { "pytorch .bin" } else { "safetensors" },
+            files = files.len(),
+            tensors = names.len(),
+            elapsed = ?started.elapsed(),
+            "checkpoint opened"
+        );
         Ok(Self { files, store, index, names })
     }
 
