@@ -570,6 +570,57 @@ mod tests {
         Arc::new(Checkpoint::open(vec![path]).unwrap())
     }
 
+    /// A `tracing` subscriber that keeps every event as `LEVEL message key=value ...`.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<String>>);
+
+    struct Line(String);
+
+    impl tracing::field::Visit for Line {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            match field.name() {
+                "message" => self.0.push_str(&format!(" {value:?}")),
+                name => self.0.push_str(&format!(" {name}={value:?}")),
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Collect {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut line = Line(event.metadata().level().to_string());
+            event.record(&mut line);
+            self.0.lock().unwrap().push(line.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn finding_and_opening_weights_is_logged_at_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Tensor::ones((3, 2), DType::F32, &Device::Cpu).unwrap();
+        save(dir.path(), &[("encoder.weight", w.clone()), ("decoder.weight", w)]);
+        let source = ModelSource::resolve(dir.path().to_str().unwrap(), &crate::LoadOptions::default()).unwrap();
+        let collect = Arc::new(Collect::default());
+        tracing::subscriber::with_default(Arc::clone(&collect), || {
+            Checkpoint::open(find_weight_files(&source).unwrap()).unwrap();
+        });
+        let lines = collect.0.lock().unwrap().clone();
+        let has = |parts: &[&str]| lines.iter().any(|l| parts.iter().all(|p| l.contains(p)));
+        assert!(has(&["DEBUG", "local file", "file=\"model.safetensors\""]), "{lines:#?}");
+        assert!(has(&["DEBUG", "weight file", "format=\"safetensors\"", "model.safetensors"]), "{lines:#?}");
+        assert!(has(&["DEBUG", "checkpoint opened", "files=1", "tensors=2", "elapsed="]), "{lines:#?}");
+        assert!(lines.iter().all(|l| l.starts_with("DEBUG")), "{lines:#?}");
+    }
+
     fn lenient() -> LoadPolicy {
         LoadPolicy { init_missing_head: true, ..LoadPolicy::strict() }
     }
