@@ -29,9 +29,13 @@ struct Cli {
     /// No notes, warnings, log lines, spinner or progress bars on stderr (errors still print)
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
-    /// Log what a load does on stderr: -v info (source, class, dtype, device, timings),
-    /// -vv debug (each file and where it came from, weight format, counts), -vvv trace.
-    /// RUST_LOG, when set, chooses instead (`RUST_LOG=autocandle_core=debug`)
+    /// Log what loading does on stderr: -v info, -vv debug, -vvv trace (RUST_LOG, when set, wins)
+    ///
+    /// -v: one line per model, tokenizer, processor or pipeline loaded (source, class, dtype,
+    /// device, time). -vv: each file and where it came from (folder, cache, download), the
+    /// config's model_type and the class picked, the weight format, tensor counts, and
+    /// tokens/s of generation. RUST_LOG, when set, is used instead, with `tracing`'s syntax
+    /// (`RUST_LOG=autocandle_core=debug`). --quiet silences both.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
