@@ -57,7 +57,13 @@ pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> 
     );
     let checkpoint = Arc::new(Checkpoint::open(find_weight_files(&source)?)?);
     let dtype = resolve_dtype(opts.dtype, &config);
-    tracing::debug!(?dtype, requested = ?opts.dtype, config_dtype = ?config.dtype(), device = ?opts.device.location(), "dtype and device");
+    tracing::debug!(
+        ?dtype,
+        requested = ?opts.dtype,
+        config_dtype = ?config.dtype(),
+        device = ?opts.device.location(),
+        "dtype and device"
+    );
     let build = BuildOptions::from_pretrained(&config, registration, dtype, &opts.device, opts.ignore_mismatched_sizes);
     let files = checkpoint.files().len();
     let (model, report) = build_from_checkpoint_with::<M>(&config, registration, checkpoint, &build)?;

@@ -265,7 +265,7 @@ impl ModelSource {
                     return Ok(Some(p));
                 }
                 CacheLookup::KnownMissing => {
-                    tracing::debug!(repo = id, revision = %self.revision, file = rel, "known missing (cache .no_exist)");
+                    tracing::debug!(repo = id, revision = %self.revision, file = rel, "known missing (cache)");
                     return Ok(None);
                 }
                 CacheLookup::Unknown => {}

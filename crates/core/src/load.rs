@@ -134,7 +134,11 @@ pub fn build_from_checkpoint_with<M: TaskHead + ?Sized>(
         "weights loaded"
     );
     if !report.missing_keys.is_empty() || !report.unexpected_keys.is_empty() {
-        tracing::debug!(missing_keys = ?report.missing_keys, unexpected_keys = ?report.unexpected_keys, "loading report keys");
+        tracing::debug!(
+            missing_keys = ?report.missing_keys,
+            unexpected_keys = ?report.unexpected_keys,
+            "loading report keys"
+        );
     }
     if tracker.used().is_empty() {
         if let Some(name) = report.missing_keys.first() {
