@@ -160,6 +160,7 @@ impl ChatTemplateOptions {
 pub(crate) fn load_template_files(source: &ModelSource, opts: &LoadOptions, settings: &mut Value) -> Result<()> {
     let mut templates = Map::new();
     if let Some(path) = source.optional_file("chat_template.jinja")? {
+        tracing::debug!(file = %path.display(), "chat template file");
         templates.insert("default".to_owned(), Value::String(read_text(&path)?));
     }
     if let Some(dir) = source.local_dir() {
@@ -176,6 +177,7 @@ pub(crate) fn load_template_files(source: &ModelSource, opts: &LoadOptions, sett
         files.sort();
         for path in files {
             if let Some(name) = path.file_stem().and_then(|s| s.to_str()) {
+                tracing::debug!(name, file = %path.display(), "additional chat template file");
                 templates.insert(name.to_owned(), Value::String(read_text(&path)?));
             }
         }

@@ -29,7 +29,10 @@ use crate::config::AutoConfig;
 /// reported in `report.missing_keys`, and checkpoint tensors it does not use are reported in
 /// `report.unexpected_keys`. Mismatched shapes are errors unless `ignore_mismatched_sizes`.
 pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<Box<M>>> {
+    let _span = tracing::info_span!("load_model", task = %M::TASK, model = id_or_path).entered();
+    let started = std::time::Instant::now();
     let source = ModelSource::resolve(id_or_path, opts)?;
+    tracing::debug!(source = %source.describe(), "model source");
     // Without `model_type`, the longest known model type in the repo or folder name.
     let mut config = PretrainedConfig::from_file_or_guess(&source.file("config.json")?, || {
         crate::catalog::model_type_from_name(&crate::config::name_to_match(id_or_path)).map(str::to_owned)
@@ -43,16 +46,43 @@ pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> 
         .filter(|r| M::constructor(&r.constructor).is_some())
         .collect();
     let registration = select_registration(&candidates, &config.architectures()).unwrap_or(default);
+    tracing::debug!(
+        model_type = config.model_type(),
+        task = %M::TASK,
+        architectures = ?config.architectures(),
+        class = registration.class_name,
+        source = registration.source,
+        candidates = candidates.len(),
+        "class picked from the registry"
+    );
     let checkpoint = Arc::new(Checkpoint::open(find_weight_files(&source)?)?);
     let dtype = resolve_dtype(opts.dtype, &config);
+    tracing::debug!(
+        ?dtype,
+        requested = ?opts.dtype,
+        config_dtype = ?config.dtype(),
+        device = ?opts.device.location(),
+        "dtype and device"
+    );
     let build = BuildOptions::from_pretrained(&config, registration, dtype, &opts.device, opts.ignore_mismatched_sizes);
+    let files = checkpoint.files().len();
     let (model, report) = build_from_checkpoint_with::<M>(&config, registration, checkpoint, &build)?;
+    tracing::info!(
+        class = registration.class_name,
+        source = %source.describe(),
+        ?dtype,
+        device = ?opts.device.location(),
+        weight_files = files,
+        elapsed = ?started.elapsed(),
+        "model loaded"
+    );
     Ok(Loaded { value: model, unused_kwargs, report })
 }
 
 /// Build the `M` head for `config` with freshly initialised weights.
 pub fn head_from_config<M: TaskHead + ?Sized>(config: &PretrainedConfig, device: &Device) -> Result<Box<M>> {
     let registration = resolve_head(config.model_type(), M::TASK)?;
+    tracing::debug!(model_type = config.model_type(), task = %M::TASK, class = registration.class_name, "from_config");
     build_fresh::<M>(config, registration, resolve_dtype(DTypeChoice::Auto, config), device)
 }
 

@@ -36,6 +36,7 @@ impl AutoProcessor {
     /// processor; otherwise, as `transformers` falls back to them, whichever of the two the
     /// repo has is loaded alone.
     pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Processor> {
+        let _span = tracing::info_span!("load_processor", model = id_or_path).entered();
         let source = ModelSource::resolve(id_or_path, opts)?;
         let class = processor_class(&source)?;
         let tokenizer = optional(AutoTokenizer::from_pretrained_with(id_or_path, opts))?;
@@ -51,7 +52,15 @@ impl AutoProcessor {
                 location: source.describe(),
                 hint: ": a processor needs a tokenizer, an image processor, or both".to_owned(),
             }),
-            _ => Ok(Processor { class, tokenizer, image_processor }),
+            _ => {
+                tracing::info!(
+                    class = class.as_deref(),
+                    tokenizer = tokenizer.is_some(),
+                    image_processor = image_processor.is_some(),
+                    "processor loaded"
+                );
+                Ok(Processor { class, tokenizer, image_processor })
+            }
         }
     }
 }
@@ -70,6 +79,7 @@ fn processor_class(source: &ModelSource) -> Result<Option<String>> {
     for file in ["processor_config.json", "preprocessor_config.json", "tokenizer_config.json"] {
         if let Some(path) = source.optional_file(file)? {
             if let Some(class) = read_json(&path)?.get("processor_class").and_then(Value::as_str) {
+                tracing::debug!(class, file, "processor class named");
                 return known(class).map(Some);
             }
         }

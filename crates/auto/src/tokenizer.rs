@@ -31,6 +31,8 @@ impl AutoTokenizer {
 
     /// [`AutoTokenizer::from_pretrained`] with options (revision, cache, subfolder, ...).
     pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<PreTrainedTokenizer> {
+        let _span = tracing::info_span!("load_tokenizer", model = id_or_path).entered();
+        let started = std::time::Instant::now();
         let source = ModelSource::resolve(id_or_path, opts)?;
         let mut settings = match source.optional_file("tokenizer_config.json")? {
             Some(p) => read_json(&p)?,
@@ -46,8 +48,10 @@ impl AutoTokenizer {
             apply_bert_defaults(&mut settings);
         }
         let tokenizer = if let Some(path) = has_tokenizer_json {
+            tracing::debug!(file = %path.display(), "tokenizer from tokenizer.json");
             Tokenizer::from_file(&path).map_err(|e| tokenizer_error(&path, e))?
         } else if let Some(vocab) = source.optional_file("vocab.txt")? {
+            tracing::debug!(file = %vocab.display(), "WordPiece tokenizer built from vocab.txt (no tokenizer.json)");
             wordpiece_from_vocab(&vocab, &settings)?
         } else {
             return Err(Error::FileNotFound {
@@ -56,7 +60,15 @@ impl AutoTokenizer {
                 hint: ": autocandle needs `tokenizer.json`, or `vocab.txt` for WordPiece (BERT) tokenizers".to_owned(),
             });
         };
-        PreTrainedTokenizer::new(tokenizer, &settings, source.name())
+        let tokenizer = PreTrainedTokenizer::new(tokenizer, &settings, source.name())?;
+        tracing::info!(
+            source = %source.describe(),
+            class = tokenizer_class(&settings),
+            chat_template = settings.get("chat_template").is_some(),
+            elapsed = ?started.elapsed(),
+            "tokenizer loaded"
+        );
+        Ok(tokenizer)
     }
 }
 

@@ -26,9 +26,18 @@ struct Cli {
     /// Print results as one JSON document (transformers' field names; one element per input)
     #[arg(long, global = true)]
     json: bool,
-    /// No notes, warnings, spinner or progress bars on stderr (errors still print)
+    /// No notes, warnings, log lines, spinner or progress bars on stderr (errors still print)
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+    /// Log what loading does on stderr: -v info, -vv debug, -vvv trace (RUST_LOG, when set, wins)
+    ///
+    /// -v: one line per model, tokenizer, processor or pipeline loaded (source, class, dtype,
+    /// device, time). -vv: each file and where it came from (folder, cache, download), the
+    /// config's model_type and the class picked, the weight format, tensor counts, and
+    /// tokens/s of generation. RUST_LOG, when set, is used instead, with `tracing`'s syntax
+    /// (`RUST_LOG=autocandle_core=debug`). --quiet silences both.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -164,7 +173,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    ui::init(cli.quiet);
+    ui::init(cli.quiet, cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -30,6 +30,8 @@ fn autocandle(cache: &tempfile::TempDir) -> Command {
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_HUB_CACHE", cache.path())
         .env_remove("HF_HOME")
+        .env_remove("HF_TOKEN")
+        .env_remove("RUST_LOG")
         .env_remove("RUST_BACKTRACE");
     cmd
 }
@@ -857,4 +859,145 @@ fn text2text_option_errors_are_short() {
     let (code, stderr) = failure(autocandle(&cache).args(["summarization", "--model", QA_MODEL, "x"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("cannot load the summarization pipeline"), "{stderr}");
+}
+
+// Logging: `-v`/`-vv`, `RUST_LOG`, `--quiet`, and library warnings as `warning:` lines.
+
+const FILL_MASK_MODEL: &str = "tests/fixtures/bert-masked-lm";
+const FILL_MASK_INPUT: &str = "paris is the [MASK] of france.";
+
+/// Run fill-mask on the fixture with `extra` arguments before the command (and `env`),
+/// asserting success and five predictions on stdout; returns stderr.
+fn fill_mask_stderr(extra: &[&str], env: &[(&str, &str)]) -> String {
+    let cache = cache();
+    let mut cmd = autocandle(&cache);
+    cmd.args(extra).args(["fill-mask", "--model", FILL_MASK_MODEL, FILL_MASK_INPUT]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1 + 5, "{stderr}");
+    stderr
+}
+
+#[test]
+fn verbose_debug_names_the_files_and_the_class() {
+    let stderr = fill_mask_stderr(&["-vv"], &[]);
+    let debug: Vec<&str> = stderr.lines().filter(|l| l.contains(" DEBUG ")).collect();
+    let has = |needle: &str| debug.iter().any(|l| l.contains(needle));
+    assert!(has("config.json") && has("config read") && has("model_type=\"bert\""), "{stderr}");
+    assert!(has("model.safetensors") && has("format=\"safetensors\""), "{stderr}");
+    assert!(has("class picked from the registry") && has("class=\"BertForMaskedLM\""), "{stderr}");
+    assert!(has("tokenizer.json") && has("tensors_loaded=42"), "{stderr}");
+    // -vv includes the info lines.
+    assert!(stderr.contains(" INFO ") && stderr.contains("model loaded"), "{stderr}");
+    // Every line is a log line: nothing else is printed on stderr.
+    assert!(stderr.lines().all(|l| l.contains(" DEBUG ") || l.contains(" INFO ")), "{stderr}");
+}
+
+#[test]
+fn verbose_once_is_info_without_debug() {
+    let stderr = fill_mask_stderr(&["-v"], &[]);
+    assert!(stderr.contains(" INFO ") && stderr.contains("model loaded"), "{stderr}");
+    assert!(stderr.contains("class=\"BertForMaskedLM\"") && stderr.contains("tokenizer loaded"), "{stderr}");
+    assert!(stderr.contains("pipeline created"), "{stderr}");
+    assert!(!stderr.contains(" DEBUG "), "{stderr}");
+    // The flag is global: after the command too.
+    let cache = cache();
+    let out =
+        autocandle(&cache).args(["fill-mask", "--model", FILL_MASK_MODEL, FILL_MASK_INPUT, "-v"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model loaded"));
+}
+
+#[test]
+fn rust_log_chooses_the_filter() {
+    let stderr = fill_mask_stderr(&[], &[("RUST_LOG", "autocandle_core=debug")]);
+    // autocandle_core's events, at debug...
+    assert!(stderr.contains("autocandle_core::weights") && stderr.contains("weight file"), "{stderr}");
+    assert!(stderr.contains("autocandle_core::hub") && stderr.contains("config.json"), "{stderr}");
+    // ...and only those: the facade's are not selected.
+    assert!(!stderr.contains("autocandle::model") && !stderr.contains("model loaded"), "{stderr}");
+    // RUST_LOG wins over -v.
+    let stderr = fill_mask_stderr(&["-vv"], &[("RUST_LOG", "autocandle::model=info")]);
+    assert!(stderr.contains("model loaded") && !stderr.contains(" DEBUG "), "{stderr}");
+}
+
+#[test]
+fn no_log_lines_by_default_and_none_with_quiet() {
+    assert_eq!(fill_mask_stderr(&[], &[]), "");
+    assert_eq!(fill_mask_stderr(&["--quiet", "-vv"], &[]), "");
+    assert_eq!(fill_mask_stderr(&["-q"], &[("RUST_LOG", "trace")]), "");
+}
+
+/// A fixture model whose checkpoint lacks the masked-LM head its config names (bert-base's
+/// weights with bert-masked-lm's config and tokenizer): loading it warns.
+fn headless_fill_mask_model() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (fixture, file) in [
+        ("bert-masked-lm", "config.json"),
+        ("bert-base", "model.safetensors"),
+        ("bert-masked-lm", "tokenizer.json"),
+        ("bert-masked-lm", "tokenizer_config.json"),
+    ] {
+        std::fs::copy(repo_root().join("tests/fixtures").join(fixture).join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn library_warnings_are_warning_lines_muted_by_inspect_and_quiet() {
+    let model = headless_fill_mask_model();
+    let model = model.path().to_str().unwrap();
+    let cache = cache();
+    let out = autocandle(&cache).args(["fill-mask", "--model", model, FILL_MASK_INPUT]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("warning: loading BertForMaskedLM from model.safetensors: "), "{stderr}");
+    assert!(lines[0].contains("cls.predictions.bias"), "{stderr}");
+    // --quiet drops it.
+    let out = autocandle(&cache).args(["-q", "fill-mask", "--model", model, FILL_MASK_INPUT]).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `inspect` prints the report itself: the warning is muted, and -vv's debug lines still come.
+    let out = autocandle(&cache).args(["inspect", model]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("warning:"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cls.predictions.bias"));
+    let out = autocandle(&cache).args(["inspect", model, "-vv"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning:") && stderr.contains("weights loaded"), "{stderr}");
+}
+
+#[test]
+fn the_hub_token_never_appears_in_the_log() {
+    // A Hub cache holding the fixture as `someone/bert-masked-lm`, read offline.
+    let cache = cache();
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = cache.path().join("models--someone--bert-masked-lm");
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(repo_root().join(FILL_MASK_MODEL).join(file), snapshot.join(file)).unwrap();
+    }
+    let token = "hf_SeCrEtToKeN0123456789";
+    for (flag, rust_log) in [("-vvv", None), ("-v", Some("trace"))] {
+        let mut cmd = autocandle(&cache);
+        cmd.env("HF_TOKEN", token).args([flag, "fill-mask", "--model", "someone/bert-masked-lm", FILL_MASK_INPUT]);
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        // The load is logged (from the cache)...
+        assert!(stderr.contains("cache hit") && stderr.contains("someone/bert-masked-lm"), "{stderr}");
+        // ...and the token is not, whole or in part.
+        assert!(!stderr.contains(token) && !stderr.contains("SeCrEt"), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("SeCrEt"));
+    }
 }

@@ -204,12 +204,19 @@ impl PretrainedConfig {
             };
             if missing {
                 if let Some(model_type) = guess() {
+                    tracing::debug!(%model_type, "config.json has no model_type: guessed from the name");
                     raw.insert("model_type".into(), Value::String(model_type));
                 }
             }
         }
         let mut config = Self::from_value(value, path)?;
         config.source = Some(path.to_path_buf());
+        tracing::debug!(
+            path = %path.display(),
+            model_type = config.model_type(),
+            config_class = config.arch().map(|a| a.config_class()),
+            "config read"
+        );
         Ok(config)
     }
 

@@ -200,7 +200,13 @@ impl ModelSource {
         match &self.kind {
             SourceKind::Local(dir) => {
                 let p = dir.join(&rel);
-                Ok(p.is_file().then_some(p))
+                if p.is_file() {
+                    tracing::debug!(file = rel, path = %p.display(), "local file");
+                    Ok(Some(p))
+                } else {
+                    tracing::debug!(file = rel, folder = %dir.display(), "no such local file");
+                    Ok(None)
+                }
             }
             SourceKind::Hub(id) => self.hub_file(id, &rel),
         }
@@ -254,14 +260,22 @@ impl ModelSource {
     fn hub_file(&self, id: &str, rel: &str) -> Result<Option<PathBuf>> {
         if !self.force_download {
             match self.cached_file(id, rel)? {
-                CacheLookup::Found(p) => return Ok(Some(p)),
-                CacheLookup::KnownMissing => return Ok(None),
+                CacheLookup::Found(p) => {
+                    tracing::debug!(repo = id, revision = %self.revision, file = rel, path = %p.display(), "cache hit");
+                    return Ok(Some(p));
+                }
+                CacheLookup::KnownMissing => {
+                    tracing::debug!(repo = id, revision = %self.revision, file = rel, "known missing (cache)");
+                    return Ok(None);
+                }
                 CacheLookup::Unknown => {}
             }
         }
         if self.offline {
+            tracing::debug!(repo = id, revision = %self.revision, file = rel, "not in the cache (offline)");
             return Ok(None);
         }
+        tracing::debug!(repo = id, revision = %self.revision, file = rel, "downloading");
         self.download(id, rel)
     }
 

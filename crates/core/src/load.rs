@@ -117,11 +117,29 @@ pub fn build_from_checkpoint_with<M: TaskHead + ?Sized>(
         &options.device,
         options.policy,
     );
+    let started = std::time::Instant::now();
     let model = match ctor(arch.as_ref(), vb) {
         Ok(m) => m,
         Err(e) => return Err(tracker.take_error().unwrap_or(e)),
     };
     let report = loading_report(&checkpoint, &tracker);
+    tracing::debug!(
+        class = reg.class_name,
+        tensors_loaded = tracker.used().len(),
+        checkpoint_tensors = checkpoint.names().len(),
+        missing = report.missing_keys.len(),
+        unexpected = report.unexpected_keys.len(),
+        mismatched = report.mismatched_keys.len(),
+        elapsed = ?started.elapsed(),
+        "weights loaded"
+    );
+    if !report.missing_keys.is_empty() || !report.unexpected_keys.is_empty() {
+        tracing::debug!(
+            missing_keys = ?report.missing_keys,
+            unexpected_keys = ?report.unexpected_keys,
+            "loading report keys"
+        );
+    }
     if tracker.used().is_empty() {
         if let Some(name) = report.missing_keys.first() {
             return Err(Error::TensorNotFound { name: name.clone(), files: checkpoint.describe_files() });
@@ -155,6 +173,7 @@ pub fn build_fresh<M: TaskHead + ?Sized>(
     let ctor = M::constructor(&reg.constructor).ok_or_else(|| {
         Error::config(reg.model_type, format!("{} is not registered as a {} head", reg.class_name, M::TASK))
     })?;
+    tracing::debug!(class = reg.class_name, ?dtype, device = ?device.location(), "building with fresh weights");
     ctor(arch.as_ref(), fresh_var_builder(dtype, device))
 }
 

@@ -293,7 +293,15 @@ impl Registry {
     pub fn global() -> Result<&'static Registry> {
         static GLOBAL: OnceLock<Registry> = OnceLock::new();
         Ok(GLOBAL.get_or_init(|| {
-            Registry::build(inventory::iter::<ConfigRegistration>(), inventory::iter::<ModelRegistration>())
+            let registry =
+                Registry::build(inventory::iter::<ConfigRegistration>(), inventory::iter::<ModelRegistration>());
+            tracing::debug!(
+                configs = registry.configs.len(),
+                heads = registry.models.len(),
+                broken = registry.broken_configs.len() + registry.broken_models.len(),
+                "registry built from the linked architecture crates"
+            );
+            registry
         }))
     }
 

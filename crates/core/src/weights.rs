@@ -67,11 +67,19 @@ pub fn find_weight_files(source: &ModelSource) -> Result<Vec<PathBuf>> {
     for (single, index) in formats {
         let single = add_variant(single, variant);
         if let Some(p) = source.optional_file(&single)? {
+            tracing::debug!(format = format_name(&single), file = %p.display(), "weight file");
             return Ok(vec![p]);
         }
         let index = add_variant(index, variant);
         if let Some(p) = source.optional_file(&index)? {
-            return sharded_files(source, &p);
+            let shards = sharded_files(source, &p)?;
+            tracing::debug!(
+                format = format_name(&index),
+                index = %p.display(),
+                shards = shards.len(),
+                "sharded weight files"
+            );
+            return Ok(shards);
         }
         tried.push(single);
         tried.push(index);
@@ -92,6 +100,15 @@ pub fn find_weight_files(source: &ModelSource) -> Result<Vec<PathBuf>> {
         }
     }
     Err(Error::WeightsNotFound { location: source.describe(), tried })
+}
+
+/// `safetensors` or `pytorch .bin`, for the log.
+fn format_name(file: &str) -> &'static str {
+    if file.contains(".safetensors") {
+        "safetensors"
+    } else {
+        "pytorch .bin"
+    }
 }
 
 /// The shard files an index names, in order of first appearance; each must be a plain
@@ -169,6 +186,7 @@ impl Checkpoint {
     /// Open `files`: all safetensors (headers read and checked) or all PyTorch `.bin`
     /// archives (pickles interpreted). A truncated, corrupt or unsafe file is an error naming it.
     pub fn open(files: Vec<PathBuf>) -> Result<Self> {
+        let started = std::time::Instant::now();
         let safetensors = files.iter().filter(|f| is_safetensors(f)).count();
         let (store, index) = if safetensors == files.len() {
             let (opened, index) = open_all(&files, SafetensorsFile::open, SafetensorsFile::names)?;
@@ -182,7 +200,14 @@ impl Checkpoint {
                 describe(&files)
             )));
         };
-        let names = index.keys().cloned().collect();
+        let names: BTreeSet<String> = index.keys().cloned().collect();
+        tracing::debug!(
+            format = if matches!(store, Store::Torch(_)) { "pytorch .bin" } else { "safetensors" },
+            files = files.len(),
+            tensors = names.len(),
+            elapsed = ?started.elapsed(),
+            "checkpoint opened"
+        );
         Ok(Self { files, store, index, names })
     }
 
@@ -543,6 +568,57 @@ mod tests {
         let map: HashMap<String, Tensor> = tensors.iter().map(|(n, t)| ((*n).to_owned(), t.clone())).collect();
         candle_core::safetensors::save(&map, &path).unwrap();
         Arc::new(Checkpoint::open(vec![path]).unwrap())
+    }
+
+    /// A `tracing` subscriber that keeps every event as `LEVEL message key=value ...`.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<String>>);
+
+    struct Line(String);
+
+    impl tracing::field::Visit for Line {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            match field.name() {
+                "message" => self.0.push_str(&format!(" {value:?}")),
+                name => self.0.push_str(&format!(" {name}={value:?}")),
+            }
+        }
+    }
+
+    impl tracing::Subscriber for Collect {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let mut line = Line(event.metadata().level().to_string());
+            event.record(&mut line);
+            self.0.lock().unwrap().push(line.0);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn finding_and_opening_weights_is_logged_at_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Tensor::ones((3, 2), DType::F32, &Device::Cpu).unwrap();
+        save(dir.path(), &[("encoder.weight", w.clone()), ("decoder.weight", w)]);
+        let source = ModelSource::resolve(dir.path().to_str().unwrap(), &crate::LoadOptions::default()).unwrap();
+        let collect = Arc::new(Collect::default());
+        tracing::subscriber::with_default(Arc::clone(&collect), || {
+            Checkpoint::open(find_weight_files(&source).unwrap()).unwrap();
+        });
+        let lines = collect.0.lock().unwrap().clone();
+        let has = |parts: &[&str]| lines.iter().any(|l| parts.iter().all(|p| l.contains(p)));
+        assert!(has(&["DEBUG", "local file", "file=\"model.safetensors\""]), "{lines:#?}");
+        assert!(has(&["DEBUG", "weight file", "format=\"safetensors\"", "model.safetensors"]), "{lines:#?}");
+        assert!(has(&["DEBUG", "checkpoint opened", "files=1", "tensors=2", "elapsed="]), "{lines:#?}");
+        assert!(lines.iter().all(|l| l.starts_with("DEBUG")), "{lines:#?}");
     }
 
     fn lenient() -> LoadPolicy {

@@ -6,6 +6,7 @@
 
 use std::fmt::Debug;
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 
@@ -119,6 +120,23 @@ impl<'a> GenerateOptions<'a> {
     }
 }
 
+/// One debug line per generate call: prompt tokens (the padded batch), new tokens (all rows),
+/// time and tokens per second.
+pub(crate) fn log_generation(kind: &'static str, prompt_tokens: usize, output: &GenerateOutput, started: Instant) {
+    tracing::debug!(
+        kind,
+        rows = output.sequences.len(),
+        prompt_tokens,
+        new_tokens = output.num_generated.iter().sum::<usize>(),
+        elapsed = ?started.elapsed(),
+        tokens_per_s = %format_args!(
+            "{:.1}",
+            output.num_generated.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64().max(1e-9)
+        ),
+        "generated"
+    );
+}
+
 /// Generate from `prompts` to the end (`model.generate(...)`).
 pub fn generate<M: ForCausalLm + ?Sized>(
     model: &M,
@@ -160,6 +178,8 @@ pub struct Generator<'a, M: ForCausalLm + ?Sized = dyn ForCausalLm> {
     generated: Vec<usize>,
     step: usize,
     done: bool,
+    /// When generation was set up, for the log's tokens per second.
+    started: Instant,
 }
 
 impl<M: ForCausalLm + ?Sized> Debug for Generator<'_, M> {
@@ -264,6 +284,7 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
             generated: vec![0; rows],
             step: 0,
             done: false,
+            started: Instant::now(),
         })
     }
 
@@ -321,12 +342,14 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
 
     /// The result so far; rows that have not finished count as cancelled.
     pub fn into_output(self) -> GenerateOutput {
-        GenerateOutput {
+        let output = GenerateOutput {
             finish_reasons: self.finish.iter().map(|f| f.unwrap_or(FinishReason::Cancelled)).collect(),
             sequences: self.sequences,
             prompt_len: self.prompt_len,
             num_generated: self.generated,
-        }
+        };
+        log_generation("causal", output.prompt_len * output.sequences.len(), &output, self.started);
+        output
     }
 
     fn advance(&mut self) -> Result<StepTokens> {

@@ -11,7 +11,7 @@ use autocandle_core::{EncoderOutput, ForSeq2SeqLm, ModelInputs};
 use autocandle_core::{Error, Result};
 
 use super::config::{defaults, EarlyStopping, GenerationConfig};
-use super::generator::{FinishReason, GenerateOptions, GenerateOutput};
+use super::generator::{log_generation, FinishReason, GenerateOptions, GenerateOutput};
 use super::logits::{apply_processors, forced_for, penalties_for, warpers_for, LogitsProcessor, PromptInfo};
 use super::sampling::TokenSelector;
 use super::stopping::{StopStringCriteria, StoppingCriteria};
@@ -29,6 +29,7 @@ pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
     config: &GenerationConfig,
     options: GenerateOptions<'_>,
 ) -> Result<GenerateOutput> {
+    let started = std::time::Instant::now();
     config.validate()?;
     let beams = config.num_beams.unwrap_or(1);
     let returned = config.num_return_sequences.unwrap_or(1);
@@ -111,7 +112,7 @@ pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
         eos,
         max_length,
     };
-    if beams == 1 {
+    let output = if beams == 1 {
         let pad = config.pad_token_id.or_else(|| run.eos.first().copied());
         let selector =
             if config.sampling() { TokenSelector::sampling(rows, config.seed) } else { TokenSelector::Greedy };
@@ -126,7 +127,9 @@ pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
             fill: config.pad_token_id.filter(|p| *p != 0).or_else(|| run.eos.first().copied()).unwrap_or(0),
         };
         run.beam_search(batch, start, &beam)
-    }
+    }?;
+    log_generation("seq2seq", batch * source_len, &output, started);
+    Ok(output)
 }
 
 /// The encoder output with each row repeated `times` times in a row (`repeat_interleave`).

@@ -97,6 +97,7 @@ impl AutoImageProcessor {
         }
         let class = resolve_class(&fields, &origin, source.as_ref())?;
         let config = ImageProcessorConfig::from_json(class, &fields, &origin)?;
+        tracing::info!(class = class.name(), from = %origin, "image processor loaded");
         Ok(ImageProcessor::new(class, config))
     }
 }

@@ -141,10 +141,12 @@ impl FeatureExtractionPipeline {
 
     /// [`FeatureExtractionPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let parts = TextParts::load(model, opts, false)?;
-        let pooling = PoolingConfig::from_pretrained(model, opts)?.unwrap_or_default();
-        let model = AutoModel::from_pretrained_with(model, opts)?.value;
-        Ok(Self { parts, model, pooling })
+        super::traced("feature-extraction", model, || {
+            let parts = TextParts::load(model, opts, false)?;
+            let pooling = PoolingConfig::from_pretrained(model, opts)?.unwrap_or_default();
+            let model = AutoModel::from_pretrained_with(model, opts)?.value;
+            Ok(Self { parts, model, pooling })
+        })
     }
 
     /// The pooling [`FeatureExtractionPipeline::embed`] uses (from `modules.json`, else mean).

@@ -52,12 +52,14 @@ impl FillMaskPipeline {
 
     /// [`FillMaskPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let parts = TextParts::load(model, opts, false)?;
-        let mask_id = parts.tokenizer.special_token_id("mask_token").ok_or_else(|| {
-            Error::input(format!("the tokenizer of `{model}` has no `mask_token`: fill-mask needs one"))
-        })?;
-        let model = AutoModelForMaskedLM::from_pretrained_with(model, opts)?.value;
-        Ok(Self { parts, model, mask_id })
+        super::traced("fill-mask", model, || {
+            let parts = TextParts::load(model, opts, false)?;
+            let mask_id = parts.tokenizer.special_token_id("mask_token").ok_or_else(|| {
+                Error::input(format!("the tokenizer of `{model}` has no `mask_token`: fill-mask needs one"))
+            })?;
+            let model = AutoModelForMaskedLM::from_pretrained_with(model, opts)?.value;
+            Ok(Self { parts, model, mask_id })
+        })
     }
 
     /// The mask token (`[MASK]`, `<mask>`, ...).

@@ -41,13 +41,15 @@ impl ImageClassificationPipeline {
 
     /// [`ImageClassificationPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let processor = AutoImageProcessor::from_pretrained_with(model, opts)?;
-        let config = AutoConfig::from_pretrained_with(model, opts)?.value;
-        let labels = config_labels(&config);
-        let problem_type = config.raw().get("problem_type").and_then(Value::as_str);
-        let default_function = ClassificationFunction::default_for(problem_type, labels.len());
-        let model = AutoModelForImageClassification::from_pretrained_with(model, opts)?.value;
-        Ok(Self { processor, model, labels, default_function, device: opts.device.clone() })
+        super::traced("image-classification", model, || {
+            let processor = AutoImageProcessor::from_pretrained_with(model, opts)?;
+            let config = AutoConfig::from_pretrained_with(model, opts)?.value;
+            let labels = config_labels(&config);
+            let problem_type = config.raw().get("problem_type").and_then(Value::as_str);
+            let default_function = ClassificationFunction::default_for(problem_type, labels.len());
+            let model = AutoModelForImageClassification::from_pretrained_with(model, opts)?.value;
+            Ok(Self { processor, model, labels, default_function, device: opts.device.clone() })
+        })
     }
 
     /// The labels by id (`id2label`).

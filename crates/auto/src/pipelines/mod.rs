@@ -370,6 +370,16 @@ pub fn pipeline_with(task: impl IntoPipelineTask, model: &str, opts: &LoadOption
     })
 }
 
+/// Run `load` (a pipeline's constructor) inside a `pipeline` span, and log its creation with
+/// the time it took.
+pub(crate) fn traced<T>(task: &str, model: &str, load: impl FnOnce() -> Result<T>) -> Result<T> {
+    let _span = tracing::info_span!("pipeline", task, model).entered();
+    let started = std::time::Instant::now();
+    let pipeline = load()?;
+    tracing::info!(elapsed = ?started.elapsed(), "pipeline created");
+    Ok(pipeline)
+}
+
 /// What every text pipeline loads besides its model: the tokenizer (with a private copy of
 /// the `tokenizers` backend for char offsets and special-token masks) and the config.
 #[derive(Debug)]

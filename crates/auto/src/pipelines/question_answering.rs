@@ -99,17 +99,19 @@ impl QuestionAnsweringPipeline {
 
     /// [`QuestionAnsweringPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let parts = TextParts::load(model, opts, false)?;
-        let settings = parts.tokenizer.settings();
-        let side = |key: &str| settings.get(key).and_then(Value::as_str).unwrap_or("right");
-        let question_first = side("padding_side") != "left";
-        let truncation_direction =
-            if side("truncation_side") == "left" { TruncationDirection::Left } else { TruncationDirection::Right };
-        let token_type_ids = uses_token_type_ids(settings);
-        let cls_id = parts.tokenizer.special_token_id("cls_token");
-        let pad_id = parts.tokenizer.special_token_id("pad_token");
-        let model = AutoModelForQuestionAnswering::from_pretrained_with(model, opts)?.value;
-        Ok(Self { parts, model, question_first, truncation_direction, token_type_ids, cls_id, pad_id })
+        super::traced("question-answering", model, || {
+            let parts = TextParts::load(model, opts, false)?;
+            let settings = parts.tokenizer.settings();
+            let side = |key: &str| settings.get(key).and_then(Value::as_str).unwrap_or("right");
+            let question_first = side("padding_side") != "left";
+            let truncation_direction =
+                if side("truncation_side") == "left" { TruncationDirection::Left } else { TruncationDirection::Right };
+            let token_type_ids = uses_token_type_ids(settings);
+            let cls_id = parts.tokenizer.special_token_id("cls_token");
+            let pad_id = parts.tokenizer.special_token_id("pad_token");
+            let model = AutoModelForQuestionAnswering::from_pretrained_with(model, opts)?.value;
+            Ok(Self { parts, model, question_first, truncation_direction, token_type_ids, cls_id, pad_id })
+        })
     }
 
     /// The best answer to `question` in `context` (a one-element list).

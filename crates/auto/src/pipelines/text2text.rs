@@ -74,27 +74,29 @@ struct Seq2SeqText {
 
 impl Seq2SeqText {
     fn load(kind: Kind, task: &str, model: &str, opts: &LoadOptions) -> Result<Self> {
-        let tokenizer = AutoTokenizer::from_pretrained_with(model, opts)?;
-        let config = AutoConfig::from_pretrained_with(model, opts)?.value;
-        let model_generation_config = GenerationConfig::from_pretrained_with(model, opts)?;
-        let task = match (kind, task) {
-            // `pipeline("translation")` picks the first `translation_XX_to_YY` of the config.
-            (Kind::Translation, "translation") => task_specific_params(&config)
-                .and_then(|params| params.keys().find(|k| k.starts_with("translation")).cloned())
-                .unwrap_or_else(|| task.to_owned()),
-            _ => task.to_owned(),
-        };
-        if kind == Kind::Translation {
-            check_translation_tokenizer(&tokenizer)?;
-        }
-        let (generation_config, prefix) = pipeline_generation_config(
-            &config,
-            &model_generation_config,
-            &task,
-            tokenizer.special_token_id("pad_token"),
-        )?;
-        let model = AutoModelForSeq2SeqLM::from_pretrained_with(model, opts)?.value;
-        Ok(Self { kind, task, tokenizer, model, model_generation_config, generation_config, prefix })
+        super::traced(task, model, || {
+            let tokenizer = AutoTokenizer::from_pretrained_with(model, opts)?;
+            let config = AutoConfig::from_pretrained_with(model, opts)?.value;
+            let model_generation_config = GenerationConfig::from_pretrained_with(model, opts)?;
+            let task = match (kind, task) {
+                // `pipeline("translation")` picks the first `translation_XX_to_YY` of the config.
+                (Kind::Translation, "translation") => task_specific_params(&config)
+                    .and_then(|params| params.keys().find(|k| k.starts_with("translation")).cloned())
+                    .unwrap_or_else(|| task.to_owned()),
+                _ => task.to_owned(),
+            };
+            if kind == Kind::Translation {
+                check_translation_tokenizer(&tokenizer)?;
+            }
+            let (generation_config, prefix) = pipeline_generation_config(
+                &config,
+                &model_generation_config,
+                &task,
+                tokenizer.special_token_id("pad_token"),
+            )?;
+            let model = AutoModelForSeq2SeqLM::from_pretrained_with(model, opts)?.value;
+            Ok(Self { kind, task, tokenizer, model, model_generation_config, generation_config, prefix })
+        })
     }
 
     fn call_with(&self, text: &str, opts: &Text2TextOptions) -> Result<Vec<Text2TextOutput>> {

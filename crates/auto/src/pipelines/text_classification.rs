@@ -77,12 +77,14 @@ impl TextClassificationPipeline {
 
     /// [`TextClassificationPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let parts = TextParts::load(model, opts, false)?;
-        let labels = super::config_labels(&parts.config);
-        let problem_type = parts.config.raw().get("problem_type").and_then(Value::as_str);
-        let default_function = ClassificationFunction::default_for(problem_type, labels.len());
-        let model = AutoModelForSequenceClassification::from_pretrained_with(model, opts)?.value;
-        Ok(Self { parts, model, labels, default_function })
+        super::traced("text-classification", model, || {
+            let parts = TextParts::load(model, opts, false)?;
+            let labels = super::config_labels(&parts.config);
+            let problem_type = parts.config.raw().get("problem_type").and_then(Value::as_str);
+            let default_function = ClassificationFunction::default_for(problem_type, labels.len());
+            let model = AutoModelForSequenceClassification::from_pretrained_with(model, opts)?.value;
+            Ok(Self { parts, model, labels, default_function })
+        })
     }
 
     /// The labels by id (`id2label`).

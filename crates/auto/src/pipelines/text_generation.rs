@@ -35,14 +35,16 @@ impl TextGenerationPipeline {
 
     /// [`TextGenerationPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let tokenizer = AutoTokenizer::from_pretrained_with(model, opts)?;
-        // The pipeline's defaults for what neither the caller nor the model's generation
-        // config sets (`_default_generation_config`, plus the tokenizer's pad token).
-        let mut defaults = GenerationConfig::new().max_new_tokens(256).do_sample(true).temperature(0.7);
-        defaults.pad_token_id = tokenizer.special_token_id("pad_token");
-        let generation_config = GenerationConfig::from_pretrained_with(model, opts)?.fill_from(&defaults);
-        let model = AutoModelForCausalLM::from_pretrained_with(model, opts)?.value;
-        Ok(Self { tokenizer, model, generation_config })
+        super::traced("text-generation", model, || {
+            let tokenizer = AutoTokenizer::from_pretrained_with(model, opts)?;
+            // The pipeline's defaults for what neither the caller nor the model's generation
+            // config sets (`_default_generation_config`, plus the tokenizer's pad token).
+            let mut defaults = GenerationConfig::new().max_new_tokens(256).do_sample(true).temperature(0.7);
+            defaults.pad_token_id = tokenizer.special_token_id("pad_token");
+            let generation_config = GenerationConfig::from_pretrained_with(model, opts)?.fill_from(&defaults);
+            let model = AutoModelForCausalLM::from_pretrained_with(model, opts)?.value;
+            Ok(Self { tokenizer, model, generation_config })
+        })
     }
 
     /// The generation settings calls start from: the model's `generation_config.json` over

@@ -114,11 +114,13 @@ impl TokenClassificationPipeline {
     /// [`TokenClassificationPipeline::new`] with loading options. Inputs are truncated to the
     /// tokenizer's `model_max_length`, as in `transformers`.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let parts = TextParts::load(model, opts, true)?;
-        let labels = super::config_labels(&parts.config);
-        let subword_prefix = parts.has_subword_prefix();
-        let model = AutoModelForTokenClassification::from_pretrained_with(model, opts)?.value;
-        Ok(Self { parts, model, labels, subword_prefix })
+        super::traced("token-classification", model, || {
+            let parts = TextParts::load(model, opts, true)?;
+            let labels = super::config_labels(&parts.config);
+            let subword_prefix = parts.has_subword_prefix();
+            let model = AutoModelForTokenClassification::from_pretrained_with(model, opts)?.value;
+            Ok(Self { parts, model, labels, subword_prefix })
+        })
     }
 
     /// One entity per token of `text`, tokens labelled `O` left out.

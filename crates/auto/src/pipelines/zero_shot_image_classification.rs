@@ -34,15 +34,17 @@ impl ZeroShotImageClassificationPipeline {
 
     /// [`ZeroShotImageClassificationPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
-        let processor = AutoProcessor::from_pretrained_with(model, opts)?;
-        if processor.tokenizer().is_none() || processor.image_processor().is_none() {
-            return Err(Error::input(format!(
-                "zero-shot-image-classification needs a tokenizer and an image processor; `{model}` lacks one"
-            )));
-        }
-        let siglip = AutoConfig::from_pretrained_with(model, opts)?.value.model_type().contains("siglip");
-        let model = AutoModelForZeroShotImageClassification::from_pretrained_with(model, opts)?.value;
-        Ok(Self { processor, model, siglip, device: opts.device.clone() })
+        super::traced("zero-shot-image-classification", model, || {
+            let processor = AutoProcessor::from_pretrained_with(model, opts)?;
+            if processor.tokenizer().is_none() || processor.image_processor().is_none() {
+                return Err(Error::input(format!(
+                    "zero-shot-image-classification needs a tokenizer and an image processor; `{model}` lacks one"
+                )));
+            }
+            let siglip = AutoConfig::from_pretrained_with(model, opts)?.value.model_type().contains("siglip");
+            let model = AutoModelForZeroShotImageClassification::from_pretrained_with(model, opts)?.value;
+            Ok(Self { processor, model, siglip, device: opts.device.clone() })
+        })
     }
 
     /// The candidate labels scored against `image` with the default template, best first.
