@@ -20,15 +20,21 @@ pub enum DTypeChoice {
 pub struct LoadOptions {
     /// Branch, tag or commit of a Hub repo (`main`).
     pub revision: String,
-    /// Hub cache folder; `None` uses `HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`.
+    /// Hub cache folder; `None` uses `HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`
+    /// (see [`HubSettings`](crate::hub::HubSettings)).
     pub cache_dir: Option<PathBuf>,
+    /// Address of the Hub (a mirror or a private Hub); `None` uses `HF_ENDPOINT`, else
+    /// `https://huggingface.co`.
+    pub endpoint: Option<String>,
     /// Download again even when the file is in the cache.
     pub force_download: bool,
-    /// Never touch the network; also set by `HF_HUB_OFFLINE=1`.
+    /// Never touch the network; also set by `HF_HUB_OFFLINE=1` (or `TRANSFORMERS_OFFLINE=1`).
     pub local_files_only: bool,
     /// Folder inside the repo or local folder that holds the files.
     pub subfolder: Option<String>,
-    /// Hub access token; `None` uses `HF_TOKEN` or the token saved by `huggingface-cli login`.
+    /// Hub access token; `None` uses `HF_TOKEN`, else the token file that `huggingface-cli login`
+    /// saves (`HF_TOKEN_PATH`, else `$HF_HOME/token`), unless `HF_HUB_DISABLE_IMPLICIT_TOKEN` is
+    /// set. Blanks around it are trimmed; an empty token counts as none.
     pub token: Option<String>,
     /// Device the weights are loaded onto.
     pub device: Device,
@@ -47,7 +53,8 @@ pub struct LoadOptions {
     /// them in [`LoadingReport::mismatched_keys`]) instead of failing.
     pub ignore_mismatched_sizes: bool,
     /// Show hf-hub's download progress bars on stderr (off by default; a command line turns
-    /// it on when stderr is a terminal).
+    /// it on when stderr is a terminal). `HF_HUB_DISABLE_PROGRESS_BARS=1` turns them off even
+    /// when this is on.
     pub progress: bool,
 }
 
@@ -56,6 +63,7 @@ impl Default for LoadOptions {
         Self {
             revision: "main".to_owned(),
             cache_dir: None,
+            endpoint: None,
             force_download: false,
             local_files_only: false,
             subfolder: None,
@@ -84,6 +92,12 @@ impl LoadOptions {
 
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Download from this Hub address instead of `HF_ENDPOINT` or `https://huggingface.co`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
         self
     }
 
@@ -141,7 +155,8 @@ impl LoadOptions {
         self
     }
 
-    /// Show download progress bars on stderr (hf-hub's `with_progress`).
+    /// Show download progress bars on stderr (hf-hub's `with_progress`), unless
+    /// `HF_HUB_DISABLE_PROGRESS_BARS` is set.
     pub fn progress(mut self, yes: bool) -> Self {
         self.progress = yes;
         self
