@@ -75,7 +75,7 @@ enum SourceKind {
 /// (`HF_HUB_CACHE`, `HF_HOME/hub`, `$XDG_CACHE_HOME/huggingface/hub` or
 /// `~/.cache/huggingface/hub`).
 pub fn default_cache_dir() -> PathBuf {
-    HubSettings::from_env(&LoadOptions::default()).cache_dir().to_path_buf()
+    settings::cache_dir_from_env()
 }
 
 /// Whether `revision` is a full commit hash (40 hexadecimal digits).

@@ -16,7 +16,9 @@ pub enum DTypeChoice {
 }
 
 /// Options of `from_pretrained`, after `transformers`' keyword arguments.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output shows whether there is a token, never the token.
+#[derive(Clone)]
 pub struct LoadOptions {
     /// Branch, tag or commit of a Hub repo (`main`).
     pub revision: String,
@@ -76,6 +78,44 @@ impl Default for LoadOptions {
             ignore_mismatched_sizes: false,
             progress: false,
         }
+    }
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Spelled out, so that a new field is not forgotten: destructured first.
+        let Self {
+            revision,
+            cache_dir,
+            endpoint,
+            force_download,
+            local_files_only,
+            subfolder,
+            token,
+            device,
+            dtype,
+            config_overrides,
+            variant,
+            use_safetensors,
+            ignore_mismatched_sizes,
+            progress,
+        } = self;
+        f.debug_struct("LoadOptions")
+            .field("revision", revision)
+            .field("cache_dir", cache_dir)
+            .field("endpoint", endpoint)
+            .field("force_download", force_download)
+            .field("local_files_only", local_files_only)
+            .field("subfolder", subfolder)
+            .field("token", &token.as_ref().map(|_| "<redacted>"))
+            .field("device", device)
+            .field("dtype", dtype)
+            .field("config_overrides", config_overrides)
+            .field("variant", variant)
+            .field("use_safetensors", use_safetensors)
+            .field("ignore_mismatched_sizes", ignore_mismatched_sizes)
+            .field("progress", progress)
+            .finish()
     }
 }
 

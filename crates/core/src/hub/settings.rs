@@ -79,22 +79,11 @@ impl HubSettings {
     /// the value of `HF_HOME`, `None` when unset). Reads the token file when the token comes
     /// from it; touches nothing else.
     pub fn from_lookup(opts: &LoadOptions, env: impl Fn(&str) -> Option<OsString>) -> Self {
-        // An empty variable counts as unset.
-        let var = |name: &str| env(name).filter(|v| !v.is_empty());
-        let home_dir = || var("HOME").or_else(|| var("USERPROFILE")).map(PathBuf::from);
-        let path_var = |name: &str| var(name).map(|v| expand_user(&v, home_dir()));
-
-        let hf_home = path_var("HF_HOME").unwrap_or_else(|| {
-            let cache = path_var("XDG_CACHE_HOME")
-                .or_else(|| home_dir().map(|h| h.join(".cache")))
-                .unwrap_or_else(|| PathBuf::from(".cache"));
-            cache.join("huggingface")
-        });
-        let cache_dir = opts.cache_dir.clone().unwrap_or_else(|| {
-            path_var("HF_HUB_CACHE")
-                .or_else(|| path_var("HUGGINGFACE_HUB_CACHE"))
-                .unwrap_or_else(|| hf_home.join("hub"))
-        });
+        let env = Env(&env);
+        let hf_home = env.hf_home();
+        let cache_dir = opts.cache_dir.clone().unwrap_or_else(|| env.cache_dir(&hf_home));
+        let var = |name: &str| env.var(name);
+        let path_var = |name: &str| env.path_var(name);
 
         let endpoint = opts
             .endpoint
@@ -149,6 +138,50 @@ impl HubSettings {
     /// Whether downloads draw progress bars on stderr.
     pub fn progress(&self) -> bool {
         self.progress
+    }
+}
+
+/// The cache folder from the process environment alone, without reading the token file.
+pub(super) fn cache_dir_from_env() -> PathBuf {
+    let lookup = |name: &str| std::env::var_os(name);
+    let env = Env(&lookup);
+    env.cache_dir(&env.hf_home())
+}
+
+/// An environment lookup, with the rules every variable follows.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<OsString>);
+
+impl Env<'_> {
+    /// The value of `name`; an empty variable counts as unset.
+    fn var(&self, name: &str) -> Option<OsString> {
+        (self.0)(name).filter(|v| !v.is_empty())
+    }
+
+    fn home_dir(&self) -> Option<PathBuf> {
+        self.var("HOME").or_else(|| self.var("USERPROFILE")).map(PathBuf::from)
+    }
+
+    /// A path variable, with a leading `~` expanded.
+    fn path_var(&self, name: &str) -> Option<PathBuf> {
+        self.var(name).map(|v| expand_user(&v, self.home_dir()))
+    }
+
+    /// `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`.
+    fn hf_home(&self) -> PathBuf {
+        self.path_var("HF_HOME").unwrap_or_else(|| {
+            let cache = self
+                .path_var("XDG_CACHE_HOME")
+                .or_else(|| self.home_dir().map(|h| h.join(".cache")))
+                .unwrap_or_else(|| PathBuf::from(".cache"));
+            cache.join("huggingface")
+        })
+    }
+
+    /// `HF_HUB_CACHE`, else `HUGGINGFACE_HUB_CACHE`, else `<hf_home>/hub`.
+    fn cache_dir(&self, hf_home: &Path) -> PathBuf {
+        self.path_var("HF_HUB_CACHE")
+            .or_else(|| self.path_var("HUGGINGFACE_HUB_CACHE"))
+            .unwrap_or_else(|| hf_home.join("hub"))
     }
 }
 
@@ -235,8 +268,8 @@ mod tests {
         let none = tempfile::tempdir().unwrap();
         assert_eq!(settings(&opts, &[("HF_HOME", none.path().to_str().unwrap())]).token(), None);
 
-        // The `Debug` output never shows it.
-        let shown = format!("{:?}", settings(&explicit, &[]));
+        // The `Debug` outputs never show it.
+        let shown = format!("{:?} {explicit:?}", settings(&explicit, &[]));
         assert!(shown.contains("<redacted>") && !shown.contains("hf_explicit"), "{shown}");
     }
 
