@@ -17,6 +17,14 @@ pub enum DTypeChoice {
 
 /// Options of `from_pretrained`, after `transformers`' keyword arguments.
 ///
+/// The Hub fields (`cache_dir`, `endpoint`, `token`, `local_files_only`, `progress`) are
+/// merged with `huggingface_hub`'s environment variables as
+/// [`HubSettings`](crate::hub::HubSettings) describes: `HF_HOME`, `HF_HUB_CACHE`,
+/// `HF_ENDPOINT`, `HF_TOKEN`, `HF_TOKEN_PATH`, `HF_HUB_DISABLE_IMPLICIT_TOKEN`,
+/// `HF_HUB_OFFLINE` and `HF_HUB_DISABLE_PROGRESS_BARS` are honoured; `HF_HUB_ETAG_TIMEOUT` and
+/// `HF_HUB_DOWNLOAD_TIMEOUT` are not (hf-hub 0.4 cannot set HTTP timeouts). Downloads need the
+/// `hub` feature of autocandle (on by default).
+///
 /// Its `Debug` output shows whether there is a token, never the token.
 #[derive(Clone)]
 pub struct LoadOptions {

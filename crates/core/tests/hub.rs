@@ -32,7 +32,7 @@ fn repo_dir(hf_home: &Path, id: &str) -> std::path::PathBuf {
 
 #[cfg(feature = "hub")]
 mod downloads {
-    use super::fake_hub::{etag_of, proxy_in_env, resolve, FakeHub, Repo};
+    use super::fake_hub::{etag_of, proxy_in_env, resolve, resolve_via_cache_api, FakeHub, Repo};
     use super::*;
 
     /// `true` (after saying why) when requests to 127.0.0.1 would go to a proxy.
@@ -91,7 +91,7 @@ mod downloads {
     }
 
     #[test]
-    fn a_relative_redirect_of_a_renamed_repo_is_followed() {
+    fn relative_redirects_of_a_renamed_repo_and_to_resolve_cache_are_followed() {
         if skip_for_proxy() {
             return;
         }
@@ -107,6 +107,17 @@ mod downloads {
         let paths: Vec<String> = hub.requests().into_iter().map(|r| r.path).collect();
         assert!(paths.contains(&"/org/old-name/resolve/main/config.json".to_owned()), "{paths:?}");
         assert!(paths.contains(&"/org/new-name/resolve/main/config.json".to_owned()), "{paths:?}");
+
+        // The Hub's redirect to `/api/resolve-cache/...`, with a query.
+        let repos = vec![tiny_repo()];
+        let hub = FakeHub::start(move |req| resolve_via_cache_api(req, &repos));
+        let vars = env(home.path(), &[("HF_ENDPOINT", &hub.url())]);
+        let path =
+            ModelSource::resolve_with_env("org/tiny", &LoadOptions::new(), &vars).unwrap().file("config.json").unwrap();
+        assert_eq!(path, repo_dir(home.path(), "org/tiny").join("snapshots").join(SHA).join("config.json"));
+        assert_eq!(std::fs::read(&path).unwrap(), CONFIG);
+        let cache_api = format!("/api/resolve-cache/models/org/tiny/{SHA}/config.json?etag=%22x%22");
+        assert!(hub.requests().iter().any(|r| r.path == cache_api), "{:?}", hub.requests());
     }
 
     #[test]

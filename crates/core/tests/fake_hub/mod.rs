@@ -72,7 +72,8 @@ pub fn etag_of(bytes: &[u8]) -> String {
 /// id to its new one (answered with a relative 307, as the Hub does for renamed repos); a
 /// repo in `private` answers 401 unless the request has `Authorization: Bearer <token>`.
 pub fn resolve(req: &Request, repos: &[Repo], redirects: &[(&str, &str)], private: Option<(&str, &str)>) -> Response {
-    let Some((repo_id, rest)) = req.path.strip_prefix('/').and_then(|p| p.split_once("/resolve/")) else {
+    let path = req.path.split('?').next().unwrap_or_default();
+    let Some((repo_id, rest)) = path.strip_prefix('/').and_then(|p| p.split_once("/resolve/")) else {
         return Response::new(404).header("X-Error-Code", "RepoNotFound");
     };
     if let Some((_, new)) = redirects.iter().find(|(old, _)| *old == repo_id) {
@@ -111,6 +112,34 @@ pub fn resolve(req: &Request, repos: &[Repo], redirects: &[(&str, &str)], privat
             r.body = bytes.clone();
             r
         }
+    }
+}
+
+/// The Hub's current answer for small files: a relative 307 from
+/// `/{repo}/resolve/{revision}/{file}` to `/api/resolve-cache/models/{repo}/{commit}/{file}?...`,
+/// which then answers as `resolve` at the commit.
+pub fn resolve_via_cache_api(req: &Request, repos: &[Repo]) -> Response {
+    if let Some(rest) = req.path.strip_prefix("/api/resolve-cache/models/") {
+        let rest = rest.split('?').next().unwrap_or_default();
+        let mut parts = rest.splitn(4, '/');
+        let (Some(org), Some(name), Some(commit), Some(file)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Response::new(404);
+        };
+        let inner = Request { path: format!("/{org}/{name}/resolve/{commit}/{file}"), ..req.clone() };
+        return resolve(&inner, repos, &[], None);
+    }
+    let path = req.path.split('?').next().unwrap_or_default();
+    let found = path.strip_prefix('/').and_then(|p| p.split_once("/resolve/")).and_then(|(repo_id, rest)| {
+        let repo = repos.iter().find(|r| r.id == repo_id)?;
+        let (_, file) = rest.split_once('/')?;
+        Some((repo, file))
+    });
+    match found {
+        Some((repo, file)) => Response::new(307)
+            .header("Location", format!("/api/resolve-cache/models/{}/{}/{file}?etag=%22x%22", repo.id, repo.commit)),
+        None => resolve(req, repos, &[], None),
     }
 }
 
