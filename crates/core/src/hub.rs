@@ -25,15 +25,18 @@
 //! when there is a token. hf-hub stores it as `huggingface_hub` does: the bytes in
 //! `blobs/<etag>`, a relative symlink `snapshots/<commit>/<file>` to it, and the commit in
 //! `refs/<revision>`; an interrupted download continues from `blobs/<etag>.part` with a
-//! `Range: bytes=<n>-` request. Redirects to a path on the same host (renamed repos,
-//! `/api/resolve-cache/...`) are followed. When the Hub answers 404 with an `X-Repo-Commit`
-//! header, this module records the miss as `huggingface_hub` does, in
-//! `.no_exist/<commit>/<file>` and `refs/<revision>`, so the next lookup of that file does not
-//! ask the Hub again.
+//! `Range: bytes=<n>-` request. Relative redirects (renamed repos, `/api/resolve-cache/...`)
+//! are followed with the token; a redirect to another host (the CDN of large files) is
+//! followed too. When the Hub answers 404 with an `X-Repo-Commit` header, this module records
+//! the miss as `huggingface_hub` does, in `.no_exist/<commit>/<file>` and `refs/<revision>`, so
+//! the next lookup of that file does not ask the Hub again.
 //!
 //! What hf-hub 0.4 does not do: timeouts (above); retries (none are configured); checking that
 //! the server honoured the `Range` of a resumed download (a server that answers 200 with the
-//! whole file would leave a wrong blob); checking the blob's hash against its etag; and
+//! whole file would leave a wrong blob); checking the blob's hash against its etag; keeping
+//! the token from another host (its size probe, `Range: bytes=0-0`, sends the token to the
+//! host an absolute redirect names, where `huggingface_hub` does not follow one; the download
+//! itself drops it); answering a redirect without `Location` with an error (it panics); and
 //! proxies listed in `NO_PROXY` (ureq 2 reads `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY`, the
 //! same for every host).
 //!
