@@ -1,10 +1,57 @@
 //! Where model files come from: a local folder, or the Hub through its cache.
 //!
-//! The cache has the layout and environment variables of Python's `huggingface_hub`
-//! (`HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`, `HF_TOKEN`), so a cache filled by Python
-//! works here, and offline mode never touches the network.
+//! The cache has the layout of Python's `huggingface_hub` (`models--org--name/` with `refs/`,
+//! `blobs/`, `snapshots/<commit>/` and `.no_exist/<commit>/`), so a cache filled by Python or
+//! `huggingface-cli download` works here and the other way round. Looking a file up in the
+//! cache is this module's own code and never touches the network: a file is served from
+//! `snapshots/<commit>/` (the commit from `refs/<revision>`, or the revision itself when it is
+//! a commit hash), and a file recorded in `.no_exist/<commit>/` is known to be missing.
+//!
+//! # Environment
+//!
+//! [`HubSettings`] reads the environment once per load, as `huggingface_hub` does:
+//! `HF_HOME`, `HF_HUB_CACHE` (and the older `HUGGINGFACE_HUB_CACHE`), `XDG_CACHE_HOME`,
+//! `HF_ENDPOINT`, `HF_TOKEN` (and the older `HUGGING_FACE_HUB_TOKEN`), `HF_TOKEN_PATH`, the
+//! token file `huggingface-cli login` saves, `HF_HUB_DISABLE_IMPLICIT_TOKEN`, `HF_HUB_OFFLINE`
+//! (and `TRANSFORMERS_OFFLINE`) and `HF_HUB_DISABLE_PROGRESS_BARS`; its docs say which wins.
+//! `HF_HUB_ETAG_TIMEOUT` and `HF_HUB_DOWNLOAD_TIMEOUT` are not honoured: hf-hub 0.4 gives no
+//! way to set its HTTP timeouts (hf-hub 1.0 is a rewrite on tokio and reqwest, and does not read
+//! them either).
+//!
+//! # Downloads (the `hub` feature)
+//!
+//! With the `hub` feature, a file the cache lacks is downloaded with hf-hub's blocking client
+//! from `<endpoint>/<repo>/resolve/<revision>/<file>`, sending `Authorization: Bearer <token>`
+//! when there is a token. hf-hub stores it as `huggingface_hub` does: the bytes in
+//! `blobs/<etag>`, a relative symlink `snapshots/<commit>/<file>` to it, and the commit in
+//! `refs/<revision>`; an interrupted download continues from `blobs/<etag>.part` with a
+//! `Range: bytes=<n>-` request. Relative redirects (renamed repos, `/api/resolve-cache/...`)
+//! are followed with the token; a redirect to another host (the CDN of large files) is
+//! followed too. When the Hub answers 404 with an `X-Repo-Commit` header, this module records
+//! the miss as `huggingface_hub` does, in `.no_exist/<commit>/<file>` and `refs/<revision>`, so
+//! the next lookup of that file does not ask the Hub again.
+//!
+//! What hf-hub 0.4 does not do: timeouts (above); retries (none are configured); checking that
+//! the server honoured the `Range` of a resumed download (a server that answers 200 with the
+//! whole file would leave a wrong blob); checking the blob's hash against its etag; keeping
+//! the token from another host (its size probe, `Range: bytes=0-0`, sends the token to the
+//! host an absolute redirect names, where `huggingface_hub` does not follow one; the download
+//! itself drops it); answering a redirect without `Location` with an error (it panics); and
+//! proxies listed in `NO_PROXY` (ureq 2 reads `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY`, the
+//! same for every host).
+//!
+//! Without the `hub` feature there is no network code at all: local folders and a filled cache
+//! work as with it, a file that a cached revision lacks is missing (as in offline mode), and a
+//! repo or revision the cache does not have is an [`Error::Hub`] that says how to get the files.
 
+#[cfg(feature = "hub")]
+mod download;
+mod settings;
+
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
+
+pub use settings::{HubSettings, DEFAULT_ENDPOINT};
 
 use crate::error::{Error, Result};
 use crate::options::LoadOptions;
@@ -15,13 +62,10 @@ pub struct ModelSource {
     kind: SourceKind,
     subfolder: Option<String>,
     revision: String,
-    cache_dir: PathBuf,
-    offline: bool,
+    settings: HubSettings,
     force_download: bool,
-    token: Option<String>,
     variant: Option<String>,
     use_safetensors: Option<bool>,
-    progress: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -30,26 +74,16 @@ enum SourceKind {
     Hub(String),
 }
 
-/// Whether an environment flag like `HF_HUB_OFFLINE` is set to a true value.
-fn env_flag(name: &str) -> bool {
-    std::env::var(name)
-        .map(|v| matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
-        .unwrap_or(false)
+/// The Hub cache folder, resolved as `huggingface_hub` does from the process environment
+/// (`HF_HUB_CACHE`, `HF_HOME/hub`, `$XDG_CACHE_HOME/huggingface/hub` or
+/// `~/.cache/huggingface/hub`).
+pub fn default_cache_dir() -> PathBuf {
+    settings::cache_dir_from_env()
 }
 
-/// The Hub cache folder, resolved as `huggingface_hub` does.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HF_HUB_CACHE") {
-        return PathBuf::from(dir);
-    }
-    if let Some(home) = std::env::var_os("HF_HOME") {
-        return PathBuf::from(home).join("hub");
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("huggingface").join("hub")
+/// Whether `revision` is a full commit hash (40 hexadecimal digits).
+fn is_commit_hash(revision: &str) -> bool {
+    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Check that `path` is a relative path inside its folder: no `..`, no root, no drive.
@@ -121,7 +155,18 @@ pub fn check_repo_id(id: &str) -> Result<()> {
 
 impl ModelSource {
     /// Resolve `id_or_path`: an existing folder is used as is, anything else is a Hub repo id.
+    /// The Hub settings come from `opts` and the process environment ([`HubSettings`]).
     pub fn resolve(id_or_path: &str, opts: &LoadOptions) -> Result<Self> {
+        Self::resolve_with_env(id_or_path, opts, |name| std::env::var_os(name))
+    }
+
+    /// [`resolve`](Self::resolve) with the environment that `env` describes instead of the
+    /// process's (`env("HF_HOME")` is the value of `HF_HOME`, `None` when unset).
+    pub fn resolve_with_env(
+        id_or_path: &str,
+        opts: &LoadOptions,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Self> {
         if let Some(sub) = &opts.subfolder {
             check_relative_path(sub)?;
         }
@@ -133,20 +178,24 @@ impl ModelSource {
             SourceKind::Local(path.to_path_buf())
         } else {
             check_repo_id(id_or_path)?;
+            // The revision names `refs/<revision>` in the cache.
+            check_relative_path(&opts.revision)?;
             SourceKind::Hub(id_or_path.to_owned())
         };
         Ok(Self {
             kind,
             subfolder: opts.subfolder.clone(),
             revision: opts.revision.clone(),
-            cache_dir: opts.cache_dir.clone().unwrap_or_else(default_cache_dir),
-            offline: opts.local_files_only || env_flag("HF_HUB_OFFLINE"),
+            settings: HubSettings::from_lookup(opts, env),
             force_download: opts.force_download,
-            token: opts.token.clone().or_else(|| std::env::var("HF_TOKEN").ok()),
             variant: opts.variant.clone(),
             use_safetensors: opts.use_safetensors,
-            progress: opts.progress,
         })
+    }
+
+    /// The Hub settings this source downloads with: cache folder, endpoint, token, offline.
+    pub fn hub_settings(&self) -> &HubSettings {
+        &self.settings
     }
 
     /// The weight file variant asked for (`fp16`), if any.
@@ -217,99 +266,117 @@ impl ModelSource {
         self.optional_file(file)?.ok_or_else(|| Error::FileNotFound {
             file: file.to_owned(),
             location: self.describe(),
-            hint: match (&self.kind, self.offline) {
-                (SourceKind::Hub(_), true) => format!(
+            hint: match &self.kind {
+                SourceKind::Hub(_) if self.settings.offline() => format!(
                     ": offline mode is on (HF_HUB_OFFLINE or local_files_only) and the cache `{}` does not have it",
-                    self.cache_dir.display()
+                    self.settings.cache_dir().display()
+                ),
+                SourceKind::Hub(_) if !cfg!(feature = "hub") => format!(
+                    ": the cache `{}` does not have it and this build has no Hub downloads (the `hub` feature of \
+                     autocandle is off); enable that feature, or download the file with `huggingface-cli download`",
+                    self.settings.cache_dir().display()
                 ),
                 _ => String::new(),
             },
         })
     }
 
+    /// The cache folder of repo `id`: `<cache>/models--org--name`.
     fn repo_cache_dir(&self, id: &str) -> PathBuf {
-        self.cache_dir.join(format!("models--{}", id.replace('/', "--")))
+        self.settings.cache_dir().join(format!("models--{}", id.replace('/', "--")))
     }
 
     /// Look `rel` up in the cache: `refs/<revision>` names a snapshot, unless the revision
     /// is itself a commit hash.
     fn cached_file(&self, id: &str, rel: &str) -> Result<CacheLookup> {
         let repo_dir = self.repo_cache_dir(id);
-        let is_commit = self.revision.len() == 40 && self.revision.chars().all(|c| c.is_ascii_hexdigit());
-        let commit = if is_commit {
+        let commit = if is_commit_hash(&self.revision) {
             self.revision.clone()
         } else {
-            check_relative_path(&self.revision)?;
             let ref_path = repo_dir.join("refs").join(&self.revision);
             match std::fs::read_to_string(&ref_path) {
                 Ok(s) => s.trim().to_owned(),
-                Err(_) => return Ok(CacheLookup::Unknown),
+                Err(_) => return Ok(CacheLookup::NotCached { revision_cached: false }),
             }
         };
         check_relative_path(&commit)?;
-        let path = repo_dir.join("snapshots").join(&commit).join(rel);
+        let snapshot = repo_dir.join("snapshots").join(&commit);
+        let path = snapshot.join(rel);
         if path.is_file() {
             return Ok(CacheLookup::Found(path));
         }
         if repo_dir.join(".no_exist").join(&commit).join(rel).exists() {
             return Ok(CacheLookup::KnownMissing);
         }
-        Ok(CacheLookup::Unknown)
+        Ok(CacheLookup::NotCached { revision_cached: snapshot.is_dir() })
     }
 
     fn hub_file(&self, id: &str, rel: &str) -> Result<Option<PathBuf>> {
+        let lookup = self.cached_file(id, rel)?;
         if !self.force_download {
-            match self.cached_file(id, rel)? {
+            match &lookup {
                 CacheLookup::Found(p) => {
                     tracing::debug!(repo = id, revision = %self.revision, file = rel, path = %p.display(), "cache hit");
-                    return Ok(Some(p));
+                    return Ok(Some(p.clone()));
                 }
                 CacheLookup::KnownMissing => {
                     tracing::debug!(repo = id, revision = %self.revision, file = rel, "known missing (cache)");
                     return Ok(None);
                 }
-                CacheLookup::Unknown => {}
+                CacheLookup::NotCached { .. } => {}
             }
         }
-        if self.offline {
+        if self.settings.offline() {
             tracing::debug!(repo = id, revision = %self.revision, file = rel, "not in the cache (offline)");
             return Ok(None);
         }
-        tracing::debug!(repo = id, revision = %self.revision, file = rel, "downloading");
-        self.download(id, rel)
-    }
-
-    fn download(&self, id: &str, rel: &str) -> Result<Option<PathBuf>> {
-        use hf_hub::api::sync::ApiBuilder;
-        use hf_hub::{Repo, RepoType};
-        let hub_err = |message: String| Error::Hub { repo: id.to_owned(), file: rel.to_owned(), message };
-        let api = ApiBuilder::new()
-            .with_cache_dir(self.cache_dir.clone())
-            .with_token(self.token.clone())
-            .with_progress(self.progress)
-            .build()
-            .map_err(|e| hub_err(e.to_string()))?;
-        let repo = api.repo(Repo::with_revision(id.to_owned(), RepoType::Model, self.revision.clone()));
-        let result = if self.force_download { repo.download(rel) } else { repo.get(rel) };
-        match result {
-            Ok(p) => Ok(Some(p)),
-            Err(e) if is_missing_file(&e) => Ok(None),
-            Err(e) => Err(hub_err(format!(
-                "{e}; check the repo id, the revision and your network, or set HF_HUB_OFFLINE=1 to use the cache only"
-            ))),
+        #[cfg(feature = "hub")]
+        {
+            tracing::debug!(repo = id, revision = %self.revision, file = rel, "downloading");
+            download::download(self, id, rel)
+        }
+        #[cfg(not(feature = "hub"))]
+        {
+            // Like offline mode for a revision the cache has (so optional files that Python
+            // never fetched are simply missing); a revision it lacks cannot load at all.
+            let revision_cached = matches!(lookup, CacheLookup::NotCached { revision_cached: true });
+            if revision_cached && !self.force_download {
+                return Ok(None);
+            }
+            let why = if self.force_download {
+                "force_download asks for a fresh copy".to_owned()
+            } else {
+                format!(
+                    "the cache `{}` does not have revision `{}`",
+                    self.settings.cache_dir().display(),
+                    self.revision
+                )
+            };
+            Err(Error::Hub {
+                repo: id.to_owned(),
+                file: rel.to_owned(),
+                message: format!(
+                    "{why} and this build has no Hub downloads (the `hub` feature of autocandle is off): enable \
+                     the `hub` feature, fill the cache with `huggingface-cli download {id}` (or Python's \
+                     `huggingface_hub`), or pass a local folder"
+                ),
+            })
         }
     }
 }
 
-/// Whether a Hub error says the file is not in the repo (HTTP 404).
-fn is_missing_file(e: &hf_hub::api::sync::ApiError) -> bool {
-    matches!(e, hf_hub::api::sync::ApiError::RequestError(e) if matches!(**e, ureq::Error::Status(404, _)))
-}
-
+/// What the cache knows about one file at one revision.
 enum CacheLookup {
+    /// In `snapshots/<commit>/`.
     Found(PathBuf),
+    /// Recorded in `.no_exist/<commit>/`: the repo does not have it.
     KnownMissing,
-    Unknown,
+    /// Neither; `revision_cached` when the revision's snapshot folder exists (only builds
+    /// without downloads need to know).
+    NotCached {
+        #[cfg_attr(feature = "hub", allow(dead_code))]
+        revision_cached: bool,
+    },
 }
 
 #[cfg(test)]
@@ -345,22 +412,5 @@ mod tests {
         for bad in ["", "../x", "a/b", ".", "..", "a..b", "x\\y", ".hidden"] {
             assert!(check_variant(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn only_a_404_status_is_a_missing_file() {
-        use hf_hub::api::sync::ApiError;
-        let status = |code: u16| {
-            let response = ureq::Response::new(code, "status", "").unwrap();
-            ApiError::RequestError(Box::new(ureq::Error::Status(code, response)))
-        };
-        assert!(is_missing_file(&status(404)));
-        for code in [401, 403, 500] {
-            assert!(!is_missing_file(&status(code)), "{code}");
-        }
-        // A message that merely reads like one is not.
-        let io = std::io::Error::other("https://huggingface.co/x: status code 404");
-        assert!(!is_missing_file(&ApiError::IoError(io)));
-        assert!(!is_missing_file(&ApiError::InvalidResume));
     }
 }

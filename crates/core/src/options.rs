@@ -16,19 +16,35 @@ pub enum DTypeChoice {
 }
 
 /// Options of `from_pretrained`, after `transformers`' keyword arguments.
-#[derive(Debug, Clone)]
+///
+/// The Hub fields (`cache_dir`, `endpoint`, `token`, `local_files_only`, `progress`) are
+/// merged with `huggingface_hub`'s environment variables as
+/// [`HubSettings`](crate::hub::HubSettings) describes: `HF_HOME`, `HF_HUB_CACHE`,
+/// `HF_ENDPOINT`, `HF_TOKEN`, `HF_TOKEN_PATH`, `HF_HUB_DISABLE_IMPLICIT_TOKEN`,
+/// `HF_HUB_OFFLINE` and `HF_HUB_DISABLE_PROGRESS_BARS` are honoured; `HF_HUB_ETAG_TIMEOUT` and
+/// `HF_HUB_DOWNLOAD_TIMEOUT` are not (hf-hub 0.4 cannot set HTTP timeouts). Downloads need the
+/// `hub` feature of autocandle (on by default).
+///
+/// Its `Debug` output shows whether there is a token, never the token.
+#[derive(Clone)]
 pub struct LoadOptions {
     /// Branch, tag or commit of a Hub repo (`main`).
     pub revision: String,
-    /// Hub cache folder; `None` uses `HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`.
+    /// Hub cache folder; `None` uses `HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`
+    /// (see [`HubSettings`](crate::hub::HubSettings)).
     pub cache_dir: Option<PathBuf>,
+    /// Address of the Hub (a mirror or a private Hub); `None` uses `HF_ENDPOINT`, else
+    /// `https://huggingface.co`.
+    pub endpoint: Option<String>,
     /// Download again even when the file is in the cache.
     pub force_download: bool,
-    /// Never touch the network; also set by `HF_HUB_OFFLINE=1`.
+    /// Never touch the network; also set by `HF_HUB_OFFLINE=1` (or `TRANSFORMERS_OFFLINE=1`).
     pub local_files_only: bool,
     /// Folder inside the repo or local folder that holds the files.
     pub subfolder: Option<String>,
-    /// Hub access token; `None` uses `HF_TOKEN` or the token saved by `huggingface-cli login`.
+    /// Hub access token; `None` uses `HF_TOKEN`, else the token file that `huggingface-cli login`
+    /// saves (`HF_TOKEN_PATH`, else `$HF_HOME/token`), unless `HF_HUB_DISABLE_IMPLICIT_TOKEN` is
+    /// set. Blanks around it are trimmed; an empty token counts as none.
     pub token: Option<String>,
     /// Device the weights are loaded onto.
     pub device: Device,
@@ -47,7 +63,8 @@ pub struct LoadOptions {
     /// them in [`LoadingReport::mismatched_keys`]) instead of failing.
     pub ignore_mismatched_sizes: bool,
     /// Show hf-hub's download progress bars on stderr (off by default; a command line turns
-    /// it on when stderr is a terminal).
+    /// it on when stderr is a terminal). `HF_HUB_DISABLE_PROGRESS_BARS=1` turns them off even
+    /// when this is on.
     pub progress: bool,
 }
 
@@ -56,6 +73,7 @@ impl Default for LoadOptions {
         Self {
             revision: "main".to_owned(),
             cache_dir: None,
+            endpoint: None,
             force_download: false,
             local_files_only: false,
             subfolder: None,
@@ -68,6 +86,44 @@ impl Default for LoadOptions {
             ignore_mismatched_sizes: false,
             progress: false,
         }
+    }
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Spelled out, so that a new field is not forgotten: destructured first.
+        let Self {
+            revision,
+            cache_dir,
+            endpoint,
+            force_download,
+            local_files_only,
+            subfolder,
+            token,
+            device,
+            dtype,
+            config_overrides,
+            variant,
+            use_safetensors,
+            ignore_mismatched_sizes,
+            progress,
+        } = self;
+        f.debug_struct("LoadOptions")
+            .field("revision", revision)
+            .field("cache_dir", cache_dir)
+            .field("endpoint", endpoint)
+            .field("force_download", force_download)
+            .field("local_files_only", local_files_only)
+            .field("subfolder", subfolder)
+            .field("token", &token.as_ref().map(|_| "<redacted>"))
+            .field("device", device)
+            .field("dtype", dtype)
+            .field("config_overrides", config_overrides)
+            .field("variant", variant)
+            .field("use_safetensors", use_safetensors)
+            .field("ignore_mismatched_sizes", ignore_mismatched_sizes)
+            .field("progress", progress)
+            .finish()
     }
 }
 
@@ -84,6 +140,12 @@ impl LoadOptions {
 
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Download from this Hub address instead of `HF_ENDPOINT` or `https://huggingface.co`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
         self
     }
 
@@ -141,7 +203,8 @@ impl LoadOptions {
         self
     }
 
-    /// Show download progress bars on stderr (hf-hub's `with_progress`).
+    /// Show download progress bars on stderr (hf-hub's `with_progress`), unless
+    /// `HF_HUB_DISABLE_PROGRESS_BARS` is set.
     pub fn progress(mut self, yes: bool) -> Self {
         self.progress = yes;
         self
