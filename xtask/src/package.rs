@@ -130,7 +130,8 @@ pub fn publishing_md(root: &Path) -> Result<String> {
          Every crate of the workspace except `xtask`, `autocandle-tests`, `autocandle-bench` and the examples\n\
          is published, with the workspace's version. CI runs `cargo xtask check-package`: it packages each\n\
          crate (`cargo package`), then builds and runs a new crate that depends only on the packages, with\n\
-         `autocandle = { version, default-features = false, features = [\"bert\"] }`.\n\n\
+         `autocandle = { version, default-features = false, features = [\"bert\"] }`, then checks it with\n\
+         autocandle's `all` (every architecture and part), so every library compiles from its package.\n\n\
          To release: set `[workspace.package] version` and the `version` of the internal crates in\n\
          `[workspace.dependencies]` of the root `Cargo.toml`, run `cargo xtask gen-mappings`, then\n\
          `cargo publish --workspace` (cargo orders the crates itself), or publish one by one in this\n\
@@ -189,6 +190,7 @@ pub fn check_package(root: &Path) -> Result<()> {
         format!(
             "[package]\nname = \"autocandle-user-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              [dependencies]\nautocandle = {{ version = \"={version}\", default-features = false, features = [\"bert\"] }}\n\n\
+             [features]\nall = [\"autocandle/all\"]\n\n\
              [patch.crates-io]\n{patch}\n{profile}\n[workspace]\n"
         ),
     )?;
@@ -232,6 +234,21 @@ pub fn check_package(root: &Path) -> Result<()> {
         bail!("the lean build pulls in {}: a feature gate leaks", unwanted.join(", "));
     }
     println!("the packaged crates build and run with `bert` alone (no hub, image, chat or onig)");
+
+    // Every other packaged library compiles from its package too (`all`: every architecture
+    // and part).
+    println!("checking the user crate with autocandle's `all`");
+    run(
+        Command::new(cargo()).current_dir(&user).env("CARGO_TARGET_DIR", &target).args([
+            "check",
+            "--quiet",
+            "--offline",
+            "--features",
+            "all",
+        ]),
+        "cargo check --features all on the user crate",
+    )?;
+    println!("every packaged library compiles from its package");
     Ok(())
 }
 
