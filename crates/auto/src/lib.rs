@@ -60,6 +60,8 @@
 //!
 //! Architectures are compiled in through features (`bert`, ..., or `all`).
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 mod chat;
 mod config;
