@@ -8,6 +8,8 @@
 //! - `task`: the task names (from `autocandle-tasks`), with the core task variant and trait of each;
 //! - `expand`: the generated impls and `inventory` submissions.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
 

@@ -1,6 +1,12 @@
 //! Shared helpers of the integration tests: the reference-fixture harness
 //! (format: `shared/fixture-format.md`).
 
+/// The Rust blocks of the root `README.md`, compiled as doc-tests
+/// (`cargo test -p autocandle-tests --doc`) so that they keep compiling against the facade.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

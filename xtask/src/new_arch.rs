@@ -315,6 +315,8 @@ fn lib_rs(p: &Plan) -> String {
 //! biases, sliding windows, soft-capping, ...). Weight names read as the `transformers` state
 //! dict (`model.layers.N.self_attn.q_proj.weight`, `lm_head.weight`).
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::{config};
@@ -539,6 +541,7 @@ mod tests {
         let lib = lib_rs(&p);
         assert!(lib.contains("config: ToyLlamaConfig, prefix: \"model\";\n    base: ToyLlamaModel;\n"), "{lib}");
         assert!(lib.contains("question_answering(prefix = \"transformer\"): ToyLlamaForQuestionAnswering;"), "{lib}");
+        assert!(lib.contains("\n#![warn(missing_docs)]\n"), "a scaffolded crate documents its public items: {lib}");
         Ok(())
     }
 

@@ -10,11 +10,15 @@ use crate::mappings::{feature_enabled, MODEL_TYPES};
 /// One model type `transformers` knows, with the Auto tasks it has.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelTypeInfo {
+    /// The `model_type` of `config.json` (`bert`).
     pub model_type: &'static str,
     /// Display name (`BERT`).
     pub name: &'static str,
+    /// The `transformers` config class (`BertConfig`).
     pub config_class: &'static str,
+    /// The slow tokenizer class `transformers` maps it to (`BertTokenizer`), if any.
     pub tokenizer_class: Option<&'static str>,
+    /// The fast tokenizer class (`BertTokenizerFast`), if any.
     pub tokenizer_fast_class: Option<&'static str>,
     /// The crate implementing it, when autocandle implements it.
     pub crate_name: Option<&'static str>,
@@ -39,7 +43,9 @@ impl ModelTypeInfo {
 /// A task of a model type and its `transformers` class.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskClass {
+    /// The task (the Auto class that loads it).
     pub task: Task,
+    /// The `transformers` model class for it (`BertForMaskedLM`).
     pub class_name: &'static str,
     /// Whether autocandle implements this head.
     pub implemented: bool,

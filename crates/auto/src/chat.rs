@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 /// (`tool_calls`, `reasoning_content`, `name`, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatMessage {
+    /// `system`, `user`, `assistant`, `tool`, or any role the template knows.
     pub role: String,
     /// A string, or a list of content blocks (`{"type": "text", "text": ...}`).
     pub content: Value,
@@ -30,18 +31,22 @@ impl ChatMessage {
         Self { role: role.into(), content: content.into(), extra: Map::new() }
     }
 
+    /// A `system` message.
     pub fn system(content: impl Into<Value>) -> Self {
         Self::new("system", content)
     }
 
+    /// A `user` message.
     pub fn user(content: impl Into<Value>) -> Self {
         Self::new("user", content)
     }
 
+    /// An `assistant` message.
     pub fn assistant(content: impl Into<Value>) -> Self {
         Self::new("assistant", content)
     }
 
+    /// A `tool` message: the result of a tool call.
     pub fn tool(content: impl Into<Value>) -> Self {
         Self::new("tool", content)
     }
@@ -117,25 +122,31 @@ pub struct ChatTemplateOptions {
 }
 
 impl ChatTemplateOptions {
+    /// The defaults: no generation prompt, no tools or documents, the tokenizer's default
+    /// template.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// End the prompt with the tokens that start an assistant reply (`add_generation_prompt=`).
     pub fn add_generation_prompt(mut self, yes: bool) -> Self {
         self.add_generation_prompt = yes;
         self
     }
 
+    /// Leave the last message open so that generation continues it (`continue_final_message=`).
     pub fn continue_final_message(mut self, yes: bool) -> Self {
         self.continue_final_message = yes;
         self
     }
 
+    /// JSON schemas of the tools the model may call (`tools=`).
     pub fn tools(mut self, tools: Vec<Value>) -> Self {
         self.tools = Some(tools);
         self
     }
 
+    /// Documents for retrieval-augmented generation (`documents=`).
     pub fn documents(mut self, documents: Vec<Value>) -> Self {
         self.documents = Some(documents);
         self

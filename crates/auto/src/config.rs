@@ -52,7 +52,7 @@ impl AutoConfig {
     /// model type found in the name, as `transformers` does: the longest known model type that
     /// occurs in the Hub repo id, or in the folder's name for a local folder (the folder and
     /// file name for a JSON file), see [`crate::catalog::model_type_from_name`]; when none
-    /// occurs, the error is [`autocandle_core::Error::MissingModelType`].
+    /// occurs, the error is [`Error::MissingModelType`](crate::Error::MissingModelType).
     pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<PretrainedConfig>> {
         let path = Path::new(id_or_path);
         let file = if path.is_file() {

@@ -4,12 +4,29 @@
 //! registered for the `model_type`, and loads the weights and tokenizer:
 //!
 //! ```no_run
-//! use autocandle::{AutoModelForMaskedLM, AutoTokenizer, EncodeOptions, Padding};
+//! use autocandle::{AutoModelForMaskedLM, AutoTokenizer, Device, EncodeOptions, Padding};
 //! # fn main() -> autocandle::Result<()> {
 //! let tok = AutoTokenizer::from_pretrained("google-bert/bert-base-uncased")?;
 //! let model = AutoModelForMaskedLM::from_pretrained("google-bert/bert-base-uncased")?;
 //! let batch = tok.encode_batch(&["Paris is the [MASK] of France.", "Hello"], &EncodeOptions::new().padding(Padding::Longest))?;
-//! let out = model.forward(&batch.to_inputs(&candle_core::Device::Cpu)?)?; // out.logits: [2, T, vocab]
+//! let out = model.forward(&batch.to_inputs(&Device::Cpu)?)?; // out.logits: [2, T, vocab]
+//! # Ok(()) }
+//! ```
+//!
+//! A folder works wherever a Hub id does, and [`pipelines`] do what `transformers.pipeline`
+//! does. This one runs offline on the 2-layer BERT with random weights (so its guesses are
+//! arbitrary) that the repository keeps in `tests/fixtures`:
+//!
+//! ```
+//! use autocandle::pipelines::FillMaskPipeline;
+//! # fn main() -> autocandle::Result<()> {
+//! let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/bert-masked-lm");
+//! let fill_mask = FillMaskPipeline::new(folder)?;
+//! let predictions = fill_mask.call("paris is the [MASK] of france.")?; // one list per mask
+//! for p in &predictions[0] {
+//!     println!("{:.4} {:<8} {}", p.score, p.token_str, p.sequence); // 0.0292 that  paris is the that of france.
+//! }
+//! assert_eq!(predictions[0].len(), 5);
 //! # Ok(()) }
 //! ```
 //!
@@ -58,7 +75,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Architectures are compiled in through features (`bert`, ..., or `all`).
+//! Architectures are compiled in through features, one per architecture (`bert`, `llama`,
+//! ...), or by profile (`text`, `vision`, `all`); `default` is `bert`. A model type whose
+//! feature is off fails to load with [`Error::NotCompiledIn`], which names the feature.
+
+#![warn(missing_docs)]
 
 pub mod catalog;
 #[cfg(feature = "chat")]

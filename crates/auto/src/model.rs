@@ -268,7 +268,10 @@ macro_rules! auto_model_classes {
         #[derive(Debug)]
         #[non_exhaustive]
         pub enum TaskModel {
-            $($($variant(Box<dyn autocandle_core::$trait>),)?)*
+            $($(
+                #[doc = concat!("A `", stringify!($auto), "` model.")]
+                $variant(Box<dyn autocandle_core::$trait>),
+            )?)*
         }
 
         impl TaskModel {

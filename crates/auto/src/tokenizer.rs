@@ -273,11 +273,15 @@ impl EncodeOptions {
 /// Token ids and masks of a batch, row by row (`transformers`' `BatchEncoding`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchEncoding {
+    /// Token ids, one row per text (`[batch, seq]` once padded).
     pub input_ids: Vec<Vec<u32>>,
+    /// 1 for tokens, 0 for padding; same shape as `input_ids`.
     pub attention_mask: Vec<Vec<u32>>,
+    /// Segment ids (0 for the first text, 1 for the pair); same shape as `input_ids`.
     pub token_type_ids: Vec<Vec<u32>>,
     /// Character offsets of each token in its text (`(0, 0)` for special and pad tokens).
     pub offsets: Vec<Vec<(usize, usize)>>,
+    /// The tokens as strings (`convert_ids_to_tokens`).
     pub tokens: Vec<Vec<String>>,
 }
 
@@ -287,6 +291,7 @@ impl BatchEncoding {
         self.input_ids.len()
     }
 
+    /// Whether the batch has no rows.
     pub fn is_empty(&self) -> bool {
         self.input_ids.is_empty()
     }
@@ -383,10 +388,12 @@ impl PreTrainedTokenizer {
         self.tokenizer.get_vocab_size(true)
     }
 
+    /// The id of `token` in the vocabulary (added tokens included), or `None`.
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.tokenizer.token_to_id(token)
     }
 
+    /// The token of `id`, or `None` when it is outside the vocabulary.
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.tokenizer.id_to_token(id)
     }

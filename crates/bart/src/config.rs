@@ -24,14 +24,21 @@ autocandle_core::config_with_attribute_map! {
 #[auto(config, model_type = "bart")]
 #[serde(default)]
 pub struct BartConfig {
+    /// Number of tokens in the vocabulary: the rows of `model.shared`, `[vocab_size, d_model]`.
     pub vocab_size: usize,
     /// Learned positions of the encoder and of the decoder (each stores 2 more rows).
     pub max_position_embeddings: usize,
+    /// Number of encoder blocks (`num_hidden_layers`).
     pub encoder_layers: usize,
+    /// Width of the encoder's feed-forward layers (`fc1`).
     pub encoder_ffn_dim: usize,
+    /// Attention heads per encoder block (`num_attention_heads`).
     pub encoder_attention_heads: usize,
+    /// Number of decoder blocks.
     pub decoder_layers: usize,
+    /// Width of the decoder's feed-forward layers (`fc1`).
     pub decoder_ffn_dim: usize,
+    /// Attention heads per decoder block (self- and cross-attention).
     pub decoder_attention_heads: usize,
     /// Training only: layer drop is a no-op here.
     pub encoder_layerdrop: f64,
@@ -58,9 +65,11 @@ pub struct BartConfig {
     /// Fills the decoder inputs that `shift_tokens_right` builds from `-100` labels; required
     /// when the decoder inputs are made from `input_ids`.
     pub pad_token_id: Option<i64>,
+    /// Id of the beginning-of-sequence token (`<s>`).
     pub bos_token_id: Option<i64>,
     /// The token whose (last) position `BartForSequenceClassification` pools.
     pub eos_token_id: Option<TokenIds>,
+    /// Always true for BART; kept for `config.json` round trips.
     pub is_encoder_decoder: bool,
     /// The first decoder token (generation, and `shift_tokens_right` of `input_ids`).
     pub decoder_start_token_id: Option<i64>,

@@ -167,6 +167,8 @@ through_model!(BartLm, BartClassifier);
 
 /// A head built from a [`BartConfig`].
 pub trait BartHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, config: &BartConfig) -> Result<Self>;
 }
 

@@ -13,6 +13,8 @@
 //! dropout and layer drop are no-ops; there is no `inputs_embeds`, no `encoder_outputs`
 //! argument and no `BartForCausalLM`.
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod inputs;

@@ -13,10 +13,15 @@ pub use autocandle_core::TokenIds;
 #[auto(config, model_type = "bert")]
 #[serde(default)]
 pub struct BertConfig {
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
     /// Activation of the feed-forward layers and of the MLM head transform.
     pub hidden_act: Activation,
@@ -24,11 +29,15 @@ pub struct BertConfig {
     pub hidden_dropout_prob: f64,
     /// Training only: dropout is a no-op here.
     pub attention_probs_dropout_prob: f64,
+    /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
+    /// Number of token types (segment ids in `token_type_ids`).
     pub type_vocab_size: usize,
     /// Standard deviation of the initialisation in `transformers`; unused at inference.
     pub initializer_range: f64,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_eps: f64,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
     /// Only `"absolute"` is supported. `transformers` 5.23 no longer declares this field and
     /// always computes absolute positions, silently dropping the relative-position weights of
@@ -44,7 +53,9 @@ pub struct BertConfig {
     /// Cross-attention layers for an encoder-decoder; they only act on `encoder_hidden_states`,
     /// which autocandle does not take, so their weights are not loaded.
     pub add_cross_attention: bool,
+    /// Id of the beginning-of-sequence token, if any.
     pub bos_token_id: Option<i64>,
+    /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
     pub eos_token_id: Option<TokenIds>,
     /// The MLM decoder shares the word embedding matrix.
     pub tie_word_embeddings: bool,

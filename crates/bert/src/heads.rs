@@ -190,6 +190,8 @@ through_bert!(BertLm, BertPreTraining, BertNextSentence);
 
 /// A head built from a [`BertConfig`]; `class` is the `transformers` class it is loaded as.
 pub trait BertHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, config: &BertConfig, class: &'static str) -> Result<Self>;
 }
 

@@ -18,6 +18,8 @@
 //! token classification and question answering heads are `autocandle_core::heads`' generic
 //! ones over [`BertModel`].
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod inputs;

@@ -137,8 +137,11 @@ impl DenseResidualNorm {
 /// `output_norm(output(activation(intermediate(x))) + x)`.
 #[derive(Debug)]
 pub struct BertLayerWeights {
+    /// The query projection (`attention.self.query`), `hidden -> hidden`.
     pub query: Linear,
+    /// The key projection (`attention.self.key`), `hidden -> hidden`.
     pub key: Linear,
+    /// The value projection (`attention.self.value`), `hidden -> hidden`.
     pub value: Linear,
     /// The projection of the attention's output (`attention.output.dense`).
     pub attention_output: Linear,
@@ -146,6 +149,7 @@ pub struct BertLayerWeights {
     pub attention_norm: LayerNorm,
     /// The first feed-forward matrix (`intermediate.dense`).
     pub intermediate: Linear,
+    /// The activation between the feed-forward matrices (`hidden_act`).
     pub activation: Activation,
     /// The second feed-forward matrix (`output.dense`).
     pub output: Linear,

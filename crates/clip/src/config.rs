@@ -16,15 +16,23 @@ pub use autocandle_core::TokenIds;
 #[auto(config, model_type = "clip_text_model")]
 #[serde(default)]
 pub struct CLIPTextConfig {
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
     /// Width of `text_projection` in `CLIPTextModelWithProjection`.
     pub projection_dim: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_eps: f64,
     /// Training only: dropout is a no-op here.
     pub attention_dropout: f64,
@@ -32,7 +40,9 @@ pub struct CLIPTextConfig {
     pub initializer_range: f64,
     /// Initialisation only; unused at inference.
     pub initializer_factor: f64,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
+    /// Id of the beginning-of-sequence token, if any.
     pub bos_token_id: Option<i64>,
     /// The text is pooled at the first `eos_token_id`; `2` selects the legacy rule (the
     /// position of the largest id), as `transformers` does for checkpoints made before the
@@ -84,17 +94,25 @@ impl CLIPTextConfig {
 #[auto(config, model_type = "clip_vision_model")]
 #[serde(default)]
 pub struct CLIPVisionConfig {
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
     /// Width of `visual_projection` in `CLIPVisionModelWithProjection`.
     pub projection_dim: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Channels of the input images (3 for RGB).
     pub num_channels: usize,
     /// Side of the square images the model takes (its position embeddings are fixed to it).
     pub image_size: usize,
+    /// Side, in pixels, of the square patches the image is cut into.
     pub patch_size: usize,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_eps: f64,
     /// Training only: dropout is a no-op here.
     pub attention_dropout: f64,
@@ -199,7 +217,9 @@ pub fn validate_vision(
 #[auto(config, model_type = "clip")]
 #[serde(from = "RawCLIPConfig")]
 pub struct CLIPConfig {
+    /// The text tower's config (`text_config` in `config.json`).
     pub text_config: CLIPTextConfig,
+    /// The vision tower's config (`vision_config` in `config.json`).
     pub vision_config: CLIPVisionConfig,
     /// Width of the shared embedding space (`text_projection`, `visual_projection`).
     pub projection_dim: usize,

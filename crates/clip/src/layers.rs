@@ -13,11 +13,17 @@ use autocandle_core::{Activation, Error, ModelInputs, Result};
 /// The sizes of one transformer tower (the text or the vision encoder).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EncoderSpec {
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_eps: f64,
 }
 
@@ -72,6 +78,7 @@ impl Mlp {
         })
     }
 
+    /// `fc2(activation(fc1(x)))`, `[batch, seq, hidden]` to the same shape.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = self.activation.forward(&self.fc1.forward(x)?)?;
         Ok(self.fc2.forward(&y)?)

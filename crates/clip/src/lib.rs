@@ -19,6 +19,8 @@
 //! Images must be `image_size` square (the position embeddings are not interpolated): make
 //! `pixel_values` with the model's `AutoImageProcessor`, and `input_ids` with its tokenizer.
 
+#![warn(missing_docs)]
+
 mod config;
 pub mod dual;
 pub mod layers;

@@ -19,18 +19,29 @@ pub enum Activation {
     GeluTanh,
     /// `quick_gelu`: `x * sigmoid(1.702 x)`.
     QuickGelu,
+    /// `hardswish`: `x * relu6(x + 3) / 6`.
     Hardswish,
+    /// `laplace`: `0.5 * (1 + erf((x - 0.707107) / (0.282095 * sqrt(2))))`.
     Laplace,
+    /// `leaky_relu`: `x` for positive `x`, else `0.01 x`.
     LeakyRelu,
+    /// `linear`: the identity.
     Linear,
+    /// `mish`: `x * tanh(softplus(x))`.
     Mish,
+    /// `relu`: `max(x, 0)`.
     Relu,
+    /// `relu2`: `relu(x)^2`.
     Relu2,
+    /// `relu6`: `min(max(x, 0), 6)`.
     Relu6,
+    /// `sigmoid`: `1 / (1 + exp(-x))`.
     Sigmoid,
     /// `silu`, `swish`.
     Silu,
+    /// `sqrtsoftplus`: `sqrt(softplus(x))`.
     SqrtSoftplus,
+    /// `tanh`.
     Tanh,
 }
 

@@ -18,7 +18,9 @@ use crate::registry::Registry;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TokenIds {
+    /// A single id (`"eos_token_id": 2`).
     One(i64),
+    /// A list of ids (`"eos_token_id": [128001, 128009]`); any of them counts.
     Many(Vec<i64>),
 }
 
@@ -108,6 +110,7 @@ pub trait ArchConfig: Any + Send + Sync + Debug {
 
 /// A config type known at compile time by its `model_type`.
 pub trait RegisteredConfig: ArchConfig + Sized {
+    /// The `model_type` the config is registered under (`"bert"`).
     const MODEL_TYPE: &'static str;
 }
 
@@ -116,12 +119,17 @@ pub trait RegisteredConfig: ArchConfig + Sized {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LabelConfig {
+    /// Label name of each class index, keyed by the index as a string (`{"0": "NEGATIVE"}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id2label: Option<BTreeMap<String, String>>,
+    /// Class index of each label name, the inverse of `id2label`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label2id: Option<BTreeMap<String, i64>>,
+    /// Number of classes of a classification head; `id2label`, when given, decides instead (see
+    /// the method `num_labels`, which also defaults to 2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_labels: Option<usize>,
+    /// `single_label_classification`, `multi_label_classification` or `regression`; decides the pipelines' default score function.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem_type: Option<String>,
 }

@@ -47,7 +47,10 @@ pub enum Pooling {
     /// The rightmost token that is not `pad_token_id` (0 when all are), the last token when
     /// there is no pad token (then only a batch of one is accepted), as
     /// `GenericForSequenceClassification`.
-    LastNonPad { pad_token_id: Option<i64> },
+    LastNonPad {
+        /// The config's `pad_token_id`.
+        pad_token_id: Option<i64>,
+    },
 }
 
 impl Pooling {
@@ -99,9 +102,19 @@ pub enum Classifier {
     Linear(Linear),
     /// `dense`, tanh, `out_proj`: `RobertaClassificationHead`, `BartClassificationHead`,
     /// `T5ClassificationHead`.
-    DenseTanh { dense: Linear, out_proj: Linear },
+    DenseTanh {
+        /// `hidden -> hidden`, followed by tanh.
+        dense: Linear,
+        /// `hidden -> num_labels`.
+        out_proj: Linear,
+    },
     /// `pre_classifier`, ReLU, `classifier`: DistilBERT.
-    DenseRelu { dense: Linear, out_proj: Linear },
+    DenseRelu {
+        /// `pre_classifier`, `hidden -> hidden`, followed by ReLU.
+        dense: Linear,
+        /// `classifier`, `hidden -> num_labels`.
+        out_proj: Linear,
+    },
 }
 
 impl Classifier {
@@ -193,6 +206,7 @@ pub struct SequenceClassifier<E> {
 }
 
 impl<E: Encoder> SequenceClassifier<E> {
+    /// The head over `encoder`, pooling with `pooling` and scoring with `classifier`.
     pub fn new(encoder: E, pooling: Pooling, classifier: Classifier) -> Self {
         Self { encoder, pooling, classifier }
     }
@@ -227,6 +241,7 @@ impl<E: Encoder> SequenceClassifier<E> {
 pub struct MultipleChoice<E>(SequenceClassifier<E>);
 
 impl<E: Encoder> MultipleChoice<E> {
+    /// The head over `encoder`; `classifier` has one output (the score of a choice).
     pub fn new(encoder: E, pooling: Pooling, classifier: Classifier) -> Self {
         Self(SequenceClassifier::new(encoder, pooling, classifier))
     }
@@ -252,6 +267,7 @@ pub struct TokenClassifier<E> {
 }
 
 impl<E: Encoder> TokenClassifier<E> {
+    /// The head over `encoder`; `classifier` is `hidden -> num_labels`.
     pub fn new(encoder: E, classifier: Linear) -> Self {
         Self { encoder, classifier }
     }
@@ -276,6 +292,7 @@ pub struct QuestionAnswerer<E> {
 }
 
 impl<E: Encoder> QuestionAnswerer<E> {
+    /// The head over `encoder`; `qa_outputs` is `hidden -> 2` (start and end scores).
     pub fn new(encoder: E, qa_outputs: Linear) -> Self {
         Self { encoder, qa_outputs }
     }

@@ -66,8 +66,11 @@ pub fn build_from_checkpoint<M: TaskHead + ?Sized>(
 /// How [`build_from_checkpoint_with`] builds a model.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
+    /// The dtype of the floating-point weights.
     pub dtype: DType,
+    /// The device the weights are loaded onto.
     pub device: Device,
+    /// What to do with missing, unexpected and mismatched weights.
     pub policy: LoadPolicy,
 }
 

@@ -41,16 +41,19 @@ impl ModelInputs {
         Self { input_ids: Some(input_ids), ..Self::default() }
     }
 
+    /// Set `attention_mask`, same shape as `input_ids`: 1 for tokens to attend to, 0 for padding.
     pub fn with_attention_mask(mut self, mask: Tensor) -> Self {
         self.attention_mask = Some(mask);
         self
     }
 
+    /// Set `token_type_ids` (segment ids), same shape as `input_ids`.
     pub fn with_token_type_ids(mut self, ids: Tensor) -> Self {
         self.token_type_ids = Some(ids);
         self
     }
 
+    /// Set `position_ids`, same shape as `input_ids`.
     pub fn with_position_ids(mut self, ids: Tensor) -> Self {
         self.position_ids = Some(ids);
         self
@@ -77,21 +80,25 @@ impl ModelInputs {
         Self { pixel_values: Some(pixel_values), ..Self::default() }
     }
 
+    /// Set `pixel_values`, `[batch, channels, height, width]`.
     pub fn with_pixel_values(mut self, pixel_values: Tensor) -> Self {
         self.pixel_values = Some(pixel_values);
         self
     }
 
+    /// Set `bool_masked_pos`, `[batch, num_patches]`, 1 where a patch is masked.
     pub fn with_bool_masked_pos(mut self, mask: Tensor) -> Self {
         self.bool_masked_pos = Some(mask);
         self
     }
 
+    /// Set `decoder_input_ids`, `[batch, target_seq]`, for encoder-decoder models.
     pub fn with_decoder_input_ids(mut self, ids: Tensor) -> Self {
         self.decoder_input_ids = Some(ids);
         self
     }
 
+    /// Set `decoder_attention_mask`, same shape as `decoder_input_ids`.
     pub fn with_decoder_attention_mask(mut self, mask: Tensor) -> Self {
         self.decoder_attention_mask = Some(mask);
         self

@@ -133,11 +133,13 @@ impl LoadOptions {
         Self::default()
     }
 
+    /// Load from this branch, tag or commit of the Hub repo.
     pub fn revision(mut self, revision: impl Into<String>) -> Self {
         self.revision = revision.into();
         self
     }
 
+    /// Use this Hub cache folder instead of `HF_HUB_CACHE` / `HF_HOME/hub`.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
         self
@@ -149,31 +151,37 @@ impl LoadOptions {
         self
     }
 
+    /// Download the files again even when they are cached.
     pub fn force_download(mut self, yes: bool) -> Self {
         self.force_download = yes;
         self
     }
 
+    /// Use only local folders and the cache, never the network (`HF_HUB_OFFLINE=1`).
     pub fn local_files_only(mut self, yes: bool) -> Self {
         self.local_files_only = yes;
         self
     }
 
+    /// Read the files from this folder inside the repo or local folder.
     pub fn subfolder(mut self, subfolder: impl Into<String>) -> Self {
         self.subfolder = Some(subfolder.into());
         self
     }
 
+    /// Authenticate to the Hub with this access token (private and gated repos).
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
     }
 
+    /// Load the weights onto `device`.
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
         self
     }
 
+    /// Load the floating-point weights in `dtype`, whatever the config's `torch_dtype` says.
     pub fn dtype(mut self, dtype: DType) -> Self {
         self.dtype = DTypeChoice::Fixed(dtype);
         self
@@ -216,8 +224,11 @@ impl LoadOptions {
 /// (`output_loading_info=True`; empty for configs).
 #[derive(Debug)]
 pub struct Loaded<T> {
+    /// The loaded config, model or other object.
     pub value: T,
+    /// Config overrides ([`LoadOptions::config_override`]) that no config field took.
     pub unused_kwargs: Map<String, Value>,
+    /// What happened to the weights; empty for configs.
     pub report: LoadingReport,
 }
 
@@ -245,7 +256,9 @@ pub struct LoadingReport {
 pub struct MismatchedKey {
     /// The model's name of the weight.
     pub name: String,
+    /// Its shape in the checkpoint.
     pub checkpoint_shape: Vec<usize>,
+    /// The shape the model's config implies.
     pub model_shape: Vec<usize>,
 }
 

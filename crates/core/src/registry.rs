@@ -49,18 +49,22 @@ pub type Ctor<M> = for<'a> fn(&dyn ArchConfig, VarBuilder<'a>) -> Result<Box<M>>
 /// `model_type -> config parser`, submitted by `#[derive(AutoRegister)]` on a config type.
 #[derive(Debug, Clone)]
 pub struct ConfigRegistration {
+    /// The `model_type` of `config.json` this parser reads (`bert`).
     pub model_type: &'static str,
     /// The `transformers` config class (`BertConfig`).
     pub config_class: &'static str,
     /// Rust path of the registering type, for error messages.
     pub source: &'static str,
+    /// Parses `config.json` (as JSON) into the typed config.
     pub parse: ConfigParser,
 }
 
 /// `(model_type, task) -> constructor`, submitted by `#[derive(AutoRegister)]` on a model type.
 #[derive(Debug, Clone)]
 pub struct ModelRegistration {
+    /// The `model_type` the model is registered for (`bert`).
     pub model_type: &'static str,
+    /// The task head it implements (the Auto class that finds it).
     pub task: Task,
     /// The `transformers` class name (`BertForMaskedLM`).
     pub class_name: &'static str,
@@ -70,6 +74,7 @@ pub struct ModelRegistration {
     pub base_model_prefix: &'static str,
     /// The `model_type` of the config type the model is built from.
     pub config_model_type: &'static str,
+    /// Builds the model from its config and weights.
     pub constructor: Constructor,
 }
 
@@ -80,7 +85,10 @@ macro_rules! constructors {
         #[derive(Clone, Copy)]
         #[non_exhaustive]
         pub enum Constructor {
-            $($($variant(Ctor<dyn crate::models::$trait>),)?)*
+            $($(
+                #[doc = concat!("Builds a `dyn ", stringify!($trait), "` (", $name, ").")]
+                $variant(Ctor<dyn crate::models::$trait>),
+            )?)*
         }
 
         impl Constructor {
@@ -113,7 +121,9 @@ macro_rules! constructors {
 
 /// A task trait object type (`dyn ForMaskedLm`) with its task and constructor.
 pub trait TaskHead {
+    /// The task whose trait this is.
     const TASK: Task;
+    /// `c` as a constructor of this trait object, if it builds one (`None` for another task).
     fn constructor(c: &Constructor) -> Option<Ctor<Self>>;
 }
 

@@ -145,7 +145,7 @@ enum Store {
 }
 
 /// The weight files holding one checkpoint, opened: safetensors headers are read and checked
-/// (each tensor is later read straight into its own buffer, see [`crate::safetensors_file`]), PyTorch
+/// (each tensor is later read straight into its own buffer, see `safetensors_file`), PyTorch
 /// `.bin` files read through the restricted unpickler of [`crate::pickle`] (nothing in them is
 /// ever executed; a pickle that names anything but tensors is refused).
 pub struct Checkpoint {

@@ -13,27 +13,41 @@ pub use autocandle_core::TokenIds;
 /// defaults), which an architecture then adjusts.
 #[derive(Debug, Clone, Copy)]
 pub struct CommonConfig<'a> {
+    /// The model type, for error messages.
     pub model_type: &'static str,
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
     /// `None` is `num_attention_heads` (multi-head attention).
     pub num_key_value_heads: Option<usize>,
     /// `None` (or 0) is `hidden_size / num_attention_heads`.
     pub head_dim: Option<usize>,
+    /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
+    /// Epsilon added to the mean square in every RMSNorm.
     pub rms_norm_eps: f64,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// The rotary embedding settings (`rope_parameters`, or `rope_theta` + `rope_scaling`).
     pub rope: &'a RopeConfig,
     /// See [`RopeContext::partial_rotary`].
     pub partial_rotary: bool,
     /// See [`RopeContext::original_max_position_embeddings`].
     pub original_max_position_embeddings: Option<usize>,
+    /// Whether the LM head shares the token embedding's weight (then a saved model has no `lm_head.weight`).
     pub tie_word_embeddings: bool,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
+    /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     pub labels: &'a LabelConfig,
+    /// `transformers`' switch for keeping a key/value cache; generation here always caches, and a forward pass without a cache behaves as `transformers`' does with this value.
     pub use_cache: bool,
 }
 

@@ -168,6 +168,8 @@ pub type QuestionAnswerer = heads::QuestionAnswerer<DecoderModel>;
 
 /// A head built from a [`DecoderSpec`], with its base model under `prefix`.
 pub trait DecoderHead: Sized {
+    /// Load the head from the checkpoint root `vb`, the decoder from `vb.pp(prefix)`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self>;
 }
 

@@ -79,6 +79,9 @@ impl Attention {
 
     /// `x` `[batch, seq, hidden]`; `mask` additive `[batch, 1, seq, past + seq]`; with a
     /// cache, this layer's past keys and values are read from and appended to it.
+    /// The layer on `x` `[batch, seq, hidden]`, with the call's rotary `cos_sin`, an additive
+    /// attention `mask` (`None` when nothing is masked) and, in generation, the cache and this
+    /// layer's index in it.
     pub fn forward(
         &self,
         x: &Tensor,
@@ -177,6 +180,7 @@ impl Mlp {
         })
     }
 
+    /// `down_proj(act(gate_proj(x)) * up_proj(x))`, `[batch, seq, hidden]` to the same shape.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let inner = match &self.gate_up {
             GateUp::Separate { gate, up } => (self.act.forward(&gate.forward(x)?)? * up.forward(x)?)?,
@@ -229,6 +233,9 @@ impl DecoderLayer {
         self.layer_type
     }
 
+    /// The layer on `x` `[batch, seq, hidden]`, with the call's rotary `cos_sin`, an additive
+    /// attention `mask` (`None` when nothing is masked) and, in generation, the cache and this
+    /// layer's index in it.
     pub fn forward(
         &self,
         x: &Tensor,

@@ -20,6 +20,8 @@
 //! An architecture crate is then its config struct, its `DecoderConfig` impl and one
 //! `register_heads!` call.
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod layers;

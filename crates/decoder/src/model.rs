@@ -103,10 +103,12 @@ impl DecoderModel {
         self.embed_tokens.embeddings()
     }
 
+    /// The device the weights are on.
     pub fn device(&self) -> &Device {
         &self.device
     }
 
+    /// The dtype of the floating-point weights.
     pub fn dtype(&self) -> DType {
         self.dtype
     }

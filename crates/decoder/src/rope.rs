@@ -26,37 +26,55 @@ pub const DEFAULT_ROPE_THETA: f64 = 10_000.0;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RopeParameters {
+    /// `default`, `linear`, `dynamic`, `yarn`, `longrope` or `llama3`; `None` is `default`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rope_type: Option<String>,
     /// The legacy name of `rope_type` (`rope_scaling: {"type": "linear"}`).
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub legacy_type: Option<String>,
+    /// Base of the rotary frequencies (`10000.0` when neither here nor in the config).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rope_theta: Option<f64>,
+    /// Fraction of each head's dimensions that are rotated (Phi-3, ...); `None` is all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partial_rotary_factor: Option<f64>,
+    /// Context scaling factor of `linear`, `dynamic`, `yarn`, `llama3` and `longrope`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub factor: Option<f64>,
+    /// Context length the model was pretrained with, before scaling (`yarn`, `llama3`,
+    /// `longrope`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_max_position_embeddings: Option<usize>,
+    /// Factor on cos and sin (`yarn`, `longrope`); `None` derives it from `factor`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attention_factor: Option<f64>,
+    /// `yarn`: the fast boundary of the frequency ramp (default 32).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beta_fast: Option<f64>,
+    /// `yarn`: the slow boundary of the frequency ramp (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beta_slow: Option<f64>,
+    /// `longrope`: per-frequency factors for sequences within the original context.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub short_factor: Option<Vec<f64>>,
+    /// `longrope`: per-frequency factors for sequences beyond the original context.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub long_factor: Option<Vec<f64>>,
+    /// `llama3`: wavelengths longer than `original_max_position_embeddings / low_freq_factor`
+    /// are scaled by `factor`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub low_freq_factor: Option<f64>,
+    /// `llama3`: wavelengths shorter than `original_max_position_embeddings / high_freq_factor`
+    /// are kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub high_freq_factor: Option<f64>,
+    /// `yarn` (DeepSeek form): multiplier in the attention factor's `0.1 * mscale * ln(factor) + 1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mscale: Option<f64>,
+    /// `yarn` (DeepSeek form): the divisor's `mscale` in the attention factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mscale_all_dim: Option<f64>,
+    /// `yarn`: round the ramp's boundaries to whole dimensions (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncate: Option<bool>,
     /// Keys not named above (`mrope_section`, ...), kept as read.
@@ -180,7 +198,12 @@ pub struct RopeSpec {
 pub enum RopeKind {
     /// `default`, `linear`, `yarn`, `llama3`: one set of frequencies, and the factor
     /// `attention_scaling` that multiplies cos and sin.
-    Fixed { inv_freq: Vec<f32>, attention_scaling: f64 },
+    Fixed {
+        /// The inverse frequencies.
+        inv_freq: Vec<f32>,
+        /// The factor on cos and sin.
+        attention_scaling: f64,
+    },
     /// `dynamic` (NTK): the base grows with the sequence once it is longer than
     /// `max_position_embeddings`, recomputed from the largest position of each call.
     ///
@@ -189,10 +212,28 @@ pub enum RopeKind {
     /// whenever calls grow (generation, with or without a cache) and differ only for a call
     /// shorter than an earlier one yet still beyond `max_position_embeddings`, where
     /// `transformers`' result depends on the calls before it.
-    Dynamic { base: f64, factor: f64, max_position_embeddings: usize, inv_freq: Vec<f32> },
+    Dynamic {
+        /// `rope_theta` before growing.
+        base: f64,
+        /// The scaling factor.
+        factor: f64,
+        /// The length beyond which the base grows.
+        max_position_embeddings: usize,
+        /// The frequencies of calls within `max_position_embeddings`.
+        inv_freq: Vec<f32>,
+    },
     /// `longrope`: `long` frequencies when the largest position of the call reaches
     /// `original_max_position_embeddings`, else `short`.
-    LongRope { short: Vec<f32>, long: Vec<f32>, original_max_position_embeddings: usize, attention_scaling: f64 },
+    LongRope {
+        /// The frequencies within the original context (`short_factor` applied).
+        short: Vec<f32>,
+        /// The frequencies beyond it (`long_factor` applied).
+        long: Vec<f32>,
+        /// The length from which `long` is used.
+        original_max_position_embeddings: usize,
+        /// The factor on cos and sin.
+        attention_scaling: f64,
+    },
 }
 
 impl RopeSpec {
@@ -511,7 +552,9 @@ pub struct RotaryEmbedding {
 /// Cos and sin for one call, `[batch or 1, seq, rotary_dim / 2]` in the model dtype.
 #[derive(Debug, Clone)]
 pub struct CosSin {
+    /// Cosines of the rotation angles.
     pub cos: Tensor,
+    /// Sines of the rotation angles.
     pub sin: Tensor,
 }
 

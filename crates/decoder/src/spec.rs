@@ -118,15 +118,23 @@ impl Default for DecoderOptions {
 pub struct DecoderSpec {
     /// Names the architecture in errors.
     pub model_type: &'static str,
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Number of key/value heads (grouped-query attention); `num_attention_heads` is plain multi-head attention.
     pub num_key_value_heads: usize,
     /// Size of one head (may differ from `hidden_size / num_attention_heads`).
     pub head_dim: usize,
+    /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
+    /// Epsilon added to the mean square in every RMSNorm.
     pub rms_norm_eps: f64,
     /// The MLP activation.
     pub hidden_act: Activation,
@@ -145,6 +153,7 @@ pub struct DecoderSpec {
     /// `use_cache`: in `transformers` a forward pass without a cache but with `use_cache`
     /// builds an empty cache, which turns off its packed-sequence detection; mirrored.
     pub use_cache: bool,
+    /// The switches where an architecture differs from Llama (norms, biases, soft-capping, ...).
     pub options: DecoderOptions,
 }
 

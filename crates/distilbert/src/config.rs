@@ -24,7 +24,9 @@ autocandle_core::config_with_attribute_map! {
 #[auto(config, model_type = "distilbert")]
 #[serde(default)]
 pub struct DistilBertConfig {
+    /// Number of tokens in the vocabulary: the rows of `word_embeddings`, `[vocab_size, dim]`.
     pub vocab_size: usize,
+    /// Longest sequence, in tokens: the rows of `position_embeddings`.
     pub max_position_embeddings: usize,
     /// Fixed sinusoidal position embeddings instead of learned ones. They are still a weight
     /// of the checkpoint, which wins when present (as in `transformers`); a model built
@@ -50,8 +52,11 @@ pub struct DistilBertConfig {
     pub qa_dropout: f64,
     /// Training only: dropout is a no-op here.
     pub seq_classif_dropout: f64,
+    /// Id of the padding token.
     pub pad_token_id: Option<i64>,
+    /// Id, or list of ids, of the end-of-sequence token; kept for round trips (DistilBERT does not generate).
     pub eos_token_id: Option<TokenIds>,
+    /// Id of the beginning-of-sequence token; kept for round trips.
     pub bos_token_id: Option<i64>,
     /// The masked LM's `vocab_projector` shares the word embedding matrix.
     pub tie_word_embeddings: bool,

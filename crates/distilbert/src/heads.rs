@@ -67,6 +67,8 @@ fn pre_classifier(vb: &VarBuilder<'_>, dim: usize, outputs: usize) -> Result<Cla
 /// A head built from a [`DistilBertConfig`]; `class` is the `transformers` class it is loaded
 /// as.
 pub trait DistilBertHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, config: &DistilBertConfig, class: &'static str) -> Result<Self>;
 }
 

@@ -17,6 +17,8 @@
 //!
 //! Inference only: dropout is a no-op; there is no `inputs_embeds`.
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod model;

@@ -7,6 +7,8 @@
 //! f32, an explicit `head_dim`, a GELU (tanh) gated MLP and, by default, the LM head tied to
 //! the embeddings.
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::GemmaConfig;

@@ -10,6 +10,8 @@
 //! alternating between a sliding window (`sliding_window`, even layers by default) and full
 //! attention.
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::Gemma2Config;

@@ -96,6 +96,7 @@ impl Debug for GenerateOptions<'_> {
 }
 
 impl<'a> GenerateOptions<'a> {
+    /// No decoder, no extra criteria or processors.
     pub fn new() -> Self {
         Self::default()
     }

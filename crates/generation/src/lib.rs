@@ -19,6 +19,7 @@
 //! padded on the left, with `position_ids` from the attention mask, so each row generates what
 //! it would generate alone.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod config;

@@ -115,6 +115,7 @@ pub struct NoRepeatNGram {
 }
 
 impl NoRepeatNGram {
+    /// Ban repeats of n-grams of `ngram_size` tokens; an error when it is 0.
     pub fn new(ngram_size: usize) -> Result<Self> {
         if ngram_size == 0 {
             return Err(invalid("`no_repeat_ngram_size` has to be a strictly positive integer, but is 0".to_owned()));
@@ -145,6 +146,8 @@ pub struct MinLength {
 }
 
 impl MinLength {
+    /// Ban `eos_token_ids` while a row holds fewer than `min_length` tokens (prompt and padding
+    /// included).
     pub fn new(min_length: usize, eos_token_ids: Vec<u32>) -> Self {
         Self { min_length, eos: eos_token_ids }
     }
@@ -191,6 +194,7 @@ pub struct Temperature {
 }
 
 impl Temperature {
+    /// Divide by `temperature`; an error unless it is finite and above 0.
     pub fn new(temperature: f64) -> Result<Self> {
         if !(temperature > 0.0 && temperature.is_finite()) {
             return Err(invalid(format!(
@@ -218,6 +222,7 @@ pub struct TopK {
 }
 
 impl TopK {
+    /// Keep `max(top_k, min_tokens_to_keep)` tokens; an error when `top_k` is 0.
     pub fn new(top_k: usize, min_tokens_to_keep: usize) -> Result<Self> {
         if top_k == 0 {
             return Err(invalid("`top_k` has to be a strictly positive integer, but is 0".to_owned()));
@@ -252,6 +257,8 @@ pub struct TopP {
 }
 
 impl TopP {
+    /// Keep the nucleus of mass `top_p`, at least `min_tokens_to_keep` (at least 1) tokens; an
+    /// error unless `top_p` is in (0, 1].
     pub fn new(top_p: f64, min_tokens_to_keep: usize) -> Result<Self> {
         if !(top_p > 0.0 && top_p <= 1.0) {
             return Err(invalid(format!("`top_p` has to be a float in (0, 1], but is {top_p}")));
@@ -293,6 +300,8 @@ pub struct MinP {
 }
 
 impl MinP {
+    /// Drop tokens below `min_p` times the top probability, keeping at least
+    /// `min_tokens_to_keep` (at least 1); an error unless `min_p` is in [0, 1].
     pub fn new(min_p: f64, min_tokens_to_keep: usize) -> Result<Self> {
         if !(0.0..=1.0).contains(&min_p) {
             return Err(invalid(format!("`min_p` has to be a float in the [0, 1] interval, but is {min_p}")));
@@ -366,6 +375,7 @@ pub struct ForcedBos {
 }
 
 impl ForcedBos {
+    /// Force `bos` (the config's `forced_bos_token_id`) as the first generated token.
     pub fn new(bos: u32) -> Self {
         Self { bos }
     }
@@ -389,6 +399,8 @@ pub struct ForcedEos {
 }
 
 impl ForcedEos {
+    /// Force one of `eos` (the config's `forced_eos_token_id`) when a row reaches
+    /// `max_length - 1` tokens.
     pub fn new(max_length: usize, eos: Vec<u32>) -> Self {
         Self { max_length, eos }
     }

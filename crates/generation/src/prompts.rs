@@ -14,7 +14,9 @@ use autocandle_core::{Error, Result};
 /// `transformers`' decoder-only generation, and come with its mask.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prompts {
+    /// Token ids, one row per prompt; rows may differ in length when there is no mask.
     pub input_ids: Vec<Vec<u32>>,
+    /// 1 for tokens, 0 for padding, same shape as `input_ids`; `None` attends to every token.
     pub attention_mask: Option<Vec<Vec<u32>>>,
 }
 
@@ -29,6 +31,7 @@ impl Prompts {
         Self::new(vec![ids.to_vec()])
     }
 
+    /// Set the attention mask of already (left-)padded rows.
     pub fn with_attention_mask(mut self, mask: Vec<Vec<u32>>) -> Self {
         self.attention_mask = Some(mask);
         self
@@ -39,6 +42,7 @@ impl Prompts {
         self.input_ids.len()
     }
 
+    /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.input_ids.is_empty()
     }
@@ -46,6 +50,8 @@ impl Prompts {
 
 /// What `generate` accepts as prompts.
 pub trait IntoPrompts {
+    /// The prompts as rows of ids; implementations that convert (a tokenizer's encoding, a
+    /// tensor) return their conversion errors.
     fn into_prompts(self) -> Result<Prompts>;
 }
 

@@ -48,6 +48,7 @@ impl<D> Debug for StopStringCriteria<D> {
 }
 
 impl<D: TokenDecoder> StopStringCriteria<D> {
+    /// Stop at any of `stop_strings`, decoding the newest tokens with `decoder`.
     pub fn new(decoder: D, stop_strings: Vec<String>) -> Self {
         let longest = stop_strings.iter().map(String::len).max().unwrap_or(0);
         Self { decoder, stop_strings, window: longest + WINDOW_SLACK }

@@ -24,6 +24,7 @@ autocandle_core::config_with_attribute_map! {
 #[auto(config, model_type = "gpt2")]
 #[serde(default)]
 pub struct GPT2Config {
+    /// Number of tokens in the vocabulary: the rows of `wte`, `[vocab_size, n_embd]`.
     pub vocab_size: usize,
     /// The number of positions (`max_position_embeddings`).
     pub n_positions: usize,
@@ -35,6 +36,7 @@ pub struct GPT2Config {
     pub n_head: usize,
     /// Inner size of the MLP; `None` is `4 * n_embd`.
     pub n_inner: Option<usize>,
+    /// Activation of the MLP (`gelu_new` for GPT-2).
     pub activation_function: Activation,
     /// Training only: dropout is a no-op here.
     pub resid_pdrop: f64,
@@ -42,6 +44,7 @@ pub struct GPT2Config {
     pub embd_pdrop: f64,
     /// Training only: dropout is a no-op here.
     pub attn_pdrop: f64,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_epsilon: f64,
     /// Standard deviation of the initialisation (of fresh Conv1D weights here too).
     pub initializer_range: f64,
@@ -59,7 +62,9 @@ pub struct GPT2Config {
     pub scale_attn_weights: bool,
     /// Generation only: autocandle's cache is passed explicitly.
     pub use_cache: bool,
+    /// Id of the beginning-of-sequence token (`<|endoftext|>`, 50256, in GPT-2).
     pub bos_token_id: Option<i64>,
+    /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
     pub eos_token_id: Option<TokenIds>,
     /// Marks the padding that `GPT2ForSequenceClassification` skips when it picks the last
     /// token of each row.

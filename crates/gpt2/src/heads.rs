@@ -79,6 +79,8 @@ impl Encoder for GPT2Model {
 
 /// A head built from a [`GPT2Config`].
 pub trait GPT2Head: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self>;
 }
 

@@ -11,6 +11,8 @@
 //! decoding. Inference only: dropout is a no-op; there is no `inputs_embeds`, no
 //! cross-attention (`add_cross_attention`) and no `GPT2DoubleHeadsModel`.
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod inputs;

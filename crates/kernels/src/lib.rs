@@ -18,6 +18,8 @@
 //! widens bf16 operands to f32 for every product). [`matmul`] is candle's `matmul` with the
 //! same bf16 path, for attention.
 
+#![warn(missing_docs)]
+
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_matmul;
 pub mod linear_f32;

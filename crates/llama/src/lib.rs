@@ -7,6 +7,8 @@
 //! `transformers` state dict (`model.layers.N.self_attn.q_proj.weight`, `lm_head.weight`;
 //! `transformer.*` under the question answering head, as `transformers` keeps it).
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::LlamaConfig;

@@ -7,6 +7,8 @@
 //! `sliding_window` positions only (`create_sliding_window_causal_mask`). Unlike Llama and
 //! Qwen, its question answering head keeps the base model under `model`.
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::MistralConfig;

@@ -18,22 +18,31 @@ use serde::{Deserialize, Serialize};
 #[auto(config, model_type = "mt5")]
 #[serde(default)]
 pub struct MT5Config {
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states (`hidden_size`), `[batch, seq, d_model]`.
     #[serde(alias = "hidden_size")]
     pub d_model: usize,
+    /// Width of one attention head (`head_dim`); `d_kv * num_heads` need not be `d_model`.
     #[serde(alias = "head_dim")]
     pub d_kv: usize,
+    /// Width of the feed-forward layer inside each block.
     pub d_ff: usize,
+    /// Number of encoder blocks (`num_hidden_layers`).
     #[serde(alias = "num_hidden_layers")]
     pub num_layers: usize,
     /// Decoder layers; `None` is `num_layers`.
     pub num_decoder_layers: Option<usize>,
+    /// Number of attention heads in each block (`num_attention_heads`).
     #[serde(alias = "num_attention_heads")]
     pub num_heads: usize,
+    /// Number of buckets of the relative position bias.
     pub relative_attention_num_buckets: usize,
+    /// Relative distance, in tokens, beyond which positions share the last bucket.
     pub relative_attention_max_distance: usize,
     /// Training only: dropout is a no-op here.
     pub dropout_rate: f64,
+    /// Epsilon added to the mean square in every layer norm (T5's norm has no mean and no bias).
     pub layer_norm_epsilon: f64,
     /// Scale of the initialisation in `transformers`; unused at inference.
     pub initializer_factor: f64,
@@ -45,18 +54,24 @@ pub struct MT5Config {
     /// Wins over the gating derived from `feed_forward_proj` when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_gated_act: Option<bool>,
+    /// Whether the model is an encoder-decoder (true for T5-like checkpoints); kept for `config.json` round trips.
     pub is_encoder_decoder: bool,
     /// Generation only.
     pub use_cache: bool,
     /// As saved; `transformers` 5.23 forces it to true and ties the head unless the
     /// checkpoint holds a separate `lm_head.weight`.
     pub tie_word_embeddings: bool,
+    /// Id of the beginning-of-sequence token, if any.
     pub bos_token_id: Option<i64>,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
+    /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
     pub eos_token_id: Option<TokenIds>,
+    /// First token fed to the decoder in generation and in `_shift_right`; T5 checkpoints use the pad token (0).
     pub decoder_start_token_id: Option<i64>,
     /// Training only: dropout is a no-op here.
     pub classifier_dropout: f64,
+    /// Whether `transformers` builds the stack as a decoder; the encoder-decoder sets this per stack itself, so it only round-trips here.
     pub is_decoder: bool,
     /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     #[serde(flatten)]

@@ -9,6 +9,8 @@
 //! defaults (a 250112-token vocabulary, `gated-gelu`, `decoder_start_token_id` 0) and the
 //! LM head, whose input `transformers` 5.23 never scales by `d_model ** -0.5` for mT5.
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::MT5Config;

@@ -12,10 +12,15 @@ use serde::{Deserialize, Serialize};
 #[auto(config, model_type = "phi3")]
 #[serde(default)]
 pub struct Phi3Config {
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
     /// `None` is `num_attention_heads`.
     pub num_key_value_heads: Option<usize>,
@@ -29,22 +34,30 @@ pub struct Phi3Config {
     pub embd_pdrop: f64,
     /// Training only: dropout is a no-op here.
     pub attention_dropout: f64,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
     /// The context the model was trained on: `longrope` switches from its short to its long
     /// factors past it.
     pub original_max_position_embeddings: usize,
     /// Standard deviation of the initialisation in `transformers`; unused at inference.
     pub initializer_range: f64,
+    /// Epsilon added to the mean square in every RMSNorm.
     pub rms_norm_eps: f64,
+    /// `transformers`' switch for keeping a key/value cache; generation here always caches, and a forward pass without a cache behaves as `transformers`' does with this value.
     pub use_cache: bool,
+    /// Whether the LM head shares the token embedding's weight (then a saved model has no `lm_head.weight`).
     pub tie_word_embeddings: bool,
     /// `rope_parameters` (or `rope_theta` + `rope_scaling`, whose legacy types `su` and `yarn`
     /// read as `longrope`), with `partial_rotary_factor`.
     #[serde(flatten)]
     pub rope: RopeConfig,
+    /// Id of the beginning-of-sequence token, if any.
     pub bos_token_id: Option<i64>,
+    /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
     pub eos_token_id: Option<TokenIds>,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
     /// When set, every layer attends to the last `sliding_window` positions only.
     pub sliding_window: Option<usize>,

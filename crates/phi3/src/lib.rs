@@ -10,6 +10,8 @@
 //! recomputes the whole sequence once when the context first grows past
 //! `original_max_position_embeddings` under `longrope`.
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::Phi3Config;

@@ -7,6 +7,8 @@
 //! `use_sliding_window`, the layers from `max_window_layers` on (or those `layer_types` names
 //! `sliding_attention`) attend to the last `sliding_window` positions only.
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::Qwen2Config;

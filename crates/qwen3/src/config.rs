@@ -12,21 +12,31 @@ use serde::{Deserialize, Serialize};
 #[auto(config, model_type = "qwen3")]
 #[serde(default)]
 pub struct Qwen3Config {
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
     /// `None` is `num_attention_heads`.
     pub num_key_value_heads: Option<usize>,
     /// Size of one attention head (not `hidden_size / num_attention_heads` in general).
     pub head_dim: usize,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
     /// Standard deviation of the initialisation in `transformers`; unused at inference.
     pub initializer_range: f64,
+    /// Epsilon added to the mean square in every RMSNorm.
     pub rms_norm_eps: f64,
+    /// `transformers`' switch for keeping a key/value cache; generation here always caches, and a forward pass without a cache behaves as `transformers`' does with this value.
     pub use_cache: bool,
+    /// Whether the LM head shares the token embedding's weight (then a saved model has no `lm_head.weight`).
     pub tie_word_embeddings: bool,
     /// `rope_parameters` (or `rope_theta` + `rope_scaling`).
     #[serde(flatten)]
@@ -35,6 +45,7 @@ pub struct Qwen3Config {
     pub attention_bias: bool,
     /// Without it `sliding_window` is ignored (`transformers` sets it to `None`).
     pub use_sliding_window: bool,
+    /// Width, in tokens, of the attention window of sliding layers; used only with `use_sliding_window`.
     pub sliding_window: Option<usize>,
     /// Without `layer_types`, the layers from this index on use the sliding window.
     pub max_window_layers: usize,
@@ -42,8 +53,11 @@ pub struct Qwen3Config {
     pub layer_types: Option<Vec<String>>,
     /// Training only: dropout is a no-op here.
     pub attention_dropout: f64,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
+    /// Id of the beginning-of-sequence token, if any.
     pub bos_token_id: Option<i64>,
+    /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
     pub eos_token_id: Option<TokenIds>,
     /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     #[serde(flatten)]

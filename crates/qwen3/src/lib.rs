@@ -8,6 +8,8 @@
 //! the layers from `max_window_layers` on (or those `layer_types` names `sliding_attention`)
 //! attend to the last `sliding_window` positions only.
 
+#![warn(missing_docs)]
+
 mod config;
 
 pub use config::Qwen3Config;

@@ -25,10 +25,15 @@ macro_rules! roberta_config {
         #[auto(config, model_type = $model_type)]
         #[serde(default)]
         pub struct $name {
+            /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
             pub vocab_size: usize,
+            /// Width of the hidden states, `[batch, seq, hidden_size]`.
             pub hidden_size: usize,
+            /// Number of transformer blocks.
             pub num_hidden_layers: usize,
+            /// Number of attention heads in each block (query heads where keys and values have fewer).
             pub num_attention_heads: usize,
+            /// Width of the feed-forward (MLP) layer inside each block.
             pub intermediate_size: usize,
             /// Activation of the feed-forward layers (the LM head always uses exact GELU).
             pub hidden_act: Activation,
@@ -40,14 +45,18 @@ macro_rules! roberta_config {
             /// (`pad_token_id + 1` for the first token), so a sequence may hold
             /// `max_position_embeddings - pad_token_id - 1` tokens (514 positions give 512).
             pub max_position_embeddings: usize,
+            /// Number of token types (segment ids in `token_type_ids`).
             pub type_vocab_size: usize,
             /// Standard deviation of the initialisation in `transformers`; unused at inference.
             pub initializer_range: f64,
+            /// Epsilon added to the variance in every LayerNorm.
             pub layer_norm_eps: f64,
             /// The padding token; positions are counted from it (`padding_idx`), and tokens
             /// equal to it get it as their position. Needed unless `position_ids` are given.
             pub pad_token_id: Option<i64>,
+            /// Id of the beginning-of-sequence token, if any.
             pub bos_token_id: Option<i64>,
+            /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
             pub eos_token_id: Option<TokenIds>,
             /// Only `"absolute"` is supported, as for BERT (older configs still hold the field;
             /// `transformers` 5.23 no longer reads it).

@@ -81,6 +81,8 @@ impl ForTextEncoding for RobertaEncoder {
 
 /// A head built from a [`RobertaSpec`]; `class` is the `transformers` class it is loaded as.
 pub trait RobertaHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, spec: &RobertaSpec, class: &'static str) -> Result<Self>;
 }
 

@@ -27,6 +27,8 @@
 //! Inference only: dropout is a no-op; there is no KV cache, no `inputs_embeds` and no
 //! cross-attention (`encoder_hidden_states`).
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod model;

@@ -15,17 +15,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SiglipTextConfig {
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_eps: f64,
     /// Training only: dropout is a no-op here.
     pub attention_dropout: f64,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
+    /// Id of the beginning-of-sequence token, if any.
     pub bos_token_id: Option<i64>,
     /// Unused by the model: SigLIP pools the last position, whatever token it holds.
     pub eos_token_id: Option<TokenIds>,
@@ -85,15 +95,23 @@ impl SiglipTextConfig {
 #[auto(config, model_type = "siglip_vision_model")]
 #[serde(default)]
 pub struct SiglipVisionConfig {
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Channels of the input images (3 for RGB).
     pub num_channels: usize,
     /// Side of the square images the model takes (its position embeddings are fixed to it).
     pub image_size: usize,
+    /// Side, in pixels, of the square patches the image is cut into.
     pub patch_size: usize,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_eps: f64,
     /// Training only: dropout is a no-op here.
     pub attention_dropout: f64,
@@ -143,7 +161,9 @@ impl SiglipVisionConfig {
 #[auto(config, model_type = "siglip")]
 #[serde(from = "RawSiglipConfig")]
 pub struct SiglipConfig {
+    /// The text tower's config (`text_config` in `config.json`).
     pub text_config: SiglipTextConfig,
+    /// The vision tower's config (`vision_config` in `config.json`).
     pub vision_config: SiglipVisionConfig,
     /// Initialisation only; unused at inference.
     pub initializer_factor: f64,

@@ -20,6 +20,8 @@
 //! `text_model.head.weight`, `logit_bias`). Make `pixel_values` with the model's
 //! `AutoImageProcessor`, and `input_ids` with its tokenizer, padded to `max_length`.
 
+#![warn(missing_docs)]
+
 mod config;
 mod model;
 mod towers;

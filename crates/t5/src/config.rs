@@ -20,6 +20,7 @@ pub use autocandle_core::TokenIds;
 #[auto(config, model_type = "t5")]
 #[serde(default)]
 pub struct T5Config {
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
     /// Width of the residual stream (`hidden_size`).
     #[serde(alias = "hidden_size")]
@@ -34,12 +35,16 @@ pub struct T5Config {
     pub num_layers: usize,
     /// Decoder layers; `None` is `num_layers`.
     pub num_decoder_layers: Option<usize>,
+    /// Number of attention heads in each block (`num_attention_heads`).
     #[serde(alias = "num_attention_heads")]
     pub num_heads: usize,
+    /// Number of buckets of the relative position bias.
     pub relative_attention_num_buckets: usize,
+    /// Relative distance, in tokens, beyond which positions share the last bucket.
     pub relative_attention_max_distance: usize,
     /// Training only: dropout is a no-op here.
     pub dropout_rate: f64,
+    /// Epsilon added to the mean square in every layer norm (T5's norm has no mean and no bias).
     pub layer_norm_epsilon: f64,
     /// Scale of the initialisation in `transformers`; unused at inference.
     pub initializer_factor: f64,
@@ -53,17 +58,22 @@ pub struct T5Config {
     /// Whether the feed-forward layer is gated; when present it wins over `feed_forward_proj`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_gated_act: Option<bool>,
+    /// Whether the model is an encoder-decoder (true for T5-like checkpoints); kept for `config.json` round trips.
     pub is_encoder_decoder: bool,
     /// Generation only.
     pub use_cache: bool,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
+    /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
     pub eos_token_id: Option<TokenIds>,
+    /// Id of the beginning-of-sequence token, if any.
     pub bos_token_id: Option<i64>,
     /// The first decoder token of generation and of `_shift_right`; T5 checkpoints set it
     /// to the pad token (0), `T5Config()` leaves it unset.
     pub decoder_start_token_id: Option<i64>,
     /// Training only: dropout is a no-op here.
     pub classifier_dropout: f64,
+    /// Whether `transformers` builds the stack as a decoder; the encoder-decoder sets this per stack itself, so it only round-trips here.
     pub is_decoder: bool,
     /// As saved. `transformers` 5.23 always ties the LM head to the embeddings unless the
     /// checkpoint holds a separate `lm_head.weight`, and reads this key (when the config has
@@ -192,17 +202,25 @@ pub fn feed_forward(
 pub struct T5Spec {
     /// The model type, for error messages.
     pub model_type: &'static str,
+    /// Number of tokens in the vocabulary: the rows of the token embedding `[vocab_size, hidden_size]`.
     pub vocab_size: usize,
+    /// Width of the hidden states (`hidden_size`), `[batch, seq, d_model]`.
     pub d_model: usize,
+    /// Width of one attention head (`head_dim`); `d_kv * num_heads` need not be `d_model`.
     pub d_kv: usize,
+    /// Width of the feed-forward layer inside each block.
     pub d_ff: usize,
+    /// Number of attention heads in each block (`num_attention_heads`).
     pub num_heads: usize,
     /// Encoder layers.
     pub num_layers: usize,
     /// Decoder layers.
     pub num_decoder_layers: usize,
+    /// Number of buckets of the relative position bias.
     pub relative_attention_num_buckets: usize,
+    /// Relative distance, in tokens, beyond which positions share the last bucket.
     pub relative_attention_max_distance: usize,
+    /// Epsilon added to the mean square in every layer norm (T5's norm has no mean and no bias).
     pub layer_norm_epsilon: f64,
     /// Activation of the feed-forward layers.
     pub activation: Activation,
@@ -210,9 +228,11 @@ pub struct T5Spec {
     pub gated: bool,
     /// Scale the decoder output by `d_model ** -0.5` before `lm_head`.
     pub scale_decoder_outputs: bool,
+    /// Id of the padding token, if the vocabulary has one.
     pub pad_token_id: Option<i64>,
     /// `eos_token_id` as a list (empty when unset).
     pub eos_token_ids: Vec<i64>,
+    /// First token fed to the decoder in generation and in `_shift_right`; T5 checkpoints use the pad token (0).
     pub decoder_start_token_id: Option<i64>,
     /// Outputs of the classification heads.
     pub num_labels: usize,

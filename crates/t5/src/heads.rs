@@ -48,6 +48,7 @@ impl T5ConditionalGeneration {
     }
 
     /// The encoder-decoder under the head.
+    /// The encoder-decoder under the head.
     pub fn model(&self) -> &T5EncoderDecoder {
         &self.model
     }
@@ -96,6 +97,7 @@ impl T5SequenceClassifier {
         })
     }
 
+    /// The encoder-decoder under the head.
     pub fn model(&self) -> &T5EncoderDecoder {
         &self.model
     }
@@ -176,6 +178,7 @@ impl T5QuestionAnswerer {
         })
     }
 
+    /// The encoder-decoder under the head.
     pub fn model(&self) -> &T5EncoderDecoder {
         &self.model
     }
@@ -308,6 +311,8 @@ impl ForQuestionAnswering for Named<T5QuestionAnswerer> {
 
 /// A head built from a [`T5Spec`]; `class` is the `transformers` class it is loaded as.
 pub trait T5Head: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, spec: &T5Spec, class: &'static str) -> Result<Self>;
 }
 

@@ -25,6 +25,8 @@
 //! Inference only: dropout is a no-op; `token_type_ids` and `position_ids` are ignored (T5
 //! has neither); there is no `inputs_embeds`.
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod inputs;

@@ -437,10 +437,12 @@ impl T5EncoderStack {
         &self.spec
     }
 
+    /// The device the weights are on.
     pub fn device(&self) -> &Device {
         &self.device
     }
 
+    /// The dtype of the floating-point weights.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -484,10 +486,12 @@ impl T5EncoderDecoder {
         self.encoder.spec()
     }
 
+    /// The device the weights are on.
     pub fn device(&self) -> &Device {
         self.encoder.device()
     }
 
+    /// The dtype of the floating-point weights.
     pub fn dtype(&self) -> DType {
         self.encoder.dtype()
     }

@@ -22,6 +22,7 @@
 //!
 //! This crate has no dependencies, so the derive macro and xtask can read it without candle.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 /// Call the macro `$callback` with the task table, one entry per task, in `Task` order.

@@ -1,6 +1,6 @@
 //! Helpers shared by the unit tests of the architecture crates, a dev-dependency only: the
 //! registered-heads check of llama-like decoders ([`check_heads`]), fresh weights, small
-//! inputs, comparisons and the parity fixtures ([`fresh`], [`ids`], [`reference`], ...).
+//! inputs, comparisons and the parity fixtures ([`fresh`], [`ids`], [`reference()`], ...).
 //! Not public API; the tensor helpers panic on failure.
 //!
 //! It depends on `autocandle-core` and candle alone, never on an architecture crate, so a

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Size2 {
+    /// One number: a square of that side, in pixels.
     Square(usize),
+    /// `[height, width]` in pixels.
     HeightWidth([usize; 2]),
 }
 
@@ -29,10 +31,15 @@ impl Size2 {
 #[auto(config, model_type = "vit")]
 #[serde(default)]
 pub struct ViTConfig {
+    /// Width of the hidden states, `[batch, seq, hidden_size]`.
     pub hidden_size: usize,
+    /// Number of transformer blocks.
     pub num_hidden_layers: usize,
+    /// Number of attention heads in each block (query heads where keys and values have fewer).
     pub num_attention_heads: usize,
+    /// Width of the feed-forward (MLP) layer inside each block.
     pub intermediate_size: usize,
+    /// Activation of the feed-forward layer (`hidden_act`: `silu`, `gelu`, `gelu_pytorch_tanh`, ...).
     pub hidden_act: Activation,
     /// Training only: dropout is a no-op here.
     pub hidden_dropout_prob: f64,
@@ -40,10 +47,13 @@ pub struct ViTConfig {
     pub attention_probs_dropout_prob: f64,
     /// Standard deviation of the initialisation in `transformers`; unused at inference.
     pub initializer_range: f64,
+    /// Epsilon added to the variance in every LayerNorm.
     pub layer_norm_eps: f64,
     /// The size of the images the model takes (its position embeddings are fixed to it).
     pub image_size: Size2,
+    /// Side, in pixels, of the square patches the image is cut into.
     pub patch_size: Size2,
+    /// Channels of the input images (3 for RGB).
     pub num_channels: usize,
     /// Bias on the query, key and value projections.
     pub qkv_bias: bool,
@@ -51,6 +61,7 @@ pub struct ViTConfig {
     pub encoder_stride: usize,
     /// Width of the pooler output; `None` is `hidden_size`.
     pub pooler_output_size: Option<usize>,
+    /// Activation of the pooler (`tanh` in `transformers`).
     pub pooler_act: Activation,
     /// `id2label`, `label2id`, `num_labels`, `problem_type`.
     #[serde(flatten)]

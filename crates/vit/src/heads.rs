@@ -23,6 +23,8 @@ pub struct ViTClassifier {
 
 /// A head built from a [`ViTConfig`].
 pub trait ViTHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
     fn load(vb: VarBuilder<'_>, config: &ViTConfig) -> Result<Self>;
 }
 

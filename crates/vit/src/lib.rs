@@ -6,6 +6,8 @@
 //! Images must have the model's `image_size` (the position embeddings are not interpolated);
 //! make `pixel_values` with the model's `AutoImageProcessor`.
 
+#![warn(missing_docs)]
+
 mod config;
 mod heads;
 mod model;

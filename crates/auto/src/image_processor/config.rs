@@ -149,15 +149,30 @@ impl Resampling {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageSize {
     /// `{"height", "width"}` (or a plain int when the class defaults to squares): exactly this.
-    Exact { height: usize, width: usize },
+    Exact {
+        /// Height in pixels.
+        height: usize,
+        /// Width in pixels.
+        width: usize,
+    },
     /// `{"shortest_edge"}` (or a plain int for CLIP and SigLIP): the shorter side becomes
     /// this, the longer one keeps the aspect ratio (rounded down).
     ShortestEdge(usize),
     /// `{"shortest_edge", "longest_edge"}`: as `ShortestEdge`, unless the longer side would
     /// exceed `longest`.
-    ShortestLongestEdge { shortest: usize, longest: usize },
+    ShortestLongestEdge {
+        /// Target of the shorter side, in pixels.
+        shortest: usize,
+        /// Bound of the longer side, in pixels.
+        longest: usize,
+    },
     /// `{"max_height", "max_width"}`: the largest size with the aspect ratio that fits.
-    MaxHeightWidth { max_height: usize, max_width: usize },
+    MaxHeightWidth {
+        /// Largest height in pixels.
+        max_height: usize,
+        /// Largest width in pixels.
+        max_width: usize,
+    },
 }
 
 impl ImageSize {

@@ -33,7 +33,9 @@ pub enum Pooling {
 /// L2 normalisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolingConfig {
+    /// The pooling modes; their vectors are concatenated, each `[hidden]`.
     pub modes: Vec<Pooling>,
+    /// L2-normalise the pooled vector (sentence-transformers' `Normalize` module).
     pub normalize: bool,
 }
 

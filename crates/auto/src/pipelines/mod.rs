@@ -283,18 +283,29 @@ pub fn normalize_task(task: &str) -> Result<&'static str> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Pipeline {
+    /// `fill-mask`.
     FillMask(FillMaskPipeline),
+    /// `text-classification` (`sentiment-analysis`).
     TextClassification(TextClassificationPipeline),
+    /// `token-classification` (`ner`).
     TokenClassification(TokenClassificationPipeline),
+    /// `feature-extraction`.
     FeatureExtraction(FeatureExtractionPipeline),
+    /// `image-classification`.
     #[cfg(feature = "image")]
     ImageClassification(ImageClassificationPipeline),
+    /// `text-generation`.
     TextGeneration(TextGenerationPipeline),
+    /// `zero-shot-image-classification`.
     #[cfg(feature = "image")]
     ZeroShotImageClassification(ZeroShotImageClassificationPipeline),
+    /// `question-answering`.
     QuestionAnswering(QuestionAnsweringPipeline),
+    /// `text2text-generation`.
     Text2TextGeneration(Text2TextGenerationPipeline),
+    /// `summarization`.
     Summarization(SummarizationPipeline),
+    /// `translation` (`translation_XX_to_YY`).
     Translation(TranslationPipeline),
 }
 

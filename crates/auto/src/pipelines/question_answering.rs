@@ -64,7 +64,9 @@ pub struct Answer {
     /// Character offsets of the answer in the context (`answer == context[start..end]` in
     /// characters; `start == end == 0` for the impossible answer).
     pub start: usize,
+    /// End of the answer, in characters, exclusive.
     pub end: usize,
+    /// The answer's text.
     pub answer: String,
 }
 

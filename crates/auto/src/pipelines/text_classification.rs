@@ -11,7 +11,9 @@ use crate::AutoModelForSequenceClassification;
 /// The function applied to the logits (`function_to_apply`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassificationFunction {
+    /// Each logit on its own: `1 / (1 + exp(-x))` (multi-label, or one label).
     Sigmoid,
+    /// Over the labels of a row: the scores sum to 1.
     Softmax,
     /// The raw logits.
     None,
@@ -56,7 +58,9 @@ impl Default for TextClassificationOptions {
 /// A label and its score (`{"label", "score"}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Label {
+    /// The label's name (`id2label`), or `LABEL_{i}` when the config has none.
     pub label: String,
+    /// The logit after [`ClassificationFunction`].
     pub score: f32,
 }
 

@@ -46,6 +46,7 @@ impl std::str::FromStr for AggregationStrategy {
 /// Options of [`TokenClassificationPipeline::call_with`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenClassificationOptions {
+    /// How tokens are grouped into words and entities (default none: one entity per token).
     pub aggregation_strategy: AggregationStrategy,
     /// Labels left out of the result (default `["O"]`).
     pub ignore_labels: Vec<String>,
@@ -64,13 +65,15 @@ impl Default for TokenClassificationOptions {
 pub struct Entity {
     /// The label (`entity`) or the group's tag (`entity_group`).
     pub entity: String,
+    /// The softmax probability of the label; for a group, the mean over its words or tokens.
     pub score: f32,
     /// The token position in the encoded input (strategy none only).
     pub index: Option<usize>,
     /// The token, or the text of the grouped tokens.
     pub word: String,
-    /// Character offsets into the input.
+    /// Character offset of the start in the input.
     pub start: usize,
+    /// Character offset of the end in the input, exclusive.
     pub end: usize,
 }
 

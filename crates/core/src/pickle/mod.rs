@@ -1,7 +1,7 @@
 //! PyTorch `.bin` checkpoints (`pytorch_model.bin`, the zip archives `torch.save` writes), read
 //! without executing anything.
 //!
-//! The archive's `data.pkl` goes through a restricted unpickler ([`unpickle`]) that accepts
+//! The archive's `data.pkl` goes through a restricted unpickler (`unpickle`) that accepts
 //! only what a state dict is made of and refuses every other global by name (what
 //! `torch.load(weights_only=True)` refuses, and more). Tensor bytes are then read straight
 //! from the archive's `data/<key>` entries, on demand. Archives written before PyTorch 1.6
