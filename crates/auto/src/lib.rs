@@ -141,3 +141,8 @@ pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTra
 // (generated from manifests/).
 mod architectures;
 pub use architectures::*;
+
+/// The examples of this crate's `README.md` (its crates.io page), compiled as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
