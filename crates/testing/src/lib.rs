@@ -7,6 +7,7 @@
 //! crate's own unit tests (`crate::` types) and these helpers agree on every type.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod heads;
 mod tensors;
