@@ -39,6 +39,12 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let rust = render::rustfmt(root, &render::rust(&manifests))?;
     let architectures = render::rustfmt(root, &wiring::architectures_rs(&archs))?;
     let version = wiring::workspace_version(&root_toml)?;
+    // From the manifests as this run writes them: a new architecture is a new dependency of
+    // the facade.
+    let publishing = package::publishing_md(
+        root,
+        &[(wiring::ROOT_CARGO_TOML, &root_toml), (features::AUTO_CARGO_TOML, &auto_toml)],
+    )?;
     let mut outputs = vec![
         Output { path: MAPPINGS_RS.into(), contents: rust },
         Output { path: MODELS_MD.into(), contents: render::docs(&manifests, &auto_features) },
@@ -47,7 +53,7 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
         Output { path: wiring::ARCHITECTURES_RS.into(), contents: architectures },
         Output { path: wiring::README_MD.into(), contents: readme },
     ];
-    outputs.push(Output { path: package::PUBLISHING_MD.into(), contents: package::publishing_md(root)? });
+    outputs.push(Output { path: package::PUBLISHING_MD.into(), contents: publishing });
     for arch in &archs {
         outputs.push(Output { path: wiring::arch_readme_path(arch), contents: wiring::arch_readme(arch, &version) });
     }
