@@ -295,13 +295,8 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 }
 
 fn workspace_version(root: &Path) -> Result<String> {
-    let toml = read_toml(&root.join("Cargo.toml"))?;
-    toml.get("workspace")
-        .and_then(|w| w.get("package"))
-        .and_then(|p| p.get("version"))
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("Cargo.toml: no [workspace.package] version"))
+    let text = std::fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
+    crate::wiring::workspace_version(&text)
 }
 
 /// The root manifest's `[profile.*]` tables, as TOML text.

@@ -48,14 +48,24 @@ mod downloads {
         Repo::new("org/tiny", SHA, &[("config.json", CONFIG), ("sub/vocab.txt", b"[PAD]\n[UNK]\n")])
     }
 
-    #[test]
-    fn a_download_lands_in_the_cache_layout_and_the_next_lookup_makes_no_request() {
+    /// The fake Hub serving [`tiny_repo`], an empty `HF_HOME`, and an environment with both
+    /// (`HF_ENDPOINT`) and `extra`; `None`, after saying why, when a proxy would get the requests.
+    fn tiny_hub(extra: &[(&str, &str)]) -> Option<(FakeHub, tempfile::TempDir, impl Fn(&str) -> Option<OsString>)> {
         if skip_for_proxy() {
-            return;
+            return None;
         }
         let hub = FakeHub::serving(vec![tiny_repo()]);
         let home = tempfile::tempdir().unwrap();
-        let vars = env(home.path(), &[("HF_ENDPOINT", &hub.url())]);
+        let url = hub.url();
+        let mut vars = vec![("HF_ENDPOINT", url.as_str())];
+        vars.extend_from_slice(extra);
+        let vars = env(home.path(), &vars);
+        Some((hub, home, vars))
+    }
+
+    #[test]
+    fn a_download_lands_in_the_cache_layout_and_the_next_lookup_makes_no_request() {
+        let Some((hub, home, vars)) = tiny_hub(&[]) else { return };
         let source = ModelSource::resolve_with_env("org/tiny", &LoadOptions::new(), &vars).unwrap();
         let path = source.file("config.json").unwrap();
 
@@ -122,12 +132,7 @@ mod downloads {
 
     #[test]
     fn a_404_is_recorded_in_no_exist_and_the_next_lookup_makes_no_request() {
-        if skip_for_proxy() {
-            return;
-        }
-        let hub = FakeHub::serving(vec![tiny_repo()]);
-        let home = tempfile::tempdir().unwrap();
-        let vars = env(home.path(), &[("HF_ENDPOINT", &hub.url())]);
+        let Some((hub, home, vars)) = tiny_hub(&[]) else { return };
         let source = ModelSource::resolve_with_env("org/tiny", &LoadOptions::new(), &vars).unwrap();
         assert_eq!(source.optional_file("generation_config.json").unwrap(), None);
         assert_eq!(hub.requests().len(), 1, "{:?}", hub.requests());
@@ -257,12 +262,7 @@ mod downloads {
 
     #[test]
     fn offline_mode_makes_no_request() {
-        if skip_for_proxy() {
-            return;
-        }
-        let hub = FakeHub::serving(vec![tiny_repo()]);
-        let home = tempfile::tempdir().unwrap();
-        let vars = env(home.path(), &[("HF_ENDPOINT", &hub.url()), ("HF_HUB_OFFLINE", "1")]);
+        let Some((hub, _home, vars)) = tiny_hub(&[("HF_HUB_OFFLINE", "1")]) else { return };
         let source = ModelSource::resolve_with_env("org/tiny", &LoadOptions::new(), &vars).unwrap();
         let err = source.file("config.json").unwrap_err().to_string();
         assert!(err.contains("offline mode is on"), "{err}");
