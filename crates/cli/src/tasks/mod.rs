@@ -243,10 +243,9 @@ pub fn check_local_path(model: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `HF_HUB_OFFLINE` is on (as `huggingface_hub` reads it).
+/// Whether offline mode is on (`HF_HUB_OFFLINE`, ...), as the library reads it.
 fn offline() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .is_ok_and(|v| matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
+    autocandle::hub::HubSettings::from_env(&autocandle::LoadOptions::new()).offline()
 }
 
 fn is_hub_id(model: &str) -> bool {
