@@ -23,6 +23,7 @@ pub mod activation;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod gguf;
 pub mod heads;
 pub mod hub;
 pub mod inputs;
@@ -42,7 +43,7 @@ pub use config::{ArchConfig, LabelConfig, PretrainedConfig, RegisteredConfig, To
 pub use error::{Error, Result};
 pub use load::LoadModel;
 pub use models::*;
-pub use options::{DTypeChoice, LoadOptions, Loaded, LoadingReport, MismatchedKey};
+pub use options::{DTypeChoice, LoadOptions, Loaded, LoadingReport, MismatchedKey, QuantType};
 pub use task::Task;
 
 /// The CPU kernels (`gelu_erf`, `silu`, `masked_softmax`, `linear`, `matmul`), which hold all of

@@ -66,6 +66,15 @@ pub struct LoadOptions {
     /// it on when stderr is a terminal). `HF_HUB_DISABLE_PROGRESS_BARS=1` turns them off even
     /// when this is on.
     pub progress: bool,
+    /// Read the config, the tokenizer, the generation settings and the weights from this GGUF
+    /// file of the repo or folder (`transformers`' `gguf_file`) instead of `config.json`,
+    /// `tokenizer.json` and safetensors files.
+    pub gguf_file: Option<String>,
+    /// Keep the weights of the linear layers quantized in this block type (in-situ
+    /// quantization of a float checkpoint, or re-quantization of a GGUF file). For a GGUF file
+    /// `None` keeps each tensor in the type the file stores it in, unless a float `dtype` is
+    /// asked for ([`DTypeChoice::Fixed`]), which dequantizes as `transformers` does.
+    pub quantize: Option<QuantType>,
 }
 
 impl Default for LoadOptions {
@@ -85,6 +94,8 @@ impl Default for LoadOptions {
             use_safetensors: None,
             ignore_mismatched_sizes: false,
             progress: false,
+            gguf_file: None,
+            quantize: None,
         }
     }
 }
@@ -107,6 +118,8 @@ impl std::fmt::Debug for LoadOptions {
             use_safetensors,
             ignore_mismatched_sizes,
             progress,
+            gguf_file,
+            quantize,
         } = self;
         f.debug_struct("LoadOptions")
             .field("revision", revision)
@@ -123,6 +136,8 @@ impl std::fmt::Debug for LoadOptions {
             .field("use_safetensors", use_safetensors)
             .field("ignore_mismatched_sizes", ignore_mismatched_sizes)
             .field("progress", progress)
+            .field("gguf_file", gguf_file)
+            .field("quantize", quantize)
             .finish()
     }
 }
@@ -217,6 +232,111 @@ impl LoadOptions {
         self.progress = yes;
         self
     }
+
+    /// Read everything from the GGUF file `name` of the repo or folder (`gguf_file=`).
+    pub fn gguf_file(mut self, name: impl Into<String>) -> Self {
+        self.gguf_file = Some(name.into());
+        self
+    }
+
+    /// Keep the linear layers' weights quantized in `kind` (see [`LoadOptions::quantize`]).
+    pub fn quantize(mut self, kind: QuantType) -> Self {
+        self.quantize = Some(kind);
+        self
+    }
+}
+
+/// A ggml block type that weights can be quantized to (`--quantize q8_0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuantType {
+    /// 32 weights in 4 bits with one f16 scale (4.5 bits a weight).
+    Q4_0,
+    /// 32 weights in 4 bits with an f16 scale and minimum (5 bits a weight).
+    Q4_1,
+    /// 32 weights in 5 bits with one f16 scale (5.5 bits a weight).
+    Q5_0,
+    /// 32 weights in 5 bits with an f16 scale and minimum (6 bits a weight).
+    Q5_1,
+    /// 32 weights in 8 bits with one f16 scale (8.5 bits a weight).
+    Q8_0,
+    /// k-quant: 256 weights in 2 bits with 4-bit sub-block scales (2.625 bits a weight).
+    Q2K,
+    /// k-quant: 256 weights in 3 bits (3.4375 bits a weight).
+    Q3K,
+    /// k-quant: 256 weights in 4 bits with 6-bit sub-block scales and minimums (4.5 bits a weight).
+    Q4K,
+    /// k-quant: 256 weights in 5 bits (5.5 bits a weight).
+    Q5K,
+    /// k-quant: 256 weights in 6 bits (6.5625 bits a weight).
+    Q6K,
+}
+
+impl QuantType {
+    /// Every type, in the order of llama.cpp's `ggml_type`.
+    pub const ALL: [QuantType; 10] = [
+        Self::Q4_0,
+        Self::Q4_1,
+        Self::Q5_0,
+        Self::Q5_1,
+        Self::Q8_0,
+        Self::Q2K,
+        Self::Q3K,
+        Self::Q4K,
+        Self::Q5K,
+        Self::Q6K,
+    ];
+
+    /// llama.cpp's lower-case name (`q4_0`, `q4_k`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Q4_0 => "q4_0",
+            Self::Q4_1 => "q4_1",
+            Self::Q5_0 => "q5_0",
+            Self::Q5_1 => "q5_1",
+            Self::Q8_0 => "q8_0",
+            Self::Q2K => "q2_k",
+            Self::Q3K => "q3_k",
+            Self::Q4K => "q4_k",
+            Self::Q5K => "q5_k",
+            Self::Q6K => "q6_k",
+        }
+    }
+
+    /// candle's block type.
+    pub fn ggml_dtype(self) -> candle_core::quantized::GgmlDType {
+        use candle_core::quantized::GgmlDType as G;
+        match self {
+            Self::Q4_0 => G::Q4_0,
+            Self::Q4_1 => G::Q4_1,
+            Self::Q5_0 => G::Q5_0,
+            Self::Q5_1 => G::Q5_1,
+            Self::Q8_0 => G::Q8_0,
+            Self::Q2K => G::Q2K,
+            Self::Q3K => G::Q3K,
+            Self::Q4K => G::Q4K,
+            Self::Q5K => G::Q5K,
+            Self::Q6K => G::Q6K,
+        }
+    }
+}
+
+impl std::fmt::Display for QuantType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for QuantType {
+    type Err = crate::Error;
+
+    /// `q4_0`, `Q4_K`, `q4k`: case and the underscore before `k` do not matter.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "");
+        Self::ALL.into_iter().find(|t| t.name().replace('_', "") == wanted).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|t| t.name()).collect();
+            crate::Error::InvalidInput(format!("unknown quantization type `{s}`: choose one of {}", names.join(", ")))
+        })
+    }
 }
 
 /// A loaded object with the config overrides that matched no config field
@@ -293,5 +413,21 @@ impl std::fmt::Display for LoadingReport {
         } else {
             f.write_str(&parts.join("; "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QuantType;
+
+    #[test]
+    fn quant_types_parse_by_llama_cpp_name() {
+        for t in QuantType::ALL {
+            assert_eq!(t.name().parse::<QuantType>().unwrap(), t);
+        }
+        assert_eq!("Q4_K".parse::<QuantType>().unwrap(), QuantType::Q4K);
+        assert_eq!("q4k".parse::<QuantType>().unwrap(), QuantType::Q4K);
+        let err = "q3_x".parse::<QuantType>().unwrap_err().to_string();
+        assert!(err.contains("q3_x") && err.contains("q8_0"), "{err}");
     }
 }
