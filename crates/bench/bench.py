@@ -193,6 +193,44 @@ def run(args) -> dict:
                 out["greedy_total"] = len(tokens)
                 out["first_divergence"] = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
                 out["f32_tokens"] = f32_tokens[:16]
+        elif scenario.startswith("gguf-"):
+            # The GGUF file dequantized to f32, as transformers loads it without GGUF kernels.
+            if not args.gguf:
+                raise SystemExit("the gguf scenarios need --gguf FILE")
+            x = torch.tensor(ids(1, 128))
+            mask = torch.ones_like(x)
+            new = 128
+            out["rss_before_mib"] = mib(status_kib("VmRSS"))
+            start = time.perf_counter()
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                model_dir, gguf_file=args.gguf, dtype=torch.float32
+            ).eval()
+            out["load_ms"] = (time.perf_counter() - start) * 1000.0
+            model(input_ids=x, attention_mask=mask).logits[0, -1].argmax()
+            out["first_token_ms"] = (time.perf_counter() - start) * 1000.0
+            out["peak_rss_first_token_mib"] = mib(status_kib("VmHWM"))
+            prefill, decode, tokens = [], [], None
+            for i in range(args.warmup + args.iters):
+                timer = FirstTokenTimer()
+                t0 = time.perf_counter()
+                seqs = model.generate(
+                    input_ids=x,
+                    attention_mask=mask,
+                    max_new_tokens=new,
+                    min_new_tokens=new,
+                    do_sample=False,
+                    num_beams=1,
+                    streamer=timer,
+                )
+                end = time.perf_counter()
+                if i >= args.warmup:
+                    prefill.append((timer.first - t0) * 1000.0)
+                    decode.append((new - 1) / (end - timer.first))
+                tokens = seqs[0, x.shape[1] :].tolist()
+            out["prefill_ms"] = statistics.median(prefill)
+            out["decode_tok_s"] = statistics.median(decode)
+            out["tokens"] = tokens[:16]
+            out["file_mib"] = round((model_dir / args.gguf).stat().st_size / 2**20, 1)
         elif args.scenario == "seq2seq":
             model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
             x = torch.tensor(ids(1, 64))
@@ -253,6 +291,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--gguf", default=None, help="GGUF file inside --model (the gguf-* scenarios)")
     args = parser.parse_args()
     # Before torch is imported, so that its OpenMP pool is sized from the start.
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))

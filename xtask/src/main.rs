@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 mod bench;
+mod bench_gguf;
 mod features;
 mod gen_mappings;
 mod import;

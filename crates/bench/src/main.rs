@@ -12,8 +12,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use autocandle::bert::{BertConfig, BertModel};
 use autocandle::{
-    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, DType, Device,
-    ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs, Seq2SeqGenerationMixin, Tensor,
+    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, AutoTokenizer, DType,
+    Device, ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs, Seq2SeqGenerationMixin,
+    Tensor,
 };
 use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use candle_core::D;
@@ -33,6 +34,12 @@ scenarios:
   vit                           vit-base shape image classification, batch 8
   load-minilm, load-smollm2     from_pretrained to the first output (warm page cache), peak RSS
   dispatch                      AutoModel against autocandle_bert::BertModel built directly (ours only)
+  gguf-<type> --gguf FILE       a GGUF file of SmolLM2-135M, weights kept quantized: load to the first
+                                token, peak RSS, prefill 128 tokens, 128 greedy tokens (ours only)
+  gguf-accuracy-<type> --gguf FILE
+                                the quantized model against the same file dequantized to f32: greedy
+                                agreement over 128 tokens on 4 prompts, logit deviations, perplexity
+                                of the repository's LICENSE text (ours only)
 
 Prints one JSON line. Threads: --threads sets RAYON_NUM_THREADS and CANDLE_NUM_THREADS
 (default: those variables, else the number of cores); run through `cargo xtask bench`.";
@@ -62,6 +69,8 @@ struct Args {
     model: PathBuf,
     warmup: usize,
     iters: usize,
+    /// The GGUF file inside `model` (the `gguf-*` scenarios).
+    gguf: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,7 +89,7 @@ fn main() -> std::process::ExitCode {
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let mut scenario = None;
-    let (mut imp, mut model, mut warmup, mut iters) = (None, None, 1, 3);
+    let (mut imp, mut model, mut warmup, mut iters, mut gguf) = (None, None, 1, 3, None);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("`{name}` needs a value\n\n{USAGE}"));
         match arg.as_str() {
@@ -101,6 +110,7 @@ fn parse_args() -> Result<Args> {
             }
             "--warmup" => warmup = number(&value("--warmup")?, "--warmup")?,
             "--iters" => iters = number(&value("--iters")?, "--iters")?,
+            "--gguf" => gguf = Some(value("--gguf")?),
             "-h" | "--help" => bail!("{USAGE}"),
             other if other.starts_with('-') => bail!("unknown option `{other}`\n\n{USAGE}"),
             other if scenario.is_none() => scenario = Some(other.to_owned()),
@@ -113,11 +123,16 @@ fn parse_args() -> Result<Args> {
         model: model.with_context(|| format!("no `--model` folder given\n\n{USAGE}"))?,
         warmup,
         iters,
+        gguf,
     };
     if args.iters == 0 {
         bail!("`--iters` must be at least 1");
     }
-    if !args.model.join("config.json").is_file() {
+    if let Some(file) = &args.gguf {
+        if !args.model.join(file).is_file() {
+            bail!("`{}` has no `{file}` (--gguf)", args.model.display());
+        }
+    } else if !args.model.join("config.json").is_file() {
         bail!("`{}` has no config.json: give a model folder (run through `cargo xtask bench`)", args.model.display());
     }
     Ok(args)
@@ -150,6 +165,11 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,
         ("load-smollm2", imp) => load_smollm2(dir, imp, &mut out)?,
         ("dispatch", Impl::Ours) => dispatch(dir, args, &mut out)?,
+        (s, Impl::Ours) if s.starts_with("gguf-accuracy") => gguf_accuracy(dir, args, &mut out)?,
+        (s, Impl::Ours) if s.starts_with("gguf-") => gguf_decoder(dir, args, &mut out)?,
+        (s, Impl::Candle) if s.starts_with("gguf-") => {
+            bail!("the GGUF scenarios compare autocandle with llama.cpp and PyTorch: run them with `--impl ours`")
+        }
         ("dispatch", Impl::Candle) => bail!("`dispatch` compares autocandle with itself: run it with `--impl ours`"),
         (other, _) => bail!("unknown scenario `{other}`\n\n{USAGE}"),
     }
@@ -768,5 +788,134 @@ fn dispatch(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()>
     out.insert("load_direct_ms".into(), json!(median(&direct_ms)));
     out.insert("forward_auto_ms".into(), json!(median(&fwd_auto)));
     out.insert("forward_direct_ms".into(), json!(median(&fwd_direct)));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// GGUF.
+
+/// The prompts of the GGUF accuracy scenario, each rendered with the model's chat template.
+const ACCURACY_PROMPTS: [&str; 4] = [
+    "What is the capital of France?",
+    "Write a short poem about the sea.",
+    "Explain in two sentences how a bicycle works.",
+    "List three uses of a paperclip.",
+];
+
+/// Tokens per window of the perplexity text.
+const PERPLEXITY_WINDOW: usize = 512;
+
+fn gguf_options(args: &Args) -> Result<LoadOptions> {
+    let file = args.gguf.as_deref().context("the gguf scenarios need `--gguf FILE`")?;
+    Ok(LoadOptions::new().gguf_file(file))
+}
+
+/// A GGUF file with its weights kept quantized: from_pretrained to the first token of a
+/// 128-token prompt (and the peak RSS then), then 128 greedy tokens as in `decoder`.
+fn gguf_decoder(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let opts = gguf_options(args)?;
+    let path = path_str(dir)?;
+    let prompt = ids(1, DECODER_PROMPT)?;
+    out.insert("rss_before_mib".into(), json!(mib(status_kib("VmRSS"))));
+    let start = Instant::now();
+    let model = context(AutoModelForCausalLM::from_pretrained_with(path, &opts), "from_pretrained")?.value;
+    out.insert("load_ms".into(), json!(ms_since(start)));
+    argmax_last(&context(model.forward(&ModelInputs::new(prompt.clone())), "forward")?.logits)?;
+    out.insert("first_token_ms".into(), json!(ms_since(start)));
+    out.insert("peak_rss_first_token_mib".into(), json!(mib(status_kib("VmHWM"))));
+    let config = context(GenerationConfig::from_pretrained_with(path, &opts), "generation config")?
+        .max_new_tokens(DECODER_NEW)
+        .min_new_tokens(DECODER_NEW)
+        .do_sample(false);
+    let prompt_ids: Vec<u32> = prompt.flatten_all()?.to_vec1()?;
+    let (mut prefill, mut decode, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..args.warmup + args.iters {
+        let (generated, start, first, end) = generate_greedy(&*model, &config, &prompt_ids)?;
+        if i >= args.warmup {
+            prefill.push((first - start).as_secs_f64() * 1000.0);
+            decode.push((DECODER_NEW - 1) as f64 / (end - first).as_secs_f64());
+        }
+        tokens = generated;
+    }
+    out.insert("prefill_ms".into(), json!(median(&prefill)));
+    out.insert("decode_tok_s".into(), json!(median(&decode)));
+    out.insert("tokens".into(), json!(&tokens[..tokens.len().min(16)]));
+    let file = dir.join(args.gguf.as_deref().unwrap_or_default());
+    out.insert("file_mib".into(), json!(mib(std::fs::metadata(&file)?.len() / 1024)));
+    Ok(())
+}
+
+/// The mean negative log-likelihood of each next token of `ids` under `logits` `[1, seq, vocab]`.
+fn nll_sum(logits: &Tensor, ids: &[u32]) -> Result<(f64, usize)> {
+    let logits = logits.get(0)?.to_dtype(DType::F64)?;
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let rows: Vec<Vec<f64>> = log_probs.to_vec2()?;
+    let mut sum = 0.0;
+    for (t, next) in ids.iter().skip(1).enumerate() {
+        sum -= rows[t][*next as usize];
+    }
+    Ok((sum, ids.len().saturating_sub(1)))
+}
+
+/// The quantized model against the same file dequantized to f32 (`dtype(F32)`, what
+/// transformers loads): greedy agreement, logit deviations on the perplexity text, and the
+/// perplexity of both.
+fn gguf_accuracy(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let opts = gguf_options(args)?;
+    let path = path_str(dir)?;
+    let tokenizer = context(AutoTokenizer::from_pretrained_with(path, &opts), "tokenizer")?;
+    let quantized = context(AutoModelForCausalLM::from_pretrained_with(path, &opts), "from_pretrained")?.value;
+    let dense =
+        context(AutoModelForCausalLM::from_pretrained_with(path, &opts.clone().dtype(DType::F32)), "from_pretrained")?
+            .value;
+    // Perplexity and logit deviations over the repository's LICENSE, in windows.
+    let text = include_str!("../../../LICENSE");
+    let encoded = context(tokenizer.encode(text), "encode")?;
+    let all: Vec<u32> = encoded.input_ids.into_iter().next().unwrap_or_default();
+    let (mut nll_q, mut nll_d, mut count) = (0.0, 0.0, 0usize);
+    let (mut max_dev, mut dev_sum, mut dev_n, mut max_abs) = (0f64, 0f64, 0usize, 0f64);
+    for window in all.chunks(PERPLEXITY_WINDOW).filter(|w| w.len() > 1) {
+        let x = Tensor::new(window, &Device::Cpu)?.unsqueeze(0)?;
+        let lq = context(quantized.forward(&ModelInputs::new(x.clone())), "forward")?.logits;
+        let ld = context(dense.forward(&ModelInputs::new(x)), "forward")?.logits;
+        let (q, n) = nll_sum(&lq, window)?;
+        let (d, _) = nll_sum(&ld, window)?;
+        nll_q += q;
+        nll_d += d;
+        count += n;
+        let diff = (lq.to_dtype(DType::F64)? - ld.to_dtype(DType::F64)?)?.abs()?.flatten_all()?;
+        max_dev = max_dev.max(diff.max(0)?.to_scalar::<f64>()?);
+        dev_sum += diff.sum_all()?.to_scalar::<f64>()?;
+        dev_n += diff.elem_count();
+        max_abs = max_abs.max(ld.to_dtype(DType::F64)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()?);
+    }
+    out.insert("perplexity_tokens".into(), json!(count));
+    out.insert("perplexity_quantized".into(), json!((nll_q / count.max(1) as f64).exp()));
+    out.insert("perplexity_f32".into(), json!((nll_d / count.max(1) as f64).exp()));
+    out.insert("max_abs_dev".into(), json!(max_dev));
+    out.insert("mean_abs_dev".into(), json!(dev_sum / dev_n.max(1) as f64));
+    out.insert("max_abs_f32".into(), json!(max_abs));
+    // Greedy agreement over 128 new tokens (EOS does not stop them) on each prompt.
+    let config = context(GenerationConfig::from_pretrained_with(path, &opts), "generation config")?
+        .max_new_tokens(DECODER_NEW)
+        .min_new_tokens(DECODER_NEW)
+        .do_sample(false);
+    let (mut agree, mut total, mut prefixes) = (0usize, 0usize, Vec::new());
+    for prompt in ACCURACY_PROMPTS {
+        let messages = [("user", prompt)];
+        let encoded = context(
+            tokenizer.encode_chat(&messages, &autocandle::ChatTemplateOptions::new().add_generation_prompt(true)),
+            "chat template",
+        )?;
+        let ids: Vec<u32> = encoded.input_ids.into_iter().next().unwrap_or_default();
+        let (q, ..) = generate_greedy(&*quantized, &config, &ids)?;
+        let (d, ..) = generate_greedy(&*dense, &config, &ids)?;
+        agree += q.iter().zip(&d).filter(|(a, b)| a == b).count();
+        total += d.len();
+        prefixes.push(q.iter().zip(&d).take_while(|(a, b)| a == b).count());
+    }
+    out.insert("greedy_agree".into(), json!(agree));
+    out.insert("greedy_total".into(), json!(total));
+    out.insert("greedy_common_prefix".into(), json!(prefixes));
     Ok(())
 }
