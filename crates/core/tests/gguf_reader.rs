@@ -3,6 +3,9 @@
 //! bytes), a seeded corruption loop that must never panic, and the real SmolLM2 file when it
 //! is present.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use autocandle_core::gguf::{dequantize_bytes, GgufFile, GgufValue, SUPPORTED_TENSOR_TYPES};
@@ -302,8 +305,9 @@ fn candle_dequantization_is_bit_equal_for_these_types() {
         let (_, _, want) = expected.iter().find(|(n, _, _)| n == name).unwrap();
         let q = f.qtensor(name, &Device::Cpu).unwrap();
         let got = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        if first_difference(&got, want).is_none() {
-            equal.push(name);
+        match first_difference(&got, want) {
+            None => equal.push(name),
+            Some((i, g, w)) => println!("candle differs on `{name}` ({ty:?}) at element {i}: {g:e} vs {w:e}"),
         }
     }
     println!("candle's dequantization is bit-equal to gguf-py for: {equal:?}");
