@@ -459,6 +459,12 @@ fn huge_lengths_and_counts_are_refused_before_allocating() {
         b.string(b"tokenizer.ggml.scores").u32(T_ARRAY).u32(T_U8).u64(count).bytes(&[1, 2, 3]);
         assert_contains(&open_err(&b.buf), &["metadata array `tokenizer.ggml.scores`", &format!("length {count}")]);
     }
+    // Arrays the file can hold but whose values would take far more memory: 2^24 + 1 bytes
+    // make as many 32-byte values.
+    let n = (1 << 24) + 1;
+    let mut b = Builder::header(3, 0, 1);
+    b.string(b"tokenizer.ggml.token_type").u32(T_ARRAY).u32(T_U8).u64(n).bytes(&vec![1; n as usize]);
+    assert_contains(&open_err(&b.buf), &["metadata array `tokenizer.ggml.token_type`", "limit of 16777216"]);
     // Tensor and metadata counts of 2^60.
     assert_contains(&open_err(&Builder::header(3, huge, 0).buf), &["tensor count is 1152921504606846976"]);
     assert_contains(&open_err(&Builder::header(3, 0, huge).buf), &["metadata count is 1152921504606846976"]);

@@ -40,6 +40,11 @@ const MAX_ARRAY_DEPTH: usize = 8;
 /// At most this many elements are reserved ahead for an array; longer ones grow as their
 /// elements are actually read, so memory follows the bytes present in the file.
 const MAX_RESERVE: usize = 1 << 16;
+/// At most this many array elements in all the metadata. Each becomes a [`GgufValue`] of 32
+/// bytes however small its encoding, so this caps what a header can make us allocate (512 MiB);
+/// real files hold a few million at most (a 262k-token vocabulary's tokens, scores, types and
+/// merges).
+const MAX_ARRAY_ELEMENTS: u64 = 1 << 24;
 /// Tensors of at least this many elements are dequantized on rayon's threads.
 const PARALLEL_ELEMENTS: usize = 1 << 16;
 /// Tensor reads larger than this are split into chunks of this size, read in parallel.
@@ -113,7 +118,8 @@ impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let mut parser = Parser { reader: BufReader::with_capacity(1 << 16, &file), pos: 0, len, path };
+        let mut parser =
+            Parser { reader: BufReader::with_capacity(1 << 16, &file), pos: 0, len, path, array_elements: 0 };
         let header = parser.header()?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -263,6 +269,8 @@ struct Parser<'a> {
     pos: u64,
     len: u64,
     path: &'a Path,
+    /// Array elements read so far, against [`MAX_ARRAY_ELEMENTS`].
+    array_elements: u64,
 }
 
 /// The smallest encoding of a value of GGUF type `ty` (for array-length checks), `None` for
@@ -479,6 +487,14 @@ impl Parser<'_> {
                          hold ({} elements take at least {min} bytes each); the file is truncated or corrupt",
                         self.left(),
                         value_type_name(elem)
+                    )));
+                }
+                self.array_elements += count;
+                if self.array_elements > MAX_ARRAY_ELEMENTS {
+                    return Err(self.error(format!(
+                        "metadata array `{key}` brings the metadata to {} array elements, more than autocandle's \
+                         limit of {MAX_ARRAY_ELEMENTS}; the file is corrupt or not a model checkpoint",
+                        self.array_elements
                     )));
                 }
                 let mut values = Vec::with_capacity((count as usize).min(MAX_RESERVE));
