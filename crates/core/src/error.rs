@@ -270,6 +270,16 @@ pub enum Error {
     /// An error from candle (tensor shapes, dtypes, devices).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+
+    /// A GGUF file is not one autocandle can read: not GGUF, an unsupported version, a
+    /// truncated or inconsistent header, or tensors of an unsupported type.
+    #[error("invalid GGUF file `{path}`: {message}")]
+    Gguf {
+        /// The GGUF file.
+        path: PathBuf,
+        /// What is wrong with it, naming the metadata key or tensor involved.
+        message: String,
+    },
 }
 
 impl Error {

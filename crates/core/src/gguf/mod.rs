@@ -7,6 +7,8 @@
 //! into the requested dtype, or (by default for GGUF files) kept quantized for the linear
 //! layers.
 
+mod reader;
 mod value;
 
+pub use reader::{dequantize_bytes, GgufFile, GgufTensorInfo, SUPPORTED_TENSOR_TYPES};
 pub use value::GgufValue;
