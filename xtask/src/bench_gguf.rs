@@ -89,6 +89,96 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         iters: 1,
         metrics: &[],
     },
+    Scenario {
+        name: "gguf-accuracy-as-q4_0",
+        title: "Q8_0 file, re-quantized to q4_0 by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q4_1",
+        title: "Q8_0 file, re-quantized to q4_1 by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q5_0",
+        title: "Q8_0 file, re-quantized to q5_0 by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q5_1",
+        title: "Q8_0 file, re-quantized to q5_1 by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q8_0",
+        title: "Q8_0 file, re-quantized to q8_0 by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q2_k",
+        title: "Q8_0 file, re-quantized to q2_k by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q3_k",
+        title: "Q8_0 file, re-quantized to q3_k by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q4_k",
+        title: "Q8_0 file, re-quantized to q4_k by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q5_k",
+        title: "Q8_0 file, re-quantized to q5_k by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
+    Scenario {
+        name: "gguf-accuracy-as-q6_k",
+        title: "Q8_0 file, re-quantized to q6_k by autocandle (`quantize`)",
+        model: ModelKind::Gguf(Q8_0),
+        sides: &[Side::Ours],
+        warmup: 0,
+        iters: 1,
+        metrics: &[],
+    },
 ];
 
 /// The folder holding the three GGUF files: the real Q4_1 file found (or an error that says
@@ -275,7 +365,8 @@ fn render_accuracy(s: &mut String, accuracy: &[&Scenario], results: &BTreeMap<(&
         s,
         "Each file loaded twice by autocandle in one process: weights kept quantized (activations quantized to \
          8-bit blocks in the products, as llama.cpp does) and dequantized to f32 (what `transformers` \
-         computes). Greedy: 128 new tokens after each of 4 chat prompts (EOS does not stop them), tokens equal \
+         computes). The `as` rows load the Q8_0 file with `LoadOptions::quantize`, which dequantizes it and \
+         quantizes every linear layer again to that type, one row per type autocandle supports. Greedy: 128 new tokens after each of 4 chat prompts (EOS does not stop them), tokens equal \
          at the same place. Logits and perplexity: the repository's LICENSE text in windows of 512 tokens.\n"
     );
     let _ = writeln!(

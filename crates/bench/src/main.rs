@@ -861,13 +861,19 @@ fn nll_sum(logits: &Tensor, ids: &[u32]) -> Result<(f64, usize)> {
 /// transformers loads): greedy agreement, logit deviations on the perplexity text, and the
 /// perplexity of both.
 fn gguf_accuracy(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
-    let opts = gguf_options(args)?;
+    let mut opts = gguf_options(args)?;
+    // `gguf-accuracy-as-q4_k`: the file re-quantized to that type (`LoadOptions::quantize`).
+    if let Some(kind) = args.scenario.strip_prefix("gguf-accuracy-as-") {
+        let kind: autocandle::QuantType = context(kind.parse(), "quantization type")?;
+        opts = opts.quantize(kind);
+        out.insert("quantize".into(), json!(kind.name()));
+    }
     let path = path_str(dir)?;
     let tokenizer = context(AutoTokenizer::from_pretrained_with(path, &opts), "tokenizer")?;
     let quantized = context(AutoModelForCausalLM::from_pretrained_with(path, &opts), "from_pretrained")?.value;
-    let dense =
-        context(AutoModelForCausalLM::from_pretrained_with(path, &opts.clone().dtype(DType::F32)), "from_pretrained")?
-            .value;
+    let mut dense_opts = opts.clone().dtype(DType::F32);
+    dense_opts.quantize = None;
+    let dense = context(AutoModelForCausalLM::from_pretrained_with(path, &dense_opts), "from_pretrained")?.value;
     // Perplexity and logit deviations over the repository's LICENSE, in windows.
     let text = include_str!("../../../LICENSE");
     let encoded = context(tokenizer.encode(text), "encode")?;
