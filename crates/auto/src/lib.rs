@@ -109,6 +109,8 @@ pub use autocandle_core::{
     Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput, Task, TokenClassifierOutput,
     ZeroShotImageClassificationOutput,
 };
+/// A ggml block type to keep weights quantized in ([`LoadOptions::quantize`], `--quantize`).
+pub use autocandle_core::QuantType;
 /// What `from_pretrained_with` did with the weights (`transformers`' `output_loading_info`).
 pub use autocandle_core::{LoadingReport, MismatchedKey};
 /// candle's tensor types, so users need no direct candle dependency.

@@ -231,6 +231,8 @@ impl Inspect {
             revision: Some(self.revision.clone()),
             device: crate::tasks::DeviceArg::Cpu,
             dtype: autocandle::DTypeChoice::Auto,
+            gguf_file: None,
+            quantize: None,
         };
         let opts = model_args.load_options(&self.revision)?;
         let spinner = loading_spinner(model, &self.revision, &format!("inspecting {model}"));
