@@ -247,7 +247,9 @@ mod tests {
         // History as `transformers chat` keeps it: each reply appended as an assistant message.
         let conversation = &expected["conversation"];
         let mut history = vec![ChatMessage::system(conversation["system"].as_str().unwrap())];
-        for (turn, want) in conversation["turns"].as_array().unwrap().iter().zip(conversation["replies"].as_array().unwrap()) {
+        for (turn, want) in
+            conversation["turns"].as_array().unwrap().iter().zip(conversation["replies"].as_array().unwrap())
+        {
             history.push(ChatMessage::user(turn.as_str().unwrap()));
             let reply = pipe.chat(&history, &greedy()).unwrap();
             assert_eq!(reply, want.as_str().unwrap(), "turn {turn}");

@@ -45,7 +45,9 @@ impl Chat {
         let generation = self.generation.config();
         generation.validate()?;
         if self.model.model.is_none() {
-            anyhow::bail!("give the model to chat with: `autocandle chat --model ID|PATH` (a model with a chat template)");
+            anyhow::bail!(
+                "give the model to chat with: `autocandle chat --model ID|PATH` (a model with a chat template)"
+            );
         }
         let (model, revision) = self.model.resolve("text-generation")?;
         check_offline_cache(&model)?;

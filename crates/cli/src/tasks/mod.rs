@@ -336,6 +336,12 @@ pub trait TaskCommand {
     /// Load the pipeline.
     fn load(&self, model: &str, opts: &LoadOptions) -> autocandle::Result<Self::Pipeline>;
 
+    /// Check, before any input runs, that the loaded pipeline can do what the options ask
+    /// (`--chat` needs a chat template); `model` is the model's name for the message.
+    fn check_loaded(&self, _pipeline: &Self::Pipeline, _model: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Run one input: print its human lines to `out` and return its JSON result, shaped
     /// as `transformers`' pipeline returns it for that one input.
     fn run(&self, pipeline: &Self::Pipeline, input: &str, out: &mut Output) -> Result<Value>;
@@ -353,6 +359,7 @@ pub fn execute<T: TaskCommand>(cmd: &T, json: bool) -> Result<()> {
         cmd.load(&model, &opts)
             .with_context(|| format!("cannot load the {} pipeline from `{model}`{}", T::TASK, offline_note(&model)))?
     };
+    cmd.check_loaded(&pipeline, &model)?;
     let mut out = Output::new(json);
     let mut count = 0usize;
     for input in cmd.inputs() {

@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use autocandle::pipelines::{TextGenerationOptions, TextGenerationPipeline};
 use autocandle::{ChatMessage, GenerationConfig, LoadOptions};
 use clap::Args;
@@ -142,12 +142,14 @@ impl TaskCommand for TextGeneration {
     }
 
     fn load(&self, model: &str, opts: &LoadOptions) -> autocandle::Result<TextGenerationPipeline> {
-        let pipeline = TextGenerationPipeline::new_with(model, opts)?;
+        TextGenerationPipeline::new_with(model, opts)
+    }
+
+    fn check_loaded(&self, pipeline: &TextGenerationPipeline, model: &str) -> Result<()> {
         if self.chat {
-            // Before any input: a model without a chat template cannot take `--chat`.
-            pipeline.chat_template()?;
+            pipeline.chat_template().with_context(|| format!("cannot chat with `{model}` (--chat)"))?;
         }
-        Ok(pipeline)
+        Ok(())
     }
 
     fn run(&self, pipeline: &TextGenerationPipeline, input: &str, out: &mut Output) -> Result<Value> {
