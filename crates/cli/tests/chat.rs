@@ -208,6 +208,20 @@ fn gguf_file_and_quantize_are_model_flags() {
 }
 
 #[test]
+fn inspect_shows_the_gguf_file_and_quantize_options() {
+    let cache = tempfile::tempdir().unwrap();
+    let doc = json_of(autocandle(&cache).args(["--json", "inspect", MODEL, "--no-load", "--quantize", "Q8_0"]));
+    assert_eq!(doc["quantize"], "q8_0");
+    assert_eq!(doc["gguf_file"], Value::Null);
+    let human = stdout_of(autocandle(&cache).args(["inspect", MODEL, "--no-load", "--quantize", "q4_k"]));
+    assert!(human.lines().any(|l| l.starts_with("quantize") && l.ends_with("q4_k")), "{human}");
+    // The GGUF file is looked up in the folder like every other file.
+    let (code, stderr) = failure(autocandle(&cache).args(["inspect", MODEL, "--no-load", "--gguf-file", "nope.gguf"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("nope.gguf"), "{stderr}");
+}
+
+#[test]
 fn an_overlong_line_is_refused_without_reading_it_whole() {
     let cache = tempfile::tempdir().unwrap();
     let expected = expected();
