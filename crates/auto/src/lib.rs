@@ -99,6 +99,8 @@ mod tokenizer;
 /// `RegisteredConfig`, `KvCache`, `load::select_registration`, ...). Named `arch_api` rather
 /// than `core` so that `use autocandle::*;` does not shadow the standard `core` crate.
 pub use autocandle_core as arch_api;
+/// A ggml block type to keep weights quantized in ([`LoadOptions::quantize`], `--quantize`).
+pub use autocandle_core::QuantType;
 pub use autocandle_core::{
     hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, EncoderOutput, Error,
     ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,

@@ -35,6 +35,13 @@ pub struct Inspect {
     /// Do not load the model (no loading report)
     #[arg(long)]
     pub no_load: bool,
+    /// Inspect this GGUF file of the repo or folder (transformers' gguf_file)
+    #[arg(long, value_name = "FILE")]
+    pub gguf_file: Option<String>,
+    /// Quantize the linear layers' weights to this ggml type for the loading report: q4_0, q4_1,
+    /// q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k
+    #[arg(long, value_parser = crate::tasks::parse_quantize, value_name = "TYPE")]
+    pub quantize: Option<autocandle::QuantType>,
 }
 
 /// The files autocandle may read besides the config and the weights, by role.
@@ -231,6 +238,8 @@ impl Inspect {
             revision: Some(self.revision.clone()),
             device: crate::tasks::DeviceArg::Cpu,
             dtype: autocandle::DTypeChoice::Auto,
+            gguf_file: self.gguf_file.clone(),
+            quantize: self.quantize,
         };
         let opts = model_args.load_options(&self.revision)?;
         let spinner = loading_spinner(model, &self.revision, &format!("inspecting {model}"));
@@ -242,9 +251,18 @@ impl Inspect {
         let model_type = config.model_type().to_owned();
         let info = model_type_info(&model_type);
         let resolutions = resolutions(&config);
-        let weight_files =
-            find_weight_files(&source).with_context(|| format!("cannot find the weights of `{model}`{note}"))?;
-        let stats = weight_stats(&weight_files)?;
+        // A GGUF file holds the config, the tokenizer and the weights; its tensors are not
+        // counted here.
+        let weight_files = match &self.gguf_file {
+            Some(_) => Vec::new(),
+            None => {
+                find_weight_files(&source).with_context(|| format!("cannot find the weights of `{model}`{note}"))?
+            }
+        };
+        let stats = match &self.gguf_file {
+            Some(_) => WeightStats { format: "gguf", ..WeightStats::default() },
+            None => weight_stats(&weight_files)?,
+        };
 
         let mut files: Vec<(String, &str, u64)> = Vec::new();
         let mut add_file = |path: &Path, role: &'static str| {
@@ -256,7 +274,10 @@ impl Inspect {
             };
             files.push((name, role, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)));
         };
-        add_file(&source.file("config.json")?, "config");
+        match &self.gguf_file {
+            Some(gguf) => add_file(&source.file(gguf)?, "gguf: config, tokenizer and weights"),
+            None => add_file(&source.file("config.json")?, "config"),
+        }
         for f in &weight_files {
             add_file(f, "weights");
         }
@@ -288,6 +309,8 @@ impl Inspect {
                 "feature": info.and_then(|i| i.feature),
                 "architectures": config.architectures(),
                 "config_dtype": config.dtype().map(|d| format!("{d:?}").to_lowercase()),
+                "gguf_file": self.gguf_file,
+                "quantize": self.quantize.map(|q| q.name()),
                 "auto_classes": resolutions.iter().map(|r| json!({
                     "auto_class": r.auto_class,
                     "task": r.task.as_str(),
@@ -296,8 +319,8 @@ impl Inspect {
                 })).collect::<Vec<_>>(),
                 "weights": {
                     "format": stats.format,
-                    "parameters": stats.parameters(),
-                    "tensors": stats.tensors(),
+                    "parameters": self.gguf_file.is_none().then(|| stats.parameters()),
+                    "tensors": self.gguf_file.is_none().then(|| stats.tensors()),
                     "dtypes": stats.by_dtype.iter().map(|(d, (n, t))| (d.clone(), json!({"elements": n, "tensors": t})))
                         .collect::<serde_json::Map<String, Value>>(),
                 },
@@ -337,13 +360,25 @@ impl Inspect {
             if let Some(dtype) = config.dtype() {
                 rows.push(vec!["config dtype".into(), format!("{dtype:?}").to_lowercase()]);
             }
-            rows.push(vec!["parameters".into(), count(stats.parameters())]);
+            if let Some(gguf) = &self.gguf_file {
+                rows.push(vec!["gguf file".into(), gguf.clone()]);
+            }
+            if let Some(quantize) = self.quantize {
+                rows.push(vec!["quantize".into(), quantize.name().to_owned()]);
+            }
+            if self.gguf_file.is_none() {
+                rows.push(vec!["parameters".into(), count(stats.parameters())]);
+            }
             let dtypes: Vec<String> = stats
                 .by_dtype
                 .iter()
                 .map(|(d, (n, t))| format!("{d}: {} elements in {t} tensors", count(*n)))
                 .collect();
-            rows.push(vec!["weights".into(), format!("{}; {}", stats.format, dtypes.join("; "))]);
+            let weights = match &self.gguf_file {
+                Some(_) => "gguf (tensors not counted here)".to_owned(),
+                None => format!("{}; {}", stats.format, dtypes.join("; ")),
+            };
+            rows.push(vec!["weights".into(), weights]);
             for line in table(&rows) {
                 out.line(line.trim_start())?;
             }

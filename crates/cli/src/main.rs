@@ -1,7 +1,8 @@
 //! The `autocandle` command: `transformers`' pipelines from the shell
 //! (`autocandle fill-mask --model ID|PATH "paris is the [MASK] of france."`; translation also
-//! as `autocandle translation_XX_to_YY ...`, like `transformers.pipeline`), `inspect` to
-//! see how a model resolves and loads, and `models` for the architecture table.
+//! as `autocandle translation_XX_to_YY ...`, like `transformers.pipeline`), `chat` for a multi-turn
+//! chat with a model (like `transformers chat`), `inspect` to see how a model resolves and
+//! loads, and `models` for the architecture table.
 //!
 //! Results go to stdout (human lines, or one JSON document with `--json`); notes, warnings,
 //! the spinner and download bars to stderr. Errors are a line or two on stderr and exit code
@@ -51,6 +52,7 @@ enum Command {
     TokenClassification(tasks::token_classification::TokenClassification),
     FeatureExtraction(tasks::feature_extraction::FeatureExtraction),
     TextGeneration(tasks::text_generation::TextGeneration),
+    Chat(tasks::chat::Chat),
     ImageClassification(tasks::image_classification::ImageClassification),
     ZeroShotImageClassification(tasks::zero_shot_image_classification::ZeroShotImageClassification),
     QuestionAnswering(tasks::question_answering::QuestionAnswering),
@@ -70,6 +72,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::TokenClassification(args) => tasks::execute(&args, json),
         Command::FeatureExtraction(args) => tasks::execute(&args, json),
         Command::TextGeneration(args) => tasks::execute(&args, json),
+        Command::Chat(args) => args.run(json),
         Command::ImageClassification(args) => tasks::execute(&args, json),
         Command::ZeroShotImageClassification(args) => tasks::execute(&args, json),
         Command::QuestionAnswering(args) => tasks::execute(&args, json),

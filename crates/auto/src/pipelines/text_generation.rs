@@ -1,6 +1,7 @@
-//! The text-generation pipeline (`transformers.TextGenerationPipeline`) for text prompts: a
-//! causal LM through [`GenerationMixin`], the prompt encoded without special tokens, the
-//! result decoded without them and, by default, appended to the prompt.
+//! The text-generation pipeline (`transformers.TextGenerationPipeline`) for text prompts and
+//! chats: a causal LM through [`GenerationMixin`], the prompt encoded without special tokens
+//! (a chat rendered with the tokenizer's chat template, which writes them), the result decoded
+//! without them and, for text prompts, by default appended to the prompt.
 
 use std::ops::ControlFlow;
 
@@ -76,14 +77,90 @@ impl TextGenerationPipeline {
         &self,
         prompt: &str,
         opts: &TextGenerationOptions,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<String> {
+        let encode = EncodeOptions::new().add_special_tokens(false);
+        let ids = self.tokenizer.encode_batch_with(&[prompt], None, &encode)?.input_ids;
+        let new_text = self.generate_text(ids, opts, on_text)?;
+        Ok(if opts.new_text_only { new_text } else { format!("{prompt}{new_text}") })
+    }
+
+    /// The assistant's reply to a chat (`pipeline(messages, return_full_text=False)`): the
+    /// messages rendered with the tokenizer's chat template and an assistant header
+    /// (`add_generation_prompt`), encoded without adding special tokens again (the template
+    /// wrote them), and the new text decoded without special tokens. A chat that ends with an
+    /// assistant message is continued instead (`continue_final_message`, as `transformers`
+    /// does by default): the reply is then what follows that message's content.
+    ///
+    /// The reply is returned whatever [`TextGenerationOptions::new_text_only`] says: the full
+    /// result of `transformers` for a chat is `messages` followed by
+    /// `ChatMessage::assistant(reply)`. A tokenizer without a chat template is an error, as
+    /// in `transformers`.
+    ///
+    /// ```no_run
+    /// # fn main() -> autocandle::Result<()> {
+    /// use autocandle::pipelines::{TextGenerationOptions, TextGenerationPipeline};
+    /// use autocandle::ChatMessage;
+    /// let pipe = TextGenerationPipeline::new("HuggingFaceTB/SmolLM2-135M-Instruct")?;
+    /// let chat = [ChatMessage::system("Be brief."), ChatMessage::user("What is the capital of France?")];
+    /// let reply = pipe.chat(&chat, &TextGenerationOptions::default())?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "chat")]
+    pub fn chat(&self, messages: &[crate::ChatMessage], opts: &TextGenerationOptions) -> Result<String> {
+        self.stream_chat(messages, opts, |_| ControlFlow::Continue(()))
+    }
+
+    /// [`TextGenerationPipeline::chat`], calling `on_text` with each new piece of the reply as
+    /// [`TextGenerationPipeline::stream`] does.
+    #[cfg(feature = "chat")]
+    pub fn stream_chat(
+        &self,
+        messages: &[crate::ChatMessage],
+        opts: &TextGenerationOptions,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<String> {
+        self.chat_template()?;
+        let Some(last) = messages.last() else {
+            return Err(autocandle_core::Error::input("a chat needs at least one message"));
+        };
+        // A final assistant message is a prefill to continue (`continue_final_message=None`).
+        let continue_final = last.role == "assistant";
+        let template = crate::ChatTemplateOptions::new()
+            .add_generation_prompt(!continue_final)
+            .continue_final_message(continue_final);
+        let ids = self.tokenizer.encode_chat(messages, &template)?.input_ids;
+        self.generate_text(ids, opts, on_text)
+    }
+
+    /// The chat template that [`TextGenerationPipeline::chat`] renders (the tokenizer's
+    /// default one); an error that says so when the tokenizer has none, as `transformers`
+    /// raises then.
+    #[cfg(feature = "chat")]
+    pub fn chat_template(&self) -> Result<String> {
+        if self.tokenizer.settings().get("chat_template").is_none_or(serde_json::Value::is_null) {
+            return Err(autocandle_core::Error::input(format!(
+                "the tokenizer of `{}` has no chat template (no `chat_template` in tokenizer_config.json and no \
+                 chat_template.jinja), so it cannot render a chat: this model was not trained for chats; give it \
+                 plain text prompts, or use a chat (instruct) model",
+                self.tokenizer.name()
+            )));
+        }
+        self.tokenizer.get_chat_template(None)
+    }
+
+    /// Generate from encoded prompt `ids` (one row), streaming the new text to `on_text`, and
+    /// return the new text decoded without special tokens.
+    fn generate_text(
+        &self,
+        ids: Vec<Vec<u32>>,
+        opts: &TextGenerationOptions,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<String> {
         let config = match &opts.generation {
             Some(config) => config.clone().fill_from(&self.generation_config),
             None => self.generation_config.clone(),
         };
-        let encode = EncodeOptions::new().add_special_tokens(false);
-        let ids = self.tokenizer.encode_batch_with(&[prompt], None, &encode)?.input_ids;
         let mut streamer = TextStreamer::new(&self.tokenizer).skip_special_tokens(true);
         let mut failed = None;
         let mut stopped = false;
@@ -115,7 +192,103 @@ impl TextGenerationPipeline {
             // The last piece; stopping is moot, generation is over.
             let _ = on_text(&rest);
         }
-        let new_text = self.tokenizer.decode(out.generated(0), true)?;
-        Ok(if opts.new_text_only { new_text } else { format!("{prompt}{new_text}") })
+        self.tokenizer.decode(out.generated(0), true)
+    }
+}
+
+/// Chats against Python `transformers`' pipeline on the tiny Qwen3 chat fixture
+/// (`tests/fixtures/chat-cli/expected.json`, made by `make_expected.py` next to it).
+#[cfg(all(test, feature = "qwen3", feature = "chat"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::{Path, PathBuf};
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::ChatMessage;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+    }
+
+    fn expected() -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("chat-cli/expected.json")).unwrap()).unwrap()
+    }
+
+    fn greedy() -> TextGenerationOptions {
+        TextGenerationOptions { new_text_only: false, generation: Some(GenerationConfig::new().do_sample(false)) }
+    }
+
+    fn messages(system: &Value, user: &str) -> Vec<ChatMessage> {
+        let mut out: Vec<ChatMessage> = system.as_str().map(ChatMessage::system).into_iter().collect();
+        out.push(ChatMessage::user(user));
+        out
+    }
+
+    #[test]
+    fn chat_replies_equal_python_s_pipeline() {
+        let pipe = TextGenerationPipeline::new(fixtures().join("qwen3-chat").to_str().unwrap()).unwrap();
+        let expected = expected();
+        for case in expected["single"].as_array().unwrap() {
+            let chat = messages(&case["system"], case["user"].as_str().unwrap());
+            let mut streamed = String::new();
+            let reply = pipe
+                .stream_chat(&chat, &greedy(), |piece| {
+                    streamed.push_str(piece);
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            assert_eq!(reply, case["new_text"].as_str().unwrap(), "{case}");
+            assert_eq!(streamed, reply);
+            assert_eq!(pipe.chat(&chat, &greedy()).unwrap(), reply);
+        }
+        // History as `transformers chat` keeps it: each reply appended as an assistant message.
+        let conversation = &expected["conversation"];
+        let mut history = vec![ChatMessage::system(conversation["system"].as_str().unwrap())];
+        for (turn, want) in
+            conversation["turns"].as_array().unwrap().iter().zip(conversation["replies"].as_array().unwrap())
+        {
+            history.push(ChatMessage::user(turn.as_str().unwrap()));
+            let reply = pipe.chat(&history, &greedy()).unwrap();
+            assert_eq!(reply, want.as_str().unwrap(), "turn {turn}");
+            history.push(ChatMessage::assistant(reply));
+        }
+    }
+
+    #[test]
+    fn a_final_assistant_message_is_continued() {
+        let pipe = TextGenerationPipeline::new(fixtures().join("qwen3-chat").to_str().unwrap()).unwrap();
+        let tok = pipe.tokenizer();
+        let chat = [ChatMessage::user("Hi!"), ChatMessage::assistant("Hello")];
+        let template = crate::ChatTemplateOptions::new().continue_final_message(true);
+        let prompt = tok.apply_chat_template_with(&chat, &template).unwrap();
+        assert!(prompt.ends_with("Hello"), "{prompt:?}");
+        let empty = pipe.chat(&[], &greedy()).unwrap_err().to_string();
+        assert!(empty.contains("at least one message"), "{empty}");
+        // The same as continuing the rendered text as a plain prompt.
+        let text = TextGenerationOptions { new_text_only: true, ..greedy() };
+        assert_eq!(pipe.chat(&chat, &greedy()).unwrap(), pipe.call_with(&prompt, &text).unwrap());
+    }
+
+    #[test]
+    fn a_model_without_a_chat_template_cannot_chat() {
+        let source = fixtures().join("qwen3-chat");
+        let dir = std::env::temp_dir().join(format!("autocandle-no-template-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"] {
+            std::fs::copy(source.join(file), dir.join(file)).unwrap();
+        }
+        let mut settings: Value =
+            serde_json::from_str(&std::fs::read_to_string(source.join("tokenizer_config.json")).unwrap()).unwrap();
+        settings.as_object_mut().unwrap().remove("chat_template");
+        std::fs::write(dir.join("tokenizer_config.json"), settings.to_string()).unwrap();
+        let pipe = TextGenerationPipeline::new(dir.to_str().unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+        let pipe = pipe.unwrap();
+        let err = pipe.chat(&[ChatMessage::user("Hi!")], &greedy()).unwrap_err().to_string();
+        assert!(err.contains("has no chat template"), "{err}");
+        assert!(pipe.chat_template().is_err());
     }
 }

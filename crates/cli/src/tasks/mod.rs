@@ -10,6 +10,7 @@
 //!    `NOT_WIRED_YET` list of `main.rs`' tests;
 //! 3. its row in [`DEFAULTS`] if it is not there yet (the model used without `--model`).
 
+pub mod chat;
 pub mod feature_extraction;
 pub mod fill_mask;
 pub mod image_classification;
@@ -23,7 +24,7 @@ pub mod zero_shot_image_classification;
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result};
-use autocandle::{DType, DTypeChoice, Device, LoadOptions};
+use autocandle::{DType, DTypeChoice, Device, LoadOptions, QuantType};
 use clap::Args;
 use serde_json::Value;
 
@@ -121,6 +122,17 @@ pub struct ModelArgs {
     /// Dtype of the weights: f32, f16, bf16, or auto (the config's `torch_dtype`)
     #[arg(long, default_value = "auto", value_parser = parse_dtype, value_name = "DTYPE")]
     pub dtype: DTypeChoice,
+    /// Load config, tokenizer and weights from this GGUF file of the repo or folder
+    /// (transformers' gguf_file)
+    ///
+    /// The weights stay quantized as the file has them, unless --dtype asks for f32, f16 or
+    /// bf16, which dequantizes them as transformers does.
+    #[arg(long, value_name = "FILE")]
+    pub gguf_file: Option<String>,
+    /// Quantize the weights of the linear layers to this ggml type as they load: q4_0, q4_1,
+    /// q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k
+    #[arg(long, value_parser = parse_quantize, value_name = "TYPE")]
+    pub quantize: Option<QuantType>,
 }
 
 /// The inputs of a pipeline command.
@@ -162,6 +174,14 @@ pub fn parse_dtype(s: &str) -> std::result::Result<DTypeChoice, String> {
         "f16" | "float16" | "half" => DTypeChoice::Fixed(DType::F16),
         "bf16" | "bfloat16" => DTypeChoice::Fixed(DType::BF16),
         _ => return Err("use f32, f16, bf16 or auto".to_owned()),
+    })
+}
+
+/// `--quantize`: a ggml type name (`q8_0`, `Q4_K`, `q4k`); the error lists the valid names.
+pub fn parse_quantize(s: &str) -> std::result::Result<QuantType, String> {
+    s.parse::<QuantType>().map_err(|e| {
+        let message = e.to_string();
+        message.strip_prefix("invalid input: ").map_or(message.clone(), str::to_owned)
     })
 }
 
@@ -214,6 +234,8 @@ impl ModelArgs {
     pub fn load_options(&self, revision: &str) -> Result<LoadOptions> {
         let mut opts = LoadOptions::new().revision(revision).device(self.device.open()?).progress(ui::interactive());
         opts.dtype = self.dtype;
+        opts.gguf_file = self.gguf_file.clone();
+        opts.quantize = self.quantize;
         Ok(opts)
     }
 }
@@ -314,6 +336,12 @@ pub trait TaskCommand {
     /// Load the pipeline.
     fn load(&self, model: &str, opts: &LoadOptions) -> autocandle::Result<Self::Pipeline>;
 
+    /// Check, before any input runs, that the loaded pipeline can do what the options ask
+    /// (`--chat` needs a chat template); `model` is the model's name for the message.
+    fn check_loaded(&self, _pipeline: &Self::Pipeline, _model: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Run one input: print its human lines to `out` and return its JSON result, shaped
     /// as `transformers`' pipeline returns it for that one input.
     fn run(&self, pipeline: &Self::Pipeline, input: &str, out: &mut Output) -> Result<Value>;
@@ -331,6 +359,7 @@ pub fn execute<T: TaskCommand>(cmd: &T, json: bool) -> Result<()> {
         cmd.load(&model, &opts)
             .with_context(|| format!("cannot load the {} pipeline from `{model}`{}", T::TASK, offline_note(&model)))?
     };
+    cmd.check_loaded(&pipeline, &model)?;
     let mut out = Output::new(json);
     let mut count = 0usize;
     for input in cmd.inputs() {
@@ -468,6 +497,32 @@ mod tests {
         assert_eq!(parse_dtype("bf16"), Ok(DTypeChoice::Fixed(DType::BF16)));
         assert_eq!(parse_dtype("auto"), Ok(DTypeChoice::Auto));
         assert!(parse_dtype("int8").is_err());
+    }
+
+    #[test]
+    fn quantization_types_parse_and_the_error_lists_them() {
+        assert_eq!(parse_quantize("q8_0"), Ok(QuantType::Q8_0));
+        assert_eq!(parse_quantize("Q4_K"), Ok(QuantType::Q4K));
+        let err = parse_quantize("q3").unwrap_err();
+        assert!(err.starts_with("unknown quantization type `q3`"), "{err}");
+        for t in QuantType::ALL {
+            assert!(err.contains(t.name()), "{err}");
+        }
+    }
+
+    #[test]
+    fn gguf_file_and_quantize_reach_the_load_options() {
+        let args = ModelArgs {
+            model: None,
+            revision: None,
+            device: DeviceArg::Cpu,
+            dtype: DTypeChoice::Auto,
+            gguf_file: Some("model.Q4_1.gguf".to_owned()),
+            quantize: Some(QuantType::Q8_0),
+        };
+        let opts = args.load_options("main").unwrap();
+        assert_eq!(opts.gguf_file.as_deref(), Some("model.Q4_1.gguf"));
+        assert_eq!(opts.quantize, Some(QuantType::Q8_0));
     }
 
     #[test]

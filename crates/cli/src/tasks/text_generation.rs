@@ -1,25 +1,21 @@
 //! `autocandle text-generation`: continue each prompt with a causal LM, streaming the new
-//! text to stdout as it is generated.
+//! text to stdout as it is generated; with `--chat`, answer each input as a user message
+//! through the model's chat template.
 
 use std::ops::ControlFlow;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use autocandle::pipelines::{TextGenerationOptions, TextGenerationPipeline};
-use autocandle::{GenerationConfig, LoadOptions};
+use autocandle::{ChatMessage, GenerationConfig, LoadOptions};
 use clap::Args;
 use serde_json::{json, Value};
 
 use super::{InputArgs, ModelArgs, TaskCommand};
 use crate::output::Output;
 
-/// Continue each prompt with a causal language model, streaming tokens as they come
-///
-/// Settings not given here come from the model's generation_config.json, then from the
-/// pipeline's defaults (256 new tokens, sampling at temperature 0.7).
+/// The generation flags of `text-generation` and `chat`.
 #[derive(Debug, Clone, Args)]
-pub struct TextGeneration {
-    #[command(flatten)]
-    pub model: ModelArgs,
+pub struct GenerationArgs {
     /// Maximum number of new tokens
     #[arg(long, value_name = "N")]
     pub max_new_tokens: Option<usize>,
@@ -44,17 +40,12 @@ pub struct TextGeneration {
     /// Seed of the sampler, for reproducible samples
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Print only the new text, not the prompt before it (return_full_text=False)
-    #[arg(long)]
-    pub new_text_only: bool,
-    #[command(flatten)]
-    pub inputs: InputArgs,
 }
 
-impl TextGeneration {
+impl GenerationArgs {
     /// The generation settings given on the command line (the rest is filled in by the
     /// pipeline from the model's generation config).
-    fn generation(&self) -> GenerationConfig {
+    pub fn config(&self) -> GenerationConfig {
         let mut config = GenerationConfig::new();
         config.max_new_tokens = self.max_new_tokens;
         config.do_sample = match (self.do_sample, self.greedy) {
@@ -71,6 +62,68 @@ impl TextGeneration {
     }
 }
 
+/// Continue each prompt with a causal language model, streaming tokens as they come
+///
+/// Settings not given here come from the model's generation_config.json, then from the
+/// pipeline's defaults (256 new tokens, sampling at temperature 0.7).
+///
+/// With --chat, each input is a user message (after the --system message, when given),
+/// rendered with the model's chat template, and the output is the assistant's reply; --json
+/// then gives transformers' result for a chat: the messages followed by the new assistant
+/// message, or with --new-text-only the reply alone.
+#[derive(Debug, Clone, Args)]
+pub struct TextGeneration {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub generation: GenerationArgs,
+    /// Print only the new text, not the prompt before it (return_full_text=False)
+    #[arg(long)]
+    pub new_text_only: bool,
+    /// Treat each input as a user message of a chat, rendered with the model's chat template
+    #[arg(long)]
+    pub chat: bool,
+    /// A system message before each user message (needs --chat)
+    #[arg(long, value_name = "TEXT", requires = "chat")]
+    pub system: Option<String>,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+}
+
+impl TextGeneration {
+    /// The chat of one input: the system message, when given, then the input as a user message.
+    fn messages(&self, input: &str) -> Vec<ChatMessage> {
+        let mut messages: Vec<ChatMessage> = self.system.iter().map(|s| ChatMessage::system(s.as_str())).collect();
+        messages.push(ChatMessage::user(input));
+        messages
+    }
+}
+
+/// `messages` as the JSON objects transformers' pipeline takes and returns.
+pub fn messages_json(messages: &[ChatMessage]) -> Value {
+    Value::Array(messages.iter().map(|m| json!({ "role": m.role, "content": m.content })).collect())
+}
+
+/// Stream each piece of generated text to `out`; a failed write stops generation and is
+/// returned after it.
+pub fn stream_to(
+    out: &mut Output,
+    generate: impl FnOnce(&mut dyn FnMut(&str) -> ControlFlow<()>) -> autocandle::Result<String>,
+) -> Result<String> {
+    let mut write_error = None;
+    let text = generate(&mut |piece: &str| match out.stream(piece) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            write_error = Some(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    Ok(text)
+}
+
 impl TaskCommand for TextGeneration {
     const TASK: &'static str = "text-generation";
     type Pipeline = TextGenerationPipeline;
@@ -84,7 +137,7 @@ impl TaskCommand for TextGeneration {
     }
 
     fn check(&self) -> Result<()> {
-        self.generation().validate()?;
+        self.generation.config().validate()?;
         Ok(())
     }
 
@@ -92,22 +145,30 @@ impl TaskCommand for TextGeneration {
         TextGenerationPipeline::new_with(model, opts)
     }
 
+    fn check_loaded(&self, pipeline: &TextGenerationPipeline, model: &str) -> Result<()> {
+        if self.chat {
+            pipeline.chat_template().with_context(|| format!("cannot chat with `{model}` (--chat)"))?;
+        }
+        Ok(())
+    }
+
     fn run(&self, pipeline: &TextGenerationPipeline, input: &str, out: &mut Output) -> Result<Value> {
-        let opts = TextGenerationOptions { new_text_only: self.new_text_only, generation: Some(self.generation()) };
+        let opts =
+            TextGenerationOptions { new_text_only: self.new_text_only, generation: Some(self.generation.config()) };
+        if self.chat {
+            let mut messages = self.messages(input);
+            let reply = stream_to(out, |on_text| pipeline.stream_chat(&messages, &opts, on_text))?;
+            out.stream("\n")?;
+            if self.new_text_only {
+                return Ok(json!([{ "generated_text": reply }]));
+            }
+            messages.push(ChatMessage::assistant(reply));
+            return Ok(json!([{ "generated_text": messages_json(&messages) }]));
+        }
         if !self.new_text_only {
             out.stream(input)?;
         }
-        let mut write_error = None;
-        let text = pipeline.stream(input, &opts, |piece| match out.stream(piece) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                write_error = Some(e);
-                ControlFlow::Break(())
-            }
-        })?;
-        if let Some(e) = write_error {
-            return Err(e.into());
-        }
+        let text = stream_to(out, |on_text| pipeline.stream(input, &opts, on_text))?;
         out.stream("\n")?;
         Ok(json!([{ "generated_text": text }]))
     }
