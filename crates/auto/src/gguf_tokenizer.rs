@@ -15,6 +15,9 @@
 //! 4. The outer class (by architecture) adds the named special tokens (bos/eos/unk/pad from the
 //!    file's ids) that are not added yet, and a `TemplateProcessing` adds BOS/EOS as
 //!    `add_bos_token`/`add_eos_token` say (`llama` vocabularies default to adding BOS).
+//!
+//! As in `transformers`, `tokenizer.ggml.add_space_prefix` changes nothing (the builders do not
+//! read it). Not built here: `t5` (Unigram) vocabularies, an error that lists what is supported.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
