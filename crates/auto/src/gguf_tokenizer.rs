@@ -17,7 +17,7 @@
 //!    `add_bos_token`/`add_eos_token` say (`llama` vocabularies default to adding BOS).
 //!
 //! As in `transformers`, `tokenizer.ggml.add_space_prefix` changes nothing (the builders do not
-//! read it). Not built here: `t5` (Unigram) vocabularies, an error that lists what is supported.
+//! read it). `t5` vocabularies are Unigram (`T5Tokenizer`), their `[PAD<n>]` sentinels renamed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -32,10 +32,13 @@ use tokenizers::decoders::sequence::Sequence as DecoderSequence;
 use tokenizers::decoders::strip::Strip;
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::models::bpe::{Vocab, BPE};
+use tokenizers::models::unigram::Unigram;
+use tokenizers::models::ModelWrapper;
 use tokenizers::normalizers::{Prepend, Replace, Sequence as NormalizerSequence};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
@@ -69,9 +72,8 @@ fn split_regex(pre: &str) -> Option<&'static str> {
     })
 }
 
-/// The `tokenizer.ggml.model` values this builds (transformers also reads `t5`, a Unigram
-/// vocabulary, which autocandle does not build from GGUF yet).
-const SUPPORTED_MODELS: [&str; 3] = ["gemma4", "gpt2", "llama"];
+/// The `tokenizer.ggml.model` values this builds (all that transformers builds).
+const SUPPORTED_MODELS: [&str; 4] = ["gemma4", "gpt2", "llama", "t5"];
 
 /// `transformers`' special token attributes, in the order its tokenizers add them.
 const NAMED_SPECIALS: [&str; 5] = ["bos_token", "eos_token", "unk_token", "pad_token", "mask_token"];
@@ -89,6 +91,8 @@ enum Builder {
     Gemma4,
     /// `byte_level_tokenizer` (`GPT2Tokenizer`).
     ByteLevel,
+    /// `unigram_tokenizer` (`T5Tokenizer`, `tokenizer.ggml.model` `t5`).
+    Unigram,
 }
 
 impl Builder {
@@ -98,6 +102,7 @@ impl Builder {
             Self::Llama | Self::Phi3 => [Some("<s>"), Some("</s>"), Some("<unk>"), None, None],
             Self::Gemma | Self::Gemma4 => [Some("<bos>"), Some("<eos>"), Some("<unk>"), Some("<pad>"), Some("<mask>")],
             Self::ByteLevel => [Some("<|endoftext|>"), Some("<|endoftext|>"), Some("<|endoftext|>"), None, None],
+            Self::Unigram => [None, Some("</s>"), Some("<unk>"), Some("<pad>"), None],
         }
     }
 }
@@ -120,6 +125,7 @@ pub(crate) fn tokenizer_from_gguf(metadata: &BTreeMap<String, GgufValue>, source
         ("llama", _) => Builder::Llama,
         ("gemma4", _) => Builder::Gemma4,
         ("gpt2", _) => Builder::ByteLevel,
+        ("t5", _) => Builder::Unigram,
         (other, _) => {
             return Err(meta.error(&format!(
                 "states tokenizer `{other}` (`tokenizer.ggml.model`), which autocandle cannot build; supported: {}",
@@ -149,68 +155,86 @@ pub(crate) fn tokenizer_from_gguf(metadata: &BTreeMap<String, GgufValue>, source
                 })
                 .collect()
         }
+        Builder::Unigram => t5_sentinels(&tokens),
         _ => tokens.iter().map(|t| (*t).to_owned()).collect(),
     };
-    let mut vocab: HashMap<&str, u32> = HashMap::with_capacity(spelled.len());
-    for (index, token) in spelled.iter().enumerate() {
-        let id = u32::try_from(index).map_err(|_| meta.error("has more than 2^32 tokens"))?;
-        vocab.insert(token.as_str(), id);
-    }
-    let merges: Vec<(String, String)> = match merges {
-        Some(merges) => merges
-            .iter()
-            .map(|m| match m.split(' ').collect::<Vec<_>>()[..] {
-                [a, b] => Ok((a.to_owned(), b.to_owned())),
-                _ => Err(meta.error(&format!("has the merge `{m}`, which is not two tokens joined by one space"))),
-            })
-            .collect::<Result<_>>()?,
-        None => {
-            let ranked: Vec<(&str, f64)> = match builder {
-                // Gemma's scores do not follow its merge order: the file position does.
-                Builder::Gemma => first_seen(&spelled, |i| -(i as f64)),
-                _ => {
-                    let scores = scores.as_ref().ok_or_else(|| {
-                        meta.error(
-                            "has neither `tokenizer.ggml.merges` nor `tokenizer.ggml.scores` to derive merges from",
-                        )
-                    })?;
-                    if scores.len() != spelled.len() {
-                        return Err(meta.error(&format!(
-                            "has {} scores for {} tokens (`tokenizer.ggml.scores`)",
-                            scores.len(),
-                            spelled.len()
-                        )));
+    let backend_model: ModelWrapper = if builder == Builder::Unigram {
+        let scores =
+            scores.as_ref().ok_or_else(|| meta.error("has no `tokenizer.ggml.scores` for its Unigram vocabulary"))?;
+        if scores.len() != spelled.len() {
+            return Err(meta.error(&format!(
+                "has {} scores for {} tokens (`tokenizer.ggml.scores`)",
+                scores.len(),
+                spelled.len()
+            )));
+        }
+        let pieces: Vec<(String, f64)> = spelled.iter().cloned().zip(scores.iter().copied()).collect();
+        Unigram::from(pieces, Some(2), false)
+            .map_err(|e| meta.error(&format!("has a vocabulary `tokenizers` rejects: {e}")))?
+            .into()
+    } else {
+        let mut vocab: HashMap<&str, u32> = HashMap::with_capacity(spelled.len());
+        for (index, token) in spelled.iter().enumerate() {
+            let id = u32::try_from(index).map_err(|_| meta.error("has more than 2^32 tokens"))?;
+            vocab.insert(token.as_str(), id);
+        }
+        let merges: Vec<(String, String)> = match merges {
+            Some(merges) => merges
+                .iter()
+                .map(|m| match m.split(' ').collect::<Vec<_>>()[..] {
+                    [a, b] => Ok((a.to_owned(), b.to_owned())),
+                    _ => Err(meta.error(&format!("has the merge `{m}`, which is not two tokens joined by one space"))),
+                })
+                .collect::<Result<_>>()?,
+            None => {
+                let ranked: Vec<(&str, f64)> = match builder {
+                    // Gemma's scores do not follow its merge order: the file position does.
+                    Builder::Gemma => first_seen(&spelled, |i| -(i as f64)),
+                    _ => {
+                        let scores = scores.as_ref().ok_or_else(|| {
+                            meta.error(
+                                "has neither `tokenizer.ggml.merges` nor `tokenizer.ggml.scores` to derive merges from",
+                            )
+                        })?;
+                        if scores.len() != spelled.len() {
+                            return Err(meta.error(&format!(
+                                "has {} scores for {} tokens (`tokenizer.ggml.scores`)",
+                                scores.len(),
+                                spelled.len()
+                            )));
+                        }
+                        first_seen(&spelled, |i| scores[i])
                     }
-                    first_seen(&spelled, |i| scores[i])
-                }
-            };
-            generate_merges(&vocab, &ranked)
-        }
-    };
+                };
+                generate_merges(&vocab, &ranked)
+            }
+        };
 
-    let mut bpe_vocab = Vocab::with_capacity(vocab.len());
-    for (token, id) in &vocab {
-        bpe_vocab.insert((*token).to_owned(), *id);
-    }
-    let bpe = match builder {
-        Builder::ByteLevel => BPE::builder()
-            .vocab_and_merges(bpe_vocab, merges)
-            .continuing_subword_prefix(String::new())
-            .end_of_word_suffix(String::new())
-            .fuse_unk(false)
-            .build(),
-        Builder::Gemma | Builder::Gemma4 => BPE::builder()
-            .vocab_and_merges(bpe_vocab, merges)
-            .unk_token("<unk>".to_owned())
-            .fuse_unk(true)
-            .byte_fallback(true)
-            .build(),
-        Builder::Llama | Builder::Phi3 => {
-            BPE::builder().vocab_and_merges(bpe_vocab, merges).fuse_unk(true).byte_fallback(true).build()
+        let mut bpe_vocab = Vocab::with_capacity(vocab.len());
+        for (token, id) in &vocab {
+            bpe_vocab.insert((*token).to_owned(), *id);
         }
-    }
-    .map_err(|e| meta.error(&format!("has a vocabulary `tokenizers` rejects: {e}")))?;
-    let mut tokenizer = Tokenizer::new(bpe);
+        let bpe = match builder {
+            Builder::ByteLevel => BPE::builder()
+                .vocab_and_merges(bpe_vocab, merges)
+                .continuing_subword_prefix(String::new())
+                .end_of_word_suffix(String::new())
+                .fuse_unk(false)
+                .build(),
+            Builder::Gemma | Builder::Gemma4 => BPE::builder()
+                .vocab_and_merges(bpe_vocab, merges)
+                .unk_token("<unk>".to_owned())
+                .fuse_unk(true)
+                .byte_fallback(true)
+                .build(),
+            Builder::Llama | Builder::Phi3 | Builder::Unigram => {
+                BPE::builder().vocab_and_merges(bpe_vocab, merges).fuse_unk(true).byte_fallback(true).build()
+            }
+        }
+        .map_err(|e| meta.error(&format!("has a vocabulary `tokenizers` rejects: {e}")))?;
+        bpe.into()
+    };
+    let mut tokenizer = Tokenizer::new(backend_model);
     let err = |e: tokenizers::Error| meta.error(&format!("cannot build its tokenizer: {e}"));
     let sentencepiece_decoder = |strip: bool| {
         let mut steps: Vec<DecoderWrapper> =
@@ -243,11 +267,24 @@ pub(crate) fn tokenizer_from_gguf(metadata: &BTreeMap<String, GgufValue>, source
             tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
             tokenizer.with_decoder(Some(ByteLevel::default()));
         }
+        Builder::Unigram => {
+            let steps: Vec<PreTokenizerWrapper> =
+                vec![WhitespaceSplit.into(), Metaspace::new('▁', PrependScheme::Always, true).into()];
+            tokenizer.with_pre_tokenizer(Some(PreTokenizerSequence::new(steps)));
+            tokenizer.with_decoder(Some(Metaspace::new('▁', PrependScheme::Always, true)));
+        }
     }
 
     // 2. The builder class's own special tokens.
+    let extra_ids: Vec<String> = match builder {
+        Builder::Unigram => (0..T5_EXTRA_IDS).map(|i| format!("<extra_id_{i}>")).collect(),
+        _ => Vec::new(),
+    };
     let class_defaults: Vec<AddedToken> =
-        dedup(builder.class_defaults().into_iter().flatten()).into_iter().map(|t| AddedToken::from(t, true)).collect();
+        dedup(builder.class_defaults().into_iter().flatten().chain(extra_ids.iter().map(String::as_str)))
+            .into_iter()
+            .map(|t| AddedToken::from(t, true))
+            .collect();
     tokenizer.add_tokens(class_defaults).map_err(err)?;
 
     // 3. CONTROL tokens as special tokens, USER_DEFINED ones as plain added tokens.
@@ -339,16 +376,34 @@ pub(crate) fn tokenizer_from_gguf(metadata: &BTreeMap<String, GgufValue>, source
             special_ids.push(((*token).to_owned(), id));
         }
     }
-    let single = format!(
-        "{}$A:0{}",
-        bos.map(|b| format!("{b}:0 ")).unwrap_or_default(),
-        eos.map(|e| format!(" {e}:0")).unwrap_or_default()
-    );
-    let pair = format!(
-        "{single}{} $B:1{}",
-        bos.map(|b| format!(" {b}:1")).unwrap_or_default(),
-        eos.map(|e| format!(" {e}:1")).unwrap_or_default()
-    );
+    // `T5Tokenizer` ends every sequence with `</s>` (the id of the file's EOS when it is the outer
+    // class too); under another class that is what stays unless the file sets a flag.
+    let explicit =
+        ["tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token"].iter().any(|k| metadata.contains_key(*k));
+    let t5_eos = match (builder, architecture) {
+        (Builder::Unigram, "t5") => Some(named[1].1),
+        (Builder::Unigram, _) if !explicit => Some(Some("</s>")),
+        _ => None,
+    };
+    let (single, pair) = if let Some(eos) = t5_eos {
+        let id = eos
+            .and_then(|t| tokenizer.token_to_id(t))
+            .ok_or_else(|| meta.error("has no EOS token for its T5 tokenizer"))?;
+        special_ids = vec![("</s>".to_owned(), id)];
+        ("$A:0 </s>:0".to_owned(), "$A:0 </s>:0 $B:0 </s>:0".to_owned())
+    } else {
+        let single = format!(
+            "{}$A:0{}",
+            bos.map(|b| format!("{b}:0 ")).unwrap_or_default(),
+            eos.map(|e| format!(" {e}:0")).unwrap_or_default()
+        );
+        let pair = format!(
+            "{single}{} $B:1{}",
+            bos.map(|b| format!(" {b}:1")).unwrap_or_default(),
+            eos.map(|e| format!(" {e}:1")).unwrap_or_default()
+        );
+        (single, pair)
+    };
     let template = TemplateProcessing::builder()
         .try_single(single)
         .and_then(|b| b.try_pair(pair))
@@ -362,6 +417,7 @@ pub(crate) fn tokenizer_from_gguf(metadata: &BTreeMap<String, GgufValue>, source
         a if a.starts_with("gemma") => "GemmaTokenizer",
         "qwen2" | "qwen2moe" | "qwen3" | "qwen3moe" => "Qwen2Tokenizer",
         "gpt2" | "starcoder2" => "GPT2Tokenizer",
+        "t5" => "T5Tokenizer",
         _ => "TokenizersBackend",
     };
     settings.insert("tokenizer_class".to_owned(), json!(class));
@@ -432,6 +488,31 @@ impl<'a> Meta<'a> {
             .collect::<Result<_>>()
             .map(Some)
     }
+}
+
+/// How many sentinels `T5Tokenizer` has (`extra_ids`).
+const T5_EXTRA_IDS: usize = 100;
+
+/// `unigram_tokenizer`: T5 files call the sentinels `[PAD<n>]`; the first 100 become
+/// `<extra_id_99>`, `<extra_id_98>`, ...
+fn t5_sentinels(tokens: &[&str]) -> Vec<String> {
+    let placeholder = |t: &str| {
+        t.strip_prefix("[PAD")
+            .and_then(|r| r.strip_suffix(']'))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(char::is_numeric))
+    };
+    let mut renamed = 0;
+    tokens
+        .iter()
+        .map(|t| {
+            if renamed < T5_EXTRA_IDS && placeholder(t) {
+                renamed += 1;
+                format!("<extra_id_{}>", T5_EXTRA_IDS - renamed)
+            } else {
+                (*t).to_owned()
+            }
+        })
+        .collect()
 }
 
 /// The distinct items, in first-seen order.
@@ -716,8 +797,14 @@ mod tests {
 
         let e = error_of(&[arch.clone(), vocab.clone()]);
         assert!(e.contains("bad.gguf") && e.contains("no `tokenizer.ggml.model`"), "{e}");
-        let e = error_of(&[arch.clone(), ("tokenizer.ggml.model", GgufValue::String("t5".into())), vocab.clone()]);
-        assert!(e.contains("`t5`") && e.contains("gemma4, gpt2, llama"), "{e}");
+        let e = error_of(&[arch.clone(), ("tokenizer.ggml.model", GgufValue::String("bert".into())), vocab.clone()]);
+        assert!(e.contains("`bert`") && e.contains("gemma4, gpt2, llama, t5"), "{e}");
+        let t5 = ("tokenizer.ggml.model", GgufValue::String("t5".into()));
+        let e = error_of(&[arch.clone(), t5.clone(), vocab.clone()]);
+        assert!(e.contains("no `tokenizer.ggml.scores` for its Unigram vocabulary"), "{e}");
+        let one_score = ("tokenizer.ggml.scores", GgufValue::Array(vec![GgufValue::F32(0.0)]));
+        let e = error_of(&[arch.clone(), t5, ("tokenizer.ggml.tokens", tokens(&["a"])), one_score]);
+        assert!(e.contains("rejects"), "{e}");
         let e = error_of(&[arch.clone(), gpt2.clone()]);
         assert!(e.contains("no `tokenizer.ggml.tokens`"), "{e}");
         let e = error_of(&[arch.clone(), gpt2.clone(), ("tokenizer.ggml.tokens", GgufValue::U32(3))]);
@@ -760,6 +847,8 @@ mod tests {
         assert_eq!(respell_spaces(" \n"), "▁▁");
         assert_eq!(respell_spaces("\n\n"), "\n\n");
         assert_eq!(respell_spaces(" a"), " a");
+        let sentinels = t5_sentinels(&["a", "[PAD7]", "[PAD]", "[PAD8]", "[PADx]"]);
+        assert_eq!(sentinels, ["a", "<extra_id_99>", "[PAD]", "<extra_id_98>", "[PADx]"]);
         let table = bytes_to_unicode();
         assert_eq!((table[usize::from(b' ')], table[usize::from(b'\n')], table[usize::from(b'a')]), ('Ġ', 'Ċ', 'a'));
     }
