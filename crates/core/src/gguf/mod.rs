@@ -7,6 +7,7 @@
 //! into the requested dtype, or (by default for GGUF files) kept quantized for the linear
 //! layers.
 
+pub mod hf;
 mod value;
 
 pub use value::GgufValue;
