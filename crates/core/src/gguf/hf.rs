@@ -398,7 +398,7 @@ fn check_shape(transform: &Transform, gguf_name: &str, shape: &[usize]) -> Resul
     match transform {
         Transform::UnpermuteRows { n_head } => {
             let rows = shape.first().copied().unwrap_or(0);
-            if *n_head == 0 || rows % (2 * n_head) != 0 {
+            if !n_head.checked_mul(2).is_some_and(|group| group > 0 && rows.is_multiple_of(group)) {
                 return Err(Error::input(format!(
                     "GGUF tensor `{gguf_name}` has {rows} rows, which do not split into {n_head} heads of an even \
                      size; the file's head counts do not match its tensors"
@@ -478,7 +478,8 @@ pub fn apply_to_rows(transform: &Transform, bytes: &[u8], rows: usize) -> Option
         Transform::None => Some(bytes.to_vec()),
         Transform::UnpermuteRows { n_head } => {
             let n_head = *n_head;
-            if rows == 0 || bytes.len() % rows != 0 || n_head == 0 || rows % (2 * n_head) != 0 {
+            let whole_heads = n_head.checked_mul(2).is_some_and(|group| group > 0 && rows.is_multiple_of(group));
+            if rows == 0 || !bytes.len().is_multiple_of(rows) || !whole_heads {
                 return None;
             }
             let row_bytes = bytes.len() / rows;
@@ -587,6 +588,45 @@ mod tests {
         assert_eq!(config["n_inner"], 64);
         assert_eq!(config["feed_forward_length"], 64);
         assert_eq!(config["tie_word_embeddings"], false);
+    }
+
+    #[test]
+    fn fields_transformers_misses_come_from_the_file() {
+        let m = meta(&[
+            ("general.architecture", s("qwen3")),
+            ("qwen3.attention.key_length", GgufValue::U32(64)),
+            ("qwen3.rope.dimension_count", GgufValue::U32(64)),
+        ]);
+        let config = config_json(&m, &[]).unwrap();
+        assert_eq!(config["head_dim"], 64);
+        assert!(!config.contains_key("rope.dimension_count"));
+        let m = meta(&[
+            ("general.architecture", s("phi3")),
+            ("phi3.embedding_length", GgufValue::U32(32)),
+            ("phi3.attention.head_count", GgufValue::U32(4)),
+            ("phi3.rope.dimension_count", GgufValue::U32(6)),
+        ]);
+        let config = config_json(&m, &[]).unwrap();
+        assert_eq!(config["partial_rotary_factor"], 0.75);
+        let m = meta(&[
+            ("general.architecture", s("phi3")),
+            ("phi3.embedding_length", GgufValue::U32(32)),
+            ("phi3.attention.head_count", GgufValue::U32(4)),
+            ("phi3.rope.dimension_count", GgufValue::U32(8)),
+        ]);
+        assert!(!config_json(&m, &[]).unwrap().contains_key("partial_rotary_factor"));
+        // A llama file without `head_count_kv` still un-permutes `k_proj`, by the query heads.
+        let mut c = Map::new();
+        c.insert("model_type".into(), "llama".into());
+        c.insert("num_attention_heads".into(), 4.into());
+        let (map, _) = names(&c, &[("blk.0.attn_k.weight", vec![16, 16])]);
+        assert_eq!(map["model.layers.0.self_attn.k_proj.weight"].transform, Transform::UnpermuteRows { n_head: 4 });
+        // One-element arrays read as their element, as transformers' parser leaves them.
+        let m = meta(&[
+            ("general.architecture", s("llama")),
+            ("tokenizer.ggml.eos_token_id", GgufValue::Array(vec![GgufValue::U32(7)])),
+        ]);
+        assert_eq!(config_json(&m, &[]).unwrap()["eos_token_id"], 7);
     }
 
     #[test]
