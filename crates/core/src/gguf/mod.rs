@@ -7,8 +7,11 @@
 //! into the requested dtype, or (by default for GGUF files) kept quantized for the linear
 //! layers.
 
+mod checkpoint;
+pub mod hf;
 mod reader;
 mod value;
 
+pub use checkpoint::{config_map, is_float, is_gguf_path, locate, read_config, GgufCheckpoint, GgufQuantSource};
 pub use reader::{dequantize_bytes, GgufFile, GgufTensorInfo, SUPPORTED_TENSOR_TYPES};
 pub use value::GgufValue;
