@@ -341,4 +341,154 @@ mod tests {
         );
         assert!(bad_bias.forward(&Tensor::zeros((2, 200), DType::F32, &dev).unwrap()).is_err());
     }
+
+    mod quantized {
+        use super::super::*;
+        use crate::quant::{with_quant_settings, QuantSettings, QuantSource};
+        use crate::QuantType;
+        use candle_core::quantized::GgmlDType;
+        use candle_core::{DType, Device, IndexOp, Tensor};
+        use std::collections::HashMap;
+
+        fn randn(shape: (usize, usize)) -> Tensor {
+            Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap()
+        }
+
+        fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+            (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+        }
+
+        const TYPES: [GgmlDType; 10] = [
+            GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+            GgmlDType::Q8_0,
+            GgmlDType::Q2K,
+            GgmlDType::Q3K,
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
+        ];
+
+        #[test]
+        fn quantized_linear_equals_candle_qmatmul() {
+            let bias = Tensor::randn(0f32, 1.0, 24, &Device::Cpu).unwrap();
+            for dtype in TYPES {
+                let q = Arc::new(QTensor::quantize(&randn((24, 512)), dtype).unwrap());
+                let reference = QMatMul::from_arc(Arc::clone(&q)).unwrap();
+                let layer = Linear::quantized(Arc::clone(&q), None, DType::F32).unwrap();
+                assert!(layer.dense_weight().is_none() && layer.dims().unwrap() == (24, 512));
+                for shape in [vec![1, 512], vec![3, 512], vec![2, 5, 512]] {
+                    let x = Tensor::randn(0f32, 1.0, shape.as_slice(), &Device::Cpu).unwrap();
+                    let want = reference.forward(&x).unwrap();
+                    let got = layer.forward(&x).unwrap();
+                    assert_eq!(got.dims(), want.dims());
+                    let scale = want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                    assert!(max_abs(&got, &want) <= 1e-6 * scale.max(1.0), "{dtype:?} {shape:?}");
+                }
+                // Bias added in f32; a bf16 input comes back in bf16.
+                let with_bias = Linear::quantized(Arc::clone(&q), Some(bias.clone()), DType::F32).unwrap();
+                let x = randn((3, 512));
+                let want = reference.forward(&x).unwrap().broadcast_add(&bias).unwrap();
+                assert!(max_abs(&with_bias.forward(&x).unwrap(), &want) < 1e-4);
+                let half = with_bias.forward(&x.to_dtype(DType::BF16).unwrap()).unwrap();
+                assert_eq!(half.dtype(), DType::BF16);
+                // The float view is the dequantized tensor.
+                let w = layer.weight().unwrap();
+                assert_eq!(max_abs(&w, &q.dequantize(&Device::Cpu).unwrap()), 0.0);
+            }
+        }
+
+        fn vb_of(tensors: &[(&str, Tensor)]) -> VarBuilder<'static> {
+            let map: HashMap<String, Tensor> = tensors.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+            VarBuilder::from_tensors(map, DType::F32, &Device::Cpu)
+        }
+
+        #[test]
+        fn in_situ_quantization_follows_the_scope_and_the_block_size() {
+            let w64 = randn((16, 64));
+            let w48 = randn((16, 48));
+            let bias = Tensor::randn(0f32, 1.0, 16, &Device::Cpu).unwrap();
+            let vb = vb_of(&[("a.weight", w64.clone()), ("a.bias", bias.clone()), ("b.weight", w48.clone())]);
+            let settings = QuantSettings { source: None, quantize: Some(QuantType::Q8_0) };
+            let (a, b) = with_quant_settings(&settings, || {
+                (linear(64, 16, vb.pp("a")).unwrap(), linear_no_bias(48, 16, vb.pp("b")).unwrap())
+            });
+            let q = a.qtensor().expect("64 is a multiple of 32: quantized");
+            assert_eq!(q.dtype(), GgmlDType::Q8_0);
+            assert!(a.bias().is_some());
+            // 48 is not a multiple of Q8_0's 32: the layer stays float, bit for bit.
+            assert_eq!(max_abs(b.dense_weight().expect("kept float"), &w48), 0.0);
+            // Outside the scope: float again.
+            assert!(linear(64, 16, vb.pp("a")).unwrap().dense_weight().is_some());
+            // Q8_0 is close to the float product.
+            let x = randn((2, 64));
+            let exact = Linear::new(w64, Some(bias)).forward(&x).unwrap();
+            let scale = exact.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(max_abs(&a.forward(&x).unwrap(), &exact) < 0.02 * scale);
+        }
+
+        #[derive(Debug)]
+        struct OneTensor(Arc<QTensor>);
+
+        impl QuantSource for OneTensor {
+            fn quantized(&self, name: &str, _device: &Device) -> crate::Result<Option<Arc<QTensor>>> {
+                Ok((name == "model.layers.0.q.weight").then(|| Arc::clone(&self.0)))
+            }
+        }
+
+        #[test]
+        fn a_source_supplies_weights_by_full_name() {
+            let q = Arc::new(QTensor::quantize(&randn((8, 32)), GgmlDType::Q4_1).unwrap());
+            let settings = QuantSettings { source: Some(Arc::new(OneTensor(Arc::clone(&q)))), quantize: None };
+            let other = randn((8, 32));
+            // No float `q.weight` exists: the source's tensor is used without reading floats.
+            let vb = vb_of(&[("model.layers.0.k.weight", other.clone())]);
+            let layers = vb.pp("model").pp("layers.0");
+            let (qa, kb) = with_quant_settings(&settings, || {
+                (linear_no_bias(32, 8, layers.pp("q")).unwrap(), linear_no_bias(32, 8, layers.pp("k")).unwrap())
+            });
+            assert!(Arc::ptr_eq(qa.qtensor().unwrap(), &q));
+            assert_eq!(max_abs(kb.dense_weight().unwrap(), &other), 0.0);
+            // A stored shape that disagrees with the model is an error that names the tensor.
+            let err = with_quant_settings(&settings, || linear_no_bias(32, 9, layers.pp("q")).unwrap_err());
+            assert!(err.to_string().contains("model.layers.0.q.weight"), "{err}");
+        }
+
+        #[test]
+        fn quantized_embedding_equals_dequantize_then_index() {
+            for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::F16] {
+                let table = randn((50, 256));
+                let q = Arc::new(QTensor::quantize(&table, dtype).unwrap());
+                let emb = Embedding::quantized(Arc::clone(&q), DType::F32).unwrap();
+                assert!(emb.embeddings().is_none() && emb.hidden_size() == 256);
+                let ids = Tensor::new(&[[3u32, 0, 49], [7, 7, 1]], &Device::Cpu).unwrap();
+                let got = emb.forward(&ids).unwrap();
+                assert_eq!(got.dims(), [2, 3, 256]);
+                let full = q.dequantize(&Device::Cpu).unwrap();
+                let want = Embedding::new(full, 256).forward(&ids).unwrap();
+                assert_eq!(max_abs(&got, &want), 0.0, "{dtype:?}");
+                // Tying: the head shares the very same tensor.
+                let head = Linear::tied_to(&emb).unwrap();
+                assert!(Arc::ptr_eq(head.qtensor().unwrap(), &q) || dtype == GgmlDType::F16);
+                let back = Embedding::tied_to(&head).unwrap();
+                assert_eq!(max_abs(&back.forward(&ids).unwrap(), &got), 0.0);
+                assert_eq!(max_abs(&got.i((1, 0)).unwrap(), &got.i((1, 1)).unwrap()), 0.0);
+            }
+        }
+
+        #[test]
+        fn embedding_constructor_quantizes_in_scope() {
+            let table = randn((10, 64));
+            let vb = vb_of(&[("e.weight", table.clone())]);
+            let settings = QuantSettings { source: None, quantize: Some(QuantType::Q8_0) };
+            let q = with_quant_settings(&settings, || embedding(10, 64, vb.pp("e")).unwrap());
+            assert_eq!(q.qtensor().unwrap().dtype(), GgmlDType::Q8_0);
+            let k = with_quant_settings(&QuantSettings { source: None, quantize: Some(QuantType::Q4K) }, || {
+                embedding(10, 64, vb.pp("e")).unwrap()
+            });
+            assert_eq!(max_abs(k.embeddings().unwrap(), &table), 0.0);
+        }
+    }
 }

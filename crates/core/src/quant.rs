@@ -105,7 +105,9 @@ mod tests {
     #[test]
     fn settings_are_restored_after_a_panic() {
         let settings = QuantSettings { source: None, quantize: Some(QuantType::Q4K) };
-        let caught = std::panic::catch_unwind(|| with_quant_settings(&settings, || panic!("boom")));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_quant_settings(&settings, || panic!("boom"))
+        }));
         assert!(caught.is_err());
         assert!(current_quant_settings().is_none());
     }

@@ -72,6 +72,12 @@ impl CausalLm {
         &self.model
     }
 
+    /// The language-modelling head (`lm_head`), float or quantized; the embedding's tensor
+    /// itself when tied.
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         soft_cap(&self.lm_head.forward(hidden)?, self.softcap)
     }
