@@ -64,7 +64,9 @@ pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> 
         device = ?opts.device.location(),
         "dtype and device"
     );
-    let build = BuildOptions::from_pretrained(&config, registration, dtype, &opts.device, opts.ignore_mismatched_sizes);
+    let mut build =
+        BuildOptions::from_pretrained(&config, registration, dtype, &opts.device, opts.ignore_mismatched_sizes);
+    build.quant.quantize = opts.quantize;
     let files = checkpoint.files().len();
     let (model, report) = build_from_checkpoint_with::<M>(&config, registration, checkpoint, &build)?;
     tracing::info!(

@@ -5,8 +5,8 @@
 //! (on the decoder states); the language modelling head and the classifier at the last EOS
 //! token are BART's own.
 
-use autocandle_core::nn::{linear_no_bias, Linear};
-use candle_core::{DType, Device, Module, Tensor, D};
+use autocandle_core::nn::linear_no_bias;
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 
 use autocandle_core::heads::{same_values, Classifier, Encoder, QuestionAnswerer};
@@ -24,7 +24,8 @@ use crate::model::BartModel;
 #[derive(Debug)]
 pub struct BartLm {
     model: BartModel,
-    lm_head: Linear,
+    /// `[vocab_size, hidden]`: always float (a quantized load dequantizes it).
+    lm_head: Tensor,
     final_logits_bias: Tensor,
 }
 
@@ -36,7 +37,7 @@ impl BartLm {
 
     /// The LM head weight `[vocab_size, d_model]` (`model.shared` when tied).
     pub fn lm_head(&self) -> &Tensor {
-        self.lm_head.weight()
+        &self.lm_head
     }
 
     /// `[1, vocab_size]`, added to every logit row.
@@ -45,7 +46,7 @@ impl BartLm {
     }
 
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        Ok(self.lm_head.forward(hidden)?.broadcast_add(&self.final_logits_bias)?)
+        Ok(autocandle_core::kernels::linear(hidden, &self.lm_head, None)?.broadcast_add(&self.final_logits_bias)?)
     }
 }
 
@@ -191,7 +192,7 @@ impl BartHead for BartLm {
             };
             (model, weight)
         } else {
-            let weight = linear_no_bias(d, vocab, vb.pp("lm_head"))?.weight().clone();
+            let weight = linear_no_bias(d, vocab, vb.pp("lm_head"))?.weight()?;
             (BartModel::new(vb.pp("model"), config, None)?, weight)
         };
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
@@ -199,7 +200,7 @@ impl BartHead for BartLm {
         } else {
             Tensor::zeros((1, vocab), vb.dtype(), vb.device())?
         };
-        Ok(Self { model, lm_head: Linear::new(weight, None), final_logits_bias })
+        Ok(Self { model, lm_head: weight, final_logits_bias })
     }
 }
 

@@ -188,7 +188,7 @@ impl BertLayer {
             output_norm,
             num_heads,
         } = weights;
-        let hidden = query.weight().dim(0)?;
+        let (hidden, _) = query.dims()?;
         if num_heads == 0 || hidden % num_heads != 0 {
             return Err(Error::input(format!(
                 "{num_heads} attention heads do not divide the hidden size {hidden}: the config's head count \

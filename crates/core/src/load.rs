@@ -8,6 +8,7 @@ use candle_nn::VarBuilder;
 use crate::config::{ArchConfig, PretrainedConfig, RegisteredConfig};
 use crate::error::{Error, Result};
 use crate::options::{DTypeChoice, LoadingReport};
+use crate::quant::{with_quant_settings, QuantSettings};
 use crate::registry::{ModelRegistration, TaskHead};
 use crate::weights::{checkpoint_var_builder_with, fresh_var_builder, loading_report, Checkpoint, LoadPolicy};
 use crate::Task;
@@ -59,7 +60,8 @@ pub fn build_from_checkpoint<M: TaskHead + ?Sized>(
     dtype: DType,
     device: &Device,
 ) -> Result<Box<M>> {
-    let options = BuildOptions { dtype, device: device.clone(), policy: LoadPolicy::strict() };
+    let options =
+        BuildOptions { dtype, device: device.clone(), policy: LoadPolicy::strict(), quant: QuantSettings::default() };
     build_from_checkpoint_with::<M>(config, reg, checkpoint, &options).map(|(model, _)| model)
 }
 
@@ -72,6 +74,9 @@ pub struct BuildOptions {
     pub device: Device,
     /// What to do with missing, unexpected and mismatched weights.
     pub policy: LoadPolicy,
+    /// Which weights stay quantized (none by default): the settings the model's linear layers
+    /// and embeddings are built under ([`crate::quant::with_quant_settings`]).
+    pub quant: QuantSettings,
 }
 
 impl BuildOptions {
@@ -93,7 +98,7 @@ impl BuildOptions {
             .unwrap_or(0.02);
         let policy =
             LoadPolicy { init_missing_head: reg.task != Task::Base, ignore_mismatched_sizes, initializer_range };
-        Self { dtype, device: device.clone(), policy }
+        Self { dtype, device: device.clone(), policy, quant: QuantSettings::default() }
     }
 }
 
@@ -121,7 +126,7 @@ pub fn build_from_checkpoint_with<M: TaskHead + ?Sized>(
         options.policy,
     );
     let started = std::time::Instant::now();
-    let model = match ctor(arch.as_ref(), vb) {
+    let model = match with_quant_settings(&options.quant, || ctor(arch.as_ref(), vb)) {
         Ok(m) => m,
         Err(e) => return Err(tracker.take_error().unwrap_or(e)),
     };

@@ -8,7 +8,7 @@
 //! answering heads of Llama and Qwen, kept by `transformers` for backward compatibility).
 
 use autocandle_core::heads::{self, same_values, Classifier, Encoder, Pooling};
-use autocandle_core::nn::{linear_b, linear_no_bias, Linear};
+use autocandle_core::nn::{linear_b, linear_no_bias, Embedding, Linear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
@@ -40,35 +40,42 @@ impl CausalLm {
         let (vocab, hidden) = (spec.vocab_size, spec.hidden_size);
         let base_vb = vb.pp(prefix);
         let has_head = vb.contains_tensor("lm_head.weight");
-        let (model, head) = if spec.tie_word_embeddings {
+        let (model, lm_head) = if spec.tie_word_embeddings {
             if !base_vb.contains_tensor("embed_tokens.weight") && has_head {
-                let head = vb.get((vocab, hidden), "lm_head.weight")?;
-                (DecoderModel::load_with_embeddings(base_vb, spec, Some(head.clone()))?, head)
+                let head = linear_no_bias(hidden, vocab, vb.pp("lm_head"))?;
+                let embed = Embedding::tied_to(&head)?;
+                (DecoderModel::load_with_embedding_layer(base_vb, spec, Some(embed))?, head)
             } else {
                 let model = DecoderModel::load(base_vb, spec)?;
-                let embed = model.embed_weight().clone();
+                let tied = Linear::tied_to(model.embed_tokens())?;
                 let head = if has_head {
-                    let own = vb.get((vocab, hidden), "lm_head.weight")?;
-                    if same_values(&own, &embed)? {
-                        embed
+                    let own = linear_no_bias(hidden, vocab, vb.pp("lm_head"))?;
+                    if same_layer_values(&own, &tied)? {
+                        tied
                     } else {
                         own
                     }
                 } else {
-                    embed
+                    tied
                 };
                 (model, head)
             }
         } else {
             let model = DecoderModel::load(base_vb, spec)?;
-            (model, linear_no_bias(hidden, vocab, vb.pp("lm_head"))?.weight().clone())
+            (model, linear_no_bias(hidden, vocab, vb.pp("lm_head"))?)
         };
-        Ok(Self { model, lm_head: Linear::new(head, None), softcap: spec.options.final_logit_softcapping })
+        Ok(Self { model, lm_head, softcap: spec.options.final_logit_softcapping })
     }
 
     /// The decoder under the head.
     pub fn model(&self) -> &DecoderModel {
         &self.model
+    }
+
+    /// The language-modelling head (`lm_head`), float or quantized; the embedding's tensor
+    /// itself when tied.
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
     }
 
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
@@ -93,6 +100,18 @@ impl CausalLm {
     /// Logits `[batch, new, vocab]` for the new tokens, with `cache`.
     pub fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
         self.logits(&inputs.keep_for_logits(&self.model.forward_with_cache(inputs, cache)?)?)
+    }
+}
+
+/// Whether two layers hold the same weight values: compared as floats, or as stored bytes
+/// when both are quantized (then no float copy of a large head is made).
+fn same_layer_values(a: &Linear, b: &Linear) -> Result<bool> {
+    match (a.dense_weight(), b.dense_weight(), a.qtensor(), b.qtensor()) {
+        (Some(x), Some(y), _, _) => same_values(x, y),
+        (_, _, Some(x), Some(y)) => Ok(x.dtype() == y.dtype()
+            && x.shape() == y.shape()
+            && (std::sync::Arc::ptr_eq(x, y) || x.data()? == y.data()?)),
+        _ => same_values(&a.weight()?, &b.weight()?),
     }
 }
 

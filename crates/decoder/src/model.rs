@@ -2,9 +2,10 @@
 //! forward inputs.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, VarBuilder};
+use candle_nn::VarBuilder;
 
 use autocandle_core::inputs::{dims2_int, ids_in_range, require_position_ids_shape};
+use autocandle_core::nn::{embedding, Embedding};
 use autocandle_core::{Error, KvCache, ModelInputs, Result};
 
 use crate::layers::DecoderLayer;
@@ -57,15 +58,18 @@ impl DecoderModel {
     /// As [`DecoderModel::load`], with the embedding matrix given instead of read (a tied
     /// checkpoint that saved only `lm_head.weight`).
     pub fn load_with_embeddings(vb: VarBuilder<'_>, spec: &DecoderSpec, embeddings: Option<Tensor>) -> Result<Self> {
+        let layer = embeddings.map(|e| Embedding::new(e, spec.hidden_size));
+        Self::load_with_embedding_layer(vb, spec, layer)
+    }
+
+    /// As [`DecoderModel::load_with_embeddings`], with the embedding layer (float or quantized)
+    /// given instead of read.
+    pub fn load_with_embedding_layer(vb: VarBuilder<'_>, spec: &DecoderSpec, embed: Option<Embedding>) -> Result<Self> {
         spec.validate()?;
         let (dtype, device) = (vb.dtype(), vb.device().clone());
-        let embeddings = match embeddings {
+        let embed_tokens = match embed {
             Some(e) => e,
-            None => vb.get_with_hints(
-                (spec.vocab_size, spec.hidden_size),
-                "embed_tokens.weight",
-                candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 },
-            )?,
+            None => embedding(spec.vocab_size, spec.hidden_size, vb.pp("embed_tokens"))?,
         };
         let layers = spec
             .layer_types
@@ -82,7 +86,7 @@ impl DecoderModel {
             None
         };
         Ok(Self {
-            embed_tokens: Embedding::new(embeddings, spec.hidden_size),
+            embed_tokens,
             layers,
             norm,
             rotary: RotaryEmbedding::new(spec.rope.clone(), spec.head_dim, &device)?,
@@ -98,9 +102,14 @@ impl DecoderModel {
         &self.spec
     }
 
-    /// The embedding matrix `[vocab_size, hidden_size]`.
-    pub fn embed_weight(&self) -> &Tensor {
+    /// The float embedding matrix `[vocab_size, hidden_size]`; `None` when it is quantized.
+    pub fn embed_weight(&self) -> Option<&Tensor> {
         self.embed_tokens.embeddings()
+    }
+
+    /// The token embedding (`embed_tokens`), float or quantized.
+    pub fn embed_tokens(&self) -> &Embedding {
+        &self.embed_tokens
     }
 
     /// The device the weights are on.

@@ -555,7 +555,7 @@ fn heads_follow_transformers() {
     assert_eq!(logits.dims(), [2, 4, 40]);
     assert!(!varmap.data().lock().unwrap().contains_key("lm_head.weight"));
     let hidden = tied.model().forward(&x).unwrap();
-    let by_hand = hidden.broadcast_matmul(&tied.model().embed_weight().t().unwrap()).unwrap();
+    let by_hand = hidden.broadcast_matmul(&tied.model().embed_weight().unwrap().t().unwrap()).unwrap();
     assert!(max_abs_diff(&logits, &by_hand) < 1e-5);
 }
 

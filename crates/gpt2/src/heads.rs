@@ -5,8 +5,8 @@
 //! `autocandle_core::heads`' generic ones over [`GPT2Model`]; the language modelling head is
 //! GPT-2's own (`lm_head`, tied to `transformer.wte`).
 
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use candle_core::{DType, Device, Module, Tensor};
+use autocandle_core::nn::{linear, linear_no_bias};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use autocandle_core::heads::{
@@ -22,7 +22,8 @@ use crate::model::GPT2Model;
 #[derive(Debug)]
 pub struct GPT2Lm {
     transformer: GPT2Model,
-    lm_head: Linear,
+    /// `[vocab_size, hidden]`: always float (a quantized load dequantizes it).
+    lm_head: Tensor,
 }
 
 impl GPT2Lm {
@@ -33,7 +34,7 @@ impl GPT2Lm {
 
     /// The LM head weight `[vocab_size, n_embd]` (the token embeddings when tied).
     pub fn lm_head(&self) -> &Tensor {
-        self.lm_head.weight()
+        &self.lm_head
     }
 }
 
@@ -50,12 +51,12 @@ impl PreTrainedModel for GPT2Lm {
 impl ForCausalLm for GPT2Lm {
     fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
         let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, None)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+        Ok(CausalLmOutput::new(autocandle_core::kernels::linear(&hidden, &self.lm_head, None)?))
     }
 
     fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
         let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, Some(cache))?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+        Ok(CausalLmOutput::new(autocandle_core::kernels::linear(&hidden, &self.lm_head, None)?))
     }
 
     fn supports_cache(&self) -> bool {
@@ -96,7 +97,7 @@ impl GPT2Head for GPT2Lm {
         let has_head = vb.contains_tensor("lm_head.weight");
         let (transformer, weight) = if !config.tie_word_embeddings {
             let transformer = GPT2Model::new(vb.pp("transformer"), config, None)?;
-            (transformer, linear_no_bias(h, vocab, vb.pp("lm_head"))?.weight().clone())
+            (transformer, linear_no_bias(h, vocab, vb.pp("lm_head"))?.weight()?)
         } else if has_head && !vb.contains_tensor("transformer.wte.weight") {
             let weight = vb.get((vocab, h), "lm_head.weight")?;
             (GPT2Model::new(vb.pp("transformer"), config, Some(weight.clone()))?, weight)
@@ -115,7 +116,7 @@ impl GPT2Head for GPT2Lm {
             };
             (transformer, weight)
         };
-        Ok(Self { transformer, lm_head: Linear::new(weight, None) })
+        Ok(Self { transformer, lm_head: weight })
     }
 }
 

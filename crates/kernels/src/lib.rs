@@ -23,6 +23,7 @@
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_matmul;
 pub mod linear_f32;
+pub mod quantized;
 
 use candle_core::Result;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Shape, Tensor};

@@ -84,3 +84,88 @@ fn options_and_validation() {
 fn every_head_is_registered_and_runs() {
     check_heads(&tiny(), &llama_like_heads("Llama", "transformer")).unwrap();
 }
+
+mod quantized {
+    //! In-situ quantization of the tiny llama fixture, against the float model.
+
+    use std::sync::Arc;
+
+    use autocandle_core::quant::{with_quant_settings, QuantSettings};
+    use autocandle_core::{ModelInputs, QuantType};
+    use autocandle_decoder::{CausalLm, DecoderConfig};
+    use candle_core::quantized::GgmlDType;
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+
+    use crate::LlamaConfig;
+
+    fn fixture() -> (LlamaConfig, VarBuilder<'static>) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/llama-causal-lm");
+        let config: LlamaConfig =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+        (config, VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu))
+    }
+
+    fn logits(lm: &CausalLm, ids: &[u32]) -> Vec<f32> {
+        let input = ModelInputs::new(Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap());
+        lm.forward(&input).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// (max, mean) absolute deviation, and the largest logit magnitude.
+    fn deviation(got: &[f32], want: &[f32]) -> (f32, f32, f32) {
+        let diffs: Vec<f32> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
+        let max = diffs.iter().fold(0f32, |a, &b| a.max(b));
+        let scale = want.iter().fold(0f32, |a, &b| a.max(b.abs()));
+        (max, diffs.iter().sum::<f32>() / diffs.len() as f32, scale)
+    }
+
+    #[test]
+    fn q8_0_in_situ_logits_stay_close_to_f32() {
+        let (config, vb) = fixture();
+        let spec = config.decoder_spec().unwrap();
+        let ids = [3u32, 9, 4, 12, 7, 5, 30, 45, 79, 1, 90, 35];
+        let float = CausalLm::load(vb.clone(), &spec, "model").unwrap();
+        let settings = QuantSettings { source: None, quantize: Some(QuantType::Q8_0) };
+        let q8 = with_quant_settings(&settings, || CausalLm::load(vb.clone(), &spec, "model")).unwrap();
+        // hidden 32 is one Q8_0 block: q/k/v/o/gate/up, the head and the embedding are
+        // quantized; down_proj (in 48) is not a multiple of 32 and stays float.
+        assert_eq!(q8.lm_head().qtensor().unwrap().dtype(), GgmlDType::Q8_0);
+        assert!(q8.model().embed_tokens().qtensor().is_some());
+        let (want, got) = (logits(&float, &ids), logits(&q8, &ids));
+        let (max, mean, scale) = deviation(&got, &want);
+        println!(
+            "llama-causal-lm, Q8_0 in situ vs f32: max |Δlogit| {max:.2e}, mean {mean:.2e} (logits up to {scale:.2})"
+        );
+        assert!(max < 0.02 * scale.max(1.0), "max deviation {max} (scale {scale})");
+        assert!(got != want, "the quantized model must differ a little: is it quantized?");
+        // Outside the scope the same load is float again, bit for bit.
+        assert_eq!(logits(&CausalLm::load(vb, &spec, "model").unwrap(), &ids), want);
+    }
+
+    #[test]
+    fn q4_k_loads_and_runs_and_ties_without_a_copy() {
+        // Widths that are multiples of the k-quant super-block (256), random weights.
+        let config: LlamaConfig = serde_json::from_str(
+            r#"{"vocab_size": 64, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 1,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 16,
+                "tie_word_embeddings": true}"#,
+        )
+        .unwrap();
+        let spec = config.decoder_spec().unwrap();
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let float = CausalLm::load(vb.clone(), &spec, "model").unwrap();
+        let settings = QuantSettings { source: None, quantize: Some(QuantType::Q4K) };
+        let q4k = with_quant_settings(&settings, || CausalLm::load(vb.clone(), &spec, "model")).unwrap();
+        let embed = q4k.model().embed_tokens().qtensor().unwrap();
+        assert_eq!(embed.dtype(), GgmlDType::Q4K);
+        assert!(Arc::ptr_eq(embed, q4k.lm_head().qtensor().unwrap()), "the tied head shares the quantized table");
+        let ids = [1u32, 5, 9, 63, 0, 17];
+        let (want, got) = (logits(&float, &ids), logits(&q4k, &ids));
+        let (max, mean, scale) = deviation(&got, &want);
+        println!("random 256-wide llama, Q4_K in situ vs f32: max |Δlogit| {max:.2e}, mean {mean:.2e} (logits up to {scale:.2})");
+        assert!(got.iter().all(|v| v.is_finite()));
+        assert!(mean < 0.1 * scale, "mean deviation {mean} (scale {scale})");
+    }
+}

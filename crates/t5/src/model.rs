@@ -232,7 +232,7 @@ impl T5LayerFF {
             DenseIn::Plain(wi) => self.activation.forward(&wi.forward(&h)?)?,
             DenseIn::Gated(wi_0, wi_1) => (self.activation.forward(&wi_0.forward(&h)?)? * wi_1.forward(&h)?)?,
         };
-        let out = self.wo.forward(&inner.to_dtype(self.wo.weight().dtype())?)?;
+        let out = self.wo.forward(&inner.to_dtype(self.wo.dtype())?)?;
         add_promote(x, &out)
     }
 }
