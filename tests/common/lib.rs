@@ -145,7 +145,22 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
     if reference.get("generate").is_some() && !matches!(task, Task::CausalLm | Task::Seq2SeqLm) {
         return Ok(unsupported(format!("`generate` for the task `{task_name}` is not implemented")));
     }
-    let model = match TaskModel::from_pretrained_with(task, &dir.to_string_lossy(), &LoadOptions::default()) {
+    // A GGUF fixture (`gguf_file`): everything comes from the file, dequantized to f32 as
+    // transformers loads it.
+    let opts = match reference.get("gguf_file").and_then(Value::as_str) {
+        Some(file) => LoadOptions::new().gguf_file(file).dtype(DType::F32),
+        None => LoadOptions::default(),
+    };
+    run_fixture_with(dir, &reference, task, &opts)
+}
+
+/// [`run_fixture`] with the load options given (a GGUF fixture in quantized mode, ...).
+pub fn run_fixture_with(dir: &Path, reference: &Value, task: Task, opts: &LoadOptions) -> Result<Outcome> {
+    let field = |k: &str| reference.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (model_type, task_name) = (field("model_type"), field("task"));
+    let unsupported =
+        |reason: String| Outcome::Unsupported { model_type: model_type.clone(), task: task_name.clone(), reason };
+    let model = match TaskModel::from_pretrained_with(task, &dir.to_string_lossy(), opts) {
         Ok(m) => m.value,
         Err(
             e @ (autocandle::Error::UnknownModelType { .. }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use autocandle_core::hub::ModelSource;
 use autocandle_core::registry::{ConfigRegistration, Registry};
 use autocandle_core::{Error, LoadOptions, Loaded, PretrainedConfig, RegisteredConfig, Result};
 use serde::de::DeserializeOwned;
@@ -55,14 +54,18 @@ impl AutoConfig {
     /// occurs, the error is [`Error::MissingModelType`](crate::Error::MissingModelType).
     pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<PretrainedConfig>> {
         let path = Path::new(id_or_path);
-        let file = if path.is_file() {
-            path.to_path_buf()
+        let mut config = if path.is_file() && !autocandle_core::gguf::is_gguf_path(path) {
+            PretrainedConfig::from_file_or_guess(path, || {
+                model_type_from_name(&name_to_match(id_or_path)).map(str::to_owned)
+            })?
         } else {
-            ModelSource::resolve(id_or_path, opts)?.file("config.json")?
+            match autocandle_core::gguf::locate(id_or_path, opts)? {
+                (_, Some(gguf)) => autocandle_core::gguf::read_config(&gguf)?,
+                (source, None) => PretrainedConfig::from_file_or_guess(&source.file("config.json")?, || {
+                    model_type_from_name(&name_to_match(id_or_path)).map(str::to_owned)
+                })?,
+            }
         };
-        let mut config = PretrainedConfig::from_file_or_guess(&file, || {
-            model_type_from_name(&name_to_match(id_or_path)).map(str::to_owned)
-        })?;
         check_known(config.model_type())?;
         let unused_kwargs = config.apply_overrides(&opts.config_overrides)?;
         Ok(Loaded { value: config, unused_kwargs, report: Default::default() })

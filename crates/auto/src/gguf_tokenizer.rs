@@ -592,7 +592,6 @@ fn bytes_to_unicode() -> Vec<char> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
     use std::path::PathBuf;
 
     use super::*;
@@ -602,56 +601,8 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gguf/tokenizers")
     }
 
-    /// A test-only reader of a GGUF v2/v3 header's metadata (the tensor table is not read).
     fn read_metadata(path: &Path) -> BTreeMap<String, GgufValue> {
-        fn bytes<const N: usize>(r: &mut impl Read) -> [u8; N] {
-            let mut b = [0; N];
-            r.read_exact(&mut b).unwrap();
-            b
-        }
-        fn u32_(r: &mut impl Read) -> u32 {
-            u32::from_le_bytes(bytes(r))
-        }
-        fn u64_(r: &mut impl Read) -> u64 {
-            u64::from_le_bytes(bytes(r))
-        }
-        fn string(r: &mut impl Read) -> String {
-            let mut b = vec![0; usize::try_from(u64_(r)).unwrap()];
-            r.read_exact(&mut b).unwrap();
-            String::from_utf8(b).unwrap()
-        }
-        fn value(r: &mut impl Read, kind: u32) -> GgufValue {
-            match kind {
-                0 => GgufValue::U8(u8::from_le_bytes(bytes(r))),
-                1 => GgufValue::I8(i8::from_le_bytes(bytes(r))),
-                2 => GgufValue::U16(u16::from_le_bytes(bytes(r))),
-                3 => GgufValue::I16(i16::from_le_bytes(bytes(r))),
-                4 => GgufValue::U32(u32_(r)),
-                5 => GgufValue::I32(i32::from_le_bytes(bytes(r))),
-                6 => GgufValue::F32(f32::from_le_bytes(bytes(r))),
-                7 => GgufValue::Bool(bytes::<1>(r)[0] != 0),
-                8 => GgufValue::String(string(r)),
-                9 => {
-                    let (kind, count) = (u32_(r), u64_(r));
-                    GgufValue::Array((0..count).map(|_| value(r, kind)).collect())
-                }
-                10 => GgufValue::U64(u64_(r)),
-                11 => GgufValue::I64(i64::from_le_bytes(bytes(r))),
-                12 => GgufValue::F64(f64::from_le_bytes(bytes(r))),
-                other => panic!("unknown GGUF value type {other}"),
-            }
-        }
-        let mut r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-        assert_eq!(&bytes::<4>(&mut r), b"GGUF");
-        assert!(matches!(u32_(&mut r), 2 | 3));
-        let (_tensors, count) = (u64_(&mut r), u64_(&mut r));
-        (0..count)
-            .map(|_| {
-                let key = string(&mut r);
-                let kind = u32_(&mut r);
-                (key, value(&mut r, kind))
-            })
-            .collect()
+        autocandle_core::gguf::GgufFile::open(path).unwrap().metadata().clone()
     }
 
     fn load(path: &Path) -> PreTrainedTokenizer {

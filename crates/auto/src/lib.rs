@@ -86,8 +86,6 @@ pub mod catalog;
 mod chat;
 mod config;
 mod generation;
-// Called from `AutoTokenizer` once `LoadOptions::gguf_file` is wired to it.
-#[allow(dead_code)]
 mod gguf_tokenizer;
 #[cfg(feature = "image")]
 mod image_processor;

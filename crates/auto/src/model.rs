@@ -3,17 +3,18 @@
 use std::any::{type_name, TypeId};
 use std::sync::Arc;
 
-use autocandle_core::hub::ModelSource;
+use autocandle_core::gguf::{self, GgufCheckpoint, GgufFile, GgufQuantSource};
 use autocandle_core::load::{
     build_fresh, build_from_checkpoint_with, construct, resolve_dtype, select_registration, BuildOptions,
 };
+use autocandle_core::quant::QuantSettings;
 use autocandle_core::registry::{Constructor, ModelRegistration, Registry, TaskHead};
 use autocandle_core::weights::{find_weight_files, Checkpoint};
 use autocandle_core::{
     ArchConfig, DTypeChoice, Error, LoadModel, LoadOptions, Loaded, ModelInputs, ModelOutput, PretrainedConfig,
     RegisteredConfig, Result, Task,
 };
-use candle_core::Device;
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::catalog::{check_known, model_type_info, resolve_head};
@@ -31,12 +32,23 @@ use crate::config::AutoConfig;
 pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> Result<Loaded<Box<M>>> {
     let _span = tracing::info_span!("load_model", task = %M::TASK, model = id_or_path).entered();
     let started = std::time::Instant::now();
-    let source = ModelSource::resolve(id_or_path, opts)?;
-    tracing::debug!(source = %source.describe(), "model source");
-    // Without `model_type`, the longest known model type in the repo or folder name.
-    let mut config = PretrainedConfig::from_file_or_guess(&source.file("config.json")?, || {
-        crate::catalog::model_type_from_name(&crate::config::name_to_match(id_or_path)).map(str::to_owned)
-    })?;
+    let (source, gguf) = gguf::locate(id_or_path, opts)?;
+    tracing::debug!(source = %source.describe(), gguf = ?gguf, "model source");
+    let (mut config, gguf) = match gguf {
+        Some(path) => {
+            let file = GgufFile::open(&path)?;
+            let map = gguf::config_map(&file)?;
+            let config = PretrainedConfig::from_value(serde_json::Value::Object(map), &path)?;
+            (config, Some(file))
+        }
+        // Without `model_type`, the longest known model type in the repo or folder name.
+        None => (
+            PretrainedConfig::from_file_or_guess(&source.file("config.json")?, || {
+                crate::catalog::model_type_from_name(&crate::config::name_to_match(id_or_path)).map(str::to_owned)
+            })?,
+            None,
+        ),
+    };
     check_known(config.model_type())?;
     let unused_kwargs = config.apply_overrides(&opts.config_overrides)?;
     let default = resolve_head(config.model_type(), M::TASK)?;
@@ -55,8 +67,28 @@ pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> 
         candidates = candidates.len(),
         "class picked from the registry"
     );
-    let checkpoint = Arc::new(Checkpoint::open(find_weight_files(&source)?)?);
-    let dtype = resolve_dtype(opts.dtype, &config);
+    let mut quant = QuantSettings { source: None, quantize: opts.quantize };
+    let (checkpoint, dtype) = match gguf {
+        Some(file) => {
+            let serde_json::Value::Object(map) = config.to_json() else {
+                return Err(Error::config(config.model_type(), "the config is not a JSON object"));
+            };
+            let gguf = Arc::new(GgufCheckpoint::from_file(file, &map)?);
+            // A float dtype asked for, or another quantization: dequantize, as transformers does.
+            // Otherwise the linear layers keep the file's blocks and compute in f32.
+            let dequantize = matches!(opts.dtype, DTypeChoice::Fixed(_)) || opts.quantize.is_some();
+            if !dequantize {
+                quant.source = Some(Arc::new(GgufQuantSource::new(Arc::clone(&gguf), registration.base_model_prefix)));
+            }
+            let dtype = match opts.dtype {
+                DTypeChoice::Fixed(d) => d,
+                DTypeChoice::Auto => DType::F32,
+            };
+            tracing::debug!(dequantize, ?dtype, quantize = ?opts.quantize, "GGUF weights");
+            (Arc::new(Checkpoint::from_gguf(gguf)), dtype)
+        }
+        None => (Arc::new(Checkpoint::open(find_weight_files(&source)?)?), resolve_dtype(opts.dtype, &config)),
+    };
     tracing::debug!(
         ?dtype,
         requested = ?opts.dtype,
@@ -66,7 +98,7 @@ pub fn load_head<M: TaskHead + ?Sized>(id_or_path: &str, opts: &LoadOptions) -> 
     );
     let mut build =
         BuildOptions::from_pretrained(&config, registration, dtype, &opts.device, opts.ignore_mismatched_sizes);
-    build.quant.quantize = opts.quantize;
+    build.quant = quant;
     let files = checkpoint.files().len();
     let (model, report) = build_from_checkpoint_with::<M>(&config, registration, checkpoint, &build)?;
     tracing::info!(

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use autocandle_core::hub::ModelSource;
 use autocandle_core::{Error, LoadOptions, ModelInputs, Result};
 use candle_core::{Device, Tensor};
 use serde_json::Value;
@@ -33,7 +32,21 @@ impl AutoTokenizer {
     pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<PreTrainedTokenizer> {
         let _span = tracing::info_span!("load_tokenizer", model = id_or_path).entered();
         let started = std::time::Instant::now();
-        let source = ModelSource::resolve(id_or_path, opts)?;
+        let (source, gguf) = autocandle_core::gguf::locate(id_or_path, opts)?;
+        if let Some(path) = gguf {
+            // transformers builds the tokenizer from the file's metadata alone.
+            let file = autocandle_core::gguf::GgufFile::open(&path)?;
+            let (tokenizer, settings) = crate::gguf_tokenizer::tokenizer_from_gguf(file.metadata(), &path)?;
+            let tokenizer = PreTrainedTokenizer::new(tokenizer, &settings, source.name())?;
+            tracing::info!(
+                source = %source.describe(),
+                gguf = %path.display(),
+                chat_template = settings.get("chat_template").is_some(),
+                elapsed = ?started.elapsed(),
+                "tokenizer loaded from GGUF metadata"
+            );
+            return Ok(tokenizer);
+        }
         let mut settings = match source.optional_file("tokenizer_config.json")? {
             Some(p) => read_json(&p)?,
             None => Value::Object(Default::default()),

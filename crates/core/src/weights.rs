@@ -30,6 +30,7 @@ use candle_nn::{Init, VarBuilder, VarMap};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::gguf::GgufCheckpoint;
 use crate::hub::{check_relative_path, ModelSource};
 use crate::options::{LoadingReport, MismatchedKey};
 use crate::pickle::TorchFile;
@@ -142,6 +143,7 @@ fn sharded_files(source: &ModelSource, index: &Path) -> Result<Vec<PathBuf>> {
 enum Store {
     Safetensors(Vec<SafetensorsFile>),
     Torch(Vec<TorchFile>),
+    Gguf(Arc<GgufCheckpoint>),
 }
 
 /// The weight files holding one checkpoint, opened: safetensors headers are read and checked
@@ -211,6 +213,23 @@ impl Checkpoint {
         Ok(Self { files, store, index, names })
     }
 
+    /// A GGUF file as a checkpoint: its tensors under `transformers`' names, dequantized when read.
+    pub fn from_gguf(gguf: Arc<GgufCheckpoint>) -> Self {
+        let names: BTreeSet<String> = gguf.names().cloned().collect();
+        let index = names.iter().map(|n| (n.clone(), 0)).collect();
+        let files = vec![gguf.file().path().to_path_buf()];
+        tracing::debug!(format = "gguf", tensors = names.len(), "checkpoint opened");
+        Self { files, store: Store::Gguf(gguf), index, names }
+    }
+
+    /// The GGUF file behind the checkpoint, when it is one.
+    pub fn gguf(&self) -> Option<&Arc<GgufCheckpoint>> {
+        match &self.store {
+            Store::Gguf(g) => Some(g),
+            _ => None,
+        }
+    }
+
     /// Every tensor name in the checkpoint.
     pub fn names(&self) -> &BTreeSet<String> {
         &self.names
@@ -232,6 +251,7 @@ impl Checkpoint {
         let shape = match &self.store {
             Store::Safetensors(files) => files.get(i).and_then(|f| f.shape(name)),
             Store::Torch(files) => files.get(i).and_then(|f| f.shape(name)),
+            Store::Gguf(g) => return Ok(g.shape(name)),
         };
         Ok(shape.map(<[usize]>::to_vec))
     }
@@ -243,13 +263,14 @@ impl Checkpoint {
         match &self.store {
             Store::Safetensors(files) => files.get(i).ok_or_else(not_found)?.tensor(name, device),
             Store::Torch(files) => files.get(i).ok_or_else(not_found)?.tensor(name, device),
+            Store::Gguf(g) => g.tensor(name, device),
         }
     }
 
     /// Tensors of a `.bin` checkpoint saved twice (tied weights) have the same identity.
     fn view_identity(&self, name: &str) -> Option<String> {
         match &self.store {
-            Store::Safetensors(_) => None,
+            Store::Safetensors(_) | Store::Gguf(_) => None,
             Store::Torch(files) => {
                 let i = *self.index.get(name)?;
                 files.get(i)?.view_identity(name).map(|id| format!("{i}/{id}"))
@@ -350,7 +371,10 @@ fn ignored_buffer(name: &str) -> bool {
 /// The report of a load: what `tracker` saw, and the checkpoint tensors nobody read (except
 /// ignored buffers, and the second names of tied tensors that `.bin` files save twice).
 pub fn loading_report(checkpoint: &Checkpoint, tracker: &LoadTracker) -> LoadingReport {
-    let used = tracker.used();
+    let mut used = tracker.used();
+    if let Store::Gguf(g) = &checkpoint.store {
+        used.extend(g.quantized_used());
+    }
     let used_views: HashSet<String> = used.iter().filter_map(|k| checkpoint.view_identity(k)).collect();
     let unexpected = checkpoint
         .names()

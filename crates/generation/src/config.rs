@@ -6,7 +6,6 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use autocandle_core::hub::ModelSource;
 use autocandle_core::LoadOptions;
 use autocandle_core::{Error, Result};
 
@@ -309,9 +308,12 @@ impl GenerationConfig {
 
     /// [`GenerationConfig::from_pretrained`] with options (revision, cache, subfolder, ...).
     pub fn from_pretrained_with(id_or_path: &str, opts: &LoadOptions) -> Result<Self> {
-        let source = ModelSource::resolve(id_or_path, opts)?;
+        let (source, gguf) = autocandle_core::gguf::locate(id_or_path, opts)?;
         let config = if let Some(path) = source.optional_file("generation_config.json")? {
             Self::from_file(&path)?
+        } else if let Some(path) = gguf {
+            // transformers: `from_model_config` of the config the GGUF metadata gives.
+            Self::from_model_config_value(autocandle_core::gguf::read_config(&path)?.to_json(), &path)?
         } else if let Some(path) = source.optional_file("config.json")? {
             Self::from_model_config_file(&path)?
         } else {
@@ -333,7 +335,13 @@ impl GenerationConfig {
     /// The generation fields of a model's `config.json`: top-level values that are not null,
     /// then unset ones from a nested `text_config` / `decoder` / `generator`.
     pub fn from_model_config_file(path: &Path) -> Result<Self> {
-        let Value::Object(raw) = read_json(path)? else {
+        Self::from_model_config_value(read_json(path)?, path)
+    }
+
+    /// [`GenerationConfig::from_model_config_file`] on a config already read; `path` names it
+    /// in errors.
+    pub fn from_model_config_value(value: Value, path: &Path) -> Result<Self> {
+        let Value::Object(raw) = value else {
             return Err(Error::config("generation", format!("`{}` must hold a JSON object", path.display())));
         };
         let pick = |map: &Map<String, Value>| -> Value {
