@@ -128,3 +128,45 @@ fn gguf_quantized_mode_stays_close() {
 /// 32-element blocks, put it 0.10 away at most). A wrong block layout or scale is off by the
 /// size of the logits themselves.
 const QUANTIZED_ATOL: f64 = 0.2;
+
+/// docs/gguf.md lists the architectures exactly as `gguf::hf` has them.
+#[test]
+fn docs_list_the_gguf_architectures() {
+    let doc = std::fs::read_to_string(fixtures_root().join("../../docs/gguf.md")).unwrap();
+    let block = doc
+        .split("<!-- gguf-architectures:begin -->")
+        .nth(1)
+        .unwrap()
+        .split("<!-- gguf-architectures:end -->")
+        .next()
+        .unwrap();
+    assert!(block.contains(&format!("- supported: {}\n", hf::SUPPORTED_ARCHITECTURES.join(", "))), "{block}");
+    assert!(block.contains(&format!(": {}\n", hf::TRANSFORMERS_ONLY_ARCHITECTURES.join(", "))), "{block}");
+}
+
+/// Files that are valid GGUF but do not make a model: each a clear error, never a panic.
+#[test]
+fn gguf_files_that_do_not_make_a_model_are_clear_errors() {
+    let dir = fixtures_root().join("gguf").join("bad");
+    let load = |file: &str| {
+        let opts = autocandle::LoadOptions::new().gguf_file(file);
+        autocandle::AutoModelForCausalLM::from_pretrained_with(&dir.to_string_lossy(), &opts).err().unwrap().to_string()
+    };
+    let missing = load("missing-block.gguf");
+    assert!(missing.contains("model.layers.1.") && missing.contains("missing-block.gguf"), "{missing}");
+    let unknown = load("unknown-arch.gguf");
+    assert!(unknown.contains("unknown GGUF architecture `rwkv7`") && unknown.contains("llama, mistral"), "{unknown}");
+    let unsupported = load("unsupported-arch.gguf");
+    assert!(unsupported.contains("`qwen2moe` is not supported by autocandle yet"), "{unsupported}");
+    // The same errors from the config and the tokenizer's side.
+    let config = autocandle::AutoConfig::from_pretrained_with(
+        &dir.to_string_lossy(),
+        &autocandle::LoadOptions::new().gguf_file("unknown-arch.gguf"),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(config.contains("rwkv7"), "{config}");
+    let absent = load("no-such-file.gguf");
+    assert!(absent.contains("no-such-file.gguf"), "{absent}");
+}
