@@ -69,9 +69,11 @@ impl BlockKind {
 }
 
 /// Where this module computes `kind` instead of candle's `QMatMul` (measured, see the
-/// benchmark `quantized_matmul_bench`): the types candle runs with scalar code.
+/// benchmark `quantized_matmul_bench`): the types candle runs with scalar code, on CPUs with
+/// AVX2 (elsewhere both are the same scalar loop). candle's own AVX2 Q4_0 and Q8_0 kernels
+/// are faster than these and stay in use.
 fn ours_is_faster(kind: BlockKind) -> bool {
-    matches!(kind, BlockKind::Q4_1 | BlockKind::Q5_0 | BlockKind::Q5_1)
+    matches!(kind, BlockKind::Q4_1 | BlockKind::Q5_0 | BlockKind::Q5_1) && has_avx2()
 }
 
 /// One activation block: the f16 scale (and Q8_1's `s = d · Σq`) as f32, and the values.
@@ -538,7 +540,11 @@ mod tests {
         for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
             let q = QTensor::quantize(&Tensor::randn(0f32, 1.0, (48, 128), &Device::Cpu).unwrap(), dtype).unwrap();
             let x = Tensor::randn(0f32, 1.0, (2, 3, 128), &Device::Cpu).unwrap();
-            let got = matmul(&x, &q).unwrap().expect("handled here");
+            let Some(got) = matmul(&x, &q).unwrap() else {
+                assert!(!has_avx2(), "{dtype:?} is computed here on AVX2 CPUs");
+                println!("skipping {dtype:?}: no AVX2 on this CPU, candle's QMatMul is used");
+                continue;
+            };
             let want = QMatMul::from_qtensor(q).unwrap().forward(&x).unwrap();
             assert_eq!(got.dims(), [2, 3, 48]);
             let diff = (got - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
