@@ -17,6 +17,10 @@
 //! as candle's `gemm` does; in bf16 through [`bf16_matmul`] on CPUs with AVX-512 BF16 (candle
 //! widens bf16 operands to f32 for every product). [`matmul`] is candle's `matmul` with the
 //! same bf16 path, for attention.
+//!
+//! [`quantized::matmul`] is the product with a ggml-quantized weight for the block types that
+//! candle's `QMatMul` runs with scalar code (Q4_1, Q5_0, Q5_1): AVX2 integer block dot
+//! products, bit-equal to candle's reference `vec_dot_unopt`.
 
 #![warn(missing_docs)]
 

@@ -137,7 +137,9 @@ mod quantized {
         println!(
             "llama-causal-lm, Q8_0 in situ vs f32: max |Δlogit| {max:.2e}, mean {mean:.2e} (logits up to {scale:.2})"
         );
-        assert!(max < 0.02 * scale.max(1.0), "max deviation {max} (scale {scale})");
+        // Activations are quantized to 8 bits too (llama.cpp's semantics), on a random 32-wide
+        // model: a few percent at the extreme, well under one percent on average.
+        assert!(max < 0.05 * scale && mean < 0.01 * scale, "max deviation {max}, mean {mean} (scale {scale})");
         assert!(got != want, "the quantized model must differ a little: is it quantized?");
         // Outside the scope the same load is float again, bit for bit.
         assert_eq!(logits(&CausalLm::load(vb, &spec, "model").unwrap(), &ids), want);
