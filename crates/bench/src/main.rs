@@ -820,7 +820,10 @@ fn gguf_decoder(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result
     let start = Instant::now();
     let model = context(AutoModelForCausalLM::from_pretrained_with(path, &opts), "from_pretrained")?.value;
     out.insert("load_ms".into(), json!(ms_since(start)));
-    argmax_last(&context(model.forward(&ModelInputs::new(prompt.clone())), "forward")?.logits)?;
+    // The last position's logits only, as generation (and llama.cpp) compute them.
+    let first = ModelInputs::new(prompt.clone()).with_logits_to_keep(1);
+    out.insert("load_peak_rss_mib".into(), json!(mib(status_kib("VmHWM"))));
+    argmax_last(&context(model.forward(&first), "forward")?.logits)?;
     out.insert("first_token_ms".into(), json!(ms_since(start)));
     out.insert("peak_rss_first_token_mib".into(), json!(mib(status_kib("VmHWM"))));
     let config = context(GenerationConfig::from_pretrained_with(path, &opts), "generation config")?
