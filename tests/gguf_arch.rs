@@ -54,8 +54,8 @@ fn check(dir: &Path) -> Result<String> {
     }
 }
 
-#[test]
-fn gguf_architectures_match_transformers() {
+/// The fixture folders under `tests/fixtures/gguf/arch/`, sorted.
+fn fixture_dirs() -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
     let root = fixtures_root().join("gguf").join("arch");
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
@@ -63,6 +63,12 @@ fn gguf_architectures_match_transformers() {
         .filter(|p| p.join("reference.json").is_file())
         .collect();
     dirs.sort();
+    (root, dirs)
+}
+
+#[test]
+fn gguf_architectures_match_transformers() {
+    let (root, dirs) = fixture_dirs();
     assert!(dirs.len() >= 8, "expected the GGUF architecture fixtures under {}", root.display());
     let mut failures = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -90,13 +96,7 @@ fn gguf_architectures_match_transformers() {
 /// numbers exactly as above, quantized ones stay within a small distance of them.
 #[test]
 fn gguf_quantized_mode_stays_close() {
-    let root = fixtures_root().join("gguf").join("arch");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("reference.json").is_file())
-        .collect();
-    dirs.sort();
+    let (_, dirs) = fixture_dirs();
     let mut failures = Vec::new();
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();

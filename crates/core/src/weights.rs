@@ -404,6 +404,20 @@ fn fresh_tensor(name: &str, shape: &Shape, std: f64, dtype: DType, dev: &Device)
     }
 }
 
+/// `name` as asked, then with the base model's `prefix` removed (when it starts with it) or
+/// added: a base checkpoint loads into a head model and back, as in `transformers`.
+pub(crate) fn prefix_candidates(name: &str, prefix: &str) -> Vec<String> {
+    let mut candidates = vec![name.to_owned()];
+    if !prefix.is_empty() {
+        let with_dot = format!("{prefix}.");
+        match name.strip_prefix(&with_dot) {
+            Some(stripped) => candidates.push(stripped.to_owned()),
+            None => candidates.push(format!("{with_dot}{name}")),
+        }
+    }
+    candidates
+}
+
 struct CheckpointBackend {
     checkpoint: Arc<Checkpoint>,
     prefix: String,
@@ -418,14 +432,7 @@ struct CheckpointBackend {
 impl CheckpointBackend {
     /// The checkpoint key holding the parameter `name`, following `transformers`' renames.
     fn resolve(&self, name: &str) -> Option<String> {
-        let mut candidates = vec![name.to_owned()];
-        if !self.prefix.is_empty() {
-            let with_dot = format!("{}.", self.prefix);
-            match name.strip_prefix(&with_dot) {
-                Some(stripped) => candidates.push(stripped.to_owned()),
-                None => candidates.push(format!("{with_dot}{name}")),
-            }
-        }
+        let mut candidates = prefix_candidates(name, &self.prefix);
         let legacy: Vec<String> = candidates
             .iter()
             .filter_map(|c| {

@@ -190,14 +190,7 @@ impl GgufQuantSource {
     }
 
     fn resolve(&self, name: &str) -> Option<String> {
-        let mut candidates = vec![name.to_owned()];
-        if !self.prefix.is_empty() {
-            let with_dot = format!("{}.", self.prefix);
-            match name.strip_prefix(&with_dot) {
-                Some(stripped) => candidates.push(stripped.to_owned()),
-                None => candidates.push(format!("{with_dot}{name}")),
-            }
-        }
+        let candidates = crate::weights::prefix_candidates(name, &self.prefix);
         candidates.into_iter().find(|c| self.checkpoint.map.contains_key(c))
     }
 }

@@ -26,6 +26,8 @@ use half::f16;
 use rayon::prelude::*;
 use zerocopy::{FromZeros, IntoBytes};
 
+use crate::safetensors_file::read_exact_at;
+
 use super::GgufValue;
 use crate::error::{Error, Result};
 
@@ -967,28 +969,6 @@ fn q8_k(b: &[u8], out: &mut [f32]) {
     for (o, &q) in out.iter_mut().zip(&b[4..260]) {
         *o = d * f32::from(q as i8);
     }
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
