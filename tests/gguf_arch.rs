@@ -10,6 +10,9 @@
 //! compares logits and greedy ids; the same fixtures in quantized mode (the default for GGUF)
 //! are checked after that.
 
+// Test helpers panic on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
