@@ -104,6 +104,38 @@ class FirstTokenTimer:
         pass
 
 
+def greedy(model, x, mask, new: int, streamer=None):
+    """The prompt `x` and `new` greedy tokens, EOS or not."""
+    seqs = model.generate(
+        input_ids=x,
+        attention_mask=mask,
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+        num_beams=1,
+        streamer=streamer,
+    )
+    generated = seqs.shape[1] - x.shape[1]
+    if generated != new:
+        raise SystemExit(f"generate made {generated} tokens instead of {new}")
+    return seqs
+
+
+def timed_greedy(model, x, mask, new: int, warmup: int, iters: int):
+    """`greedy` `warmup` times untimed, then `iters` times: the prefill times (ms, to the first
+    new token), the decode rates (tokens/s of the other new tokens) and the last sequences."""
+    prefill, decode, seqs = [], [], None
+    for i in range(warmup + iters):
+        timer = FirstTokenTimer()
+        start = time.perf_counter()
+        seqs = greedy(model, x, mask, new, timer)
+        end = time.perf_counter()
+        if i >= warmup:
+            prefill.append((timer.first - start) * 1000.0)
+            decode.append((new - 1) / (end - timer.first))
+    return prefill, decode, seqs
+
+
 def run(args) -> dict:
     import torch
     import transformers
@@ -148,35 +180,11 @@ def run(args) -> dict:
             mask = torch.ones_like(x)
             new = 128
 
-            def greedy(model, streamer=None):
-                """The prompt and 128 greedy tokens, EOS or not."""
-                seqs = model.generate(
-                    input_ids=x,
-                    attention_mask=mask,
-                    max_new_tokens=new,
-                    min_new_tokens=new,
-                    do_sample=False,
-                    num_beams=1,
-                    streamer=streamer,
-                )
-                generated = seqs.shape[1] - x.shape[1]
-                if generated != new:
-                    raise SystemExit(f"generate made {generated} tokens instead of {new}")
-                return seqs
-
             def new_tokens(seqs) -> list:
                 return seqs[0, x.shape[1] :].tolist()
 
-            prefill, decode, tokens = [], [], None
-            for i in range(args.warmup + args.iters):
-                timer = FirstTokenTimer()
-                start = time.perf_counter()
-                seqs = greedy(model, timer)
-                end = time.perf_counter()
-                if i >= args.warmup:
-                    prefill.append((timer.first - start) * 1000.0)
-                    decode.append((new - 1) / (end - timer.first))
-                tokens = new_tokens(seqs)
+            prefill, decode, seqs = timed_greedy(model, x, mask, new, args.warmup, args.iters)
+            tokens = new_tokens(seqs)
             out["prefill_ms"] = statistics.median(prefill)
             out["decode_tok_s"] = statistics.median(decode)
             out["tokens"] = tokens[:16]
@@ -187,7 +195,7 @@ def run(args) -> dict:
                 del model
                 reference = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
                 out.update(deviation(logits, reference(input_ids=x, attention_mask=mask).logits))
-                f32_tokens = new_tokens(greedy(reference))
+                f32_tokens = new_tokens(greedy(reference, x, mask, new))
                 pairs = list(zip(tokens, f32_tokens))
                 out["greedy_agree"] = sum(a == b for a, b in pairs)
                 out["greedy_total"] = len(tokens)
@@ -209,24 +217,8 @@ def run(args) -> dict:
             model(input_ids=x, attention_mask=mask).logits[0, -1].argmax()
             out["first_token_ms"] = (time.perf_counter() - start) * 1000.0
             out["peak_rss_first_token_mib"] = mib(status_kib("VmHWM"))
-            prefill, decode, tokens = [], [], None
-            for i in range(args.warmup + args.iters):
-                timer = FirstTokenTimer()
-                t0 = time.perf_counter()
-                seqs = model.generate(
-                    input_ids=x,
-                    attention_mask=mask,
-                    max_new_tokens=new,
-                    min_new_tokens=new,
-                    do_sample=False,
-                    num_beams=1,
-                    streamer=timer,
-                )
-                end = time.perf_counter()
-                if i >= args.warmup:
-                    prefill.append((timer.first - t0) * 1000.0)
-                    decode.append((new - 1) / (end - timer.first))
-                tokens = seqs[0, x.shape[1] :].tolist()
+            prefill, decode, seqs = timed_greedy(model, x, mask, new, args.warmup, args.iters)
+            tokens = seqs[0, x.shape[1] :].tolist()
             out["prefill_ms"] = statistics.median(prefill)
             out["decode_tok_s"] = statistics.median(decode)
             out["tokens"] = tokens[:16]

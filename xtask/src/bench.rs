@@ -907,12 +907,17 @@ fn render_targets(s: &mut String, o: &Options, results: &BTreeMap<(&str, Side), 
     let _ = writeln!(s, "| target | measured | met |");
     let _ = writeln!(s, "| --- | ---: | --- |");
     for (target, _, shown, met) in rows {
-        let met = match met {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "-",
-        };
+        let met = met_cell(met);
         let _ = writeln!(s, "| {target} | {shown} | {met} |");
+    }
+}
+
+/// A target's "met" cell: yes, no, or `-` where it could not be judged.
+pub(crate) fn met_cell(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "-",
     }
 }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use crate::bench::{
-    fmt_ratio, lower, num, ratio, sci, value, Better, Metric, ModelKind, Options, Outcome, Scenario, Side,
+    fmt_ratio, lower, met_cell, num, ratio, sci, value, Better, Metric, ModelKind, Options, Outcome, Scenario, Side,
 };
 
 /// Where the generated GGUF block of the output file starts and ends.
@@ -316,11 +316,6 @@ fn render_targets(s: &mut String, speed: &[&Scenario], results: &BTreeMap<(&str,
     let _ = writeln!(s, "\n### Targets (issue 14)\n");
     let _ = writeln!(s, "| file | target | measured | met |");
     let _ = writeln!(s, "| --- | --- | ---: | --- |");
-    let met = |m: Option<bool>| match m {
-        Some(true) => "yes",
-        Some(false) => "no",
-        None => "-",
-    };
     for sc in speed {
         let get = |side, key: &str| value(results, sc.name, side, key);
         let decode = ratio(get(Side::Ours, "decode_tok_s"), get(Side::LlamaCpp, "decode_tok_s"));
@@ -334,7 +329,7 @@ fn render_targets(s: &mut String, speed: &[&Scenario], results: &BTreeMap<(&str,
             ("peak RSS at most 1.2x the file size", rss, rss.map(|r| r <= 1.2)),
             ("load to first token at most llama.cpp's (ours / llama.cpp)", first, first.map(|r| r <= 1.0)),
         ] {
-            let _ = writeln!(s, "| {} | {target} | {} | {} |", sc.title, fmt_ratio(r), met(ok));
+            let _ = writeln!(s, "| {} | {target} | {} | {} |", sc.title, fmt_ratio(r), met_cell(ok));
         }
     }
     let last = |sc: &str, side: Side| -> Option<Vec<serde_json::Value>> {

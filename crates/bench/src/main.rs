@@ -507,6 +507,26 @@ fn generate_greedy(
     Ok((generated.to_vec(), start, first.context("generate made no step")?, end))
 }
 
+/// `generate_greedy` `warmup` times untimed, then `iters` times: the prefill times (ms), the
+/// decode rates (tokens/s) and the last run's tokens.
+fn timed_greedy(
+    model: &dyn ForCausalLm,
+    config: &GenerationConfig,
+    prompt: &[u32],
+    args: &Args,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<u32>)> {
+    let (mut prefill, mut decode, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..args.warmup + args.iters {
+        let (generated, start, first, end) = generate_greedy(model, config, prompt)?;
+        if i >= args.warmup {
+            prefill.push((first - start).as_secs_f64() * 1000.0);
+            decode.push((DECODER_NEW - 1) as f64 / (end - first).as_secs_f64());
+        }
+        tokens = generated;
+    }
+    Ok((prefill, decode, tokens))
+}
+
 /// (b) Decoder: a 128-token prompt, then 128 greedy tokens, batch 1, in `dtype`; the time to
 /// the first new token (prefill) and the rate of the other 127. Not in f32, after the timed
 /// part, the f32 model's logits of the prompt (every position) are compared with the
@@ -533,14 +553,7 @@ fn decoder(dir: &Path, imp: Impl, dtype: DType, args: &Args, out: &mut Map<Strin
                 .min_new_tokens(DECODER_NEW)
                 .do_sample(false);
             let prompt_ids: Vec<u32> = prompt.flatten_all()?.to_vec1()?;
-            for i in 0..args.warmup + args.iters {
-                let (generated, start, first, end) = generate_greedy(&*model, &config, &prompt_ids)?;
-                if i >= args.warmup {
-                    prefill.push((first - start).as_secs_f64() * 1000.0);
-                    decode.push((DECODER_NEW - 1) as f64 / (end - first).as_secs_f64());
-                }
-                tokens = generated;
-            }
+            (prefill, decode, tokens) = timed_greedy(&*model, &config, &prompt_ids, args)?;
             if dtype != DType::F32 {
                 let inputs = ModelInputs::new(prompt.clone());
                 let logits = context(model.forward(&inputs), "forward")?.logits;
@@ -831,15 +844,7 @@ fn gguf_decoder(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result
         .min_new_tokens(DECODER_NEW)
         .do_sample(false);
     let prompt_ids: Vec<u32> = prompt.flatten_all()?.to_vec1()?;
-    let (mut prefill, mut decode, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..args.warmup + args.iters {
-        let (generated, start, first, end) = generate_greedy(&*model, &config, &prompt_ids)?;
-        if i >= args.warmup {
-            prefill.push((first - start).as_secs_f64() * 1000.0);
-            decode.push((DECODER_NEW - 1) as f64 / (end - first).as_secs_f64());
-        }
-        tokens = generated;
-    }
+    let (prefill, decode, tokens) = timed_greedy(&*model, &config, &prompt_ids, args)?;
     out.insert("prefill_ms".into(), json!(median(&prefill)));
     out.insert("decode_tok_s".into(), json!(median(&decode)));
     out.insert("tokens".into(), json!(&tokens[..tokens.len().min(16)]));

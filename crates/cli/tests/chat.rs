@@ -8,29 +8,14 @@
 // Test helpers panic on purpose: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use assert_cmd::Command;
 use serde_json::{json, Value};
 
 const MODEL: &str = "tests/fixtures/qwen3-chat";
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-/// The binary, run from the repository root, offline, with an empty Hub cache.
-fn autocandle(cache: &tempfile::TempDir) -> Command {
-    let mut cmd = Command::cargo_bin("autocandle").unwrap();
-    cmd.current_dir(repo_root())
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_HUB_CACHE", cache.path())
-        .env_remove("HF_HOME")
-        .env_remove("HF_TOKEN")
-        .env_remove("RUST_LOG")
-        .env_remove("RUST_BACKTRACE");
-    cmd
-}
+use common::{autocandle, repo_root};
 
 fn expected() -> Value {
     let path = repo_root().join("tests/fixtures/chat-cli/expected.json");

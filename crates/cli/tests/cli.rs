@@ -9,8 +9,6 @@
 // Test helpers panic on purpose: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
@@ -18,23 +16,9 @@ use serde_json::Value;
 const TOL: f64 = 1e-4;
 const TIE: f64 = 1e-6;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-/// The binary, run from the repository root, offline, with an empty Hub cache and no
-/// terminal (so no spinner).
-fn autocandle(cache: &tempfile::TempDir) -> Command {
-    let mut cmd = Command::cargo_bin("autocandle").unwrap();
-    cmd.current_dir(repo_root())
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_HUB_CACHE", cache.path())
-        .env_remove("HF_HOME")
-        .env_remove("HF_TOKEN")
-        .env_remove("RUST_LOG")
-        .env_remove("RUST_BACKTRACE");
-    cmd
-}
+use common::{autocandle, repo_root};
 
 fn cache() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

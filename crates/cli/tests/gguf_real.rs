@@ -29,16 +29,19 @@ fn folder() -> Option<PathBuf> {
     found
 }
 
-fn autocandle() -> Command {
-    let mut cmd = Command::cargo_bin("autocandle").unwrap();
-    cmd.env("HF_HUB_OFFLINE", "1").env_remove("RUST_LOG");
-    cmd
+mod common;
+
+/// The binary, offline, with an empty Hub cache.
+fn autocandle() -> (Command, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    (common::autocandle(&cache), cache)
 }
 
 #[test]
 fn chat_reply_dequantized_is_transformers() {
     let Some(dir) = folder() else { return };
-    let out = autocandle()
+    let (mut cmd, _cache) = autocandle();
+    let out = cmd
         .args(["text-generation", "--model"])
         .arg(&dir)
         .args(["--gguf-file", FILE, "--chat", "--greedy", "--max-new-tokens", "32", "--new-text-only", "--json"])
@@ -55,7 +58,8 @@ fn chat_reply_dequantized_is_transformers() {
 #[test]
 fn chat_command_answers_piped_turns_from_a_gguf_file() {
     let Some(dir) = folder() else { return };
-    let out = autocandle()
+    let (mut cmd, _cache) = autocandle();
+    let out = cmd
         .args(["chat", "--model"])
         .arg(&dir)
         .args(["--gguf-file", FILE, "--greedy", "--max-new-tokens", "12", "--dtype", "f32", "--json"])

@@ -123,11 +123,7 @@ impl GgufCheckpoint {
     /// The shape of `name` as `transformers` has it, `None` when there is no such tensor.
     pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
         let (source, info) = self.source(name).ok()?;
-        let mut shape = info.shape.clone();
-        if source.transform == Transform::Transpose && shape.len() == 2 {
-            shape.reverse();
-        }
-        Some(shape)
+        Some(hf::transformed_shape(&source.transform, &info.shape))
     }
 
     /// The block type `name` is stored in.

@@ -450,6 +450,14 @@ pub fn tensor_map(
     Ok((map, unused))
 }
 
+/// The shape a tensor of `shape` (row-major, as the reader gives it) has after `transform`.
+pub fn transformed_shape(transform: &Transform, shape: &[usize]) -> Vec<usize> {
+    match (transform, shape) {
+        (Transform::Transpose, [rows, cols]) => vec![*cols, *rows],
+        _ => shape.to_vec(),
+    }
+}
+
 /// Apply a transform to a dequantized tensor (row-major shape as the reader gives it).
 pub fn apply(transform: &Transform, tensor: candle_core::Tensor) -> Result<candle_core::Tensor> {
     Ok(match transform {
@@ -762,5 +770,16 @@ mod tests {
 
         c.insert("model_type".into(), "falcon".into());
         assert!(tensor_map(&c, &[]).is_err());
+    }
+
+    #[test]
+    fn transformed_shapes_are_those_apply_gives() {
+        let t = Tensor::zeros((4, 6), candle_core::DType::F32, &Device::Cpu).unwrap();
+        for transform in
+            [Transform::None, Transform::UnpermuteRows { n_head: 2 }, Transform::SubtractOne, Transform::Transpose]
+        {
+            let applied = apply(&transform, t.clone()).unwrap();
+            assert_eq!(transformed_shape(&transform, t.dims()), applied.dims(), "{transform:?}");
+        }
     }
 }
