@@ -14,11 +14,13 @@ use autocandle_core::cache::KvCache;
 use autocandle_core::{Error, Result};
 use autocandle_core::{ForCausalLm, ModelInputs};
 
+use super::beam::{beam_search, BeamModel, BeamSettings};
 use super::config::{defaults, GenerationConfig};
-use super::logits::{apply_processors, forced_for, penalties_for, warpers_for, LogitsProcessor, PromptInfo};
+use super::logits::{apply_processors, LogitsProcessor, PromptInfo};
 use super::prompts::{IntoPrompts, PaddedPrompts};
+use super::rules::StepRules;
 use super::sampling::TokenSelector;
-use super::stopping::{StopStringCriteria, StoppingCriteria, TokenDecoder};
+use super::stopping::{StoppingCriteria, TokenDecoder};
 
 /// Why a row stopped generating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,7 +53,7 @@ pub struct StepTokens {
 }
 
 /// The result of a generation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GenerateOutput {
     /// Each row: the prompt (with the left padding of the batch) then the generated tokens,
@@ -64,6 +66,9 @@ pub struct GenerateOutput {
     pub num_generated: Vec<usize>,
     /// Why each row stopped.
     pub finish_reasons: Vec<FinishReason>,
+    /// Beam search: each returned hypothesis' score, `sum(log p) / generated_len ** length_penalty`
+    /// (`transformers`' `sequences_scores`); `None` for greedy decoding and sampling.
+    pub sequences_scores: Option<Vec<f32>>,
 }
 
 impl GenerateOutput {
@@ -138,13 +143,235 @@ pub(crate) fn log_generation(kind: &'static str, prompt_tokens: usize, output: &
     );
 }
 
-/// Generate from `prompts` to the end (`model.generate(...)`).
+/// Generate from `prompts` to the end (`model.generate(...)`): greedy decoding, sampling or,
+/// with `num_beams` > 1, beam search.
 pub fn generate<M: ForCausalLm + ?Sized>(
     model: &M,
     prompts: impl IntoPrompts,
     config: &GenerationConfig,
 ) -> Result<GenerateOutput> {
-    Generator::new(model, prompts, config)?.run(|_| ControlFlow::Continue(()))
+    generate_with_options(model, prompts, config, GenerateOptions::default())
+}
+
+/// [`generate`] with a decoder for stop strings and custom criteria or processors.
+///
+/// With `num_beams` > 1 this is beam search (`transformers`' `_beam_search`): it returns
+/// `num_return_sequences` rows per prompt, best first, each the prompt (with the batch's left
+/// padding) then its hypothesis, filled after its end up to the longest, with their scores in
+/// [`GenerateOutput::sequences_scores`]. Otherwise it runs [`Generator`] to the end.
+pub fn generate_with_options<'a, M: ForCausalLm + ?Sized>(
+    model: &'a M,
+    prompts: impl IntoPrompts,
+    config: &GenerationConfig,
+    options: GenerateOptions<'a>,
+) -> Result<GenerateOutput> {
+    config.validate()?;
+    let Some(beam) = BeamSettings::from_config(config, config.eos_token_id.as_deref().unwrap_or_default())? else {
+        return Generator::with_options(model, prompts, config, options)?.run(|_| ControlFlow::Continue(()));
+    };
+    let started = Instant::now();
+    let Prepared { prompts, padding, prompt_len, mut rules, .. } =
+        prepare(model, prompts, config, options, beam.num_beams)?;
+    let nb = beam.num_beams;
+    let mut beams = CausalBeams {
+        model,
+        device: model.device().clone(),
+        cache: (config.use_cache != Some(false) && model.supports_cache()).then(KvCache::new),
+        prompt_mask: prompts.attention_mask.iter().flat_map(|m| std::iter::repeat_n(m, nb)).cloned().collect(),
+        has_padding: prompts.has_padding,
+        num_beams: nb,
+        step: 0,
+    };
+    let input_padding: Vec<usize> = padding.iter().step_by(nb).copied().collect();
+    let output = beam_search(&mut beams, &mut rules, &prompts.input_ids, &input_padding, &beam)?;
+    log_generation("causal-beam", prompt_len * prompts.input_ids.len(), &output, started);
+    Ok(output)
+}
+
+/// What greedy decoding, sampling and beam search set up alike from the prompts and the
+/// config.
+struct Prepared<'a> {
+    /// One row per prompt (per sample with `num_return_sequences` when sampling).
+    prompts: PaddedPrompts,
+    /// The left padding of each row the logits processors see (each beam's with beams).
+    padding: Vec<usize>,
+    prompt_len: usize,
+    rules: StepRules<'a>,
+    /// `pad_token_id`, else the first EOS token.
+    pad: Option<u32>,
+}
+
+/// Pad the prompts, work out `max_length` and build the step rules; `beams` rows per prompt
+/// (1 without beam search). Sampling with `num_return_sequences` > 1 repeats each prompt.
+fn prepare<'a, M: ForCausalLm + ?Sized>(
+    model: &M,
+    prompts: impl IntoPrompts,
+    config: &GenerationConfig,
+    options: GenerateOptions<'a>,
+    beams: usize,
+) -> Result<Prepared<'a>> {
+    let eos = config.eos_token_id.clone().unwrap_or_default();
+    let pad = config.pad_token_id.or_else(|| eos.first().copied());
+    let mut prompts = prompts.into_prompts()?;
+    let samples = if beams == 1 && config.sampling() { config.num_return_sequences.unwrap_or(1) } else { 1 };
+    if samples > 1 {
+        // `_expand_inputs_for_generation`: each prompt `num_return_sequences` times in a row.
+        let repeat = |rows: &[Vec<u32>]| -> Vec<Vec<u32>> {
+            rows.iter().flat_map(|r| std::iter::repeat_n(r, samples)).cloned().collect()
+        };
+        prompts.input_ids = repeat(&prompts.input_ids);
+        prompts.attention_mask = prompts.attention_mask.as_deref().map(repeat);
+    }
+    let prompts = PaddedPrompts::new(prompts, pad, &eos)?;
+    let prompt_len = prompts.input_ids[0].len();
+    let max_positions = model.max_positions();
+    if let Some(max) = max_positions.filter(|max| prompt_len > *max) {
+        return Err(Error::SequenceTooLong { len: prompt_len, max });
+    }
+    let max_length = match (config.max_new_tokens, config.max_length) {
+        (Some(n), _) => prompt_len + n,
+        (None, Some(max)) => max,
+        // The default: 20 new tokens, within the model's positions.
+        (None, None) => {
+            let max = prompt_len + defaults::MAX_LENGTH;
+            max_positions.map_or(max, |p| max.min(p))
+        }
+    };
+    if prompt_len >= max_length {
+        return Err(Error::input(format!(
+            "the prompt has {prompt_len} tokens but `max_length` is {max_length}: nothing is left to generate; \
+             raise `max_length` or, better, set `max_new_tokens`"
+        )));
+    }
+    let min_length = match config.min_new_tokens {
+        Some(n) => prompt_len + n,
+        None => config.min_length.unwrap_or(0),
+    };
+    let padding: Vec<usize> = prompts.padding().into_iter().flat_map(|p| std::iter::repeat_n(p, beams)).collect();
+    let info = PromptInfo { prompt_len, padding: padding.clone(), eos_token_ids: eos, min_length };
+    let rules = StepRules::new(config, &info, max_length, options)?;
+    Ok(Prepared { prompts, padding, prompt_len, rules, pad })
+}
+
+/// A causal language model under beam search: the rows are the beams of each prompt.
+struct CausalBeams<'a, M: ForCausalLm + ?Sized> {
+    model: &'a M,
+    device: Device,
+    cache: Option<KvCache>,
+    /// The attention mask of each row's prompt (the same for the beams of one prompt).
+    prompt_mask: Vec<Vec<u32>>,
+    has_padding: bool,
+    num_beams: usize,
+    step: usize,
+}
+
+impl<M: ForCausalLm + ?Sized> BeamModel for CausalBeams<'_, M> {
+    fn next_logits(&mut self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let step = self.step;
+        self.step += 1;
+        let masks: Option<Vec<Vec<u32>>> = self.has_padding.then(|| {
+            rows.iter()
+                .zip(&self.prompt_mask)
+                .map(|(r, m)| [m.as_slice(), &vec![1; r.len() - m.len()]].concat())
+                .collect()
+        });
+        let nb = self.num_beams;
+        if step > 0 || self.cache.is_none() {
+            return causal_logits(self.model, &self.device, self.cache.as_mut(), rows, masks.as_deref(), step > 0);
+        }
+        // The prompt once per input; the beams then share its cache rows (`repeat_interleave`).
+        let unique: Vec<&[u32]> = rows.iter().step_by(nb).copied().collect();
+        let unique_masks: Option<Vec<Vec<u32>>> = masks.map(|m| m.into_iter().step_by(nb).collect());
+        let logits =
+            causal_logits(self.model, &self.device, self.cache.as_mut(), &unique, unique_masks.as_deref(), false)?;
+        let expand: Vec<u32> = (0..unique.len() as u32).flat_map(|b| std::iter::repeat_n(b, nb)).collect();
+        if let Some(cache) = &mut self.cache {
+            cache.select_rows(&Tensor::new(expand, &self.device)?)?;
+        }
+        Ok(logits.into_iter().flat_map(|l| std::iter::repeat_n(l, nb)).collect())
+    }
+
+    fn reorder(&mut self, sources: &[u32]) -> Result<()> {
+        match &mut self.cache {
+            Some(cache) => cache.select_rows(&Tensor::new(sources, &self.device)?),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Run a causal model on `rows` (left-padded, equally long; `mask` when there is padding) and
+/// return the last position's logits of each row as f32: the newest token only when
+/// `incremental` and a cache holds the rest, else every token (into the cache when there is
+/// one).
+fn causal_logits<M: ForCausalLm + ?Sized>(
+    model: &M,
+    device: &Device,
+    mut cache: Option<&mut KvCache>,
+    rows: &[&[u32]],
+    mask: Option<&[Vec<u32>]>,
+    incremental: bool,
+) -> Result<Vec<Vec<f32>>> {
+    let batch = rows.len();
+    let len = rows.first().map_or(0, |r| r.len());
+    if let Some(max) = model.max_positions().filter(|max| len > *max) {
+        return Err(Error::SequenceTooLong { len, max });
+    }
+    let mut incremental = incremental && cache.is_some();
+    if let Some(cache) = cache.as_deref_mut().filter(|_| incremental) {
+        // Phi-3 LongRoPE: the cached keys were rotated with the short factors.
+        if model.reset_cache_at(cache.seq_len(), len) {
+            cache.clear();
+            incremental = false;
+        }
+    }
+    let new = if incremental { 1 } else { len };
+    let mut ids = Vec::with_capacity(batch * new);
+    let mut positions = Vec::with_capacity(batch * new);
+    for (row, seq) in rows.iter().enumerate() {
+        ids.extend_from_slice(&seq[len - new..]);
+        // `cumsum(mask) - 1`, 0 on padding (`_prepare_position_ids_for_generation`).
+        let row_positions: Vec<u32> = match mask.and_then(|m| m.get(row)) {
+            Some(m) => {
+                let mut seen = 0u32;
+                m.iter()
+                    .map(|&m| {
+                        seen += m;
+                        if m == 0 {
+                            0
+                        } else {
+                            seen - 1
+                        }
+                    })
+                    .collect()
+            }
+            None => (0..len as u32).collect(),
+        };
+        positions.extend_from_slice(&row_positions[len - new..]);
+    }
+    let mut inputs = ModelInputs::new(Tensor::from_vec(ids, (batch, new), device)?)
+        .with_position_ids(Tensor::from_vec(positions, (batch, new), device)?)
+        .with_logits_to_keep(1);
+    if let Some(mask) = mask {
+        let mask: Vec<u32> = mask.iter().flatten().copied().collect();
+        inputs = inputs.with_attention_mask(Tensor::from_vec(mask, (batch, len), device)?);
+    }
+    let out = match cache {
+        Some(cache) => model.forward_with_cache(&inputs, cache)?,
+        None => model.forward(&inputs)?,
+    };
+    last_logits(&out.logits, batch, "model")
+}
+
+/// The last position's logits of `[batch, seq, vocab]` logits of `rows` rows, as f32 rows.
+pub(crate) fn last_logits(logits: &Tensor, rows: usize, what: &str) -> Result<Vec<Vec<f32>>> {
+    let (b, s, _) = logits.dims3().map_err(|_| {
+        Error::input(format!("the {what} returned logits of shape {:?}, expected [batch, seq, vocab]", logits.dims()))
+    })?;
+    if b != rows || s == 0 {
+        return Err(Error::input(format!("the {what} returned logits of shape {:?} for {rows} rows", logits.dims())));
+    }
+    let last = logits.narrow(1, s - 1, 1)?.squeeze(1)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+    Ok(last.to_vec2()?)
 }
 
 /// The decoding loop, one step per [`Iterator::next`].
@@ -167,12 +394,9 @@ pub struct Generator<'a, M: ForCausalLm + ?Sized = dyn ForCausalLm> {
     has_padding: bool,
     padding: Vec<usize>,
     prompt_len: usize,
-    max_length: usize,
-    eos: Vec<u32>,
     /// The token finished rows get, when there is an EOS token.
     pad_fill: Option<u32>,
-    processors: Vec<Box<dyn LogitsProcessor + 'a>>,
-    criteria: Vec<Box<dyn StoppingCriteria + 'a>>,
+    rules: StepRules<'a>,
     selector: TokenSelector,
     cache: Option<KvCache>,
     finish: Vec<Option<FinishReason>>,
@@ -188,7 +412,7 @@ impl<M: ForCausalLm + ?Sized> Debug for Generator<'_, M> {
         f.debug_struct("Generator")
             .field("rows", &self.sequences.len())
             .field("prompt_len", &self.prompt_len)
-            .field("max_length", &self.max_length)
+            .field("max_length", &self.rules.max_length)
             .field("step", &self.step)
             .field("cached", &self.cache.is_some())
             .field("finish", &self.finish)
@@ -210,58 +434,15 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
         options: GenerateOptions<'a>,
     ) -> Result<Self> {
         config.validate()?;
-        if let Some(n) = config.num_beams.filter(|n| *n > 1) {
+        if let Some(beam) = BeamSettings::from_config(config, config.eos_token_id.as_deref().unwrap_or_default())? {
             return Err(Error::Unsupported(format!(
-                "beam search (`num_beams` = {n}) for causal language models; autocandle runs beam search for \
-                 sequence-to-sequence models and decodes causal models greedily or by sampling: set `num_beams` to 1"
+                "step by step generation with beam search (`num_beams` = {}): the beams are only ranked at the end, \
+                 as `transformers` refuses a streamer with beam search; call `generate` (or `generate_output`) for \
+                 beam search, or set `num_beams` to 1 to stream",
+                beam.num_beams
             )));
         }
-        let eos = config.eos_token_id.clone().unwrap_or_default();
-        let pad = config.pad_token_id.or_else(|| eos.first().copied());
-        let stop_strings = config.stop_strings.clone().unwrap_or_default();
-        if !stop_strings.is_empty() && options.decoder.is_none() {
-            return Err(Error::input(
-                "`stop_strings` need a tokenizer to decode the generated tokens: generate through the tokenizer-aware \
-                 methods (`generate_with_tokenizer`) or give `GenerateOptions::decoder`",
-            ));
-        }
-        let prompts = PaddedPrompts::new(prompts.into_prompts()?, pad, &eos)?;
-        let prompt_len = prompts.input_ids[0].len();
-        let max_positions = model.max_positions();
-        if let Some(max) = max_positions.filter(|max| prompt_len > *max) {
-            return Err(Error::SequenceTooLong { len: prompt_len, max });
-        }
-        let max_length = match (config.max_new_tokens, config.max_length) {
-            (Some(n), _) => prompt_len + n,
-            (None, Some(max)) => max,
-            // The default: 20 new tokens, within the model's positions.
-            (None, None) => {
-                let max = prompt_len + defaults::MAX_LENGTH;
-                max_positions.map_or(max, |p| max.min(p))
-            }
-        };
-        if prompt_len >= max_length {
-            return Err(Error::input(format!(
-                "the prompt has {prompt_len} tokens but `max_length` is {max_length}: nothing is left to generate; \
-                 raise `max_length` or, better, set `max_new_tokens`"
-            )));
-        }
-        let min_length = match config.min_new_tokens {
-            Some(n) => prompt_len + n,
-            None => config.min_length.unwrap_or(0),
-        };
-        let padding = prompts.padding();
-        let info = PromptInfo { prompt_len, padding: padding.clone(), eos_token_ids: eos.clone(), min_length };
-        let mut processors: Vec<Box<dyn LogitsProcessor + 'a>> = Vec::new();
-        processors.extend(penalties_for(config, &info)?.into_iter().map(|p| p as Box<dyn LogitsProcessor + 'a>));
-        processors.extend(forced_for(config, max_length).into_iter().map(|p| p as Box<dyn LogitsProcessor + 'a>));
-        processors.extend(options.logits_processors);
-        processors.extend(warpers_for(config)?.into_iter().map(|p| p as Box<dyn LogitsProcessor + 'a>));
-        let mut criteria: Vec<Box<dyn StoppingCriteria + 'a>> = Vec::new();
-        if let (false, Some(decoder)) = (stop_strings.is_empty(), options.decoder) {
-            criteria.push(Box::new(StopStringCriteria::new(decoder, stop_strings)));
-        }
-        criteria.extend(options.stopping_criteria);
+        let Prepared { prompts, padding, prompt_len, rules, pad } = prepare(model, prompts, config, options, 1)?;
         let rows = prompts.input_ids.len();
         let selector =
             if config.sampling() { TokenSelector::sampling(rows, config.seed) } else { TokenSelector::Greedy };
@@ -274,11 +455,8 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
             has_padding: prompts.has_padding,
             padding,
             prompt_len,
-            max_length,
-            pad_fill: if eos.is_empty() { None } else { pad },
-            eos,
-            processors,
-            criteria,
+            pad_fill: if rules.eos.is_empty() { None } else { pad },
+            rules,
             selector,
             cache,
             finish: vec![None; rows],
@@ -291,7 +469,7 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
 
     /// The longest the rows may grow, prompt included.
     pub fn max_length(&self) -> usize {
-        self.max_length
+        self.rules.max_length
     }
 
     /// Width of the padded prompt batch.
@@ -348,6 +526,7 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
             sequences: self.sequences,
             prompt_len: self.prompt_len,
             num_generated: self.generated,
+            sequences_scores: None,
         };
         log_generation("causal", output.prompt_len * output.sequences.len(), &output, self.started);
         output
@@ -363,7 +542,7 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
             let token = match (is_active, self.pad_fill) {
                 (false, Some(pad)) => pad,
                 _ => {
-                    apply_processors(&mut self.processors, row, &self.sequences[row], &mut scores)?;
+                    apply_processors(&mut self.rules.processors, row, &self.sequences[row], &mut scores)?;
                     self.selector.select(row, &scores)?
                 }
             };
@@ -377,11 +556,11 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
         let len = self.sequences[0].len();
         for row in (0..rows).filter(|r| active[*r]) {
             self.generated[row] += 1;
-            let reason = if self.eos.contains(&tokens[row]) {
+            let reason = if self.rules.eos.contains(&tokens[row]) {
                 Some(FinishReason::Eos)
-            } else if self.criteria_match(row)? {
+            } else if self.rules.criteria_match(row, &self.sequences[row][self.padding[row]..])? {
                 Some(FinishReason::Stop)
-            } else if len >= self.max_length {
+            } else if len >= self.rules.max_length {
                 Some(FinishReason::Length)
             } else {
                 None
@@ -394,77 +573,11 @@ impl<'a, M: ForCausalLm + ?Sized> Generator<'a, M> {
         Ok(step)
     }
 
-    fn criteria_match(&mut self, row: usize) -> Result<bool> {
-        let ids = &self.sequences[row][self.padding[row]..];
-        for c in &mut self.criteria {
-            if c.is_done(row, ids)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
     /// Run the model and return the last position's logits of each row as f32.
     fn forward(&mut self) -> Result<Vec<Vec<f32>>> {
-        let rows = self.sequences.len();
-        let len = self.sequences[0].len();
-        if let Some(max) = self.model.max_positions().filter(|max| len > *max) {
-            return Err(Error::SequenceTooLong { len, max });
-        }
-        let mut incremental = self.cache.is_some() && self.step > 0;
-        if let Some(cache) = self.cache.as_mut().filter(|_| incremental) {
-            // Phi-3 LongRoPE: the cached keys were rotated with the short factors.
-            if self.model.reset_cache_at(cache.seq_len(), len) {
-                cache.clear();
-                incremental = false;
-            }
-        }
-        let new = if incremental { 1 } else { len };
-        let mut ids = Vec::with_capacity(rows * new);
-        let mut positions = Vec::with_capacity(rows * new);
-        for (seq, mask) in self.sequences.iter().zip(&self.mask) {
-            ids.extend_from_slice(&seq[len - new..]);
-            // `cumsum(mask) - 1`, 0 on padding (`_prepare_position_ids_for_generation`).
-            let mut seen = 0u32;
-            let row_positions: Vec<u32> = mask
-                .iter()
-                .map(|&m| {
-                    seen += m;
-                    if m == 0 {
-                        0
-                    } else {
-                        seen - 1
-                    }
-                })
-                .collect();
-            positions.extend_from_slice(&row_positions[len - new..]);
-        }
-        let mut inputs = ModelInputs::new(Tensor::from_vec(ids, (rows, new), &self.device)?)
-            .with_position_ids(Tensor::from_vec(positions, (rows, new), &self.device)?)
-            .with_logits_to_keep(1);
-        if self.has_padding {
-            let mask: Vec<u32> = self.mask.iter().flatten().copied().collect();
-            inputs = inputs.with_attention_mask(Tensor::from_vec(mask, (rows, len), &self.device)?);
-        }
-        let out = match &mut self.cache {
-            Some(cache) => self.model.forward_with_cache(&inputs, cache)?,
-            None => self.model.forward(&inputs)?,
-        };
-        let logits = out.logits;
-        let (b, s, _) = logits.dims3().map_err(|_| {
-            Error::input(format!(
-                "the model returned logits of shape {:?}, expected [batch, seq, vocab]",
-                logits.dims()
-            ))
-        })?;
-        if b != rows || s == 0 {
-            return Err(Error::input(format!(
-                "the model returned logits of shape {:?} for {rows} rows of {new} tokens",
-                logits.dims()
-            )));
-        }
-        let last = logits.narrow(1, s - 1, 1)?.squeeze(1)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
-        Ok(last.to_vec2()?)
+        let rows: Vec<&[u32]> = self.sequences.iter().map(Vec::as_slice).collect();
+        let mask = self.has_padding.then_some(self.mask.as_slice());
+        causal_logits(self.model, &self.device, self.cache.as_mut(), &rows, mask, self.step > 0)
     }
 }
 

@@ -22,16 +22,20 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod beam;
 mod config;
 mod generator;
 pub mod logits;
 mod prompts;
+mod rules;
 mod sampling;
 mod seq2seq;
 pub mod stopping;
 
 pub use config::{EarlyStopping, GenerationConfig};
-pub use generator::{generate, FinishReason, GenerateOptions, GenerateOutput, Generator, StepTokens};
+pub use generator::{
+    generate, generate_with_options, FinishReason, GenerateOptions, GenerateOutput, Generator, StepTokens,
+};
 pub use logits::LogitsProcessor;
 pub use prompts::{IntoPrompts, Prompts};
 pub use seq2seq::generate_seq2seq;
