@@ -174,6 +174,39 @@ fn cache_and_recompute_agree() {
     assert_eq!(cached[0], [0, 3, 9, 1, 2, 3, 9, 1, 2, 3, 9]);
 }
 
+#[test]
+fn beam_search_with_and_without_cache_agree() {
+    // Ragged prompts (left-padded), two EOS tokens, two sequences per prompt.
+    let config = greedy(6).num_beams(3).num_return_sequences(2).eos_token_ids([9, 6]).length_penalty(0.5);
+    let prompts = vec![vec![0u32, 3], vec![5]];
+    let cached = Chain::new(true).generate_output(&prompts, &config, None).unwrap();
+    let recomputed = Chain::new(false).generate_output(&prompts, &config, None).unwrap();
+    let no_cache = Chain::new(true).generate_output(&prompts, &config.clone().use_cache(false), None).unwrap();
+    assert_eq!(cached, recomputed);
+    assert_eq!(cached, no_cache);
+    assert_eq!((cached.sequences.len(), cached.prompt_len), (4, 2));
+    let scores = cached.sequences_scores.clone().unwrap();
+    assert!(scores[0] >= scores[1] && scores[2] >= scores[3], "best first: {scores:?}");
+    // After 3 the chain prefers the EOS 9: the best hypothesis ends there.
+    assert_eq!(cached.generated(0), [9]);
+    assert_eq!(cached.finish_reasons[0], FinishReason::Eos);
+    // The second prompt's rows keep its left padding (the first EOS fills, pad being unset).
+    assert_eq!(cached.sequences[2][0], 9);
+    // One beam is greedy decoding.
+    let one = Chain::new(true).generate(&prompts, &greedy(6).num_beams(1)).unwrap();
+    assert_eq!(one, Chain::new(true).generate(&prompts, &greedy(6)).unwrap());
+}
+
+#[test]
+fn sampling_returns_several_sequences_per_prompt() {
+    let config = GenerationConfig::new().do_sample(true).seed(3).max_new_tokens(4).num_return_sequences(3);
+    let out = Chain::new(true).generate_output(&[vec![0u32, 3], vec![5]], &config, None).unwrap();
+    assert_eq!(out.sequences.len(), 6);
+    assert!(out.sequences[..3].iter().all(|s| s[..2] == [0, 3]), "{:?}", out.sequences);
+    assert!(out.sequences[3..].iter().all(|s| s[1] == 5), "{:?}", out.sequences);
+    assert!(out.sequences_scores.is_none());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Batches with left padding
 
@@ -633,8 +666,16 @@ fn invalid_configs_are_errors() {
     invalid(greedy(3).stop_strings([""]), "stop_strings");
     // Greedy decoding ignores sampling-only values, as transformers (it only warns).
     assert!(model.generate(prompt(), &greedy(3).temperature(0.0).top_p(5.0)).is_ok());
-    let err = generate_err(&model, prompt(), &greedy(3).num_beams(4));
-    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    // Beam search settings.
+    invalid(greedy(3).num_beams(0), "num_beams");
+    invalid(greedy(3).num_beams(2).num_return_sequences(3), "num_return_sequences");
+    invalid(greedy(3).num_return_sequences(2), "num_return_sequences");
+    invalid(greedy(3).num_beams(2).length_penalty(f64::NAN), "length_penalty");
+    let err = generate_err(&model, prompt(), &greedy(3).num_beams(2).do_sample(true));
+    assert!(matches!(err, Error::Unsupported(_)) && err.to_string().contains("do_sample"), "{err}");
+    // Beam search ranks its beams at the end: it does not stream.
+    let err = Generator::new(&model, &[1u32, 2], &greedy(3).num_beams(2)).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)) && err.to_string().contains("`generate`"), "{err}");
     let err = generate_err(&model, prompt(), &greedy(3).stop_strings(["x"]));
     assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains("tokenizer"), "{err}");
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use autocandle::{
-    GenerationConfig, GenerationMixin, LoadOptions, ModelInputs, Seq2SeqGenerationMixin, Task, TaskModel,
+    GenerationConfig, GenerationMixin, LoadOptions, ModelInputs, Prompts, Seq2SeqGenerationMixin, Task, TaskModel,
 };
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -209,9 +209,14 @@ pub fn run_fixture_with(dir: &Path, reference: &Value, task: Task, opts: &LoadOp
             }
         }
     }
-    // `generate`: greedy; `x-beam` (autocandle's extension of the format): beam search.
-    for (key, what) in [("generate", GENERATE), ("x-beam", BEAM)] {
-        let Some(spec) = reference.get(key) else { continue };
+    // `generate`: greedy; `x-beam` (autocandle's extension of the format): beam search;
+    // `x-beams` (the same extension): a list of beam searches, each with its settings.
+    let beams = reference.get("x-beams").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let specs = [("generate", GENERATE), ("x-beam", BEAM)]
+        .into_iter()
+        .filter_map(|(key, what)| reference.get(key).map(|spec| (spec, what)))
+        .chain(beams.iter().map(|spec| (spec, BEAM)));
+    for (spec, what) in specs {
         if let Some(fail) = check_generate(&model, spec, &tensors, what)? {
             return Ok(fail);
         }
@@ -222,10 +227,16 @@ pub fn run_fixture_with(dir: &Path, reference: &Value, task: Task, opts: &LoadOp
 /// The output name of a failed beam search check.
 const BEAM: &str = "generate-beam";
 
-/// Decoding without EOS from `spec.prompt` for `spec.max_new_tokens` must give exactly
-/// `spec.expected` (for causal LMs the prompt included, for seq2seq the decoder output from
-/// its start token): greedy, or beam search with the `num_beams`, `length_penalty`,
-/// `early_stopping` and `no_repeat_ngram_size` of `spec`. `None` when it does.
+/// Decoding from `spec.prompt` for `spec.max_new_tokens` must give exactly `spec.expected` (for
+/// causal LMs the prompt included, for seq2seq the decoder output from its start token):
+/// greedy, or beam search with the `num_beams`, `length_penalty`, `early_stopping` and
+/// `no_repeat_ngram_size` of `spec`. `None` when it does.
+///
+/// The entries of `x-beams` (tests/fixtures/make_beam_fixtures.py) may add, for causal LMs:
+/// `attention_mask` (a tensor name: the prompt rows are left-padded where it is 0),
+/// `num_return_sequences`, `eos_token_id` (a list; without it there is no EOS stop),
+/// `pad_token_id`, `repetition_penalty`, `min_new_tokens`, and `scores` (a tensor name:
+/// `transformers`' `sequences_scores`, compared within the fixture's atol and rtol).
 fn check_generate(
     model: &TaskModel,
     spec: &Value,
@@ -242,7 +253,24 @@ fn check_generate(
     let max_new_tokens =
         spec.get("max_new_tokens").and_then(Value::as_u64).context("`generate` has no `max_new_tokens`")? as usize;
     let (prompt, expected) = (get("prompt")?, get("expected")?);
+    let mask = spec.get("attention_mask").map(|_| get("attention_mask")).transpose()?;
     let mut config = GenerationConfig::new().do_sample(false).max_new_tokens(max_new_tokens);
+    let uint = |key: &str| spec.get(key).and_then(Value::as_u64).map(|v| v as usize);
+    if let Some(n) = uint("num_return_sequences") {
+        config = config.num_return_sequences(n);
+    }
+    if let Some(n) = uint("min_new_tokens") {
+        config = config.min_new_tokens(n);
+    }
+    if let Some(p) = uint("pad_token_id") {
+        config = config.pad_token_id(p as u32);
+    }
+    if let Some(p) = spec.get("repetition_penalty").and_then(Value::as_f64) {
+        config = config.repetition_penalty(p);
+    }
+    if let Some(eos) = spec.get("eos_token_id").and_then(Value::as_array) {
+        config = config.eos_token_ids(eos.iter().filter_map(Value::as_u64).map(|e| e as u32));
+    }
     if let Some(n) = spec.get("num_beams").and_then(Value::as_u64) {
         config = config.num_beams(n as usize);
     }
@@ -256,13 +284,19 @@ fn check_generate(
         config = config.no_repeat_ngram_size(n as usize);
     }
     let result = match model {
-        TaskModel::CausalLm(m) => m.generate(&prompt, &config),
+        TaskModel::CausalLm(m) => {
+            let prompts = match mask {
+                Some(mask) => Prompts::new(prompt.clone()).with_attention_mask(mask),
+                None => Prompts::new(prompt.clone()),
+            };
+            m.generate_output(prompts, &config, None)
+        }
         TaskModel::Seq2SeqLm(m) => {
             let rows = prompt.len();
             let width = prompt.first().map_or(0, Vec::len);
             let ids =
                 Tensor::from_vec(prompt.iter().flatten().copied().collect::<Vec<u32>>(), (rows, width), m.device())?;
-            m.generate(&ModelInputs::new(ids), &config)
+            m.generate_output(&ModelInputs::new(ids), &config, None)
         }
         _ => bail!("`{what}` in a fixture whose task does not generate"),
     };
@@ -276,6 +310,8 @@ fn check_generate(
             }))
         }
     };
+    let scores = got.sequences_scores.clone();
+    let got = got.sequences;
     let mismatches: usize = expected
         .iter()
         .zip(&got)
@@ -286,7 +322,29 @@ fn check_generate(
         .sum::<usize>()
         + expected.len().abs_diff(got.len());
     if mismatches == 0 {
-        return Ok(None);
+        let Some(name) = spec.get("scores").and_then(Value::as_str) else { return Ok(None) };
+        let want = tensors.get(name).with_context(|| format!("reference.safetensors has no `{name}`"))?;
+        let Some(scores) = scores else {
+            return Ok(Some(Outcome::Fail {
+                output: what.to_owned(),
+                max_abs_diff: f32::INFINITY,
+                detail: "generate returned no `sequences_scores`".to_owned(),
+            }));
+        };
+        let got = Tensor::new(scores, &Device::Cpu)?;
+        return Ok(match compare(&got, want, None, 1e-4, 1e-4) {
+            Ok((_, true)) => None,
+            Ok((diff, false)) => Some(Outcome::Fail {
+                output: format!("{what} sequences_scores"),
+                max_abs_diff: diff,
+                detail: format!("sequences_scores {got} differ from {want}"),
+            }),
+            Err(e) => Some(Outcome::Fail {
+                output: format!("{what} sequences_scores"),
+                max_abs_diff: f32::INFINITY,
+                detail: e.to_string(),
+            }),
+        });
     }
     Ok(Some(Outcome::Fail {
         output: what.to_owned(),

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use autocandle_core::{ForCausalLm, ForSeq2SeqLm, ModelInputs, Result};
 use autocandle_generation::{
-    generate_seq2seq, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, Prompts, StepTokens,
+    generate_seq2seq, generate_with_options, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, Prompts, StepTokens,
     TokenDecoder,
 };
 
@@ -75,18 +75,26 @@ pub trait GenerationMixin: ForCausalLm {
         Ok(self.generate_output(inputs, config, Some(tokenizer))?.sequences)
     }
 
-    /// Generate and return the rows with each row's generated length and finish reason.
+    /// Generate and return the rows with each row's generated length and finish reason: greedy
+    /// decoding, sampling or, with `num_beams` > 1, beam search (`num_return_sequences` rows per
+    /// prompt, best first, with their [`GenerateOutput::sequences_scores`]).
     fn generate_output(
         &self,
         inputs: impl IntoPrompts,
         config: &GenerationConfig,
         tokenizer: Option<&PreTrainedTokenizer>,
     ) -> Result<GenerateOutput> {
-        self.generate_stream(inputs, config, tokenizer, |_| ControlFlow::Continue(()))
+        let mut options = GenerateOptions::new();
+        if let Some(tokenizer) = tokenizer {
+            options = options.decoder(tokenizer);
+        }
+        generate_with_options(self, inputs, config, options)
     }
 
     /// Generate, calling `on_step` with the tokens of each step (`streamer=`);
-    /// `ControlFlow::Break` stops generation there.
+    /// `ControlFlow::Break` stops generation there. Beam search does not stream (its beams are
+    /// ranked at the end, and `transformers` refuses a streamer with it): use
+    /// [`GenerationMixin::generate_output`] for it.
     fn generate_stream(
         &self,
         inputs: impl IntoPrompts,
@@ -112,7 +120,8 @@ pub trait GenerationMixin: ForCausalLm {
     }
 
     /// Generate a continuation of each prompt text and return the new text of each (special
-    /// tokens skipped). The prompts are encoded with special tokens and left-padded.
+    /// tokens skipped; `num_return_sequences` texts per prompt in a row). The prompts are
+    /// encoded with special tokens and left-padded.
     fn generate_text(
         &self,
         tokenizer: &PreTrainedTokenizer,
@@ -121,7 +130,7 @@ pub trait GenerationMixin: ForCausalLm {
     ) -> Result<Vec<String>> {
         let inputs = encode_left_padded(tokenizer, prompts, config)?;
         let out = self.generate_output(inputs, config, Some(tokenizer))?;
-        (0..prompts.len()).map(|row| tokenizer.decode(out.generated(row), true)).collect()
+        (0..out.sequences.len()).map(|row| tokenizer.decode(out.generated(row), true)).collect()
     }
 
     /// Generate from one prompt text, calling `on_text` with each new piece of text as soon as

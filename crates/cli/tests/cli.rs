@@ -311,6 +311,38 @@ fn text_generation_streams_python_s_text() {
 }
 
 #[test]
+fn text_generation_beam_search() {
+    let cache = cache();
+    let model = model_arg(&cases("text-generation")[0]);
+    let base = ["text-generation", "--model", model.as_str(), "--max-new-tokens", "6", "--new-text-only"];
+    let best = json_of(autocandle(&cache).arg("--json").args(base).args(["--num-beams", "3", "Hello"]));
+    let two = json_of(
+        autocandle(&cache).arg("--json").args(base).args(["--num-beams", "3", "--num-return-sequences", "2", "Hello"]),
+    );
+    // One element per input, one object per sequence, the best beam first.
+    assert_eq!(two[0].as_array().map(Vec::len), Some(2), "{two}");
+    assert_eq!(two[0][0], best[0][0], "{two} {best}");
+    let out = autocandle(&cache)
+        .args(base)
+        .args(["--num-beams", "3", "--num-return-sequences", "2", "--length-penalty", "-0.5"])
+        .args(["--early-stopping", "never", "Hello"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!((lines.len(), lines[0]), (3, "Hello"), "{stdout}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("  ")), "{stdout}");
+    // Bad settings.
+    let (_, stderr) = failure(autocandle(&cache).args(base).args(["--num-beams", "2", "--num-return-sequences", "3", "x"]));
+    assert!(stderr.contains("num_return_sequences"), "{stderr}");
+    let (_, stderr) = failure(autocandle(&cache).args(base).args(["--num-beams", "2", "--do-sample", "x"]));
+    assert!(stderr.contains("beam search with sampling"), "{stderr}");
+    let (_, stderr) = failure(autocandle(&cache).args(base).args(["--early-stopping", "sometimes", "x"]));
+    assert!(stderr.contains("never"), "{stderr}");
+}
+
+#[test]
 fn human_output_lists_the_predictions() {
     let cache = cache();
     let case = &cases("fill-mask")[0];

@@ -41,12 +41,13 @@ pub struct GenerationConfig {
     /// Sample from the distribution instead of taking the most likely token (default false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub do_sample: Option<bool>,
-    /// Number of beams (default 1). Beam search runs for sequence-to-sequence models; causal
-    /// language models decode greedily or by sampling.
+    /// Number of beams (default 1: greedy decoding or sampling); above 1, beam search, for
+    /// causal and sequence-to-sequence models alike (not combined with `do_sample`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_beams: Option<usize>,
-    /// Beam search: finished hypotheses score `sum(log p) / length ** length_penalty`
-    /// (default 1.0; > 0 favours longer sequences, < 0 shorter ones).
+    /// Beam search: finished hypotheses score `sum(log p) / length ** length_penalty`, the
+    /// length counting the generated tokens only (default 1.0; > 0 favours longer sequences,
+    /// < 0 shorter ones).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub length_penalty: Option<f64>,
     /// Beam search: when to stop (default `false`, a heuristic; `true` as soon as `num_beams`
@@ -196,7 +197,7 @@ impl GenerationConfig {
         min_new_tokens: usize,
         /// Sample (`true`) or decode greedily (`false`).
         do_sample: bool,
-        /// Number of beams (beam search for sequence-to-sequence models).
+        /// Number of beams (beam search above 1).
         num_beams: usize,
         /// Beam search length penalty.
         length_penalty: f64,

@@ -1,7 +1,7 @@
 //! Text generation for causal language models, after `transformers`' `generation` package:
 //! [`GenerationConfig`] (`generation_config.json`), the logits processors and warpers
-//! ([`logits`]), greedy decoding and seeded sampling, stopping criteria ([`stopping`]) and the
-//! decoding loop ([`Generator`], [`generate`]).
+//! ([`logits`]), greedy decoding, seeded sampling and beam search, stopping criteria
+//! ([`stopping`]) and the decoding loop ([`Generator`], [`generate`]).
 //!
 //! ```no_run
 //! use autocandle_generation::{generate, GenerationConfig};

@@ -69,6 +69,30 @@ impl TextGenerationPipeline {
         self.stream(prompt, opts, |_| ControlFlow::Continue(()))
     }
 
+    /// Every sequence generated for `prompt` under `opts` (`[i]["generated_text"]`): one, or
+    /// `num_return_sequences` of them (the beams, best first, with beam search; samples when
+    /// sampling), each the prompt and its continuation, or the continuation alone with
+    /// [`TextGenerationOptions::new_text_only`].
+    pub fn call_sequences(&self, prompt: &str, opts: &TextGenerationOptions) -> Result<Vec<String>> {
+        let encode = EncodeOptions::new().add_special_tokens(false);
+        let ids = self.tokenizer.encode_batch_with(&[prompt], None, &encode)?.input_ids;
+        let out = self.model.generate_output(ids, &self.config_for(opts), Some(&self.tokenizer))?;
+        (0..out.sequences.len())
+            .map(|row| {
+                let text = self.tokenizer.decode(out.generated(row), true)?;
+                Ok(if opts.new_text_only { text } else { format!("{prompt}{text}") })
+            })
+            .collect()
+    }
+
+    /// The settings of a call: `opts.generation` over the pipeline's.
+    fn config_for(&self, opts: &TextGenerationOptions) -> GenerationConfig {
+        match &opts.generation {
+            Some(config) => config.clone().fill_from(&self.generation_config),
+            None => self.generation_config.clone(),
+        }
+    }
+
     /// [`TextGenerationPipeline::call_with`], calling `on_text` with each new piece of text as
     /// soon as it is final ([`TextStreamer`], special tokens skipped); `ControlFlow::Break`
     /// stops generation there (and `on_text` is not called again). Returns what `call_with`
@@ -150,17 +174,23 @@ impl TextGenerationPipeline {
     }
 
     /// Generate from encoded prompt `ids` (one row), streaming the new text to `on_text`, and
-    /// return the new text decoded without special tokens.
+    /// return the new text decoded without special tokens. Beam search ranks its beams at the
+    /// end: the best one's text then comes in one piece.
     fn generate_text(
         &self,
         ids: Vec<Vec<u32>>,
         opts: &TextGenerationOptions,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<String> {
-        let config = match &opts.generation {
-            Some(config) => config.clone().fill_from(&self.generation_config),
-            None => self.generation_config.clone(),
-        };
+        let config = self.config_for(opts);
+        if config.num_beams.is_some_and(|n| n > 1) {
+            let out = self.model.generate_output(ids, &config, Some(&self.tokenizer))?;
+            let text = self.tokenizer.decode(out.generated(0), true)?;
+            if !text.is_empty() {
+                let _ = on_text(&text);
+            }
+            return Ok(text);
+        }
         let mut streamer = TextStreamer::new(&self.tokenizer).skip_special_tokens(true);
         let mut failed = None;
         let mut stopped = false;

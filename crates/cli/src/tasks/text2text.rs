@@ -13,6 +13,7 @@ use autocandle::{GenerationConfig, LoadOptions};
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::text_generation::BeamArgs;
 use super::{InputArgs, ModelArgs, TaskCommand};
 use crate::output::Output;
 use crate::ui;
@@ -28,18 +29,9 @@ pub struct Seq2SeqArgs {
     /// Minimum length of the output in tokens, the decoder start token included
     #[arg(long, value_name = "N")]
     pub min_length: Option<usize>,
-    /// Number of beams of beam search (1: greedy decoding) [default: the task's, else 4]
-    #[arg(long, value_name = "N")]
-    pub num_beams: Option<usize>,
-    /// How many sequences per input (at most --num-beams)
-    #[arg(long, value_name = "N")]
-    pub num_return_sequences: Option<usize>,
-    /// Beam search: > 0 favours longer sequences, < 0 shorter ones
-    #[arg(long, value_name = "P", allow_negative_numbers = true)]
-    pub length_penalty: Option<f64>,
-    /// Never repeat an n-gram of this size (0: off)
-    #[arg(long, value_name = "N")]
-    pub no_repeat_ngram_size: Option<usize>,
+    /// --num-beams and the other beam search flags [default --num-beams: the task's, else 4]
+    #[command(flatten)]
+    pub beams: BeamArgs,
     /// Penalty for tokens already in the output (1.0: none)
     #[arg(long, value_name = "R")]
     pub repetition_penalty: Option<f64>,
@@ -80,14 +72,11 @@ impl Seq2SeqArgs {
         let mut config = GenerationConfig::new();
         config.max_new_tokens = self.max_new_tokens;
         config.min_length = self.min_length;
-        config.num_beams = self.num_beams;
-        config.num_return_sequences = self.num_return_sequences;
-        config.length_penalty = self.length_penalty;
-        config.no_repeat_ngram_size = self.no_repeat_ngram_size;
+        self.beams.apply(&mut config);
         config.repetition_penalty = self.repetition_penalty;
         if self.do_sample {
             config.do_sample = Some(true);
-            config.num_beams = Some(self.num_beams.unwrap_or(1));
+            config.num_beams = Some(self.beams.num_beams.unwrap_or(1));
         }
         config.temperature = self.temperature;
         config.top_k = self.top_k;
@@ -97,7 +86,7 @@ impl Seq2SeqArgs {
     }
 
     fn check(&self) -> Result<()> {
-        if let (true, Some(beams)) = (self.do_sample, self.num_beams) {
+        if let (true, Some(beams)) = (self.do_sample, self.beams.num_beams) {
             anyhow::ensure!(
                 beams == 1,
                 "--do-sample with --num-beams {beams}: beam search with sampling is not implemented; use one or \
@@ -358,10 +347,7 @@ mod tests {
         let mut a = Seq2SeqArgs {
             max_new_tokens: None,
             min_length: None,
-            num_beams: None,
-            num_return_sequences: None,
-            length_penalty: None,
-            no_repeat_ngram_size: None,
+            beams: BeamArgs::default(),
             repetition_penalty: None,
             do_sample: true,
             temperature: None,
@@ -375,7 +361,7 @@ mod tests {
         };
         assert_eq!(a.generation().num_beams, Some(1));
         assert!(a.check().is_ok());
-        a.num_beams = Some(3);
+        a.beams.num_beams = Some(3);
         assert!(a.check().is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use anyhow::{Context, Result};
 use autocandle::pipelines::{TextGenerationOptions, TextGenerationPipeline};
-use autocandle::{ChatMessage, GenerationConfig, LoadOptions};
+use autocandle::{ChatMessage, EarlyStopping, GenerationConfig, LoadOptions};
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -40,6 +40,61 @@ pub struct GenerationArgs {
     /// Seed of the sampler, for reproducible samples
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub beams: BeamArgs,
+}
+
+/// The beam search flags of `text-generation`, `chat` and the text-to-text commands.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BeamArgs {
+    /// Number of beams of beam search (1: greedy decoding or sampling); text-generation then
+    /// prints the text at the end instead of streaming it
+    #[arg(long, value_name = "N")]
+    pub num_beams: Option<usize>,
+    /// How many sequences per input (at most --num-beams with beam search)
+    #[arg(long, value_name = "N")]
+    pub num_return_sequences: Option<usize>,
+    /// Beam search: > 0 favours longer sequences, < 0 shorter ones [default: 1.0]
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub length_penalty: Option<f64>,
+    /// Beam search: stop when --num-beams sequences are finished (true), by a heuristic
+    /// (false), or only when no better sequence is possible (never) [default: false]
+    #[arg(long, value_name = "WHEN", value_parser = parse_early_stopping)]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Never repeat an n-gram of this size (0: off)
+    #[arg(long, value_name = "N")]
+    pub no_repeat_ngram_size: Option<usize>,
+}
+
+impl BeamArgs {
+    /// Set the beam search fields of `config` that were given.
+    pub fn apply(&self, config: &mut GenerationConfig) {
+        config.num_beams = self.num_beams;
+        config.num_return_sequences = self.num_return_sequences;
+        config.length_penalty = self.length_penalty;
+        config.early_stopping = self.early_stopping;
+        config.no_repeat_ngram_size = self.no_repeat_ngram_size;
+    }
+
+    /// Whether beam search was asked for (`--num-beams` above 1).
+    pub fn beam_search(&self) -> bool {
+        self.num_beams.is_some_and(|n| n > 1)
+    }
+
+    /// Whether several sequences come back per input.
+    pub fn several(&self) -> bool {
+        self.num_return_sequences.is_some_and(|n| n > 1)
+    }
+}
+
+/// `--early-stopping`: `true`, `false` or `never`.
+fn parse_early_stopping(value: &str) -> std::result::Result<EarlyStopping, String> {
+    match value {
+        "true" => Ok(EarlyStopping::Flag(true)),
+        "false" => Ok(EarlyStopping::Flag(false)),
+        "never" => Ok(EarlyStopping::NEVER),
+        other => Err(format!("`{other}` is none of true, false, never")),
+    }
 }
 
 impl GenerationArgs {
@@ -58,6 +113,12 @@ impl GenerationArgs {
         config.top_p = self.top_p;
         config.repetition_penalty = self.repetition_penalty;
         config.seed = self.seed;
+        self.beams.apply(&mut config);
+        // Beam search decodes greedily unless --do-sample asks otherwise (the pipeline's
+        // default is sampling, which beams do not combine with).
+        if self.beams.beam_search() && !self.do_sample {
+            config.do_sample = Some(false);
+        }
         config
     }
 }
@@ -138,6 +199,10 @@ impl TaskCommand for TextGeneration {
 
     fn check(&self) -> Result<()> {
         self.generation.config().validate()?;
+        anyhow::ensure!(
+            !(self.chat && self.generation.beams.several()),
+            "--num-return-sequences with --chat: a chat takes one reply; drop one of them"
+        );
         Ok(())
     }
 
@@ -164,6 +229,15 @@ impl TaskCommand for TextGeneration {
             }
             messages.push(ChatMessage::assistant(reply));
             return Ok(json!([{ "generated_text": messages_json(&messages) }]));
+        }
+        if self.generation.beams.several() {
+            // One line per sequence, after the input (text2text's layout).
+            let texts = pipeline.call_sequences(input, &opts)?;
+            out.line(input)?;
+            for text in &texts {
+                out.line(format!("  {text}"))?;
+            }
+            return Ok(Value::Array(texts.iter().map(|t| json!({ "generated_text": t })).collect()));
         }
         if !self.new_text_only {
             out.stream(input)?;
