@@ -7,8 +7,8 @@ use std::ops::ControlFlow;
 
 use autocandle_core::{ForCausalLm, ForSeq2SeqLm, ModelInputs, Result};
 use autocandle_generation::{
-    generate_seq2seq, generate_with_options, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts, Prompts, StepTokens,
-    TokenDecoder,
+    generate_seq2seq, generate_with_options, GenerateOptions, GenerateOutput, GenerationConfig, Generator, IntoPrompts,
+    Prompts, StepTokens, TokenDecoder,
 };
 
 use crate::tokenizer::{BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};

@@ -316,9 +316,13 @@ fn text_generation_beam_search() {
     let model = model_arg(&cases("text-generation")[0]);
     let base = ["text-generation", "--model", model.as_str(), "--max-new-tokens", "6", "--new-text-only"];
     let best = json_of(autocandle(&cache).arg("--json").args(base).args(["--num-beams", "3", "Hello"]));
-    let two = json_of(
-        autocandle(&cache).arg("--json").args(base).args(["--num-beams", "3", "--num-return-sequences", "2", "Hello"]),
-    );
+    let two = json_of(autocandle(&cache).arg("--json").args(base).args([
+        "--num-beams",
+        "3",
+        "--num-return-sequences",
+        "2",
+        "Hello",
+    ]));
     // One element per input, one object per sequence, the best beam first.
     assert_eq!(two[0].as_array().map(Vec::len), Some(2), "{two}");
     assert_eq!(two[0][0], best[0][0], "{two} {best}");
@@ -334,7 +338,8 @@ fn text_generation_beam_search() {
     assert_eq!((lines.len(), lines[0]), (3, "Hello"), "{stdout}");
     assert!(lines[1..].iter().all(|l| l.starts_with("  ")), "{stdout}");
     // Bad settings.
-    let (_, stderr) = failure(autocandle(&cache).args(base).args(["--num-beams", "2", "--num-return-sequences", "3", "x"]));
+    let (_, stderr) =
+        failure(autocandle(&cache).args(base).args(["--num-beams", "2", "--num-return-sequences", "3", "x"]));
     assert!(stderr.contains("num_return_sequences"), "{stderr}");
     let (_, stderr) = failure(autocandle(&cache).args(base).args(["--num-beams", "2", "--do-sample", "x"]));
     assert!(stderr.contains("beam search with sampling"), "{stderr}");

@@ -216,11 +216,11 @@ fn prepare<'a, M: ForCausalLm + ?Sized>(
     let samples = if beams == 1 && config.sampling() { config.num_return_sequences.unwrap_or(1) } else { 1 };
     if samples > 1 {
         // `_expand_inputs_for_generation`: each prompt `num_return_sequences` times in a row.
-        let repeat = |rows: &[Vec<u32>]| -> Vec<Vec<u32>> {
-            rows.iter().flat_map(|r| std::iter::repeat_n(r, samples)).cloned().collect()
-        };
-        prompts.input_ids = repeat(&prompts.input_ids);
-        prompts.attention_mask = prompts.attention_mask.as_deref().map(repeat);
+        fn repeat(rows: &[Vec<u32>], times: usize) -> Vec<Vec<u32>> {
+            rows.iter().flat_map(|r| std::iter::repeat_n(r, times)).cloned().collect()
+        }
+        prompts.input_ids = repeat(&prompts.input_ids, samples);
+        prompts.attention_mask = prompts.attention_mask.map(|m| repeat(&m, samples));
     }
     let prompts = PaddedPrompts::new(prompts, pad, &eos)?;
     let prompt_len = prompts.input_ids[0].len();
