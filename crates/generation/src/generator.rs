@@ -272,7 +272,7 @@ impl<M: ForCausalLm + ?Sized> BeamModel for CausalBeams<'_, M> {
         let masks: Option<Vec<Vec<u32>>> = self.has_padding.then(|| {
             rows.iter()
                 .zip(&self.prompt_mask)
-                .map(|(r, m)| [m.as_slice(), &vec![1; r.len() - m.len()]].concat())
+                .map(|(r, m)| [m.as_slice(), &vec![1; r.len().saturating_sub(m.len())]].concat())
                 .collect()
         });
         let nb = self.num_beams;
