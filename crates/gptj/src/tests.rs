@@ -9,7 +9,7 @@ use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use autocandle_core::{Activation, Error, ForCausalLm, KvCache, LoadModel, Model, ModelInputs, Task};
-use autocandle_testing::{check_heads, ids, max_diff};
+use autocandle_testing::{ids, max_diff};
 
 use crate::*;
 
@@ -22,6 +22,7 @@ fn tiny() -> GPTJConfig {
         n_head: 2,
         rotary_dim: Some(4),
         n_inner: Some(24),
+        pad_token_id: Some(0),
         ..GPTJConfig::default()
     };
     cfg.labels.num_labels = Some(3);
@@ -76,14 +77,51 @@ fn invalid_configs_are_clear_errors() {
 
 #[test]
 fn every_head_is_registered_and_runs() {
+    use autocandle_core::registry::{Constructor, Registry};
+    use autocandle_core::PretrainedConfig;
+
+    // (autocandle_testing::check_heads reads `hidden_size`, which GPT-J calls `n_embd`.)
+    let registry = Registry::global().unwrap();
     let heads = [
-        (Task::Base, "GPTJModel".to_owned(), "transformer"),
-        (Task::CausalLm, "GPTJForCausalLM".to_owned(), "transformer"),
-        (Task::SequenceClassification, "GPTJForSequenceClassification".to_owned(), "transformer"),
-        (Task::QuestionAnswering, "GPTJForQuestionAnswering".to_owned(), "transformer"),
+        (Task::Base, "GPTJModel"),
+        (Task::CausalLm, "GPTJForCausalLM"),
+        (Task::SequenceClassification, "GPTJForSequenceClassification"),
+        (Task::QuestionAnswering, "GPTJForQuestionAnswering"),
     ];
-    check_heads(&tiny(), &heads).unwrap();
-    check_heads(&GPTJConfig { tie_word_embeddings: true, rotary_dim: None, ..tiny() }, &heads).unwrap();
+    assert_eq!(registry.heads("gptj").len(), heads.len());
+    for cfg in [tiny(), GPTJConfig { tie_word_embeddings: true, rotary_dim: None, ..tiny() }] {
+        let serde_json::Value::Object(fields) = serde_json::to_value(&cfg).unwrap() else { panic!("an object") };
+        let config = PretrainedConfig::for_model("gptj", fields).unwrap();
+        assert_eq!(config.downcast::<GPTJConfig>(), Some(&cfg));
+        let x = ModelInputs::new(ids(&[&[1, 2, 1], &[2, 1, 0]])).with_attention_mask(ids(&[&[1, 1, 1], &[1, 1, 0]]));
+        for (task, class) in heads {
+            let reg = registry.model("gptj", task).unwrap();
+            assert_eq!((reg.class_name, reg.base_model_prefix), (class, "transformer"));
+            let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu);
+            let dims = match reg.constructor {
+                Constructor::Base(f) => f(&cfg, vb).unwrap().forward(&x).unwrap().last_hidden_state.dims().to_vec(),
+                Constructor::CausalLm(f) => {
+                    let model = f(&cfg, vb).unwrap();
+                    assert!(model.supports_cache());
+                    model.forward(&x).unwrap().logits.dims().to_vec()
+                }
+                Constructor::SequenceClassification(f) => {
+                    f(&cfg, vb).unwrap().forward(&x).unwrap().logits.dims().to_vec()
+                }
+                Constructor::QuestionAnswering(f) => {
+                    f(&cfg, vb).unwrap().forward(&x).unwrap().start_logits.dims().to_vec()
+                }
+                other => panic!("unexpected constructor {other:?}"),
+            };
+            let want = match task {
+                Task::Base => vec![2, 3, 16],
+                Task::CausalLm => vec![2, 3, 50],
+                Task::SequenceClassification => vec![2, 3],
+                _ => vec![2, 3],
+            };
+            assert_eq!(dims, want, "{class}");
+        }
+    }
 }
 
 #[test]
