@@ -218,3 +218,36 @@ fn the_lm_head_has_a_bias_even_when_tied() {
     assert_eq!(max_diff(&m.inner().lm_head().weight().unwrap(), wte), 0.0);
     assert!(m.inner().lm_head().bias().is_some());
 }
+
+/// Beam search reorders the cache with `KvCache::select_rows`: a row carried over continues
+/// as if it had been alone.
+#[test]
+fn selected_cache_rows_continue_alone() {
+    let (m, _) = fresh_lm(&tiny());
+    let mut cache = KvCache::new();
+    m.forward_with_cache(&ModelInputs::new(ids(&[&[3, 5, 7], &[4, 6, 8]])), &mut cache).unwrap();
+    cache.select_rows(&Tensor::new(&[1u32, 1, 0], &Device::Cpu).unwrap()).unwrap();
+    let step = m.forward_with_cache(&ModelInputs::new(ids(&[&[9], &[10], &[11]])), &mut cache).unwrap().logits;
+    for (row, prompt) in [(0, [4u32, 6, 8, 9]), (1, [4, 6, 8, 10]), (2, [3, 5, 7, 11])] {
+        let alone = logits(&m, &ModelInputs::new(ids(&[&prompt])));
+        assert!(max_diff(&step.i(row..row + 1).unwrap(), &alone.i((.., 3..)).unwrap()) < 1e-5, "row {row}");
+    }
+}
+
+#[test]
+fn half_precision_runs() {
+    for dtype in [DType::F16, DType::BF16] {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
+        let m = GPTJForCausalLM::load(vb, &tiny()).unwrap();
+        let x = ModelInputs::new(ids(&[&[3, 5, 7], &[0, 4, 6]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
+        let out = logits(&m, &x);
+        assert_eq!(out.dtype(), dtype);
+        let sum = out.to_dtype(DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(sum.is_finite(), "{dtype:?}");
+        let mut cache = KvCache::new();
+        m.forward_with_cache(&x, &mut cache).unwrap();
+        let step = ModelInputs::new(ids(&[&[9], &[9]])).with_attention_mask(ids(&[&[1, 1, 1, 1], &[0, 1, 1, 1]]));
+        m.forward_with_cache(&step, &mut cache).unwrap();
+    }
+}
