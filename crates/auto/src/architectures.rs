@@ -7,6 +7,8 @@
 pub use autocandle_bart as bart;
 #[cfg(feature = "bert")]
 pub use autocandle_bert as bert;
+#[cfg(feature = "bloom")]
+pub use autocandle_bloom as bloom;
 #[cfg(feature = "clip")]
 pub use autocandle_clip as clip;
 #[cfg(feature = "distilbert")]
@@ -17,12 +19,16 @@ pub use autocandle_gemma as gemma;
 pub use autocandle_gemma2 as gemma2;
 #[cfg(feature = "gpt2")]
 pub use autocandle_gpt2 as gpt2;
+#[cfg(feature = "gptj")]
+pub use autocandle_gptj as gptj;
 #[cfg(feature = "llama")]
 pub use autocandle_llama as llama;
 #[cfg(feature = "mistral")]
 pub use autocandle_mistral as mistral;
 #[cfg(feature = "mt5")]
 pub use autocandle_mt5 as mt5;
+#[cfg(feature = "opt")]
+pub use autocandle_opt as opt;
 #[cfg(feature = "phi3")]
 pub use autocandle_phi3 as phi3;
 #[cfg(feature = "qwen2")]

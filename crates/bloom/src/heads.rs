@@ -1,0 +1,184 @@
+//! The task heads on top of [`BloomModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! The sequence classification, token classification and question answering heads are
+//! `autocandle_core::heads`' generic ones over [`BloomModel`]; the language modelling head is
+//! BLOOM's own (`lm_head`, tied to `transformer.word_embeddings`).
+
+use candle_core::{DType, Device, Module};
+use candle_nn::VarBuilder;
+
+use autocandle_core::heads::{
+    same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+};
+use autocandle_core::nn::{linear, linear_no_bias, Embedding, Linear};
+use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+
+use crate::config::BloomConfig;
+use crate::model::BloomModel;
+
+/// BLOOM with its language modelling head: `lm_head`, without bias, maps the final hidden
+/// states to vocabulary logits, with a key/value cache for generation.
+#[derive(Debug, Clone)]
+pub struct BloomLm {
+    model: BloomModel,
+    lm_head: Linear,
+}
+
+impl BloomLm {
+    /// The underlying decoder.
+    pub fn transformer(&self) -> &BloomModel {
+        &self.model
+    }
+
+    /// The LM head (the token embeddings when tied).
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+
+    fn logits(&self, inputs: &ModelInputs, cache: Option<&mut KvCache>) -> Result<CausalLmOutput> {
+        let hidden = inputs.keep_for_logits(&self.model.run(inputs, cache)?)?;
+        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+    }
+}
+
+impl PreTrainedModel for BloomLm {
+    fn device(&self) -> &Device {
+        PreTrainedModel::device(&self.model)
+    }
+
+    fn dtype(&self) -> DType {
+        PreTrainedModel::dtype(&self.model)
+    }
+}
+
+impl ForCausalLm for BloomLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        self.logits(inputs, None)
+    }
+
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
+        self.logits(inputs, Some(cache))
+    }
+
+    fn supports_cache(&self) -> bool {
+        true
+    }
+
+    /// `None`: ALiBi sets no limit.
+    fn max_positions(&self) -> Option<usize> {
+        None
+    }
+}
+
+impl Encoder for BloomModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config().hidden_size
+    }
+}
+
+/// A head built from an [`BloomConfig`].
+pub trait BloomHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig`
+    /// when the config is inconsistent.
+    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self>;
+}
+
+/// Whether two float layers hold the same values (quantized ones are compared dequantized).
+fn same_weights(a: &Linear, b: &Linear) -> Result<bool> {
+    same_values(&a.weight()?, &b.weight()?)
+}
+
+impl BloomHead for BloomLm {
+    /// Follows `transformers`' weight tying at load time: with `tie_word_embeddings` the head
+    /// is `transformer.word_embeddings` (a saved model has no `lm_head.weight`), unless the
+    /// checkpoint also holds a different `lm_head.weight` (then they stay apart, as in
+    /// `transformers`); a checkpoint with only `lm_head.weight` ties the other way.
+    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
+        config.validate()?;
+        let (vocab, e) = (config.vocab_size, config.hidden_size);
+        let base = vb.pp("transformer");
+        let has_head = vb.contains_tensor("lm_head.weight");
+        let (model, lm_head) = if !config.tie_word_embeddings {
+            (BloomModel::new(base, config, None)?, linear_no_bias(e, vocab, vb.pp("lm_head"))?)
+        } else if has_head && !base.contains_tensor("word_embeddings.weight") {
+            let head = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
+            (BloomModel::new(base, config, Some(Embedding::tied_to(&head)?))?, head)
+        } else {
+            let model = BloomModel::new(base, config, None)?;
+            let tied = Linear::tied_to(model.word_embeddings())?;
+            let head = if has_head {
+                let own = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
+                if same_weights(&own, &tied)? {
+                    tied
+                } else {
+                    own
+                }
+            } else {
+                tied
+            };
+            (model, head)
+        };
+        Ok(Self { model, lm_head })
+    }
+}
+
+impl BloomHead for SequenceClassifier<BloomModel> {
+    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
+        let model = BloomModel::new(vb.pp("transformer"), config, None)?;
+        let score = linear_no_bias(config.hidden_size, config.labels.num_labels(), vb.pp("score"))?;
+        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+        Ok(Self::new(model, pooling, Classifier::Linear(score)))
+    }
+}
+
+impl BloomHead for TokenClassifier<BloomModel> {
+    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
+        let model = BloomModel::new(vb.pp("transformer"), config, None)?;
+        Ok(Self::new(model, linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?))
+    }
+}
+
+impl BloomHead for QuestionAnswerer<BloomModel> {
+    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
+        Self::with_qa_outputs(BloomModel::new(vb.pp("transformer"), config, None)?, vb)
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the BLOOM registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type CausalLm = BloomLm;
+    pub type SequenceClassification = SequenceClassifier<BloomModel>;
+    pub type TokenClassification = TokenClassifier<BloomModel>;
+    pub type QuestionAnswering = QuestionAnswerer<BloomModel>;
+
+    /// Load the head `H`.
+    pub fn load<H: BloomHead>(vb: VarBuilder<'_>, config: &BloomConfig, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+// `BloomModel` (the base) is the decoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: BloomConfig, prefix: "transformer";
+    /// `lm_head`, without bias, is tied to the token embeddings `transformer.word_embeddings`
+    /// as `transformers` ties it at load time.
+    causal_lm: BloomForCausalLM;
+    /// `score`, without bias, on the last token: the rightmost one that is not
+    /// `pad_token_id` (the first one when every token is padding), or the last column when
+    /// the config has no `pad_token_id`, which then only works for a batch of one.
+    sequence_classification: BloomForSequenceClassification;
+    /// `classifier` (with bias) on every token.
+    token_classification: BloomForTokenClassification;
+    /// `qa_outputs` (with bias): always 2 outputs, whatever `num_labels` says.
+    question_answering: BloomForQuestionAnswering;
+}

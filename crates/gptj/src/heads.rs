@@ -1,0 +1,176 @@
+//! The task heads on top of [`GPTJModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! The sequence classification and question answering heads are `autocandle_core::heads`'
+//! generic ones over [`GPTJModel`] (`modeling_layers`' `GenericForSequenceClassification` and
+//! `GenericForQuestionAnswering`); the language modelling head is GPT-J's own (`lm_head`, with
+//! a bias).
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use autocandle_core::heads::{same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier};
+use autocandle_core::nn::{linear, linear_no_bias, Embedding, Linear};
+use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+
+use crate::config::GPTJConfig;
+use crate::model::GPTJModel;
+
+/// GPT-J with its language modelling head: `lm_head` (with bias) maps the final hidden
+/// states to vocabulary logits, with a key/value cache for generation.
+#[derive(Debug, Clone)]
+pub struct GPTJLm {
+    transformer: GPTJModel,
+    lm_head: Linear,
+}
+
+impl GPTJLm {
+    /// The underlying decoder.
+    pub fn transformer(&self) -> &GPTJModel {
+        &self.transformer
+    }
+
+    /// The LM head.
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+
+    fn logits(&self, inputs: &ModelInputs, cache: Option<&mut KvCache>) -> Result<CausalLmOutput> {
+        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, cache)?)?;
+        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+    }
+}
+
+impl PreTrainedModel for GPTJLm {
+    fn device(&self) -> &Device {
+        PreTrainedModel::device(&self.transformer)
+    }
+
+    fn dtype(&self) -> DType {
+        PreTrainedModel::dtype(&self.transformer)
+    }
+}
+
+impl ForCausalLm for GPTJLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        self.logits(inputs, None)
+    }
+
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
+        self.logits(inputs, Some(cache))
+    }
+
+    fn supports_cache(&self) -> bool {
+        true
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.transformer.config().n_positions)
+    }
+}
+
+impl Encoder for GPTJModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config().n_embd
+    }
+}
+
+/// A head built from a [`GPTJConfig`].
+pub trait GPTJHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig`
+    /// when the config is inconsistent.
+    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self>;
+}
+
+/// `layer` (a tied weight, float or quantized) with `bias` added.
+fn with_bias(layer: Linear, bias: Tensor) -> Result<Linear> {
+    Ok(match (layer.dense_weight(), layer.qtensor()) {
+        (Some(weight), _) => Linear::new(weight.clone(), Some(bias)),
+        (None, Some(q)) => Linear::quantized(q.clone(), Some(bias), layer.dtype())?,
+        (None, None) => Linear::new(layer.weight()?, Some(bias)),
+    })
+}
+
+impl GPTJHead for GPTJLm {
+    /// With `tie_word_embeddings` (false by default), `lm_head.weight` is `transformer.wte` as
+    /// `transformers` ties it at load time (unless the checkpoint holds a different one; a
+    /// checkpoint with only `lm_head.weight` ties the other way); `lm_head.bias` is always
+    /// read.
+    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
+        config.validate()?;
+        let (vocab, h) = (config.vocab_size, config.n_embd);
+        let base = vb.pp("transformer");
+        let has_head = vb.contains_tensor("lm_head.weight");
+        let (transformer, lm_head) = if !config.tie_word_embeddings {
+            (GPTJModel::new(base, config, None)?, linear(h, vocab, vb.pp("lm_head"))?)
+        } else if has_head && !base.contains_tensor("wte.weight") {
+            let head = linear(h, vocab, vb.pp("lm_head"))?;
+            (GPTJModel::new(base, config, Some(Embedding::tied_to(&head)?))?, head)
+        } else {
+            let transformer = GPTJModel::new(base, config, None)?;
+            let bias = vb.get_with_hints(vocab, "lm_head.bias", Init::Const(0.0))?;
+            let tied = Linear::tied_to(transformer.word_embeddings())?;
+            let head = if has_head {
+                let own = linear_no_bias(h, vocab, vb.pp("lm_head"))?;
+                if same_values(&own.weight()?, &tied.weight()?)? {
+                    tied
+                } else {
+                    own
+                }
+            } else {
+                tied
+            };
+            (transformer, with_bias(head, bias)?)
+        };
+        Ok(Self { transformer, lm_head })
+    }
+}
+
+impl GPTJHead for SequenceClassifier<GPTJModel> {
+    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
+        let transformer = GPTJModel::new(vb.pp("transformer"), config, None)?;
+        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
+        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+        Ok(Self::new(transformer, pooling, Classifier::Linear(score)))
+    }
+}
+
+impl GPTJHead for QuestionAnswerer<GPTJModel> {
+    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
+        Self::with_qa_outputs(GPTJModel::new(vb.pp("transformer"), config, None)?, vb)
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the GPT-J registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type CausalLm = GPTJLm;
+    pub type SequenceClassification = SequenceClassifier<GPTJModel>;
+    pub type QuestionAnswering = QuestionAnswerer<GPTJModel>;
+
+    /// Load the head `H`.
+    pub fn load<H: GPTJHead>(vb: VarBuilder<'_>, config: &GPTJConfig, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+// `GPTJModel` (the base) is the decoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: GPTJConfig, prefix: "transformer";
+    /// `lm_head`, with bias; untied from `transformer.wte` unless `tie_word_embeddings`.
+    causal_lm: GPTJForCausalLM;
+    /// `score`, without bias, on the last token: the rightmost one that is not
+    /// `pad_token_id` (the first one when every token is padding), or the last column when
+    /// the config has no `pad_token_id`, which then only works for a batch of one.
+    sequence_classification: GPTJForSequenceClassification;
+    /// `qa_outputs` (with bias): always 2 outputs, whatever `num_labels` says.
+    question_answering: GPTJForQuestionAnswering;
+}

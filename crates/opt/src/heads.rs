@@ -1,0 +1,173 @@
+//! The task heads on top of [`OPTModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! The sequence classification and question answering heads are `autocandle_core::heads`'
+//! generic ones over [`OPTModel`]; the language modelling head is OPT's own (`lm_head`, tied
+//! to `model.decoder.embed_tokens`).
+
+use candle_core::{DType, Device, Module};
+use candle_nn::VarBuilder;
+
+use autocandle_core::heads::{same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier};
+use autocandle_core::nn::{linear_no_bias, Embedding, Linear};
+use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+
+use crate::config::OPTConfig;
+use crate::model::OPTModel;
+
+/// OPT with its language modelling head: `lm_head`, without bias, maps the final hidden
+/// states (`word_embed_proj_dim` wide) to vocabulary logits, with a key/value cache for
+/// generation.
+#[derive(Debug, Clone)]
+pub struct OPTLm {
+    model: OPTModel,
+    lm_head: Linear,
+}
+
+impl OPTLm {
+    /// The underlying decoder.
+    pub fn model(&self) -> &OPTModel {
+        &self.model
+    }
+
+    /// The LM head (the token embeddings when tied).
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+
+    fn logits(&self, inputs: &ModelInputs, cache: Option<&mut KvCache>) -> Result<CausalLmOutput> {
+        let hidden = inputs.keep_for_logits(&self.model.run(inputs, cache)?)?;
+        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+    }
+}
+
+impl PreTrainedModel for OPTLm {
+    fn device(&self) -> &Device {
+        PreTrainedModel::device(&self.model)
+    }
+
+    fn dtype(&self) -> DType {
+        PreTrainedModel::dtype(&self.model)
+    }
+}
+
+impl ForCausalLm for OPTLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        self.logits(inputs, None)
+    }
+
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
+        self.logits(inputs, Some(cache))
+    }
+
+    fn supports_cache(&self) -> bool {
+        true
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.model.config().max_position_embeddings)
+    }
+}
+
+impl Encoder for OPTModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
+    }
+
+    /// The output width, `word_embed_proj_dim`.
+    fn hidden_size(&self) -> usize {
+        self.config().embed_dim()
+    }
+}
+
+/// A head built from an [`OPTConfig`].
+pub trait OPTHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig`
+    /// when the config is inconsistent.
+    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self>;
+}
+
+/// Whether two float layers hold the same values (quantized ones are compared dequantized).
+fn same_weights(a: &Linear, b: &Linear) -> Result<bool> {
+    same_values(&a.weight()?, &b.weight()?)
+}
+
+impl OPTHead for OPTLm {
+    /// Follows `transformers`' weight tying at load time: with `tie_word_embeddings` the head
+    /// is `model.decoder.embed_tokens` (a saved model has no `lm_head.weight`), unless the
+    /// checkpoint also holds a different `lm_head.weight` (then they stay apart, as in
+    /// `transformers`); a checkpoint with only `lm_head.weight` ties the other way.
+    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
+        config.validate()?;
+        let (vocab, e) = (config.vocab_size, config.embed_dim());
+        let base = vb.pp("model");
+        let has_head = vb.contains_tensor("lm_head.weight");
+        let (model, lm_head) = if !config.tie_word_embeddings {
+            (OPTModel::new(base, config, None)?, linear_no_bias(e, vocab, vb.pp("lm_head"))?)
+        } else if has_head && !base.contains_tensor("decoder.embed_tokens.weight") {
+            let head = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
+            (OPTModel::new(base, config, Some(Embedding::tied_to(&head)?))?, head)
+        } else {
+            let model = OPTModel::new(base, config, None)?;
+            let tied = Linear::tied_to(model.embed_tokens())?;
+            let head = if has_head {
+                let own = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
+                if same_weights(&own, &tied)? {
+                    tied
+                } else {
+                    own
+                }
+            } else {
+                tied
+            };
+            (model, head)
+        };
+        Ok(Self { model, lm_head })
+    }
+}
+
+impl OPTHead for SequenceClassifier<OPTModel> {
+    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
+        let model = OPTModel::new(vb.pp("model"), config, None)?;
+        let score = linear_no_bias(config.embed_dim(), config.labels.num_labels(), vb.pp("score"))?;
+        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+        Ok(Self::new(model, pooling, Classifier::Linear(score)))
+    }
+}
+
+impl OPTHead for QuestionAnswerer<OPTModel> {
+    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
+        Self::with_qa_outputs(OPTModel::new(vb.pp("model"), config, None)?, vb)
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the OPT registered types from. Not
+/// public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type CausalLm = OPTLm;
+    pub type SequenceClassification = SequenceClassifier<OPTModel>;
+    pub type QuestionAnswering = QuestionAnswerer<OPTModel>;
+
+    /// Load the head `H`.
+    pub fn load<H: OPTHead>(vb: VarBuilder<'_>, config: &OPTConfig, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+// `OPTModel` (the base) is the decoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: OPTConfig, prefix: "model";
+    /// `lm_head`, without bias, is tied to the token embeddings `model.decoder.embed_tokens`
+    /// as `transformers` ties it at load time.
+    causal_lm: OPTForCausalLM;
+    /// `score`, without bias, on the last token: the rightmost one that is not
+    /// `pad_token_id` (the first one when every token is padding), or the last column when
+    /// the config has no `pad_token_id`, which then only works for a batch of one.
+    sequence_classification: OPTForSequenceClassification;
+    /// `qa_outputs` (with bias): always 2 outputs, whatever `num_labels` says.
+    question_answering: OPTForQuestionAnswering;
+}
