@@ -328,8 +328,15 @@ impl FalconModel {
             None => {
                 let dims = (p.batch, p.past, p.seq);
                 let keep = p.keep.as_deref();
-                let mask =
-                    alibi_mask(&p.masks, keep, dims, cfg.num_attention_heads, cfg.head_dim(), self.dtype, &self.device)?;
+                let mask = alibi_mask(
+                    &p.masks,
+                    keep,
+                    dims,
+                    cfg.num_attention_heads,
+                    cfg.head_dim(),
+                    self.dtype,
+                    &self.device,
+                )?;
                 (Some(mask), None)
             }
         };

@@ -145,7 +145,12 @@ pub mod __heads {
     pub type TokenClassification = TokenClassifier<GPTBigCodeModel>;
 
     /// Load the head `H`.
-    pub fn load<H: GPTBigCodeHead>(vb: VarBuilder<'_>, config: &GPTBigCodeConfig, _prefix: &str, _class: &str) -> Result<H> {
+    pub fn load<H: GPTBigCodeHead>(
+        vb: VarBuilder<'_>,
+        config: &GPTBigCodeConfig,
+        _prefix: &str,
+        _class: &str,
+    ) -> Result<H> {
         H::load(vb, config)
     }
 }

@@ -57,9 +57,8 @@ impl Attention {
             )
         } else {
             let qkv = qkv.reshape((b, t, h, 3 * d))?;
-            let part = |i: usize| -> Result<Tensor> {
-                Ok(qkv.narrow(D::Minus1, i * d, d)?.transpose(1, 2)?.contiguous()?)
-            };
+            let part =
+                |i: usize| -> Result<Tensor> { Ok(qkv.narrow(D::Minus1, i * d, d)?.transpose(1, 2)?.contiguous()?) };
             (part(0)?, part(1)?, part(2)?)
         };
         let (k, v) = match cache {
@@ -146,9 +145,8 @@ impl GPTBigCodeModel {
             Some(e) => e,
             None => embedding(config.vocab_size, h, vb.pp("wte"))?,
         };
-        let blocks = (0..config.n_layer)
-            .map(|i| Block::load(vb.pp(format!("h.{i}")), config, i))
-            .collect::<Result<Vec<_>>>()?;
+        let blocks =
+            (0..config.n_layer).map(|i| Block::load(vb.pp(format!("h.{i}")), config, i)).collect::<Result<Vec<_>>>()?;
         Ok(Self {
             wte,
             wpe: embedding(config.n_positions, h, vb.pp("wpe"))?,
