@@ -143,3 +143,18 @@ fn alibi_needs_no_position_limit_and_rotary_has_one() {
     assert_eq!(alibi.max_positions(), None);
     assert_eq!(alibi.forward(&ModelInputs::new(long)).unwrap().logits.dims(), [1, 17, 50]);
 }
+
+#[test]
+fn half_precision_runs() {
+    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
+        let m = <FalconForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
+        let x = ModelInputs::new(ids(&[&[1, 5, 7], &[0, 3, 8]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
+        let mut cache = KvCache::new();
+        let out = m.forward_with_cache(&x, &mut cache).unwrap().logits;
+        assert_eq!(out.dtype(), dtype);
+        let sum = out.to_dtype(candle_core::DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(sum.is_finite(), "{dtype:?}");
+    }
+}

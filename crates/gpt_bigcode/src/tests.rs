@@ -102,3 +102,18 @@ fn bad_inputs_are_clear_errors() {
     let err = m.forward(&ModelInputs::new(ids(&[&[1, 2]])).with_token_type_ids(types)).unwrap_err();
     assert!(matches!(err, Error::TokenIdOutOfRange { input: "token_type_ids", .. }), "{err}");
 }
+
+#[test]
+fn half_precision_runs() {
+    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
+        let m = <GPTBigCodeForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
+        let x = ModelInputs::new(ids(&[&[1, 5, 7], &[0, 3, 8]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
+        let mut cache = KvCache::new();
+        let out = m.forward_with_cache(&x, &mut cache).unwrap().logits;
+        assert_eq!(out.dtype(), dtype);
+        let sum = out.to_dtype(candle_core::DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(sum.is_finite(), "{dtype:?}");
+    }
+}

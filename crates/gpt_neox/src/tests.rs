@@ -120,3 +120,55 @@ fn bad_inputs_are_clear_errors() {
     let err = m.forward_with_cache(&ModelInputs::new(ids(&[&[1]])), &mut cache).unwrap_err();
     assert!(err.to_string().contains("cache holds 2 rows"), "{err}");
 }
+
+#[test]
+fn half_precision_runs() {
+    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
+        let m = <GPTNeoXForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
+        let x = ModelInputs::new(ids(&[&[1, 5, 7], &[0, 3, 8]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
+        let mut cache = KvCache::new();
+        let out = m.forward_with_cache(&x, &mut cache).unwrap().logits;
+        assert_eq!(out.dtype(), dtype);
+        let sum = out.to_dtype(candle_core::DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(sum.is_finite(), "{dtype:?}");
+    }
+}
+
+#[test]
+fn loads_a_pythia_checkpoint_with_its_buffers_and_either_head_name() {
+    use autocandle_core::weights::{checkpoint_var_builder, loading_report, Checkpoint};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    let cpu = &Device::Cpu;
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, cpu);
+    let m = <GPTNeoXForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
+    let x = ModelInputs::new(ids(&[&[1, 5, 7, 9]]));
+    let want = m.forward(&x).unwrap().logits;
+    let mut tensors: HashMap<String, Tensor> =
+        varmap.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    assert!(tensors.contains_key("lm_head.weight"));
+    for i in 0..2 {
+        let layer = format!("gpt_neox.layers.{i}.attention");
+        tensors.insert(format!("{layer}.bias"), Tensor::ones((1, 1, 16, 16), candle_core::DType::U8, cpu).unwrap());
+        tensors.insert(format!("{layer}.masked_bias"), Tensor::new(-1e9f32, cpu).unwrap());
+        tensors.insert(format!("{layer}.rotary_emb.inv_freq"), Tensor::ones(2, candle_core::DType::F32, cpu).unwrap());
+    }
+    for head in ["lm_head.weight", "embed_out.weight"] {
+        let mut saved = tensors.clone();
+        let weight = saved.remove("lm_head.weight").unwrap();
+        saved.insert(head.to_owned(), weight);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        candle_core::safetensors::save(&saved, &path).unwrap();
+        let checkpoint = Arc::new(Checkpoint::open(vec![path]).unwrap());
+        let (vb, tracker) = checkpoint_var_builder(checkpoint.clone(), "gpt_neox", candle_core::DType::F32, cpu);
+        let loaded = <GPTNeoXForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
+        assert_eq!(max_diff(&loaded.forward(&x).unwrap().logits, &want), 0.0, "{head}");
+        let report = loading_report(&checkpoint, &tracker);
+        assert!(report.unexpected_keys.is_empty() && report.missing_keys.is_empty(), "{head}: {report:?}");
+    }
+}
