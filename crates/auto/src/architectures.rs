@@ -13,12 +13,18 @@ pub use autocandle_bloom as bloom;
 pub use autocandle_clip as clip;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
+#[cfg(feature = "falcon")]
+pub use autocandle_falcon as falcon;
 #[cfg(feature = "gemma")]
 pub use autocandle_gemma as gemma;
 #[cfg(feature = "gemma2")]
 pub use autocandle_gemma2 as gemma2;
 #[cfg(feature = "gpt2")]
 pub use autocandle_gpt2 as gpt2;
+#[cfg(feature = "gpt_bigcode")]
+pub use autocandle_gpt_bigcode as gpt_bigcode;
+#[cfg(feature = "gpt_neox")]
+pub use autocandle_gpt_neox as gpt_neox;
 #[cfg(feature = "gptj")]
 pub use autocandle_gptj as gptj;
 #[cfg(feature = "llama")]

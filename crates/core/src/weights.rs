@@ -363,9 +363,19 @@ impl LoadTracker {
     }
 }
 
-/// Buffers that older checkpoints saved and `transformers` ignores on load.
+/// Buffers that older checkpoints saved and `transformers` ignores on load (GPT-NeoX's
+/// `_keys_to_ignore_on_load_unexpected`: `attention.bias`, `attention.masked_bias`).
 fn ignored_buffer(name: &str) -> bool {
-    ["position_ids", "attn.bias", "attn.masked_bias", "rotary_emb.inv_freq"].iter().any(|b| name.ends_with(b))
+    [
+        "position_ids",
+        "attn.bias",
+        "attn.masked_bias",
+        "rotary_emb.inv_freq",
+        ".attention.bias",
+        ".attention.masked_bias",
+    ]
+    .iter()
+    .any(|b| name.ends_with(b))
 }
 
 /// The report of a load: what `tracker` saw, and the checkpoint tensors nobody read (except

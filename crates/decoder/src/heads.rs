@@ -105,7 +105,7 @@ impl CausalLm {
 
 /// Whether two layers hold the same weight values: compared as floats, or as stored bytes
 /// when both are quantized (then no float copy of a large head is made).
-fn same_layer_values(a: &Linear, b: &Linear) -> Result<bool> {
+pub(crate) fn same_layer_values(a: &Linear, b: &Linear) -> Result<bool> {
     match (a.dense_weight(), b.dense_weight(), a.qtensor(), b.qtensor()) {
         (Some(x), Some(y), _, _) => same_values(x, y),
         (_, _, Some(x), Some(y)) => Ok(x.dtype() == y.dtype()

@@ -28,6 +28,7 @@ mod layers;
 mod mask;
 mod model;
 mod norm;
+mod own;
 mod rope;
 mod spec;
 
@@ -37,6 +38,7 @@ pub use layers::{Attention, DecoderLayer, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
 pub use norm::RmsNorm;
+pub use own::{grouped_attention, load_tied_lm_head, prepare_inputs, LmHeadNames, PreparedInputs};
 pub use rope::{
     CosSin, RopeConfig, RopeContext, RopeKind, RopeParameters, RopeSpec, RotaryEmbedding, DEFAULT_ROPE_THETA,
     KNOWN_ROPE_TYPES,

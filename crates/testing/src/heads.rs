@@ -81,7 +81,8 @@ pub fn check_heads(config: &dyn ArchConfig, expected: &[(Task, String, &'static 
             other => return Err(format!("unexpected constructor {other:?}")),
         };
         let json = config.to_json().map_err(err)?;
-        let hidden = json["hidden_size"].as_u64().unwrap_or_default() as usize;
+        // GPT-2-like configs name it `n_embd`.
+        let hidden = json["hidden_size"].as_u64().or_else(|| json["n_embd"].as_u64()).unwrap_or_default() as usize;
         let vocab = json["vocab_size"].as_u64().unwrap_or_default() as usize;
         let want: Vec<usize> = match task {
             Task::Base => vec![2, 3, hidden],

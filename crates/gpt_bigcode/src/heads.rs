@@ -1,0 +1,167 @@
+//! The task heads on top of [`GPTBigCodeModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! Sequence and token classification are `autocandle_core::heads`' generic heads over
+//! [`GPTBigCodeModel`]; the language-modelling head is `lm_head`, tied to `transformer.wte`.
+
+use autocandle_core::heads::{Classifier, Encoder, Pooling, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::{linear, linear_no_bias, Linear};
+use autocandle_core::{
+    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
+};
+use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
+use candle_core::{DType, Device, Module};
+use candle_nn::VarBuilder;
+
+use crate::config::GPTBigCodeConfig;
+use crate::model::GPTBigCodeModel;
+
+/// GPTBigCode with its language-modelling head (`GPTBigCodeForCausalLM`): `lm_head`, without
+/// bias, maps the final hidden states to vocabulary logits; generation uses a key/value cache.
+#[derive(Debug, Clone)]
+pub struct GPTBigCodeLm {
+    transformer: GPTBigCodeModel,
+    lm_head: Linear,
+}
+
+impl GPTBigCodeLm {
+    /// The decoder under the head.
+    pub fn transformer(&self) -> &GPTBigCodeModel {
+        &self.transformer
+    }
+
+    /// The head, `[vocab_size, n_embd]` (the token embedding's tensor when tied).
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+}
+
+impl PreTrainedModel for GPTBigCodeModel {
+    fn device(&self) -> &Device {
+        GPTBigCodeModel::device(self)
+    }
+
+    fn dtype(&self) -> DType {
+        GPTBigCodeModel::dtype(self)
+    }
+}
+
+impl Model for GPTBigCodeModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
+    }
+}
+
+impl Encoder for GPTBigCodeModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Model::forward(self, inputs)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config().n_embd
+    }
+}
+
+impl PreTrainedModel for GPTBigCodeLm {
+    fn device(&self) -> &Device {
+        self.transformer.device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.transformer.dtype()
+    }
+}
+
+impl ForCausalLm for GPTBigCodeLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, None)?)?;
+        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+    }
+
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
+        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, Some(cache))?)?;
+        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+    }
+
+    fn supports_cache(&self) -> bool {
+        true
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.transformer.config().n_positions)
+    }
+}
+
+/// A head built from a [`GPTBigCodeConfig`].
+pub trait GPTBigCodeHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig`
+    /// when the config is inconsistent.
+    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self>;
+}
+
+impl GPTBigCodeHead for GPTBigCodeLm {
+    /// `lm_head.weight`, tied to `transformer.wte` with `tie_word_embeddings` (the default).
+    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
+        config.validate()?;
+        let names = LmHeadNames { head: &["lm_head"], base: "transformer", embedding: "wte.weight" };
+        let (transformer, lm_head) = load_tied_lm_head(
+            vb,
+            names,
+            config.tie_word_embeddings,
+            (config.vocab_size, config.n_embd),
+            |vb, embed| GPTBigCodeModel::new(vb, config, embed),
+            GPTBigCodeModel::wte,
+        )?;
+        Ok(Self { transformer, lm_head })
+    }
+}
+
+impl GPTBigCodeHead for SequenceClassifier<GPTBigCodeModel> {
+    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
+        let model = GPTBigCodeModel::new(vb.pp("transformer"), config, None)?;
+        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
+        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+        Ok(Self::new(model, pooling, Classifier::Linear(score)))
+    }
+}
+
+impl GPTBigCodeHead for TokenClassifier<GPTBigCodeModel> {
+    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
+        let model = GPTBigCodeModel::new(vb.pp("transformer"), config, None)?;
+        let classifier = linear(config.n_embd, config.labels.num_labels(), vb.pp("classifier"))?;
+        Ok(Self::new(model, classifier))
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the GPTBigCode registered types from.
+/// Not public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type CausalLm = GPTBigCodeLm;
+    pub type SequenceClassification = SequenceClassifier<GPTBigCodeModel>;
+    pub type TokenClassification = TokenClassifier<GPTBigCodeModel>;
+
+    /// Load the head `H`.
+    pub fn load<H: GPTBigCodeHead>(
+        vb: VarBuilder<'_>,
+        config: &GPTBigCodeConfig,
+        _prefix: &str,
+        _class: &str,
+    ) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+// `GPTBigCodeModel` (the base) is the decoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: GPTBigCodeConfig, prefix: "transformer";
+    /// `lm_head`, without bias, tied to `transformer.wte` as `transformers` ties it at load.
+    causal_lm: GPTBigCodeForCausalLM;
+    /// `score`, without bias, on the rightmost token that is not `pad_token_id` (the last
+    /// column without a `pad_token_id`, which then only works for a batch of one).
+    sequence_classification: GPTBigCodeForSequenceClassification;
+    token_classification: GPTBigCodeForTokenClassification;
+}

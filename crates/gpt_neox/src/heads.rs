@@ -1,0 +1,172 @@
+//! The task heads on top of [`GPTNeoXModel`], one per `transformers` class, which
+//! `autocandle_core::register_heads!` (`family: crate`) turns into registered types.
+//!
+//! Sequence classification, token classification and question answering are
+//! `autocandle_core::heads`' generic heads over [`GPTNeoXModel`]; the language-modelling head
+//! is `lm_head` (`embed_out` in checkpoints saved before `transformers` 5).
+
+use autocandle_core::heads::{Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::{linear, linear_no_bias, Linear};
+use autocandle_core::{
+    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
+};
+use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
+use candle_core::{DType, Device, Module};
+use candle_nn::VarBuilder;
+
+use crate::config::GPTNeoXConfig;
+use crate::model::GPTNeoXModel;
+
+/// GPT-NeoX with its language-modelling head (`GPTNeoXForCausalLM`): `lm_head`, without
+/// bias, maps the final hidden states to vocabulary logits; generation uses a key/value cache.
+#[derive(Debug, Clone)]
+pub struct GPTNeoXLm {
+    gpt_neox: GPTNeoXModel,
+    lm_head: Linear,
+}
+
+impl GPTNeoXLm {
+    /// The decoder under the head.
+    pub fn gpt_neox(&self) -> &GPTNeoXModel {
+        &self.gpt_neox
+    }
+
+    /// The head, `[vocab_size, hidden_size]` (the token embedding's tensor when tied).
+    pub fn lm_head(&self) -> &Linear {
+        &self.lm_head
+    }
+}
+
+impl PreTrainedModel for GPTNeoXModel {
+    fn device(&self) -> &Device {
+        GPTNeoXModel::device(self)
+    }
+
+    fn dtype(&self) -> DType {
+        GPTNeoXModel::dtype(self)
+    }
+}
+
+impl Model for GPTNeoXModel {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
+    }
+}
+
+impl Encoder for GPTNeoXModel {
+    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Model::forward(self, inputs)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.config().hidden_size
+    }
+}
+
+impl PreTrainedModel for GPTNeoXLm {
+    fn device(&self) -> &Device {
+        self.gpt_neox.device()
+    }
+
+    fn dtype(&self) -> DType {
+        self.gpt_neox.dtype()
+    }
+}
+
+impl ForCausalLm for GPTNeoXLm {
+    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
+        let hidden = inputs.keep_for_logits(&self.gpt_neox.run(inputs, None)?)?;
+        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+    }
+
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
+        let hidden = inputs.keep_for_logits(&self.gpt_neox.run(inputs, Some(cache))?)?;
+        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
+    }
+
+    fn supports_cache(&self) -> bool {
+        true
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        Some(self.gpt_neox.max_positions())
+    }
+}
+
+/// A head built from a [`GPTNeoXConfig`].
+pub trait GPTNeoXHead: Sized {
+    /// Load the head and the model under it from the checkpoint root `vb`; errors:
+    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig`
+    /// when the config is inconsistent.
+    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self>;
+}
+
+impl GPTNeoXHead for GPTNeoXLm {
+    /// `lm_head.weight`, or `embed_out.weight` as checkpoints saved before `transformers` 5
+    /// name it; tied to `gpt_neox.embed_in` only with `tie_word_embeddings`.
+    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
+        config.validate()?;
+        let names = LmHeadNames { head: &["lm_head", "embed_out"], base: "gpt_neox", embedding: "embed_in.weight" };
+        let (gpt_neox, lm_head) = load_tied_lm_head(
+            vb,
+            names,
+            config.tie_word_embeddings,
+            (config.vocab_size, config.hidden_size),
+            |vb, embed| GPTNeoXModel::new(vb, config, embed),
+            GPTNeoXModel::embed_in,
+        )?;
+        Ok(Self { gpt_neox, lm_head })
+    }
+}
+
+impl GPTNeoXHead for SequenceClassifier<GPTNeoXModel> {
+    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
+        let model = GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?;
+        let score = linear_no_bias(config.hidden_size, config.labels.num_labels(), vb.pp("score"))?;
+        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+        Ok(Self::new(model, pooling, Classifier::Linear(score)))
+    }
+}
+
+impl GPTNeoXHead for TokenClassifier<GPTNeoXModel> {
+    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
+        let model = GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?;
+        let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
+        Ok(Self::new(model, classifier))
+    }
+}
+
+impl GPTNeoXHead for QuestionAnswerer<GPTNeoXModel> {
+    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
+        Self::with_qa_outputs(GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?, vb)
+    }
+}
+
+/// The heads `autocandle_core::register_heads!` builds the GPT-NeoX registered types from.
+/// Not public API.
+#[doc(hidden)]
+pub mod __heads {
+    use super::*;
+
+    pub type CausalLm = GPTNeoXLm;
+    pub type SequenceClassification = SequenceClassifier<GPTNeoXModel>;
+    pub type TokenClassification = TokenClassifier<GPTNeoXModel>;
+    pub type QuestionAnswering = QuestionAnswerer<GPTNeoXModel>;
+
+    /// Load the head `H`.
+    pub fn load<H: GPTNeoXHead>(vb: VarBuilder<'_>, config: &GPTNeoXConfig, _prefix: &str, _class: &str) -> Result<H> {
+        H::load(vb, config)
+    }
+}
+
+// `GPTNeoXModel` (the base) is the decoder itself, registered in `model.rs`.
+autocandle_core::register_heads! {
+    family: crate, config: GPTNeoXConfig, prefix: "gpt_neox";
+    /// `lm_head` (`embed_out` in older checkpoints), without bias.
+    causal_lm: GPTNeoXForCausalLM;
+    /// `score`, without bias, on the rightmost token that is not `pad_token_id` (the last
+    /// column without a `pad_token_id`, which then only works for a batch of one).
+    sequence_classification: GPTNeoXForSequenceClassification;
+    token_classification: GPTNeoXForTokenClassification;
+    question_answering: GPTNeoXForQuestionAnswering;
+}
