@@ -184,7 +184,8 @@ impl TryFrom<Map<String, Value>> for Gemma3Rope {
             Some(other) => return Err(format!("`rope_parameters` must be an object, got {other}")),
         };
         let default = || RopeParameters { rope_type: Some("default".to_owned()), ..RopeParameters::default() };
-        let mut full = params(nested.get("full_attention"), "`rope_parameters.full_attention`")?.unwrap_or_else(default);
+        let mut full =
+            params(nested.get("full_attention"), "`rope_parameters.full_attention`")?.unwrap_or_else(default);
         let mut sliding =
             params(nested.get("sliding_attention"), "`rope_parameters.sliding_attention`")?.unwrap_or_else(default);
         if let Some(scaling) = params(keys.get("rope_scaling"), "`rope_scaling`")? {

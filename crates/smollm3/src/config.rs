@@ -130,7 +130,9 @@ impl TryFrom<Map<String, Value>> for SmolLM3Rope {
 
     /// Read from the config's keys (all of them are seen; only the rope keys are used).
     fn try_from(mut keys: Map<String, Value>) -> serde_json::Result<Self> {
-        keys.retain(|k, _| matches!(k.as_str(), "rope_parameters" | "rope_scaling" | "rope_theta" | "partial_rotary_factor"));
+        keys.retain(|k, _| {
+            matches!(k.as_str(), "rope_parameters" | "rope_scaling" | "rope_theta" | "partial_rotary_factor")
+        });
         if keys.get("rope_theta").is_none_or(Value::is_null) {
             keys.insert("rope_theta".to_owned(), Value::from(SMOLLM3_DEFAULT_ROPE_THETA));
         }

@@ -77,7 +77,8 @@ fn the_rope_base_defaults_to_two_million() {
     let cfg: SmolLM3Config =
         serde_json::from_str(r#"{"rope_parameters": {"rope_type": "default", "rope_theta": 7.0}}"#).unwrap();
     assert_eq!(cfg.rope.0.parameters.theta(), 7.0);
-    let cfg: SmolLM3Config = serde_json::from_str(r#"{"rope_parameters": {"rope_type": "linear", "factor": 2.0}}"#).unwrap();
+    let cfg: SmolLM3Config =
+        serde_json::from_str(r#"{"rope_parameters": {"rope_type": "linear", "factor": 2.0}}"#).unwrap();
     assert_eq!((cfg.rope.0.parameters.theta(), cfg.rope.0.parameters.factor), (SMOLLM3_DEFAULT_ROPE_THETA, Some(2.0)));
 }
 
@@ -92,7 +93,8 @@ fn bad_configs_are_clear_errors() {
     let err = cfg.decoder_spec().unwrap_err().to_string();
     assert!(err.contains("`no_rope_layer_interval` must be at least 1"), "{err}");
     let mut cfg = tiny();
-    cfg.layer_types = Some(vec!["full_attention".into(), "local".into(), "full_attention".into(), "full_attention".into()]);
+    cfg.layer_types =
+        Some(vec!["full_attention".into(), "local".into(), "full_attention".into(), "full_attention".into()]);
     let err = cfg.decoder_spec().unwrap_err().to_string();
     assert!(err.contains("unknown layer type `local`"), "{err}");
     let mut cfg = tiny();
