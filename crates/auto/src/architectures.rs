@@ -19,6 +19,8 @@ pub use autocandle_falcon as falcon;
 pub use autocandle_gemma as gemma;
 #[cfg(feature = "gemma2")]
 pub use autocandle_gemma2 as gemma2;
+#[cfg(feature = "gemma3-text")]
+pub use autocandle_gemma3_text as gemma3_text;
 #[cfg(feature = "gpt2")]
 pub use autocandle_gpt2 as gpt2;
 #[cfg(feature = "gpt_bigcode")]
@@ -27,12 +29,16 @@ pub use autocandle_gpt_bigcode as gpt_bigcode;
 pub use autocandle_gpt_neox as gpt_neox;
 #[cfg(feature = "gptj")]
 pub use autocandle_gptj as gptj;
+#[cfg(feature = "granite")]
+pub use autocandle_granite as granite;
 #[cfg(feature = "llama")]
 pub use autocandle_llama as llama;
 #[cfg(feature = "mistral")]
 pub use autocandle_mistral as mistral;
 #[cfg(feature = "mt5")]
 pub use autocandle_mt5 as mt5;
+#[cfg(feature = "olmo2")]
+pub use autocandle_olmo2 as olmo2;
 #[cfg(feature = "opt")]
 pub use autocandle_opt as opt;
 #[cfg(feature = "phi3")]
@@ -45,6 +51,8 @@ pub use autocandle_qwen3 as qwen3;
 pub use autocandle_roberta as roberta;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
+#[cfg(feature = "smollm3")]
+pub use autocandle_smollm3 as smollm3;
 #[cfg(feature = "t5")]
 pub use autocandle_t5 as t5;
 #[cfg(feature = "vit")]

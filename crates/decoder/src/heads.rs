@@ -79,7 +79,11 @@ impl CausalLm {
     }
 
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        soft_cap(&self.lm_head.forward(hidden)?, self.softcap)
+        let logits = soft_cap(&self.lm_head.forward(hidden)?, self.softcap)?;
+        Ok(match self.model.spec().options.logits_scaling {
+            Some(s) => (logits / s)?,
+            None => logits,
+        })
     }
 
     /// Logits `[batch, seq, vocab]` for every position (the last

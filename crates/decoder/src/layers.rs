@@ -39,6 +39,10 @@ pub struct Attention {
     head_dim: usize,
     scale: f64,
     softcap: Option<f64>,
+    /// `(q_norm, k_norm)` over the whole projections (OLMo-2), before the heads are split.
+    full_qk_norms: Option<(RmsNorm, RmsNorm)>,
+    /// Whether the rotary embedding is applied (false on SmolLM3's NoPE layers).
+    use_rope: bool,
 }
 
 impl Attention {
@@ -64,6 +68,14 @@ impl Attention {
         } else {
             (None, None)
         };
+        let full_qk_norms = if o.qk_norm_full {
+            Some((
+                RmsNorm::load(vb.pp("q_norm"), q_out, spec.rms_norm_eps, o.norm_style)?,
+                RmsNorm::load(vb.pp("k_norm"), kv_out, spec.rms_norm_eps, o.norm_style)?,
+            ))
+        } else {
+            None
+        };
         Ok(Self {
             qkv,
             o_proj: linear_b(q_out, h, o.o_bias, vb.pp("o_proj"))?,
@@ -74,7 +86,15 @@ impl Attention {
             head_dim: d,
             scale: o.attention_scale.unwrap_or_else(|| (d as f64).powf(-0.5)),
             softcap: o.attn_logit_softcapping,
+            full_qk_norms,
+            use_rope: true,
         })
+    }
+
+    /// This attention without the rotary embedding (SmolLM3's NoPE layers).
+    pub fn without_rope(mut self) -> Self {
+        self.use_rope = false;
+        self
     }
 
     /// `x` `[batch, seq, hidden]`; `mask` additive `[batch, 1, seq, past + seq]`; with a
@@ -103,6 +123,10 @@ impl Attention {
                 )
             }
         };
+        let (q, k) = match &self.full_qk_norms {
+            Some((q_norm, k_norm)) => (q_norm.forward(&q)?, k_norm.forward(&k)?),
+            None => (q, k),
+        };
         let heads = |t_: Tensor, n: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
             let mut t_ = t_.reshape((b, t, n, d))?;
             if let Some(norm) = norm {
@@ -110,8 +134,8 @@ impl Attention {
             }
             Ok(t_.transpose(1, 2)?.contiguous()?)
         };
-        let q = rotary.apply(&heads(q, h, self.q_norm.as_ref())?, cos_sin)?;
-        let k = rotary.apply(&heads(k, kvh, self.k_norm.as_ref())?, cos_sin)?;
+        let (q, k) = (heads(q, h, self.q_norm.as_ref())?, heads(k, kvh, self.k_norm.as_ref())?);
+        let (q, k) = if self.use_rope { (rotary.apply(&q, cos_sin)?, rotary.apply(&k, cos_sin)?) } else { (q, k) };
         let v = heads(v, kvh, None)?;
         let (k, v) = match cache {
             Some((cache, layer)) => cache.append(layer, &k, &v)?,
@@ -201,11 +225,15 @@ impl Mlp {
 pub struct DecoderLayer {
     self_attn: Attention,
     mlp: Mlp,
-    input_layernorm: RmsNorm,
+    /// `None` with OLMo-2's post-norms.
+    input_layernorm: Option<RmsNorm>,
     post_attention_layernorm: RmsNorm,
-    /// Gemma-2: `(pre_feedforward_layernorm, post_feedforward_layernorm)`.
-    feedforward_norms: Option<(RmsNorm, RmsNorm)>,
+    /// Gemma-2: `(pre_feedforward_layernorm, post_feedforward_layernorm)`; OLMo-2: `(None,
+    /// post_feedforward_layernorm)`.
+    feedforward_norms: Option<(Option<RmsNorm>, RmsNorm)>,
     layer_type: LayerType,
+    /// Granite's `residual_multiplier` on the attention and MLP outputs.
+    residual_multiplier: Option<f64>,
 }
 
 impl DecoderLayer {
@@ -214,17 +242,35 @@ impl DecoderLayer {
         let (h, eps, style) = (spec.hidden_size, spec.rms_norm_eps, spec.options.norm_style);
         let norm = |name: &str| RmsNorm::load(vb.pp(name), h, eps, style);
         let feedforward_norms = if spec.options.sandwich_norms {
-            Some((norm("pre_feedforward_layernorm")?, norm("post_feedforward_layernorm")?))
+            Some((Some(norm("pre_feedforward_layernorm")?), norm("post_feedforward_layernorm")?))
+        } else if spec.options.post_norms {
+            Some((None, norm("post_feedforward_layernorm")?))
         } else {
             None
         };
+        let input_layernorm = if spec.options.post_norms { None } else { Some(norm("input_layernorm")?) };
         Ok(Self {
             self_attn: Attention::load(vb.pp("self_attn"), spec)?,
             mlp: Mlp::load(vb.pp("mlp"), spec)?,
-            input_layernorm: norm("input_layernorm")?,
+            input_layernorm,
             post_attention_layernorm: norm("post_attention_layernorm")?,
             feedforward_norms,
             layer_type,
+            residual_multiplier: spec.options.residual_multiplier,
+        })
+    }
+
+    /// This layer without the rotary embedding (SmolLM3's NoPE layers).
+    pub fn without_rope(mut self) -> Self {
+        self.self_attn = self.self_attn.without_rope();
+        self
+    }
+
+    /// `x + branch`, the branch scaled by Granite's `residual_multiplier`.
+    fn residual(&self, x: &Tensor, branch: Tensor) -> Result<Tensor> {
+        Ok(match self.residual_multiplier {
+            Some(m) => (x + (branch * m)?)?,
+            None => (x + branch)?,
         })
     }
 
@@ -244,17 +290,24 @@ impl DecoderLayer {
         mask: Option<&Tensor>,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
-        let attended = self.self_attn.forward(&self.input_layernorm.forward(x)?, rotary, cos_sin, mask, cache)?;
+        let normed = match &self.input_layernorm {
+            Some(norm) => norm.forward(x)?,
+            None => x.clone(),
+        };
+        let attended = self.self_attn.forward(&normed, rotary, cos_sin, mask, cache)?;
         match &self.feedforward_norms {
             None => {
-                let x = (x + attended)?;
+                let x = self.residual(x, attended)?;
                 let fed = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?)?;
-                Ok((x + fed)?)
+                self.residual(&x, fed)
             }
             Some((pre, post)) => {
-                let x = (x + self.post_attention_layernorm.forward(&attended)?)?;
-                let fed = post.forward(&self.mlp.forward(&pre.forward(&x)?)?)?;
-                Ok((x + fed)?)
+                let x = self.residual(x, self.post_attention_layernorm.forward(&attended)?)?;
+                let fed = match pre {
+                    Some(pre) => self.mlp.forward(&pre.forward(&x)?)?,
+                    None => self.mlp.forward(&x)?,
+                };
+                self.residual(&x, post.forward(&fed)?)
             }
         }
     }

@@ -28,6 +28,8 @@ pub struct DecoderModel {
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
     rotary: RotaryEmbedding,
+    /// The rotary embedding of the sliding layers when it differs (Gemma-3's local rope).
+    sliding_rotary: Option<RotaryEmbedding>,
     /// `sqrt(hidden_size)` in the model dtype, when the embeddings are scaled.
     embed_scale: Option<Tensor>,
     spec: DecoderSpec,
@@ -75,7 +77,10 @@ impl DecoderModel {
             .layer_types
             .iter()
             .enumerate()
-            .map(|(i, &layer_type)| DecoderLayer::load(vb.pp(format!("layers.{i}")), spec, layer_type))
+            .map(|(i, &layer_type)| {
+                let layer = DecoderLayer::load(vb.pp(format!("layers.{i}")), spec, layer_type)?;
+                Ok(if spec.options.skip_rope.get(i) == Some(&true) { layer.without_rope() } else { layer })
+            })
             .collect::<Result<Vec<_>>>()?;
         let norm = RmsNorm::load(vb.pp("norm"), spec.hidden_size, spec.rms_norm_eps, spec.options.norm_style)?;
         let embed_scale = if spec.options.scale_embeddings {
@@ -90,6 +95,10 @@ impl DecoderModel {
             layers,
             norm,
             rotary: RotaryEmbedding::new(spec.rope.clone(), spec.head_dim, &device)?,
+            sliding_rotary: match &spec.options.sliding_rope {
+                Some(rope) => Some(RotaryEmbedding::new(rope.clone(), spec.head_dim, &device)?),
+                None => None,
+            },
             embed_scale,
             spec: spec.clone(),
             device,
@@ -145,7 +154,16 @@ impl DecoderModel {
         if let Some(scale) = &self.embed_scale {
             hidden = hidden.broadcast_mul(scale)?;
         }
+        if let Some(m) = self.spec.options.embedding_multiplier {
+            hidden = (hidden * m)?;
+        }
         let cos_sin = self.rotary.cos_sin(&prepared.positions, prepared.max_position, self.dtype)?;
+        let sliding_cos_sin = match &self.sliding_rotary {
+            Some(rotary) if self.spec.has_sliding_layers() => {
+                Some((rotary, rotary.cos_sin(&prepared.positions, prepared.max_position, self.dtype)?))
+            }
+            _ => None,
+        };
         let build = |kind: LayerType| -> Result<Option<Tensor>> {
             if !self.spec.layer_types.contains(&kind) {
                 return Ok(None);
@@ -162,8 +180,12 @@ impl DecoderModel {
                 LayerType::Full => full_mask.as_ref(),
                 LayerType::Sliding => sliding_mask.as_ref(),
             };
+            let (rotary, layer_cos_sin) = match (layer.layer_type(), &sliding_cos_sin) {
+                (LayerType::Sliding, Some((rotary, cs))) => (*rotary, cs),
+                _ => (&self.rotary, &cos_sin),
+            };
             let layer_cache = cache.as_deref_mut().map(|c| (c, i));
-            hidden = layer.forward(&hidden, &self.rotary, &cos_sin, mask, layer_cache)?;
+            hidden = layer.forward(&hidden, rotary, layer_cos_sin, mask, layer_cache)?;
         }
         self.norm.forward(&hidden)
     }

@@ -1,4 +1,5 @@
-//! RMSNorm, in Llama's and in Gemma's `(1 + weight)` form.
+//! RMSNorm, in Llama's and in Gemma's `(1 + weight)` form (and OLMo-2's, Llama's weight
+//! applied in f32).
 
 use candle_core::{DType, Module, Tensor, D};
 use candle_nn::{Init, VarBuilder};
@@ -12,7 +13,7 @@ use crate::spec::NormStyle;
 /// in f32).
 #[derive(Debug, Clone)]
 pub struct RmsNorm {
-    /// The weight as stored (Llama), or `1 + weight` in f32 (Gemma).
+    /// The weight as stored (Llama), `1 + weight` in f32 (Gemma), or the weight in f32 (OLMo-2).
     scale: Tensor,
     eps: f64,
     style: NormStyle,
@@ -23,6 +24,7 @@ impl RmsNorm {
     pub fn new(weight: Tensor, eps: f64, style: NormStyle) -> Result<Self> {
         let scale = match style {
             NormStyle::Weight => weight,
+            NormStyle::WeightInF32 => weight.to_dtype(DType::F32)?,
             NormStyle::OnePlusWeight => (weight.to_dtype(DType::F32)? + 1.0)?,
         };
         Ok(Self { scale, eps, style })
@@ -32,7 +34,7 @@ impl RmsNorm {
     /// them (ones for Llama, zeros for Gemma).
     pub fn load(vb: VarBuilder<'_>, size: usize, eps: f64, style: NormStyle) -> Result<Self> {
         let init = match style {
-            NormStyle::Weight => Init::Const(1.0),
+            NormStyle::Weight | NormStyle::WeightInF32 => Init::Const(1.0),
             NormStyle::OnePlusWeight => Init::Const(0.0),
         };
         Self::new(vb.get_with_hints(size, "weight", init)?, eps, style)
@@ -46,7 +48,7 @@ impl RmsNorm {
         let normed = x32.broadcast_mul(&(variance + self.eps)?.sqrt()?.recip()?)?;
         Ok(match self.style {
             NormStyle::Weight => normed.to_dtype(dtype)?.broadcast_mul(&self.scale)?,
-            NormStyle::OnePlusWeight => normed.broadcast_mul(&self.scale)?.to_dtype(dtype)?,
+            NormStyle::OnePlusWeight | NormStyle::WeightInF32 => normed.broadcast_mul(&self.scale)?.to_dtype(dtype)?,
         })
     }
 }

@@ -53,6 +53,8 @@ pub enum NormStyle {
     Weight,
     /// Gemma: `((x / rms(x)) * (1 + weight))` in f32, then cast to the dtype.
     OnePlusWeight,
+    /// OLMo-2: `(weight * (x / rms(x)))` in f32, then cast to the dtype.
+    WeightInF32,
 }
 
 /// The architecture switches of the decoder; `Default` is Llama's choice for each.
@@ -90,6 +92,27 @@ pub struct DecoderOptions {
     /// first grows past the `original_max_position_embeddings` of a `longrope` rope
     /// (`Phi3ForCausalLM.prepare_inputs_for_generation`; see [`crate::CausalLm::reset_cache_at`]).
     pub longrope_cache_reset: bool,
+    /// The rotary embedding of the `sliding_attention` layers when it differs from
+    /// [`DecoderSpec::rope`] (Gemma-3's local rope, `rope_local_base_freq`); `None`: every
+    /// layer uses `rope`.
+    pub sliding_rope: Option<RopeSpec>,
+    /// Per layer, whether it skips the rotary embedding (SmolLM3's NoPE layers, where
+    /// `no_rope_layers` holds 0); empty: every layer rotates.
+    pub skip_rope: Vec<bool>,
+    /// RMSNorm of the whole query and key projections (`q_norm` of size
+    /// `num_attention_heads * head_dim`, `k_norm` of `num_key_value_heads * head_dim`) before
+    /// the heads are split (OLMo-2, OLMoE); `qk_norm` is the per-head form.
+    pub qk_norm_full: bool,
+    /// OLMo-2's norms: no `input_layernorm`; `post_attention_layernorm` on the attention output
+    /// and `post_feedforward_layernorm` on the MLP output, each before its residual add.
+    pub post_norms: bool,
+    /// Granite: the embeddings are multiplied by this (`embedding_multiplier`).
+    pub embedding_multiplier: Option<f64>,
+    /// Granite: the attention and MLP outputs are multiplied by this before their residual
+    /// add (`residual_multiplier`).
+    pub residual_multiplier: Option<f64>,
+    /// Granite: the language-model logits are divided by this (`logits_scaling`).
+    pub logits_scaling: Option<f64>,
 }
 
 impl Default for DecoderOptions {
@@ -109,6 +132,13 @@ impl Default for DecoderOptions {
             scale_embeddings: false,
             token_classification_bias: true,
             longrope_cache_reset: false,
+            sliding_rope: None,
+            skip_rope: Vec::new(),
+            qk_norm_full: false,
+            post_norms: false,
+            embedding_multiplier: None,
+            residual_multiplier: None,
+            logits_scaling: None,
         }
     }
 }
@@ -251,6 +281,45 @@ impl DecoderSpec {
         if let Some(s) = o.attention_scale {
             if !(s.is_finite() && s > 0.0) {
                 return invalid(format!("the attention scale must be a finite number > 0, got {s}"));
+            }
+        }
+        self.validate_variants()
+    }
+
+    /// The checks of the options added for Gemma-3, SmolLM3, OLMo-2 and Granite.
+    fn validate_variants(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::config(self.model_type, message));
+        let o = &self.options;
+        if let Some(rope) = &o.sliding_rope {
+            if rope.rotary_dim > self.head_dim {
+                return invalid(format!(
+                    "the rotary dimension of the sliding layers ({}) is larger than `head_dim` ({})",
+                    rope.rotary_dim, self.head_dim
+                ));
+            }
+        }
+        if !o.skip_rope.is_empty() && o.skip_rope.len() != self.num_hidden_layers {
+            return invalid(format!(
+                "the per-layer rope switches have {} entries but the model has {} layers (`num_hidden_layers`)",
+                o.skip_rope.len(),
+                self.num_hidden_layers
+            ));
+        }
+        if o.qk_norm && o.qk_norm_full {
+            return invalid("per-head and whole-projection q/k norms cannot both be on".to_owned());
+        }
+        if o.post_norms && o.sandwich_norms {
+            return invalid("post-norms (OLMo-2) and sandwich norms (Gemma-2) cannot both be on".to_owned());
+        }
+        for (name, value) in [
+            ("embedding_multiplier", o.embedding_multiplier),
+            ("residual_multiplier", o.residual_multiplier),
+            ("logits_scaling", o.logits_scaling),
+        ] {
+            if let Some(v) = value {
+                if !(v.is_finite() && v != 0.0) {
+                    return invalid(format!("`{name}` must be a finite, non-zero number, got {v}"));
+                }
             }
         }
         Ok(())

@@ -343,7 +343,65 @@ fn variant_specs() -> Vec<(&'static str, DecoderSpec)> {
             partial_rotary: true,
         })
         .unwrap();
-    vec![("llama", llama), ("qwen", qwen), ("gemma2", gemma2), ("phi3", phi3)]
+    let mut variants = vec![("llama", llama), ("qwen", qwen), ("gemma2", gemma2), ("phi3", phi3)];
+    variants.extend(llama_variant_specs());
+    variants
+}
+
+/// Gemma-3 (a rope of its own on the sliding layers), SmolLM3 (a NoPE layer), OLMo-2
+/// (post-norms, whole-projection q/k norms) and Granite (the multipliers).
+fn llama_variant_specs() -> Vec<(&'static str, DecoderSpec)> {
+    let mut gemma3 = tiny_spec();
+    gemma3.options = DecoderOptions {
+        norm_style: NormStyle::OnePlusWeight,
+        sandwich_norms: true,
+        qk_norm: true,
+        scale_embeddings: true,
+        attention_scale: Some(0.3),
+        sliding_rope: Some(rope(r#"{"rope_theta": 20.0}"#).resolve(&rope_context(8)).unwrap()),
+        ..DecoderOptions::default()
+    };
+    gemma3.set_layers(None, Some(2), |i| i != 1).unwrap();
+    let mut smollm3 = tiny_spec();
+    smollm3.options.skip_rope = vec![false, true, false];
+    let mut olmo2 = tiny_spec();
+    olmo2.options.norm_style = NormStyle::WeightInF32;
+    olmo2.options.post_norms = true;
+    olmo2.options.qk_norm_full = true;
+    let mut granite = tiny_spec();
+    granite.options.embedding_multiplier = Some(3.0);
+    granite.options.residual_multiplier = Some(0.5);
+    granite.options.attention_scale = Some(0.2);
+    granite.options.logits_scaling = Some(2.5);
+    vec![("gemma3", gemma3), ("smollm3", smollm3), ("olmo2", olmo2), ("granite", granite)]
+}
+
+fn rope_context(head_dim: usize) -> RopeContext {
+    RopeContext {
+        model_type: "gemma3_text",
+        head_dim,
+        max_position_embeddings: 16,
+        original_max_position_embeddings: None,
+        partial_rotary: false,
+    }
+}
+
+#[test]
+fn new_options_are_checked() {
+    let mut spec = tiny_spec();
+    spec.options.skip_rope = vec![true; 2];
+    let err = spec.validate().unwrap_err().to_string();
+    assert!(err.contains("the per-layer rope switches have 2 entries but the model has 3 layers"), "{err}");
+    let mut spec = tiny_spec();
+    spec.options.post_norms = true;
+    spec.options.sandwich_norms = true;
+    assert!(spec.validate().unwrap_err().to_string().contains("cannot both be on"));
+    let mut spec = tiny_spec();
+    spec.options.embedding_multiplier = Some(f64::NAN);
+    assert!(spec.validate().unwrap_err().to_string().contains("`embedding_multiplier`"));
+    let mut spec = tiny_spec();
+    spec.options.sliding_rope = Some(rope("{}").resolve(&rope_context(16)).unwrap());
+    assert!(spec.validate().unwrap_err().to_string().contains("rotary dimension of the sliding layers"));
 }
 
 fn fresh_lm(spec: &DecoderSpec) -> CausalLm {
