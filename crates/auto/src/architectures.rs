@@ -9,6 +9,8 @@ pub use autocandle_bart as bart;
 pub use autocandle_bert as bert;
 #[cfg(feature = "clip")]
 pub use autocandle_clip as clip;
+#[cfg(feature = "cohere")]
+pub use autocandle_cohere as cohere;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "gemma")]
@@ -23,6 +25,8 @@ pub use autocandle_llama as llama;
 pub use autocandle_mistral as mistral;
 #[cfg(feature = "mt5")]
 pub use autocandle_mt5 as mt5;
+#[cfg(feature = "phi")]
+pub use autocandle_phi as phi;
 #[cfg(feature = "phi3")]
 pub use autocandle_phi3 as phi3;
 #[cfg(feature = "qwen2")]
@@ -33,6 +37,10 @@ pub use autocandle_qwen3 as qwen3;
 pub use autocandle_roberta as roberta;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
+#[cfg(feature = "stablelm")]
+pub use autocandle_stablelm as stablelm;
+#[cfg(feature = "starcoder2")]
+pub use autocandle_starcoder2 as starcoder2;
 #[cfg(feature = "t5")]
 pub use autocandle_t5 as t5;
 #[cfg(feature = "vit")]

@@ -36,12 +36,12 @@ pub use heads::{__heads, CausalLm, DecoderHead, QuestionAnswerer, SequenceClassi
 pub use layers::{Attention, DecoderLayer, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
-pub use norm::RmsNorm;
+pub use norm::{LayerNorm, Norm, RmsNorm};
 pub use rope::{
     CosSin, RopeConfig, RopeContext, RopeKind, RopeParameters, RopeSpec, RotaryEmbedding, DEFAULT_ROPE_THETA,
     KNOWN_ROPE_TYPES,
 };
-pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, NormStyle};
+pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, MlpKind, NormKind, NormStyle, QkLayerNorm};
 
 #[cfg(test)]
 mod tests;

@@ -10,11 +10,12 @@ use autocandle_core::{Error, KvCache, ModelInputs, Result};
 
 use crate::layers::DecoderLayer;
 use crate::mask::{MaskBuilder, PackedSequences};
-use crate::norm::RmsNorm;
+use crate::norm::Norm;
 use crate::rope::RotaryEmbedding;
 use crate::spec::{DecoderSpec, LayerType};
 
-/// The llama-like decoder without a head: `embed_tokens`, `layers.N`, `norm`, named as the
+/// The llama-like decoder without a head: `embed_tokens`, `layers.N`, `norm` (or the
+/// architecture's [`DecoderOptions::final_norm_name`](crate::DecoderOptions::final_norm_name)), named as the
 /// `transformers` state dict of `LlamaModel` (under `model.` in the head models).
 ///
 /// Inputs: `input_ids` `[batch, seq]` (required), `attention_mask` (`[batch, past + seq]`,
@@ -26,7 +27,7 @@ use crate::spec::{DecoderSpec, LayerType};
 pub struct DecoderModel {
     embed_tokens: Embedding,
     layers: Vec<DecoderLayer>,
-    norm: RmsNorm,
+    norm: Norm,
     rotary: RotaryEmbedding,
     /// `sqrt(hidden_size)` in the model dtype, when the embeddings are scaled.
     embed_scale: Option<Tensor>,
@@ -77,7 +78,7 @@ impl DecoderModel {
             .enumerate()
             .map(|(i, &layer_type)| DecoderLayer::load(vb.pp(format!("layers.{i}")), spec, layer_type))
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::load(vb.pp("norm"), spec.hidden_size, spec.rms_norm_eps, spec.options.norm_style)?;
+        let norm = Norm::load(vb.pp(spec.options.final_norm_name), spec.hidden_size, spec)?;
         let embed_scale = if spec.options.scale_embeddings {
             // `torch.tensor(hidden_size ** 0.5)` is f32, then cast to the weight dtype.
             let scale = (spec.hidden_size as f64).sqrt() as f32;
@@ -89,7 +90,8 @@ impl DecoderModel {
             embed_tokens,
             layers,
             norm,
-            rotary: RotaryEmbedding::new(spec.rope.clone(), spec.head_dim, &device)?,
+            rotary: RotaryEmbedding::new(spec.rope.clone(), spec.head_dim, &device)?
+                .with_interleaved(spec.options.interleaved_rope),
             embed_scale,
             spec: spec.clone(),
             device,
