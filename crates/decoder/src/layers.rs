@@ -141,7 +141,10 @@ impl Attention {
 /// The projections of the gated MLP: separate, or one fused `gate_up_proj` (gate first).
 #[derive(Debug, Clone)]
 enum GateUp {
-    Separate { gate: Linear, up: Linear },
+    Separate {
+        gate: Linear,
+        up: Linear,
+    },
     Fused(Linear),
     /// A plain MLP's input projection (no gate).
     Plain(Linear),

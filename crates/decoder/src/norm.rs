@@ -129,8 +129,12 @@ impl Norm {
     pub fn load_qk(vb: &VarBuilder<'_>, name: &str, heads: usize, spec: &DecoderSpec) -> Result<Option<Self>> {
         let (d, eps, o) = (spec.head_dim, spec.rms_norm_eps, &spec.options);
         Ok(match o.qk_layernorm {
-            Some(QkLayerNorm::Shared) => Some(Self::Layer(LayerNorm::load(vb.pp(format!("{name}_layernorm")), &[d], eps, true)?)),
-            Some(QkLayerNorm::PerHead) => Some(Self::Layer(LayerNorm::load(vb.pp(format!("{name}_norm")), &[heads, d], eps, false)?)),
+            Some(QkLayerNorm::Shared) => {
+                Some(Self::Layer(LayerNorm::load(vb.pp(format!("{name}_layernorm")), &[d], eps, true)?))
+            }
+            Some(QkLayerNorm::PerHead) => {
+                Some(Self::Layer(LayerNorm::load(vb.pp(format!("{name}_norm")), &[heads, d], eps, false)?))
+            }
             Some(QkLayerNorm::PerHeadList) => {
                 let list = vb.pp(format!("{name}_layernorm.norms"));
                 let weights = (0..heads)
