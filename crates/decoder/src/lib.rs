@@ -1,6 +1,6 @@
 //! The llama-like decoder of autocandle, written once for every architecture that is a
 //! variant of `transformers`' `modeling_llama` (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma-2,
-//! Phi-3, ...).
+//! Phi-3, Phi, StarCoder2, StableLM, Cohere, ...).
 //!
 //! - [`RopeConfig`] reads the rotary settings of a config (`rope_theta` + `rope_scaling`, or
 //!   `rope_parameters`) and resolves them ([`RopeSpec`]) with `transformers`' scaling types:
@@ -8,7 +8,7 @@
 //! - [`DecoderSpec`] (with [`DecoderOptions`]) is what an architecture's config turns into
 //!   ([`DecoderConfig`]): sizes, rope, per-layer sliding windows, and the switches that tell
 //!   the architectures apart (biases, fused projections, q/k norms, Gemma's norms and
-//!   soft-capping, ...);
+//!   soft-capping, LayerNorms, plain MLPs, parallel blocks, interleaved rope, ...);
 //! - [`DecoderModel`] is the stack (`model.embed_tokens`, `model.layers.N`, `model.norm`), with
 //!   and without a [`KvCache`](autocandle_core::KvCache); masks follow `masking_utils`
 //!   (causal, sliding window, padding, packed sequences) as eager attention uses them;
