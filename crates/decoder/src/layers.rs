@@ -138,15 +138,12 @@ impl Attention {
     }
 }
 
-/// The projections of the gated MLP: separate, or one fused `gate_up_proj` (gate first).
+/// The projections of the gated MLP: separate, or one fused `gate_up_proj` (gate first); or
+/// a plain MLP's input projection (no gate).
 #[derive(Debug, Clone)]
 enum GateUp {
-    Separate {
-        gate: Linear,
-        up: Linear,
-    },
+    Separate { gate: Linear, up: Linear },
     Fused(Linear),
-    /// A plain MLP's input projection (no gate).
     Plain(Linear),
 }
 
@@ -261,7 +258,8 @@ impl DecoderLayer {
         let normed = self.input_layernorm.forward(x)?;
         let attended = self.self_attn.forward(&normed, rotary, cos_sin, mask, cache)?;
         let Some(post_attention_layernorm) = &self.post_attention_layernorm else {
-            // Parallel block: `residual + attn + mlp`, summed in `transformers`' order.
+            // Parallel block: `residual + attn + mlp`, summed as StableLM and Cohere do (Phi's
+            // `attn + mlp + residual` differs in rounding only).
             return Ok(((x + attended)? + self.mlp.forward(&normed)?)?);
         };
         match &self.feedforward_norms {
