@@ -11,6 +11,8 @@ pub use autocandle_bert as bert;
 pub use autocandle_bloom as bloom;
 #[cfg(feature = "clip")]
 pub use autocandle_clip as clip;
+#[cfg(feature = "cohere")]
+pub use autocandle_cohere as cohere;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "falcon")]
@@ -41,6 +43,8 @@ pub use autocandle_mt5 as mt5;
 pub use autocandle_olmo2 as olmo2;
 #[cfg(feature = "opt")]
 pub use autocandle_opt as opt;
+#[cfg(feature = "phi")]
+pub use autocandle_phi as phi;
 #[cfg(feature = "phi3")]
 pub use autocandle_phi3 as phi3;
 #[cfg(feature = "qwen2")]
@@ -53,6 +57,10 @@ pub use autocandle_roberta as roberta;
 pub use autocandle_siglip as siglip;
 #[cfg(feature = "smollm3")]
 pub use autocandle_smollm3 as smollm3;
+#[cfg(feature = "stablelm")]
+pub use autocandle_stablelm as stablelm;
+#[cfg(feature = "starcoder2")]
+pub use autocandle_starcoder2 as starcoder2;
 #[cfg(feature = "t5")]
 pub use autocandle_t5 as t5;
 #[cfg(feature = "vit")]

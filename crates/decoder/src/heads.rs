@@ -10,7 +10,7 @@
 use autocandle_core::heads::{self, same_values, Classifier, Encoder, Pooling};
 use autocandle_core::nn::{linear_b, linear_no_bias, Embedding, Linear};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::VarBuilder;
+use candle_nn::{Init, VarBuilder};
 
 use autocandle_core::{
     BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
@@ -32,24 +32,28 @@ pub struct CausalLm {
     model: DecoderModel,
     lm_head: Linear,
     softcap: Option<f64>,
+    logit_scale: Option<f64>,
 }
 
 impl CausalLm {
     /// Load `model.*` (the base under `prefix`) and `lm_head` from `vb`.
     pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, prefix: &str) -> Result<Self> {
-        let (vocab, hidden) = (spec.vocab_size, spec.hidden_size);
+        let (vocab, hidden, bias) = (spec.vocab_size, spec.hidden_size, spec.options.lm_head_bias);
         let base_vb = vb.pp(prefix);
         let has_head = vb.contains_tensor("lm_head.weight");
         let (model, lm_head) = if spec.tie_word_embeddings {
             if !base_vb.contains_tensor("embed_tokens.weight") && has_head {
-                let head = linear_no_bias(hidden, vocab, vb.pp("lm_head"))?;
+                let head = linear_b(hidden, vocab, bias, vb.pp("lm_head"))?;
                 let embed = Embedding::tied_to(&head)?;
                 (DecoderModel::load_with_embedding_layer(base_vb, spec, Some(embed))?, head)
             } else {
                 let model = DecoderModel::load(base_vb, spec)?;
-                let tied = Linear::tied_to(model.embed_tokens())?;
+                let mut tied = Linear::tied_to(model.embed_tokens())?;
+                if bias {
+                    tied = with_bias(&tied, vb.pp("lm_head").get_with_hints(vocab, "bias", Init::Const(0.0))?)?;
+                }
                 let head = if has_head {
-                    let own = linear_no_bias(hidden, vocab, vb.pp("lm_head"))?;
+                    let own = linear_b(hidden, vocab, bias, vb.pp("lm_head"))?;
                     if same_layer_values(&own, &tied)? {
                         tied
                     } else {
@@ -62,9 +66,10 @@ impl CausalLm {
             }
         } else {
             let model = DecoderModel::load(base_vb, spec)?;
-            (model, linear_no_bias(hidden, vocab, vb.pp("lm_head"))?)
+            (model, linear_b(hidden, vocab, bias, vb.pp("lm_head"))?)
         };
-        Ok(Self { model, lm_head, softcap: spec.options.final_logit_softcapping })
+        let (softcap, logit_scale) = (spec.options.final_logit_softcapping, spec.options.logit_scale);
+        Ok(Self { model, lm_head, softcap, logit_scale })
     }
 
     /// The decoder under the head.
@@ -79,11 +84,14 @@ impl CausalLm {
     }
 
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let logits = soft_cap(&self.lm_head.forward(hidden)?, self.softcap)?;
-        Ok(match self.model.spec().options.logits_scaling {
-            Some(s) => (logits / s)?,
-            None => logits,
-        })
+        let mut logits = self.lm_head.forward(hidden)?;
+        if let Some(scale) = self.logit_scale {
+            logits = (logits * scale)?;
+        }
+        if let Some(s) = self.model.spec().options.logits_scaling {
+            logits = (logits / s)?;
+        }
+        soft_cap(&logits, self.softcap)
     }
 
     /// Logits `[batch, seq, vocab]` for every position (the last
@@ -105,6 +113,14 @@ impl CausalLm {
     pub fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
         self.logits(&inputs.keep_for_logits(&self.model.forward_with_cache(inputs, cache)?)?)
     }
+}
+
+/// `layer` (float or quantized, e.g. tied to the embedding) with `bias` added.
+fn with_bias(layer: &Linear, bias: Tensor) -> Result<Linear> {
+    Ok(match layer.qtensor() {
+        Some(q) => Linear::quantized(q.clone(), Some(bias), layer.dtype())?,
+        None => Linear::new(layer.weight()?, Some(bias)),
+    })
 }
 
 /// Whether two layers hold the same weight values: compared as floats, or as stored bytes

@@ -8,9 +8,9 @@ use candle_nn::VarBuilder;
 
 use autocandle_core::{Activation, KvCache, Result};
 
-use crate::norm::RmsNorm;
+use crate::norm::{Norm, RmsNorm};
 use crate::rope::{CosSin, RotaryEmbedding};
-use crate::spec::{DecoderSpec, LayerType};
+use crate::spec::{DecoderSpec, LayerType, MlpKind};
 
 /// `tanh(x / cap) * cap`.
 pub(crate) fn soft_cap(x: &Tensor, cap: Option<f64>) -> Result<Tensor> {
@@ -32,8 +32,8 @@ enum QkvProj {
 pub struct Attention {
     qkv: QkvProj,
     o_proj: Linear,
-    q_norm: Option<RmsNorm>,
-    k_norm: Option<RmsNorm>,
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
@@ -60,14 +60,8 @@ impl Attention {
                 v: linear_b(h, kv_out, o.qkv_bias, vb.pp("v_proj"))?,
             }
         };
-        let (q_norm, k_norm) = if o.qk_norm {
-            (
-                Some(RmsNorm::load(vb.pp("q_norm"), d, spec.rms_norm_eps, o.norm_style)?),
-                Some(RmsNorm::load(vb.pp("k_norm"), d, spec.rms_norm_eps, o.norm_style)?),
-            )
-        } else {
-            (None, None)
-        };
+        let q_norm = Norm::load_qk(&vb, "q", spec.num_attention_heads, spec)?;
+        let k_norm = Norm::load_qk(&vb, "k", spec.num_key_value_heads, spec)?;
         let full_qk_norms = if o.qk_norm_full {
             Some((
                 RmsNorm::load(vb.pp("q_norm"), q_out, spec.rms_norm_eps, o.norm_style)?,
@@ -78,7 +72,7 @@ impl Attention {
         };
         Ok(Self {
             qkv,
-            o_proj: linear_b(q_out, h, o.o_bias, vb.pp("o_proj"))?,
+            o_proj: linear_b(q_out, h, o.o_bias, vb.pp(o.o_proj_name))?,
             q_norm,
             k_norm,
             num_heads: spec.num_attention_heads,
@@ -127,7 +121,7 @@ impl Attention {
             Some((q_norm, k_norm)) => (q_norm.forward(&q)?, k_norm.forward(&k)?),
             None => (q, k),
         };
-        let heads = |t_: Tensor, n: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
+        let heads = |t_: Tensor, n: usize, norm: Option<&Norm>| -> Result<Tensor> {
             let mut t_ = t_.reshape((b, t, n, d))?;
             if let Some(norm) = norm {
                 t_ = norm.forward(&t_)?;
@@ -168,14 +162,17 @@ impl Attention {
     }
 }
 
-/// The projections of the gated MLP: separate, or one fused `gate_up_proj` (gate first).
+/// The projections of the gated MLP: separate, or one fused `gate_up_proj` (gate first); or
+/// a plain MLP's input projection (no gate).
 #[derive(Debug, Clone)]
 enum GateUp {
     Separate { gate: Linear, up: Linear },
     Fused(Linear),
+    Plain(Linear),
 }
 
-/// `down_proj(act(gate_proj(x)) * up_proj(x))`.
+/// `down_proj(act(gate_proj(x)) * up_proj(x))`, or the plain `down(act(up(x)))`
+/// ([`MlpKind::Plain`]).
 #[derive(Debug, Clone)]
 pub struct Mlp {
     gate_up: GateUp,
@@ -185,9 +182,18 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    /// Load `gate_proj`, `up_proj` (or `gate_up_proj`) and `down_proj`.
+    /// Load `gate_proj`, `up_proj` (or `gate_up_proj`) and `down_proj`, or a plain MLP's two
+    /// projections.
     pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec) -> Result<Self> {
         let (h, i, bias) = (spec.hidden_size, spec.intermediate_size, spec.options.mlp_bias);
+        if let MlpKind::Plain { up, down } = spec.options.mlp_kind {
+            return Ok(Self {
+                gate_up: GateUp::Plain(linear_b(h, i, bias, vb.pp(up))?),
+                down_proj: linear_b(i, h, bias, vb.pp(down))?,
+                act: spec.hidden_act,
+                intermediate: i,
+            });
+        }
         let gate_up = if spec.options.fused_gate_up {
             GateUp::Fused(linear_b(h, 2 * i, bias, vb.pp("gate_up_proj"))?)
         } else {
@@ -214,6 +220,7 @@ impl Mlp {
                 let up = both.narrow(D::Minus1, self.intermediate, self.intermediate)?;
                 (up * self.act.forward(&gate)?)?
             }
+            GateUp::Plain(up) => self.act.forward(&up.forward(x)?)?,
         };
         Ok(self.down_proj.forward(&inner)?)
     }
@@ -226,11 +233,12 @@ pub struct DecoderLayer {
     self_attn: Attention,
     mlp: Mlp,
     /// `None` with OLMo-2's post-norms.
-    input_layernorm: Option<RmsNorm>,
-    post_attention_layernorm: RmsNorm,
+    input_layernorm: Option<Norm>,
+    /// `None` in a parallel block ([`crate::DecoderOptions::parallel_block`]).
+    post_attention_layernorm: Option<Norm>,
     /// Gemma-2: `(pre_feedforward_layernorm, post_feedforward_layernorm)`; OLMo-2: `(None,
     /// post_feedforward_layernorm)`.
-    feedforward_norms: Option<(Option<RmsNorm>, RmsNorm)>,
+    feedforward_norms: Option<(Option<Norm>, Norm)>,
     layer_type: LayerType,
     /// Granite's `residual_multiplier` on the attention and MLP outputs.
     residual_multiplier: Option<f64>,
@@ -239,8 +247,7 @@ pub struct DecoderLayer {
 impl DecoderLayer {
     /// Load layer `vb` (`model.layers.N`).
     pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, layer_type: LayerType) -> Result<Self> {
-        let (h, eps, style) = (spec.hidden_size, spec.rms_norm_eps, spec.options.norm_style);
-        let norm = |name: &str| RmsNorm::load(vb.pp(name), h, eps, style);
+        let norm = |name: &str| Norm::load(vb.pp(name), spec.hidden_size, spec);
         let feedforward_norms = if spec.options.sandwich_norms {
             Some((Some(norm("pre_feedforward_layernorm")?), norm("post_feedforward_layernorm")?))
         } else if spec.options.post_norms {
@@ -253,7 +260,11 @@ impl DecoderLayer {
             self_attn: Attention::load(vb.pp("self_attn"), spec)?,
             mlp: Mlp::load(vb.pp("mlp"), spec)?,
             input_layernorm,
-            post_attention_layernorm: norm("post_attention_layernorm")?,
+            post_attention_layernorm: if spec.options.parallel_block {
+                None
+            } else {
+                Some(norm("post_attention_layernorm")?)
+            },
             feedforward_norms,
             layer_type,
             residual_multiplier: spec.options.residual_multiplier,
@@ -295,14 +306,20 @@ impl DecoderLayer {
             None => x.clone(),
         };
         let attended = self.self_attn.forward(&normed, rotary, cos_sin, mask, cache)?;
+        let Some(post_attention_layernorm) = &self.post_attention_layernorm else {
+            // Parallel block: `residual + attn + mlp`, summed as StableLM and Cohere do (Phi's
+            // `attn + mlp + residual` differs in rounding only).
+            let fed = self.mlp.forward(&normed)?;
+            return self.residual(&self.residual(x, attended)?, fed);
+        };
         match &self.feedforward_norms {
             None => {
                 let x = self.residual(x, attended)?;
-                let fed = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?)?;
+                let fed = self.mlp.forward(&post_attention_layernorm.forward(&x)?)?;
                 self.residual(&x, fed)
             }
             Some((pre, post)) => {
-                let x = self.residual(x, self.post_attention_layernorm.forward(&attended)?)?;
+                let x = self.residual(x, post_attention_layernorm.forward(&attended)?)?;
                 let fed = match pre {
                     Some(pre) => self.mlp.forward(&pre.forward(&x)?)?,
                     None => self.mlp.forward(&x)?,

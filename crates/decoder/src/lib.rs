@@ -1,6 +1,6 @@
 //! The llama-like decoder of autocandle, written once for every architecture that is a
 //! variant of `transformers`' `modeling_llama` (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma-2,
-//! Phi-3, ...).
+//! Phi-3, Phi, StarCoder2, StableLM, Cohere, ...).
 //!
 //! - [`RopeConfig`] reads the rotary settings of a config (`rope_theta` + `rope_scaling`, or
 //!   `rope_parameters`) and resolves them ([`RopeSpec`]) with `transformers`' scaling types:
@@ -8,7 +8,7 @@
 //! - [`DecoderSpec`] (with [`DecoderOptions`]) is what an architecture's config turns into
 //!   ([`DecoderConfig`]): sizes, rope, per-layer sliding windows, and the switches that tell
 //!   the architectures apart (biases, fused projections, q/k norms, Gemma's norms and
-//!   soft-capping, ...);
+//!   soft-capping, LayerNorms, plain MLPs, parallel blocks, interleaved rope, ...);
 //! - [`DecoderModel`] is the stack (`model.embed_tokens`, `model.layers.N`, `model.norm`), with
 //!   and without a [`KvCache`](autocandle_core::KvCache); masks follow `masking_utils`
 //!   (causal, sliding window, padding, packed sequences) as eager attention uses them;
@@ -37,13 +37,13 @@ pub use heads::{__heads, CausalLm, DecoderHead, QuestionAnswerer, SequenceClassi
 pub use layers::{Attention, DecoderLayer, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
-pub use norm::RmsNorm;
+pub use norm::{LayerNorm, Norm, RmsNorm};
 pub use own::{grouped_attention, load_tied_lm_head, prepare_inputs, LmHeadNames, PreparedInputs};
 pub use rope::{
     CosSin, RopeConfig, RopeContext, RopeKind, RopeParameters, RopeSpec, RotaryEmbedding, DEFAULT_ROPE_THETA,
     KNOWN_ROPE_TYPES,
 };
-pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, NormStyle};
+pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, MlpKind, NormKind, NormStyle, QkLayerNorm};
 
 #[cfg(test)]
 mod tests;

@@ -10,11 +10,12 @@ use autocandle_core::{Error, KvCache, ModelInputs, Result};
 
 use crate::layers::DecoderLayer;
 use crate::mask::{MaskBuilder, PackedSequences};
-use crate::norm::RmsNorm;
+use crate::norm::Norm;
 use crate::rope::RotaryEmbedding;
 use crate::spec::{DecoderSpec, LayerType};
 
-/// The llama-like decoder without a head: `embed_tokens`, `layers.N`, `norm`, named as the
+/// The llama-like decoder without a head: `embed_tokens`, `layers.N`, `norm` (or the
+/// architecture's [`DecoderOptions::final_norm_name`](crate::DecoderOptions::final_norm_name)), named as the
 /// `transformers` state dict of `LlamaModel` (under `model.` in the head models).
 ///
 /// Inputs: `input_ids` `[batch, seq]` (required), `attention_mask` (`[batch, past + seq]`,
@@ -26,7 +27,7 @@ use crate::spec::{DecoderSpec, LayerType};
 pub struct DecoderModel {
     embed_tokens: Embedding,
     layers: Vec<DecoderLayer>,
-    norm: RmsNorm,
+    norm: Norm,
     rotary: RotaryEmbedding,
     /// The rotary embedding of the sliding layers when it differs (Gemma-3's local rope).
     sliding_rotary: Option<RotaryEmbedding>,
@@ -82,7 +83,7 @@ impl DecoderModel {
                 Ok(if spec.options.skip_rope.get(i) == Some(&true) { layer.without_rope() } else { layer })
             })
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::load(vb.pp("norm"), spec.hidden_size, spec.rms_norm_eps, spec.options.norm_style)?;
+        let norm = Norm::load(vb.pp(spec.options.final_norm_name), spec.hidden_size, spec)?;
         let embed_scale = if spec.options.scale_embeddings {
             // `torch.tensor(hidden_size ** 0.5)` is f32, then cast to the weight dtype.
             let scale = (spec.hidden_size as f64).sqrt() as f32;
@@ -94,9 +95,13 @@ impl DecoderModel {
             embed_tokens,
             layers,
             norm,
-            rotary: RotaryEmbedding::new(spec.rope.clone(), spec.head_dim, &device)?,
+            rotary: RotaryEmbedding::new(spec.rope.clone(), spec.head_dim, &device)?
+                .with_interleaved(spec.options.interleaved_rope),
             sliding_rotary: match &spec.options.sliding_rope {
-                Some(rope) => Some(RotaryEmbedding::new(rope.clone(), spec.head_dim, &device)?),
+                Some(rope) => Some(
+                    RotaryEmbedding::new(rope.clone(), spec.head_dim, &device)?
+                        .with_interleaved(spec.options.interleaved_rope),
+                ),
                 None => None,
             },
             embed_scale,

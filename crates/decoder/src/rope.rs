@@ -547,6 +547,8 @@ pub struct RotaryEmbedding {
     /// depend on the call.
     fixed: Option<Tensor>,
     device: Device,
+    /// Rotate interleaved pairs `(x[2i], x[2i + 1])` (Cohere) instead of the two halves.
+    interleaved: bool,
 }
 
 /// Cos and sin for one call, `[batch or 1, seq, rotary_dim / 2]` in the model dtype.
@@ -571,7 +573,15 @@ impl RotaryEmbedding {
             RopeKind::Fixed { inv_freq, .. } => Some(Tensor::new(inv_freq.as_slice(), device)?),
             _ => None,
         };
-        Ok(Self { spec, head_dim, fixed, device: device.clone() })
+        Ok(Self { spec, head_dim, fixed, device: device.clone(), interleaved: false })
+    }
+
+    /// The same embedding rotating interleaved pairs `(x[2i], x[2i + 1])` when `interleaved`
+    /// (Cohere's `rotate_half` with `repeat_interleave`d cos and sin), computed in f32 as
+    /// Cohere's `apply_rotary_pos_emb` does.
+    pub fn with_interleaved(mut self, interleaved: bool) -> Self {
+        self.interleaved = interleaved;
+        self
     }
 
     /// The resolved settings.
@@ -609,6 +619,9 @@ impl RotaryEmbedding {
             (cs.cos.squeeze(0)?, cs.sin.squeeze(0)?)
         };
         let rotary = self.spec.rotary_dim;
+        if self.interleaved {
+            return self.apply_interleaved(x, &cos, &sin);
+        }
         if rotary == self.head_dim {
             return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?);
         }
@@ -616,5 +629,21 @@ impl RotaryEmbedding {
         let pass = x.narrow(D::Minus1, rotary, self.head_dim - rotary)?;
         let rot = candle_nn::rotary_emb::rope(&rot, &cos, &sin)?;
         Ok(Tensor::cat(&[&rot, &pass], D::Minus1)?.contiguous()?)
+    }
+
+    /// [`RotaryEmbedding::apply`] on interleaved pairs, in f32, the result cast back.
+    fn apply_interleaved(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let f32 = |t: &Tensor| -> Result<Tensor> { Ok(t.to_dtype(DType::F32)?.contiguous()?) };
+        let rotary = self.spec.rotary_dim;
+        let (cos, sin) = (f32(cos)?, f32(sin)?);
+        let rot = candle_nn::rotary_emb::rope_i(&f32(&x.narrow(D::Minus1, 0, rotary)?)?, &cos, &sin)?;
+        let out = if rotary == self.head_dim {
+            rot
+        } else {
+            let pass = x.narrow(D::Minus1, rotary, self.head_dim - rotary)?.to_dtype(DType::F32)?;
+            Tensor::cat(&[&rot, &pass], D::Minus1)?
+        };
+        Ok(out.to_dtype(dtype)?.contiguous()?)
     }
 }

@@ -57,6 +57,49 @@ pub enum NormStyle {
     WeightInF32,
 }
 
+/// The kind of every norm of a decoder (the layers' and the final one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NormKind {
+    /// RMSNorm, applied as [`NormStyle`] says (Llama).
+    #[default]
+    Rms,
+    /// LayerNorm over the last dimension: `nn.LayerNorm` (Phi, StarCoder2, StableLM) with a
+    /// `bias`, or Cohere's mean-centred `CohereLayerNorm` without one.
+    LayerNorm {
+        /// Whether the norm has a `bias`.
+        bias: bool,
+    },
+}
+
+/// Per-head LayerNorms of queries and keys before rope, in their three layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkLayerNorm {
+    /// Phi: `q_layernorm` / `k_layernorm`, one LayerNorm with bias over `head_dim` shared by
+    /// every head.
+    Shared,
+    /// Cohere: `q_norm` / `k_norm`, a `[heads, head_dim]` weight without bias: one norm per head.
+    PerHead,
+    /// StableLM: `q_layernorm.norms.{i}` / `k_layernorm.norms.{i}`, one LayerNorm without bias
+    /// per head.
+    PerHeadList,
+}
+
+/// The feed-forward block of each layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MlpKind {
+    /// Llama's gated MLP: `down_proj(act(gate_proj(x)) * up_proj(x))`.
+    #[default]
+    Gated,
+    /// A plain MLP `down(act(up(x)))` with these projection names (Phi: `fc1` / `fc2`,
+    /// StarCoder2: `c_fc` / `c_proj`); biases as [`DecoderOptions::mlp_bias`] says.
+    Plain {
+        /// The name of the input projection.
+        up: &'static str,
+        /// The name of the output projection.
+        down: &'static str,
+    },
+}
+
 /// The architecture switches of the decoder; `Default` is Llama's choice for each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecoderOptions {
@@ -113,6 +156,28 @@ pub struct DecoderOptions {
     pub residual_multiplier: Option<f64>,
     /// Granite: the language-model logits are divided by this (`logits_scaling`).
     pub logits_scaling: Option<f64>,
+    /// The kind of every norm; the epsilon is [`DecoderSpec::rms_norm_eps`] for each kind.
+    pub norm_kind: NormKind,
+    /// Per-head LayerNorms of queries and keys (Phi, StableLM, Cohere); exclusive with
+    /// [`DecoderOptions::qk_norm`].
+    pub qk_layernorm: Option<QkLayerNorm>,
+    /// The name of the attention output projection (`o_proj`; Phi: `dense`).
+    pub o_proj_name: &'static str,
+    /// The feed-forward block: gated (Llama) or plain (Phi, StarCoder2).
+    pub mlp_kind: MlpKind,
+    /// Attention and MLP both read the one `input_layernorm` and add to the residual together,
+    /// `x + attn(ln(x)) + mlp(ln(x))` (Phi, Cohere, StableLM's `use_parallel_residual`); there
+    /// is no `post_attention_layernorm`.
+    pub parallel_block: bool,
+    /// The name of the final norm (`norm`; Phi: `final_layernorm`).
+    pub final_norm_name: &'static str,
+    /// Bias on `lm_head` (Phi); kept apart from the embedding when the weight is tied.
+    pub lm_head_bias: bool,
+    /// A factor on the language-model logits (Cohere's `logit_scale`).
+    pub logit_scale: Option<f64>,
+    /// Rotary embedding on interleaved pairs `(x[2i], x[2i + 1])` instead of the two halves
+    /// (Cohere), computed in f32 as Cohere's `apply_rotary_pos_emb` does.
+    pub interleaved_rope: bool,
 }
 
 impl Default for DecoderOptions {
@@ -139,6 +204,15 @@ impl Default for DecoderOptions {
             embedding_multiplier: None,
             residual_multiplier: None,
             logits_scaling: None,
+            norm_kind: NormKind::Rms,
+            qk_layernorm: None,
+            o_proj_name: "o_proj",
+            mlp_kind: MlpKind::Gated,
+            parallel_block: false,
+            final_norm_name: "norm",
+            lm_head_bias: false,
+            logit_scale: None,
+            interleaved_rope: false,
         }
     }
 }
@@ -164,7 +238,8 @@ pub struct DecoderSpec {
     pub head_dim: usize,
     /// Longest sequence, in tokens, the model was trained for: the size of the position table, or the context of the rotary embedding.
     pub max_position_embeddings: usize,
-    /// Epsilon added to the mean square in every RMSNorm.
+    /// Epsilon added to the mean square in every RMSNorm (to the variance in every LayerNorm
+    /// with [`NormKind::LayerNorm`]).
     pub rms_norm_eps: f64,
     /// The MLP activation.
     pub hidden_act: Activation,
@@ -276,6 +351,14 @@ impl DecoderSpec {
                 if !(c.is_finite() && c > 0.0) {
                     return invalid(format!("`{name}` must be a finite number > 0 or null, got {c}"));
                 }
+            }
+        }
+        if o.qk_norm && o.qk_layernorm.is_some() {
+            return invalid("the RMSNorm `qk_norm` and a `qk_layernorm` cannot both be set".to_owned());
+        }
+        if let Some(s) = o.logit_scale {
+            if !s.is_finite() {
+                return invalid(format!("`logit_scale` must be a finite number, got {s}"));
             }
         }
         if let Some(s) = o.attention_scale {

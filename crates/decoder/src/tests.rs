@@ -242,6 +242,49 @@ fn rms_norm_matches_transformers() {
     assert_close(&flat(gemma), &want, 1e-6, "GemmaRMSNorm");
 }
 
+// Reference values: `torch.nn.functional.layer_norm(x, (4,), w, b, 1e-5)` and
+// `CohereLayerNorm(4, eps=1e-5)` with weight `w`, transformers 5.25.
+#[test]
+fn layer_norms_match_transformers() {
+    let x = Tensor::new(&[[0.5f32, -1.25, 2.0, 0.125], [3.0, 0.0, -0.75, 1.5]], &Device::Cpu).unwrap();
+    let w = Tensor::new(&[1.1f32, 0.9, -0.2, 0.05], &Device::Cpu).unwrap();
+    let b = Tensor::new(&[0.1f32, -0.2, 0.3, 0.0], &Device::Cpu).unwrap();
+    let flat = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let with_bias = LayerNorm::new(w.clone(), Some(b), 1e-5).unwrap().forward(&x).unwrap();
+    #[rustfmt::skip]
+    let want = [0.24853962659835815, -1.4396307468414307, 0.013723619282245636, -0.009452521800994873,
+        1.6752820014953613, -0.7858486771583557, 0.5343394875526428, 0.019528290256857872];
+    assert_close(&flat(with_bias), &want, 1e-5, "nn.LayerNorm");
+    let cohere = LayerNorm::new(w.clone(), None, 1e-5).unwrap().forward(&x).unwrap();
+    #[rustfmt::skip]
+    let want = [0.14853963255882263, -1.2396306991577148, -0.2862764000892639, -0.009452521800994873,
+        1.5752819776535034, -0.5858486890792847, 0.23433947563171387, 0.019528290256857872];
+    assert_close(&flat(cohere), &want, 1e-5, "CohereLayerNorm");
+    // One weight row per head: `[2 heads, 4]` on `[2 rows, 2 heads, 4]`.
+    let per_head = LayerNorm::new(Tensor::stack(&[&w, &w.affine(2.0, 0.0).unwrap()], 0).unwrap(), None, 1e-5).unwrap();
+    let x2 = Tensor::stack(&[&x, &x], 1).unwrap();
+    let got = per_head.forward(&x2).unwrap();
+    assert_close(&flat(got.i((.., 0)).unwrap()), &want, 1e-5, "per-head LayerNorm, head 0");
+    let doubled: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+    assert_close(&flat(got.i((.., 1)).unwrap()), &doubled, 1e-5, "per-head LayerNorm, head 1");
+}
+
+// Reference values: Cohere's `apply_rotary_pos_emb` on `x` as `[1, 1, 2, 4]` at positions 1, 2
+// with `rope_theta` 100 (`repeat_interleave`d cos and sin), transformers 5.25.
+#[test]
+fn interleaved_rope_matches_cohere() {
+    let spec = RopeConfig::with_theta(100.0).resolve(&RopeContext { head_dim: 4, ..ctx(false) }).unwrap();
+    let rotary = RotaryEmbedding::new(spec, 4, &Device::Cpu).unwrap().with_interleaved(true);
+    let positions = Tensor::new(&[[1u32, 2]], &Device::Cpu).unwrap();
+    let cs = rotary.cos_sin(&positions, 2, DType::F32).unwrap();
+    let x = Tensor::new(&[[0.5f32, -1.25, 2.0, 0.125], [3.0, 0.0, -0.75, 1.5]], &Device::Cpu).unwrap();
+    let got = rotary.apply(&x.reshape((1, 1, 2, 4)).unwrap(), &cs).unwrap();
+    #[rustfmt::skip]
+    let want = [1.3219897747039795, -0.25464242696762085, 1.9775291681289673, 0.3240423798561096,
+        -1.2484405040740967, 2.7278921604156494, -1.033053994178772, 1.32109797000885];
+    assert_close(&got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), &want, 1e-5, "interleaved rope");
+}
+
 /// The allowed pattern of a mask as rows of 0/1, batch row `b`.
 fn pattern(mask: &MaskBuilder, b: usize, window: Option<usize>, q_len: usize, past: usize) -> Vec<Vec<u8>> {
     (0..q_len).map(|i| (0..past + q_len).map(|kv| u8::from(mask.allowed(b, past + i, kv, window))).collect()).collect()
@@ -345,6 +388,7 @@ fn variant_specs() -> Vec<(&'static str, DecoderSpec)> {
         .unwrap();
     let mut variants = vec![("llama", llama), ("qwen", qwen), ("gemma2", gemma2), ("phi3", phi3)];
     variants.extend(llama_variant_specs());
+    variants.extend(layer_norm_variant_specs());
     variants
 }
 
@@ -402,6 +446,39 @@ fn new_options_are_checked() {
     let mut spec = tiny_spec();
     spec.options.sliding_rope = Some(rope("{}").resolve(&rope_context(16)).unwrap());
     assert!(spec.validate().unwrap_err().to_string().contains("rotary dimension of the sliding layers"));
+}
+
+/// The LayerNorm / parallel-block switches: Phi's, StableLM's and Cohere's sets.
+fn layer_norm_variant_specs() -> Vec<(&'static str, DecoderSpec)> {
+    let mut phi = tiny_spec();
+    phi.options = DecoderOptions {
+        norm_kind: NormKind::LayerNorm { bias: true },
+        qkv_bias: true,
+        o_bias: true,
+        mlp_bias: true,
+        o_proj_name: "dense",
+        mlp_kind: MlpKind::Plain { up: "fc1", down: "fc2" },
+        parallel_block: true,
+        final_norm_name: "final_layernorm",
+        lm_head_bias: true,
+        qk_layernorm: Some(QkLayerNorm::Shared),
+        ..DecoderOptions::default()
+    };
+    phi.hidden_act = Activation::GeluTanh;
+    phi.set_layers(None, Some(3), |_| true).unwrap();
+    let mut stablelm = tiny_spec();
+    stablelm.options.norm_kind = NormKind::LayerNorm { bias: true };
+    stablelm.options.qk_layernorm = Some(QkLayerNorm::PerHeadList);
+    let mut cohere = tiny_spec();
+    cohere.options = DecoderOptions {
+        norm_kind: NormKind::LayerNorm { bias: false },
+        qk_layernorm: Some(QkLayerNorm::PerHead),
+        parallel_block: true,
+        logit_scale: Some(0.25),
+        interleaved_rope: true,
+        ..DecoderOptions::default()
+    };
+    vec![("phi", phi), ("stablelm", stablelm), ("cohere", cohere)]
 }
 
 fn fresh_lm(spec: &DecoderSpec) -> CausalLm {
@@ -549,6 +626,13 @@ fn invalid_specs_are_config_errors() {
     assert!(err.to_string().contains("`vocab_size`"), "{err}");
     let err = load(DecoderSpec { layer_types: vec![LayerType::Full], ..tiny_spec() });
     assert!(err.to_string().contains("3 layers"), "{err}");
+    let mut both = tiny_spec();
+    both.options.qk_norm = true;
+    both.options.qk_layernorm = Some(QkLayerNorm::Shared);
+    assert!(load(both).to_string().contains("cannot both be set"));
+    let mut nan = tiny_spec();
+    nan.options.logit_scale = Some(f64::NAN);
+    assert!(load(nan).to_string().contains("`logit_scale` must be a finite number"));
 
     let rope = RopeConfig::default();
     let labels = LabelConfig::default();
