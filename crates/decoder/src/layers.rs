@@ -8,6 +8,7 @@ use candle_nn::VarBuilder;
 
 use autocandle_core::{Activation, KvCache, Result};
 
+use crate::moe::SparseMoe;
 use crate::norm::RmsNorm;
 use crate::rope::{CosSin, RotaryEmbedding};
 use crate::spec::{DecoderSpec, LayerType};
@@ -39,6 +40,9 @@ pub struct Attention {
     head_dim: usize,
     scale: f64,
     softcap: Option<f64>,
+    /// `q_norm`/`k_norm` normalise the whole projections, before the heads are split.
+    qk_norm_full: bool,
+    clip_qkv: Option<f64>,
 }
 
 impl Attention {
@@ -61,6 +65,11 @@ impl Attention {
                 Some(RmsNorm::load(vb.pp("q_norm"), d, spec.rms_norm_eps, o.norm_style)?),
                 Some(RmsNorm::load(vb.pp("k_norm"), d, spec.rms_norm_eps, o.norm_style)?),
             )
+        } else if o.qk_norm_full {
+            (
+                Some(RmsNorm::load(vb.pp("q_norm"), q_out, spec.rms_norm_eps, o.norm_style)?),
+                Some(RmsNorm::load(vb.pp("k_norm"), kv_out, spec.rms_norm_eps, o.norm_style)?),
+            )
         } else {
             (None, None)
         };
@@ -74,6 +83,8 @@ impl Attention {
             head_dim: d,
             scale: o.attention_scale.unwrap_or_else(|| (d as f64).powf(-0.5)),
             softcap: o.attn_logit_softcapping,
+            qk_norm_full: o.qk_norm_full && !o.qk_norm,
+            clip_qkv: o.clip_qkv,
         })
     }
 
@@ -103,6 +114,23 @@ impl Attention {
                 )
             }
         };
+        let (q, k, v) = if self.qk_norm_full || self.clip_qkv.is_some() {
+            let (mut q, mut k, mut v) = (q, k, v);
+            if let (true, Some(qn), Some(kn)) = (self.qk_norm_full, &self.q_norm, &self.k_norm) {
+                q = qn.forward(&q)?;
+                k = kn.forward(&k)?;
+            }
+            if let Some(c) = self.clip_qkv {
+                q = q.clamp(-c, c)?;
+                k = k.clamp(-c, c)?;
+                v = v.clamp(-c, c)?;
+            }
+            (q, k, v)
+        } else {
+            (q, k, v)
+        };
+        let (q_norm, k_norm) =
+            if self.qk_norm_full { (None, None) } else { (self.q_norm.as_ref(), self.k_norm.as_ref()) };
         let heads = |t_: Tensor, n: usize, norm: Option<&RmsNorm>| -> Result<Tensor> {
             let mut t_ = t_.reshape((b, t, n, d))?;
             if let Some(norm) = norm {
@@ -110,8 +138,8 @@ impl Attention {
             }
             Ok(t_.transpose(1, 2)?.contiguous()?)
         };
-        let q = rotary.apply(&heads(q, h, self.q_norm.as_ref())?, cos_sin)?;
-        let k = rotary.apply(&heads(k, kvh, self.k_norm.as_ref())?, cos_sin)?;
+        let q = rotary.apply(&heads(q, h, q_norm)?, cos_sin)?;
+        let k = rotary.apply(&heads(k, kvh, k_norm)?, cos_sin)?;
         let v = heads(v, kvh, None)?;
         let (k, v) = match cache {
             Some((cache, layer)) => cache.append(layer, &k, &v)?,
@@ -195,12 +223,38 @@ impl Mlp {
     }
 }
 
+/// The feed-forward of one layer: the dense gated MLP, or the sparse mixture of experts.
+#[derive(Debug, Clone)]
+pub enum FeedForward {
+    /// [`Mlp`].
+    Dense(Mlp),
+    /// [`SparseMoe`].
+    Sparse(SparseMoe),
+}
+
+impl FeedForward {
+    /// The feed-forward on `x` `[batch, seq, hidden]`; a sparse block pushes its router logits
+    /// `[batch * seq, num_experts]` onto `router_logits` when given.
+    pub fn forward(&self, x: &Tensor, router_logits: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+        match self {
+            Self::Dense(mlp) => mlp.forward(x),
+            Self::Sparse(moe) => {
+                let (out, logits) = moe.forward(x)?;
+                if let Some(all) = router_logits {
+                    all.push(logits);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// One decoder layer: pre-norm attention and MLP with residuals, or Gemma-2's sandwich of
 /// four norms.
 #[derive(Debug, Clone)]
 pub struct DecoderLayer {
     self_attn: Attention,
-    mlp: Mlp,
+    mlp: FeedForward,
     input_layernorm: RmsNorm,
     post_attention_layernorm: RmsNorm,
     /// Gemma-2: `(pre_feedforward_layernorm, post_feedforward_layernorm)`.
@@ -209,8 +263,16 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    /// Load layer `vb` (`model.layers.N`).
+    /// Load layer `vb` (`model.layers.N`) as the first layer of the stack (see
+    /// [`DecoderLayer::load_at`]).
     pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, layer_type: LayerType) -> Result<Self> {
+        Self::load_at(vb, spec, layer_type, 0)
+    }
+
+    /// Load layer `index` from `vb` (`model.layers.N`); its feed-forward is sparse when
+    /// [`crate::DecoderOptions::moe`] says so for `index` (read from `mlp`, or Mixtral's older
+    /// `block_sparse_moe`).
+    pub fn load_at(vb: VarBuilder<'_>, spec: &DecoderSpec, layer_type: LayerType, index: usize) -> Result<Self> {
         let (h, eps, style) = (spec.hidden_size, spec.rms_norm_eps, spec.options.norm_style);
         let norm = |name: &str| RmsNorm::load(vb.pp(name), h, eps, style);
         let feedforward_norms = if spec.options.sandwich_norms {
@@ -220,7 +282,18 @@ impl DecoderLayer {
         };
         Ok(Self {
             self_attn: Attention::load(vb.pp("self_attn"), spec)?,
-            mlp: Mlp::load(vb.pp("mlp"), spec)?,
+            mlp: match &spec.options.moe {
+                Some(moe) if moe.sparse_layers.get(index).copied().unwrap_or(false) => {
+                    let name = if !vb.contains_tensor("mlp.gate.weight") && vb.contains_tensor("block_sparse_moe.gate.weight")
+                    {
+                        "block_sparse_moe"
+                    } else {
+                        "mlp"
+                    };
+                    FeedForward::Sparse(SparseMoe::load(vb.pp(name), moe, spec.hidden_size, spec.hidden_act)?)
+                }
+                _ => FeedForward::Dense(Mlp::load(vb.pp("mlp"), spec)?),
+            },
             input_layernorm: norm("input_layernorm")?,
             post_attention_layernorm: norm("post_attention_layernorm")?,
             feedforward_norms,
@@ -244,16 +317,30 @@ impl DecoderLayer {
         mask: Option<&Tensor>,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
+        self.forward_with_router_logits(x, rotary, cos_sin, mask, cache, None)
+    }
+
+    /// [`DecoderLayer::forward`], pushing a sparse feed-forward's router logits
+    /// `[batch * seq, num_experts]` onto `router_logits` when given.
+    pub fn forward_with_router_logits(
+        &self,
+        x: &Tensor,
+        rotary: &RotaryEmbedding,
+        cos_sin: &CosSin,
+        mask: Option<&Tensor>,
+        cache: Option<(&mut KvCache, usize)>,
+        router_logits: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let attended = self.self_attn.forward(&self.input_layernorm.forward(x)?, rotary, cos_sin, mask, cache)?;
         match &self.feedforward_norms {
             None => {
                 let x = (x + attended)?;
-                let fed = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?)?;
+                let fed = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, router_logits)?;
                 Ok((x + fed)?)
             }
             Some((pre, post)) => {
                 let x = (x + self.post_attention_layernorm.forward(&attended)?)?;
-                let fed = post.forward(&self.mlp.forward(&pre.forward(&x)?)?)?;
+                let fed = post.forward(&self.mlp.forward(&pre.forward(&x)?, router_logits)?)?;
                 Ok((x + fed)?)
             }
         }

@@ -27,15 +27,17 @@ mod heads;
 mod layers;
 mod mask;
 mod model;
+mod moe;
 mod norm;
 mod rope;
 mod spec;
 
 pub use config::{refuse_bidirectional_attention, CommonConfig, TokenIds};
-pub use heads::{__heads, CausalLm, DecoderHead, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-pub use layers::{Attention, DecoderLayer, Mlp};
+pub use heads::{__heads, CausalLm, DecoderHead, MoeCausalLmOutput, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+pub use layers::{Attention, DecoderLayer, FeedForward, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
+pub use moe::{load_balancing_loss, MoeSpec, SparseMoe};
 pub use norm::RmsNorm;
 pub use rope::{
     CosSin, RopeConfig, RopeContext, RopeKind, RopeParameters, RopeSpec, RotaryEmbedding, DEFAULT_ROPE_THETA,

@@ -3,6 +3,7 @@
 
 use autocandle_core::{Activation, Error, RegisteredConfig, Result};
 
+use crate::moe::MoeSpec;
 use crate::rope::RopeSpec;
 
 /// A typed architecture config that the shared decoder can run.
@@ -90,6 +91,16 @@ pub struct DecoderOptions {
     /// first grows past the `original_max_position_embeddings` of a `longrope` rope
     /// (`Phi3ForCausalLM.prepare_inputs_for_generation`; see [`crate::CausalLm::reset_cache_at`]).
     pub longrope_cache_reset: bool,
+    /// RMSNorm of the whole query and key projections (`q_norm` of size
+    /// `num_heads * head_dim`, `k_norm` of `num_kv_heads * head_dim`) before the heads are
+    /// split (OLMoE, OLMo 2), instead of [`DecoderOptions::qk_norm`]'s per-head norm.
+    pub qk_norm_full: bool,
+    /// Clamp the query, key and value projections to `[-c, c]` after the q/k norms (OLMo's
+    /// and OLMoE's `clip_qkv`).
+    pub clip_qkv: Option<f64>,
+    /// The sparse mixture-of-experts feed-forward and the layers that use it (Qwen-MoE,
+    /// Mixtral, OLMoE); `None` is a dense MLP in every layer.
+    pub moe: Option<MoeSpec>,
 }
 
 impl Default for DecoderOptions {
@@ -109,6 +120,9 @@ impl Default for DecoderOptions {
             scale_embeddings: false,
             token_classification_bias: true,
             longrope_cache_reset: false,
+            qk_norm_full: false,
+            clip_qkv: None,
+            moe: None,
         }
     }
 }
@@ -252,6 +266,14 @@ impl DecoderSpec {
             if !(s.is_finite() && s > 0.0) {
                 return invalid(format!("the attention scale must be a finite number > 0, got {s}"));
             }
+        }
+        if let Some(c) = o.clip_qkv {
+            if !(c.is_finite() && c > 0.0) {
+                return invalid(format!("`clip_qkv` must be a finite number > 0 or null, got {c}"));
+            }
+        }
+        if let Some(moe) = &o.moe {
+            moe.validate(self.model_type, self.num_hidden_layers)?;
         }
         Ok(())
     }
