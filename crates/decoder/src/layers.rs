@@ -284,7 +284,8 @@ impl DecoderLayer {
             self_attn: Attention::load(vb.pp("self_attn"), spec)?,
             mlp: match &spec.options.moe {
                 Some(moe) if moe.sparse_layers.get(index).copied().unwrap_or(false) => {
-                    let name = if !vb.contains_tensor("mlp.gate.weight") && vb.contains_tensor("block_sparse_moe.gate.weight")
+                    let name = if !vb.contains_tensor("mlp.gate.weight")
+                        && vb.contains_tensor("block_sparse_moe.gate.weight")
                     {
                         "block_sparse_moe"
                     } else {

@@ -33,7 +33,9 @@ mod rope;
 mod spec;
 
 pub use config::{refuse_bidirectional_attention, CommonConfig, TokenIds};
-pub use heads::{__heads, CausalLm, DecoderHead, MoeCausalLmOutput, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+pub use heads::{
+    __heads, CausalLm, DecoderHead, MoeCausalLmOutput, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+};
 pub use layers::{Attention, DecoderLayer, FeedForward, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
@@ -47,3 +49,6 @@ pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, NormStyle}
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod moe_tests;

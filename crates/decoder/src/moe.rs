@@ -302,10 +302,7 @@ pub fn load_balancing_loss(
         }
         for (row, p) in probs.iter().enumerate() {
             if p.len() != num_experts {
-                return Err(Error::input(format!(
-                    "router logits have {} experts, expected {num_experts}",
-                    p.len()
-                )));
+                return Err(Error::input(format!("router logits have {} experts, expected {num_experts}", p.len())));
             }
             let keep = mask.as_ref().map_or(1.0, |m| m[row]);
             order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));

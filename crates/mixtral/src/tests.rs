@@ -12,10 +12,16 @@ use crate::MixtralConfig;
 
 const TINY: &str = r#"{"vocab_size": 50, "hidden_size": 32, "intermediate_size": 16, "num_hidden_layers": 2,
     "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 16,
-    "num_local_experts": 4, "num_experts_per_tok": 2, "pad_token_id": 0, "num_labels": 3"#;
+    "num_local_experts": 4, "pad_token_id": 0, "num_labels": 3"#;
 
+/// The tiny config with the `, "key": value` pairs of `extra` set (replacing any in it).
 fn with(extra: &str) -> MixtralConfig {
-    serde_json::from_str(&format!("{TINY}{extra}}}")).unwrap()
+    let mut value: serde_json::Value = serde_json::from_str(&format!("{TINY}}}")).unwrap();
+    let patch: serde_json::Value = serde_json::from_str(&format!("{{{}}}", extra.trim_start_matches(','))).unwrap();
+    for (k, v) in patch.as_object().unwrap() {
+        value[k] = v.clone();
+    }
+    serde_json::from_value(value).unwrap()
 }
 
 #[test]

@@ -12,10 +12,16 @@ use crate::OlmoeConfig;
 
 const TINY: &str = r#"{"vocab_size": 50, "hidden_size": 32, "intermediate_size": 16, "num_hidden_layers": 2,
     "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 16,
-    "num_experts": 4, "num_experts_per_tok": 2, "pad_token_id": 0, "num_labels": 3"#;
+    "num_experts": 8, "pad_token_id": 0, "num_labels": 3"#;
 
+/// The tiny config with the `, "key": value` pairs of `extra` set (replacing any in it).
 fn with(extra: &str) -> OlmoeConfig {
-    serde_json::from_str(&format!("{TINY}{extra}}}")).unwrap()
+    let mut value: serde_json::Value = serde_json::from_str(&format!("{TINY}}}")).unwrap();
+    let patch: serde_json::Value = serde_json::from_str(&format!("{{{}}}", extra.trim_start_matches(','))).unwrap();
+    for (k, v) in patch.as_object().unwrap() {
+        value[k] = v.clone();
+    }
+    serde_json::from_value(value).unwrap()
 }
 
 #[test]
@@ -36,8 +42,8 @@ fn config_defaults_are_the_default_impl() {
 #[test]
 fn bad_settings_are_clear_errors() {
     let err = |extra: &str| with(extra).decoder_spec().unwrap_err().to_string();
-    let e = err(r#", "num_experts_per_tok": 6"#);
-    assert!(e.contains("`num_experts_per_tok` (6) must be between 1 and `num_experts` (4)"), "{e}");
+    let e = err(r#", "num_experts_per_tok": 9"#);
+    assert!(e.contains("`num_experts_per_tok` (9) must be between 1 and `num_experts` (8)"), "{e}");
     let e = err(r#", "num_experts": 0"#);
     assert!(e.contains("`num_experts` must be at least 1"), "{e}");
     let e = err(r#", "clip_qkv": -1.0"#);
