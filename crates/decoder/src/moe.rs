@@ -152,25 +152,18 @@ impl SparseMoe {
         let (e, i) = (moe.num_experts, moe.moe_intermediate_size);
         let gate = linear_b(hidden, e, false, vb.pp("gate"))?;
         let ev = vb.pp("experts");
-        let experts = if ev.contains_tensor("gate_up_proj") || !ev.contains_tensor("0.gate_proj.weight") {
-            if !ev.contains_tensor("gate_up_proj") && ev.contains_tensor("0.w1.weight") {
-                (0..e).map(|n| Expert::load_separate(ev.pp(n), hidden, i, ["w1", "w3", "w2"])).collect::<Result<_>>()?
-            } else {
-                let gate_up = ev.get((e, 2 * i, hidden), "gate_up_proj")?;
-                let down = ev.get((e, hidden, i), "down_proj")?;
-                (0..e)
-                    .map(|n| -> Result<Expert> {
-                        Ok(Expert {
-                            gate_up: Linear::new(gate_up.get(n)?, None),
-                            down: Linear::new(down.get(n)?, None),
-                            intermediate: i,
-                        })
-                    })
-                    .collect::<Result<_>>()?
-            }
+        let separate = |names: [&str; 3]| -> Result<Vec<Expert>> {
+            (0..e).map(|n| Expert::load_separate(ev.pp(n), hidden, i, names)).collect()
+        };
+        let experts = if ev.contains_tensor("gate_up_proj") {
+            Self::load_fused(&ev, e, hidden, i)?
+        } else if ev.contains_tensor("0.gate_proj.weight") {
+            separate(["gate_proj", "up_proj", "down_proj"])?
+        } else if ev.contains_tensor("0.w1.weight") {
+            separate(["w1", "w3", "w2"])?
         } else {
-            let names = ["gate_proj", "up_proj", "down_proj"];
-            (0..e).map(|n| Expert::load_separate(ev.pp(n), hidden, i, names)).collect::<Result<_>>()?
+            // Missing (or fresh weights): the names `transformers` 5 saves.
+            Self::load_fused(&ev, e, hidden, i)?
         };
         let shared = match moe.shared_expert_intermediate_size {
             Some(si) => {
@@ -189,6 +182,22 @@ impl SparseMoe {
             f32_weights: moe.f32_routing_weights,
             act,
         })
+    }
+
+    /// The experts from the 3-D `gate_up_proj` `[E, 2I, H]` and `down_proj` `[E, H, I]` under
+    /// `ev`, each a view of its slice.
+    fn load_fused(ev: &VarBuilder<'_>, e: usize, hidden: usize, i: usize) -> Result<Vec<Expert>> {
+        let gate_up = ev.get((e, 2 * i, hidden), "gate_up_proj")?;
+        let down = ev.get((e, hidden, i), "down_proj")?;
+        (0..e)
+            .map(|n| -> Result<Expert> {
+                Ok(Expert {
+                    gate_up: Linear::new(gate_up.get(n)?, None),
+                    down: Linear::new(down.get(n)?, None),
+                    intermediate: i,
+                })
+            })
+            .collect()
     }
 
     /// The block on `x` `[batch, seq, hidden]`; also returns the router logits
