@@ -174,7 +174,7 @@ def run(args) -> dict:
                 del model
                 reference = transformers.AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
                 out.update(deviation(result["h"], reference(input_ids=x, attention_mask=mask).last_hidden_state))
-        elif scenario == "decoder":
+        elif scenario == "decoder" or scenario.startswith("moe"):
             model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
             x = torch.tensor(ids(1, 128))
             mask = torch.ones_like(x)

@@ -2,7 +2,7 @@
 
     python crates/bench/prepare.py OUT_DIR
 
-writes OUT_DIR/{smollm2-135m,t5-small,vit-base}/ (config.json, generation_config.json,
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*}/ (config.json, generation_config.json,
 model.safetensors) with Python `transformers`, so that all three sides of the benchmark
 (autocandle, candle-transformers, PyTorch) read the same files. A folder whose
 `bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
@@ -41,6 +41,43 @@ SHAPES = {
             "attention_bias": False,
             "mlp_bias": False,
         },
+    },
+    **{
+        # A Qwen3-MoE shape scaled to the machine (the MoE scenarios): 8 layers, hidden 1024,
+        # 32 experts of width 256 with 4 active (and top-2, top-8, 16 experts, to show the cost
+        # follows the active experts). Routers are drawn at transformers' initialisation
+        # (N(0, 0.02)), so tokens spread over the experts.
+        name: {
+            "class": "Qwen3MoeForCausalLM",
+            "config": {
+                "model_type": "qwen3_moe",
+                "vocab_size": 32000,
+                "hidden_size": 1024,
+                "intermediate_size": 2816,
+                "num_hidden_layers": 8,
+                "num_attention_heads": 16,
+                "num_key_value_heads": 4,
+                "head_dim": 64,
+                "hidden_act": "silu",
+                "max_position_embeddings": 4096,
+                "rms_norm_eps": 1e-6,
+                "rope_theta": 1000000.0,
+                "tie_word_embeddings": True,
+                "moe_intermediate_size": 256,
+                "num_experts": experts,
+                "num_experts_per_tok": top_k,
+                "norm_topk_prob": True,
+                "decoder_sparse_step": 1,
+                "bos_token_id": 0,
+                "eos_token_id": 0,
+            },
+        }
+        for name, experts, top_k in [
+            ("qwen3-moe-32x4", 32, 4),
+            ("qwen3-moe-32x2", 32, 2),
+            ("qwen3-moe-32x8", 32, 8),
+            ("qwen3-moe-16x4", 16, 4),
+        ]
     },
     "t5-small": {
         "class": "T5ForConditionalGeneration",
@@ -107,12 +144,14 @@ def make(name: str, spec: dict, out: Path) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
     out = Path(sys.argv[1])
-    for name, spec in SHAPES.items():
-        make(name, spec, out)
+    # An optional comma-separated list of the shapes to make (default: every one).
+    names = sys.argv[2].split(",") if len(sys.argv) == 3 else list(SHAPES)
+    for name in names:
+        make(name, SHAPES[name], out)
     return 0
 
 

@@ -24,7 +24,8 @@ usage: cargo xtask bench [options]
   --runs N             processes per scenario and implementation; the table shows medians (default 5)
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
-                       decoder-bf16 (default: all of these), and the GGUF scenarios
+                       decoder-bf16, moe, moe-top2, moe-top8, moe-16x4 (default: all of
+                       these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
                        table goes to its own block of the output file)
@@ -80,7 +81,28 @@ pub(crate) enum ModelKind {
     VitBase,
     /// A GGUF file of the real SmolLM2-135M-Instruct (see `bench_gguf`).
     Gguf(&'static str),
+    /// A random-weight Qwen3-MoE shape of `crates/bench/prepare.py`, by its folder name.
+    Qwen3Moe(&'static str),
 }
+
+impl ModelKind {
+    /// The folder `crates/bench/prepare.py` makes for this model, if it makes one.
+    fn prepared_folder(self) -> Option<&'static str> {
+        match self {
+            Self::SmolLm2 => Some("smollm2-135m"),
+            Self::T5Small => Some("t5-small"),
+            Self::VitBase => Some("vit-base"),
+            Self::Qwen3Moe(name) => Some(name),
+            Self::MiniLm | Self::Gguf(_) => None,
+        }
+    }
+}
+
+/// The metrics of the greedy decoder scenarios.
+const DECODE_METRICS: &[Metric] = &[
+    lower("prefill_ms", "prefill (to first token), ms"),
+    Metric { key: "decode_tok_s", label: "decode, tokens/s", better: Better::Higher },
+];
 
 /// How a metric compares: times are better lower, rates higher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +263,46 @@ const SCENARIOS: &[Scenario] = &[
             Metric { key: "decode_tok_s", label: "decode, tokens/s", better: Better::Higher },
         ],
     },
+    // (j) Mixture of experts: a Qwen3-MoE shape (8 layers, hidden 1024, 16 heads / 4 KV heads,
+    // experts of width 256, random weights), 128-token prompt + 128 greedy tokens. `moe` has 32
+    // experts with 4 active; `moe-top2` / `moe-top8` change only the active count and
+    // `moe-16x4` only the expert count, so the rows show the cost following the active experts.
+    Scenario {
+        name: "moe",
+        title: "(j) Qwen3-MoE shape, 32 experts, top-4, 128 + 128 greedy",
+        model: ModelKind::Qwen3Moe("qwen3-moe-32x4"),
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 2,
+        metrics: DECODE_METRICS,
+    },
+    Scenario {
+        name: "moe-top2",
+        title: "(j) Qwen3-MoE shape, 32 experts, top-2, 128 + 128 greedy",
+        model: ModelKind::Qwen3Moe("qwen3-moe-32x2"),
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 2,
+        metrics: DECODE_METRICS,
+    },
+    Scenario {
+        name: "moe-top8",
+        title: "(j) Qwen3-MoE shape, 32 experts, top-8, 128 + 128 greedy",
+        model: ModelKind::Qwen3Moe("qwen3-moe-32x8"),
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 2,
+        metrics: DECODE_METRICS,
+    },
+    Scenario {
+        name: "moe-16x4",
+        title: "(j) Qwen3-MoE shape, 16 experts, top-4, 128 + 128 greedy",
+        model: ModelKind::Qwen3Moe("qwen3-moe-16x4"),
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 2,
+        metrics: DECODE_METRICS,
+    },
 ];
 
 #[derive(Debug)]
@@ -338,11 +400,15 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
 
     let binary = build(root, &o)?;
     let models = o.cache.join("models");
-    if needs(ModelKind::SmolLm2) || needs(ModelKind::T5Small) || needs(ModelKind::VitBase) {
+    let mut folders: Vec<&str> = o.scenarios.iter().filter_map(|s| s.model.prepared_folder()).collect();
+    folders.sort_unstable();
+    folders.dedup();
+    if !folders.is_empty() {
         eprintln!("preparing the random-weight models in {}", models.display());
         let status = Command::new(&o.python)
             .arg(root.join("crates/bench/prepare.py"))
             .arg(&models)
+            .arg(folders.join(","))
             .envs(python_env(o.threads))
             .status()
             .with_context(|| format!("cannot run {}", o.python.display()))?;
@@ -357,6 +423,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::T5Small => models.join("t5-small"),
             ModelKind::VitBase => models.join("vit-base"),
             ModelKind::Gguf(_) => gguf_dir.clone().unwrap_or_default(),
+            ModelKind::Qwen3Moe(name) => models.join(name),
         }
     };
 
@@ -877,6 +944,15 @@ fn render_targets(s: &mut String, o: &Options, results: &BTreeMap<(&str, Side), 
     if ran("decoder") {
         let r = ratio(get("decoder", Side::Ours, "decode_tok_s"), get("decoder", Side::PyTorch, "decode_tok_s"));
         add("decoder tokens/s at least 1.5x PyTorch's", r, fmt_ratio(r), r.map(|r| r >= 1.5));
+    }
+    for sc in ["moe", "moe-top2", "moe-top8", "moe-16x4"].into_iter().filter(|s| ran(s)) {
+        let r = ratio(get(sc, Side::Ours, "decode_tok_s"), get(sc, Side::PyTorch, "decode_tok_s"));
+        add(
+            &format!("MoE decode tokens/s at least 1.5x PyTorch's ({sc}; issue 15)"),
+            r,
+            fmt_ratio(r),
+            r.map(|r| r >= 1.5),
+        );
     }
     for sc in ["load-minilm", "load-smollm2"].into_iter().filter(|s| ran(s)) {
         let r = ratio(get(sc, Side::Ours, "first_output_ms"), get(sc, Side::PyTorch, "first_output_ms"));

@@ -37,10 +37,14 @@ pub use autocandle_granite as granite;
 pub use autocandle_llama as llama;
 #[cfg(feature = "mistral")]
 pub use autocandle_mistral as mistral;
+#[cfg(feature = "mixtral")]
+pub use autocandle_mixtral as mixtral;
 #[cfg(feature = "mt5")]
 pub use autocandle_mt5 as mt5;
 #[cfg(feature = "olmo2")]
 pub use autocandle_olmo2 as olmo2;
+#[cfg(feature = "olmoe")]
+pub use autocandle_olmoe as olmoe;
 #[cfg(feature = "opt")]
 pub use autocandle_opt as opt;
 #[cfg(feature = "phi")]
@@ -49,8 +53,12 @@ pub use autocandle_phi as phi;
 pub use autocandle_phi3 as phi3;
 #[cfg(feature = "qwen2")]
 pub use autocandle_qwen2 as qwen2;
+#[cfg(feature = "qwen2-moe")]
+pub use autocandle_qwen2_moe as qwen2_moe;
 #[cfg(feature = "qwen3")]
 pub use autocandle_qwen3 as qwen3;
+#[cfg(feature = "qwen3-moe")]
+pub use autocandle_qwen3_moe as qwen3_moe;
 #[cfg(feature = "roberta")]
 pub use autocandle_roberta as roberta;
 #[cfg(feature = "siglip")]

@@ -30,6 +30,9 @@ scenarios:
   encoder-32x128-bf16           the same in bf16 (ours only), and its deviation from the f32 model's output
   decoder                       SmolLM2-135M shape: prefill 128 tokens, then 128 greedy tokens
   decoder-bf16                  the same in bf16 (ours only), and its logits and greedy tokens against f32
+  moe, moe-top2, moe-top8, moe-16x4
+                                Qwen3-MoE shape (8 layers, hidden 1024, 32 experts, top-4; top-2, top-8,
+                                or 16 experts): prefill 128 tokens, then 128 greedy tokens (ours only)
   seq2seq                       t5-small shape: 64 tokens in, 32 greedy tokens out
   vit                           vit-base shape image classification, batch 8
   load-minilm, load-smollm2     from_pretrained to the first output (warm page cache), peak RSS
@@ -160,6 +163,7 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         }
         ("decoder", imp) => decoder(dir, imp, DType::F32, args, &mut out)?,
         ("decoder-bf16", imp) => decoder(dir, imp, DType::BF16, args, &mut out)?,
+        (s, Impl::Ours) if s.starts_with("moe") => decoder(dir, Impl::Ours, DType::F32, args, &mut out)?,
         ("seq2seq", imp) => seq2seq(dir, imp, args, &mut out)?,
         ("vit", imp) => vit_forward(dir, imp, args, &mut out)?,
         ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,

@@ -109,6 +109,25 @@ impl CausalLm {
         spec.options.longrope_cache_reset && spec.rope.long_context_threshold().is_some_and(|t| total > t && past <= t)
     }
 
+    /// [`CausalLm::forward`] with `output_router_logits`: the logits, the router logits of
+    /// every sparse layer (`[batch * seq, num_experts]` each) and, for a mixture-of-experts
+    /// model, the load-balancing `aux_loss` over the rows `inputs.attention_mask` keeps
+    /// (`MoeCausalLMOutputWithPast`).
+    pub fn forward_with_router_logits(&self, inputs: &ModelInputs) -> Result<MoeCausalLmOutput> {
+        let (hidden, router_logits) = self.model.forward_with_router_logits(inputs)?;
+        let logits = self.logits(&inputs.keep_for_logits(&hidden)?)?;
+        let aux_loss = match &self.model.spec().options.moe {
+            Some(moe) if !router_logits.is_empty() => Some(crate::moe::load_balancing_loss(
+                &router_logits,
+                moe.num_experts,
+                moe.num_experts_per_tok,
+                inputs.attention_mask.as_ref(),
+            )?),
+            _ => None,
+        };
+        Ok(MoeCausalLmOutput { logits, router_logits, aux_loss })
+    }
+
     /// Logits `[batch, new, vocab]` for the new tokens, with `cache`.
     pub fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
         self.logits(&inputs.keep_for_logits(&self.model.forward_with_cache(inputs, cache)?)?)
@@ -121,6 +140,18 @@ fn with_bias(layer: &Linear, bias: Tensor) -> Result<Linear> {
         Some(q) => Linear::quantized(q.clone(), Some(bias), layer.dtype())?,
         None => Linear::new(layer.weight()?, Some(bias)),
     })
+}
+
+/// What [`CausalLm::forward_with_router_logits`] returns (`MoeCausalLMOutputWithPast` without
+/// the cache).
+#[derive(Debug, Clone)]
+pub struct MoeCausalLmOutput {
+    /// `[batch, seq, vocab]`.
+    pub logits: Tensor,
+    /// One `[batch * seq, num_experts]` tensor per sparse layer, in layer order.
+    pub router_logits: Vec<Tensor>,
+    /// The load-balancing loss (an f32 scalar), for a mixture-of-experts model.
+    pub aux_loss: Option<Tensor>,
 }
 
 /// Whether two layers hold the same weight values: compared as floats, or as stored bytes

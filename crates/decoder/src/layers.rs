@@ -8,6 +8,7 @@ use candle_nn::VarBuilder;
 
 use autocandle_core::{Activation, KvCache, Result};
 
+use crate::moe::SparseMoe;
 use crate::norm::{Norm, RmsNorm};
 use crate::rope::{CosSin, RotaryEmbedding};
 use crate::spec::{DecoderSpec, LayerType, MlpKind};
@@ -39,10 +40,12 @@ pub struct Attention {
     head_dim: usize,
     scale: f64,
     softcap: Option<f64>,
-    /// `(q_norm, k_norm)` over the whole projections (OLMo-2), before the heads are split.
+    /// `(q_norm, k_norm)` over the whole projections (OLMo-2, OLMoE), before the heads are split.
     full_qk_norms: Option<(RmsNorm, RmsNorm)>,
     /// Whether the rotary embedding is applied (false on SmolLM3's NoPE layers).
     use_rope: bool,
+    /// Clamp of the query, key and value projections (OLMoE's `clip_qkv`).
+    clip_qkv: Option<f64>,
 }
 
 impl Attention {
@@ -82,6 +85,7 @@ impl Attention {
             softcap: o.attn_logit_softcapping,
             full_qk_norms,
             use_rope: true,
+            clip_qkv: o.clip_qkv,
         })
     }
 
@@ -120,6 +124,10 @@ impl Attention {
         let (q, k) = match &self.full_qk_norms {
             Some((q_norm, k_norm)) => (q_norm.forward(&q)?, k_norm.forward(&k)?),
             None => (q, k),
+        };
+        let (q, k, v) = match self.clip_qkv {
+            Some(c) => (q.clamp(-c, c)?, k.clamp(-c, c)?, v.clamp(-c, c)?),
+            None => (q, k, v),
         };
         let heads = |t_: Tensor, n: usize, norm: Option<&Norm>| -> Result<Tensor> {
             let mut t_ = t_.reshape((b, t, n, d))?;
@@ -226,12 +234,38 @@ impl Mlp {
     }
 }
 
+/// The feed-forward of one layer: the dense gated MLP, or the sparse mixture of experts.
+#[derive(Debug, Clone)]
+pub enum FeedForward {
+    /// [`Mlp`].
+    Dense(Mlp),
+    /// [`SparseMoe`].
+    Sparse(SparseMoe),
+}
+
+impl FeedForward {
+    /// The feed-forward on `x` `[batch, seq, hidden]`; a sparse block pushes its router logits
+    /// `[batch * seq, num_experts]` onto `router_logits` when given.
+    pub fn forward(&self, x: &Tensor, router_logits: Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+        match self {
+            Self::Dense(mlp) => mlp.forward(x),
+            Self::Sparse(moe) => {
+                let (out, logits) = moe.forward(x)?;
+                if let Some(all) = router_logits {
+                    all.push(logits);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// One decoder layer: pre-norm attention and MLP with residuals, or Gemma-2's sandwich of
 /// four norms.
 #[derive(Debug, Clone)]
 pub struct DecoderLayer {
     self_attn: Attention,
-    mlp: Mlp,
+    mlp: FeedForward,
     /// `None` with OLMo-2's post-norms.
     input_layernorm: Option<Norm>,
     /// `None` in a parallel block ([`crate::DecoderOptions::parallel_block`]).
@@ -245,8 +279,16 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    /// Load layer `vb` (`model.layers.N`).
+    /// Load layer `vb` (`model.layers.N`) as the first layer of the stack (see
+    /// [`DecoderLayer::load_at`]).
     pub fn load(vb: VarBuilder<'_>, spec: &DecoderSpec, layer_type: LayerType) -> Result<Self> {
+        Self::load_at(vb, spec, layer_type, 0)
+    }
+
+    /// Load layer `index` from `vb` (`model.layers.N`); its feed-forward is sparse when
+    /// [`crate::DecoderOptions::moe`] says so for `index` (read from `mlp`, or Mixtral's older
+    /// `block_sparse_moe`).
+    pub fn load_at(vb: VarBuilder<'_>, spec: &DecoderSpec, layer_type: LayerType, index: usize) -> Result<Self> {
         let norm = |name: &str| Norm::load(vb.pp(name), spec.hidden_size, spec);
         let feedforward_norms = if spec.options.sandwich_norms {
             Some((Some(norm("pre_feedforward_layernorm")?), norm("post_feedforward_layernorm")?))
@@ -258,7 +300,19 @@ impl DecoderLayer {
         let input_layernorm = if spec.options.post_norms { None } else { Some(norm("input_layernorm")?) };
         Ok(Self {
             self_attn: Attention::load(vb.pp("self_attn"), spec)?,
-            mlp: Mlp::load(vb.pp("mlp"), spec)?,
+            mlp: match &spec.options.moe {
+                Some(moe) if moe.sparse_layers.get(index).copied().unwrap_or(false) => {
+                    let name = if !vb.contains_tensor("mlp.gate.weight")
+                        && vb.contains_tensor("block_sparse_moe.gate.weight")
+                    {
+                        "block_sparse_moe"
+                    } else {
+                        "mlp"
+                    };
+                    FeedForward::Sparse(SparseMoe::load(vb.pp(name), moe, spec.hidden_size, spec.hidden_act)?)
+                }
+                _ => FeedForward::Dense(Mlp::load(vb.pp("mlp"), spec)?),
+            },
             input_layernorm,
             post_attention_layernorm: if spec.options.parallel_block {
                 None
@@ -301,6 +355,20 @@ impl DecoderLayer {
         mask: Option<&Tensor>,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
+        self.forward_with_router_logits(x, rotary, cos_sin, mask, cache, None)
+    }
+
+    /// [`DecoderLayer::forward`], pushing a sparse feed-forward's router logits
+    /// `[batch * seq, num_experts]` onto `router_logits` when given.
+    pub fn forward_with_router_logits(
+        &self,
+        x: &Tensor,
+        rotary: &RotaryEmbedding,
+        cos_sin: &CosSin,
+        mask: Option<&Tensor>,
+        cache: Option<(&mut KvCache, usize)>,
+        router_logits: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let normed = match &self.input_layernorm {
             Some(norm) => norm.forward(x)?,
             None => x.clone(),
@@ -309,20 +377,20 @@ impl DecoderLayer {
         let Some(post_attention_layernorm) = &self.post_attention_layernorm else {
             // Parallel block: `residual + attn + mlp`, summed as StableLM and Cohere do (Phi's
             // `attn + mlp + residual` differs in rounding only).
-            let fed = self.mlp.forward(&normed)?;
+            let fed = self.mlp.forward(&normed, router_logits)?;
             return self.residual(&self.residual(x, attended)?, fed);
         };
         match &self.feedforward_norms {
             None => {
                 let x = self.residual(x, attended)?;
-                let fed = self.mlp.forward(&post_attention_layernorm.forward(&x)?)?;
+                let fed = self.mlp.forward(&post_attention_layernorm.forward(&x)?, router_logits)?;
                 self.residual(&x, fed)
             }
             Some((pre, post)) => {
                 let x = self.residual(x, post_attention_layernorm.forward(&attended)?)?;
                 let fed = match pre {
-                    Some(pre) => self.mlp.forward(&pre.forward(&x)?)?,
-                    None => self.mlp.forward(&x)?,
+                    Some(pre) => self.mlp.forward(&pre.forward(&x)?, router_logits)?,
+                    None => self.mlp.forward(&x, router_logits)?,
                 };
                 self.residual(&x, post.forward(&fed)?)
             }

@@ -27,16 +27,20 @@ mod heads;
 mod layers;
 mod mask;
 mod model;
+mod moe;
 mod norm;
 mod own;
 mod rope;
 mod spec;
 
 pub use config::{refuse_bidirectional_attention, CommonConfig, TokenIds};
-pub use heads::{__heads, CausalLm, DecoderHead, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-pub use layers::{Attention, DecoderLayer, Mlp};
+pub use heads::{
+    __heads, CausalLm, DecoderHead, MoeCausalLmOutput, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+};
+pub use layers::{Attention, DecoderLayer, FeedForward, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
+pub use moe::{load_balancing_loss, MoeSpec, SparseMoe};
 pub use norm::{LayerNorm, Norm, RmsNorm};
 pub use own::{grouped_attention, load_tied_lm_head, prepare_inputs, LmHeadNames, PreparedInputs};
 pub use rope::{
@@ -47,3 +51,6 @@ pub use spec::{DecoderConfig, DecoderOptions, DecoderSpec, LayerType, MlpKind, N
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod moe_tests;

@@ -79,7 +79,7 @@ impl DecoderModel {
             .iter()
             .enumerate()
             .map(|(i, &layer_type)| {
-                let layer = DecoderLayer::load(vb.pp(format!("layers.{i}")), spec, layer_type)?;
+                let layer = DecoderLayer::load_at(vb.pp(format!("layers.{i}")), spec, layer_type, i)?;
                 Ok(if spec.options.skip_rope.get(i) == Some(&true) { layer.without_rope() } else { layer })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -143,17 +143,31 @@ impl DecoderModel {
 
     /// The last hidden state `[batch, seq, hidden]` of the whole sequence, without a cache.
     pub fn forward(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        self.run(inputs, None)
+        self.run(inputs, None, None)
+    }
+
+    /// [`DecoderModel::forward`] and the router logits of every sparse mixture-of-experts
+    /// layer, in layer order, each `[batch * seq, num_experts]` (`output_router_logits`);
+    /// empty for a dense model.
+    pub fn forward_with_router_logits(&self, inputs: &ModelInputs) -> Result<(Tensor, Vec<Tensor>)> {
+        let mut router_logits = Vec::new();
+        let hidden = self.run(inputs, None, Some(&mut router_logits))?;
+        Ok((hidden, router_logits))
     }
 
     /// The last hidden state of the new tokens `inputs.input_ids`, attending to the keys and
     /// values in `cache` and appending the new ones to it (see
     /// [`autocandle_core::ForCausalLm::forward_with_cache`] for the inputs).
     pub fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<Tensor> {
-        self.run(inputs, Some(cache))
+        self.run(inputs, Some(cache), None)
     }
 
-    fn run(&self, inputs: &ModelInputs, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+    fn run(
+        &self,
+        inputs: &ModelInputs,
+        mut cache: Option<&mut KvCache>,
+        mut router_logits: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let prepared = self.prepare(inputs, cache.as_deref())?;
         let mut hidden = self.embed_tokens.forward(&prepared.input_ids)?;
         if let Some(scale) = &self.embed_scale {
@@ -190,7 +204,8 @@ impl DecoderModel {
                 _ => (&self.rotary, &cos_sin),
             };
             let layer_cache = cache.as_deref_mut().map(|c| (c, i));
-            hidden = layer.forward(&hidden, rotary, layer_cos_sin, mask, layer_cache)?;
+            let router = router_logits.as_deref_mut();
+            hidden = layer.forward_with_router_logits(&hidden, rotary, layer_cos_sin, mask, layer_cache, router)?;
         }
         self.norm.forward(&hidden)
     }

@@ -3,6 +3,7 @@
 
 use autocandle_core::{Activation, Error, RegisteredConfig, Result};
 
+use crate::moe::MoeSpec;
 use crate::rope::RopeSpec;
 
 /// A typed architecture config that the shared decoder can run.
@@ -178,6 +179,12 @@ pub struct DecoderOptions {
     /// Rotary embedding on interleaved pairs `(x[2i], x[2i + 1])` instead of the two halves
     /// (Cohere), computed in f32 as Cohere's `apply_rotary_pos_emb` does.
     pub interleaved_rope: bool,
+    /// Clamp the query, key and value projections to `[-c, c]` after the q/k norms (OLMo's
+    /// and OLMoE's `clip_qkv`).
+    pub clip_qkv: Option<f64>,
+    /// The sparse mixture-of-experts feed-forward and the layers that use it (Qwen-MoE,
+    /// Mixtral, OLMoE); `None` is a dense MLP in every layer.
+    pub moe: Option<MoeSpec>,
 }
 
 impl Default for DecoderOptions {
@@ -213,6 +220,8 @@ impl Default for DecoderOptions {
             lm_head_bias: false,
             logit_scale: None,
             interleaved_rope: false,
+            clip_qkv: None,
+            moe: None,
         }
     }
 }
@@ -404,6 +413,14 @@ impl DecoderSpec {
                     return invalid(format!("`{name}` must be a finite, non-zero number, got {v}"));
                 }
             }
+        }
+        if let Some(c) = o.clip_qkv {
+            if !(c.is_finite() && c > 0.0) {
+                return invalid(format!("`clip_qkv` must be a finite number > 0 or null, got {c}"));
+            }
+        }
+        if let Some(moe) = &o.moe {
+            moe.validate(self.model_type, self.num_hidden_layers)?;
         }
         Ok(())
     }
