@@ -1,6 +1,8 @@
 //! The llama-like decoder of autocandle, written once for every architecture that is a
 //! variant of `transformers`' `modeling_llama` (Llama, Mistral, Qwen2, Qwen3, Gemma, Gemma-2,
-//! Phi-3, Phi, StarCoder2, StableLM, Cohere, ...).
+//! Gemma-3, Phi-3, Phi, StarCoder2, StableLM, Cohere, SmolLM3, OLMo-2, Granite, and the
+//! mixtures of experts Qwen2-MoE, Qwen3-MoE, Mixtral and OLMoE), and the pieces that decoders
+//! with networks of their own share (`own.rs`: input checks, grouped attention, tied heads).
 //!
 //! - [`RopeConfig`] reads the rotary settings of a config (`rope_theta` + `rope_scaling`, or
 //!   `rope_parameters`) and resolves them ([`RopeSpec`]) with `transformers`' scaling types:
@@ -8,7 +10,8 @@
 //! - [`DecoderSpec`] (with [`DecoderOptions`]) is what an architecture's config turns into
 //!   ([`DecoderConfig`]): sizes, rope, per-layer sliding windows, and the switches that tell
 //!   the architectures apart (biases, fused projections, q/k norms, Gemma's norms and
-//!   soft-capping, LayerNorms, plain MLPs, parallel blocks, interleaved rope, ...);
+//!   soft-capping, LayerNorms, plain MLPs, parallel blocks, interleaved rope, per-layer rope,
+//!   post-norms, multipliers, sparse mixture-of-experts feed-forwards ([`MoeSpec`]), ...);
 //! - [`DecoderModel`] is the stack (`model.embed_tokens`, `model.layers.N`, `model.norm`), with
 //!   and without a [`KvCache`](autocandle_core::KvCache); masks follow `masking_utils`
 //!   (causal, sliding window, padding, packed sequences) as eager attention uses them;
