@@ -5,13 +5,10 @@
 //! `autocandle_core::heads`' generic heads over [`FalconModel`]; the language-modelling head
 //! is `lm_head`, tied to `transformer.word_embeddings`.
 
-use autocandle_core::heads::{Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::heads::{Classifier, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
 use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use autocandle_core::{
-    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
-use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
 use crate::config::FalconConfig;
@@ -37,61 +34,7 @@ impl FalconLm {
     }
 }
 
-impl PreTrainedModel for FalconModel {
-    fn device(&self) -> &Device {
-        FalconModel::device(self)
-    }
-
-    fn dtype(&self) -> DType {
-        FalconModel::dtype(self)
-    }
-}
-
-impl Model for FalconModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
-
-impl Encoder for FalconModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Model::forward(self, inputs)
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().hidden()
-    }
-}
-
-impl PreTrainedModel for FalconLm {
-    fn device(&self) -> &Device {
-        self.transformer.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.transformer.dtype()
-    }
-}
-
-impl ForCausalLm for FalconLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, None)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, Some(cache))?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        self.transformer.max_positions()
-    }
-}
+autocandle_decoder::own_causal_lm!(FalconLm, base: transformer, max_positions: |transformer| transformer.max_positions());
 
 /// A head built from a [`FalconConfig`].
 pub trait FalconHead: Sized {

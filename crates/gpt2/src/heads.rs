@@ -9,10 +9,8 @@ use autocandle_core::nn::{linear, linear_no_bias};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{
-    same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
-};
-use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+use autocandle_core::heads::{same_values, Classifier, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::{CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
 
 use crate::config::GPT2Config;
 use crate::model::GPT2Model;
@@ -65,16 +63,6 @@ impl ForCausalLm for GPT2Lm {
 
     fn max_positions(&self) -> Option<usize> {
         Some(self.transformer.config().n_positions)
-    }
-}
-
-impl Encoder for GPT2Model {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().n_embd
     }
 }
 

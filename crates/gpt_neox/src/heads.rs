@@ -5,13 +5,10 @@
 //! `autocandle_core::heads`' generic heads over [`GPTNeoXModel`]; the language-modelling head
 //! is `lm_head` (`embed_out` in checkpoints saved before `transformers` 5).
 
-use autocandle_core::heads::{Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::heads::{Classifier, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
 use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use autocandle_core::{
-    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
-use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
 use crate::config::GPTNeoXConfig;
@@ -37,61 +34,7 @@ impl GPTNeoXLm {
     }
 }
 
-impl PreTrainedModel for GPTNeoXModel {
-    fn device(&self) -> &Device {
-        GPTNeoXModel::device(self)
-    }
-
-    fn dtype(&self) -> DType {
-        GPTNeoXModel::dtype(self)
-    }
-}
-
-impl Model for GPTNeoXModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
-
-impl Encoder for GPTNeoXModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Model::forward(self, inputs)
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().hidden_size
-    }
-}
-
-impl PreTrainedModel for GPTNeoXLm {
-    fn device(&self) -> &Device {
-        self.gpt_neox.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.gpt_neox.dtype()
-    }
-}
-
-impl ForCausalLm for GPTNeoXLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.gpt_neox.run(inputs, None)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.gpt_neox.run(inputs, Some(cache))?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        Some(self.gpt_neox.max_positions())
-    }
-}
+autocandle_decoder::own_causal_lm!(GPTNeoXLm, base: gpt_neox, max_positions: |gpt_neox| Some(gpt_neox.max_positions()));
 
 /// A head built from a [`GPTNeoXConfig`].
 pub trait GPTNeoXHead: Sized {

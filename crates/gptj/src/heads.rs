@@ -6,12 +6,12 @@
 //! `GenericForQuestionAnswering`); the language modelling head is GPT-J's own (`lm_head`, with
 //! a bias).
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
-use autocandle_core::heads::{same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier};
+use autocandle_core::heads::{same_values, Classifier, Pooling, QuestionAnswerer, SequenceClassifier};
 use autocandle_core::nn::{linear, linear_no_bias, Embedding, Linear};
-use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+use autocandle_core::Result;
 
 use crate::config::GPTJConfig;
 use crate::model::GPTJModel;
@@ -34,50 +34,10 @@ impl GPTJLm {
     pub fn lm_head(&self) -> &Linear {
         &self.lm_head
     }
-
-    fn logits(&self, inputs: &ModelInputs, cache: Option<&mut KvCache>) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, cache)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
 }
 
-impl PreTrainedModel for GPTJLm {
-    fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.transformer)
-    }
-
-    fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.transformer)
-    }
-}
-
-impl ForCausalLm for GPTJLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        self.logits(inputs, None)
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        self.logits(inputs, Some(cache))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        Some(self.transformer.config().n_positions)
-    }
-}
-
-impl Encoder for GPTJModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().n_embd
-    }
-}
+autocandle_decoder::own_causal_lm!(GPTJLm, base: transformer,
+    max_positions: |transformer| Some(transformer.config().n_positions));
 
 /// A head built from a [`GPTJConfig`].
 pub trait GPTJHead: Sized {

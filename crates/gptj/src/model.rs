@@ -8,10 +8,11 @@ use candle_nn::{LayerNorm, VarBuilder};
 
 use autocandle_core::inputs::{checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
 use autocandle_core::nn::{embedding, linear, linear_no_bias, Embedding, Linear};
-use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, Error, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
+use autocandle_core::{Activation, AutoRegister, BaseModelOutput, Error, KvCache, ModelInputs, Result};
+use autocandle_decoder::{
+    attention_keep, cached_kv, cached_len, CosSin, MaskBuilder, PackedSequences, RopeConfig, RopeContext,
+    RotaryEmbedding,
 };
-use autocandle_decoder::{CosSin, MaskBuilder, PackedSequences, RopeConfig, RopeContext, RotaryEmbedding};
 
 use crate::config::GPTJConfig;
 
@@ -100,10 +101,7 @@ impl GptjAttention {
         let q = rotary.apply(&heads(self.q_proj.forward(x)?)?, cos_sin)?;
         let k = rotary.apply(&heads(self.k_proj.forward(x)?)?, cos_sin)?;
         let v = heads(self.v_proj.forward(x)?)?;
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
         let dtype = q.dtype();
         // `eager_attention_forward` multiplies queries and keys in f32.
         let scores = autocandle_core::kernels::matmul(&q.to_dtype(DType::F32)?, &k.to_dtype(DType::F32)?.t()?)?;
@@ -240,7 +238,7 @@ impl GPTJModel {
             }
             None => None,
         };
-        let keep = padding(inputs.attention_mask.as_ref(), batch, past, seq)?;
+        let keep = attention_keep(inputs.attention_mask.as_ref(), batch, past, seq)?;
         // `create_causal_mask` looks for packed sequences only without a mask and a cache (the
         // forward pass makes one unless `use_cache` is false).
         let packed = if cache.is_none() && !cfg.use_cache && explicit && keep.is_none() {
@@ -264,52 +262,8 @@ impl GPTJModel {
     }
 }
 
-/// Which keys may be attended to, `[batch * (past + seq)]`, from a checked `attention_mask`
-/// (`None` without one).
-fn padding(mask: Option<&Tensor>, batch: usize, past: usize, seq: usize) -> Result<Option<Vec<bool>>> {
-    let Some(mask) = mask else { return Ok(None) };
-    let like = if past > 0 { "the cached plus the new tokens" } else { "`input_ids`" };
-    require_shape(mask, "attention_mask", &[batch, past + seq], like)?;
-    let keep = mask.ne(0u32)?.flatten_all()?.to_vec1::<u8>()?;
-    Ok(Some(keep.into_iter().map(|k| k != 0).collect()))
-}
-
-/// The number of positions in `cache`, checking that it was filled for `batch` rows.
-fn cached_len(cache: &KvCache, batch: usize) -> Result<usize> {
-    match cache.get(0) {
-        Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
-            "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \
-             `KvCache::select_rows`)",
-            k.dim(0)?
-        ))),
-        _ => Ok(cache.seq_len()),
-    }
-}
-
-impl LoadModel for GPTJModel {
-    type Config = GPTJConfig;
-    const BASE_MODEL_PREFIX: &'static str = "transformer";
-
-    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
-
-impl PreTrainedModel for GPTJModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for GPTJModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
+autocandle_decoder::own_base_model!(GPTJModel, config: GPTJConfig, prefix: "transformer",
+    hidden_size: |model| model.config().n_embd);
 
 /// What the unit tests reach inside the model.
 #[cfg(test)]

@@ -6,12 +6,10 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
-use autocandle_core::inputs::{dims2_int, ids_in_range, require_position_ids_shape, require_shape};
+use autocandle_core::inputs::{dims2_int, ids_in_range, require_position_ids_shape};
 use autocandle_core::nn::{embedding, linear_b, linear_no_bias, Embedding, Linear};
-use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, Error, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
-};
-use autocandle_decoder::MaskBuilder;
+use autocandle_core::{Activation, AutoRegister, BaseModelOutput, Error, KvCache, ModelInputs, Result};
+use autocandle_decoder::{attention_keep, cached_kv, cached_len, MaskBuilder};
 
 use crate::config::{OPTConfig, LAYER_NORM_EPS, POSITION_OFFSET};
 
@@ -63,10 +61,7 @@ impl OptAttention {
         let q = heads((self.q_proj.forward(x)? * self.scaling)?)?;
         let k = heads(self.k_proj.forward(x)?)?;
         let v = heads(self.v_proj.forward(x)?)?;
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
         let scores = autocandle_core::kernels::matmul(&q, &k.t()?)?;
         let probs = autocandle_core::kernels::masked_softmax(&scores, 1.0, mask)?.to_dtype(q.dtype())?;
         let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
@@ -256,7 +251,7 @@ impl OPTModel {
             return Err(Error::SequenceTooLong { len: total, max: cfg.max_position_embeddings });
         }
         let input_ids = ids_in_range(input_ids, "input_ids", cfg.vocab_size)?;
-        let keep = padding(inputs.attention_mask.as_ref(), batch, past, seq)?;
+        let keep = attention_keep(inputs.attention_mask.as_ref(), batch, past, seq)?;
         let positions = self.position_rows(inputs, keep.as_deref(), (batch, past, seq))?;
         let mask = MaskBuilder::new(batch, seq, past, keep, None).build(None, self.dtype, &self.device)?;
 
@@ -278,49 +273,5 @@ impl OPTModel {
     }
 }
 
-/// Which keys may be attended to, `[batch * (past + seq)]`, from a checked `attention_mask`
-/// (`None` without one).
-pub(crate) fn padding(mask: Option<&Tensor>, batch: usize, past: usize, seq: usize) -> Result<Option<Vec<bool>>> {
-    let Some(mask) = mask else { return Ok(None) };
-    let like = if past > 0 { "the cached plus the new tokens" } else { "`input_ids`" };
-    require_shape(mask, "attention_mask", &[batch, past + seq], like)?;
-    let keep = mask.ne(0u32)?.flatten_all()?.to_vec1::<u8>()?;
-    Ok(Some(keep.into_iter().map(|k| k != 0).collect()))
-}
-
-/// The number of positions in `cache`, checking that it was filled for `batch` rows.
-pub(crate) fn cached_len(cache: &KvCache, batch: usize) -> Result<usize> {
-    match cache.get(0) {
-        Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
-            "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \
-             `KvCache::select_rows`)",
-            k.dim(0)?
-        ))),
-        _ => Ok(cache.seq_len()),
-    }
-}
-
-impl LoadModel for OPTModel {
-    type Config = OPTConfig;
-    const BASE_MODEL_PREFIX: &'static str = "model";
-
-    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
-
-impl PreTrainedModel for OPTModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for OPTModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
+autocandle_decoder::own_base_model!(OPTModel, config: OPTConfig, prefix: "model",
+    hidden_size: |model| model.config().embed_dim());
