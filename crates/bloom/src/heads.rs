@@ -7,8 +7,8 @@
 
 use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{Classifier, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
 use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 
@@ -36,7 +36,9 @@ impl BloomLm {
 }
 
 // `max_positions` is `None`: ALiBi sets no limit.
-autocandle_decoder::own_causal_lm!(BloomLm, base: model, max_positions: |_model| None);
+autocandle_decoder::own_causal_lm!(
+    BloomLm, base: model, max_positions: |_model| None
+);
 
 /// A head built from an [`BloomConfig`].
 pub trait BloomHead: Sized {
@@ -66,27 +68,10 @@ impl BloomHead for BloomLm {
     }
 }
 
-impl BloomHead for SequenceClassifier<BloomModel> {
-    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
-        let model = BloomModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.hidden_size, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl BloomHead for TokenClassifier<BloomModel> {
-    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
-        let model = BloomModel::new(vb.pp("transformer"), config, None)?;
-        Ok(Self::new(model, linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?))
-    }
-}
-
-impl BloomHead for QuestionAnswerer<BloomModel> {
-    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
-        Self::with_qa_outputs(BloomModel::new(vb.pp("transformer"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    BloomHead for BloomModel, config: BloomConfig, prefix: "transformer", hidden: |config| config.hidden_size;
+    sequence_classification, token_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the BLOOM registered types from. Not
 /// public API.

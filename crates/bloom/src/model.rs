@@ -218,5 +218,6 @@ impl BloomModel {
     }
 }
 
-autocandle_decoder::own_base_model!(BloomModel, config: BloomConfig, prefix: "transformer",
-    hidden_size: |model| model.config().hidden_size);
+autocandle_decoder::own_base_model!(
+    BloomModel, config: BloomConfig, prefix: "transformer", hidden_size: |model| model.config().hidden_size
+);

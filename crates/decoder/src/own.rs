@@ -4,8 +4,8 @@
 //! head tied as `transformers` ties it ([`load_tied_lm_head`]), the small checks every such
 //! decoder makes ([`cached_len`], [`attention_keep`], [`cached_kv`]), ALiBi's slopes
 //! ([`alibi_slopes`]), the two-projection feed-forward network ([`DenseMlp`]) and the trait
-//! impls every base model and language-modelling head repeats
-//! ([`own_base_model!`](crate::own_base_model), [`own_causal_lm!`](crate::own_causal_lm)).
+//! impls every base model and head repeats ([`own_base_model!`](crate::own_base_model),
+//! [`own_causal_lm!`](crate::own_causal_lm), [`own_generic_heads!`](crate::own_generic_heads)).
 
 use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_position_ids_shape, require_shape};
 use autocandle_core::nn::{linear_b, linear_no_bias, Embedding, Linear};
@@ -263,7 +263,10 @@ impl DenseMlp {
 /// expand to. Not public API.
 #[doc(hidden)]
 pub mod __own {
-    pub use autocandle_core::heads::Encoder;
+    pub use autocandle_core::heads::{
+        Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+    };
+    pub use autocandle_core::nn::{linear, linear_no_bias};
     pub use autocandle_core::{
         BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
     };
@@ -375,6 +378,55 @@ macro_rules! own_causal_lm {
             fn max_positions(&self) -> Option<usize> {
                 let $m = &self.$base;
                 $max
+            }
+        }
+    };
+}
+
+/// The `load` impls, for an architecture's head trait `$head` (`fn load(vb: VarBuilder, config:
+/// &$config) -> Result<Self>`), of `autocandle_core::heads`' generic heads over the base model
+/// `$model` of a decoder with a network of its own, for the tasks listed: the base is
+/// `$model::new(vb.pp($prefix), config, None)`, its output `hidden` wide;
+/// `sequence_classification` puts `score` (no bias) on the last token that is not
+/// `config.pad_token_id`, `token_classification` puts `classifier` (with bias) on every token,
+/// `question_answering` reads `qa_outputs`:
+///
+/// ```ignore
+/// autocandle_decoder::own_generic_heads!(BloomHead for BloomModel, config: BloomConfig,
+///     prefix: "transformer", hidden: |config| config.hidden_size;
+///     sequence_classification, token_classification, question_answering);
+/// ```
+#[macro_export]
+macro_rules! own_generic_heads {
+    ($head:ident for $model:ty, config: $config:ty, prefix: $prefix:literal, hidden: |$c:ident| $hidden:expr;
+     $($task:ident),+ $(,)?) => {
+        $($crate::own_generic_heads!(@$task $head, $model, $config, $prefix, |$c| $hidden);)+
+    };
+    (@sequence_classification $head:ident, $model:ty, $config:ty, $prefix:literal, |$c:ident| $hidden:expr) => {
+        impl $head for $crate::__own::SequenceClassifier<$model> {
+            fn load(vb: $crate::__own::VarBuilder<'_>, config: &$config) -> $crate::__own::Result<Self> {
+                let model = <$model>::new(vb.pp($prefix), config, None)?;
+                let $c = config;
+                let score = $crate::__own::linear_no_bias($hidden, config.labels.num_labels(), vb.pp("score"))?;
+                let pooling = $crate::__own::Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+                Ok(Self::new(model, pooling, $crate::__own::Classifier::Linear(score)))
+            }
+        }
+    };
+    (@token_classification $head:ident, $model:ty, $config:ty, $prefix:literal, |$c:ident| $hidden:expr) => {
+        impl $head for $crate::__own::TokenClassifier<$model> {
+            fn load(vb: $crate::__own::VarBuilder<'_>, config: &$config) -> $crate::__own::Result<Self> {
+                let model = <$model>::new(vb.pp($prefix), config, None)?;
+                let $c = config;
+                let classifier = $crate::__own::linear($hidden, config.labels.num_labels(), vb.pp("classifier"))?;
+                Ok(Self::new(model, classifier))
+            }
+        }
+    };
+    (@question_answering $head:ident, $model:ty, $config:ty, $prefix:literal, |$c:ident| $hidden:expr) => {
+        impl $head for $crate::__own::QuestionAnswerer<$model> {
+            fn load(vb: $crate::__own::VarBuilder<'_>, config: &$config) -> $crate::__own::Result<Self> {
+                Self::with_qa_outputs(<$model>::new(vb.pp($prefix), config, None)?, vb)
             }
         }
     };

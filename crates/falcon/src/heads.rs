@@ -5,8 +5,8 @@
 //! `autocandle_core::heads`' generic heads over [`FalconModel`]; the language-modelling head
 //! is `lm_head`, tied to `transformer.word_embeddings`.
 
-use autocandle_core::heads::{Classifier, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
 use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 use candle_nn::VarBuilder;
@@ -34,7 +34,9 @@ impl FalconLm {
     }
 }
 
-autocandle_decoder::own_causal_lm!(FalconLm, base: transformer, max_positions: |transformer| transformer.max_positions());
+autocandle_decoder::own_causal_lm!(
+    FalconLm, base: transformer, max_positions: |transformer| transformer.max_positions()
+);
 
 /// A head built from a [`FalconConfig`].
 pub trait FalconHead: Sized {
@@ -62,28 +64,10 @@ impl FalconHead for FalconLm {
     }
 }
 
-impl FalconHead for SequenceClassifier<FalconModel> {
-    fn load(vb: VarBuilder<'_>, config: &FalconConfig) -> Result<Self> {
-        let model = FalconModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.hidden(), config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl FalconHead for TokenClassifier<FalconModel> {
-    fn load(vb: VarBuilder<'_>, config: &FalconConfig) -> Result<Self> {
-        let model = FalconModel::new(vb.pp("transformer"), config, None)?;
-        let classifier = linear(config.hidden(), config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self::new(model, classifier))
-    }
-}
-
-impl FalconHead for QuestionAnswerer<FalconModel> {
-    fn load(vb: VarBuilder<'_>, config: &FalconConfig) -> Result<Self> {
-        Self::with_qa_outputs(FalconModel::new(vb.pp("transformer"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    FalconHead for FalconModel, config: FalconConfig, prefix: "transformer", hidden: |config| config.hidden();
+    sequence_classification, token_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the Falcon registered types from.
 /// Not public API.

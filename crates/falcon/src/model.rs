@@ -317,5 +317,6 @@ impl FalconModel {
     }
 }
 
-autocandle_decoder::own_base_model!(FalconModel, config: FalconConfig, prefix: "transformer",
-    hidden_size: |model| model.config().hidden());
+autocandle_decoder::own_base_model!(
+    FalconModel, config: FalconConfig, prefix: "transformer", hidden_size: |model| model.config().hidden()
+);

@@ -278,5 +278,6 @@ impl GPT2Model {
     }
 }
 
-autocandle_decoder::own_base_model!(GPT2Model, config: GPT2Config, prefix: "transformer",
-    hidden_size: |model| model.config().n_embd);
+autocandle_decoder::own_base_model!(
+    GPT2Model, config: GPT2Config, prefix: "transformer", hidden_size: |model| model.config().n_embd
+);

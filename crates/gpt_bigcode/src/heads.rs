@@ -4,8 +4,8 @@
 //! Sequence and token classification are `autocandle_core::heads`' generic heads over
 //! [`GPTBigCodeModel`]; the language-modelling head is `lm_head`, tied to `transformer.wte`.
 
-use autocandle_core::heads::{Classifier, Pooling, SequenceClassifier, TokenClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
+use autocandle_core::heads::{SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
 use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 use candle_nn::VarBuilder;
@@ -33,7 +33,9 @@ impl GPTBigCodeLm {
     }
 }
 
-autocandle_decoder::own_causal_lm!(GPTBigCodeLm, base: transformer, max_positions: |transformer| Some(transformer.config().n_positions));
+autocandle_decoder::own_causal_lm!(
+    GPTBigCodeLm, base: transformer, max_positions: |transformer| Some(transformer.config().n_positions)
+);
 
 /// A head built from a [`GPTBigCodeConfig`].
 pub trait GPTBigCodeHead: Sized {
@@ -60,22 +62,10 @@ impl GPTBigCodeHead for GPTBigCodeLm {
     }
 }
 
-impl GPTBigCodeHead for SequenceClassifier<GPTBigCodeModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
-        let model = GPTBigCodeModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl GPTBigCodeHead for TokenClassifier<GPTBigCodeModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
-        let model = GPTBigCodeModel::new(vb.pp("transformer"), config, None)?;
-        let classifier = linear(config.n_embd, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self::new(model, classifier))
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    GPTBigCodeHead for GPTBigCodeModel, config: GPTBigCodeConfig, prefix: "transformer", hidden: |config| config.n_embd;
+    sequence_classification, token_classification
+);
 
 /// The heads `autocandle_core::register_heads!` builds the GPTBigCode registered types from.
 /// Not public API.

@@ -186,5 +186,6 @@ impl GPTBigCodeModel {
     }
 }
 
-autocandle_decoder::own_base_model!(GPTBigCodeModel, config: GPTBigCodeConfig, prefix: "transformer",
-    hidden_size: |model| model.config().n_embd);
+autocandle_decoder::own_base_model!(
+    GPTBigCodeModel, config: GPTBigCodeConfig, prefix: "transformer", hidden_size: |model| model.config().n_embd
+);

@@ -5,8 +5,8 @@
 //! `autocandle_core::heads`' generic heads over [`GPTNeoXModel`]; the language-modelling head
 //! is `lm_head` (`embed_out` in checkpoints saved before `transformers` 5).
 
-use autocandle_core::heads::{Classifier, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
 use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 use candle_nn::VarBuilder;
@@ -34,7 +34,9 @@ impl GPTNeoXLm {
     }
 }
 
-autocandle_decoder::own_causal_lm!(GPTNeoXLm, base: gpt_neox, max_positions: |gpt_neox| Some(gpt_neox.max_positions()));
+autocandle_decoder::own_causal_lm!(
+    GPTNeoXLm, base: gpt_neox, max_positions: |gpt_neox| Some(gpt_neox.max_positions())
+);
 
 /// A head built from a [`GPTNeoXConfig`].
 pub trait GPTNeoXHead: Sized {
@@ -62,28 +64,10 @@ impl GPTNeoXHead for GPTNeoXLm {
     }
 }
 
-impl GPTNeoXHead for SequenceClassifier<GPTNeoXModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
-        let model = GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?;
-        let score = linear_no_bias(config.hidden_size, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl GPTNeoXHead for TokenClassifier<GPTNeoXModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
-        let model = GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?;
-        let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self::new(model, classifier))
-    }
-}
-
-impl GPTNeoXHead for QuestionAnswerer<GPTNeoXModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
-        Self::with_qa_outputs(GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    GPTNeoXHead for GPTNeoXModel, config: GPTNeoXConfig, prefix: "gpt_neox", hidden: |config| config.hidden_size;
+    sequence_classification, token_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the GPT-NeoX registered types from.
 /// Not public API.

@@ -196,5 +196,6 @@ impl GPTNeoXModel {
     }
 }
 
-autocandle_decoder::own_base_model!(GPTNeoXModel, config: GPTNeoXConfig, prefix: "gpt_neox",
-    hidden_size: |model| model.config().hidden_size);
+autocandle_decoder::own_base_model!(
+    GPTNeoXModel, config: GPTNeoXConfig, prefix: "gpt_neox", hidden_size: |model| model.config().hidden_size
+);

@@ -9,7 +9,7 @@
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
-use autocandle_core::heads::{same_values, Classifier, Pooling, QuestionAnswerer, SequenceClassifier};
+use autocandle_core::heads::{same_values, QuestionAnswerer, SequenceClassifier};
 use autocandle_core::nn::{linear, linear_no_bias, Embedding, Linear};
 use autocandle_core::Result;
 
@@ -36,8 +36,9 @@ impl GPTJLm {
     }
 }
 
-autocandle_decoder::own_causal_lm!(GPTJLm, base: transformer,
-    max_positions: |transformer| Some(transformer.config().n_positions));
+autocandle_decoder::own_causal_lm!(
+    GPTJLm, base: transformer, max_positions: |transformer| Some(transformer.config().n_positions)
+);
 
 /// A head built from a [`GPTJConfig`].
 pub trait GPTJHead: Sized {
@@ -91,20 +92,10 @@ impl GPTJHead for GPTJLm {
     }
 }
 
-impl GPTJHead for SequenceClassifier<GPTJModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
-        let transformer = GPTJModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(transformer, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl GPTJHead for QuestionAnswerer<GPTJModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
-        Self::with_qa_outputs(GPTJModel::new(vb.pp("transformer"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    GPTJHead for GPTJModel, config: GPTJConfig, prefix: "transformer", hidden: |config| config.n_embd;
+    sequence_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the GPT-J registered types from. Not
 /// public API.

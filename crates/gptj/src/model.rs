@@ -262,8 +262,9 @@ impl GPTJModel {
     }
 }
 
-autocandle_decoder::own_base_model!(GPTJModel, config: GPTJConfig, prefix: "transformer",
-    hidden_size: |model| model.config().n_embd);
+autocandle_decoder::own_base_model!(
+    GPTJModel, config: GPTJConfig, prefix: "transformer", hidden_size: |model| model.config().n_embd
+);
 
 /// What the unit tests reach inside the model.
 #[cfg(test)]

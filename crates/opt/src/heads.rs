@@ -7,8 +7,8 @@
 
 use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{Classifier, Pooling, QuestionAnswerer, SequenceClassifier};
-use autocandle_core::nn::{linear_no_bias, Linear};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier};
+use autocandle_core::nn::Linear;
 use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 
@@ -36,8 +36,9 @@ impl OPTLm {
     }
 }
 
-autocandle_decoder::own_causal_lm!(OPTLm, base: model,
-    max_positions: |model| Some(model.config().max_position_embeddings));
+autocandle_decoder::own_causal_lm!(
+    OPTLm, base: model, max_positions: |model| Some(model.config().max_position_embeddings)
+);
 
 /// A head built from an [`OPTConfig`].
 pub trait OPTHead: Sized {
@@ -67,20 +68,10 @@ impl OPTHead for OPTLm {
     }
 }
 
-impl OPTHead for SequenceClassifier<OPTModel> {
-    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
-        let model = OPTModel::new(vb.pp("model"), config, None)?;
-        let score = linear_no_bias(config.embed_dim(), config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl OPTHead for QuestionAnswerer<OPTModel> {
-    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
-        Self::with_qa_outputs(OPTModel::new(vb.pp("model"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    OPTHead for OPTModel, config: OPTConfig, prefix: "model", hidden: |config| config.embed_dim();
+    sequence_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the OPT registered types from. Not
 /// public API.

@@ -273,5 +273,6 @@ impl OPTModel {
     }
 }
 
-autocandle_decoder::own_base_model!(OPTModel, config: OPTConfig, prefix: "model",
-    hidden_size: |model| model.config().embed_dim());
+autocandle_decoder::own_base_model!(
+    OPTModel, config: OPTConfig, prefix: "model", hidden_size: |model| model.config().embed_dim()
+);
