@@ -9,7 +9,7 @@ use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use autocandle_core::{Activation, Error, ForCausalLm, KvCache, LoadModel, Model, ModelInputs, Task};
-use autocandle_testing::{cached_vs_whole, ids, max_diff, selected_rows_vs_alone};
+use autocandle_testing::{cached_vs_whole, fresh_with_weights, ids, logits, max_diff, selected_rows_vs_alone};
 
 use crate::*;
 
@@ -30,13 +30,7 @@ fn tiny() -> GPTJConfig {
 }
 
 fn fresh_lm(cfg: &GPTJConfig) -> (GPTJForCausalLM, VarMap) {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    (GPTJForCausalLM::load(vb, cfg).unwrap(), varmap)
-}
-
-fn logits(m: &GPTJForCausalLM, x: &ModelInputs) -> Tensor {
-    ForCausalLm::forward(m, x).unwrap().logits
+    fresh_with_weights(cfg)
 }
 
 #[test]

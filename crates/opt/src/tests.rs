@@ -5,14 +5,13 @@
 // Tests may panic on failure.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use autocandle_core::{Activation, Error, ForCausalLm, KvCache, LoadModel, Model, ModelInputs, Task};
-use autocandle_testing::{cached_vs_whole, check_heads, ids, max_diff, selected_rows_vs_alone};
+use autocandle_testing::{
+    cached_vs_whole, check_heads, fresh_with_weights, ids, logits, max_diff, reloaded, selected_rows_vs_alone,
+};
 
 use crate::*;
 
@@ -32,13 +31,7 @@ fn tiny() -> OPTConfig {
 }
 
 fn fresh_lm(cfg: &OPTConfig) -> (OPTForCausalLM, VarMap) {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    (OPTForCausalLM::load(vb, cfg).unwrap(), varmap)
-}
-
-fn logits(m: &OPTForCausalLM, x: &ModelInputs) -> Tensor {
-    ForCausalLm::forward(m, x).unwrap().logits
+    fresh_with_weights(cfg)
 }
 
 #[test]
@@ -206,22 +199,9 @@ fn the_head_is_tied_as_transformers_ties_it() {
     assert_eq!(max_diff(&m.inner().lm_head().weight().unwrap(), &embed), 0.0);
 
     // A checkpoint with only `lm_head.weight` ties the other way.
-    let tensors: std::collections::HashMap<String, Tensor> = varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            let name = if k == "model.decoder.embed_tokens.weight" { "lm_head.weight".to_owned() } else { k.clone() };
-            (name, v.as_tensor().clone())
-        })
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &path).unwrap();
-    let checkpoint = Arc::new(Checkpoint::open(vec![path]).unwrap());
-    let (vb, _) = checkpoint_var_builder(checkpoint, "model", DType::F32, &Device::Cpu);
-    let loaded = OPTForCausalLM::load(vb, &tiny()).unwrap();
+    let rename =
+        |k: &str| if k == "model.decoder.embed_tokens.weight" { "lm_head.weight".to_owned() } else { k.to_owned() };
+    let loaded: OPTForCausalLM = reloaded(&varmap, rename, "model", &tiny());
     let x = ModelInputs::new(ids(&[&[3, 5, 7]]));
     assert_eq!(max_diff(&logits(&loaded, &x), &logits(&m, &x)), 0.0);
 }

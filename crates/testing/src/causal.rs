@@ -5,11 +5,45 @@
 // Test helpers may panic on failure.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use autocandle_core::{ForCausalLm, KvCache, LoadModel, ModelInputs};
 use candle_core::{DType, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::tensors::{ids, max_diff, CPU};
+
+/// `M` with freshly initialised f32 weights, and the map that holds them.
+pub fn fresh_with_weights<M: LoadModel>(config: &M::Config) -> (M, VarMap) {
+    let varmap = VarMap::new();
+    let model = M::load(VarBuilder::from_varmap(&varmap, DType::F32, CPU), config).unwrap();
+    (model, varmap)
+}
+
+/// The logits of `model` on `x`, without a cache.
+pub fn logits<M: ForCausalLm + ?Sized>(model: &M, x: &ModelInputs) -> Tensor {
+    model.forward(x).unwrap().logits
+}
+
+/// `M` loaded from a safetensors checkpoint of the tensors in `weights`, each saved under the
+/// name `rename` gives it, read as a checkpoint of a model with base prefix `base_prefix`.
+pub fn reloaded<M: LoadModel>(
+    weights: &VarMap,
+    rename: impl Fn(&str) -> String,
+    base_prefix: &str,
+    config: &M::Config,
+) -> M {
+    let tensors: HashMap<String, Tensor> =
+        weights.data().lock().unwrap().iter().map(|(k, v)| (rename(k), v.as_tensor().clone())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let checkpoint = Arc::new(Checkpoint::open(vec![path]).unwrap());
+    let (vb, _) = checkpoint_var_builder(checkpoint, base_prefix, DType::F32, CPU);
+    M::load(vb, config).unwrap()
+}
 
 /// `x` with the first `len` columns of `mask` as its `attention_mask`, when there is one.
 fn masked(x: Tensor, mask: Option<&Tensor>, len: usize) -> ModelInputs {

@@ -14,6 +14,6 @@ mod causal;
 mod heads;
 mod tensors;
 
-pub use causal::{cached_vs_whole, half_precision_runs, selected_rows_vs_alone};
+pub use causal::{cached_vs_whole, fresh_with_weights, half_precision_runs, logits, reloaded, selected_rows_vs_alone};
 pub use heads::{check_heads, llama_like_heads};
 pub use tensors::{fixture, fresh, ids, max_diff, path, pixels, reference, CPU};
