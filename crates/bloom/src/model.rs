@@ -9,7 +9,7 @@ use autocandle_core::inputs::{dims2_int, ids_in_range};
 use autocandle_core::nn::{embedding, linear, Embedding, Linear};
 use autocandle_core::{AutoRegister, BaseModelOutput, KvCache, ModelInputs, Result};
 pub use autocandle_decoder::alibi_slopes;
-use autocandle_decoder::{attention_keep, cached_kv, cached_len, MaskBuilder};
+use autocandle_decoder::{attention_keep, cached_kv, cached_len, grouped_attention, MaskBuilder};
 
 use crate::config::BloomConfig;
 
@@ -46,16 +46,13 @@ impl BloomAttention {
     /// `bias` is ALiBi plus the causal and padding masks, additive, broadcastable to
     /// `[batch, heads, seq, past + seq]`.
     fn forward(&self, x: &Tensor, bias: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
+        let (batch, seq, _) = x.dims3()?;
         let fused = self.query_key_value.forward(x)?.reshape((batch, seq, self.num_heads, 3, self.head_dim))?;
         let part =
             |i: usize| -> Result<Tensor> { Ok(fused.narrow(3, i, 1)?.squeeze(3)?.transpose(1, 2)?.contiguous()?) };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
         let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
-        let scores = autocandle_core::kernels::matmul(&q, &k.t()?)?;
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let probs = autocandle_core::kernels::masked_softmax(&scores, scale, Some(bias))?.to_dtype(q.dtype())?;
-        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+        let context = grouped_attention(&q, &k, &v, (self.head_dim as f64).powf(-0.5), Some(bias))?;
         Ok(self.dense.forward(&context)?)
     }
 }

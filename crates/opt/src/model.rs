@@ -9,7 +9,7 @@ use candle_nn::{LayerNorm, VarBuilder};
 use autocandle_core::inputs::{dims2_int, ids_in_range, require_position_ids_shape};
 use autocandle_core::nn::{embedding, linear_b, linear_no_bias, Embedding, Linear};
 use autocandle_core::{Activation, AutoRegister, BaseModelOutput, Error, KvCache, ModelInputs, Result};
-use autocandle_decoder::{attention_keep, cached_kv, cached_len, MaskBuilder};
+use autocandle_decoder::{attention_keep, cached_kv, cached_len, grouped_attention, MaskBuilder};
 
 use crate::config::{OPTConfig, LAYER_NORM_EPS, POSITION_OFFSET};
 
@@ -54,7 +54,7 @@ impl OptAttention {
     }
 
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
+        let (batch, seq, _) = x.dims3()?;
         let heads = |t: Tensor| -> Result<Tensor> {
             Ok(t.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
@@ -62,9 +62,7 @@ impl OptAttention {
         let k = heads(self.k_proj.forward(x)?)?;
         let v = heads(self.v_proj.forward(x)?)?;
         let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
-        let scores = autocandle_core::kernels::matmul(&q, &k.t()?)?;
-        let probs = autocandle_core::kernels::masked_softmax(&scores, 1.0, mask)?.to_dtype(q.dtype())?;
-        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+        let context = grouped_attention(&q, &k, &v, 1.0, mask)?;
         Ok(self.out_proj.forward(&context)?)
     }
 }
