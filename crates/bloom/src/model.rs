@@ -121,10 +121,8 @@ impl BloomModel {
     pub fn new(vb: VarBuilder<'_>, config: &BloomConfig, word_embeddings: Option<Embedding>) -> Result<Self> {
         config.validate()?;
         let (h, eps) = (config.hidden_size, config.layer_norm_epsilon);
-        let word_embeddings = match word_embeddings {
-            Some(layer) => layer,
-            None => embedding(config.vocab_size, h, vb.pp("word_embeddings"))?,
-        };
+        let word_embeddings =
+            word_embeddings.map_or_else(|| embedding(config.vocab_size, h, vb.pp("word_embeddings")), Ok)?;
         let blocks = (0..config.n_layer)
             .map(|i| BloomBlock::load(vb.pp(format!("h.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;
@@ -198,10 +196,7 @@ impl BloomModel {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let input_ids = ids_in_range(input_ids, "input_ids", cfg.vocab_size)?;
         let keep = attention_keep(inputs.attention_mask.as_ref(), batch, past, seq)?;
         let bias = self.attention_bias(keep, (batch, past, seq))?;

@@ -53,10 +53,7 @@ pub fn prepare_inputs(
 ) -> Result<PreparedInputs> {
     let input_ids = inputs.input_ids()?;
     let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-    let past = match cache {
-        Some(cache) => cached_len(cache, batch)?,
-        None => 0,
-    };
+    let past = cached_len(cache, batch)?;
     let total = past + seq;
     let (positions, max_position) = match &inputs.position_ids {
         Some(p) => {
@@ -175,8 +172,10 @@ pub fn load_tied_lm_head<M>(
     Ok((model, head))
 }
 
-/// The number of positions in `cache`, checking that it was filled for `batch` rows.
-pub fn cached_len(cache: &KvCache, batch: usize) -> Result<usize> {
+/// The number of positions in `cache` (0 without one), checking that it was filled for
+/// `batch` rows.
+pub fn cached_len(cache: Option<&KvCache>, batch: usize) -> Result<usize> {
+    let Some(cache) = cache else { return Ok(0) };
     match cache.get(0) {
         Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
             "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \

@@ -232,10 +232,8 @@ impl FalconModel {
             let max = if spec.extends_context() { usize::MAX } else { config.max_position_embeddings };
             (Some(RotaryEmbedding::new(spec, config.head_dim(), vb.device())?), max)
         };
-        let word_embeddings = match word_embeddings {
-            Some(e) => e,
-            None => embedding(config.vocab_size, h, vb.pp("word_embeddings"))?,
-        };
+        let word_embeddings =
+            word_embeddings.map_or_else(|| embedding(config.vocab_size, h, vb.pp("word_embeddings")), Ok)?;
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("h.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;

@@ -236,10 +236,7 @@ impl GPT2Model {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let total = past + seq;
         let position_ids = match &inputs.position_ids {
             Some(p) => Some(checked_position_ids(p, (batch, seq), cfg.n_positions, "n_positions")?),

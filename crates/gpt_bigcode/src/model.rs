@@ -121,10 +121,7 @@ impl GPTBigCodeModel {
     pub fn new(vb: VarBuilder<'_>, config: &GPTBigCodeConfig, wte: Option<Embedding>) -> Result<Self> {
         config.validate()?;
         let h = config.n_embd;
-        let wte = match wte {
-            Some(e) => e,
-            None => embedding(config.vocab_size, h, vb.pp("wte"))?,
-        };
+        let wte = wte.map_or_else(|| embedding(config.vocab_size, h, vb.pp("wte")), Ok)?;
         let blocks =
             (0..config.n_layer).map(|i| Block::load(vb.pp(format!("h.{i}")), config, i)).collect::<Result<Vec<_>>>()?;
         Ok(Self {

@@ -130,10 +130,7 @@ impl GPTNeoXModel {
         let spec = config.rope_spec()?;
         let max_positions = if spec.extends_context() { usize::MAX } else { config.max_position_embeddings };
         let h = config.hidden_size;
-        let embed_in = match embed_in {
-            Some(e) => e,
-            None => embedding(config.vocab_size, h, vb.pp("embed_in"))?,
-        };
+        let embed_in = embed_in.map_or_else(|| embedding(config.vocab_size, h, vb.pp("embed_in")), Ok)?;
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("layers.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;

@@ -175,10 +175,7 @@ impl GPTJModel {
     pub fn new(vb: VarBuilder<'_>, config: &GPTJConfig, wte: Option<Embedding>) -> Result<Self> {
         config.validate()?;
         let h = config.n_embd;
-        let wte = match wte {
-            Some(layer) => layer,
-            None => embedding(config.vocab_size, h, vb.pp("wte"))?,
-        };
+        let wte = wte.map_or_else(|| embedding(config.vocab_size, h, vb.pp("wte")), Ok)?;
         let blocks = (0..config.n_layer)
             .map(|i| GptjBlock::load(vb.pp(format!("h.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;
@@ -216,10 +213,7 @@ impl GPTJModel {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let total = past + seq;
         let (positions, explicit) = match &inputs.position_ids {
             Some(p) => (checked_position_ids(p, (batch, seq), cfg.n_positions, "n_positions")?, true),

@@ -140,10 +140,7 @@ impl OPTModel {
         config.validate()?;
         let vb = vb.pp("decoder");
         let (h, e) = (config.hidden_size, config.embed_dim());
-        let embed_tokens = match embed_tokens {
-            Some(layer) => layer,
-            None => embedding(config.vocab_size, e, vb.pp("embed_tokens"))?,
-        };
+        let embed_tokens = embed_tokens.map_or_else(|| embedding(config.vocab_size, e, vb.pp("embed_tokens")), Ok)?;
         let rows = config.max_position_embeddings + POSITION_OFFSET;
         let (project_in, project_out) = if e != h {
             (Some(linear_no_bias(e, h, vb.pp("project_in"))?), Some(linear_no_bias(h, e, vb.pp("project_out"))?))
@@ -240,10 +237,7 @@ impl OPTModel {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let total = past + seq;
         if inputs.position_ids.is_none() && total > cfg.max_position_embeddings {
             return Err(Error::SequenceTooLong { len: total, max: cfg.max_position_embeddings });
