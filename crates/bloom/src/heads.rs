@@ -59,7 +59,7 @@ impl BloomHead for BloomLm {
         let (model, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.hidden_size),
             |vb, embed| BloomModel::new(vb, config, embed),
             BloomModel::word_embeddings,

@@ -11,9 +11,9 @@ use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, requi
 use autocandle_core::nn::{linear_b, linear_no_bias, Embedding, Linear};
 use autocandle_core::{Activation, Error, KvCache, ModelInputs, Result};
 use candle_core::{Device, Module, Tensor};
-use candle_nn::VarBuilder;
+use candle_nn::{Init, VarBuilder};
 
-use crate::heads::same_layer_values;
+use crate::heads::{same_layer_values, with_bias};
 use crate::mask::MaskBuilder;
 
 /// The checked inputs of one forward pass: ids, positions and the mask pattern.
@@ -125,16 +125,17 @@ pub struct LmHeadNames<'a> {
     pub embedding: &'a str,
 }
 
-/// Load a base model and its language-modelling head (no bias, `[vocab, hidden]`) with
-/// `transformers`' weight tying at load: with `tie` the head is the token embedding (a saved
-/// model usually has no head weight), unless the checkpoint holds a head with other values
-/// (then they stay apart); a checkpoint with a head and no embedding ties the other way
-/// round. `load_base` builds the base from its `VarBuilder` and, when given, the embedding to
-/// use; `embedding_of` returns the base's token embedding.
+/// Load a base model and its language-modelling head (`[vocab, hidden]`, with a bias when
+/// `bias`) with `transformers`' weight tying at load: with `tie` the head is the token
+/// embedding (a saved model usually has no head weight), unless the checkpoint holds a head
+/// with other values (then they stay apart); a checkpoint with a head and no embedding ties the
+/// other way round. The bias of a head tied to the embedding is read apart (zeros where a fresh
+/// model makes it). `load_base` builds the base from its `VarBuilder` and, when given, the
+/// embedding to use; `embedding_of` returns the base's token embedding.
 pub fn load_tied_lm_head<M>(
     vb: VarBuilder<'_>,
     names: LmHeadNames<'_>,
-    tie: bool,
+    (tie, bias): (bool, bool),
     (vocab, hidden): (usize, usize),
     load_base: impl FnOnce(VarBuilder<'_>, Option<Embedding>) -> Result<M>,
     embedding_of: impl Fn(&M) -> &Embedding,
@@ -150,10 +151,10 @@ pub fn load_tied_lm_head<M>(
     let base_vb = vb.pp(names.base);
     if !tie {
         let model = load_base(base_vb, None)?;
-        return Ok((model, linear_no_bias(hidden, vocab, vb.pp(head_name))?));
+        return Ok((model, linear_b(hidden, vocab, bias, vb.pp(head_name))?));
     }
     if has_head && !base_vb.contains_tensor(names.embedding) {
-        let head = linear_no_bias(hidden, vocab, vb.pp(head_name))?;
+        let head = linear_b(hidden, vocab, bias, vb.pp(head_name))?;
         let embedding = Embedding::tied_to(&head)?;
         return Ok((load_base(base_vb, Some(embedding))?, head));
     }
@@ -169,6 +170,10 @@ pub fn load_tied_lm_head<M>(
     } else {
         tied
     };
+    if bias {
+        let bias = vb.pp(head_name).get_with_hints(vocab, "bias", Init::Const(0.0))?;
+        return Ok((model, with_bias(&head, bias)?));
+    }
     Ok((model, head))
 }
 

@@ -55,7 +55,7 @@ impl FalconHead for FalconLm {
         let (transformer, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.hidden()),
             |vb, embed| FalconModel::new(vb, config, embed),
             FalconModel::word_embeddings,

@@ -53,7 +53,7 @@ impl GPTBigCodeHead for GPTBigCodeLm {
         let (transformer, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.n_embd),
             |vb, embed| GPTBigCodeModel::new(vb, config, embed),
             GPTBigCodeModel::wte,

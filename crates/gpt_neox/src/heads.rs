@@ -55,7 +55,7 @@ impl GPTNeoXHead for GPTNeoXLm {
         let (gpt_neox, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.hidden_size),
             |vb, embed| GPTNeoXModel::new(vb, config, embed),
             GPTNeoXModel::embed_in,

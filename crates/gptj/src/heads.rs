@@ -6,12 +6,12 @@
 //! `GenericForQuestionAnswering`); the language modelling head is GPT-J's own (`lm_head`, with
 //! a bias).
 
-use candle_core::Tensor;
-use candle_nn::{Init, VarBuilder};
+use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{same_values, QuestionAnswerer, SequenceClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Embedding, Linear};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier};
+use autocandle_core::nn::Linear;
 use autocandle_core::Result;
+use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 
 use crate::config::GPTJConfig;
 use crate::model::GPTJModel;
@@ -48,15 +48,6 @@ pub trait GPTJHead: Sized {
     fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self>;
 }
 
-/// `layer` (a tied weight, float or quantized) with `bias` added.
-fn with_bias(layer: Linear, bias: Tensor) -> Result<Linear> {
-    Ok(match (layer.dense_weight(), layer.qtensor()) {
-        (Some(weight), _) => Linear::new(weight.clone(), Some(bias)),
-        (None, Some(q)) => Linear::quantized(q.clone(), Some(bias), layer.dtype())?,
-        (None, None) => Linear::new(layer.weight()?, Some(bias)),
-    })
-}
-
 impl GPTJHead for GPTJLm {
     /// With `tie_word_embeddings` (false by default), `lm_head.weight` is `transformer.wte` as
     /// `transformers` ties it at load time (unless the checkpoint holds a different one; a
@@ -64,30 +55,15 @@ impl GPTJHead for GPTJLm {
     /// read.
     fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
         config.validate()?;
-        let (vocab, h) = (config.vocab_size, config.n_embd);
-        let base = vb.pp("transformer");
-        let has_head = vb.contains_tensor("lm_head.weight");
-        let (transformer, lm_head) = if !config.tie_word_embeddings {
-            (GPTJModel::new(base, config, None)?, linear(h, vocab, vb.pp("lm_head"))?)
-        } else if has_head && !base.contains_tensor("wte.weight") {
-            let head = linear(h, vocab, vb.pp("lm_head"))?;
-            (GPTJModel::new(base, config, Some(Embedding::tied_to(&head)?))?, head)
-        } else {
-            let transformer = GPTJModel::new(base, config, None)?;
-            let bias = vb.get_with_hints(vocab, "lm_head.bias", Init::Const(0.0))?;
-            let tied = Linear::tied_to(transformer.word_embeddings())?;
-            let head = if has_head {
-                let own = linear_no_bias(h, vocab, vb.pp("lm_head"))?;
-                if same_values(&own.weight()?, &tied.weight()?)? {
-                    tied
-                } else {
-                    own
-                }
-            } else {
-                tied
-            };
-            (transformer, with_bias(head, bias)?)
-        };
+        let names = LmHeadNames { head: &["lm_head"], base: "transformer", embedding: "wte.weight" };
+        let (transformer, lm_head) = load_tied_lm_head(
+            vb,
+            names,
+            (config.tie_word_embeddings, true),
+            (config.vocab_size, config.n_embd),
+            |vb, embed| GPTJModel::new(vb, config, embed),
+            GPTJModel::word_embeddings,
+        )?;
         Ok(Self { transformer, lm_head })
     }
 }

@@ -59,7 +59,7 @@ impl OPTHead for OPTLm {
         let (model, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.embed_dim()),
             |vb, embed| OPTModel::new(vb, config, embed),
             OPTModel::embed_tokens,
