@@ -5,14 +5,12 @@
 //! `autocandle_core::heads`' generic ones over [`BloomModel`]; the language modelling head is
 //! BLOOM's own (`lm_head`, tied to `transformer.word_embeddings`).
 
-use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{
-    same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
-};
-use autocandle_core::nn::{linear, linear_no_bias, Embedding, Linear};
-use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
+use autocandle_core::Result;
+use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 
 use crate::config::BloomConfig;
 use crate::model::BloomModel;
@@ -35,51 +33,12 @@ impl BloomLm {
     pub fn lm_head(&self) -> &Linear {
         &self.lm_head
     }
-
-    fn logits(&self, inputs: &ModelInputs, cache: Option<&mut KvCache>) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.model.run(inputs, cache)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
 }
 
-impl PreTrainedModel for BloomLm {
-    fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.model)
-    }
-
-    fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.model)
-    }
-}
-
-impl ForCausalLm for BloomLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        self.logits(inputs, None)
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        self.logits(inputs, Some(cache))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    /// `None`: ALiBi sets no limit.
-    fn max_positions(&self) -> Option<usize> {
-        None
-    }
-}
-
-impl Encoder for BloomModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().hidden_size
-    }
-}
+// `max_positions` is `None`: ALiBi sets no limit.
+autocandle_decoder::own_causal_lm!(
+    BloomLm, base: model, max_positions: |_model| None
+);
 
 /// A head built from an [`BloomConfig`].
 pub trait BloomHead: Sized {
@@ -89,11 +48,6 @@ pub trait BloomHead: Sized {
     fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self>;
 }
 
-/// Whether two float layers hold the same values (quantized ones are compared dequantized).
-fn same_weights(a: &Linear, b: &Linear) -> Result<bool> {
-    same_values(&a.weight()?, &b.weight()?)
-}
-
 impl BloomHead for BloomLm {
     /// Follows `transformers`' weight tying at load time: with `tie_word_embeddings` the head
     /// is `transformer.word_embeddings` (a saved model has no `lm_head.weight`), unless the
@@ -101,54 +55,23 @@ impl BloomHead for BloomLm {
     /// `transformers`); a checkpoint with only `lm_head.weight` ties the other way.
     fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
         config.validate()?;
-        let (vocab, e) = (config.vocab_size, config.hidden_size);
-        let base = vb.pp("transformer");
-        let has_head = vb.contains_tensor("lm_head.weight");
-        let (model, lm_head) = if !config.tie_word_embeddings {
-            (BloomModel::new(base, config, None)?, linear_no_bias(e, vocab, vb.pp("lm_head"))?)
-        } else if has_head && !base.contains_tensor("word_embeddings.weight") {
-            let head = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
-            (BloomModel::new(base, config, Some(Embedding::tied_to(&head)?))?, head)
-        } else {
-            let model = BloomModel::new(base, config, None)?;
-            let tied = Linear::tied_to(model.word_embeddings())?;
-            let head = if has_head {
-                let own = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
-                if same_weights(&own, &tied)? {
-                    tied
-                } else {
-                    own
-                }
-            } else {
-                tied
-            };
-            (model, head)
-        };
+        let names = LmHeadNames { head: &["lm_head"], base: "transformer", embedding: "word_embeddings.weight" };
+        let (model, lm_head) = load_tied_lm_head(
+            vb,
+            names,
+            (config.tie_word_embeddings, false),
+            (config.vocab_size, config.hidden_size),
+            |vb, embed| BloomModel::new(vb, config, embed),
+            BloomModel::word_embeddings,
+        )?;
         Ok(Self { model, lm_head })
     }
 }
 
-impl BloomHead for SequenceClassifier<BloomModel> {
-    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
-        let model = BloomModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.hidden_size, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl BloomHead for TokenClassifier<BloomModel> {
-    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
-        let model = BloomModel::new(vb.pp("transformer"), config, None)?;
-        Ok(Self::new(model, linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?))
-    }
-}
-
-impl BloomHead for QuestionAnswerer<BloomModel> {
-    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
-        Self::with_qa_outputs(BloomModel::new(vb.pp("transformer"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    BloomHead for BloomModel, config: BloomConfig, prefix: "transformer", hidden: |config| config.hidden_size;
+    sequence_classification, token_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the BLOOM registered types from. Not
 /// public API.

@@ -5,33 +5,13 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
-use autocandle_core::inputs::{dims2_int, ids_in_range, require_shape};
+use autocandle_core::inputs::{dims2_int, ids_in_range};
 use autocandle_core::nn::{embedding, linear, Embedding, Linear};
-use autocandle_core::{
-    AutoRegister, BaseModelOutput, Error, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
-};
-use autocandle_decoder::MaskBuilder;
+use autocandle_core::{AutoRegister, BaseModelOutput, KvCache, ModelInputs, Result};
+pub use autocandle_decoder::alibi_slopes;
+use autocandle_decoder::{attention_keep, cached_kv, cached_len, grouped_attention, MaskBuilder};
 
 use crate::config::BloomConfig;
-
-/// `_get_alibi_slopes`: one slope per head, in f32. For a head count that is not a power of
-/// two, the slopes of the largest power of two below it, then every other slope of the next
-/// power of two.
-pub fn alibi_slopes(num_heads: usize) -> Vec<f32> {
-    if num_heads == 0 {
-        return Vec::new();
-    }
-    let closest = 1usize << num_heads.ilog2();
-    let base_of = |n: usize| (2f64).powf(-(2f64.powf(-((n as f64).log2() - 3.0)))) as f32;
-    let base = base_of(closest);
-    let mut slopes: Vec<f32> = (1..=closest).map(|p| base.powf(p as f32)).collect();
-    if closest != num_heads {
-        let extra = base_of(2 * closest);
-        let remaining = closest.min(num_heads - closest);
-        slopes.extend((0..remaining).map(|i| extra.powf((2 * i + 1) as f32)));
-    }
-    slopes
-}
 
 /// `bloom_gelu_forward`: `x * 0.5 * (1 + tanh(0.79788456 * x * (1 + 0.044715 * x * x)))`, with
 /// BLOOM's own rounded constant, in the dtype of `x`.
@@ -66,19 +46,13 @@ impl BloomAttention {
     /// `bias` is ALiBi plus the causal and padding masks, additive, broadcastable to
     /// `[batch, heads, seq, past + seq]`.
     fn forward(&self, x: &Tensor, bias: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
+        let (batch, seq, _) = x.dims3()?;
         let fused = self.query_key_value.forward(x)?.reshape((batch, seq, self.num_heads, 3, self.head_dim))?;
         let part =
             |i: usize| -> Result<Tensor> { Ok(fused.narrow(3, i, 1)?.squeeze(3)?.transpose(1, 2)?.contiguous()?) };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
-        let scores = autocandle_core::kernels::matmul(&q, &k.t()?)?;
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let probs = autocandle_core::kernels::masked_softmax(&scores, scale, Some(bias))?.to_dtype(q.dtype())?;
-        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
+        let context = grouped_attention(&q, &k, &v, (self.head_dim as f64).powf(-0.5), Some(bias))?;
         Ok(self.dense.forward(&context)?)
     }
 }
@@ -147,10 +121,8 @@ impl BloomModel {
     pub fn new(vb: VarBuilder<'_>, config: &BloomConfig, word_embeddings: Option<Embedding>) -> Result<Self> {
         config.validate()?;
         let (h, eps) = (config.hidden_size, config.layer_norm_epsilon);
-        let word_embeddings = match word_embeddings {
-            Some(layer) => layer,
-            None => embedding(config.vocab_size, h, vb.pp("word_embeddings"))?,
-        };
+        let word_embeddings =
+            word_embeddings.map_or_else(|| embedding(config.vocab_size, h, vb.pp("word_embeddings")), Ok)?;
         let blocks = (0..config.n_layer)
             .map(|i| BloomBlock::load(vb.pp(format!("h.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;
@@ -224,20 +196,9 @@ impl BloomModel {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let input_ids = ids_in_range(input_ids, "input_ids", cfg.vocab_size)?;
-        let keep = match &inputs.attention_mask {
-            Some(mask) => {
-                let like = if past > 0 { "the cached plus the new tokens" } else { "`input_ids`" };
-                require_shape(mask, "attention_mask", &[batch, past + seq], like)?;
-                let keep = mask.ne(0u32)?.flatten_all()?.to_vec1::<u8>()?;
-                Some(keep.into_iter().map(|k| k != 0).collect::<Vec<bool>>())
-            }
-            None => None,
-        };
+        let keep = attention_keep(inputs.attention_mask.as_ref(), batch, past, seq)?;
         let bias = self.attention_bias(keep, (batch, past, seq))?;
 
         let embedded = self.word_embeddings.forward(&input_ids)?;
@@ -249,39 +210,6 @@ impl BloomModel {
     }
 }
 
-/// The number of positions in `cache`, checking that it was filled for `batch` rows.
-fn cached_len(cache: &KvCache, batch: usize) -> Result<usize> {
-    match cache.get(0) {
-        Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
-            "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \
-             `KvCache::select_rows`)",
-            k.dim(0)?
-        ))),
-        _ => Ok(cache.seq_len()),
-    }
-}
-
-impl LoadModel for BloomModel {
-    type Config = BloomConfig;
-    const BASE_MODEL_PREFIX: &'static str = "transformer";
-
-    fn load(vb: VarBuilder<'_>, config: &BloomConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
-
-impl PreTrainedModel for BloomModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for BloomModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
+autocandle_decoder::own_base_model!(
+    BloomModel, config: BloomConfig, prefix: "transformer", hidden_size: |model| model.config().hidden_size
+);

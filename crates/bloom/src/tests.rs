@@ -1,18 +1,17 @@
-//! Unit tests: config parsing and validation, the ALiBi slopes and BLOOM's GELU, every head
-//! through the registry, the key/value cache against whole-sequence runs, padding, input
-//! errors and weight tying.
+//! Unit tests: config parsing and validation, BLOOM's GELU, every head through the
+//! registry, the key/value cache against whole-sequence runs, padding, input errors and
+//! weight tying.
 
 // Tests may panic on failure.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use autocandle_core::{Error, ForCausalLm, KvCache, LoadModel, Model, ModelInputs, Task};
-use autocandle_testing::{check_heads, ids, max_diff};
+use autocandle_testing::{
+    cached_vs_whole, check_heads, fresh_with_weights, ids, logits, max_diff, reloaded, selected_rows_vs_alone,
+};
 
 use crate::*;
 
@@ -30,13 +29,7 @@ fn tiny() -> BloomConfig {
 }
 
 fn fresh_lm(cfg: &BloomConfig) -> (BloomForCausalLM, VarMap) {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    (BloomForCausalLM::load(vb, cfg).unwrap(), varmap)
-}
-
-fn logits(m: &BloomForCausalLM, x: &ModelInputs) -> Tensor {
-    ForCausalLm::forward(m, x).unwrap().logits
+    fresh_with_weights(cfg)
 }
 
 #[test]
@@ -74,22 +67,6 @@ fn invalid_configs_are_clear_errors() {
 }
 
 #[test]
-fn alibi_slopes_match_transformers() {
-    // torch: _get_alibi_slopes(n, "cpu").tolist()
-    assert_eq!(alibi_slopes(4), [0.25, 0.0625, 0.015625, 0.00390625]);
-    assert_eq!(alibi_slopes(8), (1..=8).map(|p| 0.5f32.powi(p)).collect::<Vec<_>>());
-    // 6 heads: the 4-head series, then the odd powers of the 8-head base.
-    assert_eq!(alibi_slopes(6), [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125]);
-    // 12 heads: 8, then 4 of the 16-head series (odd powers of 2^-0.5).
-    let s12 = alibi_slopes(12);
-    assert_eq!(s12.len(), 12);
-    for (got, p) in s12[8..].iter().zip([1, 3, 5, 7]) {
-        assert!((got - 2f32.powf(-0.5 * p as f32)).abs() < 1e-7, "{s12:?}");
-    }
-    assert_eq!(alibi_slopes(1), [0.00390625]);
-}
-
-#[test]
 fn bloom_gelu_uses_its_own_constant() {
     let x = Tensor::new(&[-3f32, -1.0, 0.0, 0.5, 2.0], &Device::Cpu).unwrap();
     let got = bloom_gelu(&x).unwrap().to_vec1::<f32>().unwrap();
@@ -120,15 +97,7 @@ fn cached_decoding_equals_the_whole_sequence() {
     {
         let (m, _) = fresh_lm(&cfg);
         let all = ids(&[&[3, 5, 7, 9, 11, 13], &[2, 4, 6, 8, 10, 12]]);
-        let whole = logits(&m, &ModelInputs::new(all.clone()));
-        let mut cache = KvCache::new();
-        let mut steps =
-            vec![m.forward_with_cache(&ModelInputs::new(all.i((.., ..2)).unwrap()), &mut cache).unwrap().logits];
-        for t in 2..6 {
-            let x = ModelInputs::new(all.i((.., t..t + 1)).unwrap());
-            steps.push(m.forward_with_cache(&x, &mut cache).unwrap().logits);
-        }
-        assert!(max_diff(&whole, &Tensor::cat(&steps, 1).unwrap()) < 1e-5, "{cfg:?}");
+        assert!(cached_vs_whole(&m, &all, None, 2).0 < 1e-5, "{cfg:?}");
     }
 }
 
@@ -193,19 +162,8 @@ fn the_head_is_tied_as_transformers_ties_it() {
     assert_eq!(max_diff(&m.inner().lm_head().weight().unwrap(), &embed), 0.0);
 
     // A base-model checkpoint (no `transformer.` prefix) loads into the LM head, tied.
-    let tensors: std::collections::HashMap<String, Tensor> = varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.strip_prefix("transformer.").unwrap_or(k).to_owned(), v.as_tensor().clone()))
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &path).unwrap();
-    let checkpoint = Arc::new(Checkpoint::open(vec![path]).unwrap());
-    let (vb, _) = checkpoint_var_builder(checkpoint, "transformer", DType::F32, &Device::Cpu);
-    let loaded = BloomForCausalLM::load(vb, &tiny()).unwrap();
+    let rename = |k: &str| k.strip_prefix("transformer.").unwrap_or(k).to_owned();
+    let loaded: BloomForCausalLM = reloaded(&varmap, rename, "transformer", &tiny());
     let x = ModelInputs::new(ids(&[&[3, 5, 7]]));
     assert_eq!(max_diff(&logits(&loaded, &x), &logits(&m, &x)), 0.0);
 }
@@ -215,30 +173,11 @@ fn the_head_is_tied_as_transformers_ties_it() {
 #[test]
 fn selected_cache_rows_continue_alone() {
     let (m, _) = fresh_lm(&tiny());
-    let mut cache = KvCache::new();
-    m.forward_with_cache(&ModelInputs::new(ids(&[&[3, 5, 7], &[4, 6, 8]])), &mut cache).unwrap();
-    cache.select_rows(&Tensor::new(&[1u32, 1, 0], &Device::Cpu).unwrap()).unwrap();
-    let step = m.forward_with_cache(&ModelInputs::new(ids(&[&[9], &[10], &[11]])), &mut cache).unwrap().logits;
-    for (row, prompt) in [(0, [4u32, 6, 8, 9]), (1, [4, 6, 8, 10]), (2, [3, 5, 7, 11])] {
-        let alone = logits(&m, &ModelInputs::new(ids(&[&prompt])));
-        assert!(max_diff(&step.i(row..row + 1).unwrap(), &alone.i((.., 3..)).unwrap()) < 1e-5, "row {row}");
-    }
+    let prompt = ids(&[&[3, 5, 7], &[4, 6, 8]]);
+    assert!(selected_rows_vs_alone(&m, &prompt, None, &[1, 1, 0], &[9, 10, 11]) < 1e-5);
 }
 
 #[test]
 fn half_precision_runs() {
-    for dtype in [DType::F16, DType::BF16] {
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
-        let m = BloomForCausalLM::load(vb, &tiny()).unwrap();
-        let x = ModelInputs::new(ids(&[&[3, 5, 7], &[0, 4, 6]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
-        let out = logits(&m, &x);
-        assert_eq!(out.dtype(), dtype);
-        let sum = out.to_dtype(DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(sum.is_finite(), "{dtype:?}");
-        let mut cache = KvCache::new();
-        m.forward_with_cache(&x, &mut cache).unwrap();
-        let step = ModelInputs::new(ids(&[&[9], &[9]])).with_attention_mask(ids(&[&[1, 1, 1, 1], &[0, 1, 1, 1]]));
-        m.forward_with_cache(&step, &mut cache).unwrap();
-    }
+    autocandle_testing::half_precision_runs::<BloomForCausalLM>(&tiny());
 }

@@ -135,7 +135,7 @@ impl CausalLm {
 }
 
 /// `layer` (float or quantized, e.g. tied to the embedding) with `bias` added.
-fn with_bias(layer: &Linear, bias: Tensor) -> Result<Linear> {
+pub(crate) fn with_bias(layer: &Linear, bias: Tensor) -> Result<Linear> {
     Ok(match layer.qtensor() {
         Some(q) => Linear::quantized(q.clone(), Some(bias), layer.dtype())?,
         None => Linear::new(layer.weight()?, Some(bias)),

@@ -45,7 +45,12 @@ pub use mask::{dtype_min, MaskBuilder, PackedSequences};
 pub use model::DecoderModel;
 pub use moe::{load_balancing_loss, MoeSpec, SparseMoe};
 pub use norm::{LayerNorm, Norm, RmsNorm};
-pub use own::{grouped_attention, load_tied_lm_head, prepare_inputs, LmHeadNames, PreparedInputs};
+#[doc(hidden)]
+pub use own::__own;
+pub use own::{
+    alibi_slopes, attention_keep, cached_kv, cached_len, grouped_attention, load_tied_lm_head, prepare_inputs,
+    DenseMlp, LmHeadNames, PreparedInputs,
+};
 pub use rope::{
     CosSin, RopeConfig, RopeContext, RopeKind, RopeParameters, RopeSpec, RotaryEmbedding, DEFAULT_ROPE_THETA,
     KNOWN_ROPE_TYPES,

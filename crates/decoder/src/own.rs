@@ -1,15 +1,19 @@
 //! Pieces for decoders with networks of their own (GPT-NeoX, GPT-BigCode, Falcon, ...):
 //! the checked inputs of one forward pass with their positions and masks ([`prepare_inputs`]),
 //! attention over grouped key/value heads ([`grouped_attention`]) and the language-modelling
-//! head tied as `transformers` ties it ([`load_tied_lm_head`]).
+//! head tied as `transformers` ties it ([`load_tied_lm_head`]), the small checks every such
+//! decoder makes ([`cached_len`], [`attention_keep`], [`cached_kv`]), ALiBi's slopes
+//! ([`alibi_slopes`]), the two-projection feed-forward network ([`DenseMlp`]) and the trait
+//! impls every base model and head repeats ([`own_base_model!`](crate::own_base_model),
+//! [`own_causal_lm!`](crate::own_causal_lm), [`own_generic_heads!`](crate::own_generic_heads)).
 
-use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_position_ids_shape};
-use autocandle_core::nn::{linear_no_bias, Embedding, Linear};
-use autocandle_core::{Error, KvCache, ModelInputs, Result};
-use candle_core::{Device, Tensor};
-use candle_nn::VarBuilder;
+use autocandle_core::inputs::{dims2_int, ids_in_range, positions_in_range, require_position_ids_shape, require_shape};
+use autocandle_core::nn::{linear_b, linear_no_bias, Embedding, Linear};
+use autocandle_core::{Activation, Error, KvCache, ModelInputs, Result};
+use candle_core::{Device, Module, Tensor};
+use candle_nn::{Init, VarBuilder};
 
-use crate::heads::same_layer_values;
+use crate::heads::{same_layer_values, with_bias};
 use crate::mask::MaskBuilder;
 
 /// The checked inputs of one forward pass: ids, positions and the mask pattern.
@@ -49,16 +53,7 @@ pub fn prepare_inputs(
 ) -> Result<PreparedInputs> {
     let input_ids = inputs.input_ids()?;
     let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-    let past = cache.map_or(0, KvCache::seq_len);
-    if let Some((k, _)) = cache.and_then(|c| c.get(0)) {
-        let cached = k.dim(0)?;
-        if cached != batch {
-            return Err(Error::input(format!(
-                "the key/value cache holds {cached} rows but `input_ids` has {batch}; continue a cache with the \
-                 batch it was filled with (or `KvCache::select_rows`)"
-            )));
-        }
-    }
+    let past = cached_len(cache, batch)?;
     let total = past + seq;
     let (positions, max_position) = match &inputs.position_ids {
         Some(p) => {
@@ -130,16 +125,17 @@ pub struct LmHeadNames<'a> {
     pub embedding: &'a str,
 }
 
-/// Load a base model and its language-modelling head (no bias, `[vocab, hidden]`) with
-/// `transformers`' weight tying at load: with `tie` the head is the token embedding (a saved
-/// model usually has no head weight), unless the checkpoint holds a head with other values
-/// (then they stay apart); a checkpoint with a head and no embedding ties the other way
-/// round. `load_base` builds the base from its `VarBuilder` and, when given, the embedding to
-/// use; `embedding_of` returns the base's token embedding.
+/// Load a base model and its language-modelling head (`[vocab, hidden]`, with a bias when
+/// `bias`) with `transformers`' weight tying at load: with `tie` the head is the token
+/// embedding (a saved model usually has no head weight), unless the checkpoint holds a head
+/// with other values (then they stay apart); a checkpoint with a head and no embedding ties the
+/// other way round. The bias of a head tied to the embedding is read apart (zeros where a fresh
+/// model makes it). `load_base` builds the base from its `VarBuilder` and, when given, the
+/// embedding to use; `embedding_of` returns the base's token embedding.
 pub fn load_tied_lm_head<M>(
     vb: VarBuilder<'_>,
     names: LmHeadNames<'_>,
-    tie: bool,
+    (tie, bias): (bool, bool),
     (vocab, hidden): (usize, usize),
     load_base: impl FnOnce(VarBuilder<'_>, Option<Embedding>) -> Result<M>,
     embedding_of: impl Fn(&M) -> &Embedding,
@@ -155,10 +151,10 @@ pub fn load_tied_lm_head<M>(
     let base_vb = vb.pp(names.base);
     if !tie {
         let model = load_base(base_vb, None)?;
-        return Ok((model, linear_no_bias(hidden, vocab, vb.pp(head_name))?));
+        return Ok((model, linear_b(hidden, vocab, bias, vb.pp(head_name))?));
     }
     if has_head && !base_vb.contains_tensor(names.embedding) {
-        let head = linear_no_bias(hidden, vocab, vb.pp(head_name))?;
+        let head = linear_b(hidden, vocab, bias, vb.pp(head_name))?;
         let embedding = Embedding::tied_to(&head)?;
         return Ok((load_base(base_vb, Some(embedding))?, head));
     }
@@ -174,5 +170,268 @@ pub fn load_tied_lm_head<M>(
     } else {
         tied
     };
+    if bias {
+        let bias = vb.pp(head_name).get_with_hints(vocab, "bias", Init::Const(0.0))?;
+        return Ok((model, with_bias(&head, bias)?));
+    }
     Ok((model, head))
+}
+
+/// The number of positions in `cache` (0 without one), checking that it was filled for
+/// `batch` rows.
+pub fn cached_len(cache: Option<&KvCache>, batch: usize) -> Result<usize> {
+    let Some(cache) = cache else { return Ok(0) };
+    match cache.get(0) {
+        Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
+            "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \
+             `KvCache::select_rows`)",
+            k.dim(0)?
+        ))),
+        _ => Ok(cache.seq_len()),
+    }
+}
+
+/// Which keys may be attended to, `[batch * (past + seq)]`, from an `attention_mask` that must
+/// be `[batch, past + seq]` (`None` without one).
+pub fn attention_keep(mask: Option<&Tensor>, batch: usize, past: usize, seq: usize) -> Result<Option<Vec<bool>>> {
+    let Some(mask) = mask else { return Ok(None) };
+    let like = if past > 0 { "the cached plus the new tokens" } else { "`input_ids`" };
+    require_shape(mask, "attention_mask", &[batch, past + seq], like)?;
+    let keep = mask.ne(0u32)?.flatten_all()?.to_vec1::<u8>()?;
+    Ok(Some(keep.into_iter().map(|k| k != 0).collect()))
+}
+
+/// `_get_alibi_slopes` / `build_alibi_tensor`'s slopes: one per head, in f32. Powers of
+/// `2^(-8 / n)` for the largest power of two `n <= num_heads`, then odd powers of
+/// `2^(-4 / n)` for the remaining heads; empty for no heads.
+pub fn alibi_slopes(num_heads: usize) -> Vec<f32> {
+    if num_heads == 0 {
+        return Vec::new();
+    }
+    let closest = 1usize << num_heads.ilog2();
+    let base_of = |n: usize| (2f64).powf(-(2f64.powf(-((n as f64).log2() - 3.0)))) as f32;
+    let base = base_of(closest);
+    let mut slopes: Vec<f32> = (1..=closest).map(|p| base.powf(p as f32)).collect();
+    if closest != num_heads {
+        let extra = base_of(2 * closest);
+        let remaining = closest.min(num_heads - closest);
+        slopes.extend((0..remaining).map(|i| extra.powf((2 * i + 1) as f32)));
+    }
+    slopes
+}
+
+/// The keys and values attention reads: with a cache, `k` and `v` appended to layer
+/// `layer_idx`'s entry and everything cached so far returned; without one, `k` and `v`.
+pub fn cached_kv(cache: Option<&mut KvCache>, layer_idx: usize, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+    match cache {
+        Some(cache) => cache.append(layer_idx, &k, &v),
+        None => Ok((k, v)),
+    }
+}
+
+/// A feed-forward network of two projections with an activation between them: `up`, the
+/// activation, `down` (GPT-NeoX's and Falcon's `dense_h_to_4h` / `dense_4h_to_h`,
+/// GPT-BigCode's `c_fc` / `c_proj`).
+#[derive(Debug, Clone)]
+pub struct DenseMlp {
+    up: Linear,
+    down: Linear,
+    act: Activation,
+}
+
+impl DenseMlp {
+    /// Load `hidden -> inner -> hidden` with the projections named `names` (`up`, `down`)
+    /// under `vb`, each with a bias when `bias`.
+    pub fn load(
+        vb: VarBuilder<'_>,
+        (hidden, inner): (usize, usize),
+        bias: bool,
+        act: Activation,
+        (up, down): (&str, &str),
+    ) -> Result<Self> {
+        Ok(Self {
+            up: linear_b(hidden, inner, bias, vb.pp(up))?,
+            down: linear_b(inner, hidden, bias, vb.pp(down))?,
+            act,
+        })
+    }
+
+    /// `down(act(up(x)))`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let inner = self.act.forward(&self.up.forward(x)?)?;
+        Ok(self.down.forward(&inner)?)
+    }
+}
+
+/// What [`own_base_model!`](crate::own_base_model) and [`own_causal_lm!`](crate::own_causal_lm)
+/// expand to. Not public API.
+#[doc(hidden)]
+pub mod __own {
+    pub use autocandle_core::heads::{
+        Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
+    };
+    pub use autocandle_core::nn::{linear, linear_no_bias};
+    pub use autocandle_core::{
+        BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
+    };
+    pub use candle_core::{DType, Device, Module};
+    pub use candle_nn::VarBuilder;
+}
+
+/// The trait impls of the base model of a decoder with a network of its own: `LoadModel`
+/// (`Self::new(vb, config, None)` under `prefix`), `PreTrainedModel` (its `device` and `dtype`
+/// fields), `Model` and `autocandle_core::heads::Encoder` (the final hidden states of
+/// `self.run(inputs, None)`, `hidden_size` from the given expression). Use it in the module
+/// that defines the model (it reads private fields):
+///
+/// ```ignore
+/// autocandle_decoder::own_base_model!(BloomModel, config: BloomConfig, prefix: "transformer",
+///     hidden_size: |model| model.config().hidden_size);
+/// ```
+#[macro_export]
+macro_rules! own_base_model {
+    ($model:ty, config: $config:ty, prefix: $prefix:literal, hidden_size: |$m:ident| $hidden:expr $(,)?) => {
+        impl $crate::__own::LoadModel for $model {
+            type Config = $config;
+            const BASE_MODEL_PREFIX: &'static str = $prefix;
+
+            fn load(vb: $crate::__own::VarBuilder<'_>, config: &$config) -> $crate::__own::Result<Self> {
+                Self::new(vb, config, None)
+            }
+        }
+
+        impl $crate::__own::PreTrainedModel for $model {
+            fn device(&self) -> &$crate::__own::Device {
+                &self.device
+            }
+
+            fn dtype(&self) -> $crate::__own::DType {
+                self.dtype
+            }
+        }
+
+        impl $crate::__own::Model for $model {
+            fn forward(
+                &self,
+                inputs: &$crate::__own::ModelInputs,
+            ) -> $crate::__own::Result<$crate::__own::BaseModelOutput> {
+                Ok($crate::__own::BaseModelOutput::new(self.run(inputs, None)?, None))
+            }
+        }
+
+        impl $crate::__own::Encoder for $model {
+            fn encode(
+                &self,
+                inputs: &$crate::__own::ModelInputs,
+            ) -> $crate::__own::Result<$crate::__own::BaseModelOutput> {
+                $crate::__own::Model::forward(self, inputs)
+            }
+
+            fn hidden_size(&self) -> usize {
+                let $m = self;
+                $hidden
+            }
+        }
+    };
+}
+
+/// The trait impls of a language-modelling head over a decoder with a network of its own:
+/// `PreTrainedModel` (the base's device and dtype) and `ForCausalLm` with a key/value cache
+/// (`lm_head` applied to the kept rows of `self.<base>.run(inputs, cache)`; `max_positions`
+/// from the given expression over the base). The head is a struct with the base in field
+/// `base` and a `lm_head` that implements `candle_core::Module`:
+///
+/// ```ignore
+/// autocandle_decoder::own_causal_lm!(BloomLm, base: model, max_positions: |_model| None);
+/// ```
+#[macro_export]
+macro_rules! own_causal_lm {
+    ($lm:ty, base: $base:ident, max_positions: |$m:ident| $max:expr $(,)?) => {
+        impl $crate::__own::PreTrainedModel for $lm {
+            fn device(&self) -> &$crate::__own::Device {
+                $crate::__own::PreTrainedModel::device(&self.$base)
+            }
+
+            fn dtype(&self) -> $crate::__own::DType {
+                $crate::__own::PreTrainedModel::dtype(&self.$base)
+            }
+        }
+
+        impl $crate::__own::ForCausalLm for $lm {
+            fn forward(
+                &self,
+                inputs: &$crate::__own::ModelInputs,
+            ) -> $crate::__own::Result<$crate::__own::CausalLmOutput> {
+                let hidden = inputs.keep_for_logits(&self.$base.run(inputs, None)?)?;
+                Ok($crate::__own::CausalLmOutput::new($crate::__own::Module::forward(&self.lm_head, &hidden)?))
+            }
+
+            fn forward_with_cache(
+                &self,
+                inputs: &$crate::__own::ModelInputs,
+                cache: &mut $crate::__own::KvCache,
+            ) -> $crate::__own::Result<$crate::__own::CausalLmOutput> {
+                let hidden = inputs.keep_for_logits(&self.$base.run(inputs, Some(cache))?)?;
+                Ok($crate::__own::CausalLmOutput::new($crate::__own::Module::forward(&self.lm_head, &hidden)?))
+            }
+
+            fn supports_cache(&self) -> bool {
+                true
+            }
+
+            fn max_positions(&self) -> Option<usize> {
+                let $m = &self.$base;
+                $max
+            }
+        }
+    };
+}
+
+/// The `load` impls, for an architecture's head trait `$head` (`fn load(vb: VarBuilder, config:
+/// &$config) -> Result<Self>`), of `autocandle_core::heads`' generic heads over the base model
+/// `$model` of a decoder with a network of its own, for the tasks listed: the base is
+/// `$model::new(vb.pp($prefix), config, None)`, its output `hidden` wide;
+/// `sequence_classification` puts `score` (no bias) on the last token that is not
+/// `config.pad_token_id`, `token_classification` puts `classifier` (with bias) on every token,
+/// `question_answering` reads `qa_outputs`:
+///
+/// ```ignore
+/// autocandle_decoder::own_generic_heads!(BloomHead for BloomModel, config: BloomConfig,
+///     prefix: "transformer", hidden: |config| config.hidden_size;
+///     sequence_classification, token_classification, question_answering);
+/// ```
+#[macro_export]
+macro_rules! own_generic_heads {
+    ($head:ident for $model:ty, config: $config:ty, prefix: $prefix:literal, hidden: |$c:ident| $hidden:expr;
+     $($task:ident),+ $(,)?) => {
+        $($crate::own_generic_heads!(@$task $head, $model, $config, $prefix, |$c| $hidden);)+
+    };
+    (@sequence_classification $head:ident, $model:ty, $config:ty, $prefix:literal, |$c:ident| $hidden:expr) => {
+        impl $head for $crate::__own::SequenceClassifier<$model> {
+            fn load(vb: $crate::__own::VarBuilder<'_>, config: &$config) -> $crate::__own::Result<Self> {
+                let model = <$model>::new(vb.pp($prefix), config, None)?;
+                let $c = config;
+                let score = $crate::__own::linear_no_bias($hidden, config.labels.num_labels(), vb.pp("score"))?;
+                let pooling = $crate::__own::Pooling::LastNonPad { pad_token_id: config.pad_token_id };
+                Ok(Self::new(model, pooling, $crate::__own::Classifier::Linear(score)))
+            }
+        }
+    };
+    (@token_classification $head:ident, $model:ty, $config:ty, $prefix:literal, |$c:ident| $hidden:expr) => {
+        impl $head for $crate::__own::TokenClassifier<$model> {
+            fn load(vb: $crate::__own::VarBuilder<'_>, config: &$config) -> $crate::__own::Result<Self> {
+                let model = <$model>::new(vb.pp($prefix), config, None)?;
+                let $c = config;
+                let classifier = $crate::__own::linear($hidden, config.labels.num_labels(), vb.pp("classifier"))?;
+                Ok(Self::new(model, classifier))
+            }
+        }
+    };
+    (@question_answering $head:ident, $model:ty, $config:ty, $prefix:literal, |$c:ident| $hidden:expr) => {
+        impl $head for $crate::__own::QuestionAnswerer<$model> {
+            fn load(vb: $crate::__own::VarBuilder<'_>, config: &$config) -> $crate::__own::Result<Self> {
+                Self::with_qa_outputs(<$model>::new(vb.pp($prefix), config, None)?, vb)
+            }
+        }
+    };
 }

@@ -1,4 +1,4 @@
-//! Unit tests: rope of every scaling type and RMSNorm against numbers from `transformers`
+//! Unit tests: rope of every scaling type, RMSNorm and the ALiBi slopes against numbers from `transformers`
 //! 5.23, config parsing, masks, the KV cache against whole-sequence runs, left padding, and
 //! input errors.
 
@@ -792,4 +792,22 @@ fn half_precision_runs_close_to_f32() {
             assert!(diff.is_finite() && diff < 0.05 * scale.max(1.0), "{name} {dtype:?}: {diff} (scale {scale})");
         }
     }
+}
+
+/// `_get_alibi_slopes` (BLOOM) / `build_alibi_tensor` (Falcon).
+#[test]
+fn alibi_slopes_match_transformers() {
+    // torch: _get_alibi_slopes(n, "cpu").tolist()
+    assert_eq!(alibi_slopes(4), [0.25, 0.0625, 0.015625, 0.00390625]);
+    assert_eq!(alibi_slopes(8), (1..=8).map(|p| 0.5f32.powi(p)).collect::<Vec<_>>());
+    // 6 heads: the 4-head series, then the odd powers of the 8-head base.
+    assert_eq!(alibi_slopes(6), [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125]);
+    // 12 heads: 8, then 4 of the 16-head series (odd powers of 2^-0.5).
+    let s12 = alibi_slopes(12);
+    assert_eq!(s12.len(), 12);
+    for (got, p) in s12[8..].iter().zip([1, 3, 5, 7]) {
+        assert!((got - 2f32.powf(-0.5 * p as f32)).abs() < 1e-7, "{s12:?}");
+    }
+    assert_eq!(alibi_slopes(1), [0.00390625]);
+    assert!(alibi_slopes(0).is_empty());
 }

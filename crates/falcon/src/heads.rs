@@ -5,13 +5,10 @@
 //! `autocandle_core::heads`' generic heads over [`FalconModel`]; the language-modelling head
 //! is `lm_head`, tied to `transformer.word_embeddings`.
 
-use autocandle_core::heads::{Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use autocandle_core::{
-    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
+use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
-use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
 use crate::config::FalconConfig;
@@ -37,61 +34,9 @@ impl FalconLm {
     }
 }
 
-impl PreTrainedModel for FalconModel {
-    fn device(&self) -> &Device {
-        FalconModel::device(self)
-    }
-
-    fn dtype(&self) -> DType {
-        FalconModel::dtype(self)
-    }
-}
-
-impl Model for FalconModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
-
-impl Encoder for FalconModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Model::forward(self, inputs)
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().hidden()
-    }
-}
-
-impl PreTrainedModel for FalconLm {
-    fn device(&self) -> &Device {
-        self.transformer.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.transformer.dtype()
-    }
-}
-
-impl ForCausalLm for FalconLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, None)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, Some(cache))?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        self.transformer.max_positions()
-    }
-}
+autocandle_decoder::own_causal_lm!(
+    FalconLm, base: transformer, max_positions: |transformer| transformer.max_positions()
+);
 
 /// A head built from a [`FalconConfig`].
 pub trait FalconHead: Sized {
@@ -110,7 +55,7 @@ impl FalconHead for FalconLm {
         let (transformer, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.hidden()),
             |vb, embed| FalconModel::new(vb, config, embed),
             FalconModel::word_embeddings,
@@ -119,28 +64,10 @@ impl FalconHead for FalconLm {
     }
 }
 
-impl FalconHead for SequenceClassifier<FalconModel> {
-    fn load(vb: VarBuilder<'_>, config: &FalconConfig) -> Result<Self> {
-        let model = FalconModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.hidden(), config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl FalconHead for TokenClassifier<FalconModel> {
-    fn load(vb: VarBuilder<'_>, config: &FalconConfig) -> Result<Self> {
-        let model = FalconModel::new(vb.pp("transformer"), config, None)?;
-        let classifier = linear(config.hidden(), config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self::new(model, classifier))
-    }
-}
-
-impl FalconHead for QuestionAnswerer<FalconModel> {
-    fn load(vb: VarBuilder<'_>, config: &FalconConfig) -> Result<Self> {
-        Self::with_qa_outputs(FalconModel::new(vb.pp("transformer"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    FalconHead for FalconModel, config: FalconConfig, prefix: "transformer", hidden: |config| config.hidden();
+    sequence_classification, token_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the Falcon registered types from.
 /// Not public API.

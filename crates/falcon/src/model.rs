@@ -3,8 +3,11 @@
 //! and the final LayerNorm.
 
 use autocandle_core::nn::{embedding, linear_b, Embedding, Linear};
-use autocandle_core::{Activation, AutoRegister, KvCache, LoadModel, ModelInputs, Result};
-use autocandle_decoder::{dtype_min, grouped_attention, prepare_inputs, CosSin, MaskBuilder, RotaryEmbedding};
+use autocandle_core::{AutoRegister, KvCache, ModelInputs, Result};
+pub use autocandle_decoder::alibi_slopes;
+use autocandle_decoder::{
+    cached_kv, dtype_min, grouped_attention, prepare_inputs, CosSin, DenseMlp, MaskBuilder, RotaryEmbedding,
+};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
@@ -72,36 +75,9 @@ impl Attention {
             q = rotary.apply(&q, cos_sin)?;
             k = rotary.apply(&k, cos_sin)?;
         }
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
         let context = grouped_attention(&q, &k, &v, (d as f64).powf(-0.5), mask)?;
         Ok(self.dense.forward(&context)?)
-    }
-}
-
-/// `FalconMLP`: `dense_h_to_4h`, activation, `dense_4h_to_h`.
-#[derive(Debug, Clone)]
-struct Mlp {
-    dense_h_to_4h: Linear,
-    dense_4h_to_h: Linear,
-    act: Activation,
-}
-
-impl Mlp {
-    fn load(vb: VarBuilder<'_>, cfg: &FalconConfig) -> Result<Self> {
-        let (h, f) = (cfg.hidden(), cfg.ffn_dim());
-        Ok(Self {
-            dense_h_to_4h: linear_b(h, f, cfg.bias, vb.pp("dense_h_to_4h"))?,
-            dense_4h_to_h: linear_b(f, h, cfg.bias, vb.pp("dense_4h_to_h"))?,
-            act: cfg.activation,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inner = self.act.forward(&self.dense_h_to_4h.forward(x)?)?;
-        Ok(self.dense_4h_to_h.forward(&inner)?)
     }
 }
 
@@ -121,7 +97,8 @@ enum Norms {
 struct Layer {
     norms: Norms,
     self_attention: Attention,
-    mlp: Mlp,
+    /// `FalconMLP`: `dense_h_to_4h`, activation, `dense_4h_to_h`.
+    mlp: DenseMlp,
 }
 
 impl Layer {
@@ -139,7 +116,13 @@ impl Layer {
         Ok(Self {
             norms,
             self_attention: Attention::load(vb.pp("self_attention"), cfg, layer_idx)?,
-            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+            mlp: DenseMlp::load(
+                vb.pp("mlp"),
+                (cfg.hidden(), cfg.ffn_dim()),
+                cfg.bias,
+                cfg.activation,
+                ("dense_h_to_4h", "dense_4h_to_h"),
+            )?,
         })
     }
 
@@ -170,21 +153,6 @@ impl Layer {
             }
         }
     }
-}
-
-/// The ALiBi slopes of `num_heads` heads (`build_alibi_tensor`): powers of
-/// `2^(-8 / n)` for the largest power of two `n <= num_heads`, then odd powers of
-/// `2^(-4 / n)` for the remaining heads, in f32.
-pub fn alibi_slopes(num_heads: usize) -> Vec<f32> {
-    let closest = 1usize << (usize::BITS - 1 - num_heads.max(1).leading_zeros());
-    let base = |n: usize| -> f32 { 2f64.powf(-(2f64.powf(-((n as f64).log2() - 3.0)))) as f32 };
-    let mut slopes: Vec<f32> = (1..=closest).map(|p| base(closest).powf(p as f32)).collect();
-    if closest != num_heads {
-        let extra = base(2 * closest);
-        let remaining = closest.min(num_heads - closest);
-        slopes.extend((0..remaining).map(|i| extra.powf((2 * i + 1) as f32)));
-    }
-    slopes
 }
 
 /// The attention mask of an ALiBi model, `[batch, heads, new, past + new]`: where a query may
@@ -264,10 +232,8 @@ impl FalconModel {
             let max = if spec.extends_context() { usize::MAX } else { config.max_position_embeddings };
             (Some(RotaryEmbedding::new(spec, config.head_dim(), vb.device())?), max)
         };
-        let word_embeddings = match word_embeddings {
-            Some(e) => e,
-            None => embedding(config.vocab_size, h, vb.pp("word_embeddings"))?,
-        };
+        let word_embeddings =
+            word_embeddings.map_or_else(|| embedding(config.vocab_size, h, vb.pp("word_embeddings")), Ok)?;
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("h.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;
@@ -349,11 +315,6 @@ impl FalconModel {
     }
 }
 
-impl LoadModel for FalconModel {
-    type Config = FalconConfig;
-    const BASE_MODEL_PREFIX: &'static str = "transformer";
-
-    fn load(vb: VarBuilder<'_>, config: &FalconConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
+autocandle_decoder::own_base_model!(
+    FalconModel, config: FalconConfig, prefix: "transformer", hidden_size: |model| model.config().hidden()
+);

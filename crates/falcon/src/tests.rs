@@ -1,4 +1,4 @@
-//! Unit tests: config defaults, layouts and bad configs, ALiBi slopes, the registered heads,
+//! Unit tests: config defaults, layouts and bad configs, the registered heads,
 //! and the key/value cache in every architecture (whole sequence, step by step, with padding,
 //! rows selected as beam search does). Parity with `transformers` is checked by the fixtures
 //! (`tests/parity.rs`).
@@ -6,8 +6,8 @@
 // Tests may panic on failure.
 #![allow(clippy::unwrap_used)]
 
-use autocandle_core::{Error, ForCausalLm, KvCache, ModelInputs, Task};
-use autocandle_testing::{check_heads, fresh, ids, max_diff};
+use autocandle_core::{Error, ForCausalLm, ModelInputs, Task};
+use autocandle_testing::{cached_vs_whole, check_heads, fresh, ids, selected_rows_vs_alone};
 use candle_core::{Device, IndexOp, Tensor};
 
 use crate::*;
@@ -80,14 +80,6 @@ fn bad_configs_are_clear_errors() {
 }
 
 #[test]
-fn alibi_slopes_match_build_alibi_tensor() {
-    // transformers' build_alibi_tensor for 4 and 6 heads (2^-2k; then 2^-1, 2^-3 for the extra heads).
-    assert_eq!(alibi_slopes(4), [0.25, 0.0625, 0.015625, 0.00390625]);
-    assert_eq!(alibi_slopes(6), [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125]);
-    assert_eq!(alibi_slopes(8)[0], 0.5);
-}
-
-#[test]
 fn every_head_is_registered_and_runs() {
     let p = "transformer";
     for cfg in variants() {
@@ -111,24 +103,11 @@ fn cached_decoding_equals_the_whole_sequence_and_rows_can_be_selected() {
         let m: FalconForCausalLM = fresh(&cfg);
         let all = ids(&[&[1, 5, 7, 9, 11, 13], &[0, 0, 8, 21, 49, 2]]);
         let mask = ids(&[&[1, 1, 1, 1, 1, 1], &[0, 0, 1, 1, 1, 1]]);
-        let whole = m.forward(&ModelInputs::new(all.clone()).with_attention_mask(mask.clone())).unwrap().logits;
-        let mut cache = KvCache::new();
-        let x = ModelInputs::new(all.i((.., 0..3)).unwrap()).with_attention_mask(mask.i((.., 0..3)).unwrap());
-        m.forward_with_cache(&x, &mut cache).unwrap();
+        let (diff, cache) = cached_vs_whole(&m, &all, Some(&mask), 3);
+        assert!(diff < 1e-4, "{cfg:?}");
         assert_eq!(cache.get(0).unwrap().0.dim(1).unwrap(), cfg.kv_heads());
-        for t in 3..6 {
-            let x =
-                ModelInputs::new(all.i((.., t..t + 1)).unwrap()).with_attention_mask(mask.i((.., 0..t + 1)).unwrap());
-            let step = m.forward_with_cache(&x, &mut cache).unwrap();
-            assert!(max_diff(&step.logits, &whole.i((.., t..t + 1)).unwrap()) < 1e-4, "step {t}: {cfg:?}");
-        }
-        let mut cache = KvCache::new();
-        let x = ModelInputs::new(all.i((.., 0..5)).unwrap()).with_attention_mask(mask.i((.., 0..5)).unwrap());
-        m.forward_with_cache(&x, &mut cache).unwrap();
-        cache.select_rows(&Tensor::new(&[1u32], &Device::Cpu).unwrap()).unwrap();
-        let x = ModelInputs::new(all.i((1..2, 5..6)).unwrap()).with_attention_mask(mask.i(1..2).unwrap());
-        let step = m.forward_with_cache(&x, &mut cache).unwrap();
-        assert!(max_diff(&step.logits, &whole.i((1..2, 5..6)).unwrap()) < 1e-4);
+        let prompt = (all.i((.., 0..5)).unwrap(), mask.i((.., 0..5)).unwrap());
+        assert!(selected_rows_vs_alone(&m, &prompt.0, Some(&prompt.1), &[1], &[2]) < 1e-4, "{cfg:?}");
     }
 }
 
@@ -146,15 +125,5 @@ fn alibi_needs_no_position_limit_and_rotary_has_one() {
 
 #[test]
 fn half_precision_runs() {
-    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
-        let varmap = candle_nn::VarMap::new();
-        let vb = candle_nn::VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
-        let m = <FalconForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
-        let x = ModelInputs::new(ids(&[&[1, 5, 7], &[0, 3, 8]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
-        let mut cache = KvCache::new();
-        let out = m.forward_with_cache(&x, &mut cache).unwrap().logits;
-        assert_eq!(out.dtype(), dtype);
-        let sum = out.to_dtype(candle_core::DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(sum.is_finite(), "{dtype:?}");
-    }
+    autocandle_testing::half_precision_runs::<FalconForCausalLM>(&tiny());
 }

@@ -5,14 +5,12 @@
 //! `autocandle_core::heads`' generic ones over [`GPT2Model`]; the language modelling head is
 //! GPT-2's own (`lm_head`, tied to `transformer.wte`).
 
-use autocandle_core::nn::{linear, linear_no_bias};
+use autocandle_core::nn::linear_no_bias;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{
-    same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier,
-};
-use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+use autocandle_core::heads::{same_values, QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::{CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
 
 use crate::config::GPT2Config;
 use crate::model::GPT2Model;
@@ -68,16 +66,6 @@ impl ForCausalLm for GPT2Lm {
     }
 }
 
-impl Encoder for GPT2Model {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().n_embd
-    }
-}
-
 /// A head built from a [`GPT2Config`].
 pub trait GPT2Head: Sized {
     /// Load the head and the model under it from the checkpoint root `vb`; errors:
@@ -120,28 +108,10 @@ impl GPT2Head for GPT2Lm {
     }
 }
 
-impl GPT2Head for SequenceClassifier<GPT2Model> {
-    fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self> {
-        let transformer = GPT2Model::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(transformer, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl GPT2Head for TokenClassifier<GPT2Model> {
-    fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self> {
-        let transformer = GPT2Model::new(vb.pp("transformer"), config, None)?;
-        let classifier = linear(config.n_embd, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self::new(transformer, classifier))
-    }
-}
-
-impl GPT2Head for QuestionAnswerer<GPT2Model> {
-    fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self> {
-        Self::with_qa_outputs(GPT2Model::new(vb.pp("transformer"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    GPT2Head for GPT2Model, config: GPT2Config, prefix: "transformer", hidden: |config| config.n_embd;
+    sequence_classification, token_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the GPT-2 registered types from. Not
 /// public API.

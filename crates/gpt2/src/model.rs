@@ -4,9 +4,9 @@
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm, Embedding, Init, LayerNorm, VarBuilder};
 
-use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, Error, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_core::{Activation, AutoRegister, BaseModelOutput, Error, KvCache, ModelInputs, Result};
+
+use autocandle_decoder::{cached_kv, cached_len};
 
 use crate::config::GPT2Config;
 use crate::inputs::{additive_mask, checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
@@ -101,10 +101,7 @@ impl GPT2Attention {
                 .contiguous()?)
         };
         let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
         let dtype = q.dtype();
         let score_dtype = softmax_dtype(dtype);
         let product = if self.upcast && score_dtype != dtype {
@@ -239,10 +236,7 @@ impl GPT2Model {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let total = past + seq;
         let position_ids = match &inputs.position_ids {
             Some(p) => Some(checked_position_ids(p, (batch, seq), cfg.n_positions, "n_positions")?),
@@ -281,39 +275,6 @@ impl GPT2Model {
     }
 }
 
-/// The number of positions in `cache`, checking that it was filled for `batch` rows.
-fn cached_len(cache: &KvCache, batch: usize) -> Result<usize> {
-    match cache.get(0) {
-        Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
-            "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \
-             `KvCache::select_rows`)",
-            k.dim(0)?
-        ))),
-        _ => Ok(cache.seq_len()),
-    }
-}
-
-impl LoadModel for GPT2Model {
-    type Config = GPT2Config;
-    const BASE_MODEL_PREFIX: &'static str = "transformer";
-
-    fn load(vb: VarBuilder<'_>, config: &GPT2Config) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
-
-impl PreTrainedModel for GPT2Model {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for GPT2Model {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
+autocandle_decoder::own_base_model!(
+    GPT2Model, config: GPT2Config, prefix: "transformer", hidden_size: |model| model.config().n_embd
+);

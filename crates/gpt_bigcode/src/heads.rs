@@ -4,13 +4,10 @@
 //! Sequence and token classification are `autocandle_core::heads`' generic heads over
 //! [`GPTBigCodeModel`]; the language-modelling head is `lm_head`, tied to `transformer.wte`.
 
-use autocandle_core::heads::{Classifier, Encoder, Pooling, SequenceClassifier, TokenClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use autocandle_core::{
-    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_core::heads::{SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
+use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
-use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
 use crate::config::GPTBigCodeConfig;
@@ -36,61 +33,9 @@ impl GPTBigCodeLm {
     }
 }
 
-impl PreTrainedModel for GPTBigCodeModel {
-    fn device(&self) -> &Device {
-        GPTBigCodeModel::device(self)
-    }
-
-    fn dtype(&self) -> DType {
-        GPTBigCodeModel::dtype(self)
-    }
-}
-
-impl Model for GPTBigCodeModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
-
-impl Encoder for GPTBigCodeModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Model::forward(self, inputs)
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().n_embd
-    }
-}
-
-impl PreTrainedModel for GPTBigCodeLm {
-    fn device(&self) -> &Device {
-        self.transformer.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.transformer.dtype()
-    }
-}
-
-impl ForCausalLm for GPTBigCodeLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, None)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, Some(cache))?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        Some(self.transformer.config().n_positions)
-    }
-}
+autocandle_decoder::own_causal_lm!(
+    GPTBigCodeLm, base: transformer, max_positions: |transformer| Some(transformer.config().n_positions)
+);
 
 /// A head built from a [`GPTBigCodeConfig`].
 pub trait GPTBigCodeHead: Sized {
@@ -108,7 +53,7 @@ impl GPTBigCodeHead for GPTBigCodeLm {
         let (transformer, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.n_embd),
             |vb, embed| GPTBigCodeModel::new(vb, config, embed),
             GPTBigCodeModel::wte,
@@ -117,22 +62,10 @@ impl GPTBigCodeHead for GPTBigCodeLm {
     }
 }
 
-impl GPTBigCodeHead for SequenceClassifier<GPTBigCodeModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
-        let model = GPTBigCodeModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl GPTBigCodeHead for TokenClassifier<GPTBigCodeModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
-        let model = GPTBigCodeModel::new(vb.pp("transformer"), config, None)?;
-        let classifier = linear(config.n_embd, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self::new(model, classifier))
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    GPTBigCodeHead for GPTBigCodeModel, config: GPTBigCodeConfig, prefix: "transformer", hidden: |config| config.n_embd;
+    sequence_classification, token_classification
+);
 
 /// The heads `autocandle_core::register_heads!` builds the GPTBigCode registered types from.
 /// Not public API.

@@ -4,8 +4,8 @@
 
 use autocandle_core::inputs::{ids_in_range, require_int, require_shape};
 use autocandle_core::nn::{embedding, linear, Embedding, Linear};
-use autocandle_core::{Activation, AutoRegister, KvCache, LoadModel, ModelInputs, Result};
-use autocandle_decoder::{grouped_attention, prepare_inputs};
+use autocandle_core::{AutoRegister, KvCache, ModelInputs, Result};
+use autocandle_decoder::{cached_kv, grouped_attention, prepare_inputs, DenseMlp};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
@@ -61,36 +61,9 @@ impl Attention {
                 |i: usize| -> Result<Tensor> { Ok(qkv.narrow(D::Minus1, i * d, d)?.transpose(1, 2)?.contiguous()?) };
             (part(0)?, part(1)?, part(2)?)
         };
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
         let context = grouped_attention(&q, &k, &v, self.scaling, mask)?;
         Ok(self.c_proj.forward(&context)?)
-    }
-}
-
-/// `GPTBigCodeMLP`: `c_fc`, activation, `c_proj`.
-#[derive(Debug, Clone)]
-struct Mlp {
-    c_fc: Linear,
-    c_proj: Linear,
-    act: Activation,
-}
-
-impl Mlp {
-    fn load(vb: VarBuilder<'_>, cfg: &GPTBigCodeConfig) -> Result<Self> {
-        let (h, inner) = (cfg.n_embd, cfg.inner_dim());
-        Ok(Self {
-            c_fc: linear(h, inner, vb.pp("c_fc"))?,
-            c_proj: linear(inner, h, vb.pp("c_proj"))?,
-            act: cfg.activation_function,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inner = self.act.forward(&self.c_fc.forward(x)?)?;
-        Ok(self.c_proj.forward(&inner)?)
     }
 }
 
@@ -100,7 +73,8 @@ struct Block {
     ln_1: LayerNorm,
     attn: Attention,
     ln_2: LayerNorm,
-    mlp: Mlp,
+    /// `GPTBigCodeMLP`: `c_fc`, activation, `c_proj`.
+    mlp: DenseMlp,
 }
 
 impl Block {
@@ -110,7 +84,13 @@ impl Block {
             ln_1: layer_norm(h, eps, vb.pp("ln_1"))?,
             attn: Attention::load(vb.pp("attn"), cfg, layer_idx)?,
             ln_2: layer_norm(h, eps, vb.pp("ln_2"))?,
-            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+            mlp: DenseMlp::load(
+                vb.pp("mlp"),
+                (cfg.n_embd, cfg.inner_dim()),
+                true,
+                cfg.activation_function,
+                ("c_fc", "c_proj"),
+            )?,
         })
     }
 
@@ -141,10 +121,7 @@ impl GPTBigCodeModel {
     pub fn new(vb: VarBuilder<'_>, config: &GPTBigCodeConfig, wte: Option<Embedding>) -> Result<Self> {
         config.validate()?;
         let h = config.n_embd;
-        let wte = match wte {
-            Some(e) => e,
-            None => embedding(config.vocab_size, h, vb.pp("wte"))?,
-        };
+        let wte = wte.map_or_else(|| embedding(config.vocab_size, h, vb.pp("wte")), Ok)?;
         let blocks =
             (0..config.n_layer).map(|i| Block::load(vb.pp(format!("h.{i}")), config, i)).collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -206,11 +183,6 @@ impl GPTBigCodeModel {
     }
 }
 
-impl LoadModel for GPTBigCodeModel {
-    type Config = GPTBigCodeConfig;
-    const BASE_MODEL_PREFIX: &'static str = "transformer";
-
-    fn load(vb: VarBuilder<'_>, config: &GPTBigCodeConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
+autocandle_decoder::own_base_model!(
+    GPTBigCodeModel, config: GPTBigCodeConfig, prefix: "transformer", hidden_size: |model| model.config().n_embd
+);

@@ -6,8 +6,8 @@
 // Tests may panic on failure.
 #![allow(clippy::unwrap_used)]
 
-use autocandle_core::{Activation, Error, ForCausalLm, KvCache, ModelInputs, Task};
-use autocandle_testing::{check_heads, fresh, ids, max_diff};
+use autocandle_core::{Activation, Error, ForCausalLm, ModelInputs, Task};
+use autocandle_testing::{cached_vs_whole, check_heads, fresh, ids, selected_rows_vs_alone};
 use candle_core::{Device, IndexOp, Tensor};
 
 use crate::*;
@@ -73,20 +73,12 @@ fn cached_decoding_equals_the_whole_sequence_and_rows_can_be_selected() {
         let cfg = GPTBigCodeConfig { multi_query, ..tiny() };
         let m: GPTBigCodeForCausalLM = fresh(&cfg);
         let all = ids(&[&[1, 5, 7, 9, 11, 13], &[3, 8, 8, 21, 49, 2]]);
-        let whole = m.forward(&ModelInputs::new(all.clone())).unwrap().logits;
-        let mut cache = KvCache::new();
-        m.forward_with_cache(&ModelInputs::new(all.i((.., 0..3)).unwrap()), &mut cache).unwrap();
+        let (diff, cache) = cached_vs_whole(&m, &all, None, 3);
+        assert!(diff < 1e-4, "multi_query {multi_query}");
         // One cached key/value head with multi_query.
         assert_eq!(cache.get(0).unwrap().0.dim(1).unwrap(), if multi_query { 1 } else { 4 });
-        for t in 3..6 {
-            let step = m.forward_with_cache(&ModelInputs::new(all.i((.., t..t + 1)).unwrap()), &mut cache).unwrap();
-            assert!(max_diff(&step.logits, &whole.i((.., t..t + 1)).unwrap()) < 1e-4, "step {t}");
-        }
-        let mut cache = KvCache::new();
-        m.forward_with_cache(&ModelInputs::new(all.i((.., 0..5)).unwrap()), &mut cache).unwrap();
-        cache.select_rows(&Tensor::new(&[1u32], &Device::Cpu).unwrap()).unwrap();
-        let step = m.forward_with_cache(&ModelInputs::new(all.i((1..2, 5..6)).unwrap()), &mut cache).unwrap();
-        assert!(max_diff(&step.logits, &whole.i((1..2, 5..6)).unwrap()) < 1e-4);
+        // Keep row 1 only (as beam search reorders its beams), then continue it.
+        assert!(selected_rows_vs_alone(&m, &all.i((.., 0..5)).unwrap(), None, &[1], &[2]) < 1e-4);
     }
 }
 
@@ -105,15 +97,5 @@ fn bad_inputs_are_clear_errors() {
 
 #[test]
 fn half_precision_runs() {
-    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
-        let varmap = candle_nn::VarMap::new();
-        let vb = candle_nn::VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
-        let m = <GPTBigCodeForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
-        let x = ModelInputs::new(ids(&[&[1, 5, 7], &[0, 3, 8]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
-        let mut cache = KvCache::new();
-        let out = m.forward_with_cache(&x, &mut cache).unwrap().logits;
-        assert_eq!(out.dtype(), dtype);
-        let sum = out.to_dtype(candle_core::DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(sum.is_finite(), "{dtype:?}");
-    }
+    autocandle_testing::half_precision_runs::<GPTBigCodeForCausalLM>(&tiny());
 }

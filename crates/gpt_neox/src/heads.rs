@@ -5,13 +5,10 @@
 //! `autocandle_core::heads`' generic heads over [`GPTNeoXModel`]; the language-modelling head
 //! is `lm_head` (`embed_out` in checkpoints saved before `transformers` 5).
 
-use autocandle_core::heads::{Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier, TokenClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use autocandle_core::{
-    BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, Model, ModelInputs, PreTrainedModel, Result,
-};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier, TokenClassifier};
+use autocandle_core::nn::Linear;
+use autocandle_core::Result;
 use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
-use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
 use crate::config::GPTNeoXConfig;
@@ -37,61 +34,9 @@ impl GPTNeoXLm {
     }
 }
 
-impl PreTrainedModel for GPTNeoXModel {
-    fn device(&self) -> &Device {
-        GPTNeoXModel::device(self)
-    }
-
-    fn dtype(&self) -> DType {
-        GPTNeoXModel::dtype(self)
-    }
-}
-
-impl Model for GPTNeoXModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
-
-impl Encoder for GPTNeoXModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Model::forward(self, inputs)
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().hidden_size
-    }
-}
-
-impl PreTrainedModel for GPTNeoXLm {
-    fn device(&self) -> &Device {
-        self.gpt_neox.device()
-    }
-
-    fn dtype(&self) -> DType {
-        self.gpt_neox.dtype()
-    }
-}
-
-impl ForCausalLm for GPTNeoXLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.gpt_neox.run(inputs, None)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.gpt_neox.run(inputs, Some(cache))?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        Some(self.gpt_neox.max_positions())
-    }
-}
+autocandle_decoder::own_causal_lm!(
+    GPTNeoXLm, base: gpt_neox, max_positions: |gpt_neox| Some(gpt_neox.max_positions())
+);
 
 /// A head built from a [`GPTNeoXConfig`].
 pub trait GPTNeoXHead: Sized {
@@ -110,7 +55,7 @@ impl GPTNeoXHead for GPTNeoXLm {
         let (gpt_neox, lm_head) = load_tied_lm_head(
             vb,
             names,
-            config.tie_word_embeddings,
+            (config.tie_word_embeddings, false),
             (config.vocab_size, config.hidden_size),
             |vb, embed| GPTNeoXModel::new(vb, config, embed),
             GPTNeoXModel::embed_in,
@@ -119,28 +64,10 @@ impl GPTNeoXHead for GPTNeoXLm {
     }
 }
 
-impl GPTNeoXHead for SequenceClassifier<GPTNeoXModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
-        let model = GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?;
-        let score = linear_no_bias(config.hidden_size, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl GPTNeoXHead for TokenClassifier<GPTNeoXModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
-        let model = GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?;
-        let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
-        Ok(Self::new(model, classifier))
-    }
-}
-
-impl GPTNeoXHead for QuestionAnswerer<GPTNeoXModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
-        Self::with_qa_outputs(GPTNeoXModel::new(vb.pp("gpt_neox"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    GPTNeoXHead for GPTNeoXModel, config: GPTNeoXConfig, prefix: "gpt_neox", hidden: |config| config.hidden_size;
+    sequence_classification, token_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the GPT-NeoX registered types from.
 /// Not public API.

@@ -3,8 +3,8 @@
 //! parallel or sequential residual, and the final LayerNorm.
 
 use autocandle_core::nn::{embedding, linear_b, Embedding, Linear};
-use autocandle_core::{Activation, AutoRegister, KvCache, LoadModel, ModelInputs, Result};
-use autocandle_decoder::{grouped_attention, prepare_inputs, CosSin, RotaryEmbedding};
+use autocandle_core::{AutoRegister, KvCache, ModelInputs, Result};
+use autocandle_decoder::{cached_kv, grouped_attention, prepare_inputs, CosSin, DenseMlp, RotaryEmbedding};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
@@ -49,36 +49,9 @@ impl Attention {
         let q = rotary.apply(&part(0)?, cos_sin)?;
         let k = rotary.apply(&part(1)?, cos_sin)?;
         let v = part(2)?;
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
         let context = grouped_attention(&q, &k, &v, (d as f64).powf(-0.5), mask)?;
         Ok(self.dense.forward(&context)?)
-    }
-}
-
-/// `GPTNeoXMLP`: `dense_h_to_4h`, activation, `dense_4h_to_h`.
-#[derive(Debug, Clone)]
-struct Mlp {
-    dense_h_to_4h: Linear,
-    dense_4h_to_h: Linear,
-    act: Activation,
-}
-
-impl Mlp {
-    fn load(vb: VarBuilder<'_>, cfg: &GPTNeoXConfig) -> Result<Self> {
-        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        Ok(Self {
-            dense_h_to_4h: linear_b(h, i, true, vb.pp("dense_h_to_4h"))?,
-            dense_4h_to_h: linear_b(i, h, true, vb.pp("dense_4h_to_h"))?,
-            act: cfg.hidden_act,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inner = self.act.forward(&self.dense_h_to_4h.forward(x)?)?;
-        Ok(self.dense_4h_to_h.forward(&inner)?)
     }
 }
 
@@ -88,7 +61,8 @@ struct Layer {
     input_layernorm: LayerNorm,
     post_attention_layernorm: LayerNorm,
     attention: Attention,
-    mlp: Mlp,
+    /// `GPTNeoXMLP`: `dense_h_to_4h`, activation, `dense_4h_to_h`.
+    mlp: DenseMlp,
     parallel: bool,
 }
 
@@ -101,7 +75,13 @@ impl Layer {
             input_layernorm: layer_norm(h, eps, vb.pp("input_layernorm"))?,
             post_attention_layernorm: layer_norm(h, eps, vb.pp("post_attention_layernorm"))?,
             attention: Attention::load(vb.pp("attention"), cfg, layer_idx)?,
-            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+            mlp: DenseMlp::load(
+                vb.pp("mlp"),
+                (cfg.hidden_size, cfg.intermediate_size),
+                true,
+                cfg.hidden_act,
+                ("dense_h_to_4h", "dense_4h_to_h"),
+            )?,
             parallel: cfg.use_parallel_residual,
         })
     }
@@ -150,10 +130,7 @@ impl GPTNeoXModel {
         let spec = config.rope_spec()?;
         let max_positions = if spec.extends_context() { usize::MAX } else { config.max_position_embeddings };
         let h = config.hidden_size;
-        let embed_in = match embed_in {
-            Some(e) => e,
-            None => embedding(config.vocab_size, h, vb.pp("embed_in"))?,
-        };
+        let embed_in = embed_in.map_or_else(|| embedding(config.vocab_size, h, vb.pp("embed_in")), Ok)?;
         let layers = (0..config.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("layers.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;
@@ -216,11 +193,6 @@ impl GPTNeoXModel {
     }
 }
 
-impl LoadModel for GPTNeoXModel {
-    type Config = GPTNeoXConfig;
-    const BASE_MODEL_PREFIX: &'static str = "gpt_neox";
-
-    fn load(vb: VarBuilder<'_>, config: &GPTNeoXConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
+autocandle_decoder::own_base_model!(
+    GPTNeoXModel, config: GPTNeoXConfig, prefix: "gpt_neox", hidden_size: |model| model.config().hidden_size
+);

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use autocandle_core::{Error, ForCausalLm, KvCache, ModelInputs, Task};
-use autocandle_testing::{check_heads, fresh, ids, max_diff};
+use autocandle_testing::{cached_vs_whole, check_heads, fresh, ids, max_diff, selected_rows_vs_alone};
 use candle_core::{Device, IndexOp, Tensor};
 
 use crate::*;
@@ -91,19 +91,9 @@ fn cached_decoding_equals_the_whole_sequence_and_rows_can_be_selected() {
         let cfg = GPTNeoXConfig { use_parallel_residual: parallel, ..tiny() };
         let m: GPTNeoXForCausalLM = fresh(&cfg);
         let all = ids(&[&[1, 5, 7, 9, 11, 13], &[3, 8, 8, 21, 49, 2]]);
-        let whole = m.forward(&ModelInputs::new(all.clone())).unwrap().logits;
-        let mut cache = KvCache::new();
-        m.forward_with_cache(&ModelInputs::new(all.i((.., 0..3)).unwrap()), &mut cache).unwrap();
-        for t in 3..6 {
-            let step = m.forward_with_cache(&ModelInputs::new(all.i((.., t..t + 1)).unwrap()), &mut cache).unwrap();
-            assert!(max_diff(&step.logits, &whole.i((.., t..t + 1)).unwrap()) < 1e-4, "step {t}");
-        }
+        assert!(cached_vs_whole(&m, &all, None, 3).0 < 1e-4, "parallel {parallel}");
         // Keep row 1 only (as beam search reorders its beams), then continue it.
-        let mut cache = KvCache::new();
-        m.forward_with_cache(&ModelInputs::new(all.i((.., 0..5)).unwrap()), &mut cache).unwrap();
-        cache.select_rows(&Tensor::new(&[1u32], &Device::Cpu).unwrap()).unwrap();
-        let step = m.forward_with_cache(&ModelInputs::new(all.i((1..2, 5..6)).unwrap()), &mut cache).unwrap();
-        assert!(max_diff(&step.logits, &whole.i((1..2, 5..6)).unwrap()) < 1e-4);
+        assert!(selected_rows_vs_alone(&m, &all.i((.., 0..5)).unwrap(), None, &[1], &[2]) < 1e-4);
     }
 }
 
@@ -123,17 +113,7 @@ fn bad_inputs_are_clear_errors() {
 
 #[test]
 fn half_precision_runs() {
-    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
-        let varmap = candle_nn::VarMap::new();
-        let vb = candle_nn::VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
-        let m = <GPTNeoXForCausalLM as autocandle_core::LoadModel>::load(vb, &tiny()).unwrap();
-        let x = ModelInputs::new(ids(&[&[1, 5, 7], &[0, 3, 8]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
-        let mut cache = KvCache::new();
-        let out = m.forward_with_cache(&x, &mut cache).unwrap().logits;
-        assert_eq!(out.dtype(), dtype);
-        let sum = out.to_dtype(candle_core::DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(sum.is_finite(), "{dtype:?}");
-    }
+    autocandle_testing::half_precision_runs::<GPTNeoXForCausalLM>(&tiny());
 }
 
 #[test]

@@ -6,12 +6,12 @@
 //! `GenericForQuestionAnswering`); the language modelling head is GPT-J's own (`lm_head`, with
 //! a bias).
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Init, VarBuilder};
+use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier};
-use autocandle_core::nn::{linear, linear_no_bias, Embedding, Linear};
-use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier};
+use autocandle_core::nn::Linear;
+use autocandle_core::Result;
+use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 
 use crate::config::GPTJConfig;
 use crate::model::GPTJModel;
@@ -34,50 +34,11 @@ impl GPTJLm {
     pub fn lm_head(&self) -> &Linear {
         &self.lm_head
     }
-
-    fn logits(&self, inputs: &ModelInputs, cache: Option<&mut KvCache>) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.transformer.run(inputs, cache)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
 }
 
-impl PreTrainedModel for GPTJLm {
-    fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.transformer)
-    }
-
-    fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.transformer)
-    }
-}
-
-impl ForCausalLm for GPTJLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        self.logits(inputs, None)
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        self.logits(inputs, Some(cache))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        Some(self.transformer.config().n_positions)
-    }
-}
-
-impl Encoder for GPTJModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-
-    fn hidden_size(&self) -> usize {
-        self.config().n_embd
-    }
-}
+autocandle_decoder::own_causal_lm!(
+    GPTJLm, base: transformer, max_positions: |transformer| Some(transformer.config().n_positions)
+);
 
 /// A head built from a [`GPTJConfig`].
 pub trait GPTJHead: Sized {
@@ -87,15 +48,6 @@ pub trait GPTJHead: Sized {
     fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self>;
 }
 
-/// `layer` (a tied weight, float or quantized) with `bias` added.
-fn with_bias(layer: Linear, bias: Tensor) -> Result<Linear> {
-    Ok(match (layer.dense_weight(), layer.qtensor()) {
-        (Some(weight), _) => Linear::new(weight.clone(), Some(bias)),
-        (None, Some(q)) => Linear::quantized(q.clone(), Some(bias), layer.dtype())?,
-        (None, None) => Linear::new(layer.weight()?, Some(bias)),
-    })
-}
-
 impl GPTJHead for GPTJLm {
     /// With `tie_word_embeddings` (false by default), `lm_head.weight` is `transformer.wte` as
     /// `transformers` ties it at load time (unless the checkpoint holds a different one; a
@@ -103,48 +55,23 @@ impl GPTJHead for GPTJLm {
     /// read.
     fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
         config.validate()?;
-        let (vocab, h) = (config.vocab_size, config.n_embd);
-        let base = vb.pp("transformer");
-        let has_head = vb.contains_tensor("lm_head.weight");
-        let (transformer, lm_head) = if !config.tie_word_embeddings {
-            (GPTJModel::new(base, config, None)?, linear(h, vocab, vb.pp("lm_head"))?)
-        } else if has_head && !base.contains_tensor("wte.weight") {
-            let head = linear(h, vocab, vb.pp("lm_head"))?;
-            (GPTJModel::new(base, config, Some(Embedding::tied_to(&head)?))?, head)
-        } else {
-            let transformer = GPTJModel::new(base, config, None)?;
-            let bias = vb.get_with_hints(vocab, "lm_head.bias", Init::Const(0.0))?;
-            let tied = Linear::tied_to(transformer.word_embeddings())?;
-            let head = if has_head {
-                let own = linear_no_bias(h, vocab, vb.pp("lm_head"))?;
-                if same_values(&own.weight()?, &tied.weight()?)? {
-                    tied
-                } else {
-                    own
-                }
-            } else {
-                tied
-            };
-            (transformer, with_bias(head, bias)?)
-        };
+        let names = LmHeadNames { head: &["lm_head"], base: "transformer", embedding: "wte.weight" };
+        let (transformer, lm_head) = load_tied_lm_head(
+            vb,
+            names,
+            (config.tie_word_embeddings, true),
+            (config.vocab_size, config.n_embd),
+            |vb, embed| GPTJModel::new(vb, config, embed),
+            GPTJModel::word_embeddings,
+        )?;
         Ok(Self { transformer, lm_head })
     }
 }
 
-impl GPTJHead for SequenceClassifier<GPTJModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
-        let transformer = GPTJModel::new(vb.pp("transformer"), config, None)?;
-        let score = linear_no_bias(config.n_embd, config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(transformer, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl GPTJHead for QuestionAnswerer<GPTJModel> {
-    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
-        Self::with_qa_outputs(GPTJModel::new(vb.pp("transformer"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    GPTJHead for GPTJModel, config: GPTJConfig, prefix: "transformer", hidden: |config| config.n_embd;
+    sequence_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the GPT-J registered types from. Not
 /// public API.

@@ -8,10 +8,11 @@ use candle_nn::{LayerNorm, VarBuilder};
 
 use autocandle_core::inputs::{checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
 use autocandle_core::nn::{embedding, linear, linear_no_bias, Embedding, Linear};
-use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, Error, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
+use autocandle_core::{Activation, AutoRegister, BaseModelOutput, Error, KvCache, ModelInputs, Result};
+use autocandle_decoder::{
+    attention_keep, cached_kv, cached_len, CosSin, MaskBuilder, PackedSequences, RopeConfig, RopeContext,
+    RotaryEmbedding,
 };
-use autocandle_decoder::{CosSin, MaskBuilder, PackedSequences, RopeConfig, RopeContext, RotaryEmbedding};
 
 use crate::config::GPTJConfig;
 
@@ -100,10 +101,7 @@ impl GptjAttention {
         let q = rotary.apply(&heads(self.q_proj.forward(x)?)?, cos_sin)?;
         let k = rotary.apply(&heads(self.k_proj.forward(x)?)?, cos_sin)?;
         let v = heads(self.v_proj.forward(x)?)?;
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
         let dtype = q.dtype();
         // `eager_attention_forward` multiplies queries and keys in f32.
         let scores = autocandle_core::kernels::matmul(&q.to_dtype(DType::F32)?, &k.to_dtype(DType::F32)?.t()?)?;
@@ -177,10 +175,7 @@ impl GPTJModel {
     pub fn new(vb: VarBuilder<'_>, config: &GPTJConfig, wte: Option<Embedding>) -> Result<Self> {
         config.validate()?;
         let h = config.n_embd;
-        let wte = match wte {
-            Some(layer) => layer,
-            None => embedding(config.vocab_size, h, vb.pp("wte"))?,
-        };
+        let wte = wte.map_or_else(|| embedding(config.vocab_size, h, vb.pp("wte")), Ok)?;
         let blocks = (0..config.n_layer)
             .map(|i| GptjBlock::load(vb.pp(format!("h.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;
@@ -218,10 +213,7 @@ impl GPTJModel {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let total = past + seq;
         let (positions, explicit) = match &inputs.position_ids {
             Some(p) => (checked_position_ids(p, (batch, seq), cfg.n_positions, "n_positions")?, true),
@@ -240,7 +232,7 @@ impl GPTJModel {
             }
             None => None,
         };
-        let keep = padding(inputs.attention_mask.as_ref(), batch, past, seq)?;
+        let keep = attention_keep(inputs.attention_mask.as_ref(), batch, past, seq)?;
         // `create_causal_mask` looks for packed sequences only without a mask and a cache (the
         // forward pass makes one unless `use_cache` is false).
         let packed = if cache.is_none() && !cfg.use_cache && explicit && keep.is_none() {
@@ -264,52 +256,9 @@ impl GPTJModel {
     }
 }
 
-/// Which keys may be attended to, `[batch * (past + seq)]`, from a checked `attention_mask`
-/// (`None` without one).
-fn padding(mask: Option<&Tensor>, batch: usize, past: usize, seq: usize) -> Result<Option<Vec<bool>>> {
-    let Some(mask) = mask else { return Ok(None) };
-    let like = if past > 0 { "the cached plus the new tokens" } else { "`input_ids`" };
-    require_shape(mask, "attention_mask", &[batch, past + seq], like)?;
-    let keep = mask.ne(0u32)?.flatten_all()?.to_vec1::<u8>()?;
-    Ok(Some(keep.into_iter().map(|k| k != 0).collect()))
-}
-
-/// The number of positions in `cache`, checking that it was filled for `batch` rows.
-fn cached_len(cache: &KvCache, batch: usize) -> Result<usize> {
-    match cache.get(0) {
-        Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
-            "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \
-             `KvCache::select_rows`)",
-            k.dim(0)?
-        ))),
-        _ => Ok(cache.seq_len()),
-    }
-}
-
-impl LoadModel for GPTJModel {
-    type Config = GPTJConfig;
-    const BASE_MODEL_PREFIX: &'static str = "transformer";
-
-    fn load(vb: VarBuilder<'_>, config: &GPTJConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
-
-impl PreTrainedModel for GPTJModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for GPTJModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
+autocandle_decoder::own_base_model!(
+    GPTJModel, config: GPTJConfig, prefix: "transformer", hidden_size: |model| model.config().n_embd
+);
 
 /// What the unit tests reach inside the model.
 #[cfg(test)]

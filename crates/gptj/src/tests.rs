@@ -9,7 +9,7 @@ use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 
 use autocandle_core::{Activation, Error, ForCausalLm, KvCache, LoadModel, Model, ModelInputs, Task};
-use autocandle_testing::{ids, max_diff};
+use autocandle_testing::{cached_vs_whole, fresh_with_weights, ids, logits, max_diff, selected_rows_vs_alone};
 
 use crate::*;
 
@@ -30,13 +30,7 @@ fn tiny() -> GPTJConfig {
 }
 
 fn fresh_lm(cfg: &GPTJConfig) -> (GPTJForCausalLM, VarMap) {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    (GPTJForCausalLM::load(vb, cfg).unwrap(), varmap)
-}
-
-fn logits(m: &GPTJForCausalLM, x: &ModelInputs) -> Tensor {
-    ForCausalLm::forward(m, x).unwrap().logits
+    fresh_with_weights(cfg)
 }
 
 #[test]
@@ -129,15 +123,7 @@ fn cached_decoding_equals_the_whole_sequence() {
     for rotary_dim in [Some(2), Some(4), Some(8), None] {
         let (m, _) = fresh_lm(&GPTJConfig { rotary_dim, ..tiny() });
         let all = ids(&[&[3, 5, 7, 9, 11, 13], &[2, 4, 6, 8, 10, 12]]);
-        let whole = logits(&m, &ModelInputs::new(all.clone()));
-        let mut cache = KvCache::new();
-        let mut steps =
-            vec![m.forward_with_cache(&ModelInputs::new(all.i((.., ..2)).unwrap()), &mut cache).unwrap().logits];
-        for t in 2..6 {
-            let x = ModelInputs::new(all.i((.., t..t + 1)).unwrap());
-            steps.push(m.forward_with_cache(&x, &mut cache).unwrap().logits);
-        }
-        assert!(max_diff(&whole, &Tensor::cat(&steps, 1).unwrap()) < 1e-5, "{rotary_dim:?}");
+        assert!(cached_vs_whole(&m, &all, None, 2).0 < 1e-5, "{rotary_dim:?}");
     }
 }
 
@@ -224,30 +210,11 @@ fn the_lm_head_has_a_bias_even_when_tied() {
 #[test]
 fn selected_cache_rows_continue_alone() {
     let (m, _) = fresh_lm(&tiny());
-    let mut cache = KvCache::new();
-    m.forward_with_cache(&ModelInputs::new(ids(&[&[3, 5, 7], &[4, 6, 8]])), &mut cache).unwrap();
-    cache.select_rows(&Tensor::new(&[1u32, 1, 0], &Device::Cpu).unwrap()).unwrap();
-    let step = m.forward_with_cache(&ModelInputs::new(ids(&[&[9], &[10], &[11]])), &mut cache).unwrap().logits;
-    for (row, prompt) in [(0, [4u32, 6, 8, 9]), (1, [4, 6, 8, 10]), (2, [3, 5, 7, 11])] {
-        let alone = logits(&m, &ModelInputs::new(ids(&[&prompt])));
-        assert!(max_diff(&step.i(row..row + 1).unwrap(), &alone.i((.., 3..)).unwrap()) < 1e-5, "row {row}");
-    }
+    let prompt = ids(&[&[3, 5, 7], &[4, 6, 8]]);
+    assert!(selected_rows_vs_alone(&m, &prompt, None, &[1, 1, 0], &[9, 10, 11]) < 1e-5);
 }
 
 #[test]
 fn half_precision_runs() {
-    for dtype in [DType::F16, DType::BF16] {
-        let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
-        let m = GPTJForCausalLM::load(vb, &tiny()).unwrap();
-        let x = ModelInputs::new(ids(&[&[3, 5, 7], &[0, 4, 6]])).with_attention_mask(ids(&[&[1, 1, 1], &[0, 1, 1]]));
-        let out = logits(&m, &x);
-        assert_eq!(out.dtype(), dtype);
-        let sum = out.to_dtype(DType::F32).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(sum.is_finite(), "{dtype:?}");
-        let mut cache = KvCache::new();
-        m.forward_with_cache(&x, &mut cache).unwrap();
-        let step = ModelInputs::new(ids(&[&[9], &[9]])).with_attention_mask(ids(&[&[1, 1, 1, 1], &[0, 1, 1, 1]]));
-        m.forward_with_cache(&step, &mut cache).unwrap();
-    }
+    autocandle_testing::half_precision_runs::<GPTJForCausalLM>(&tiny());
 }

@@ -5,12 +5,12 @@
 //! generic ones over [`OPTModel`]; the language modelling head is OPT's own (`lm_head`, tied
 //! to `model.decoder.embed_tokens`).
 
-use candle_core::{DType, Device, Module};
 use candle_nn::VarBuilder;
 
-use autocandle_core::heads::{same_values, Classifier, Encoder, Pooling, QuestionAnswerer, SequenceClassifier};
-use autocandle_core::nn::{linear_no_bias, Embedding, Linear};
-use autocandle_core::{BaseModelOutput, CausalLmOutput, ForCausalLm, KvCache, ModelInputs, PreTrainedModel, Result};
+use autocandle_core::heads::{QuestionAnswerer, SequenceClassifier};
+use autocandle_core::nn::Linear;
+use autocandle_core::Result;
+use autocandle_decoder::{load_tied_lm_head, LmHeadNames};
 
 use crate::config::OPTConfig;
 use crate::model::OPTModel;
@@ -34,51 +34,11 @@ impl OPTLm {
     pub fn lm_head(&self) -> &Linear {
         &self.lm_head
     }
-
-    fn logits(&self, inputs: &ModelInputs, cache: Option<&mut KvCache>) -> Result<CausalLmOutput> {
-        let hidden = inputs.keep_for_logits(&self.model.run(inputs, cache)?)?;
-        Ok(CausalLmOutput::new(self.lm_head.forward(&hidden)?))
-    }
 }
 
-impl PreTrainedModel for OPTLm {
-    fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.model)
-    }
-
-    fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.model)
-    }
-}
-
-impl ForCausalLm for OPTLm {
-    fn forward(&self, inputs: &ModelInputs) -> Result<CausalLmOutput> {
-        self.logits(inputs, None)
-    }
-
-    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut KvCache) -> Result<CausalLmOutput> {
-        self.logits(inputs, Some(cache))
-    }
-
-    fn supports_cache(&self) -> bool {
-        true
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        Some(self.model.config().max_position_embeddings)
-    }
-}
-
-impl Encoder for OPTModel {
-    fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-
-    /// The output width, `word_embed_proj_dim`.
-    fn hidden_size(&self) -> usize {
-        self.config().embed_dim()
-    }
-}
+autocandle_decoder::own_causal_lm!(
+    OPTLm, base: model, max_positions: |model| Some(model.config().max_position_embeddings)
+);
 
 /// A head built from an [`OPTConfig`].
 pub trait OPTHead: Sized {
@@ -88,11 +48,6 @@ pub trait OPTHead: Sized {
     fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self>;
 }
 
-/// Whether two float layers hold the same values (quantized ones are compared dequantized).
-fn same_weights(a: &Linear, b: &Linear) -> Result<bool> {
-    same_values(&a.weight()?, &b.weight()?)
-}
-
 impl OPTHead for OPTLm {
     /// Follows `transformers`' weight tying at load time: with `tie_word_embeddings` the head
     /// is `model.decoder.embed_tokens` (a saved model has no `lm_head.weight`), unless the
@@ -100,47 +55,23 @@ impl OPTHead for OPTLm {
     /// `transformers`); a checkpoint with only `lm_head.weight` ties the other way.
     fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
         config.validate()?;
-        let (vocab, e) = (config.vocab_size, config.embed_dim());
-        let base = vb.pp("model");
-        let has_head = vb.contains_tensor("lm_head.weight");
-        let (model, lm_head) = if !config.tie_word_embeddings {
-            (OPTModel::new(base, config, None)?, linear_no_bias(e, vocab, vb.pp("lm_head"))?)
-        } else if has_head && !base.contains_tensor("decoder.embed_tokens.weight") {
-            let head = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
-            (OPTModel::new(base, config, Some(Embedding::tied_to(&head)?))?, head)
-        } else {
-            let model = OPTModel::new(base, config, None)?;
-            let tied = Linear::tied_to(model.embed_tokens())?;
-            let head = if has_head {
-                let own = linear_no_bias(e, vocab, vb.pp("lm_head"))?;
-                if same_weights(&own, &tied)? {
-                    tied
-                } else {
-                    own
-                }
-            } else {
-                tied
-            };
-            (model, head)
-        };
+        let names = LmHeadNames { head: &["lm_head"], base: "model", embedding: "decoder.embed_tokens.weight" };
+        let (model, lm_head) = load_tied_lm_head(
+            vb,
+            names,
+            (config.tie_word_embeddings, false),
+            (config.vocab_size, config.embed_dim()),
+            |vb, embed| OPTModel::new(vb, config, embed),
+            OPTModel::embed_tokens,
+        )?;
         Ok(Self { model, lm_head })
     }
 }
 
-impl OPTHead for SequenceClassifier<OPTModel> {
-    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
-        let model = OPTModel::new(vb.pp("model"), config, None)?;
-        let score = linear_no_bias(config.embed_dim(), config.labels.num_labels(), vb.pp("score"))?;
-        let pooling = Pooling::LastNonPad { pad_token_id: config.pad_token_id };
-        Ok(Self::new(model, pooling, Classifier::Linear(score)))
-    }
-}
-
-impl OPTHead for QuestionAnswerer<OPTModel> {
-    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
-        Self::with_qa_outputs(OPTModel::new(vb.pp("model"), config, None)?, vb)
-    }
-}
+autocandle_decoder::own_generic_heads!(
+    OPTHead for OPTModel, config: OPTConfig, prefix: "model", hidden: |config| config.embed_dim();
+    sequence_classification, question_answering
+);
 
 /// The heads `autocandle_core::register_heads!` builds the OPT registered types from. Not
 /// public API.

@@ -6,12 +6,10 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
-use autocandle_core::inputs::{dims2_int, ids_in_range, require_position_ids_shape, require_shape};
+use autocandle_core::inputs::{dims2_int, ids_in_range, require_position_ids_shape};
 use autocandle_core::nn::{embedding, linear_b, linear_no_bias, Embedding, Linear};
-use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, Error, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, Result,
-};
-use autocandle_decoder::MaskBuilder;
+use autocandle_core::{Activation, AutoRegister, BaseModelOutput, Error, KvCache, ModelInputs, Result};
+use autocandle_decoder::{attention_keep, cached_kv, cached_len, grouped_attention, MaskBuilder};
 
 use crate::config::{OPTConfig, LAYER_NORM_EPS, POSITION_OFFSET};
 
@@ -56,20 +54,15 @@ impl OptAttention {
     }
 
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
+        let (batch, seq, _) = x.dims3()?;
         let heads = |t: Tensor| -> Result<Tensor> {
             Ok(t.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
         let q = heads((self.q_proj.forward(x)? * self.scaling)?)?;
         let k = heads(self.k_proj.forward(x)?)?;
         let v = heads(self.v_proj.forward(x)?)?;
-        let (k, v) = match cache {
-            Some(cache) => cache.append(self.layer_idx, &k, &v)?,
-            None => (k, v),
-        };
-        let scores = autocandle_core::kernels::matmul(&q, &k.t()?)?;
-        let probs = autocandle_core::kernels::masked_softmax(&scores, 1.0, mask)?.to_dtype(q.dtype())?;
-        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
+        let (k, v) = cached_kv(cache, self.layer_idx, k, v)?;
+        let context = grouped_attention(&q, &k, &v, 1.0, mask)?;
         Ok(self.out_proj.forward(&context)?)
     }
 }
@@ -147,10 +140,7 @@ impl OPTModel {
         config.validate()?;
         let vb = vb.pp("decoder");
         let (h, e) = (config.hidden_size, config.embed_dim());
-        let embed_tokens = match embed_tokens {
-            Some(layer) => layer,
-            None => embedding(config.vocab_size, e, vb.pp("embed_tokens"))?,
-        };
+        let embed_tokens = embed_tokens.map_or_else(|| embedding(config.vocab_size, e, vb.pp("embed_tokens")), Ok)?;
         let rows = config.max_position_embeddings + POSITION_OFFSET;
         let (project_in, project_out) = if e != h {
             (Some(linear_no_bias(e, h, vb.pp("project_in"))?), Some(linear_no_bias(h, e, vb.pp("project_out"))?))
@@ -247,16 +237,13 @@ impl OPTModel {
         let cfg = &self.config;
         let input_ids = inputs.input_ids()?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
-        let past = match cache.as_deref() {
-            Some(cache) => cached_len(cache, batch)?,
-            None => 0,
-        };
+        let past = cached_len(cache.as_deref(), batch)?;
         let total = past + seq;
         if inputs.position_ids.is_none() && total > cfg.max_position_embeddings {
             return Err(Error::SequenceTooLong { len: total, max: cfg.max_position_embeddings });
         }
         let input_ids = ids_in_range(input_ids, "input_ids", cfg.vocab_size)?;
-        let keep = padding(inputs.attention_mask.as_ref(), batch, past, seq)?;
+        let keep = attention_keep(inputs.attention_mask.as_ref(), batch, past, seq)?;
         let positions = self.position_rows(inputs, keep.as_deref(), (batch, past, seq))?;
         let mask = MaskBuilder::new(batch, seq, past, keep, None).build(None, self.dtype, &self.device)?;
 
@@ -278,49 +265,6 @@ impl OPTModel {
     }
 }
 
-/// Which keys may be attended to, `[batch * (past + seq)]`, from a checked `attention_mask`
-/// (`None` without one).
-pub(crate) fn padding(mask: Option<&Tensor>, batch: usize, past: usize, seq: usize) -> Result<Option<Vec<bool>>> {
-    let Some(mask) = mask else { return Ok(None) };
-    let like = if past > 0 { "the cached plus the new tokens" } else { "`input_ids`" };
-    require_shape(mask, "attention_mask", &[batch, past + seq], like)?;
-    let keep = mask.ne(0u32)?.flatten_all()?.to_vec1::<u8>()?;
-    Ok(Some(keep.into_iter().map(|k| k != 0).collect()))
-}
-
-/// The number of positions in `cache`, checking that it was filled for `batch` rows.
-pub(crate) fn cached_len(cache: &KvCache, batch: usize) -> Result<usize> {
-    match cache.get(0) {
-        Some((k, _)) if k.dim(0)? != batch => Err(Error::input(format!(
-            "the key/value cache holds {} rows but `input_ids` has {batch}; use one cache per batch (or \
-             `KvCache::select_rows`)",
-            k.dim(0)?
-        ))),
-        _ => Ok(cache.seq_len()),
-    }
-}
-
-impl LoadModel for OPTModel {
-    type Config = OPTConfig;
-    const BASE_MODEL_PREFIX: &'static str = "model";
-
-    fn load(vb: VarBuilder<'_>, config: &OPTConfig) -> Result<Self> {
-        Self::new(vb, config, None)
-    }
-}
-
-impl PreTrainedModel for OPTModel {
-    fn device(&self) -> &Device {
-        &self.device
-    }
-
-    fn dtype(&self) -> DType {
-        self.dtype
-    }
-}
-
-impl Model for OPTModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs, None)?, None))
-    }
-}
+autocandle_decoder::own_base_model!(
+    OPTModel, config: OPTConfig, prefix: "model", hidden_size: |model| model.config().embed_dim()
+);
