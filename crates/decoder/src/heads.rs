@@ -32,7 +32,6 @@ pub struct CausalLm {
     model: DecoderModel,
     lm_head: Linear,
     softcap: Option<f64>,
-    logit_scale: Option<f64>,
 }
 
 impl CausalLm {
@@ -68,8 +67,7 @@ impl CausalLm {
             let model = DecoderModel::load(base_vb, spec)?;
             (model, linear_b(hidden, vocab, bias, vb.pp("lm_head"))?)
         };
-        let (softcap, logit_scale) = (spec.options.final_logit_softcapping, spec.options.logit_scale);
-        Ok(Self { model, lm_head, softcap, logit_scale })
+        Ok(Self { model, lm_head, softcap: spec.options.final_logit_softcapping })
     }
 
     /// The decoder under the head.
@@ -85,10 +83,11 @@ impl CausalLm {
 
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let mut logits = self.lm_head.forward(hidden)?;
-        if let Some(scale) = self.logit_scale {
+        let options = &self.model.spec().options;
+        if let Some(scale) = options.logit_scale {
             logits = (logits * scale)?;
         }
-        if let Some(s) = self.model.spec().options.logits_scaling {
+        if let Some(s) = options.logits_scaling {
             logits = (logits / s)?;
         }
         soft_cap(&logits, self.softcap)

@@ -287,7 +287,8 @@ impl DecoderLayer {
 
     /// Load layer `index` from `vb` (`model.layers.N`); its feed-forward is sparse when
     /// [`crate::DecoderOptions::moe`] says so for `index` (read from `mlp`, or Mixtral's older
-    /// `block_sparse_moe`).
+    /// `block_sparse_moe`), and its attention skips the rotary embedding when
+    /// [`crate::DecoderOptions::skip_rope`] says so (SmolLM3's NoPE layers).
     pub fn load_at(vb: VarBuilder<'_>, spec: &DecoderSpec, layer_type: LayerType, index: usize) -> Result<Self> {
         let norm = |name: &str| Norm::load(vb.pp(name), spec.hidden_size, spec);
         let feedforward_norms = if spec.options.sandwich_norms {
@@ -299,7 +300,11 @@ impl DecoderLayer {
         };
         let input_layernorm = if spec.options.post_norms { None } else { Some(norm("input_layernorm")?) };
         Ok(Self {
-            self_attn: Attention::load(vb.pp("self_attn"), spec)?,
+            self_attn: if spec.options.skip_rope.get(index) == Some(&true) {
+                Attention::load(vb.pp("self_attn"), spec)?.without_rope()
+            } else {
+                Attention::load(vb.pp("self_attn"), spec)?
+            },
             mlp: match &spec.options.moe {
                 Some(moe) if moe.sparse_layers.get(index).copied().unwrap_or(false) => {
                     let name = if !vb.contains_tensor("mlp.gate.weight")
@@ -323,12 +328,6 @@ impl DecoderLayer {
             layer_type,
             residual_multiplier: spec.options.residual_multiplier,
         })
-    }
-
-    /// This layer without the rotary embedding (SmolLM3's NoPE layers).
-    pub fn without_rope(mut self) -> Self {
-        self.self_attn = self.self_attn.without_rope();
-        self
     }
 
     /// `x + branch`, the branch scaled by Granite's `residual_multiplier`.

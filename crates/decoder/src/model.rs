@@ -78,10 +78,7 @@ impl DecoderModel {
             .layer_types
             .iter()
             .enumerate()
-            .map(|(i, &layer_type)| {
-                let layer = DecoderLayer::load_at(vb.pp(format!("layers.{i}")), spec, layer_type, i)?;
-                Ok(if spec.options.skip_rope.get(i) == Some(&true) { layer.without_rope() } else { layer })
-            })
+            .map(|(i, &layer_type)| DecoderLayer::load_at(vb.pp(format!("layers.{i}")), spec, layer_type, i))
             .collect::<Result<Vec<_>>>()?;
         let norm = Norm::load(vb.pp(spec.options.final_norm_name), spec.hidden_size, spec)?;
         let embed_scale = if spec.options.scale_embeddings {
