@@ -85,6 +85,7 @@ pub mod catalog;
 #[cfg(feature = "chat")]
 mod chat;
 mod config;
+mod cross_encoder;
 mod generation;
 mod gguf_tokenizer;
 #[cfg(feature = "image")]
@@ -125,6 +126,8 @@ pub use autocandle_generation::{
 #[cfg(feature = "chat")]
 pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};
 pub use config::AutoConfig;
+/// sentence-transformers' reranker: text pairs scored by a sequence-classification model.
+pub use cross_encoder::{CrossEncoder, PredictOptions, Predictions, RankOptions, RankedDocument, ScoreActivation};
 pub use generation::{GenerationMixin, Seq2SeqGenerationMixin, TextStream, TextStreamer};
 #[cfg(feature = "image")]
 pub use image_processor::{
