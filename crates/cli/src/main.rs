@@ -60,6 +60,8 @@ enum Command {
     Text2TextGeneration(tasks::text2text::Text2TextGeneration),
     Summarization(tasks::text2text::Summarization),
     Translation(tasks::text2text::Translation),
+    Rerank(tasks::rerank::Rerank),
+    CrossEncode(tasks::rerank::CrossEncode),
     Inspect(inspect::Inspect),
     Models(models::Models),
 }
@@ -79,6 +81,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Text2TextGeneration(args) => tasks::execute(&args, json),
         Command::Summarization(args) => tasks::execute(&args, json),
         Command::Translation(args) => tasks::execute(&args, json),
+        Command::Rerank(args) => args.run(json),
+        Command::CrossEncode(args) => args.run(json),
         Command::Inspect(args) => args.run(json),
         Command::Models(args) => args.run(json),
     }

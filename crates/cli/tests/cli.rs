@@ -1022,3 +1022,85 @@ fn the_hub_token_never_appears_in_the_log() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("SeCrEt"));
     }
 }
+
+const RERANKER: &str = "tests/fixtures/cross-encoders/bert-one-label";
+const NLI_CROSS_ENCODER: &str = "tests/fixtures/cross-encoders/bert-nli";
+
+/// The expected.json of a cross-encoder fixture (sentence-transformers 6.3's results).
+fn cross_encoder_expected(folder: &str) -> Value {
+    let path = repo_root().join(folder).join("expected.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn rerank_and_cross_encode_match_sentence_transformers() {
+    let cache = cache();
+    let expected = cross_encoder_expected(RERANKER);
+    let case = expected["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "rank" && c["args"]["top_k"] == 3)
+        .unwrap()
+        .clone();
+    let query = case["query"].as_str().unwrap();
+    let documents: Vec<&str> = case["documents"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    let want = &case["results"];
+    // Documents as arguments, then from stdin: the same ranking, sentence-transformers' order.
+    let from_args = json_of(
+        autocandle(&cache)
+            .args(["--json", "rerank", "--model", RERANKER, "--query", query, "--top-k", "3", "--batch-size", "4"])
+            .args(&documents),
+    );
+    let from_stdin = json_of(
+        autocandle(&cache)
+            .args(["--json", "rerank", "--model", RERANKER, "-Q", query, "--top-k", "3"])
+            .write_stdin(documents.join("\n") + "\n"),
+    );
+    assert_eq!(from_args.as_array().unwrap().len(), 3, "{from_args}");
+    let mut max_diff = 0f64;
+    for got in [&from_args, &from_stdin] {
+        for (g, w) in got.as_array().unwrap().iter().zip(want.as_array().unwrap()) {
+            assert_eq!(g["corpus_id"], w["corpus_id"], "{got} vs {want}");
+            assert_eq!(g["text"], w["text"], "{got} vs {want}");
+            max_diff = max_diff.max((g["score"].as_f64().unwrap() - w["score"].as_f64().unwrap()).abs());
+        }
+    }
+    assert!(max_diff <= TOL, "rerank scores differ by {max_diff}");
+    // Human output: a table, best first.
+    let out =
+        autocandle(&cache).args(["rerank", "--model", RERANKER, "--query", query]).args(&documents).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("rank") && stdout.contains(documents[0]), "{stdout}");
+
+    // cross-encode: the raw predict scores of tab-separated pairs, several labels as vectors.
+    let nli = cross_encoder_expected(NLI_CROSS_ENCODER);
+    let case = nli["cases"].as_array().unwrap().iter().find(|c| c["args"]["apply_softmax"] == true).unwrap().clone();
+    let pairs: Vec<String> = case["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}\t{}", p[0].as_str().unwrap(), p[1].as_str().unwrap()))
+        .collect();
+    let got = json_of(
+        autocandle(&cache)
+            .args(["--json", "cross-encode", "--model", NLI_CROSS_ENCODER, "--apply-softmax"])
+            .write_stdin(pairs.join("\n")),
+    );
+    for (g, w) in got.as_array().unwrap().iter().zip(case["scores"].as_array().unwrap()) {
+        for (a, b) in g.as_array().unwrap().iter().zip(w.as_array().unwrap()) {
+            max_diff = max_diff.max((a.as_f64().unwrap() - b.as_f64().unwrap()).abs());
+        }
+    }
+    assert_eq!(got.as_array().unwrap().len(), pairs.len());
+    assert!(max_diff <= TOL, "cross-encode scores differ by {max_diff}");
+    println!("rerank and cross-encode: max |score diff| vs sentence-transformers = {max_diff:e}");
+
+    // Errors: rank on a three-label model, a pair without its separator, no --model.
+    let (code, stderr) = failure(autocandle(&cache).args(["rerank", "--model", NLI_CROSS_ENCODER, "-Q", "q", "d"]));
+    assert!(code == 1 && stderr.contains("only works for models with num_labels=1"), "{stderr}");
+    let (_, stderr) = failure(autocandle(&cache).args(["cross-encode", "--model", RERANKER, "no tab here"]));
+    assert!(stderr.contains("has no separator"), "{stderr}");
+    let (_, stderr) = failure(autocandle(&cache).args(["rerank", "-Q", "q", "d"]));
+    assert!(stderr.contains("give the reranker"), "{stderr}");
+}

@@ -15,6 +15,7 @@ pub mod feature_extraction;
 pub mod fill_mask;
 pub mod image_classification;
 pub mod question_answering;
+pub mod rerank;
 pub mod text2text;
 pub mod text_classification;
 pub mod text_generation;
