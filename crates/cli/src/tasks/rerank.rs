@@ -113,12 +113,7 @@ impl Rerank {
         let mut out = Output::new(json);
         let mut rows = vec![vec!["rank".to_owned(), "doc".to_owned(), "score".to_owned(), "text".to_owned()]];
         for (i, r) in ranked.iter().enumerate() {
-            rows.push(vec![
-                (i + 1).to_string(),
-                r.corpus_id.to_string(),
-                score(r.score),
-                short(&refs[r.corpus_id], 80),
-            ]);
+            rows.push(vec![(i + 1).to_string(), r.corpus_id.to_string(), score(r.score), short(refs[r.corpus_id], 80)]);
             out.push(json!({"corpus_id": r.corpus_id, "score": json_score(r.score), "text": r.text}));
         }
         if !ranked.is_empty() {
