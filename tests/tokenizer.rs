@@ -251,3 +251,15 @@ fn threads_share_one_tokenizer() {
     });
     assert_eq!(concurrent, sequential);
 }
+
+#[test]
+fn mpnet_wordpiece_with_roberta_specials() {
+    // MPNetTokenizer: BERT's WordPiece with `<s> A </s></s> B </s>` around the texts.
+    assert!(check_dir("mpnet") > 10);
+}
+
+#[test]
+fn albert_sentencepiece_unigram() {
+    // AlbertTokenizer: a SentencePiece unigram model (trained offline), `[CLS] A [SEP] B [SEP]`.
+    assert!(check_dir("albert") > 10);
+}

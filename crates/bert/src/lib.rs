@@ -24,6 +24,7 @@ mod config;
 mod heads;
 mod inputs;
 mod model;
+mod reuse;
 
 pub use config::{BertConfig, TokenIds};
 pub use heads::{
@@ -31,7 +32,8 @@ pub use heads::{
     BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertHead,
     BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining,
 };
-pub use model::{BertEncoder, BertLayer, BertLayerWeights, BertModel};
+pub use model::{BertEmbeddings, BertEncoder, BertLayer, BertLayerWeights, BertModel};
+pub use reuse::attention_mask;
 
 #[cfg(test)]
 mod tests;
