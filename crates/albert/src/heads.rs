@@ -192,7 +192,12 @@ pub mod __heads {
     pub type QuestionAnswering = QuestionAnswerer<AlbertModel>;
 
     /// Load the head `H` as `class`.
-    pub fn load<H: AlbertHead>(vb: VarBuilder<'_>, config: &AlbertConfig, _prefix: &str, class: &'static str) -> Result<H> {
+    pub fn load<H: AlbertHead>(
+        vb: VarBuilder<'_>,
+        config: &AlbertConfig,
+        _prefix: &str,
+        class: &'static str,
+    ) -> Result<H> {
         H::load(vb, config, class)
     }
 }

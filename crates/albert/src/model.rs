@@ -151,9 +151,7 @@ impl Encoder for AlbertModel {
     }
 
     fn pooled(&self, output: BaseModelOutput) -> Result<Tensor> {
-        output
-            .pooler_output
-            .ok_or_else(|| Error::Unsupported("this ALBERT model has no pooler (`pooler`)".to_owned()))
+        output.pooler_output.ok_or_else(|| Error::Unsupported("this ALBERT model has no pooler (`pooler`)".to_owned()))
     }
 }
 

@@ -124,7 +124,12 @@ pub mod __heads {
     pub type QuestionAnswering = QuestionAnswerer<MPNetModel>;
 
     /// Load the head `H` as `class`.
-    pub fn load<H: MPNetHead>(vb: VarBuilder<'_>, config: &MPNetConfig, _prefix: &str, class: &'static str) -> Result<H> {
+    pub fn load<H: MPNetHead>(
+        vb: VarBuilder<'_>,
+        config: &MPNetConfig,
+        _prefix: &str,
+        class: &'static str,
+    ) -> Result<H> {
         H::load(vb, config, class)
     }
 }

@@ -170,9 +170,8 @@ impl MPNetModel {
 
     /// The relative position bias `[1, heads, seq, seq]` (`compute_position_bias`), in `dtype`.
     fn position_bias(&self, seq: usize, dtype: DType) -> Result<Tensor> {
-        let buckets: Vec<u32> = (0..seq as i64)
-            .flat_map(|q| (0..seq as i64).map(move |k| relative_position_bucket(k - q)))
-            .collect();
+        let buckets: Vec<u32> =
+            (0..seq as i64).flat_map(|q| (0..seq as i64).map(move |k| relative_position_bucket(k - q))).collect();
         let buckets = Tensor::from_vec(buckets, seq * seq, &self.device)?;
         let heads = self.config.num_attention_heads;
         let values = self.relative_attention_bias.index_select(&buckets, 0)?.reshape((seq, seq, heads))?;
