@@ -124,6 +124,49 @@ impl ForMultipleChoice for ElectraMultipleChoice {
     }
 }
 
+/// The ELECTRA discriminator (`ElectraForPreTraining`): `discriminator_predictions` (dense,
+/// `hidden_act`, `dense_prediction`) scores every token as replaced or original; logits
+/// `[batch, seq]`.
+///
+/// Not registered under `AutoModelForPreTraining`: autocandle's `PreTrainingOutput` has no
+/// field for one logit per token. Build it with [`ElectraDiscriminator::new`] from the
+/// checkpoint root and call [`ElectraDiscriminator::logits`].
+#[derive(Debug)]
+pub struct ElectraDiscriminator {
+    electra: ElectraModel,
+    dense: Linear,
+    activation: Activation,
+    dense_prediction: Linear,
+}
+
+impl ElectraDiscriminator {
+    /// Load `ElectraForPreTraining` from the checkpoint root `vb` (`electra.*`,
+    /// `discriminator_predictions.*`); errors as [`ElectraHead::load`].
+    pub fn new(vb: VarBuilder<'_>, config: &ElectraConfig) -> Result<Self> {
+        let h = config.hidden_size;
+        let predictions = vb.pp("discriminator_predictions");
+        Ok(Self {
+            electra: ElectraModel::new(vb.pp("electra"), config)?,
+            dense: linear(h, h, predictions.pp("dense"))?,
+            activation: config.hidden_act,
+            dense_prediction: linear(h, 1, predictions.pp("dense_prediction"))?,
+        })
+    }
+
+    /// The underlying encoder.
+    pub fn electra(&self) -> &ElectraModel {
+        &self.electra
+    }
+
+    /// One logit per token, `[batch, seq]`: positive where the discriminator thinks the token
+    /// was replaced.
+    pub fn logits(&self, inputs: &ModelInputs) -> Result<Tensor> {
+        let hidden = self.electra.run(inputs)?;
+        let x = self.activation.forward(&self.dense.forward(&hidden)?)?;
+        Ok(self.dense_prediction.forward(&x)?.squeeze(2)?)
+    }
+}
+
 macro_rules! through_electra {
     ($($ty:ident),*) => {$(
         impl PreTrainedModel for $ty {
@@ -138,7 +181,7 @@ macro_rules! through_electra {
     )*};
 }
 
-through_electra!(ElectraGenerator, ElectraSequenceClassifier, ElectraMultipleChoice);
+through_electra!(ElectraGenerator, ElectraSequenceClassifier, ElectraMultipleChoice, ElectraDiscriminator);
 
 /// A head built from an [`ElectraConfig`]; `class` is the `transformers` class it is loaded as.
 pub trait ElectraHead: Sized {

@@ -13,7 +13,8 @@
 //! Not registered: `ElectraForPreTraining`, the discriminator (`AutoModelForPreTraining`). Its
 //! output is one logit per token (`[batch, seq]`, "was this token replaced"), which autocandle's
 //! `PreTrainingOutput` (`prediction_logits` over the vocabulary and
-//! `seq_relationship_logits` `[batch, 2]`) cannot hold without a new output type in core.
+//! `seq_relationship_logits` `[batch, 2]`) cannot hold without a new output type in core. The
+//! network is here, unregistered: [`ElectraDiscriminator`].
 //!
 //! Inference only: dropout is a no-op; there is no KV cache, no `inputs_embeds` and no
 //! cross-attention (`encoder_hidden_states`).
@@ -26,9 +27,9 @@ mod model;
 
 pub use config::{ElectraConfig, SummaryType, TokenIds};
 pub use heads::{
-    __heads, ElectraForCausalLM, ElectraForMaskedLM, ElectraForMultipleChoice, ElectraForQuestionAnswering,
-    ElectraForSequenceClassification, ElectraForTokenClassification, ElectraGenerator, ElectraHead,
-    ElectraMultipleChoice, ElectraSequenceClassifier, ElectraTextEncoding,
+    __heads, ElectraDiscriminator, ElectraForCausalLM, ElectraForMaskedLM, ElectraForMultipleChoice,
+    ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTokenClassification, ElectraGenerator,
+    ElectraHead, ElectraMultipleChoice, ElectraSequenceClassifier, ElectraTextEncoding,
 };
 pub use model::ElectraModel;
 
