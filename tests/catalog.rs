@@ -241,7 +241,7 @@ fn known_but_unimplemented_model_type_says_so_and_points_at_the_docs() {
     let tmp = tempfile::tempdir().unwrap();
     let mut value: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("bert-masked-lm").join("config.json")).unwrap()).unwrap();
-    value["model_type"] = json!("albert");
+    value["model_type"] = json!("funnel");
     let dir = tmp.path().join("model");
     write_config(&dir, &value);
     // The config reads (generic) ...
@@ -252,8 +252,8 @@ fn known_but_unimplemented_model_type_says_so_and_points_at_the_docs() {
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     let msg = err.to_string();
     assert!(
-        msg.contains("model type `albert` (ALBERT) is known but autocandle does not implement it yet")
-            && msg.contains("AlbertForMaskedLM")
+        msg.contains("model type `funnel` (Funnel Transformer) is known but autocandle does not implement it yet")
+            && msg.contains("FunnelForMaskedLM")
             && msg.contains("docs/models.md"),
         "{msg}"
     );
@@ -262,7 +262,7 @@ fn known_but_unimplemented_model_type_says_so_and_points_at_the_docs() {
     let msg = resolve_head("rag", Task::Base).unwrap_err().to_string();
     assert!(msg.contains("`rag` (RAG) is known") && msg.contains("no Auto model class for it either"), "{msg}");
     // A task transformers does not have for the type.
-    let msg = resolve_head("albert", Task::ImageClassification).unwrap_err().to_string();
+    let msg = resolve_head("funnel", Task::ImageClassification).unwrap_err().to_string();
     assert!(msg.contains("has no image-classification head for it either") && msg.contains("masked-lm"), "{msg}");
 }
 

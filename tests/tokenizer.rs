@@ -120,7 +120,8 @@ fn rows(encodings: &[tokenizers::Encoding]) -> BatchEncoding {
 /// Truncation is an option of each call, applied without setting it in the shared `tokenizers`
 /// backend; it gives exactly what the backend's own `encode_batch` gives with its truncation
 /// set, for each kind of post-processor (template, RoBERTa, byte-level, none), from either side,
-/// with and without special tokens, for texts and text pairs.
+/// with and without special tokens, for texts, and for text pairs without truncation (truncated
+/// pairs follow Python's `tokenizers`, see below).
 #[test]
 fn per_call_truncation_matches_the_backend_s_own() {
     let mut tokenizers: Vec<(String, PreTrainedTokenizer)> = Vec::new();
@@ -159,6 +160,14 @@ fn per_call_truncation_matches_the_backend_s_own() {
         for add_special_tokens in [true, false] {
             for pairs in [None, Some(&PAIRS[..])] {
                 for max_length in [None, Some(4), Some(5), Some(7), Some(10), Some(16), Some(30)] {
+                    if pairs.is_some() && max_length.is_some() {
+                        // `tokenizers` 0.23.2 (Rust) stops tokenizing each sequence of a pair
+                        // at `max_length`, so `longest_first` may see a cut sequence as the
+                        // longer one; Python's `tokenizers` 0.23.3 does not, and autocandle
+                        // follows Python: truncated pairs are checked against Python's ids in
+                        // the `cases.json` fixtures (`truncate_pair_8_longest_first`).
+                        continue;
+                    }
                     let mut backend = tok.backend();
                     if let Some(max_length) = max_length {
                         let direction = if left { TruncationDirection::Left } else { TruncationDirection::Right };
@@ -189,7 +198,7 @@ fn per_call_truncation_matches_the_backend_s_own() {
             }
         }
     }
-    assert_eq!(checked, tokenizers.len() * 28);
+    assert_eq!(checked, tokenizers.len() * 16);
 }
 
 /// `max_length` shorter than the special tokens is an error that says what to do, not a panic.
@@ -250,4 +259,16 @@ fn threads_share_one_tokenizer() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(concurrent, sequential);
+}
+
+#[test]
+fn mpnet_wordpiece_with_roberta_specials() {
+    // MPNetTokenizer: BERT's WordPiece with `<s> A </s></s> B </s>` around the texts.
+    assert!(check_dir("mpnet") > 10);
+}
+
+#[test]
+fn albert_sentencepiece_unigram() {
+    // AlbertTokenizer: a SentencePiece unigram model (trained offline), `[CLS] A [SEP] B [SEP]`.
+    assert!(check_dir("albert") > 10);
 }

@@ -583,7 +583,7 @@ mod tests {
         let manifests = manifest::load_dir(&root, MANIFESTS_DIR)?;
         let err = like(&root, "bert", &manifests).map(|l| format!("{l:?}")).unwrap_or_else(|e| e.to_string());
         assert!(err.contains("not a llama-like decoder") && err.contains("qwen3"), "{err}");
-        let err = like(&root, "albert", &manifests).map(|l| format!("{l:?}")).unwrap_or_else(|e| e.to_string());
+        let err = like(&root, "funnel", &manifests).map(|l| format!("{l:?}")).unwrap_or_else(|e| e.to_string());
         assert!(err.contains("not an implemented model type"), "{err}");
         // Every llama-like crate of the workspace is a template.
         for ty in ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"] {

@@ -3,6 +3,8 @@
 //! The architecture crates compiled in, one feature each: every enabled crate is re-exported,
 //! which also makes the linker keep its `#[derive(AutoRegister)]` registrations.
 
+#[cfg(feature = "albert")]
+pub use autocandle_albert as albert;
 #[cfg(feature = "bart")]
 pub use autocandle_bart as bart;
 #[cfg(feature = "bert")]
@@ -15,6 +17,8 @@ pub use autocandle_clip as clip;
 pub use autocandle_cohere as cohere;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
+#[cfg(feature = "electra")]
+pub use autocandle_electra as electra;
 #[cfg(feature = "falcon")]
 pub use autocandle_falcon as falcon;
 #[cfg(feature = "gemma")]
@@ -39,6 +43,8 @@ pub use autocandle_llama as llama;
 pub use autocandle_mistral as mistral;
 #[cfg(feature = "mixtral")]
 pub use autocandle_mixtral as mixtral;
+#[cfg(feature = "mpnet")]
+pub use autocandle_mpnet as mpnet;
 #[cfg(feature = "mt5")]
 pub use autocandle_mt5 as mt5;
 #[cfg(feature = "olmo2")]

@@ -543,7 +543,10 @@ impl PreTrainedTokenizer {
                 None => self.tokenizer.encode(text, add_special_tokens),
             };
         };
-        let limit = Some((params.max_length, params.direction));
+        // A single sequence may stop early. A pair may not: `longest_first` gives the longer
+        // sequence the odd token, and a sequence cut at a word boundary past the limit could
+        // look longer than its partner when it is not (ALBERT's SentencePiece pieces showed it).
+        let limit = if pair.is_some() { None } else { Some((params.max_length, params.direction)) };
         let encoding = self.tokenize(text, 0, limit)?;
         let pair_encoding = pair.map(|pair| self.tokenize(pair, 1, limit)).transpose()?;
         let added = if add_special_tokens { self.added_tokens(pair_encoding.is_some()) } else { 0 };

@@ -14,7 +14,10 @@
 //! Architectures built on the BERT encoder reuse its parts: [`BertModel::new`] with their own
 //! config turned into a [`BertConfig`] (RoBERTa), [`BertLayer::from_weights`] and
 //! [`BertEncoder`] for layers under other weight names (DistilBERT), [`lm_decoder`] /
-//! [`tied_weight`] for tied output matrices. The sequence classification, multiple choice,
+//! [`tied_weight`] for tied output matrices, [`BertEmbeddings::new`] /
+//! [`BertEmbeddings::embed`] for BERT's embeddings at another width (ALBERT, ELECTRA),
+//! [`BertEncoder::new`] for the stack under BERT's names and [`attention_mask`] for stacks
+//! run layer by layer (ALBERT's shared groups, MPNet's position bias). The sequence classification, multiple choice,
 //! token classification and question answering heads are `autocandle_core::heads`' generic
 //! ones over [`BertModel`].
 
@@ -24,6 +27,7 @@ mod config;
 mod heads;
 mod inputs;
 mod model;
+mod reuse;
 
 pub use config::{BertConfig, TokenIds};
 pub use heads::{
@@ -31,7 +35,8 @@ pub use heads::{
     BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertHead,
     BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining,
 };
-pub use model::{BertEncoder, BertLayer, BertLayerWeights, BertModel};
+pub use model::{BertEmbeddings, BertEncoder, BertLayer, BertLayerWeights, BertModel};
+pub use reuse::attention_mask;
 
 #[cfg(test)]
 mod tests;

@@ -23,16 +23,19 @@ fn softmax_dtype(dtype: DType) -> DType {
 }
 
 /// `BertEmbeddings`: word + token type + position embeddings, then LayerNorm.
+///
+/// Public for the encoders whose embeddings are BERT's at another width (ALBERT's and
+/// ELECTRA's `embedding_size`): build it with [`BertEmbeddings::new`].
 #[derive(Debug)]
-struct BertEmbeddings {
-    word_embeddings: Embedding,
+pub struct BertEmbeddings {
+    pub(crate) word_embeddings: Embedding,
     position_embeddings: Embedding,
     token_type_embeddings: Embedding,
     layer_norm: LayerNorm,
 }
 
 impl BertEmbeddings {
-    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+    pub(crate) fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
         Ok(Self {
             word_embeddings: embedding(cfg.vocab_size, h, vb.pp("word_embeddings"))?,
@@ -44,7 +47,7 @@ impl BertEmbeddings {
 
     /// `input_ids` `[B, T]` (u32, checked); `token_type_ids` `[B, T]` (u32, checked, `None`
     /// is all zeros); `position_ids` `[B or 1, T]` (u32, checked, `None` is `0..T`).
-    fn forward(
+    pub(crate) fn forward(
         &self,
         input_ids: &Tensor,
         token_type_ids: Option<&Tensor>,
@@ -240,7 +243,7 @@ impl BertEncoder {
     }
 
     /// `encoder.layer.N` of a BERT checkpoint (`vb` is `encoder`).
-    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+    pub(crate) fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| BertLayer::load(vb.pp(format!("layer.{i}")), cfg))
             .collect::<Result<Vec<_>>>()?;
