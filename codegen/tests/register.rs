@@ -204,7 +204,7 @@ fn registered_constructors_call_load() {
     assert_eq!(dims(&out.last_hidden_state), [5]);
     assert!(out.pooler_output.is_none());
     let out = build::<dyn ForPreTraining>(Task::PreTraining, &config).forward(&inputs).expect("forward");
-    assert_eq!(dims(&out.seq_relationship_logits), [5]);
+    assert_eq!(dims(out.seq_relationship_logits().expect("seq_relationship_logits")), [5]);
     let out = build::<dyn ForCausalLm>(Task::CausalLm, &config).forward(&inputs).expect("forward");
     assert_eq!(dims(&out.logits), [5]);
     let out = build::<dyn ForMaskedLm>(Task::MaskedLm, &config).forward(&inputs).expect("forward");

@@ -72,9 +72,8 @@ impl ForMaskedLm for AlbertLm {
 /// ALBERT with its two pretraining heads: masked LM (`predictions`) and sentence-order
 /// prediction (`sop_classifier.classifier` on the pooled output, `num_labels` outputs).
 ///
-/// `transformers`' `AlbertForPreTrainingOutput` calls the second `sop_logits`; autocandle's
-/// [`PreTrainingOutput`] holds it as `seq_relationship_logits` (the same role as BERT's next
-/// sentence logits: a sentence-pair classifier on the pooled output).
+/// Its [`PreTrainingOutput`] has `transformers`' `AlbertForPreTrainingOutput` fields:
+/// `prediction_logits` and `sop_logits`.
 #[derive(Debug)]
 pub struct AlbertPreTraining {
     albert: AlbertModel,
@@ -94,7 +93,8 @@ impl ForPreTraining for AlbertPreTraining {
         let out = self.albert.run(inputs)?;
         let prediction_logits = self.predictions.forward(&out.last_hidden_state)?;
         let pooled = Encoder::pooled(&self.albert, out)?;
-        Ok(PreTrainingOutput::new(prediction_logits, self.sop_classifier.forward(&pooled)?))
+        let sop_logits = self.sop_classifier.forward(&pooled)?;
+        Ok(PreTrainingOutput::from_fields(vec![("prediction_logits", prediction_logits), ("sop_logits", sop_logits)]))
     }
 }
 
@@ -206,8 +206,8 @@ pub mod __heads {
 autocandle_core::register_heads! {
     family: crate, config: AlbertConfig, prefix: "albert";
     text_encoding: AlbertTextEncoding as "AlbertModel";
-    /// Masked LM and sentence-order prediction; `seq_relationship_logits` are
-    /// `transformers`' `sop_logits`, `[batch, num_labels]`.
+    /// Masked LM and sentence-order prediction: `prediction_logits` and `sop_logits`
+    /// `[batch, num_labels]`.
     pretraining: AlbertForPreTraining;
     /// `predictions`: dense, the activation, LayerNorm, then the decoder tied to the word
     /// embeddings.

@@ -78,7 +78,9 @@ fn every_head_runs_with_the_right_shapes() {
     let enc = fresh::<AlbertTextEncoding>(&config).unwrap();
     assert_eq!(ForTextEncoding::forward(&enc, &inputs()).unwrap().last_hidden_state.dims(), [2, 6, 12]);
     let pre = ForPreTraining::forward(&fresh::<AlbertForPreTraining>(&config).unwrap(), &inputs()).unwrap();
-    assert_eq!((pre.prediction_logits.dims(), pre.seq_relationship_logits.dims()), (&[2, 6, 40][..], &[2, 2][..]));
+    assert_eq!(pre.prediction_logits().unwrap().dims(), [2, 6, 40]);
+    assert_eq!(autocandle_core::ModelOutput::get(&pre, "sop_logits").unwrap().dims(), [2, 2]);
+    assert!(pre.seq_relationship_logits().is_none());
     let lm = fresh::<AlbertForMaskedLM>(&config).unwrap();
     assert_eq!(ForMaskedLm::forward(&lm, &inputs()).unwrap().logits.dims(), [2, 6, 40]);
     let seq = fresh::<AlbertForSequenceClassification>(&config).unwrap();

@@ -1065,7 +1065,7 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         feature: Some("electra"),
         tasks: &[
             TaskClass { task: Task::Base, class_name: "ElectraModel", implemented: true },
-            TaskClass { task: Task::PreTraining, class_name: "ElectraForPreTraining", implemented: false },
+            TaskClass { task: Task::PreTraining, class_name: "ElectraForPreTraining", implemented: true },
             TaskClass { task: Task::CausalLm, class_name: "ElectraForCausalLM", implemented: true },
             TaskClass { task: Task::MaskedLm, class_name: "ElectraForMaskedLM", implemented: true },
             TaskClass {

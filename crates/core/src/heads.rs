@@ -525,8 +525,8 @@ macro_rules! __register_head {
     };
     (pretraining $($rest:tt)*) => {
         $crate::__register_head!(@one pretraining, "pretraining", PreTraining, ForPreTraining, PreTrainingOutput,
-            "the network with its pretraining heads; `prediction_logits` are `[batch, seq, vocab_size]`, \
-             `seq_relationship_logits` `[batch, 2]`"; $($rest)*);
+            "the network with its pretraining heads; the output's fields are the `transformers` class's \
+             (see `PreTrainingOutput`)"; $($rest)*);
     };
     (next_sentence_prediction $($rest:tt)*) => {
         $crate::__register_head!(@one next_sentence_prediction, "next-sentence-prediction", NextSentencePrediction,

@@ -245,15 +245,59 @@ impl ModelOutput for BaseModelOutput {
         v
     }
 }
-output!(
-    /// Output of a pretraining head (`BertForPreTrainingOutput`).
-    PreTrainingOutput {
-        /// `[batch, seq, vocab]`
-        prediction_logits,
-        /// `[batch, 2]`
-        seq_relationship_logits
+/// Output of a pretraining head (`AutoModelForPreTraining`), whose fields differ by class as
+/// in `transformers`, each reachable by its `transformers` name through [`ModelOutput::get`]:
+///
+/// - `BertForPreTrainingOutput` (BERT, ERNIE, Megatron-BERT): `prediction_logits`
+///   `[batch, seq, vocab]` and `seq_relationship_logits` `[batch, 2]` ([`PreTrainingOutput::new`]);
+/// - `AlbertForPreTrainingOutput`: `prediction_logits` and `sop_logits` `[batch, 2]`;
+/// - `ElectraForPreTrainingOutput`: `logits` `[batch, seq]`, one per token;
+/// - the classes `transformers` maps a language model to (`GPT2LMHeadModel`, ...): `logits`.
+///
+/// Build the other shapes with [`PreTrainingOutput::from_fields`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PreTrainingOutput {
+    /// Every output, by `transformers` field name, in `transformers`' order.
+    pub fields: Vec<(&'static str, Tensor)>,
+}
+
+impl PreTrainingOutput {
+    /// BERT's shape: masked LM `prediction_logits` `[batch, seq, vocab]` and next-sentence
+    /// `seq_relationship_logits` `[batch, 2]`.
+    pub fn new(prediction_logits: Tensor, seq_relationship_logits: Tensor) -> Self {
+        Self::from_fields(vec![
+            ("prediction_logits", prediction_logits),
+            ("seq_relationship_logits", seq_relationship_logits),
+        ])
     }
-);
+
+    /// Any other shape, by `transformers` field name (`[("logits", t)]` for ELECTRA).
+    pub fn from_fields(fields: Vec<(&'static str, Tensor)>) -> Self {
+        Self { fields }
+    }
+
+    /// `prediction_logits` `[batch, seq, vocab]`, where the head has a masked LM.
+    pub fn prediction_logits(&self) -> Option<&Tensor> {
+        self.get("prediction_logits")
+    }
+
+    /// `seq_relationship_logits` `[batch, 2]` (BERT's next sentence prediction), if present.
+    pub fn seq_relationship_logits(&self) -> Option<&Tensor> {
+        self.get("seq_relationship_logits")
+    }
+
+    /// `logits` (ELECTRA's per-token discriminator logits, or a language model's), if present.
+    pub fn logits(&self) -> Option<&Tensor> {
+        self.get("logits")
+    }
+}
+
+impl ModelOutput for PreTrainingOutput {
+    fn fields(&self) -> Vec<(&'static str, &Tensor)> {
+        self.fields.iter().map(|(n, t)| (*n, t)).collect()
+    }
+}
 output!(
     /// Output of a causal language model head (`CausalLMOutput`).
     CausalLmOutput {

@@ -14,7 +14,7 @@ use autocandle_bert::tied_weight;
 use autocandle_core::heads::{flatten_choices, require_two_labels, QuestionAnswerer, TokenClassifier};
 use autocandle_core::{
     Activation, CausalLmOutput, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForSequenceClassification, MaskedLmOutput,
-    ModelInputs, MultipleChoiceOutput, PreTrainedModel, Result, SequenceClassifierOutput,
+    ForPreTraining, ModelInputs, MultipleChoiceOutput, PreTrainedModel, PreTrainingOutput, Result, SequenceClassifierOutput,
 };
 
 use crate::config::{ElectraConfig, SummaryType};
@@ -128,9 +128,8 @@ impl ForMultipleChoice for ElectraMultipleChoice {
 /// `hidden_act`, `dense_prediction`) scores every token as replaced or original; logits
 /// `[batch, seq]`.
 ///
-/// Not registered under `AutoModelForPreTraining`: autocandle's `PreTrainingOutput` has no
-/// field for one logit per token. Build it with [`ElectraDiscriminator::new`] from the
-/// checkpoint root and call [`ElectraDiscriminator::logits`].
+/// Registered under `AutoModelForPreTraining` as `ElectraForPreTraining`: its
+/// `PreTrainingOutput` has `transformers`' one field, `logits`.
 #[derive(Debug)]
 pub struct ElectraDiscriminator {
     electra: ElectraModel,
@@ -213,6 +212,18 @@ impl ElectraHead for ElectraGenerator {
     }
 }
 
+impl ElectraHead for ElectraDiscriminator {
+    fn load(vb: VarBuilder<'_>, config: &ElectraConfig, _class: &'static str) -> Result<Self> {
+        ElectraDiscriminator::new(vb, config)
+    }
+}
+
+impl ForPreTraining for ElectraDiscriminator {
+    fn forward(&self, inputs: &ModelInputs) -> Result<PreTrainingOutput> {
+        Ok(PreTrainingOutput::from_fields(vec![("logits", self.logits(inputs)?)]))
+    }
+}
+
 impl ElectraHead for ElectraSequenceClassifier {
     fn load(vb: VarBuilder<'_>, config: &ElectraConfig, _class: &'static str) -> Result<Self> {
         let h = config.hidden_size;
@@ -272,6 +283,7 @@ pub mod __heads {
     pub type MaskedLm = ElectraGenerator;
     pub type SequenceClassification = ElectraSequenceClassifier;
     pub type MultipleChoice = ElectraMultipleChoice;
+    pub type PreTraining = ElectraDiscriminator;
     pub type TokenClassification = TokenClassifier<ElectraModel>;
     pub type QuestionAnswering = QuestionAnswerer<ElectraModel>;
 
@@ -290,6 +302,9 @@ pub mod __heads {
 autocandle_core::register_heads! {
     family: crate, config: ElectraConfig, prefix: "electra";
     text_encoding: ElectraTextEncoding as "ElectraModel";
+    /// The discriminator: `discriminator_predictions` scores every token as replaced or
+    /// original; `logits` are `[batch, seq]` (the output's only field).
+    pretraining: ElectraForPreTraining;
     /// The generator, causal when the config has `is_decoder` (bidirectional otherwise, as
     /// in `transformers`).
     causal_lm: ElectraForCausalLM;

@@ -1,5 +1,5 @@
 //! ELECTRA for autocandle, after `transformers`' `modeling_electra` (5.25): [`ElectraConfig`],
-//! [`ElectraModel`] and the heads [`ElectraForMaskedLM`] and [`ElectraForCausalLM`] (the
+//! [`ElectraModel`] and the heads [`ElectraForPreTraining`] (the discriminator), [`ElectraForMaskedLM`] and [`ElectraForCausalLM`] (the
 //! generator), [`ElectraForSequenceClassification`], [`ElectraForMultipleChoice`],
 //! [`ElectraForTokenClassification`], [`ElectraForQuestionAnswering`] and the text encoder.
 //!
@@ -10,11 +10,9 @@
 //! `generator_lm_head`, tied to the word embeddings), the classifier (dense, exact GELU,
 //! `out_proj` on the first token) and the multiple choice summary (`ElectraSequenceSummary`).
 //!
-//! Not registered: `ElectraForPreTraining`, the discriminator (`AutoModelForPreTraining`). Its
-//! output is one logit per token (`[batch, seq]`, "was this token replaced"), which autocandle's
-//! `PreTrainingOutput` (`prediction_logits` over the vocabulary and
-//! `seq_relationship_logits` `[batch, 2]`) cannot hold without a new output type in core. The
-//! network is here, unregistered: [`ElectraDiscriminator`].
+//! The discriminator `ElectraForPreTraining` ([`ElectraDiscriminator`], `AutoModelForPreTraining`)
+//! gives one logit per token (`[batch, seq]`, "was this token replaced"), the `logits` field of
+//! its `PreTrainingOutput`, as `transformers`' `ElectraForPreTrainingOutput`.
 //!
 //! Inference only: dropout is a no-op; there is no KV cache, no `inputs_embeds` and no
 //! cross-attention (`encoder_hidden_states`).
@@ -27,7 +25,7 @@ mod model;
 
 pub use config::{ElectraConfig, SummaryType, TokenIds};
 pub use heads::{
-    __heads, ElectraDiscriminator, ElectraForCausalLM, ElectraForMaskedLM, ElectraForMultipleChoice,
+    __heads, ElectraDiscriminator, ElectraForCausalLM, ElectraForMaskedLM, ElectraForPreTraining, ElectraForMultipleChoice,
     ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTokenClassification, ElectraGenerator,
     ElectraHead, ElectraMultipleChoice, ElectraSequenceClassifier, ElectraTextEncoding,
 };
