@@ -2,7 +2,8 @@
 //! [`BertModel`] and the heads [`BertForPreTraining`], [`BertLMHeadModel`],
 //! [`BertForMaskedLM`], [`BertForNextSentencePrediction`],
 //! [`BertForSequenceClassification`], [`BertForMultipleChoice`],
-//! [`BertForTokenClassification`] and [`BertForQuestionAnswering`].
+//! [`BertForTokenClassification`] and [`BertForQuestionAnswering`], and [`BertTextEncoding`]
+//! (`AutoModelForTextEncoding`, `BertModel` as `transformers` 5.25 maps it).
 //!
 //! Weight names read exactly like the `transformers` state dict (`bert.embeddings.*`,
 //! `bert.encoder.layer.N.attention.self.query.weight`, `cls.predictions.bias`, ...), and every
@@ -14,9 +15,12 @@
 //! Architectures built on the BERT encoder reuse its parts: [`BertModel::new`] with their own
 //! config turned into a [`BertConfig`] (RoBERTa), [`BertLayer::from_weights`] and
 //! [`BertEncoder`] for layers under other weight names (DistilBERT), [`lm_decoder`] /
-//! [`tied_weight`] for tied output matrices. The sequence classification, multiple choice,
-//! token classification and question answering heads are `autocandle_core::heads`' generic
-//! ones over [`BertModel`].
+//! [`tied_weight`] for tied output matrices; [`BertModel::new_variant`] and the heads'
+//! [`BertHead::load`] with a [`BertSpec`] for the members whose network differs in a few
+//! switches ([`BertVariant`]: pre-LayerNorm layers, no embedding LayerNorm, ERNIE's task
+//! type embeddings) or whose base model has another weight prefix (Megatron-BERT, ERNIE,
+//! XLM-RoBERTa-XL). The sequence classification, multiple choice, token classification and
+//! question answering heads are `autocandle_core::heads`' generic ones over [`BertModel`].
 
 #![warn(missing_docs)]
 
@@ -24,14 +28,16 @@ mod config;
 mod heads;
 mod inputs;
 mod model;
+mod variant;
 
 pub use config::{BertConfig, TokenIds};
 pub use heads::{
-    __heads, lm_decoder, tied_weight, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
+    __heads, lm_decoder, tied_weight, BertBase, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
     BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertHead,
-    BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining,
+    BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining, BertTextEncoding,
 };
 pub use model::{BertEncoder, BertLayer, BertLayerWeights, BertModel};
+pub use variant::{BertSpec, BertVariant, PreNormNames};
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use autocandle_core::{
 
 use crate::config::BertConfig;
 use crate::inputs::{additive_mask, checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
+use crate::variant::{BertSpec, BertVariant, PreNormEncoder};
 
 /// The dtype attention scores are softmaxed in: f32 for half-precision models, else the
 /// model's own.
@@ -22,23 +23,33 @@ fn softmax_dtype(dtype: DType) -> DType {
     }
 }
 
-/// `BertEmbeddings`: word + token type + position embeddings, then LayerNorm.
+/// `BertEmbeddings`: word + token type + position embeddings (+ ERNIE's task type 0),
+/// then LayerNorm (none in the pre-LayerNorm variants).
 #[derive(Debug)]
 struct BertEmbeddings {
     word_embeddings: Embedding,
     position_embeddings: Embedding,
     token_type_embeddings: Embedding,
-    layer_norm: LayerNorm,
+    /// Row 0 of ERNIE's `task_type_embeddings`, `[1, hidden]`.
+    task_type: Option<Tensor>,
+    layer_norm: Option<LayerNorm>,
 }
 
 impl BertEmbeddings {
-    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+    fn load(vb: VarBuilder<'_>, cfg: &BertConfig, variant: &BertVariant) -> Result<Self> {
         let h = cfg.hidden_size;
+        let task_type = match variant.task_type_vocab_size {
+            Some(rows) => Some(vb.get((rows, h), "task_type_embeddings.weight")?.narrow(0, 0, 1)?),
+            None => None,
+        };
+        let layer_norm =
+            if variant.embedding_norm { Some(layer_norm(h, cfg.layer_norm_eps, vb.pp("LayerNorm"))?) } else { None };
         Ok(Self {
             word_embeddings: embedding(cfg.vocab_size, h, vb.pp("word_embeddings"))?,
             position_embeddings: embedding(cfg.max_position_embeddings, h, vb.pp("position_embeddings"))?,
             token_type_embeddings: embedding(cfg.type_vocab_size, h, vb.pp("token_type_embeddings"))?,
-            layer_norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("LayerNorm"))?,
+            task_type,
+            layer_norm,
         })
     }
 
@@ -62,14 +73,20 @@ impl BertEmbeddings {
             None => self.position_embeddings.embeddings().narrow(0, 0, seq)?,
         };
         // Summed in the order of `transformers`: (words + token types) + positions.
-        let embeddings = words.broadcast_add(&token_types)?.broadcast_add(&positions)?;
-        Ok(self.layer_norm.forward(&embeddings)?)
+        let mut embeddings = words.broadcast_add(&token_types)?.broadcast_add(&positions)?;
+        if let Some(task_type) = &self.task_type {
+            embeddings = embeddings.broadcast_add(task_type)?;
+        }
+        Ok(match &self.layer_norm {
+            Some(norm) => norm.forward(&embeddings)?,
+            None => embeddings,
+        })
     }
 }
 
 /// `BertSelfAttention`: multi-head scaled dot-product attention.
 #[derive(Debug)]
-struct BertSelfAttention {
+pub(crate) struct BertSelfAttention {
     query: Linear,
     key: Linear,
     value: Linear,
@@ -79,7 +96,7 @@ struct BertSelfAttention {
 }
 
 impl BertSelfAttention {
-    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+    pub(crate) fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
         let (query, key, value) =
             (linear(h, h, vb.pp("query"))?, linear(h, h, vb.pp("key"))?, linear(h, h, vb.pp("value"))?);
@@ -91,7 +108,7 @@ impl BertSelfAttention {
     }
 
     /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]`.
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (batch, seq, hidden) = x.dims3()?;
         let heads = |proj: &Linear| -> Result<Tensor> {
             Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
@@ -261,6 +278,27 @@ impl BertEncoder {
     }
 }
 
+/// BERT's post-LayerNorm stack, or the pre-LayerNorm one of a [`BertVariant`].
+#[derive(Debug)]
+enum Stack {
+    PostNorm(BertEncoder),
+    PreNorm { encoder: PreNormEncoder, causal: bool },
+}
+
+impl Stack {
+    fn forward(&self, hidden: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+        match self {
+            Self::PostNorm(encoder) => encoder.forward(hidden, attention_mask),
+            Self::PreNorm { encoder, causal } => {
+                let (batch, seq, _) = hidden.dims3()?;
+                let dtype = softmax_dtype(hidden.dtype());
+                let mask = additive_mask(attention_mask, (batch, seq), *causal, dtype, hidden.device())?;
+                encoder.forward(hidden, mask.as_ref())
+            }
+        }
+    }
+}
+
 /// The BERT encoder (`transformers`' `BertModel`), the base of every head.
 ///
 /// Built by [`LoadModel::load`], it has a pooler exactly when the weights hold
@@ -274,7 +312,7 @@ impl BertEncoder {
 #[auto(task = "base", class = "BertModel")]
 pub struct BertModel {
     embeddings: BertEmbeddings,
-    encoder: BertEncoder,
+    encoder: Stack,
     pooler: Option<Linear>,
     config: BertConfig,
     device: Device,
@@ -287,8 +325,25 @@ impl BertModel {
     /// `add_pooling_layer`.
     pub fn new(vb: VarBuilder<'_>, config: &BertConfig, add_pooling_layer: bool) -> Result<Self> {
         config.validate()?;
-        let embeddings = BertEmbeddings::load(vb.pp("embeddings"), config)?;
-        let encoder = BertEncoder::load(vb.pp("encoder"), config)?;
+        Self::build(vb, config, &BertVariant::default(), add_pooling_layer)
+    }
+
+    /// [`BertModel::new`] for another member of the family: the network of `spec`'s variant,
+    /// errors naming its model type. `vb` is the base model's root (not the head's).
+    pub fn new_variant(vb: VarBuilder<'_>, spec: &BertSpec, add_pooling_layer: bool) -> Result<Self> {
+        spec.config.validate_as(spec.model_type)?;
+        Self::build(vb, &spec.config, &spec.variant, add_pooling_layer)
+    }
+
+    fn build(vb: VarBuilder<'_>, config: &BertConfig, variant: &BertVariant, add_pooling_layer: bool) -> Result<Self> {
+        let embeddings = BertEmbeddings::load(vb.pp("embeddings"), config, variant)?;
+        let encoder = match &variant.pre_norm {
+            None => Stack::PostNorm(BertEncoder::load(vb.pp("encoder"), config)?),
+            Some(names) => Stack::PreNorm {
+                encoder: PreNormEncoder::load(vb.pp("encoder"), config, names)?,
+                causal: config.is_decoder,
+            },
+        };
         let pooler = if add_pooling_layer {
             Some(linear(config.hidden_size, config.hidden_size, vb.pp("pooler.dense"))?)
         } else {
