@@ -69,6 +69,8 @@ pub use autocandle_qwen3 as qwen3;
 pub use autocandle_qwen3_moe as qwen3_moe;
 #[cfg(feature = "roberta")]
 pub use autocandle_roberta as roberta;
+#[cfg(feature = "roformer")]
+pub use autocandle_roformer as roformer;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
 #[cfg(feature = "smollm3")]

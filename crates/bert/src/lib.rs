@@ -19,7 +19,8 @@
 //! [`BertHead::load`] with a [`BertSpec`] for the members whose network differs in a few
 //! switches ([`BertVariant`]: pre-LayerNorm layers, no embedding LayerNorm, ERNIE's task
 //! type embeddings) or whose base model has another weight prefix (Megatron-BERT, ERNIE,
-//! XLM-RoBERTa-XL). The sequence classification, multiple choice, token classification and
+//! XLM-RoBERTa-XL); [`BertLayer::with_rotary`] for RoFormer's rotary position embeddings
+//! ([`SinusoidalRotary`]). The sequence classification, multiple choice, token classification and
 //! question answering heads are `autocandle_core::heads`' generic ones over [`BertModel`].
 
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@ mod config;
 mod heads;
 mod inputs;
 mod model;
+mod rotary;
 mod variant;
 
 pub use config::{BertConfig, TokenIds};
@@ -37,6 +39,7 @@ pub use heads::{
     BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining, BertTextEncoding,
 };
 pub use model::{BertEncoder, BertLayer, BertLayerWeights, BertModel};
+pub use rotary::SinusoidalRotary;
 pub use variant::{BertSpec, BertVariant, PreNormNames};
 
 #[cfg(test)]

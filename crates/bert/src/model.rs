@@ -12,6 +12,7 @@ use autocandle_core::{
 
 use crate::config::BertConfig;
 use crate::inputs::{additive_mask, checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
+use crate::rotary::SinusoidalRotary;
 use crate::variant::{BertSpec, BertVariant, PreNormEncoder};
 
 /// The dtype attention scores are softmaxed in: f32 for half-precision models, else the
@@ -93,6 +94,8 @@ pub(crate) struct BertSelfAttention {
     num_heads: usize,
     head_dim: usize,
     scale: f64,
+    /// RoFormer's rotary position embeddings, applied to the queries and keys (and values).
+    rotary: Option<SinusoidalRotary>,
 }
 
 impl BertSelfAttention {
@@ -104,7 +107,7 @@ impl BertSelfAttention {
     }
 
     fn new(query: Linear, key: Linear, value: Linear, num_heads: usize, head_dim: usize) -> Self {
-        Self { query, key, value, num_heads, head_dim, scale: (head_dim as f64).powf(-0.5) }
+        Self { query, key, value, num_heads, head_dim, scale: (head_dim as f64).powf(-0.5), rotary: None }
     }
 
     /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]`.
@@ -113,7 +116,10 @@ impl BertSelfAttention {
         let heads = |proj: &Linear| -> Result<Tensor> {
             Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
-        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
+        let (mut q, mut k, mut v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
+        if let Some(rotary) = &self.rotary {
+            (q, k, v) = rotary.apply(q, k, v)?;
+        }
         let dtype = q.dtype();
         // Scale, mask and softmax in one pass (in f32, or f64 for f64 models).
         let probs = autocandle_core::kernels::masked_softmax(
@@ -230,6 +236,14 @@ impl BertLayer {
             activation: cfg.hidden_act,
             output: DenseResidualNorm::load(vb.pp("output"), cfg.intermediate_size, cfg)?,
         })
+    }
+
+    /// The layer with RoFormer's rotary position embeddings in its self-attention; an error
+    /// when `rotary` is not for this layer's head size.
+    pub fn with_rotary(mut self, rotary: SinusoidalRotary) -> Result<Self> {
+        rotary.check_head_dim(self.attention.head_dim)?;
+        self.attention.rotary = Some(rotary);
+        Ok(self)
     }
 
     /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]` (as
