@@ -69,6 +69,8 @@ pub use autocandle_qwen3 as qwen3;
 pub use autocandle_qwen3_moe as qwen3_moe;
 #[cfg(feature = "roberta")]
 pub use autocandle_roberta as roberta;
+#[cfg(feature = "roberta-prelayernorm")]
+pub use autocandle_roberta_prelayernorm as roberta_prelayernorm;
 #[cfg(feature = "roformer")]
 pub use autocandle_roformer as roformer;
 #[cfg(feature = "siglip")]

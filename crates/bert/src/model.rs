@@ -353,10 +353,9 @@ impl BertModel {
         let embeddings = BertEmbeddings::load(vb.pp("embeddings"), config, variant)?;
         let encoder = match &variant.pre_norm {
             None => Stack::PostNorm(BertEncoder::load(vb.pp("encoder"), config)?),
-            Some(names) => Stack::PreNorm {
-                encoder: PreNormEncoder::load(vb.pp("encoder"), config, names)?,
-                causal: config.is_decoder,
-            },
+            Some(names) => {
+                Stack::PreNorm { encoder: PreNormEncoder::load(vb.clone(), config, names)?, causal: config.is_decoder }
+            }
         };
         let pooler = if add_pooling_layer {
             Some(linear(config.hidden_size, config.hidden_size, vb.pp("pooler.dense"))?)

@@ -12,18 +12,20 @@ use autocandle_core::{Activation, Result};
 use crate::config::BertConfig;
 use crate::model::BertSelfAttention;
 
-/// The weight names of a pre-LayerNorm layer stack, each under `encoder.layer.N` but the
-/// last, under `encoder`.
+/// The weight names of a pre-LayerNorm layer stack: the norms of a layer under
+/// `encoder.layer.N`, the final norm under the base model's root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PreNormNames {
     /// The LayerNorm before the self-attention: `attention.ln` (Megatron-BERT),
-    /// `attention.self_attn_layer_norm` (XLM-RoBERTa-XL).
+    /// `attention.self_attn_layer_norm` (XLM-RoBERTa-XL), `attention.LayerNorm`
+    /// (RoBERTa-PreLayerNorm).
     pub attention_norm: &'static str,
     /// The LayerNorm before the feed-forward block: `ln` (Megatron-BERT), `LayerNorm`
-    /// (XLM-RoBERTa-XL).
+    /// (XLM-RoBERTa-XL), `intermediate.LayerNorm` (RoBERTa-PreLayerNorm).
     pub ffn_norm: &'static str,
-    /// The LayerNorm after the last layer: `ln` (Megatron-BERT), `LayerNorm`
-    /// (XLM-RoBERTa-XL).
+    /// The LayerNorm after the last layer, from the base model's root: `encoder.ln`
+    /// (Megatron-BERT), `encoder.LayerNorm` (XLM-RoBERTa-XL), `LayerNorm`
+    /// (RoBERTa-PreLayerNorm).
     pub final_norm: &'static str,
 }
 
@@ -54,7 +56,7 @@ impl BertVariant {
     /// `encoder.ln`), no LayerNorm after the embeddings.
     pub fn megatron() -> Self {
         Self {
-            pre_norm: Some(PreNormNames { attention_norm: "attention.ln", ffn_norm: "ln", final_norm: "ln" }),
+            pre_norm: Some(PreNormNames { attention_norm: "attention.ln", ffn_norm: "ln", final_norm: "encoder.ln" }),
             embedding_norm: false,
             task_type_vocab_size: None,
         }
@@ -67,9 +69,24 @@ impl BertVariant {
             pre_norm: Some(PreNormNames {
                 attention_norm: "attention.self_attn_layer_norm",
                 ffn_norm: "LayerNorm",
-                final_norm: "LayerNorm",
+                final_norm: "encoder.LayerNorm",
             }),
             embedding_norm: false,
+            task_type_vocab_size: None,
+        }
+    }
+
+    /// RoBERTa-PreLayerNorm's network: the embeddings' LayerNorm, pre-LayerNorm layers
+    /// (`attention.LayerNorm`, `intermediate.LayerNorm`), a final `LayerNorm` at the base
+    /// model's root (before the pooler).
+    pub fn roberta_prelayernorm() -> Self {
+        Self {
+            pre_norm: Some(PreNormNames {
+                attention_norm: "attention.LayerNorm",
+                ffn_norm: "intermediate.LayerNorm",
+                final_norm: "LayerNorm",
+            }),
+            embedding_norm: true,
             task_type_vocab_size: None,
         }
     }
@@ -173,10 +190,10 @@ pub(crate) struct PreNormEncoder {
 }
 
 impl PreNormEncoder {
-    /// `vb` is `encoder`.
+    /// `vb` is the base model's root.
     pub(crate) fn load(vb: VarBuilder<'_>, cfg: &BertConfig, names: &PreNormNames) -> Result<Self> {
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| PreNormLayer::load(vb.pp(format!("layer.{i}")), cfg, names))
+            .map(|i| PreNormLayer::load(vb.pp(format!("encoder.layer.{i}")), cfg, names))
             .collect::<Result<Vec<_>>>()?;
         let final_norm = layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp(names.final_norm))?;
         Ok(Self { layers, final_norm })
