@@ -7,6 +7,8 @@
 pub use autocandle_bart as bart;
 #[cfg(feature = "bert")]
 pub use autocandle_bert as bert;
+#[cfg(feature = "bert-generation")]
+pub use autocandle_bert_generation as bert_generation;
 #[cfg(feature = "bloom")]
 pub use autocandle_bloom as bloom;
 #[cfg(feature = "camembert")]

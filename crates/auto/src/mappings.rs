@@ -166,11 +166,11 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         config_class: "BertGenerationConfig",
         tokenizer_class: Some("BertGenerationTokenizer"),
         tokenizer_fast_class: None,
-        crate_name: None,
-        feature: None,
+        crate_name: Some("autocandle-bert-generation"),
+        feature: Some("bert-generation"),
         tasks: &[
-            TaskClass { task: Task::Base, class_name: "BertGenerationEncoder", implemented: false },
-            TaskClass { task: Task::CausalLm, class_name: "BertGenerationDecoder", implemented: false },
+            TaskClass { task: Task::Base, class_name: "BertGenerationEncoder", implemented: true },
+            TaskClass { task: Task::CausalLm, class_name: "BertGenerationDecoder", implemented: true },
         ],
     },
     ModelTypeInfo {
@@ -4749,6 +4749,7 @@ pub fn feature_enabled(feature: &str) -> bool {
     match feature {
         "bart" => cfg!(feature = "bart"),
         "bert" => cfg!(feature = "bert"),
+        "bert-generation" => cfg!(feature = "bert-generation"),
         "bloom" => cfg!(feature = "bloom"),
         "camembert" => cfg!(feature = "camembert"),
         "clip" => cfg!(feature = "clip"),

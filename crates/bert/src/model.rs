@@ -30,7 +30,8 @@ fn softmax_dtype(dtype: DType) -> DType {
 struct BertEmbeddings {
     word_embeddings: Embedding,
     position_embeddings: Embedding,
-    token_type_embeddings: Embedding,
+    /// `None` in BertGeneration, which has no token types.
+    token_type_embeddings: Option<Embedding>,
     /// Row 0 of ERNIE's `task_type_embeddings`, `[1, hidden]`.
     task_type: Option<Tensor>,
     layer_norm: Option<LayerNorm>,
@@ -48,7 +49,11 @@ impl BertEmbeddings {
         Ok(Self {
             word_embeddings: embedding(cfg.vocab_size, h, vb.pp("word_embeddings"))?,
             position_embeddings: embedding(cfg.max_position_embeddings, h, vb.pp("position_embeddings"))?,
-            token_type_embeddings: embedding(cfg.type_vocab_size, h, vb.pp("token_type_embeddings"))?,
+            token_type_embeddings: if variant.token_types {
+                Some(embedding(cfg.type_vocab_size, h, vb.pp("token_type_embeddings"))?)
+            } else {
+                None
+            },
             task_type,
             layer_norm,
         })
@@ -64,17 +69,22 @@ impl BertEmbeddings {
     ) -> Result<Tensor> {
         let seq = input_ids.dim(1)?;
         let words = self.word_embeddings.forward(input_ids)?;
-        let token_types = match token_type_ids {
-            Some(ids) => self.token_type_embeddings.forward(ids)?,
-            // All zeros: every token gets row 0.
-            None => self.token_type_embeddings.embeddings().narrow(0, 0, 1)?,
-        };
         let positions = match position_ids {
             Some(ids) => self.position_embeddings.forward(ids)?,
             None => self.position_embeddings.embeddings().narrow(0, 0, seq)?,
         };
         // Summed in the order of `transformers`: (words + token types) + positions.
-        let mut embeddings = words.broadcast_add(&token_types)?.broadcast_add(&positions)?;
+        let mut embeddings = match &self.token_type_embeddings {
+            Some(table) => {
+                let token_types = match token_type_ids {
+                    Some(ids) => table.forward(ids)?,
+                    // All zeros: every token gets row 0.
+                    None => table.embeddings().narrow(0, 0, 1)?,
+                };
+                words.broadcast_add(&token_types)?.broadcast_add(&positions)?
+            }
+            None => words.broadcast_add(&positions)?,
+        };
         if let Some(task_type) = &self.task_type {
             embeddings = embeddings.broadcast_add(task_type)?;
         }
@@ -396,6 +406,8 @@ impl BertModel {
         };
         let input_ids = ids_in_range(input_ids, "input_ids", cfg.vocab_size)?;
         let token_type_ids = match &inputs.token_type_ids {
+            // A network without token types (BertGeneration) ignores them, as `transformers`.
+            Some(_) if self.embeddings.token_type_embeddings.is_none() => None,
             Some(t) => {
                 require_int(t, "token_type_ids")?;
                 require_shape(t, "token_type_ids", &[batch, seq], "`input_ids`")?;

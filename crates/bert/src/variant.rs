@@ -42,12 +42,15 @@ pub struct BertVariant {
     /// `task_type_ids` (autocandle takes none) every token is of task type 0, so row 0 is
     /// added to every embedding before the LayerNorm, as `transformers` does.
     pub task_type_vocab_size: Option<usize>,
+    /// Token type embeddings (`embeddings.token_type_embeddings`), as BERT; BertGeneration
+    /// has none (and ignores `token_type_ids`).
+    pub token_types: bool,
 }
 
 impl Default for BertVariant {
     /// BERT's network.
     fn default() -> Self {
-        Self { pre_norm: None, embedding_norm: true, task_type_vocab_size: None }
+        Self { pre_norm: None, embedding_norm: true, task_type_vocab_size: None, token_types: true }
     }
 }
 
@@ -59,6 +62,7 @@ impl BertVariant {
             pre_norm: Some(PreNormNames { attention_norm: "attention.ln", ffn_norm: "ln", final_norm: "encoder.ln" }),
             embedding_norm: false,
             task_type_vocab_size: None,
+            token_types: true,
         }
     }
 
@@ -73,7 +77,13 @@ impl BertVariant {
             }),
             embedding_norm: false,
             task_type_vocab_size: None,
+            token_types: true,
         }
+    }
+
+    /// BertGeneration's network: BERT's without token type embeddings.
+    pub fn bert_generation() -> Self {
+        Self { token_types: false, ..Self::default() }
     }
 
     /// RoBERTa-PreLayerNorm's network: the embeddings' LayerNorm, pre-LayerNorm layers
@@ -88,6 +98,7 @@ impl BertVariant {
             }),
             embedding_norm: true,
             task_type_vocab_size: None,
+            token_types: true,
         }
     }
 }
