@@ -9,16 +9,24 @@ pub use autocandle_albert as albert;
 pub use autocandle_bart as bart;
 #[cfg(feature = "bert")]
 pub use autocandle_bert as bert;
+#[cfg(feature = "bert-generation")]
+pub use autocandle_bert_generation as bert_generation;
 #[cfg(feature = "bloom")]
 pub use autocandle_bloom as bloom;
+#[cfg(feature = "camembert")]
+pub use autocandle_camembert as camembert;
 #[cfg(feature = "clip")]
 pub use autocandle_clip as clip;
 #[cfg(feature = "cohere")]
 pub use autocandle_cohere as cohere;
+#[cfg(feature = "data2vec-text")]
+pub use autocandle_data2vec_text as data2vec_text;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "electra")]
 pub use autocandle_electra as electra;
+#[cfg(feature = "ernie")]
+pub use autocandle_ernie as ernie;
 #[cfg(feature = "falcon")]
 pub use autocandle_falcon as falcon;
 #[cfg(feature = "gemma")]
@@ -39,6 +47,8 @@ pub use autocandle_gptj as gptj;
 pub use autocandle_granite as granite;
 #[cfg(feature = "llama")]
 pub use autocandle_llama as llama;
+#[cfg(feature = "megatron-bert")]
+pub use autocandle_megatron_bert as megatron_bert;
 #[cfg(feature = "mistral")]
 pub use autocandle_mistral as mistral;
 #[cfg(feature = "mixtral")]
@@ -67,6 +77,10 @@ pub use autocandle_qwen3 as qwen3;
 pub use autocandle_qwen3_moe as qwen3_moe;
 #[cfg(feature = "roberta")]
 pub use autocandle_roberta as roberta;
+#[cfg(feature = "roberta-prelayernorm")]
+pub use autocandle_roberta_prelayernorm as roberta_prelayernorm;
+#[cfg(feature = "roformer")]
+pub use autocandle_roformer as roformer;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
 #[cfg(feature = "smollm3")]
@@ -79,3 +93,5 @@ pub use autocandle_starcoder2 as starcoder2;
 pub use autocandle_t5 as t5;
 #[cfg(feature = "vit")]
 pub use autocandle_vit as vit;
+#[cfg(feature = "xlm-roberta-xl")]
+pub use autocandle_xlm_roberta_xl as xlm_roberta_xl;

@@ -12,8 +12,9 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, Init, LayerNorm, VarBuilder};
 
 use autocandle_core::{
-    Activation, CausalLmOutput, ForCausalLm, ForMaskedLm, ForNextSentencePrediction, ForPreTraining, MaskedLmOutput,
-    ModelInputs, NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput, Result,
+    Activation, BaseModelOutput, CausalLmOutput, ForCausalLm, ForMaskedLm, ForNextSentencePrediction, ForPreTraining,
+    ForTextEncoding, MaskedLmOutput, Model, ModelInputs, NextSentencePredictorOutput, PreTrainedModel,
+    PreTrainingOutput, Result,
 };
 
 use autocandle_core::heads::{
@@ -22,6 +23,7 @@ use autocandle_core::heads::{
 
 use crate::config::BertConfig;
 use crate::model::BertModel;
+use crate::variant::BertSpec;
 
 /// `BertLMPredictionHead` (`cls.predictions`): transform (dense, activation, LayerNorm),
 /// then the decoder to vocabulary logits.
@@ -188,68 +190,112 @@ macro_rules! through_bert {
 
 through_bert!(BertLm, BertPreTraining, BertNextSentence);
 
-/// A head built from a [`BertConfig`]; `class` is the `transformers` class it is loaded as.
+/// A head built from a [`BertSpec`]; `class` is the `transformers` class it is loaded as.
 pub trait BertHead: Sized {
-    /// Load the head and the model under it from the checkpoint root `vb`; errors:
-    /// `TensorNotFound` / `TensorShape` when a weight is missing or misshapen, `InvalidConfig` when the config is inconsistent.
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, class: &'static str) -> Result<Self>;
+    /// Load the head and the model under it (under `spec.prefix()`) from the checkpoint root
+    /// `vb`; errors: `TensorNotFound` / `TensorShape` when a weight is missing or misshapen,
+    /// `InvalidConfig` when the config is inconsistent.
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, class: &'static str) -> Result<Self>;
+}
+
+/// [`BertModel`] loaded as a head: the base model or the text encoder
+/// (`AutoModelForTextEncoding`, `BertModel` in `transformers`) of a model type registered
+/// through `register_heads!`, with its pooler when the weights hold `pooler.dense`, as
+/// [`LoadModel::load`](autocandle_core::LoadModel::load).
+#[derive(Debug)]
+pub struct BertBase(BertModel);
+
+impl BertBase {
+    /// The encoder.
+    pub fn model(&self) -> &BertModel {
+        &self.0
+    }
+}
+
+impl BertHead for BertBase {
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, _class: &'static str) -> Result<Self> {
+        let add_pooling_layer = vb.contains_tensor("pooler.dense.weight");
+        Ok(Self(BertModel::new_variant(vb, spec, add_pooling_layer)?))
+    }
+}
+
+impl PreTrainedModel for BertBase {
+    fn device(&self) -> &Device {
+        PreTrainedModel::device(&self.0)
+    }
+
+    fn dtype(&self) -> DType {
+        PreTrainedModel::dtype(&self.0)
+    }
+}
+
+impl Model for BertBase {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        self.0.run(inputs)
+    }
+}
+
+impl ForTextEncoding for BertBase {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        self.0.run(inputs)
+    }
 }
 
 impl BertHead for BertLm {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
-        let bert = BertModel::new(vb.pp("bert"), config, false)?;
-        let predictions = BertLmPredictionHead::load(vb.pp("cls.predictions"), config, bert.word_embeddings())?;
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, _class: &'static str) -> Result<Self> {
+        let bert = BertModel::new_variant(vb.pp(spec.prefix), spec, false)?;
+        let predictions = BertLmPredictionHead::load(vb.pp("cls.predictions"), &spec.config, bert.word_embeddings())?;
         Ok(Self { bert, predictions })
     }
 }
 
 impl BertHead for BertPreTraining {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
-        let bert = BertModel::new(vb.pp("bert"), config, true)?;
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, _class: &'static str) -> Result<Self> {
+        let bert = BertModel::new_variant(vb.pp(spec.prefix), spec, true)?;
         let cls = vb.pp("cls");
-        let predictions = BertLmPredictionHead::load(cls.pp("predictions"), config, bert.word_embeddings())?;
-        let seq_relationship = linear(config.hidden_size, 2, cls.pp("seq_relationship"))?;
+        let predictions = BertLmPredictionHead::load(cls.pp("predictions"), &spec.config, bert.word_embeddings())?;
+        let seq_relationship = linear(spec.config.hidden_size, 2, cls.pp("seq_relationship"))?;
         Ok(Self { bert, predictions, seq_relationship })
     }
 }
 
 impl BertHead for BertNextSentence {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, _class: &'static str) -> Result<Self> {
         Ok(Self {
-            bert: BertModel::new(vb.pp("bert"), config, true)?,
-            seq_relationship: linear(config.hidden_size, 2, vb.pp("cls.seq_relationship"))?,
+            bert: BertModel::new_variant(vb.pp(spec.prefix), spec, true)?,
+            seq_relationship: linear(spec.config.hidden_size, 2, vb.pp("cls.seq_relationship"))?,
         })
     }
 }
 
 impl BertHead for SequenceClassifier<BertModel> {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
-        let bert = BertModel::new(vb.pp("bert"), config, true)?;
-        let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, _class: &'static str) -> Result<Self> {
+        let bert = BertModel::new_variant(vb.pp(spec.prefix), spec, true)?;
+        let classifier = linear(spec.config.hidden_size, spec.config.labels.num_labels(), vb.pp("classifier"))?;
         Ok(Self::new(bert, Pooling::Pooler, Classifier::Linear(classifier)))
     }
 }
 
 impl BertHead for MultipleChoice<BertModel> {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
-        let bert = BertModel::new(vb.pp("bert"), config, true)?;
-        let classifier = linear(config.hidden_size, 1, vb.pp("classifier"))?;
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, _class: &'static str) -> Result<Self> {
+        let bert = BertModel::new_variant(vb.pp(spec.prefix), spec, true)?;
+        let classifier = linear(spec.config.hidden_size, 1, vb.pp("classifier"))?;
         Ok(Self::new(bert, Pooling::Pooler, Classifier::Linear(classifier)))
     }
 }
 
 impl BertHead for TokenClassifier<BertModel> {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, _class: &'static str) -> Result<Self> {
-        let bert = BertModel::new(vb.pp("bert"), config, false)?;
-        let classifier = linear(config.hidden_size, config.labels.num_labels(), vb.pp("classifier"))?;
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, _class: &'static str) -> Result<Self> {
+        let bert = BertModel::new_variant(vb.pp(spec.prefix), spec, false)?;
+        let classifier = linear(spec.config.hidden_size, spec.config.labels.num_labels(), vb.pp("classifier"))?;
         Ok(Self::new(bert, classifier))
     }
 }
 
 impl BertHead for QuestionAnswerer<BertModel> {
-    fn load(vb: VarBuilder<'_>, config: &BertConfig, class: &'static str) -> Result<Self> {
-        require_two_labels("bert", class, config.labels.num_labels())?;
-        Self::with_qa_outputs(BertModel::new(vb.pp("bert"), config, false)?, vb)
+    fn load(vb: VarBuilder<'_>, spec: &BertSpec, class: &'static str) -> Result<Self> {
+        require_two_labels(spec.model_type, class, spec.config.labels.num_labels())?;
+        Self::with_qa_outputs(BertModel::new_variant(vb.pp(spec.prefix), spec, false)?, vb)
     }
 }
 
@@ -259,6 +305,8 @@ impl BertHead for QuestionAnswerer<BertModel> {
 pub mod __heads {
     use super::*;
 
+    pub type Base = BertBase;
+    pub type TextEncoding = BertBase;
     pub type PreTraining = BertPreTraining;
     pub type CausalLm = BertLm;
     pub type MaskedLm = BertLm;
@@ -268,15 +316,17 @@ pub mod __heads {
     pub type TokenClassification = TokenClassifier<BertModel>;
     pub type QuestionAnswering = QuestionAnswerer<BertModel>;
 
-    /// Load the head `H` as `class`.
+    /// Check `config` and load the head `H` as `class`.
     pub fn load<H: BertHead>(vb: VarBuilder<'_>, config: &BertConfig, _prefix: &str, class: &'static str) -> Result<H> {
-        H::load(vb, config, class)
+        H::load(vb, &BertSpec::new(config)?, class)
     }
 }
 
-// `BertModel` (the base) is the encoder itself, registered in `model.rs`.
+// `BertModel` (the base) is the encoder itself, registered in `model.rs`; `Base` is for the
+// model types on BERT's network (Megatron-BERT, ERNIE).
 autocandle_core::register_heads! {
     family: crate, config: BertConfig, prefix: "bert";
+    text_encoding: BertTextEncoding as "BertModel";
     pretraining: BertForPreTraining;
     causal_lm: BertLMHeadModel;
     masked_lm: BertForMaskedLM;

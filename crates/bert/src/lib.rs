@@ -2,7 +2,8 @@
 //! [`BertModel`] and the heads [`BertForPreTraining`], [`BertLMHeadModel`],
 //! [`BertForMaskedLM`], [`BertForNextSentencePrediction`],
 //! [`BertForSequenceClassification`], [`BertForMultipleChoice`],
-//! [`BertForTokenClassification`] and [`BertForQuestionAnswering`].
+//! [`BertForTokenClassification`] and [`BertForQuestionAnswering`], and [`BertTextEncoding`]
+//! (`AutoModelForTextEncoding`, `BertModel` as `transformers` 5.25 maps it).
 //!
 //! Weight names read exactly like the `transformers` state dict (`bert.embeddings.*`,
 //! `bert.encoder.layer.N.attention.self.query.weight`, `cls.predictions.bias`, ...), and every
@@ -17,9 +18,13 @@
 //! [`tied_weight`] for tied output matrices, [`BertEmbeddings::new`] /
 //! [`BertEmbeddings::embed`] for BERT's embeddings at another width (ALBERT, ELECTRA),
 //! [`BertEncoder::new`] for the stack under BERT's names and [`attention_mask`] for stacks
-//! run layer by layer (ALBERT's shared groups, MPNet's position bias). The sequence classification, multiple choice,
-//! token classification and question answering heads are `autocandle_core::heads`' generic
-//! ones over [`BertModel`].
+//! run layer by layer (ALBERT's shared groups, MPNet's position bias); [`BertModel::new_variant`] and the heads'
+//! [`BertHead::load`] with a [`BertSpec`] for the members whose network differs in a few
+//! switches ([`BertVariant`]: pre-LayerNorm layers, no embedding LayerNorm, ERNIE's task
+//! type embeddings) or whose base model has another weight prefix (Megatron-BERT, ERNIE,
+//! XLM-RoBERTa-XL); [`BertLayer::with_rotary`] for RoFormer's rotary position embeddings
+//! ([`SinusoidalRotary`]). The sequence classification, multiple choice, token classification and
+//! question answering heads are `autocandle_core::heads`' generic ones over [`BertModel`].
 
 #![warn(missing_docs)]
 
@@ -28,15 +33,19 @@ mod heads;
 mod inputs;
 mod model;
 mod reuse;
+mod rotary;
+mod variant;
 
 pub use config::{BertConfig, TokenIds};
 pub use heads::{
-    __heads, lm_decoder, tied_weight, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
+    __heads, lm_decoder, tied_weight, BertBase, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
     BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification, BertHead,
-    BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining,
+    BertLMHeadModel, BertLm, BertNextSentence, BertPreTraining, BertTextEncoding,
 };
 pub use model::{BertEmbeddings, BertEncoder, BertLayer, BertLayerWeights, BertModel};
 pub use reuse::attention_mask;
+pub use rotary::SinusoidalRotary;
+pub use variant::{BertSpec, BertVariant, PreNormNames};
 
 #[cfg(test)]
 mod tests;

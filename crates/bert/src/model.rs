@@ -12,6 +12,8 @@ use autocandle_core::{
 
 use crate::config::BertConfig;
 use crate::inputs::{additive_mask, checked_position_ids, dims2_int, ids_in_range, require_int, require_shape};
+use crate::rotary::SinusoidalRotary;
+use crate::variant::{BertSpec, BertVariant, PreNormEncoder};
 
 /// The dtype attention scores are softmaxed in: f32 for half-precision models, else the
 /// model's own.
@@ -22,7 +24,8 @@ fn softmax_dtype(dtype: DType) -> DType {
     }
 }
 
-/// `BertEmbeddings`: word + token type + position embeddings, then LayerNorm.
+/// `BertEmbeddings`: word + token type + position embeddings (+ ERNIE's task type 0),
+/// then LayerNorm (none in the pre-LayerNorm variants).
 ///
 /// Public for the encoders whose embeddings are BERT's at another width (ALBERT's and
 /// ELECTRA's `embedding_size`): build it with [`BertEmbeddings::new`].
@@ -30,18 +33,32 @@ fn softmax_dtype(dtype: DType) -> DType {
 pub struct BertEmbeddings {
     pub(crate) word_embeddings: Embedding,
     position_embeddings: Embedding,
-    token_type_embeddings: Embedding,
-    layer_norm: LayerNorm,
+    /// `None` in BertGeneration, which has no token types.
+    token_type_embeddings: Option<Embedding>,
+    /// Row 0 of ERNIE's `task_type_embeddings`, `[1, hidden]`.
+    task_type: Option<Tensor>,
+    layer_norm: Option<LayerNorm>,
 }
 
 impl BertEmbeddings {
-    pub(crate) fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+    pub(crate) fn load(vb: VarBuilder<'_>, cfg: &BertConfig, variant: &BertVariant) -> Result<Self> {
         let h = cfg.hidden_size;
+        let task_type = match variant.task_type_vocab_size {
+            Some(rows) => Some(vb.get((rows, h), "task_type_embeddings.weight")?.narrow(0, 0, 1)?),
+            None => None,
+        };
+        let layer_norm =
+            if variant.embedding_norm { Some(layer_norm(h, cfg.layer_norm_eps, vb.pp("LayerNorm"))?) } else { None };
         Ok(Self {
             word_embeddings: embedding(cfg.vocab_size, h, vb.pp("word_embeddings"))?,
             position_embeddings: embedding(cfg.max_position_embeddings, h, vb.pp("position_embeddings"))?,
-            token_type_embeddings: embedding(cfg.type_vocab_size, h, vb.pp("token_type_embeddings"))?,
-            layer_norm: layer_norm(h, cfg.layer_norm_eps, vb.pp("LayerNorm"))?,
+            token_type_embeddings: if variant.token_types {
+                Some(embedding(cfg.type_vocab_size, h, vb.pp("token_type_embeddings"))?)
+            } else {
+                None
+            },
+            task_type,
+            layer_norm,
         })
     }
 
@@ -55,34 +72,47 @@ impl BertEmbeddings {
     ) -> Result<Tensor> {
         let seq = input_ids.dim(1)?;
         let words = self.word_embeddings.forward(input_ids)?;
-        let token_types = match token_type_ids {
-            Some(ids) => self.token_type_embeddings.forward(ids)?,
-            // All zeros: every token gets row 0.
-            None => self.token_type_embeddings.embeddings().narrow(0, 0, 1)?,
-        };
         let positions = match position_ids {
             Some(ids) => self.position_embeddings.forward(ids)?,
             None => self.position_embeddings.embeddings().narrow(0, 0, seq)?,
         };
         // Summed in the order of `transformers`: (words + token types) + positions.
-        let embeddings = words.broadcast_add(&token_types)?.broadcast_add(&positions)?;
-        Ok(self.layer_norm.forward(&embeddings)?)
+        let mut embeddings = match &self.token_type_embeddings {
+            Some(table) => {
+                let token_types = match token_type_ids {
+                    Some(ids) => table.forward(ids)?,
+                    // All zeros: every token gets row 0.
+                    None => table.embeddings().narrow(0, 0, 1)?,
+                };
+                words.broadcast_add(&token_types)?.broadcast_add(&positions)?
+            }
+            None => words.broadcast_add(&positions)?,
+        };
+        if let Some(task_type) = &self.task_type {
+            embeddings = embeddings.broadcast_add(task_type)?;
+        }
+        Ok(match &self.layer_norm {
+            Some(norm) => norm.forward(&embeddings)?,
+            None => embeddings,
+        })
     }
 }
 
 /// `BertSelfAttention`: multi-head scaled dot-product attention.
 #[derive(Debug)]
-struct BertSelfAttention {
+pub(crate) struct BertSelfAttention {
     query: Linear,
     key: Linear,
     value: Linear,
     num_heads: usize,
     head_dim: usize,
     scale: f64,
+    /// RoFormer's rotary position embeddings, applied to the queries and keys (and values).
+    rotary: Option<SinusoidalRotary>,
 }
 
 impl BertSelfAttention {
-    fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
+    pub(crate) fn load(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
         let (query, key, value) =
             (linear(h, h, vb.pp("query"))?, linear(h, h, vb.pp("key"))?, linear(h, h, vb.pp("value"))?);
@@ -90,16 +120,19 @@ impl BertSelfAttention {
     }
 
     fn new(query: Linear, key: Linear, value: Linear, num_heads: usize, head_dim: usize) -> Self {
-        Self { query, key, value, num_heads, head_dim, scale: (head_dim as f64).powf(-0.5) }
+        Self { query, key, value, num_heads, head_dim, scale: (head_dim as f64).powf(-0.5), rotary: None }
     }
 
     /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]`.
-    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (batch, seq, hidden) = x.dims3()?;
         let heads = |proj: &Linear| -> Result<Tensor> {
             Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
-        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
+        let (mut q, mut k, mut v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
+        if let Some(rotary) = &self.rotary {
+            (q, k, v) = rotary.apply(q, k, v)?;
+        }
         let dtype = q.dtype();
         // Scale, mask and softmax in one pass (in f32, or f64 for f64 models).
         let probs = autocandle_core::kernels::masked_softmax(
@@ -218,6 +251,14 @@ impl BertLayer {
         })
     }
 
+    /// The layer with RoFormer's rotary position embeddings in its self-attention; an error
+    /// when `rotary` is not for this layer's head size.
+    pub fn with_rotary(mut self, rotary: SinusoidalRotary) -> Result<Self> {
+        rotary.check_head_dim(self.attention.head_dim)?;
+        self.attention.rotary = Some(rotary);
+        Ok(self)
+    }
+
     /// `x` `[B, T, H]`; `mask` additive, broadcastable to `[B, heads, T, T]` (as
     /// [`BertEncoder::forward`] makes it).
     pub fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
@@ -264,6 +305,27 @@ impl BertEncoder {
     }
 }
 
+/// BERT's post-LayerNorm stack, or the pre-LayerNorm one of a [`BertVariant`].
+#[derive(Debug)]
+enum Stack {
+    PostNorm(BertEncoder),
+    PreNorm { encoder: PreNormEncoder, causal: bool },
+}
+
+impl Stack {
+    fn forward(&self, hidden: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+        match self {
+            Self::PostNorm(encoder) => encoder.forward(hidden, attention_mask),
+            Self::PreNorm { encoder, causal } => {
+                let (batch, seq, _) = hidden.dims3()?;
+                let dtype = softmax_dtype(hidden.dtype());
+                let mask = additive_mask(attention_mask, (batch, seq), *causal, dtype, hidden.device())?;
+                encoder.forward(hidden, mask.as_ref())
+            }
+        }
+    }
+}
+
 /// The BERT encoder (`transformers`' `BertModel`), the base of every head.
 ///
 /// Built by [`LoadModel::load`], it has a pooler exactly when the weights hold
@@ -277,7 +339,7 @@ impl BertEncoder {
 #[auto(task = "base", class = "BertModel")]
 pub struct BertModel {
     embeddings: BertEmbeddings,
-    encoder: BertEncoder,
+    encoder: Stack,
     pooler: Option<Linear>,
     config: BertConfig,
     device: Device,
@@ -290,8 +352,24 @@ impl BertModel {
     /// `add_pooling_layer`.
     pub fn new(vb: VarBuilder<'_>, config: &BertConfig, add_pooling_layer: bool) -> Result<Self> {
         config.validate()?;
-        let embeddings = BertEmbeddings::load(vb.pp("embeddings"), config)?;
-        let encoder = BertEncoder::load(vb.pp("encoder"), config)?;
+        Self::build(vb, config, &BertVariant::default(), add_pooling_layer)
+    }
+
+    /// [`BertModel::new`] for another member of the family: the network of `spec`'s variant,
+    /// errors naming its model type. `vb` is the base model's root (not the head's).
+    pub fn new_variant(vb: VarBuilder<'_>, spec: &BertSpec, add_pooling_layer: bool) -> Result<Self> {
+        spec.config.validate_as(spec.model_type)?;
+        Self::build(vb, &spec.config, &spec.variant, add_pooling_layer)
+    }
+
+    fn build(vb: VarBuilder<'_>, config: &BertConfig, variant: &BertVariant, add_pooling_layer: bool) -> Result<Self> {
+        let embeddings = BertEmbeddings::load(vb.pp("embeddings"), config, variant)?;
+        let encoder = match &variant.pre_norm {
+            None => Stack::PostNorm(BertEncoder::load(vb.pp("encoder"), config)?),
+            Some(names) => {
+                Stack::PreNorm { encoder: PreNormEncoder::load(vb.clone(), config, names)?, causal: config.is_decoder }
+            }
+        };
         let pooler = if add_pooling_layer {
             Some(linear(config.hidden_size, config.hidden_size, vb.pp("pooler.dense"))?)
         } else {
@@ -331,6 +409,8 @@ impl BertModel {
         };
         let input_ids = ids_in_range(input_ids, "input_ids", cfg.vocab_size)?;
         let token_type_ids = match &inputs.token_type_ids {
+            // A network without token types (BertGeneration) ignores them, as `transformers`.
+            Some(_) if self.embeddings.token_type_embeddings.is_none() => None,
             Some(t) => {
                 require_int(t, "token_type_ids")?;
                 require_shape(t, "token_type_ids", &[batch, seq], "`input_ids`")?;

@@ -17,7 +17,7 @@ impl BertEmbeddings {
     /// An encoder whose embeddings are narrower than its layers (`embedding_size`) passes a
     /// config whose `hidden_size` is that width.
     pub fn new(vb: VarBuilder<'_>, cfg: &BertConfig) -> Result<Self> {
-        Self::load(vb, cfg)
+        Self::load(vb, cfg, &crate::variant::BertVariant::default())
     }
 
     /// The embeddings of `inputs` (`input_ids`, `token_type_ids`, `position_ids`), checked

@@ -394,6 +394,7 @@ fn every_head_is_registered_and_builds_from_the_registry() {
         (Task::MultipleChoice, "BertForMultipleChoice"),
         (Task::TokenClassification, "BertForTokenClassification"),
         (Task::QuestionAnswering, "BertForQuestionAnswering"),
+        (Task::TextEncoding, "BertModel"),
     ];
     for (task, class) in tasks {
         let reg = registry.model("bert", task).unwrap();

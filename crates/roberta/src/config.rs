@@ -2,11 +2,18 @@
 //! `configuration_roberta.RobertaConfig` and `configuration_xlm_roberta.XLMRobertaConfig`
 //! (5.23): the same fields, with different defaults for `vocab_size` only.
 
-use autocandle_bert::BertConfig;
-use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, RegisteredConfig, Result};
-use serde::{Deserialize, Serialize};
+use autocandle_bert::{BertConfig, BertSpec, BertVariant};
+use autocandle_core::{Error, RegisteredConfig, Result};
 
 pub use autocandle_core::TokenIds;
+
+/// What [`roberta_like_config!`](crate::roberta_like_config) names. Not public API.
+#[doc(hidden)]
+pub mod __config {
+    pub use autocandle_bert::BertConfig;
+    pub use autocandle_core::{Activation, AutoRegister, LabelConfig};
+    pub use serde::{Deserialize, Serialize};
+}
 
 /// What the RoBERTa network needs of a config: implemented by [`RobertaConfig`] and
 /// [`XLMRobertaConfig`], whose fields are BERT's with other defaults.
@@ -15,13 +22,32 @@ pub trait RobertaLikeConfig: RegisteredConfig + Clone {
     fn bert_config(&self) -> BertConfig;
 }
 
-macro_rules! roberta_config {
+/// Define a config struct with the fields of `RobertaConfig` (BERT's), registered for
+/// `model_type`, with the `transformers` defaults of `RobertaConfig` but the `field = value`
+/// overrides given, and its [`RobertaLikeConfig`] impl: the config class of every model type
+/// whose `configuration_*.py` declares exactly RoBERTa's fields (CamemBERT, Data2VecText,
+/// XLM-RoBERTa-XL, ...).
+///
+/// ```text
+/// autocandle_roberta::roberta_like_config! {
+///     /// Docs of the struct.
+///     CamembertConfig, model_type = "camembert", vocab_size = 30522
+/// }
+/// ```
+///
+/// The calling crate depends on `serde` and `autocandle-core` (the derives' generated code
+/// names them).
+#[macro_export]
+macro_rules! roberta_like_config {
     (
         $(#[$meta:meta])*
-        $name:ident, model_type = $model_type:literal, vocab_size = $vocab_size:literal
+        $name:ident, model_type = $model_type:literal $(, $field:ident = $value:expr)* $(,)?
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AutoRegister)]
+        #[derive(
+            Debug, Clone, PartialEq, $crate::__config::Serialize, $crate::__config::Deserialize,
+            $crate::__config::AutoRegister,
+        )]
         #[auto(config, model_type = $model_type)]
         #[serde(default)]
         pub struct $name {
@@ -36,7 +62,7 @@ macro_rules! roberta_config {
             /// Width of the feed-forward (MLP) layer inside each block.
             pub intermediate_size: usize,
             /// Activation of the feed-forward layers (the LM head always uses exact GELU).
-            pub hidden_act: Activation,
+            pub hidden_act: $crate::__config::Activation,
             /// Training only: dropout is a no-op here.
             pub hidden_dropout_prob: f64,
             /// Training only: dropout is a no-op here.
@@ -57,7 +83,7 @@ macro_rules! roberta_config {
             /// Id of the beginning-of-sequence token, if any.
             pub bos_token_id: Option<i64>,
             /// Id, or list of ids, of the end-of-sequence token; generation stops at any of them.
-            pub eos_token_id: Option<TokenIds>,
+            pub eos_token_id: Option<$crate::TokenIds>,
             /// Only `"absolute"` is supported, as for BERT (older configs still hold the field;
             /// `transformers` 5.23 no longer reads it).
             pub position_embedding_type: String,
@@ -74,19 +100,20 @@ macro_rules! roberta_config {
             pub tie_word_embeddings: bool,
             /// `id2label`, `label2id`, `num_labels`, `problem_type`.
             #[serde(flatten)]
-            pub labels: LabelConfig,
+            pub labels: $crate::__config::LabelConfig,
         }
 
         impl Default for $name {
             #[doc = concat!("`", stringify!($name), "()` in `transformers`.")]
             fn default() -> Self {
-                Self {
-                    vocab_size: $vocab_size,
+                #[allow(unused_mut)]
+                let mut config = Self {
+                    vocab_size: 50265,
                     hidden_size: 768,
                     num_hidden_layers: 12,
                     num_attention_heads: 12,
                     intermediate_size: 3072,
-                    hidden_act: Activation::Gelu,
+                    hidden_act: $crate::__config::Activation::Gelu,
                     hidden_dropout_prob: 0.1,
                     attention_probs_dropout_prob: 0.1,
                     max_position_embeddings: 512,
@@ -95,21 +122,23 @@ macro_rules! roberta_config {
                     layer_norm_eps: 1e-12,
                     pad_token_id: Some(1),
                     bos_token_id: Some(0),
-                    eos_token_id: Some(TokenIds::One(2)),
+                    eos_token_id: Some($crate::TokenIds::One(2)),
                     position_embedding_type: "absolute".to_owned(),
                     use_cache: true,
                     classifier_dropout: None,
                     is_decoder: false,
                     add_cross_attention: false,
                     tie_word_embeddings: true,
-                    labels: LabelConfig::default(),
-                }
+                    labels: $crate::__config::LabelConfig::default(),
+                };
+                $( config.$field = $value; )*
+                config
             }
         }
 
-        impl RobertaLikeConfig for $name {
-            fn bert_config(&self) -> BertConfig {
-                BertConfig {
+        impl $crate::RobertaLikeConfig for $name {
+            fn bert_config(&self) -> $crate::__config::BertConfig {
+                $crate::__config::BertConfig {
                     vocab_size: self.vocab_size,
                     hidden_size: self.hidden_size,
                     num_hidden_layers: self.num_hidden_layers,
@@ -138,7 +167,7 @@ macro_rules! roberta_config {
     };
 }
 
-roberta_config! {
+roberta_like_config! {
     /// The config of a RoBERTa model (`RobertaConfig`), with the `transformers` defaults.
     ///
     /// Fields `config.json` may hold that `RobertaConfig` does not declare are ignored.
@@ -146,7 +175,7 @@ roberta_config! {
     vocab_size = 50265
 }
 
-roberta_config! {
+roberta_like_config! {
     /// The config of an XLM-RoBERTa model (`XLMRobertaConfig`), with the `transformers`
     /// defaults: those of [`RobertaConfig`] but a 30522-token vocabulary.
     ///
@@ -162,11 +191,16 @@ pub struct RobertaSpec {
     /// `pad_token_id`, checked to be a row of both embedding tables.
     pub(crate) padding_idx: Option<u32>,
     pub(crate) model_type: &'static str,
+    /// The base model's weight prefix in a head's checkpoint (`roberta`, `data2vec_text`).
+    pub(crate) prefix: &'static str,
+    /// How the network differs from BERT's (XLM-RoBERTa-XL's pre-LayerNorm layers).
+    pub(crate) variant: BertVariant,
 }
 
 impl RobertaSpec {
-    /// Check `config` (as BERT's, and `pad_token_id`).
-    pub(crate) fn new<C: RobertaLikeConfig>(config: &C) -> Result<Self> {
+    /// Check `config` (as BERT's, and `pad_token_id`); the heads find the base model under
+    /// `roberta`.
+    pub fn new<C: RobertaLikeConfig>(config: &C) -> Result<Self> {
         let bert = config.bert_config();
         let model_type = C::MODEL_TYPE;
         bert.validate_as(model_type)?;
@@ -189,6 +223,42 @@ impl RobertaSpec {
                 }
             }
         };
-        Ok(Self { bert, padding_idx, model_type })
+        Ok(Self { bert, padding_idx, model_type, prefix: "roberta", variant: BertVariant::default() })
+    }
+
+    /// The same spec, with the heads finding the base model under `prefix` (the
+    /// `base_model_prefix` of the `transformers` class).
+    pub fn with_prefix(self, prefix: &'static str) -> Self {
+        Self { prefix, ..self }
+    }
+
+    /// The same spec with the network of `variant` (BERT's by default).
+    pub fn with_variant(self, variant: BertVariant) -> Self {
+        Self { variant, ..self }
+    }
+
+    /// The spec of the BERT network under the encoder.
+    pub(crate) fn bert_spec(&self) -> Result<BertSpec> {
+        BertSpec::for_model_type(&self.bert, self.model_type, self.variant, self.prefix)
+    }
+
+    /// The BERT config the encoder is built from.
+    pub fn bert(&self) -> &BertConfig {
+        &self.bert
+    }
+
+    /// The checked `pad_token_id`, from which positions are counted.
+    pub fn padding_idx(&self) -> Option<u32> {
+        self.padding_idx
+    }
+
+    /// The model type the config was registered for (`roberta`, `camembert`, ...).
+    pub fn model_type(&self) -> &'static str {
+        self.model_type
+    }
+
+    /// The base model's weight prefix in a head's checkpoint.
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
     }
 }

@@ -97,7 +97,7 @@ impl RobertaHead for RobertaEncoder {
 
 impl RobertaHead for RobertaLm {
     fn load(vb: VarBuilder<'_>, spec: &RobertaSpec, _class: &'static str) -> Result<Self> {
-        let roberta = RobertaEncoder::new(vb.pp("roberta"), spec, false)?;
+        let roberta = RobertaEncoder::new(vb.pp(spec.prefix), spec, false)?;
         let lm_head = RobertaLmHead::load(vb.pp("lm_head"), spec, roberta.word_embeddings())?;
         Ok(Self { roberta, lm_head })
     }
@@ -106,7 +106,7 @@ impl RobertaHead for RobertaLm {
 impl RobertaHead for SequenceClassifier<RobertaEncoder> {
     fn load(vb: VarBuilder<'_>, spec: &RobertaSpec, _class: &'static str) -> Result<Self> {
         let (hidden, num_labels) = (spec.bert.hidden_size, spec.bert.labels.num_labels());
-        let roberta = RobertaEncoder::new(vb.pp("roberta"), spec, false)?;
+        let roberta = RobertaEncoder::new(vb.pp(spec.prefix), spec, false)?;
         let classifier = Classifier::dense_tanh(vb.pp("classifier"), hidden, num_labels)?;
         Ok(Self::new(roberta, Pooling::FirstToken, classifier))
     }
@@ -114,7 +114,7 @@ impl RobertaHead for SequenceClassifier<RobertaEncoder> {
 
 impl RobertaHead for MultipleChoice<RobertaEncoder> {
     fn load(vb: VarBuilder<'_>, spec: &RobertaSpec, _class: &'static str) -> Result<Self> {
-        let roberta = RobertaEncoder::new(vb.pp("roberta"), spec, true)?;
+        let roberta = RobertaEncoder::new(vb.pp(spec.prefix), spec, true)?;
         let classifier = linear(spec.bert.hidden_size, 1, vb.pp("classifier"))?;
         Ok(Self::new(roberta, Pooling::Pooler, Classifier::Linear(classifier)))
     }
@@ -122,7 +122,7 @@ impl RobertaHead for MultipleChoice<RobertaEncoder> {
 
 impl RobertaHead for TokenClassifier<RobertaEncoder> {
     fn load(vb: VarBuilder<'_>, spec: &RobertaSpec, _class: &'static str) -> Result<Self> {
-        let roberta = RobertaEncoder::new(vb.pp("roberta"), spec, false)?;
+        let roberta = RobertaEncoder::new(vb.pp(spec.prefix), spec, false)?;
         let classifier = linear(spec.bert.hidden_size, spec.bert.labels.num_labels(), vb.pp("classifier"))?;
         Ok(Self::new(roberta, classifier))
     }
@@ -131,7 +131,7 @@ impl RobertaHead for TokenClassifier<RobertaEncoder> {
 impl RobertaHead for QuestionAnswerer<RobertaEncoder> {
     fn load(vb: VarBuilder<'_>, spec: &RobertaSpec, class: &'static str) -> Result<Self> {
         require_two_labels(spec.model_type, class, spec.bert.labels.num_labels())?;
-        Self::with_qa_outputs(RobertaEncoder::new(vb.pp("roberta"), spec, false)?, vb)
+        Self::with_qa_outputs(RobertaEncoder::new(vb.pp(spec.prefix), spec, false)?, vb)
     }
 }
 
@@ -150,13 +150,13 @@ pub mod __heads {
     pub type TokenClassification = TokenClassifier<RobertaEncoder>;
     pub type QuestionAnswering = QuestionAnswerer<RobertaEncoder>;
 
-    /// Check `config` and load the head `H` as `class`.
+    /// Check `config` and load the head `H` as `class`, its base model under `prefix`.
     pub fn load<H: RobertaHead, C: RobertaLikeConfig>(
         vb: VarBuilder<'_>,
         config: &C,
-        _prefix: &str,
+        prefix: &'static str,
         class: &'static str,
     ) -> Result<H> {
-        H::load(vb, &RobertaSpec::new(config)?, class)
+        H::load(vb, &RobertaSpec::new(config)?.with_prefix(prefix), class)
     }
 }

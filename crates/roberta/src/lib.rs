@@ -19,6 +19,11 @@
 //!   `bos_token_id` 0, `eos_token_id` 2; a 50265-token vocabulary for RoBERTa, 30522 for
 //!   XLM-RoBERTa).
 //!
+//! Other model types whose config class declares RoBERTa's fields and whose network is
+//! RoBERTa's (CamemBERT, Data2VecText) are thin crates: [`roberta_like_config!`] defines
+//! their config, `autocandle_core::register_heads!` with `family: autocandle_roberta` their
+//! heads, which find the base model under the registered prefix ([`RobertaSpec::prefix`]).
+//!
 //! XLM-RoBERTa is the same network (`modeling_xlm_roberta` is generated from
 //! `modeling_roberta`). `transformers` maps `AutoModelForPreTraining` to the masked LM class,
 //! whose output (`MaskedLMOutput`) is not a pretraining output, so autocandle registers the
@@ -35,6 +40,8 @@ mod model;
 mod roberta;
 mod xlm_roberta;
 
+#[doc(hidden)]
+pub use config::__config;
 pub use config::{RobertaConfig, RobertaLikeConfig, RobertaSpec, TokenIds, XLMRobertaConfig};
 pub use heads::{__heads, RobertaHead, RobertaLm};
 pub use model::{create_position_ids_from_input_ids, RobertaEncoder};
@@ -44,7 +51,7 @@ pub use roberta::{
 };
 pub use xlm_roberta::{
     XLMRobertaForCausalLM, XLMRobertaForMaskedLM, XLMRobertaForMultipleChoice, XLMRobertaForQuestionAnswering,
-    XLMRobertaForSequenceClassification, XLMRobertaForTokenClassification, XLMRobertaModel,
+    XLMRobertaForSequenceClassification, XLMRobertaForTokenClassification, XLMRobertaModel, XLMRobertaTextEncoding,
 };
 
 #[cfg(test)]

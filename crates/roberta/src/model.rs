@@ -59,7 +59,7 @@ impl RobertaEncoder {
     /// `encoder.layer.N.*`, `pooler.dense.*`), with the pooler when `add_pooling_layer`.
     pub(crate) fn new(vb: VarBuilder<'_>, spec: &RobertaSpec, add_pooling_layer: bool) -> Result<Self> {
         Ok(Self {
-            bert: BertModel::new(vb, &spec.bert, add_pooling_layer)?,
+            bert: BertModel::new_variant(vb, &spec.bert_spec()?, add_pooling_layer)?,
             padding_idx: spec.padding_idx,
             model_type: spec.model_type,
         })

@@ -1,12 +1,13 @@
 //! The XLM-RoBERTa model types (`model_type` `xlm-roberta`), after `modeling_xlm_roberta`:
-//! RoBERTa's network under the `XLMRoberta*` class names. `transformers` has no
-//! `AutoModelForTextEncoding` entry for XLM-RoBERTa, so there is none here either.
+//! RoBERTa's network under the `XLMRoberta*` class names. `AutoModelForTextEncoding` is
+//! `XLMRobertaModel`, as in `transformers` 5.25.
 
 use crate::config::XLMRobertaConfig;
 
 autocandle_core::register_heads! {
     family: crate, config: XLMRobertaConfig, prefix: "roberta";
     base: XLMRobertaModel;
+    text_encoding: XLMRobertaTextEncoding as "XLMRobertaModel";
     causal_lm: XLMRobertaForCausalLM;
     masked_lm: XLMRobertaForMaskedLM;
     sequence_classification: XLMRobertaForSequenceClassification;
