@@ -687,10 +687,12 @@ impl SentenceTransformer {
                 "Normalize" => SentenceModule::Normalize,
                 // Dropout does nothing at inference.
                 "Dropout" => continue,
-                "Transformer" => return Err(Error::Unsupported(format!(
+                "Transformer" => {
+                    return Err(Error::Unsupported(format!(
                     "`modules.json` of {} has a second Transformer module (`{dir}`): only the first module may be one",
                     source.describe()
-                ))),
+                )))
+                }
                 _ => {
                     return Err(Error::Unsupported(format!(
                         "module type `{kind}` (`{dir}`) of {} is not supported by autocandle's SentenceTransformer; \
@@ -1024,6 +1026,7 @@ fn lowercased(tokenizer: &PreTrainedTokenizer) -> Result<PreTrainedTokenizer> {
 }
 
 /// A dependency-free progress bar on stderr, drawn only when stderr is a terminal.
+#[derive(Debug)]
 struct TerminalBar {
     on: bool,
 }
