@@ -95,6 +95,7 @@ mod model;
 pub mod pipelines;
 #[cfg(feature = "image")]
 mod processor;
+mod sentence_transformer;
 mod tokenizer;
 
 /// What architecture authors need: the `autocandle-core` crate (`LoadModel`, `AutoRegister`,
@@ -141,6 +142,11 @@ pub use model::{TaskModel, AUTO_MODEL_CLASSES};
 pub use pipelines::{pipeline, pipeline_with, IntoPipelineTask, Pipeline, PipelineTask};
 #[cfg(feature = "image")]
 pub use processor::{AutoProcessor, Processor};
+/// sentence-transformers models: `modules.json`, prompts, similarity, Matryoshka.
+pub use sentence_transformer::{
+    DenseModule, PoolingModule, SentenceEncodeOptions, SentenceModule, SentenceTransformer, SimilarityFunction,
+    SUPPORTED_MODULES,
+};
 pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTrainedTokenizer};
 
 // Each enabled architecture crate, re-exported so that the linker keeps its registrations

@@ -1,7 +1,8 @@
 //! The `autocandle` command: `transformers`' pipelines from the shell
 //! (`autocandle fill-mask --model ID|PATH "paris is the [MASK] of france."`; translation also
 //! as `autocandle translation_XX_to_YY ...`, like `transformers.pipeline`), `chat` for a multi-turn
-//! chat with a model (like `transformers chat`), `inspect` to see how a model resolves and
+//! chat with a model (like `transformers chat`), `embed` and `sentence-similarity` for
+//! sentence-transformers models, `inspect` to see how a model resolves and
 //! loads, and `models` for the architecture table.
 //!
 //! Results go to stdout (human lines, or one JSON document with `--json`); notes, warnings,
@@ -51,6 +52,8 @@ enum Command {
     #[command(alias = "ner")]
     TokenClassification(tasks::token_classification::TokenClassification),
     FeatureExtraction(tasks::feature_extraction::FeatureExtraction),
+    Embed(tasks::embed::Embed),
+    SentenceSimilarity(tasks::embed::SentenceSimilarity),
     TextGeneration(tasks::text_generation::TextGeneration),
     Chat(tasks::chat::Chat),
     ImageClassification(tasks::image_classification::ImageClassification),
@@ -73,6 +76,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::TextClassification(args) => tasks::execute(&args, json),
         Command::TokenClassification(args) => tasks::execute(&args, json),
         Command::FeatureExtraction(args) => tasks::execute(&args, json),
+        Command::Embed(args) => args.run(json),
+        Command::SentenceSimilarity(args) => args.run(json),
         Command::TextGeneration(args) => tasks::execute(&args, json),
         Command::Chat(args) => args.run(json),
         Command::ImageClassification(args) => tasks::execute(&args, json),

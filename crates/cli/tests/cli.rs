@@ -1103,4 +1103,190 @@ fn rerank_and_cross_encode_match_sentence_transformers() {
     assert!(stderr.contains("has no separator"), "{stderr}");
     let (_, stderr) = failure(autocandle(&cache).args(["rerank", "-Q", "q", "d"]));
     assert!(stderr.contains("give the reranker"), "{stderr}");
+
+// ---------------------------------------------------------------------------------------
+// Sentence-transformers: `embed`, `sentence-similarity`, and the modules.json fallbacks of
+// `feature-extraction` (fixtures of tests/fixtures/make_st_fixtures.py).
+
+fn st_fixture(name: &str) -> String {
+    repo_root().join("tests/fixtures/sentence-transformers").join(name).to_string_lossy().into_owned()
+}
+
+fn st_expected(name: &str) -> Value {
+    let path = repo_root().join("tests/fixtures/sentence-transformers").join(name).join("expected.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn st_sentences(expected: &Value) -> Vec<String> {
+    expected["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn embed_prints_python_s_embeddings() {
+    let cache = cache();
+    let expected = st_expected("dense-normalize");
+    let sentences = st_sentences(&expected);
+    let want = &expected["encode"][0]["embeddings"];
+    let got = json_of(
+        autocandle(&cache).args(["--json", "embed", "--model", &st_fixture("dense-normalize")]).args(&sentences),
+    );
+    let diff = max_abs_diff(&got, want);
+    println!("embed --json: max |diff| vs sentence-transformers = {diff:e}");
+    assert!(diff <= 1e-5, "max diff {diff}");
+    // Human output: one line of numbers per input, from stdin too.
+    let out = autocandle(&cache)
+        .args(["embed", "--model", &st_fixture("dense-normalize")])
+        .write_stdin(sentences.join("\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), sentences.len(), "{stdout}");
+    let first: Vec<f64> = lines[0].split(' ').map(|x| x.parse().unwrap()).collect();
+    assert!(max_abs_diff(&Value::from(first), &want[0]) <= 1e-5);
+    // Prompts and Matryoshka options reach encode.
+    let expected = st_expected("prompts");
+    let call = &expected["encode"][1];
+    let got = json_of(
+        autocandle(&cache)
+            .args([
+                "--json",
+                "embed",
+                "--model",
+                &st_fixture("prompts"),
+                "--prompt-name",
+                "document",
+                "--batch-size",
+                "3",
+            ])
+            .args(st_sentences(&expected)),
+    );
+    assert!(max_abs_diff(&got, &call["embeddings"]) <= 1e-5, "{}", call["kwargs"]);
+    let expected = st_expected("matryoshka");
+    let got = json_of(
+        autocandle(&cache)
+            .args(["--json", "embed", "--model", &st_fixture("matryoshka"), "--truncate-dim", "5"])
+            .args(st_sentences(&expected)),
+    );
+    assert!(max_abs_diff(&got, &expected["encode"][1]["embeddings"]) <= 1e-5);
+}
+
+#[test]
+fn embed_writes_npy() {
+    let cache = cache();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("emb.npy");
+    let expected = st_expected("pooling-multi");
+    let sentences = st_sentences(&expected);
+    let out = autocandle(&cache)
+        .args(["embed", "--model", &st_fixture("pooling-multi"), "--output", path.to_str().unwrap()])
+        .args(&sentences)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    let want: Vec<Vec<f32>> = serde_json::from_value(expected["encode"][0]["embeddings"].clone()).unwrap();
+    let shape = format!("'shape': ({}, {})", want.len(), want[0].len());
+    assert!(header.contains("'descr': '<f4'") && header.contains(&shape), "{header}");
+    let data: Vec<f32> =
+        bytes[10 + header_len..].chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let diff = data.iter().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert_eq!(data.len(), want.len() * want[0].len());
+    assert!(diff <= 1e-5, "npy differs by {diff}");
+}
+
+#[test]
+fn sentence_similarity_uses_the_model_s_function() {
+    let cache = cache();
+    for name in ["pooling-max", "dense-normalize", "pooling-mean-sqrt-len"] {
+        let expected = st_expected(name);
+        let sentences = st_sentences(&expected);
+        let got = json_of(
+            autocandle(&cache)
+                .args(["--json", "sentence-similarity", "--model", &st_fixture(name), "--batch-size", "3"])
+                .args(&sentences),
+        );
+        let want = Value::from(expected["similarity"][0].as_array().unwrap()[1..].to_vec());
+        let scale = want.as_array().unwrap().iter().fold(1f64, |m, x| m.max(x.as_f64().unwrap().abs()));
+        let diff = max_abs_diff(&got, &want);
+        println!("sentence-similarity {name} ({}): max |diff| = {diff:e}", expected["similarity_fn_name"]);
+        assert!(diff <= 1e-5 * scale, "{name}: {diff}");
+    }
+    let out = autocandle(&cache)
+        .args(["sentence-similarity", "--model", &st_fixture("pooling-max"), "hello world", "who are you", "a"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("similarity (manhattan) with `hello world`:"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+}
+
+/// A copy of a sentence-transformers fixture whose modules.json names module folders that are
+/// not there (as the all-MiniLM-L6-v2 folders of some packages).
+fn without_module_folders() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = repo_root().join("tests/fixtures/sentence-transformers/matryoshka");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    // 1_Pooling exists but has no config.json; 2_Normalize is missing.
+    std::fs::create_dir(tmp.path().join("1_Pooling")).unwrap();
+    tmp
+}
+
+#[test]
+fn explicit_pooling_wins_over_missing_module_folders() {
+    let cache = cache();
+    let model = without_module_folders();
+    let model = model.path().to_str().unwrap();
+    let text = "hello world";
+    // --pooling mean: modules.json is not read; the embedding is mean pooling, not normalised.
+    let out = autocandle(&cache)
+        .args(["--json", "feature-extraction", "--model", model, "--pooling", "mean", text])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("1_Pooling"), "{stderr}");
+    let mean: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let norm = |v: &Value| v[0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap().powi(2)).sum::<f64>().sqrt();
+    assert!((norm(&mean) - 1.0).abs() > 1e-3, "not normalised: {}", norm(&mean));
+    // No explicit choice: a warning that names the missing file, then mean pooling (and the
+    // Normalize module, which needs no folder).
+    let out = autocandle(&cache)
+        .args(["--json", "feature-extraction", "--model", model, "--pooling", "auto", text])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning:") && stderr.contains("1_Pooling/config.json"), "{stderr}");
+    let auto: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((norm(&auto) - 1.0).abs() < 1e-5);
+    let (m, a) = (mean[0].as_array().unwrap(), auto[0].as_array().unwrap());
+    let n = norm(&mean);
+    let diff = m.iter().zip(a).map(|(x, y)| (x.as_f64().unwrap() / n - y.as_f64().unwrap()).abs()).fold(0f64, f64::max);
+    assert!(diff <= 1e-6, "auto is the normalised mean: {diff}");
+    // `embed` on the same folder pools by mean too (with the same warning), normalises, and
+    // truncates to the model's truncate_dim (9) after the Normalize module.
+    let got = json_of(autocandle(&cache).args(["--json", "embed", "--model", model, text]));
+    let first9 = Value::from(vec![Value::from(a[..9].to_vec())]);
+    assert!(max_abs_diff(&got, &first9) <= 1e-5);
+}
+
+#[test]
+fn embed_errors_are_short() {
+    let cache = cache();
+    let (code, stderr) = failure(autocandle(&cache).args(["embed", "hello"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("needs --model"), "{stderr}");
+    let (_, stderr) =
+        failure(autocandle(&cache).args(["embed", "--model", &st_fixture("prompts"), "--prompt-name", "nope", "a"]));
+    assert!(stderr.contains("prompt name `nope`"), "{stderr}");
 }

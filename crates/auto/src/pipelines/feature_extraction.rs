@@ -1,7 +1,7 @@
 //! The feature-extraction pipeline (`transformers.FeatureExtractionPipeline`): the base
 //! model's last hidden state per token, and sentence embeddings pooled as a
 //! sentence-transformers `modules.json` + `1_Pooling/config.json` says (mean pooling when
-//! there is none).
+//! there is none, or when the folders it names are missing), or as the caller chooses.
 
 use std::path::Path;
 
@@ -11,6 +11,7 @@ use candle_core::{DType, IndexOp};
 use serde_json::Value;
 
 use super::TextParts;
+use crate::sentence_transformer::{l2_normalize, pool_row, PoolingModule};
 use crate::{AutoModel, EncodeOptions, Padding};
 
 /// How token states become one vector (sentence-transformers' pooling modes).
@@ -26,11 +27,28 @@ pub enum Pooling {
     MeanSqrtLen,
     /// The last non-padding token.
     LastToken,
+    /// The mean weighted by position (1, 2, ... from the first token).
+    WeightedMean,
 }
 
-/// The pooling of a sentence-embedding model: one or more modes (concatenated in
-/// sentence-transformers' order: cls, max, mean, mean-sqrt-len, last token), then optional
-/// L2 normalisation.
+impl Pooling {
+    /// The mode named as sentence-transformers' `pooling_mode` names it (`cls`, `max`, `mean`,
+    /// `mean_sqrt_len_tokens`, `weightedmean`, `lasttoken`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "cls" => Pooling::Cls,
+            "max" => Pooling::Max,
+            "mean" => Pooling::Mean,
+            "mean_sqrt_len_tokens" => Pooling::MeanSqrtLen,
+            "weightedmean" => Pooling::WeightedMean,
+            "lasttoken" => Pooling::LastToken,
+            _ => return None,
+        })
+    }
+}
+
+/// The pooling of a sentence-embedding model: one or more modes (concatenated in the order
+/// given), then optional L2 normalisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolingConfig {
     /// The pooling modes; their vectors are concatenated, each `[hidden]`.
@@ -53,70 +71,41 @@ impl PoolingConfig {
     }
 
     /// The pooling a sentence-transformers repo declares: its `modules.json` names a
-    /// `Pooling` module (whose folder has `config.json`) and maybe a `Normalize` module.
-    /// `None` when the repo has no `modules.json` or no pooling module.
+    /// `Pooling` module (whose folder has `config.json`, in the 6.x `pooling_mode` form or the
+    /// older `pooling_mode_*_tokens` one) and maybe a `Normalize` module. `None` when the repo
+    /// has no `modules.json` or no pooling module. A Pooling folder without `config.json` is
+    /// mean pooling, with a warning (the `modules.json` of some packaged copies names folders
+    /// they do not ship). For the whole model (Dense layers, prompts) use
+    /// [`SentenceTransformer`](crate::SentenceTransformer).
     pub fn from_pretrained(model: &str, opts: &LoadOptions) -> Result<Option<Self>> {
         let source = ModelSource::resolve(model, opts)?;
         let Some(modules_path) = source.optional_file("modules.json")? else { return Ok(None) };
         let modules = read_json(&modules_path)?;
         let modules =
             modules.as_array().ok_or_else(|| Error::input(format!("`{}` is not a list", modules_path.display())))?;
-        let kind = |m: &Value, name: &str| m.get("type").and_then(Value::as_str).is_some_and(|t| t.ends_with(name));
-        let normalize = modules.iter().any(|m| kind(m, "models.Normalize"));
-        let Some(pooling) = modules.iter().find(|m| kind(m, "models.Pooling")) else { return Ok(None) };
+        let kind = |m: &Value, name: &str| {
+            m.get("type").and_then(Value::as_str).is_some_and(|t| t.rsplit('.').next() == Some(name))
+        };
+        let normalize = modules.iter().any(|m| kind(m, "Normalize"));
+        let Some(pooling) = modules.iter().find(|m| kind(m, "Pooling")) else { return Ok(None) };
         let folder = pooling.get("path").and_then(Value::as_str).unwrap_or("1_Pooling").trim_end_matches('/');
-        let config_path = source.file(&format!("{folder}/config.json"))?;
-        let config = read_json(&config_path)?;
-        let on = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(false);
-        let mut modes = Vec::new();
-        for (key, mode) in [
-            ("pooling_mode_cls_token", Pooling::Cls),
-            ("pooling_mode_max_tokens", Pooling::Max),
-            ("pooling_mode_mean_tokens", Pooling::Mean),
-            ("pooling_mode_mean_sqrt_len_tokens", Pooling::MeanSqrtLen),
-            ("pooling_mode_lasttoken", Pooling::LastToken),
-        ] {
-            if on(key) {
-                modes.push(mode);
-            }
-        }
-        if on("pooling_mode_weightedmean_tokens") {
-            return Err(Error::Unsupported(format!(
-                "`{}`: weighted-mean pooling is not supported by autocandle yet",
-                config_path.display()
-            )));
-        }
-        if modes.is_empty() {
-            return Err(Error::input(format!("`{}` enables no pooling mode", config_path.display())));
-        }
-        Ok(Some(Self { modes, normalize }))
+        let file = format!("{folder}/config.json");
+        let Some(config_path) = source.optional_file(&file)? else {
+            tracing::warn!(
+                "`{file}` named by `{}` is missing: using mean pooling (pass a pooling to choose another)",
+                modules_path.display()
+            );
+            return Ok(Some(Self { modes: vec![Pooling::Mean], normalize }));
+        };
+        let module = PoolingModule::from_config(&read_json(&config_path)?, &config_path)?;
+        Ok(Some(Self { modes: module.modes, normalize }))
     }
 
     /// Pool one row of token states (`[seq][hidden]`) over its `mask`.
     fn pool(&self, states: &[Vec<f32>], mask: &[u32]) -> Vec<f32> {
-        let hidden = states.first().map_or(0, Vec::len);
-        let kept: Vec<&Vec<f32>> = states.iter().zip(mask).filter(|(_, m)| **m != 0).map(|(s, _)| s).collect();
-        let count = kept.len().max(1) as f32;
-        let sum = || (0..hidden).map(|j| kept.iter().map(|s| s[j]).sum::<f32>()).collect::<Vec<f32>>();
-        let mut out = Vec::new();
-        for mode in &self.modes {
-            match mode {
-                Pooling::Cls => out.extend_from_slice(&states[0]),
-                Pooling::Max => {
-                    out.extend((0..hidden).map(|j| kept.iter().map(|s| s[j]).fold(f32::NEG_INFINITY, f32::max)))
-                }
-                Pooling::Mean => out.extend(sum().into_iter().map(|x| x / count)),
-                Pooling::MeanSqrtLen => out.extend(sum().into_iter().map(|x| x / count.sqrt())),
-                Pooling::LastToken => {
-                    let last = mask.iter().rposition(|m| *m != 0).unwrap_or(0);
-                    out.extend_from_slice(&states[last]);
-                }
-            }
-        }
+        let mut out = pool_row(&self.modes, states, mask, 0);
         if self.normalize {
-            // torch.nn.functional.normalize: x / max(||x||, 1e-12)
-            let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            out.iter_mut().for_each(|x| *x /= norm);
+            l2_normalize(&mut out);
         }
         out
     }
@@ -143,15 +132,26 @@ impl FeatureExtractionPipeline {
 
     /// [`FeatureExtractionPipeline::new`] with loading options.
     pub fn new_with(model: &str, opts: &LoadOptions) -> Result<Self> {
+        Self::with_pooling(model, opts, None)
+    }
+
+    /// [`FeatureExtractionPipeline::new_with`] with the pooling of
+    /// [`FeatureExtractionPipeline::embed`] chosen by the caller: `Some` wins over the model's
+    /// `modules.json`, which is then not read at all; `None` reads it (mean pooling without one).
+    pub fn with_pooling(model: &str, opts: &LoadOptions, pooling: Option<PoolingConfig>) -> Result<Self> {
         super::traced("feature-extraction", model, || {
             let parts = TextParts::load(model, opts, false)?;
-            let pooling = PoolingConfig::from_pretrained(model, opts)?.unwrap_or_default();
+            let pooling = match pooling {
+                Some(p) => p,
+                None => PoolingConfig::from_pretrained(model, opts)?.unwrap_or_default(),
+            };
             let model = AutoModel::from_pretrained_with(model, opts)?.value;
             Ok(Self { parts, model, pooling })
         })
     }
 
-    /// The pooling [`FeatureExtractionPipeline::embed`] uses (from `modules.json`, else mean).
+    /// The pooling [`FeatureExtractionPipeline::embed`] uses (the caller's, else from
+    /// `modules.json`, else mean).
     pub fn pooling(&self) -> &PoolingConfig {
         &self.pooling
     }

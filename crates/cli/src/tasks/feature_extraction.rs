@@ -16,7 +16,8 @@ pub struct FeatureExtraction {
     #[command(flatten)]
     pub model: ModelArgs,
     /// One embedding per input instead of one vector per token: `auto` pools as the model's
-    /// sentence-transformers modules.json says (mean pooling when it has none)
+    /// sentence-transformers modules.json says (mean pooling when it has none, or when the
+    /// folders it names are missing); a mode given here wins over modules.json
     #[arg(long, value_enum, value_name = "MODE")]
     pub pooling: Option<PoolingArg>,
     /// L2-normalise the embeddings (pooling `auto` unless --pooling is given)
@@ -34,26 +35,38 @@ pub enum PoolingArg {
     Cls,
     Max,
     MeanSqrtLen,
+    #[value(name = "weightedmean")]
+    WeightedMean,
     LastToken,
+}
+
+impl PoolingArg {
+    /// The mode, `None` for `auto`.
+    fn pooling(self) -> Option<Pooling> {
+        Some(match self {
+            PoolingArg::Auto => return None,
+            PoolingArg::Mean => Pooling::Mean,
+            PoolingArg::Cls => Pooling::Cls,
+            PoolingArg::Max => Pooling::Max,
+            PoolingArg::MeanSqrtLen => Pooling::MeanSqrtLen,
+            PoolingArg::WeightedMean => Pooling::WeightedMean,
+            PoolingArg::LastToken => Pooling::LastToken,
+        })
+    }
 }
 
 impl FeatureExtraction {
     /// The pooling to apply, `None` for token features.
     fn pooling(&self, pipeline: &FeatureExtractionPipeline) -> Option<PoolingConfig> {
-        let mode = match (self.pooling, self.normalize) {
-            (None, false) => return None,
+        match (self.pooling, self.normalize) {
+            (None, false) => None,
             (None | Some(PoolingArg::Auto), _) => {
                 let mut config = pipeline.pooling().clone();
                 config.normalize |= self.normalize;
-                return Some(config);
+                Some(config)
             }
-            (Some(PoolingArg::Mean), _) => Pooling::Mean,
-            (Some(PoolingArg::Cls), _) => Pooling::Cls,
-            (Some(PoolingArg::Max), _) => Pooling::Max,
-            (Some(PoolingArg::MeanSqrtLen), _) => Pooling::MeanSqrtLen,
-            (Some(PoolingArg::LastToken), _) => Pooling::LastToken,
-        };
-        Some(PoolingConfig::new(mode, self.normalize))
+            (Some(mode), _) => Some(PoolingConfig::new(mode.pooling().unwrap_or(Pooling::Mean), self.normalize)),
+        }
     }
 }
 
@@ -70,7 +83,12 @@ impl TaskCommand for FeatureExtraction {
     }
 
     fn load(&self, model: &str, opts: &LoadOptions) -> autocandle::Result<FeatureExtractionPipeline> {
-        FeatureExtractionPipeline::new_with(model, opts)
+        // An explicit --pooling wins over modules.json, which is then not read at all.
+        let explicit = match self.pooling {
+            None | Some(PoolingArg::Auto) => None,
+            Some(mode) => Some(PoolingConfig::new(mode.pooling().unwrap_or(Pooling::Mean), self.normalize)),
+        };
+        FeatureExtractionPipeline::with_pooling(model, opts, explicit)
     }
 
     fn run(&self, pipeline: &FeatureExtractionPipeline, input: &str, out: &mut Output) -> Result<Value> {

@@ -11,6 +11,7 @@
 //! 3. its row in [`DEFAULTS`] if it is not there yet (the model used without `--model`).
 
 pub mod chat;
+pub mod embed;
 pub mod feature_extraction;
 pub mod fill_mask;
 pub mod image_classification;
