@@ -251,3 +251,9 @@ fn threads_share_one_tokenizer() {
     });
     assert_eq!(concurrent, sequential);
 }
+
+#[test]
+fn modernbert_byte_level_bpe() {
+    // ModernBERT-base's layout: NFC, byte-level BPE, `[CLS] $A [SEP]` templates, `[MASK]` with lstrip.
+    assert!(check_dir("modernbert") > 10);
+}

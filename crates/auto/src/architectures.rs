@@ -39,6 +39,8 @@ pub use autocandle_llama as llama;
 pub use autocandle_mistral as mistral;
 #[cfg(feature = "mixtral")]
 pub use autocandle_mixtral as mixtral;
+#[cfg(feature = "modernbert")]
+pub use autocandle_modernbert as modernbert;
 #[cfg(feature = "mt5")]
 pub use autocandle_mt5 as mt5;
 #[cfg(feature = "olmo2")]
