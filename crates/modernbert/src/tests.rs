@@ -216,3 +216,28 @@ fn config_round_trips() {
     let again: ModernBertConfig = serde_json::from_value(serde_json::to_value(&cfg).unwrap()).unwrap();
     assert_eq!(cfg, again);
 }
+
+#[test]
+fn a_4x_hub_config_reads() {
+    // The keys of answerdotai/ModernBERT-base's config.json (transformers 4.47), extra keys included.
+    let cfg = parse(
+        r#"{"architectures": ["ModernBertForMaskedLM"], "attention_bias": false, "attention_dropout": 0.0,
+            "bos_token_id": 50281, "classifier_activation": "gelu", "classifier_bias": false,
+            "classifier_dropout": 0.0, "classifier_pooling": "mean", "cls_token_id": 50281,
+            "decoder_bias": true, "deterministic_flash_attn": false, "embedding_dropout": 0.0,
+            "eos_token_id": 50282, "global_attn_every_n_layers": 3, "global_rope_theta": 160000.0,
+            "gradient_checkpointing": false, "hidden_activation": "gelu", "hidden_size": 768,
+            "initializer_cutoff_factor": 2.0, "initializer_range": 0.02, "intermediate_size": 1152,
+            "layer_norm_eps": 1e-05, "local_attention": 128, "local_rope_theta": 10000.0,
+            "max_position_embeddings": 8192, "mlp_bias": false, "mlp_dropout": 0.0, "model_type": "modernbert",
+            "norm_bias": false, "norm_eps": 1e-05, "num_attention_heads": 12, "num_hidden_layers": 22,
+            "pad_token_id": 50283, "position_embedding_type": "absolute", "reference_compile": true,
+            "repad_logits_with_grad": false, "sep_token_id": 50282, "sparse_pred_ignore_index": -100,
+            "sparse_prediction": false, "tie_word_embeddings": true, "torch_dtype": "float32",
+            "transformers_version": "4.47.0.dev0", "vocab_size": 50368}"#,
+    );
+    let spec = cfg.spec().unwrap();
+    let default = ModernBertConfig::default().spec().unwrap();
+    assert_eq!((spec.layers, spec.half_window, spec.pooling), (default.layers, 64, ClassifierPooling::Mean));
+    assert_eq!((spec.global_rope, spec.local_rope), (default.global_rope, default.local_rope));
+}
