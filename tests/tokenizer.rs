@@ -272,3 +272,9 @@ fn albert_sentencepiece_unigram() {
     // AlbertTokenizer: a SentencePiece unigram model (trained offline), `[CLS] A [SEP] B [SEP]`.
     assert!(check_dir("albert") > 10);
 }
+
+#[test]
+fn modernbert_byte_level_bpe() {
+    // ModernBERT-base's layout: NFC, byte-level BPE, `[CLS] $A [SEP]` templates, `[MASK]` with lstrip.
+    assert!(check_dir("modernbert") > 10);
+}

@@ -2,7 +2,7 @@
 
     python crates/bench/prepare.py OUT_DIR
 
-writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*}/ (config.json, generation_config.json,
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base}/ (config.json, generation_config.json,
 model.safetensors) with Python `transformers`, so that all three sides of the benchmark
 (autocandle, candle-transformers, PyTorch) read the same files. A folder whose
 `bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
@@ -78,6 +78,34 @@ SHAPES = {
             ("qwen3-moe-32x8", 32, 8),
             ("qwen3-moe-16x4", 16, 4),
         ]
+    },
+    # answerdotai/ModernBERT-base: every third layer global (rope 160000), the others a
+    # 128-token sliding window (rope 10000); GeGLU MLP, no biases but the decoder's.
+    "modernbert-base": {
+        "class": "ModernBertModel",
+        "config": {
+            "model_type": "modernbert",
+            "vocab_size": 50368,
+            "hidden_size": 768,
+            "intermediate_size": 1152,
+            "num_hidden_layers": 22,
+            "num_attention_heads": 12,
+            "hidden_activation": "gelu",
+            "max_position_embeddings": 8192,
+            "norm_eps": 1e-5,
+            "norm_bias": False,
+            "attention_bias": False,
+            "mlp_bias": False,
+            "local_attention": 128,
+            "global_attn_every_n_layers": 3,
+            "global_rope_theta": 160000.0,
+            "local_rope_theta": 10000.0,
+            "pad_token_id": 50283,
+            "bos_token_id": 50281,
+            "eos_token_id": 50282,
+            "cls_token_id": 50281,
+            "sep_token_id": 50282,
+        },
     },
     "t5-small": {
         "class": "T5ForConditionalGeneration",

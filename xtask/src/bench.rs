@@ -24,8 +24,8 @@ usage: cargo xtask bench [options]
   --runs N             processes per scenario and implementation; the table shows medians (default 5)
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
-                       decoder-bf16, moe, moe-top2, moe-top8, moe-16x4 (default: all of
-                       these), and the GGUF scenarios
+                       decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
+                       modernbert-32x128-bf16 (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
                        table goes to its own block of the output file)
@@ -83,6 +83,8 @@ pub(crate) enum ModelKind {
     Gguf(&'static str),
     /// A random-weight Qwen3-MoE shape of `crates/bench/prepare.py`, by its folder name.
     Qwen3Moe(&'static str),
+    /// The random-weight ModernBERT-base shape of `crates/bench/prepare.py`.
+    ModernBertBase,
 }
 
 impl ModelKind {
@@ -93,6 +95,7 @@ impl ModelKind {
             Self::T5Small => Some("t5-small"),
             Self::VitBase => Some("vit-base"),
             Self::Qwen3Moe(name) => Some(name),
+            Self::ModernBertBase => Some("modernbert-base"),
             Self::MiniLm | Self::Gguf(_) => None,
         }
     }
@@ -303,6 +306,28 @@ const SCENARIOS: &[Scenario] = &[
         iters: 2,
         metrics: DECODE_METRICS,
     },
+    // (k) ModernBERT-base shape (random weights; 22 layers, hidden 768, 12 heads, GeGLU of
+    // width 1152, every third layer global, the others a 128-token sliding window: with 128
+    // tokens a local query still sees only those within 64 positions, so the window bites),
+    // `AutoModel` forward on 32 x 128 tokens, in f32 and bf16.
+    Scenario {
+        name: "modernbert-32x128",
+        title: "(k) ModernBERT-base shape forward, 32 x 128",
+        model: ModelKind::ModernBertBase,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
+    Scenario {
+        name: "modernbert-32x128-bf16",
+        title: "(k) ModernBERT-base shape forward, 32 x 128, bf16",
+        model: ModelKind::ModernBertBase,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -424,6 +449,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::VitBase => models.join("vit-base"),
             ModelKind::Gguf(_) => gguf_dir.clone().unwrap_or_default(),
             ModelKind::Qwen3Moe(name) => models.join(name),
+            ModelKind::ModernBertBase => models.join("modernbert-base"),
         }
     };
 

@@ -53,6 +53,8 @@ pub use autocandle_megatron_bert as megatron_bert;
 pub use autocandle_mistral as mistral;
 #[cfg(feature = "mixtral")]
 pub use autocandle_mixtral as mixtral;
+#[cfg(feature = "modernbert")]
+pub use autocandle_modernbert as modernbert;
 #[cfg(feature = "mpnet")]
 pub use autocandle_mpnet as mpnet;
 #[cfg(feature = "mt5")]

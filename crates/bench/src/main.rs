@@ -28,6 +28,8 @@ usage: autocandle-bench <scenario> --impl ours|candle --model DIR [--threads N] 
 scenarios:
   encoder-1x16, encoder-32x128  MiniLM-L6 forward (AutoModel / bert::BertModel), f32
   encoder-32x128-bf16           the same in bf16 (ours only), and its deviation from the f32 model's output
+  modernbert-32x128, modernbert-32x128-bf16
+                                ModernBERT-base shape forward (AutoModel), f32 and bf16 (ours only)
   decoder                       SmolLM2-135M shape: prefill 128 tokens, then 128 greedy tokens
   decoder-bf16                  the same in bf16 (ours only), and its logits and greedy tokens against f32
   moe, moe-top2, moe-top8, moe-16x4
@@ -160,6 +162,14 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
             let (shape, dtype) = scenario_dtype(s.trim_start_matches("encoder-"));
             let (batch, seq) = batch_seq(shape)?;
             encoder(dir, imp, dtype, batch, seq, args, &mut out)?;
+        }
+        (s, Impl::Ours) if s.starts_with("modernbert-") => {
+            let (shape, dtype) = scenario_dtype(s.trim_start_matches("modernbert-"));
+            let (batch, seq) = batch_seq(shape)?;
+            encoder(dir, Impl::Ours, dtype, batch, seq, args, &mut out)?;
+        }
+        (s, Impl::Candle) if s.starts_with("modernbert-") => {
+            bail!("the ModernBERT scenarios compare autocandle with PyTorch: run them with `--impl ours`")
         }
         ("decoder", imp) => decoder(dir, imp, DType::F32, args, &mut out)?,
         ("decoder-bf16", imp) => decoder(dir, imp, DType::BF16, args, &mut out)?,
