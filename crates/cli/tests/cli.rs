@@ -1103,6 +1103,7 @@ fn rerank_and_cross_encode_match_sentence_transformers() {
     assert!(stderr.contains("has no separator"), "{stderr}");
     let (_, stderr) = failure(autocandle(&cache).args(["rerank", "-Q", "q", "d"]));
     assert!(stderr.contains("give the reranker"), "{stderr}");
+}
 
 // ---------------------------------------------------------------------------------------
 // Sentence-transformers: `embed`, `sentence-similarity`, and the modules.json fallbacks of
