@@ -251,3 +251,11 @@ fn threads_share_one_tokenizer() {
     });
     assert_eq!(concurrent, sequential);
 }
+
+/// DeBERTa-v2/v3's SentencePiece-based tokenizer (a unigram model converted by
+/// `DebertaV2Tokenizer`: Metaspace, `[CLS] A [SEP] B [SEP]` with type ids 0/1), made by
+/// tests/fixtures/make_deberta_fixtures.py.
+#[test]
+fn deberta_v2_sentencepiece_tokenizer() {
+    assert!(check_dir("deberta-v2") > 10);
+}

@@ -24,7 +24,8 @@ usage: cargo xtask bench [options]
   --runs N             processes per scenario and implementation; the table shows medians (default 5)
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
-                       decoder-bf16, moe, moe-top2, moe-top8, moe-16x4 (default: all of
+                       decoder-bf16, moe, moe-top2, moe-top8, moe-16x4,
+                       deberta-32x128, deberta-32x128-bf16 (default: all of
                        these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
@@ -83,6 +84,8 @@ pub(crate) enum ModelKind {
     Gguf(&'static str),
     /// A random-weight Qwen3-MoE shape of `crates/bench/prepare.py`, by its folder name.
     Qwen3Moe(&'static str),
+    /// The random-weight DeBERTa-v3-base shape of `crates/bench/prepare.py`.
+    DebertaV3Base,
 }
 
 impl ModelKind {
@@ -93,6 +96,7 @@ impl ModelKind {
             Self::T5Small => Some("t5-small"),
             Self::VitBase => Some("vit-base"),
             Self::Qwen3Moe(name) => Some(name),
+            Self::DebertaV3Base => Some("deberta-v3-base"),
             Self::MiniLm | Self::Gguf(_) => None,
         }
     }
@@ -303,6 +307,26 @@ const SCENARIOS: &[Scenario] = &[
         iters: 2,
         metrics: DECODE_METRICS,
     },
+    // (k) DeBERTa-v3-base shape (random weights): disentangled attention with c2p and p2c,
+    // 256 log buckets, shared keys, the relative LayerNorm; base model forward, 32 x 128.
+    Scenario {
+        name: "deberta-32x128",
+        title: "(k) DeBERTa-v3-base shape forward, 32 x 128",
+        model: ModelKind::DebertaV3Base,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
+    Scenario {
+        name: "deberta-32x128-bf16",
+        title: "(k) DeBERTa-v3-base shape forward, 32 x 128, bf16",
+        model: ModelKind::DebertaV3Base,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -424,6 +448,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::VitBase => models.join("vit-base"),
             ModelKind::Gguf(_) => gguf_dir.clone().unwrap_or_default(),
             ModelKind::Qwen3Moe(name) => models.join(name),
+            ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
         }
     };
 

@@ -13,6 +13,10 @@ pub use autocandle_bloom as bloom;
 pub use autocandle_clip as clip;
 #[cfg(feature = "cohere")]
 pub use autocandle_cohere as cohere;
+#[cfg(feature = "deberta")]
+pub use autocandle_deberta as deberta;
+#[cfg(feature = "deberta-v2")]
+pub use autocandle_deberta_v2 as deberta_v2;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "falcon")]

@@ -33,6 +33,8 @@ scenarios:
   moe, moe-top2, moe-top8, moe-16x4
                                 Qwen3-MoE shape (8 layers, hidden 1024, 32 experts, top-4; top-2, top-8,
                                 or 16 experts): prefill 128 tokens, then 128 greedy tokens (ours only)
+  deberta-32x128, deberta-32x128-bf16
+                                DeBERTa-v3-base shape forward (AutoModel), f32 / bf16 (ours only)
   seq2seq                       t5-small shape: 64 tokens in, 32 greedy tokens out
   vit                           vit-base shape image classification, batch 8
   load-minilm, load-smollm2     from_pretrained to the first output (warm page cache), peak RSS
@@ -160,6 +162,11 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
             let (shape, dtype) = scenario_dtype(s.trim_start_matches("encoder-"));
             let (batch, seq) = batch_seq(shape)?;
             encoder(dir, imp, dtype, batch, seq, args, &mut out)?;
+        }
+        (s, Impl::Ours) if s.starts_with("deberta-") => {
+            let (shape, dtype) = scenario_dtype(s.trim_start_matches("deberta-"));
+            let (batch, seq) = batch_seq(shape)?;
+            encoder(dir, Impl::Ours, dtype, batch, seq, args, &mut out)?;
         }
         ("decoder", imp) => decoder(dir, imp, DType::F32, args, &mut out)?,
         ("decoder-bf16", imp) => decoder(dir, imp, DType::BF16, args, &mut out)?,
