@@ -259,3 +259,28 @@ fn threads_share_one_tokenizer() {
 fn deberta_v2_sentencepiece_tokenizer() {
     assert!(check_dir("deberta-v2") > 10);
 }
+
+/// fill-mask end to end on a DeBERTa-v2 folder with that SentencePiece tokenizer: the tokens,
+/// scores and sequences of Python's pipeline (`fill_mask.json`, made by
+/// tests/fixtures/make_deberta_fixtures.py).
+#[test]
+fn deberta_v2_fill_mask_with_its_tokenizer() {
+    use autocandle::pipelines::{FillMaskOptions, FillMaskPipeline};
+    let dir = fixtures_root().join("deberta-v2-masked-lm");
+    let pipe = FillMaskPipeline::new(&dir.to_string_lossy()).unwrap();
+    let cases: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("fill_mask.json")).unwrap()).unwrap();
+    let opts = FillMaskOptions { top_k: 3, ..FillMaskOptions::default() };
+    for case in cases.as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let got = pipe.call_with(text, &opts).unwrap();
+        let want = case["predictions"].as_array().unwrap();
+        assert_eq!(got.len(), 1, "{text}: one mask");
+        assert_eq!(got[0].len(), want.len(), "{text}");
+        for (g, w) in got[0].iter().zip(want) {
+            assert_eq!(g.token, w["token"].as_u64().unwrap() as u32, "{text}");
+            assert_eq!(g.token_str, w["token_str"].as_str().unwrap(), "{text}");
+            assert_eq!(g.sequence, w["sequence"].as_str().unwrap(), "{text}");
+            assert!((f64::from(g.score) - w["score"].as_f64().unwrap()).abs() < 1e-5, "{text}: score");
+        }
+    }
+}

@@ -235,49 +235,53 @@ impl Attention {
         })
     }
 
-    /// `[B, T, H * d]` to `[B, H, T, d]`, contiguous.
+    /// `[B, T, H * d]` to `[H, B, T, d]`, contiguous: head-major, so that the products with
+    /// the relative embeddings (one `[R, d]` matrix per head) are one batched product over
+    /// the heads, with no copy of the relative side per sequence.
     fn heads(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        Ok(x.reshape((b, t, self.num_heads, self.head_size))?.transpose(1, 2)?.contiguous()?)
+        Ok(x.reshape((b, t, self.num_heads, self.head_size))?.permute((2, 0, 1, 3))?.contiguous()?)
     }
 
-    /// The relative table `[R, hidden]` through `proj`, as `[B, H, R, d]` for a batch of `b`.
-    fn positional(&self, proj: &Linear, table: &Tensor, b: usize) -> Result<Tensor> {
+    /// The relative table `[R, hidden]` through `proj`, as `[H, R, d]`.
+    fn positional(&self, proj: &Linear, table: &Tensor) -> Result<Tensor> {
         let rows = table.dim(0)?;
-        let p = proj.forward(table)?.reshape((rows, self.num_heads, self.head_size))?.transpose(0, 1)?;
-        Ok(p.unsqueeze(0)?.broadcast_as((b, self.num_heads, rows, self.head_size))?.contiguous()?)
+        Ok(proj.forward(table)?.reshape((rows, self.num_heads, self.head_size))?.transpose(0, 1)?.contiguous()?)
     }
 
-    /// `x` `[B, T, hidden]`; `mask` additive `[B, 1, T, T]`; `rel` the relative table rows in
-    /// use with their index.
+    /// `x` `[B, T, hidden]`; `mask` additive `[1, B, T, T]` (head-major); `rel` the relative
+    /// table rows in use with their index.
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>, rel: Option<(&Tensor, &RelativeIndex)>) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
+        let (h, d) = (self.num_heads, self.head_size);
         let q = self.heads(&self.query.forward(x)?)?;
         let k = self.heads(&self.key.forward(x)?)?;
         let v = self.heads(&self.value.forward(x)?)?;
+        // [H, B, T, T]
         let mut scores = kernels::matmul(&q, &k.t()?)?;
         if let Some((table, index)) = rel {
             let rows = index.rows;
-            // Each term: [B, H, T, R] products, then the score (i, j) picks its relative row.
-            let pick = |products: Tensor, flat: &Tensor| -> Result<Tensor> {
-                let picked = products.reshape((b * self.num_heads, t * rows))?.index_select(flat, 1)?;
-                Ok(picked.reshape((b, self.num_heads, t, t))?)
+            // Each term: [H, B * T, R] products, then the score (i, j) picks its relative row.
+            let term = |content: &Tensor, proj: &Linear, flat: &Tensor| -> Result<Tensor> {
+                let positional = self.positional(proj, table)?;
+                let products = kernels::matmul(&content.reshape((h, b * t, d))?, &positional.t()?)?;
+                let picked = products.reshape((h * b, t * rows))?.index_select(flat, 1)?;
+                Ok(picked.reshape((h, b, t, t))?)
             };
             if let (Some(proj), Some(flat)) = (&self.pos_key, &index.c2p) {
-                let pos_key = self.positional(proj, table, b)?;
-                scores = (scores + pick(kernels::matmul(&q, &pos_key.t()?)?, flat)?)?;
+                scores = (scores + term(&q, proj, flat)?)?;
             }
             if let (Some(proj), Some(flat)) = (&self.pos_query, &index.p2c) {
-                let pos_query = self.positional(proj, table, b)?;
-                scores = (scores + pick(kernels::matmul(&k, &pos_query.t()?)?, flat)?)?;
+                scores = (scores + term(&k, proj, flat)?)?;
             }
         }
         let probs = match &self.talking {
             None => kernels::masked_softmax(&scores, self.scale, mask)?,
             Some((logits_proj, weights_proj)) => {
+                // Mixing the heads: `[H, H] x [H, B * T * T]`.
                 let mix = |x: &Tensor, w: &Tensor| -> Result<Tensor> {
-                    let mixed = x.permute((0, 2, 3, 1))?.broadcast_matmul(&w.t()?.to_dtype(x.dtype())?)?;
-                    Ok(mixed.permute((0, 3, 1, 2))?.contiguous()?)
+                    let flat = x.reshape((h, ()))?;
+                    Ok(w.to_dtype(x.dtype())?.matmul(&flat)?.reshape((h, b, t, t))?)
                 };
                 let scores = mix(&(scores * self.scale)?, logits_proj)?;
                 let probs = kernels::masked_softmax(&scores, 1.0, mask)?;
@@ -285,8 +289,9 @@ impl Attention {
             }
         };
         let probs = probs.to_dtype(v.dtype())?;
-        let context = kernels::matmul(&probs, &v)?.transpose(1, 2)?;
-        Ok(context.reshape((b, t, self.num_heads * self.head_size))?)
+        // [H, B, T, d] to [B, T, H * d]
+        let context = kernels::matmul(&probs, &v)?.permute((1, 2, 0, 3))?;
+        Ok(context.reshape((b, t, h * d))?)
     }
 }
 
@@ -498,7 +503,8 @@ impl DebertaModel {
                 let keep = m.ne(0u32)?.to_dtype(DType::F32)?;
                 // Query i attends to key j when both are tokens (`get_attention_mask`); a
                 // padding query sees every key masked alike, hence uniform attention.
-                let pair = keep.reshape((batch, 1, seq, 1))?.broadcast_mul(&keep.reshape((batch, 1, 1, seq))?)?;
+                // Head-major: `[1, B, T, T]`, as the attention's `[H, B, T, T]` scores.
+                let pair = keep.reshape((1, batch, seq, 1))?.broadcast_mul(&keep.reshape((1, batch, 1, seq))?)?;
                 let additive = pair.affine(f64::from(f32::MAX), f64::from(f32::MIN))?;
                 (Some(keep.reshape((batch, seq, 1))?.to_dtype(self.dtype)?), Some(additive))
             }
