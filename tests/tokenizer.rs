@@ -159,6 +159,14 @@ fn per_call_truncation_matches_the_backend_s_own() {
         for add_special_tokens in [true, false] {
             for pairs in [None, Some(&PAIRS[..])] {
                 for max_length in [None, Some(4), Some(5), Some(7), Some(10), Some(16), Some(30)] {
+                    if pairs.is_some() && max_length.is_some() {
+                        // The Rust `tokenizers` (0.23.2) cuts each sequence of a pair at
+                        // `max_length` before `longest_first`, which can give the odd token to
+                        // the shorter one; Python's (0.23.3, what transformers runs) and
+                        // autocandle compare the whole sequences. Truncated pairs are checked
+                        // against Python's ids in cases.json (bert-fast, deberta-v2).
+                        continue;
+                    }
                     let mut backend = tok.backend();
                     if let Some(max_length) = max_length {
                         let direction = if left { TruncationDirection::Left } else { TruncationDirection::Right };
@@ -189,7 +197,8 @@ fn per_call_truncation_matches_the_backend_s_own() {
             }
         }
     }
-    assert_eq!(checked, tokenizers.len() * 28);
+    // 2 x 7 settings without pairs, 2 with untruncated pairs.
+    assert_eq!(checked, tokenizers.len() * 16);
 }
 
 /// `max_length` shorter than the special tokens is an error that says what to do, not a panic.

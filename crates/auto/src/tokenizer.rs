@@ -543,7 +543,10 @@ impl PreTrainedTokenizer {
                 None => self.tokenizer.encode(text, add_special_tokens),
             };
         };
-        let limit = Some((params.max_length, params.direction));
+        // A pair is tokenized whole: `longest_first` gives the odd token to the longer
+        // sequence, which only the full lengths tell (a tokenizer may stop a little past the
+        // limit, at a word's end, so two cut sequences need not compare as the whole ones).
+        let limit = if pair.is_some() { None } else { Some((params.max_length, params.direction)) };
         let encoding = self.tokenize(text, 0, limit)?;
         let pair_encoding = pair.map(|pair| self.tokenize(pair, 1, limit)).transpose()?;
         let added = if add_special_tokens { self.added_tokens(pair_encoding.is_some()) } else { 0 };
