@@ -10,8 +10,9 @@ iterations after `--warmup` untimed ones, in milliseconds.
 
 Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 shape: prefill
 128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
-(vit-base shape, batch 8), modernbert-32x128 (AutoModel, ModernBERT-base shape), load-minilm / load-smollm2 (from_pretrained to the first output on
-a warm page cache, and the peak RSS of the load). encoder-32x128-bf16, modernbert-32x128-bf16 and decoder-bf16 are
+(vit-base shape, batch 8), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
+DeBERTa-v3-base shape), load-minilm / load-smollm2 (from_pretrained to the first output on
+a warm page cache, and the peak RSS of the load). encoder-32x128-bf16, modernbert-32x128-bf16, deberta-32x128-bf16 and decoder-bf16 are
 their f32 namesakes with the model loaded in bf16; after the timed part, the f32 model is
 loaded too and its outputs compared (`max_abs_dev`, `mean_abs_dev`, `max_abs_f32`; for the
 decoder the logits of the prompt, and `greedy_agree` / `first_divergence` of the tokens).
@@ -155,8 +156,8 @@ def run(args) -> dict:
         # The kernels torch picked for this CPU (AVX512, AVX2, ...).
         out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     with torch.inference_mode():
-        if scenario.startswith(("encoder-", "modernbert-")):
-            shape = scenario.removeprefix("encoder-").removeprefix("modernbert-")
+        if scenario.startswith(("encoder-", "modernbert-", "deberta-")):
+            shape = scenario.split("-", 1)[1]
             batch, seq = (int(x) for x in shape.split("x"))
             model = transformers.AutoModel.from_pretrained(model_dir, dtype=dtype).eval()
             x = torch.tensor(ids(batch, seq))

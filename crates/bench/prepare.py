@@ -2,7 +2,7 @@
 
     python crates/bench/prepare.py OUT_DIR
 
-writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base}/ (config.json, generation_config.json,
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base,deberta-v3-base}/ (config.json, generation_config.json,
 model.safetensors) with Python `transformers`, so that all three sides of the benchmark
 (autocandle, candle-transformers, PyTorch) read the same files. A folder whose
 `bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
@@ -105,6 +105,33 @@ SHAPES = {
             "eos_token_id": 50282,
             "cls_token_id": 50281,
             "sep_token_id": 50282,
+        },
+    },
+    # microsoft/deberta-v3-base's config (random weights): the benchmark's DeBERTa scenarios.
+    "deberta-v3-base": {
+        "class": "DebertaV2Model",
+        "config": {
+            "model_type": "deberta-v2",
+            "vocab_size": 128100,
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "hidden_act": "gelu",
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "max_position_embeddings": 512,
+            "type_vocab_size": 0,
+            "initializer_range": 0.02,
+            "layer_norm_eps": 1e-7,
+            "relative_attention": True,
+            "max_relative_positions": -1,
+            "position_buckets": 256,
+            "norm_rel_ebd": "layer_norm",
+            "share_att_key": True,
+            "pos_att_type": "p2c|c2p",
+            "position_biased_input": False,
+            "pad_token_id": 0,
         },
     },
     "t5-small": {

@@ -25,7 +25,8 @@ usage: cargo xtask bench [options]
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
-                       modernbert-32x128-bf16 (default: all of these), and the GGUF scenarios
+                       modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16
+                       (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
                        table goes to its own block of the output file)
@@ -85,6 +86,8 @@ pub(crate) enum ModelKind {
     Qwen3Moe(&'static str),
     /// The random-weight ModernBERT-base shape of `crates/bench/prepare.py`.
     ModernBertBase,
+    /// The random-weight DeBERTa-v3-base shape of `crates/bench/prepare.py`.
+    DebertaV3Base,
 }
 
 impl ModelKind {
@@ -96,6 +99,7 @@ impl ModelKind {
             Self::VitBase => Some("vit-base"),
             Self::Qwen3Moe(name) => Some(name),
             Self::ModernBertBase => Some("modernbert-base"),
+            Self::DebertaV3Base => Some("deberta-v3-base"),
             Self::MiniLm | Self::Gguf(_) => None,
         }
     }
@@ -328,6 +332,26 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
+    // (l) DeBERTa-v3-base shape (random weights): disentangled attention with c2p and p2c,
+    // 256 log buckets, shared keys, the relative LayerNorm; base model forward, 32 x 128.
+    Scenario {
+        name: "deberta-32x128",
+        title: "(l) DeBERTa-v3-base shape forward, 32 x 128",
+        model: ModelKind::DebertaV3Base,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
+    Scenario {
+        name: "deberta-32x128-bf16",
+        title: "(l) DeBERTa-v3-base shape forward, 32 x 128, bf16",
+        model: ModelKind::DebertaV3Base,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -450,6 +474,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::Gguf(_) => gguf_dir.clone().unwrap_or_default(),
             ModelKind::Qwen3Moe(name) => models.join(name),
             ModelKind::ModernBertBase => models.join("modernbert-base"),
+            ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
         }
     };
 

@@ -21,6 +21,10 @@ pub use autocandle_clip as clip;
 pub use autocandle_cohere as cohere;
 #[cfg(feature = "data2vec-text")]
 pub use autocandle_data2vec_text as data2vec_text;
+#[cfg(feature = "deberta")]
+pub use autocandle_deberta as deberta;
+#[cfg(feature = "deberta-v2")]
+pub use autocandle_deberta_v2 as deberta_v2;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "electra")]

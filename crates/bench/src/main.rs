@@ -28,6 +28,8 @@ usage: autocandle-bench <scenario> --impl ours|candle --model DIR [--threads N] 
 scenarios:
   encoder-1x16, encoder-32x128  MiniLM-L6 forward (AutoModel / bert::BertModel), f32
   encoder-32x128-bf16           the same in bf16 (ours only), and its deviation from the f32 model's output
+  deberta-32x128, deberta-32x128-bf16
+                                DeBERTa-v3-base shape forward (AutoModel), f32 / bf16 (ours only)
   modernbert-32x128, modernbert-32x128-bf16
                                 ModernBERT-base shape forward (AutoModel), f32 and bf16 (ours only)
   decoder                       SmolLM2-135M shape: prefill 128 tokens, then 128 greedy tokens
@@ -162,6 +164,11 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
             let (shape, dtype) = scenario_dtype(s.trim_start_matches("encoder-"));
             let (batch, seq) = batch_seq(shape)?;
             encoder(dir, imp, dtype, batch, seq, args, &mut out)?;
+        }
+        (s, Impl::Ours) if s.starts_with("deberta-") => {
+            let (shape, dtype) = scenario_dtype(s.trim_start_matches("deberta-"));
+            let (batch, seq) = batch_seq(shape)?;
+            encoder(dir, Impl::Ours, dtype, batch, seq, args, &mut out)?;
         }
         (s, Impl::Ours) if s.starts_with("modernbert-") => {
             let (shape, dtype) = scenario_dtype(s.trim_start_matches("modernbert-"));
