@@ -48,8 +48,8 @@ fn config_defaults_match_transformers() {
 fn the_network_is_pre_layer_norm_under_bert_heads() {
     let (model, varmap) = load::<MegatronBertForPreTraining>(&tiny());
     let out = ForPreTraining::forward(&model.unwrap(), &ids()).unwrap();
-    assert_eq!(out.prediction_logits.dims(), &[2, 5, 50]);
-    assert_eq!(out.seq_relationship_logits.dims(), &[2, 2]);
+    assert_eq!(out.prediction_logits().unwrap().dims(), &[2, 5, 50]);
+    assert_eq!(out.seq_relationship_logits().unwrap().dims(), &[2, 2]);
     let names = varmap.data().lock().unwrap().keys().cloned().collect::<Vec<_>>();
     for name in [
         "bert.encoder.layer.1.attention.ln.weight",
