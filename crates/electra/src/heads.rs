@@ -13,8 +13,9 @@ use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 use autocandle_bert::tied_weight;
 use autocandle_core::heads::{flatten_choices, require_two_labels, QuestionAnswerer, TokenClassifier};
 use autocandle_core::{
-    Activation, CausalLmOutput, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForSequenceClassification, MaskedLmOutput,
-    ForPreTraining, ModelInputs, MultipleChoiceOutput, PreTrainedModel, PreTrainingOutput, Result, SequenceClassifierOutput,
+    Activation, CausalLmOutput, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForPreTraining, ForSequenceClassification,
+    MaskedLmOutput, ModelInputs, MultipleChoiceOutput, PreTrainedModel, PreTrainingOutput, Result,
+    SequenceClassifierOutput,
 };
 
 use crate::config::{ElectraConfig, SummaryType};

@@ -25,9 +25,10 @@ mod model;
 
 pub use config::{ElectraConfig, SummaryType, TokenIds};
 pub use heads::{
-    __heads, ElectraDiscriminator, ElectraForCausalLM, ElectraForMaskedLM, ElectraForPreTraining, ElectraForMultipleChoice,
-    ElectraForQuestionAnswering, ElectraForSequenceClassification, ElectraForTokenClassification, ElectraGenerator,
-    ElectraHead, ElectraMultipleChoice, ElectraSequenceClassifier, ElectraTextEncoding,
+    __heads, ElectraDiscriminator, ElectraForCausalLM, ElectraForMaskedLM, ElectraForMultipleChoice,
+    ElectraForPreTraining, ElectraForQuestionAnswering, ElectraForSequenceClassification,
+    ElectraForTokenClassification, ElectraGenerator, ElectraHead, ElectraMultipleChoice, ElectraSequenceClassifier,
+    ElectraTextEncoding,
 };
 pub use model::ElectraModel;
 

@@ -7,8 +7,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use autocandle_core::{
-    Error, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForPreTraining, ForQuestionAnswering, ForSequenceClassification,
-    ForTextEncoding, ForTokenClassification, LoadModel, Model, ModelInputs,
+    Error, ForCausalLm, ForMaskedLm, ForMultipleChoice, ForPreTraining, ForQuestionAnswering,
+    ForSequenceClassification, ForTextEncoding, ForTokenClassification, LoadModel, Model, ModelInputs,
 };
 
 use crate::*;
