@@ -35,13 +35,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use autocandle_core::hub::ModelSource;
 use autocandle_core::{Error, ForSequenceClassification, LoadOptions, PretrainedConfig, Result};
 use candle_core::{DType, Device, Tensor, D};
 use serde_json::Value;
 
+use crate::tokenizer::read_json;
 use crate::PreTrainedTokenizer;
 use crate::{AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BatchEncoding, EncodeOptions, Padding};
 
@@ -675,11 +675,6 @@ fn resolve_activation_path(path: &str) -> Result<Option<ScoreActivation>> {
             ACTIVATIONS.iter().map(|(_, n, _)| format!("torch.nn.{n}")).collect::<Vec<_>>().join(", ")
         ))
     })
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })
 }
 
 /// The sentence-transformers files of a folder: nothing without `modules.json`, or for a

@@ -1,8 +1,6 @@
 //! `AutoProcessor`: the tokenizer and the image processor of a multimodal model together
 //! (`CLIPProcessor`, `SiglipProcessor`), after `transformers`' `ProcessorMixin`.
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use autocandle_core::hub::ModelSource;
@@ -10,7 +8,7 @@ use autocandle_core::{Error, LoadOptions, ModelInputs, Result};
 use candle_core::Device;
 
 use crate::image_processor::{AutoImageProcessor, DynamicImage, ImageProcessor};
-use crate::tokenizer::{AutoTokenizer, EncodeOptions, PreTrainedTokenizer};
+use crate::tokenizer::{read_json, AutoTokenizer, EncodeOptions, PreTrainedTokenizer};
 
 /// The processor classes autocandle knows, with the model types that use them.
 const PROCESSORS: &[(&str, &[&str])] = &[
@@ -99,11 +97,6 @@ fn known(class: &str) -> Result<String> {
     }
     let names: Vec<&str> = PROCESSORS.iter().map(|(c, _)| *c).collect();
     Err(Error::Unsupported(format!("processor class `{class}`: autocandle knows {}", names.join(", "))))
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })
 }
 
 /// A model's tokenizer and image processor (`CLIPProcessor`, `SiglipProcessor`).

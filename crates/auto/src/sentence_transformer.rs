@@ -17,6 +17,7 @@ use tokenizers::normalizers::{Lowercase, NormalizerWrapper, Sequence};
 use crate::{AutoConfig, AutoModel, AutoTokenizer, EncodeOptions, Padding, PreTrainedTokenizer};
 
 use crate::pipelines::Pooling;
+use crate::tokenizer::read_json;
 
 /// The module types [`SentenceTransformer`] runs, as `modules.json` names them (the last
 /// segment of the `type`).
@@ -27,11 +28,6 @@ fn invalid(path: &Path, message: impl std::fmt::Display) -> Error {
         model_type: "sentence-transformers".to_owned(),
         message: format!("`{}`: {message}", path.display()),
     }
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })
 }
 
 /// How [`SentenceTransformer::similarity`] compares embeddings (`similarity_fn_name`).

@@ -85,7 +85,9 @@ impl AutoTokenizer {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value> {
+/// A JSON file of a model folder, with the errors every reader in this crate gives (an I/O
+/// error naming the file, or `MalformedJson`).
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })
 }

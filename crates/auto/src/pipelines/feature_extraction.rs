@@ -3,8 +3,6 @@
 //! sentence-transformers `modules.json` + `1_Pooling/config.json` says (mean pooling when
 //! there is none, or when the folders it names are missing), or as the caller chooses.
 
-use std::path::Path;
-
 use autocandle_core::hub::ModelSource;
 use autocandle_core::{Error, LoadOptions, Model, Result};
 use candle_core::{DType, IndexOp};
@@ -12,6 +10,7 @@ use serde_json::Value;
 
 use super::TextParts;
 use crate::sentence_transformer::{l2_normalize, pool_row, PoolingModule};
+use crate::tokenizer::read_json;
 use crate::{AutoModel, EncodeOptions, Padding};
 
 /// How token states become one vector (sentence-transformers' pooling modes).
@@ -109,11 +108,6 @@ impl PoolingConfig {
         }
         out
     }
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::MalformedJson { path: path.to_path_buf(), source })
 }
 
 /// Token features and sentence embeddings from a base model (`AutoModel`).
