@@ -78,10 +78,10 @@ fn config_dir(config: serde_json::Value) -> tempfile::TempDir {
 #[test]
 fn the_catalog_errors_come_first() {
     // Known to transformers, not implemented here: the catalog's error, with the class name.
-    let dir = config_dir(serde_json::json!({ "model_type": "wav2vec2" }));
+    let dir = config_dir(serde_json::json!({ "model_type": "sew" }));
     let err = AutoModelForCTC::from_pretrained(&dir.path().to_string_lossy()).unwrap_err();
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
-    assert!(err.to_string().contains("`wav2vec2`") && err.to_string().contains("Wav2Vec2ForCTC"), "{err}");
+    assert!(err.to_string().contains("`sew`") && err.to_string().contains("SEWForCTC"), "{err}");
 
     // Unknown: the unknown-model-type error with suggestions.
     let dir = config_dir(serde_json::json!({ "model_type": "bertt" }));

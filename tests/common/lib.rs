@@ -142,7 +142,7 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
     let Ok(task) = task_name.parse::<Task>() else {
         return Ok(unsupported(format!("unknown task `{task_name}`")));
     };
-    if reference.get("generate").is_some() && !matches!(task, Task::CausalLm | Task::Seq2SeqLm) {
+    if reference.get("generate").is_some() && !matches!(task, Task::CausalLm | Task::Seq2SeqLm | Task::SpeechSeq2Seq) {
         return Ok(unsupported(format!("`generate` for the task `{task_name}` is not implemented")));
     }
     // A GGUF fixture (`gguf_file`): everything comes from the file, dequantized to f32 as
@@ -252,7 +252,9 @@ fn check_generate(
     };
     let max_new_tokens =
         spec.get("max_new_tokens").and_then(Value::as_u64).context("`generate` has no `max_new_tokens`")? as usize;
-    let (prompt, expected) = (get("prompt")?, get("expected")?);
+    let expected = get("expected")?;
+    // A speech model's prompt is its float encoder input (`input_features`).
+    let prompt = if matches!(model, TaskModel::SpeechSeq2Seq(_)) { Vec::new() } else { get("prompt")? };
     let mask = spec.get("attention_mask").map(|_| get("attention_mask")).transpose()?;
     let mut config = GenerationConfig::new().do_sample(false).max_new_tokens(max_new_tokens);
     let uint = |key: &str| spec.get(key).and_then(Value::as_u64).map(|v| v as usize);
@@ -297,6 +299,12 @@ fn check_generate(
             let ids =
                 Tensor::from_vec(prompt.iter().flatten().copied().collect::<Vec<u32>>(), (rows, width), m.device())?;
             m.generate_output(&ModelInputs::new(ids), &config, None)
+        }
+        TaskModel::SpeechSeq2Seq(m) => {
+            let tensor_name = name("prompt")?;
+            let features =
+                tensors.get(tensor_name).with_context(|| format!("reference.safetensors has no `{tensor_name}`"))?;
+            m.generate_output(&ModelInputs::from_input_features(features.to_device(m.device())?), &config, None)
         }
         _ => bail!("`{what}` in a fixture whose task does not generate"),
     };

@@ -105,13 +105,14 @@ pub use autocandle_core as arch_api;
 /// A ggml block type to keep weights quantized in ([`LoadOptions::quantize`], `--quantize`).
 pub use autocandle_core::QuantType;
 pub use autocandle_core::{
-    hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, DTypeChoice, EncoderOutput, Error,
-    ForCausalLm, ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice,
-    ForNextSentencePrediction, ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification,
-    ForTextEncoding, ForTokenClassification, ForZeroShotImageClassification, ImageClassifierOutput, LoadOptions,
-    Loaded, MaskedImageModelingOutput, MaskedLmOutput, Model, ModelInputs, ModelOutput, MultipleChoiceOutput,
+    hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, CtcOutput, DTypeChoice,
+    EncoderOutput, Error, ForAudioClassification, ForAudioFrameClassification, ForAudioXVector, ForCausalLm, ForCtc,
+    ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,
+    ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification, ForSpeechSeq2Seq, ForTextEncoding,
+    ForTokenClassification, ForZeroShotImageClassification, ImageClassifierOutput, LoadOptions, Loaded,
+    MaskedImageModelingOutput, MaskedLmOutput, Model, ModelInputs, ModelOutput, MultipleChoiceOutput,
     NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, Result,
-    Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput, Task, TokenClassifierOutput,
+    Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput, Task, TokenClassifierOutput, XVectorOutput,
     ZeroShotImageClassificationOutput,
 };
 /// What `from_pretrained_with` did with the weights (`transformers`' `output_loading_info`).

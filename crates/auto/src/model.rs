@@ -344,7 +344,7 @@ macro_rules! auto_model_classes {
             /// Run the model; the output's fields are reachable by name.
             pub fn forward(&self, inputs: &ModelInputs) -> Result<Box<dyn ModelOutput>> {
                 match self {
-                    $($(TaskModel::$variant(m) => Ok(Box::new(autocandle_core::$trait::forward(&**m, inputs)?)),)?)*
+                    $($(TaskModel::$variant(m) => Ok(Box::new(<dyn autocandle_core::$trait>::forward(&**m, inputs)?)),)?)*
                 }
             }
         }

@@ -33,6 +33,12 @@ pub struct ModelInputs {
     /// (`transformers`' `logits_to_keep`); `None` (or 0) keeps every position. Generation
     /// asks for 1: the vocabulary projection of a whole prompt is wasted work.
     pub logits_to_keep: Option<usize>,
+    /// `[batch, samples]` raw audio, as a wav2vec2-style feature extractor makes it
+    /// (`input_values`).
+    pub input_values: Option<Tensor>,
+    /// `[batch, feature_size, frames]` log-mel features, as Whisper's feature extractor
+    /// makes them (`input_features`).
+    pub input_features: Option<Tensor>,
 }
 
 impl ModelInputs {
@@ -104,6 +110,28 @@ impl ModelInputs {
         self
     }
 
+    /// Inputs with only `input_values` (`[batch, samples]` raw audio).
+    pub fn from_input_values(input_values: Tensor) -> Self {
+        Self { input_values: Some(input_values), ..Self::default() }
+    }
+
+    /// Inputs with only `input_features` (`[batch, feature_size, frames]`).
+    pub fn from_input_features(input_features: Tensor) -> Self {
+        Self { input_features: Some(input_features), ..Self::default() }
+    }
+
+    /// Set `input_values`, `[batch, samples]` raw audio.
+    pub fn with_input_values(mut self, input_values: Tensor) -> Self {
+        self.input_values = Some(input_values);
+        self
+    }
+
+    /// Set `input_features`, `[batch, feature_size, frames]`.
+    pub fn with_input_features(mut self, input_features: Tensor) -> Self {
+        self.input_features = Some(input_features);
+        self
+    }
+
     /// Set an input by its `transformers` argument name.
     pub fn set(&mut self, name: &str, tensor: Tensor) -> Result<()> {
         let slot = match name {
@@ -115,10 +143,13 @@ impl ModelInputs {
             "bool_masked_pos" => &mut self.bool_masked_pos,
             "decoder_input_ids" => &mut self.decoder_input_ids,
             "decoder_attention_mask" => &mut self.decoder_attention_mask,
+            "input_values" => &mut self.input_values,
+            "input_features" => &mut self.input_features,
             other => {
                 return Err(Error::input(format!(
                     "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, \
-                     position_ids, pixel_values, bool_masked_pos, decoder_input_ids, decoder_attention_mask"
+                     position_ids, pixel_values, bool_masked_pos, decoder_input_ids, decoder_attention_mask, \
+                     input_values, input_features"
                 )))
             }
         };
@@ -138,6 +169,25 @@ impl ModelInputs {
         })
     }
 
+    /// `input_values`, or an error when they are missing.
+    pub fn input_values(&self) -> Result<&Tensor> {
+        self.input_values.as_ref().ok_or_else(|| {
+            Error::input(
+                "`input_values` [batch, samples] are required by this model: make them with `AutoFeatureExtractor`",
+            )
+        })
+    }
+
+    /// `input_features`, or an error when they are missing.
+    pub fn input_features(&self) -> Result<&Tensor> {
+        self.input_features.as_ref().ok_or_else(|| {
+            Error::input(
+                "`input_features` [batch, feature_size, frames] are required by this model: make them with \
+                 `AutoFeatureExtractor`",
+            )
+        })
+    }
+
     /// Move every input to `device`.
     pub fn to_device(&self, device: &Device) -> Result<Self> {
         let mv = |t: &Option<Tensor>| t.as_ref().map(|t| t.to_device(device)).transpose();
@@ -151,6 +201,8 @@ impl ModelInputs {
             decoder_input_ids: mv(&self.decoder_input_ids)?,
             decoder_attention_mask: mv(&self.decoder_attention_mask)?,
             logits_to_keep: self.logits_to_keep,
+            input_values: mv(&self.input_values)?,
+            input_features: mv(&self.input_features)?,
         })
     }
 }
@@ -386,6 +438,22 @@ output!(
         image_embeds
     }
 );
+output!(
+    /// Output of a CTC head (`CausalLMOutput` of `Wav2Vec2ForCTC` and kin).
+    CtcOutput {
+        /// `[batch, frames, vocab]`
+        logits
+    }
+);
+output!(
+    /// Output of a speaker-verification head (`XVectorOutput`).
+    XVectorOutput {
+        /// `[batch, num_labels]`: the AM-softmax classifier's logits
+        logits,
+        /// `[batch, xvector_output_dim]`: the utterance embeddings
+        embeddings
+    }
+);
 
 /// What every loaded model can tell about itself.
 pub trait PreTrainedModel: Send + Sync + Debug {
@@ -542,4 +610,30 @@ task_trait!(
 task_trait!(
     /// A masked image model reconstructing masked patches (`AutoModelForMaskedImageModeling`).
     ForMaskedImageModeling -> MaskedImageModelingOutput
+);
+task_trait!(
+    /// A CTC speech recogniser (`AutoModelForCTC`: wav2vec2, HuBERT, ...), reading
+    /// `input_values` (and `attention_mask` where the model takes one).
+    ForCtc -> CtcOutput
+);
+/// A speech-to-text encoder-decoder (`AutoModelForSpeechSeq2Seq`: Whisper).
+///
+/// It is a [`ForSeq2SeqLm`] whose encoder reads `input_features` `[batch, feature_size,
+/// frames]` instead of `input_ids`: [`ForSeq2SeqLm::forward`] runs encoder and decoder
+/// (`input_features`, `decoder_input_ids`), [`ForSeq2SeqLm::encode`] the encoder alone, and
+/// the sequence-to-sequence generation runs on it unchanged.
+pub trait ForSpeechSeq2Seq: ForSeq2SeqLm {}
+task_trait!(
+    /// An audio classifier (`AutoModelForAudioClassification`), one label per clip.
+    ForAudioClassification -> SequenceClassifierOutput
+);
+task_trait!(
+    /// An audio frame classifier (`AutoModelForAudioFrameClassification`): one label per
+    /// frame, `logits` `[batch, frames, num_labels]`.
+    ForAudioFrameClassification -> TokenClassifierOutput
+);
+task_trait!(
+    /// A speaker-verification model (`AutoModelForAudioXVector`): x-vector embeddings and
+    /// AM-softmax logits.
+    ForAudioXVector -> XVectorOutput
 );

@@ -18,7 +18,7 @@ use super::rules::StepRules;
 use super::sampling::TokenSelector;
 
 /// Generate the decoder output of each input row of `inputs` (`input_ids`, optionally
-/// `attention_mask`). Each returned row starts with the decoder start token
+/// `attention_mask`; or `input_features` for a speech model). Each returned row starts with the decoder start token
 /// ([`GenerateOutput::prompt_len`] is 1); with `num_return_sequences` > 1, the rows of one
 /// input follow each other.
 pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
@@ -33,15 +33,31 @@ pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
     let beam = BeamSettings::from_config(config, &eos)?;
     // Each input runs `num_beams` rows, or `num_return_sequences` samples (`expand_size`).
     let expand = beam.as_ref().map_or(config.num_return_sequences.unwrap_or(1), |b| b.num_beams);
-    let input_ids = inputs.input_ids()?;
-    let (batch, source_len) = input_ids
-        .dims2()
-        .map_err(|_| Error::input(format!("`input_ids` must be [batch, seq], got shape {:?}", input_ids.dims())))?;
+    // The encoder reads token ids (T5, BART) or, for speech models, `input_features`
+    // `[batch, feature_size, frames]` (Whisper), whose length the model's encoder checks.
+    let (batch, source_len) = match (&inputs.input_ids, &inputs.input_features) {
+        (None, Some(features)) => {
+            let dims = features.dims();
+            let &[batch, _, frames] = dims else {
+                return Err(Error::input(format!(
+                    "`input_features` must be [batch, feature_size, frames], got shape {dims:?}"
+                )));
+            };
+            (batch, frames)
+        }
+        _ => {
+            let input_ids = inputs.input_ids()?;
+            let (batch, source_len) = input_ids.dims2().map_err(|_| {
+                Error::input(format!("`input_ids` must be [batch, seq], got shape {:?}", input_ids.dims()))
+            })?;
+            if let Some(max) = model.max_source_positions().filter(|max| source_len > *max) {
+                return Err(Error::SequenceTooLong { len: source_len, max });
+            }
+            (batch, source_len)
+        }
+    };
     if batch == 0 || source_len == 0 {
-        return Err(Error::input("the encoder input holds no tokens: give at least one token per row"));
-    }
-    if let Some(max) = model.max_source_positions().filter(|max| source_len > *max) {
-        return Err(Error::SequenceTooLong { len: source_len, max });
+        return Err(Error::input("the encoder input is empty: give at least one token (or frame) per row"));
     }
     let start =
         config.decoder_start_token_id.or_else(|| model.decoder_start_token_id()).or(config.bos_token_id).ok_or_else(

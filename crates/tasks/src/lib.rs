@@ -61,9 +61,9 @@ macro_rules! for_each_task {
             ImageClassification => "image-classification", AutoModelForImageClassification, [ForImageClassification, "An image classifier"];
             ZeroShotImageClassification => "zero-shot-image-classification", AutoModelForZeroShotImageClassification, [ForZeroShotImageClassification, "A contrastive image-text model"];
             MaskedImageModeling => "masked-image-modeling", AutoModelForMaskedImageModeling, [ForMaskedImageModeling, "A masked image model"];
-            Ctc => "ctc", AutoModelForCTC, [];
-            SpeechSeq2Seq => "speech-seq2seq", AutoModelForSpeechSeq2Seq, [];
-            AudioClassification => "audio-classification", AutoModelForAudioClassification, [];
+            Ctc => "ctc", AutoModelForCTC, [ForCtc, "A CTC speech recogniser"];
+            SpeechSeq2Seq => "speech-seq2seq", AutoModelForSpeechSeq2Seq, [ForSpeechSeq2Seq, "A speech-to-text encoder-decoder, such as Whisper"];
+            AudioClassification => "audio-classification", AutoModelForAudioClassification, [ForAudioClassification, "An audio classifier"];
             MaskGeneration => "mask-generation", AutoModelForMaskGeneration, [];
             DepthEstimation => "depth-estimation", AutoModelForDepthEstimation, [];
             NormalEstimation => "normal-estimation", AutoModelForNormalEstimation, [];
@@ -88,8 +88,8 @@ macro_rules! for_each_task {
             Vision2Seq => "vision2seq", AutoModelForVision2Seq, [];
             ImageTextToText => "image-text-to-text", AutoModelForImageTextToText, [];
             MultimodalLm => "multimodal-lm", AutoModelForMultimodalLM, [];
-            AudioFrameClassification => "audio-frame-classification", AutoModelForAudioFrameClassification, [];
-            AudioXVector => "audio-xvector", AutoModelForAudioXVector, [];
+            AudioFrameClassification => "audio-frame-classification", AutoModelForAudioFrameClassification, [ForAudioFrameClassification, "An audio frame classifier"];
+            AudioXVector => "audio-xvector", AutoModelForAudioXVector, [ForAudioXVector, "A speaker-verification (x-vector) model"];
             AudioTokenization => "audio-tokenization", AutoModelForAudioTokenization, [];
             TextToSpectrogram => "text-to-spectrogram", AutoModelForTextToSpectrogram, [];
             TextToWaveform => "text-to-waveform", AutoModelForTextToWaveform, [];

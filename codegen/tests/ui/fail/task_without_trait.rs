@@ -1,7 +1,7 @@
 use autocandle_core::AutoRegister;
 
 #[derive(AutoRegister)]
-#[auto(model_type = "wav2vec2", task = "ctc", class = "Wav2Vec2ForCTC")]
-struct Wav2Vec2ForCTC;
+#[auto(model_type = "sam", task = "mask-generation", class = "SamModel")]
+struct SamModel;
 
 fn main() {}
