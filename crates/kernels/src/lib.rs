@@ -249,7 +249,9 @@ impl CustomOp2 for MaskedSoftmax {
 /// the bias on the way; in bf16, on CPUs with AVX-512 BF16, [`bf16_matmul`] (f32 accumulation,
 /// the bias added before the one rounding to bf16). Otherwise candle-nn's `Linear` (a `gemm`
 /// product with the weight transposed, then the bias), which is also where shape errors come
-/// from.
+/// from; a non-contiguous `x` is copied first, because candle's CPU matmul silently returns
+/// wrong values for a transposed `[batch, rows, in]` view times the batch-broadcast weight
+/// that `Linear` builds (huggingface/candle#3758).
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     if let Some(op) = LinearOp::for_inputs(x, weight, bias) {
         return match bias {
@@ -257,7 +259,8 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
             None => x.apply_op2_no_bwd(weight, &op),
         };
     }
-    candle_nn::Linear::new(weight.clone(), bias.cloned()).forward(x)
+    let x = if x.is_contiguous() { x.clone() } else { x.contiguous()? };
+    candle_nn::Linear::new(weight.clone(), bias.cloned()).forward(&x)
 }
 
 /// `a.matmul(b)` (`[.., m, k] x [.., k, n]`) for attention, on the CPU when both operands' batch
@@ -729,6 +732,22 @@ mod tests {
 
     fn grid() -> impl Iterator<Item = f32> {
         (-200_000..=200_000).map(|i| i as f32 * 6e-5)
+    }
+
+    #[test]
+    fn linear_of_a_transposed_view_matches_the_contiguous_input() {
+        // `[2, 3, 5]` viewed from `[2, 5, 3]`: candle's broadcast-weight matmul misreads it.
+        let dev = candle_core::Device::Cpu;
+        let x = Tensor::arange(0f32, 30.0, &dev).unwrap().affine(0.1, -1.0).unwrap().reshape((2, 5, 3)).unwrap();
+        let x = x.transpose(1, 2).unwrap();
+        let w = Tensor::arange(0f32, 20.0, &dev).unwrap().affine(0.05, -0.4).unwrap().reshape((4, 5)).unwrap();
+        let b = Tensor::new(&[0.1f32, -0.2, 0.3, 0.0], &dev).unwrap();
+        for bias in [None, Some(&b)] {
+            let got = linear(&x, &w, bias).unwrap();
+            let want = candle_nn::Linear::new(w.clone(), bias.cloned()).forward(&x.contiguous().unwrap()).unwrap();
+            let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "max diff {diff}");
+        }
     }
 
     #[test]
