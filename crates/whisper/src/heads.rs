@@ -257,7 +257,9 @@ impl LoadModel for WhisperForCausalLM {
             PROJ_OUT,
             (config.tie_word_embeddings, false),
             (config.vocab_size, config.d_model),
-            |vb, embedding: Option<Embedding>| Ok(DecoderWrapper(WhisperDecoder::load(vb.pp("decoder"), config, embedding)?)),
+            |vb, embedding: Option<Embedding>| {
+                Ok(DecoderWrapper(WhisperDecoder::load(vb.pp("decoder"), config, embedding)?))
+            },
             |wrapper: &DecoderWrapper| wrapper.0.embed_tokens(),
         )?;
         Ok(Self { decoder: wrapper.0, proj_out, config: config.clone(), device, dtype })

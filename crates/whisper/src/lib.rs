@@ -24,9 +24,7 @@ mod model;
 
 pub use config::WhisperConfig;
 pub use heads::{WhisperForAudioClassification, WhisperForCausalLM, WhisperForConditionalGeneration};
-pub use model::{
-    DecoderCache, DecoderPositions, WhisperAttention, WhisperDecoder, WhisperEncoder, WhisperModel,
-};
+pub use model::{DecoderCache, DecoderPositions, WhisperAttention, WhisperDecoder, WhisperEncoder, WhisperModel};
 
 #[cfg(test)]
 mod tests;

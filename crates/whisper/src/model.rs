@@ -4,8 +4,8 @@
 
 use autocandle_core::nn::{embedding, linear, linear_no_bias, Embedding, Linear};
 use autocandle_core::{
-    AutoRegister, BaseModelOutput, EncoderOutput, Error, KvCache, LoadModel, Model, ModelInputs,
-    PreTrainedModel, Result, Seq2SeqCache,
+    AutoRegister, BaseModelOutput, EncoderOutput, Error, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel,
+    Result, Seq2SeqCache,
 };
 use autocandle_decoder::{grouped_attention, DenseMlp, MaskBuilder};
 use candle_core::{DType, Device, Module, Tensor};
@@ -79,7 +79,8 @@ struct Conv3 {
 
 impl Conv3 {
     fn load(vb: VarBuilder<'_>, in_channels: usize, out_channels: usize, stride: usize) -> Result<Self> {
-        let weight = vb.get_with_hints((out_channels, in_channels, 3), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
+        let weight =
+            vb.get_with_hints((out_channels, in_channels, 3), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
         let bias = vb.get_with_hints(out_channels, "bias", Init::Const(0.0))?;
         Ok(Self { weight: weight.reshape((out_channels, in_channels * 3))?, bias, stride })
     }
@@ -166,8 +167,9 @@ impl WhisperEncoder {
     pub fn load(vb: VarBuilder<'_>, cfg: &WhisperConfig) -> Result<Self> {
         cfg.validate()?;
         let d = cfg.d_model;
-        let layers =
-            (0..cfg.encoder_layers).map(|i| EncoderLayer::load(vb.pp(format!("layers.{i}")), cfg)).collect::<Result<_>>()?;
+        let layers = (0..cfg.encoder_layers)
+            .map(|i| EncoderLayer::load(vb.pp(format!("layers.{i}")), cfg))
+            .collect::<Result<_>>()?;
         let embed_positions = vb.get_with_hints(
             (cfg.max_source_positions, d),
             "embed_positions.weight",
@@ -506,8 +508,13 @@ impl WhisperModel {
         }
         let keep = decoder_keep(inputs.decoder_attention_mask.as_ref(), batch, new)?;
         let mask = MaskBuilder::new(batch, new, 0, keep, None).build(None, self.dtype, &self.device)?;
-        let hidden =
-            self.decoder.forward(&ids, DecoderPositions::After(0), mask.as_ref(), Some(&encoded), DecoderCache::None)?;
+        let hidden = self.decoder.forward(
+            &ids,
+            DecoderPositions::After(0),
+            mask.as_ref(),
+            Some(&encoded),
+            DecoderCache::None,
+        )?;
         Ok((hidden, encoded))
     }
 
@@ -516,7 +523,12 @@ impl WhisperModel {
     /// positions, attending to `encoder` (one row per decoder row); returns the decoder states
     /// `[B, new, D]`. The cross-attention keys and values are computed on the first call with
     /// a cache and reused after.
-    pub fn decode(&self, decoder_input_ids: &Tensor, encoder: &EncoderOutput, cache: &mut Seq2SeqCache) -> Result<Tensor> {
+    pub fn decode(
+        &self,
+        decoder_input_ids: &Tensor,
+        encoder: &EncoderOutput,
+        cache: &mut Seq2SeqCache,
+    ) -> Result<Tensor> {
         let cfg = &self.config;
         let (ids, batch, new) = check_decoder_ids(decoder_input_ids, cfg.vocab_size)?;
         let states = &encoder.last_hidden_state;
