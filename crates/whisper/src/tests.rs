@@ -9,7 +9,8 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use autocandle_core::{
-    Error, ForAudioClassification, ForCausalLm, ForSeq2SeqLm, KvCache, LoadModel, Model, ModelInputs, Seq2SeqCache,
+    Error, ForAudioClassification, ForCausalLm, ForSeq2SeqLm, KvCache, LoadModel, Model, ModelInputs, ModelOutput,
+    Seq2SeqCache,
 };
 
 use crate::*;
@@ -67,7 +68,7 @@ fn invalid_config(cfg: &WhisperConfig) -> String {
 fn config_reads_transformers_names_and_defaults() {
     let json = serde_json::json!({
         "model_type": "whisper", "hidden_size": 20, "num_hidden_layers": 3, "num_attention_heads": 4,
-        "decoder_layers": 2, "num_mel_bins": 128, "max_source_positions": 1500
+        "decoder_layers": 2, "decoder_attention_heads": 5, "num_mel_bins": 128, "max_source_positions": 1500
     });
     let cfg: WhisperConfig = serde_json::from_value(json).unwrap();
     assert_eq!((cfg.d_model, cfg.encoder_layers, cfg.encoder_attention_heads), (20, 3, 4));
@@ -176,16 +177,18 @@ fn incremental_decoding_matches_the_full_forward_pass() {
     let stepped = Tensor::cat(&steps, 1).unwrap();
     assert!(max_abs_diff(&stepped, &logits) < 1e-4, "{}", max_abs_diff(&stepped, &logits));
     assert_eq!(cache.seq_len(), 6);
-    // A cache of 2 rows refuses a batch of 1.
-    let one = model.decode(&ids(&[&[4]]), &encoded, &mut cache).unwrap_err().to_string();
-    assert!(one.contains("2 rows"), "{one}");
-    // Row selection follows the rows.
-    let mut cache2 = cache.clone();
-    cache2.select_rows(&Tensor::new(&[1u32], &Device::Cpu).unwrap()).unwrap();
     let enc1 = autocandle_core::EncoderOutput {
         last_hidden_state: encoded.last_hidden_state.i(1..2).unwrap(),
         attention_mask: None,
     };
+    // A cache of 2 rows refuses a batch of 1, and encoder and decoder rows must agree.
+    let one = model.decode(&ids(&[&[4]]), &enc1, &mut cache.clone()).unwrap_err().to_string();
+    assert!(one.contains("holds 2 rows"), "{one}");
+    let one = model.decode(&ids(&[&[4]]), &encoded, &mut cache.clone()).unwrap_err().to_string();
+    assert!(one.contains("[2, 4, 12]"), "{one}");
+    // Row selection follows the rows.
+    let mut cache2 = cache.clone();
+    cache2.select_rows(&Tensor::new(&[1u32], &Device::Cpu).unwrap()).unwrap();
     let next = model.decode(&ids(&[&[16]]), &enc1, &mut cache2).unwrap();
     let whole = model
         .forward(
