@@ -11,7 +11,8 @@ iterations after `--warmup` untimed ones, in milliseconds.
 Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 shape: prefill
 128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
 (vit-base shape, batch 8), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
-DeBERTa-v3-base shape), load-minilm / load-smollm2 (from_pretrained to the first output on
+DeBERTa-v3-base shape), whisper-base-30s (Whisper-base shape: the encoder on 3000 frames,
+then 32 greedy tokens), load-minilm / load-smollm2 (from_pretrained to the first output on
 a warm page cache, and the peak RSS of the load). encoder-32x128-bf16, modernbert-32x128-bf16, deberta-32x128-bf16 and decoder-bf16 are
 their f32 namesakes with the model loaded in bf16; after the timed part, the f32 model is
 loaded too and its outputs compared (`max_abs_dev`, `mean_abs_dev`, `max_abs_f32`; for the
@@ -36,6 +37,11 @@ def pixels(batch: int, size: int) -> list:
     """Pixel values in [-1, 1), as a ViT processor would give them; the same on every side."""
     n = batch * 3 * size * size
     return [((i * 7) % 251) / 125.0 - 1.0 for i in range(n)]
+
+
+def mel_features(mel: int, frames: int) -> list:
+    """Log-mel features in [-1, 1), the Whisper scenario's input; the same on every side."""
+    return [((i * 7) % 251) / 125.0 - 1.0 for i in range(mel * frames)]
 
 
 def status_kib(field: str) -> int:
@@ -243,6 +249,27 @@ def run(args) -> dict:
             if seqs.shape[1] - 1 != new:
                 raise SystemExit(f"generate made {seqs.shape[1] - 1} tokens instead of {new}")
             out["tokens"] = seqs[0, 1:].tolist()[:16]
+        elif args.scenario == "whisper-base-30s":
+            model = transformers.AutoModelForSpeechSeq2Seq.from_pretrained(model_dir).eval()
+            x = torch.tensor(mel_features(80, 3000)).reshape(1, 80, 3000)
+            new = 32
+            result = {}
+            model.generation_config.eos_token_id = None
+
+            def step():
+                result["seqs"] = model.generate(x, max_new_tokens=new, do_sample=False, num_beams=1)
+
+            def encode():
+                model.model.encoder(x)
+
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            out["encoder_ms"] = statistics.median(timed(encode, 0, args.iters))
+            seqs = result["seqs"]
+            # Whisper's generate returns the new tokens without the start token.
+            if seqs.shape[1] != new:
+                raise SystemExit(f"generate made {seqs.shape[1]} tokens instead of {new}")
+            out["tokens"] = seqs[0].tolist()[:16]
         elif args.scenario == "vit":
             model = transformers.AutoModelForImageClassification.from_pretrained(model_dir).eval()
             x = torch.tensor(pixels(8, 224)).reshape(8, 3, 224, 224)

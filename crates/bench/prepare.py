@@ -2,7 +2,7 @@
 
     python crates/bench/prepare.py OUT_DIR
 
-writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base,deberta-v3-base}/ (config.json, generation_config.json,
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base,deberta-v3-base,whisper-base}/ (config.json, generation_config.json,
 model.safetensors) with Python `transformers`, so that all three sides of the benchmark
 (autocandle, candle-transformers, PyTorch) read the same files. A folder whose
 `bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
@@ -154,6 +154,33 @@ SHAPES = {
             "pad_token_id": 0,
             "eos_token_id": 1,
             "decoder_start_token_id": 0,
+        },
+    },
+    # openai/whisper-base's shape; `suppress_tokens` / `begin_suppress_tokens` off so that every
+    # side decodes plain greedy tokens.
+    "whisper-base": {
+        "class": "WhisperForConditionalGeneration",
+        "config": {
+            "model_type": "whisper",
+            "vocab_size": 51865,
+            "num_mel_bins": 80,
+            "d_model": 512,
+            "encoder_layers": 6,
+            "decoder_layers": 6,
+            "encoder_attention_heads": 8,
+            "decoder_attention_heads": 8,
+            "encoder_ffn_dim": 2048,
+            "decoder_ffn_dim": 2048,
+            "max_source_positions": 1500,
+            "max_target_positions": 448,
+            "activation_function": "gelu",
+            "pad_token_id": 50257,
+            "bos_token_id": 50257,
+            "eos_token_id": 50257,
+            "decoder_start_token_id": 50258,
+            "suppress_tokens": None,
+            "begin_suppress_tokens": None,
+            "tie_word_embeddings": True,
         },
     },
     "vit-base": {

@@ -25,8 +25,8 @@ usage: cargo xtask bench [options]
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
-                       modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16
-                       (default: all of these), and the GGUF scenarios
+                       modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16,
+                       whisper-base-30s (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
                        table goes to its own block of the output file)
@@ -88,6 +88,8 @@ pub(crate) enum ModelKind {
     ModernBertBase,
     /// The random-weight DeBERTa-v3-base shape of `crates/bench/prepare.py`.
     DebertaV3Base,
+    /// The random-weight Whisper-base shape of `crates/bench/prepare.py`.
+    WhisperBase,
 }
 
 impl ModelKind {
@@ -100,6 +102,7 @@ impl ModelKind {
             Self::Qwen3Moe(name) => Some(name),
             Self::ModernBertBase => Some("modernbert-base"),
             Self::DebertaV3Base => Some("deberta-v3-base"),
+            Self::WhisperBase => Some("whisper-base"),
             Self::MiniLm | Self::Gguf(_) => None,
         }
     }
@@ -352,6 +355,18 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
+    // (m) Whisper-base shape (random weights; d_model 512, 6 + 6 layers, 8 heads, 80 mel bins,
+    // vocabulary 51865): transcribing 30 s, the encoder on 3000 frames then 32 greedy tokens
+    // from the start token (no EOS stop, no Whisper prompt or suppression on either side).
+    Scenario {
+        name: "whisper-base-30s",
+        title: "(m) Whisper-base shape, 30 s: encoder + 32 greedy tokens",
+        model: ModelKind::WhisperBase,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 2,
+        metrics: &[lower("ms", "ms"), lower("encoder_ms", "encoder alone, ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -475,6 +490,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::Qwen3Moe(name) => models.join(name),
             ModelKind::ModernBertBase => models.join("modernbert-base"),
             ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
+            ModelKind::WhisperBase => models.join("whisper-base"),
         }
     };
 

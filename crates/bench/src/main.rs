@@ -12,9 +12,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use autocandle::bert::{BertConfig, BertModel};
 use autocandle::{
-    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, AutoTokenizer, DType,
-    Device, ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs, Seq2SeqGenerationMixin,
-    Tensor,
+    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, AutoModelForSpeechSeq2Seq,
+    AutoTokenizer, DType, Device, ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs,
+    Seq2SeqGenerationMixin, Tensor,
 };
 use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use candle_core::D;
@@ -39,6 +39,8 @@ scenarios:
                                 or 16 experts): prefill 128 tokens, then 128 greedy tokens (ours only)
   seq2seq                       t5-small shape: 64 tokens in, 32 greedy tokens out
   vit                           vit-base shape image classification, batch 8
+  whisper-base-30s              Whisper-base shape: the encoder on 30 s (3000 frames), then 32 greedy
+                                tokens (ours only; PyTorch is the other side)
   load-minilm, load-smollm2     from_pretrained to the first output (warm page cache), peak RSS
   dispatch                      AutoModel against autocandle_bert::BertModel built directly (ours only)
   gguf-<type> --gguf FILE       a GGUF file of SmolLM2-135M, weights kept quantized: load to the first
@@ -57,6 +59,10 @@ const DECODER_NEW: usize = 128;
 /// Source and target lengths of the encoder-decoder scenario.
 const SEQ2SEQ_SOURCE: usize = 64;
 const SEQ2SEQ_NEW: usize = 32;
+/// The Whisper scenario: 80 mel bins, 3000 frames (30 s), 32 greedy tokens.
+const WHISPER_MELS: usize = 80;
+const WHISPER_FRAMES: usize = 3000;
+const WHISPER_NEW: usize = 32;
 /// Batch and image size of the ViT scenario.
 const VIT_BATCH: usize = 8;
 const VIT_SIZE: usize = 224;
@@ -183,6 +189,10 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         (s, Impl::Ours) if s.starts_with("moe") => decoder(dir, Impl::Ours, DType::F32, args, &mut out)?,
         ("seq2seq", imp) => seq2seq(dir, imp, args, &mut out)?,
         ("vit", imp) => vit_forward(dir, imp, args, &mut out)?,
+        ("whisper-base-30s", Impl::Ours) => whisper(dir, args, &mut out)?,
+        ("whisper-base-30s", Impl::Candle) => {
+            bail!("the Whisper scenario compares autocandle with PyTorch: run it with `--impl ours`")
+        }
         ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,
         ("load-smollm2", imp) => load_smollm2(dir, imp, &mut out)?,
         ("dispatch", Impl::Ours) => dispatch(dir, args, &mut out)?,
@@ -243,6 +253,13 @@ fn pixels(batch: usize, size: usize) -> Result<Tensor> {
     let n = batch * 3 * size * size;
     let v: Vec<f32> = (0..n).map(|i| ((i * 7) % 251) as f32 / 125.0 - 1.0).collect();
     Ok(Tensor::from_vec(v, (batch, 3, size, size), &Device::Cpu)?)
+}
+
+/// Log-mel features `[1, mel, frames]` in [-1, 1), the Whisper scenario's input (the same as
+/// bench.py's `mel_features`).
+fn mel_features(mel: usize, frames: usize) -> Result<Tensor> {
+    let v: Vec<f32> = (0..mel * frames).map(|i| ((i * 7) % 251) as f32 / 125.0 - 1.0).collect();
+    Ok(Tensor::from_vec(v, (1, mel, frames), &Device::Cpu)?)
 }
 
 /// A `kB` field of /proc/self/status (VmHWM: peak RSS, VmRSS, RssAnon, RssFile); 0 where
@@ -662,6 +679,33 @@ fn seq2seq(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> 
         }
     };
     record_times(out, &times);
+    out.insert("tokens".into(), json!(&tokens[..tokens.len().min(16)]));
+    Ok(())
+}
+
+/// (m) Whisper-base shape transcribing 30 s: the encoder on 3000 frames, then 32 greedy tokens
+/// from the decoder start token (no EOS stop); the encoder alone is timed too.
+fn whisper(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let features = mel_features(WHISPER_MELS, WHISPER_FRAMES)?;
+    let model = context(AutoModelForSpeechSeq2Seq::from_pretrained(path_str(dir)?), "from_pretrained")?;
+    let config = GenerationConfig::new().max_new_tokens(WHISPER_NEW).do_sample(false).num_beams(1);
+    let inputs = ModelInputs::from_input_features(features);
+    let mut tokens = Vec::new();
+    let times = timed(args.warmup, args.iters, || {
+        let rows = context(Seq2SeqGenerationMixin::generate(&*model, &inputs, &config), "generate")?;
+        let row = rows.into_iter().next().context("generate returned no row")?;
+        if row.len() != 1 + WHISPER_NEW {
+            bail!("generate made {} tokens instead of {WHISPER_NEW}", row.len().saturating_sub(1));
+        }
+        tokens = row[1..].to_vec();
+        Ok(())
+    })?;
+    let encoder = timed(0, args.iters, || {
+        context(model.encode(&inputs), "encode")?;
+        Ok(())
+    })?;
+    record_times(out, &times);
+    out.insert("encoder_ms".into(), json!(median(&encoder)));
     out.insert("tokens".into(), json!(&tokens[..tokens.len().min(16)]));
     Ok(())
 }
