@@ -4480,22 +4480,22 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         config_class: "WavLMConfig",
         tokenizer_class: None,
         tokenizer_fast_class: None,
-        crate_name: None,
-        feature: None,
+        crate_name: Some("autocandle-wavlm"),
+        feature: Some("wavlm"),
         tasks: &[
-            TaskClass { task: Task::Base, class_name: "WavLMModel", implemented: false },
-            TaskClass { task: Task::Ctc, class_name: "WavLMForCTC", implemented: false },
+            TaskClass { task: Task::Base, class_name: "WavLMModel", implemented: true },
+            TaskClass { task: Task::Ctc, class_name: "WavLMForCTC", implemented: true },
             TaskClass {
                 task: Task::AudioClassification,
                 class_name: "WavLMForSequenceClassification",
-                implemented: false,
+                implemented: true,
             },
             TaskClass {
                 task: Task::AudioFrameClassification,
                 class_name: "WavLMForAudioFrameClassification",
-                implemented: false,
+                implemented: true,
             },
-            TaskClass { task: Task::AudioXVector, class_name: "WavLMForXVector", implemented: false },
+            TaskClass { task: Task::AudioXVector, class_name: "WavLMForXVector", implemented: true },
         ],
     },
     ModelTypeInfo {
@@ -4791,6 +4791,7 @@ pub fn feature_enabled(feature: &str) -> bool {
         "starcoder2" => cfg!(feature = "starcoder2"),
         "t5" => cfg!(feature = "t5"),
         "vit" => cfg!(feature = "vit"),
+        "wavlm" => cfg!(feature = "wavlm"),
         "xlm-roberta-xl" => cfg!(feature = "xlm-roberta-xl"),
         _ => false,
     }
