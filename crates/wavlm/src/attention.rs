@@ -69,8 +69,8 @@ pub struct WavLMAttention {
 impl WavLMAttention {
     /// Load from `vb` (`encoder.layers.N.attention`); `has_relative_position_bias` for the first layer.
     pub fn load(vb: VarBuilder<'_>, config: &WavLMConfig, has_relative_position_bias: bool) -> Result<Self> {
-        let (d, heads) = (config.hidden_size, config.num_attention_heads);
-        let head_dim = config.head_dim();
+        let (d, heads) = (config.wav2vec2.hidden_size, config.wav2vec2.num_attention_heads);
+        let head_dim = config.wav2vec2.head_dim();
         let rel_attn_embed = if has_relative_position_bias {
             Some(embedding(config.num_buckets, heads, vb.pp("rel_attn_embed"))?)
         } else {

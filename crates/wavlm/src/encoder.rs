@@ -1,14 +1,15 @@
 //! The WavLM transformer: `WavLMEncoder` (post-norm layers) and
-//! `WavLMEncoderStableLayerNorm` (pre-norm layers and a final LayerNorm), one type
-//! switched by `do_stable_layer_norm`.
+//! `WavLMEncoderStableLayerNorm` (pre-norm layers and a final LayerNorm), one type switched
+//! by `do_stable_layer_norm`. The positional convolution, the feed-forward block and the
+//! padding bias are `autocandle-wav2vec2`'s; the attention is WavLM's own ([`WavLMAttention`]).
 
 use autocandle_core::Result;
-use candle_core::{DType, Tensor};
+use autocandle_wav2vec2::{attention_bias, EncoderOutput, FeedForward, PosConvKind, PositionalConvEmbedding};
+use candle_core::{DType, Tensor, D};
 use candle_nn::{layer_norm, LayerNorm, Module, VarBuilder};
 
 use crate::attention::WavLMAttention;
 use crate::config::WavLMConfig;
-use crate::w2v2_parts::{FeedForward, PositionalConvEmbedding};
 
 /// One transformer layer (`WavLMEncoderLayer` / `WavLMEncoderLayerStableLayerNorm`: the same
 /// weights, the norms in another place).
@@ -23,13 +24,14 @@ struct EncoderLayer {
 
 impl EncoderLayer {
     fn load(vb: VarBuilder<'_>, config: &WavLMConfig, index: usize) -> Result<Self> {
-        let (d, eps) = (config.hidden_size, config.layer_norm_eps);
+        let cfg = &config.wav2vec2;
+        let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         Ok(Self {
             attention: WavLMAttention::load(vb.pp("attention"), config, index == 0)?,
             layer_norm: layer_norm(d, eps, vb.pp("layer_norm"))?,
-            feed_forward: FeedForward::load(vb.pp("feed_forward"), d, config.intermediate_size, config.hidden_act)?,
+            feed_forward: FeedForward::load(vb.pp("feed_forward"), cfg)?,
             final_layer_norm: layer_norm(d, eps, vb.pp("final_layer_norm"))?,
-            stable: config.do_stable_layer_norm,
+            stable: cfg.do_stable_layer_norm,
         })
     }
 
@@ -48,18 +50,8 @@ impl EncoderLayer {
     }
 }
 
-/// What the encoder returns.
-#[derive(Debug, Clone)]
-pub struct EncoderOutput {
-    /// `[batch, frames, hidden]`.
-    pub last_hidden_state: Tensor,
-    /// With `hidden_states` asked for: the input of the first layer and every layer's output
-    /// (in the stable-layer-norm encoder the last one before the final LayerNorm), as
-    /// `transformers` 5 records them; empty otherwise.
-    pub hidden_states: Vec<Tensor>,
-}
-
-/// The encoder under `wavlm.encoder`: positional convolution, LayerNorm, the layers.
+/// The encoder under `wavlm.encoder`: the positional convolution, the LayerNorm and the
+/// layers; the first layer's `rel_attn_embed` makes the position bias all layers gate.
 #[derive(Debug)]
 pub struct WavLMEncoder {
     pos_conv_embed: PositionalConvEmbedding,
@@ -71,62 +63,58 @@ pub struct WavLMEncoder {
 impl WavLMEncoder {
     /// Load from `vb` (`wavlm.encoder`).
     pub fn load(vb: VarBuilder<'_>, config: &WavLMConfig) -> Result<Self> {
-        let layers = (0..config.num_hidden_layers)
+        let cfg = &config.wav2vec2;
+        let layers = (0..cfg.num_hidden_layers)
             .map(|i| EncoderLayer::load(vb.pp(format!("layers.{i}")), config, i))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            pos_conv_embed: PositionalConvEmbedding::load(
-                vb.pp("pos_conv_embed"),
-                config.hidden_size,
-                config.num_conv_pos_embeddings,
-                config.num_conv_pos_embedding_groups,
-                config.feat_extract_activation,
-            )?,
-            layer_norm: layer_norm(config.hidden_size, config.layer_norm_eps, vb.pp("layer_norm"))?,
+            pos_conv_embed: PositionalConvEmbedding::load(vb.pp("pos_conv_embed"), cfg, PosConvKind::WeightNorm)?,
+            layer_norm: layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layer_norm"))?,
             layers,
-            stable: config.do_stable_layer_norm,
+            stable: cfg.do_stable_layer_norm,
         })
     }
 
     /// Run the encoder on the projected features `hidden` `[batch, frames, hidden]`;
-    /// `frame_mask` `[batch, frames]` (1 for real frames, 0 for padding; any dtype) zeroes the
-    /// padded frames and masks them out as keys. `hidden_states`: also return the states of
-    /// every layer (for the weighted layer sum).
-    pub fn forward(&self, hidden: &Tensor, frame_mask: Option<&Tensor>, hidden_states: bool) -> Result<EncoderOutput> {
-        let (batch, frames, _) = hidden.dims3()?;
+    /// `frame_mask` `[batch, frames]` (1 for real frames, 0 for padding) zeroes the padded
+    /// frames and masks them out as keys. `output_hidden_states`: also return the input of
+    /// the first layer and every layer's output (the last before the stable form's final
+    /// LayerNorm), as `transformers` 5 records them.
+    pub fn forward(
+        &self,
+        hidden: &Tensor,
+        frame_mask: Option<&Tensor>,
+        output_hidden_states: bool,
+    ) -> Result<EncoderOutput> {
+        let frames = hidden.dim(1)?;
         let dtype = hidden.dtype();
-        let (mut hidden, key_mask) = match frame_mask {
-            Some(mask) => {
-                let keep = mask.to_dtype(dtype)?;
-                let hidden = hidden.broadcast_mul(&keep.unsqueeze(2)?)?;
-                let zeros = Tensor::zeros((batch, frames), dtype, hidden.device())?;
-                let blocked = Tensor::full(f32::NEG_INFINITY, (batch, frames), hidden.device())?.to_dtype(dtype)?;
-                let key_mask = mask.ne(0u32)?.where_cond(&zeros, &blocked)?.reshape((batch, 1, 1, frames))?;
-                (hidden, Some(key_mask))
-            }
-            None => (hidden.clone(), None),
-        };
-        hidden = (&hidden + self.pos_conv_embed.forward(&hidden)?)?;
-        if !self.stable {
-            hidden = self.layer_norm.forward(&hidden)?;
+        let mut x = hidden.clone();
+        let mut key_mask = None;
+        if let Some(mask) = frame_mask {
+            x = x.broadcast_mul(&mask.to_dtype(dtype)?.unsqueeze(D::Minus1)?)?;
+            key_mask = Some(attention_bias(mask, dtype)?);
         }
-        let mut states = Vec::new();
+        x = (&x + self.pos_conv_embed.forward(&x)?)?;
+        if !self.stable {
+            x = self.layer_norm.forward(&x)?;
+        }
         let position_bias = match self.layers.first() {
             Some(first) => first.attention.position_bias(frames, dtype)?,
-            None => Tensor::zeros((1, 1, frames, frames), DType::F32, hidden.device())?.to_dtype(dtype)?,
+            None => Tensor::zeros((1, 1, frames, frames), DType::F32, x.device())?.to_dtype(dtype)?,
         };
-        for layer in &self.layers {
-            if hidden_states {
-                states.push(hidden.clone());
-            }
-            hidden = layer.forward(&hidden, &position_bias, key_mask.as_ref())?;
+        let mut all = Vec::new();
+        if output_hidden_states {
+            all.push(x.clone());
         }
-        if hidden_states {
-            states.push(hidden.clone());
+        for layer in &self.layers {
+            x = layer.forward(&x, &position_bias, key_mask.as_ref())?;
+            if output_hidden_states {
+                all.push(x.clone());
+            }
         }
         if self.stable {
-            hidden = self.layer_norm.forward(&hidden)?;
+            x = self.layer_norm.forward(&x)?;
         }
-        Ok(EncoderOutput { last_hidden_state: hidden, hidden_states: states })
+        Ok(EncoderOutput { last_hidden_state: x, hidden_states: all })
     }
 }

@@ -53,23 +53,35 @@ fn defaults_are_valid() {
 #[test]
 fn bad_configs_are_rejected_with_a_reason() {
     let base = WavLMConfig::default();
-    let msg = invalid(&WavLMConfig { num_attention_heads: 5, ..base.clone() });
+    let with = |f: &dyn Fn(&mut WavLMConfig)| {
+        let mut c = base.clone();
+        f(&mut c);
+        c
+    };
+    let msg = invalid(&with(&|c| c.wav2vec2.num_attention_heads = 5));
     assert!(msg.contains("multiple of `num_attention_heads`"), "{msg}");
-    let msg = invalid(&WavLMConfig { conv_stride: vec![5, 2], ..base.clone() });
-    assert!(msg.contains("one entry per convolution"), "{msg}");
-    let msg = invalid(&WavLMConfig { feat_extract_norm: "batch".to_owned(), ..base.clone() });
-    assert!(msg.contains("`group`, `layer`"), "{msg}");
-    let msg = invalid(&WavLMConfig { num_buckets: 3, ..base.clone() });
+    let msg = invalid(&with(&|c| c.wav2vec2.conv_stride = vec![5, 2]));
+    assert!(msg.contains("`conv_stride`"), "{msg}");
+    let msg = invalid(&with(&|c| c.num_buckets = 3));
     assert!(msg.contains("`num_buckets` must be at least 4"), "{msg}");
-    let msg = invalid(&WavLMConfig { num_buckets: 40, max_bucket_distance: 10, ..base.clone() });
+    let msg = invalid(&with(&|c| {
+        c.num_buckets = 40;
+        c.max_bucket_distance = 10;
+    }));
     assert!(msg.contains("`max_bucket_distance` (10)"), "{msg}");
-    let msg = invalid(&WavLMConfig { conv_kernel: vec![10, 3, 3, 3, 3, 2, 0], ..base.clone() });
-    assert!(msg.contains("`conv_kernel`"), "{msg}");
-    let msg = invalid(&WavLMConfig { num_conv_pos_embedding_groups: 7, ..base.clone() });
-    assert!(msg.contains("`num_conv_pos_embedding_groups`"), "{msg}");
-    let bad_tdnn = WavLMConfig { tdnn_kernel: vec![5, 3], ..base };
-    match bad_tdnn.validate_xvector() {
-        Err(Error::InvalidConfig { message, .. }) => assert!(message.contains("one entry per TDNN layer")),
-        other => panic!("expected InvalidConfig, got {other:?}"),
-    }
+}
+
+#[test]
+fn config_json_reads_the_wavlm_and_the_shared_fields() {
+    let config: WavLMConfig = serde_json::from_str(
+        r#"{"model_type": "wavlm", "num_buckets": 11, "max_bucket_distance": 12, "hidden_size": 24,
+            "num_attention_heads": 3, "num_conv_pos_embedding_groups": 3, "feat_extract_norm": "layer", "do_stable_layer_norm": true}"#,
+    )
+    .unwrap();
+    assert_eq!((config.num_buckets, config.max_bucket_distance), (11, 12));
+    assert_eq!(config.wav2vec2.hidden_size, 24);
+    assert!(config.wav2vec2.do_stable_layer_norm);
+    assert!(config.validate().is_ok());
+    let bad: Result<WavLMConfig, _> = serde_json::from_str(r#"{"feat_extract_norm": "batch"}"#);
+    assert!(bad.is_err());
 }
