@@ -105,6 +105,8 @@ pub use autocandle_t5 as t5;
 pub use autocandle_vit as vit;
 #[cfg(feature = "wav2vec2")]
 pub use autocandle_wav2vec2 as wav2vec2;
+#[cfg(feature = "wav2vec2-conformer")]
+pub use autocandle_wav2vec2_conformer as wav2vec2_conformer;
 #[cfg(feature = "wavlm")]
 pub use autocandle_wavlm as wavlm;
 #[cfg(feature = "xlm-roberta-xl")]

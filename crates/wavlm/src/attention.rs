@@ -112,7 +112,7 @@ impl WavLMAttention {
         let (heads, hd) = (self.num_heads, self.head_dim);
         // The gate, from the head slices of the layer's input: [B, H, T, hd] -> [B, H, T, 8]
         // -> [B, H, T, 2, 4].sum -> sigmoid -> (a, b).
-        let per_head = hidden.reshape((batch, len, heads, hd))?.transpose(1, 2)?;
+        let per_head = hidden.reshape((batch, len, heads, hd))?.transpose(1, 2)?.contiguous()?;
         let proj = self.gru_rel_pos_linear.forward(&per_head)?;
         let proj = proj.reshape((batch, heads, len, 2, 4))?.sum(D::Minus1)?;
         let gates = candle_nn::ops::sigmoid(&proj)?;

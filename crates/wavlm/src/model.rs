@@ -67,7 +67,9 @@ impl WavLMModel {
         let (hidden, extract_features) = self.feature_projection.forward(&features)?;
         let encoded = self.encoder.forward(&hidden, frame_mask.as_ref(), output_hidden_states)?;
         let last = match &self.adapter {
-            Some(adapter) => adapter.forward(&encoded.last_hidden_state)?,
+            // The adapter's output is a transposed view; the heads' linear maps want it contiguous
+            // (candle's strided matmul fallback gets batch rows after the first wrong on it).
+            Some(adapter) => adapter.forward(&encoded.last_hidden_state)?.contiguous()?,
             None => encoded.last_hidden_state,
         };
         Ok(AudioEncoderOutput {
