@@ -96,7 +96,9 @@ impl Wav2Vec2ConformerConfig {
                 ),
             ));
         }
-        if kind == PositionEmbeddingsType::Rotary && self.rotary_embedding_base.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        if kind == PositionEmbeddingsType::Rotary
+            && self.rotary_embedding_base.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        {
             return Err(Error::config(
                 MODEL_TYPE,
                 format!("`rotary_embedding_base` must be positive, got {}", self.rotary_embedding_base),

@@ -38,8 +38,7 @@ pub fn relative_position_embeddings(frames: usize, hidden: usize, device: &Devic
 /// (`Wav2Vec2ConformerRotaryPositionalEmbedding`), in `f32`.
 pub fn rotary_embeddings(frames: usize, head_dim: usize, base: f64, device: &Device) -> Result<(Tensor, Tensor)> {
     let base = base as f32;
-    let inv_freq: Vec<f32> =
-        (0..head_dim).step_by(2).map(|i| 1.0 / base.powf(i as f32 / head_dim as f32)).collect();
+    let inv_freq: Vec<f32> = (0..head_dim).step_by(2).map(|i| 1.0 / base.powf(i as f32 / head_dim as f32)).collect();
     let half = inv_freq.len();
     let (mut cos, mut sin) = (Vec::with_capacity(frames * head_dim), Vec::with_capacity(frames * head_dim));
     for t in 0..frames {
@@ -84,7 +83,11 @@ impl SelfAttention {
         let cfg = &config.wav2vec2;
         let (d, heads, hd) = (cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim());
         let relative = if kind == PositionEmbeddingsType::Relative {
-            Some((linear_no_bias(d, d, vb.pp("linear_pos"))?, vb.get((heads, hd), "pos_bias_u")?, vb.get((heads, hd), "pos_bias_v")?))
+            Some((
+                linear_no_bias(d, d, vb.pp("linear_pos"))?,
+                vb.get((heads, hd), "pos_bias_u")?,
+                vb.get((heads, hd), "pos_bias_v")?,
+            ))
         } else {
             None
         };
@@ -102,7 +105,8 @@ impl SelfAttention {
     fn forward(&self, x: &Tensor, positions: &Positions, mask: Option<&Tensor>) -> Result<Tensor> {
         let (batch, frames, d) = x.dims3()?;
         let (heads, hd) = (self.heads, self.head_dim);
-        let split = |t: Tensor| -> Result<Tensor> { Ok(t.reshape((batch, frames, heads, hd))?.transpose(1, 2)?.contiguous()?) };
+        let split =
+            |t: Tensor| -> Result<Tensor> { Ok(t.reshape((batch, frames, heads, hd))?.transpose(1, 2)?.contiguous()?) };
         let query_key_input = match positions {
             Positions::Rotary(cos, sin) => {
                 let per_head = x.reshape((batch, frames, heads, hd))?;
@@ -123,10 +127,13 @@ impl SelfAttention {
             (Some((linear_pos, bias_u, bias_v)), Positions::Relative(pe)) => {
                 let rows = pe.dim(1)?;
                 // [1, 2T-1, D] -> [1, H, hd, 2T-1]
-                let p = linear_pos.forward(&pe.to_dtype(x.dtype())?)?.reshape((1, rows, heads, hd))?.permute((0, 2, 3, 1))?;
+                let p = linear_pos
+                    .forward(&pe.to_dtype(x.dtype())?)?
+                    .reshape((1, rows, heads, hd))?
+                    .permute((0, 2, 3, 1))?;
                 let q_v = q.broadcast_add(&bias_v.reshape((1, heads, 1, hd))?)?;
                 let rel = q_v.broadcast_matmul(&p.contiguous()?)?; // [B, H, T, 2T-1]
-                // The Transformer-XL shift: out[i, j] = rel[i, T - 1 - i + j].
+                                                                   // The Transformer-XL shift: out[i, j] = rel[i, T - 1 - i + j].
                 let rel = rel.pad_with_zeros(D::Minus1, 1, 0)?.reshape((batch, heads, rows + 1, frames))?;
                 let rel = rel.narrow(2, 1, rows)?.contiguous()?.reshape((batch, heads, frames, rows))?;
                 let rel = rel.narrow(D::Minus1, 0, frames)?;
@@ -193,7 +200,9 @@ impl ConvolutionModule {
         let y = (y.narrow(D::Minus1, 0, d)? * candle_nn::ops::sigmoid(&y.narrow(D::Minus1, d, d)?)?)?;
         let y = conv1d(&y.transpose(1, 2)?, &self.depthwise_weight, None, (self.kernel - 1) / 2, 1, 1, d)?;
         let y = y.broadcast_mul(&self.bn_scale)?.broadcast_add(&self.bn_shift)?;
-        let y = self.act.forward(&y)?.transpose(1, 2)?;
+        // Contiguous before the linear map: candle's strided matmul fallback gets batch rows
+        // after the first wrong on a transposed view.
+        let y = self.act.forward(&y)?.transpose(1, 2)?.contiguous()?;
         Ok(self.pointwise_conv2.forward(&y)?)
     }
 }

@@ -31,7 +31,8 @@ fn defaults_are_valid() {
 #[test]
 fn bad_configs_are_rejected_with_a_reason() {
     let base = Wav2Vec2ConformerConfig::default();
-    let msg = invalid(&Wav2Vec2ConformerConfig { position_embeddings_type: Some("absolute".to_owned()), ..base.clone() });
+    let msg =
+        invalid(&Wav2Vec2ConformerConfig { position_embeddings_type: Some("absolute".to_owned()), ..base.clone() });
     assert!(msg.contains("`relative`, `rotary` or null"), "{msg}");
     let msg = invalid(&Wav2Vec2ConformerConfig { conv_depthwise_kernel_size: 4, ..base.clone() });
     assert!(msg.contains("must be odd"), "{msg}");

@@ -124,7 +124,8 @@ impl WavLMAttention {
             bias = bias.broadcast_add(mask)?;
         }
 
-        let split = |x: Tensor| -> Result<Tensor> { Ok(x.reshape((batch, len, heads, hd))?.transpose(1, 2)?.contiguous()?) };
+        let split =
+            |x: Tensor| -> Result<Tensor> { Ok(x.reshape((batch, len, heads, hd))?.transpose(1, 2)?.contiguous()?) };
         let scale = (hd as f64).powf(-0.5);
         let q = split((self.q_proj.forward(hidden)? * scale)?)?;
         let k = split(self.k_proj.forward(hidden)?)?;

@@ -85,4 +85,3 @@ fn config_json_reads_the_wavlm_and_the_shared_fields() {
     let bad: Result<WavLMConfig, _> = serde_json::from_str(r#"{"feat_extract_norm": "batch"}"#);
     assert!(bad.is_err());
 }
-
