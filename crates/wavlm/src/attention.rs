@@ -37,13 +37,17 @@ pub fn relative_position_bucket(relative: i64, num_buckets: usize, max_distance:
     base + large.min(half.saturating_sub(1))
 }
 
-/// The bucket of every (query, key) pair of a `len`-frame sequence, `[len, len]` as `u32`.
+/// The bucket of every (query, key) pair of a `len`-frame sequence, `[len, len]` as `u32`:
+/// one bucket per offset `-(len - 1)..=len - 1`, then the grid.
 fn bucket_grid(len: usize, num_buckets: usize, max_distance: usize, device: &Device) -> Result<Tensor> {
+    let span = len as i64 - 1;
+    let per_offset: Vec<u32> =
+        (-span..=span).map(|offset| relative_position_bucket(offset, num_buckets, max_distance) as u32).collect();
     let mut buckets = Vec::with_capacity(len * len);
-    for query in 0..len as i64 {
-        for key in 0..len as i64 {
-            buckets.push(relative_position_bucket(key - query, num_buckets, max_distance) as u32);
-        }
+    for query in 0..len {
+        // key - query runs from -query: index (key - query) + span.
+        let start = len - 1 - query;
+        buckets.extend_from_slice(&per_offset[start..start + len]);
     }
     Ok(Tensor::from_vec(buckets, (len, len), device)?)
 }
@@ -106,7 +110,8 @@ impl WavLMAttention {
 
     /// Attend over `hidden` `[batch, T, hidden]` with the ungated `position_bias`
     /// `[1, heads, T, T]` and the additive key mask `key_mask` `[batch, 1, 1, T]` (0 for
-    /// frames to attend to, `-inf` for padding).
+    /// frames to attend to, a very negative value for padding, as
+    /// `autocandle_wav2vec2::attention_bias` makes it).
     pub fn forward(&self, hidden: &Tensor, position_bias: &Tensor, key_mask: Option<&Tensor>) -> Result<Tensor> {
         let (batch, len, d) = hidden.dims3()?;
         let (heads, hd) = (self.num_heads, self.head_dim);

@@ -85,3 +85,36 @@ fn config_json_reads_the_wavlm_and_the_shared_fields() {
     let bad: Result<WavLMConfig, _> = serde_json::from_str(r#"{"feat_extract_norm": "batch"}"#);
     assert!(bad.is_err());
 }
+
+#[test]
+fn the_position_bias_reads_one_bucket_per_offset() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::VarBuilder;
+    let config = WavLMConfig { num_buckets: 11, max_bucket_distance: 12, ..WavLMConfig::default() };
+    let (heads, d) = (config.wav2vec2.num_attention_heads, config.wav2vec2.hidden_size);
+    let dev = Device::Cpu;
+    // rel_attn_embed row b holds b + 100 h for head h.
+    let embed: Vec<f32> = (0..11).flat_map(|b| (0..heads).map(move |h| (b + 100 * h) as f32)).collect();
+    let mut tensors = std::collections::HashMap::new();
+    tensors.insert("rel_attn_embed.weight".to_owned(), Tensor::from_vec(embed, (11, heads), &dev).unwrap());
+    for name in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+        tensors.insert(format!("{name}.weight"), Tensor::zeros((d, d), DType::F32, &dev).unwrap());
+        tensors.insert(format!("{name}.bias"), Tensor::zeros(d, DType::F32, &dev).unwrap());
+    }
+    let hd = d / heads;
+    tensors.insert("gru_rel_pos_linear.weight".to_owned(), Tensor::zeros((8, hd), DType::F32, &dev).unwrap());
+    tensors.insert("gru_rel_pos_linear.bias".to_owned(), Tensor::zeros(8, DType::F32, &dev).unwrap());
+    tensors.insert("gru_rel_pos_const".to_owned(), Tensor::ones((1, heads, 1, 1), DType::F32, &dev).unwrap());
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
+    let attention = crate::WavLMAttention::load(vb, &config, true).unwrap();
+    let len = 40;
+    let bias = attention.position_bias(len, DType::F32).unwrap();
+    assert_eq!(bias.dims(), [1, heads, len, len]);
+    let head1 = bias.get(0).unwrap().get(1).unwrap().to_vec2::<f32>().unwrap();
+    for (q, row) in head1.iter().enumerate() {
+        for (k, &value) in row.iter().enumerate() {
+            let bucket = relative_position_bucket(k as i64 - q as i64, 11, 12);
+            assert_eq!(value, (bucket + 100) as f32, "query {q}, key {k}");
+        }
+    }
+}
