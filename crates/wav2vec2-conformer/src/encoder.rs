@@ -5,7 +5,9 @@
 
 use autocandle_core::nn::{linear, linear_no_bias, Linear};
 use autocandle_core::{Activation, Error, Result};
-use autocandle_wav2vec2::{attention_bias, conv1d, EncoderOutput, FeedForward, TORCH_NORM_EPS};
+use autocandle_wav2vec2::{
+    attention_bias, conv1d, EncoderOutput, FeedForward, PosConvKind, PositionalConvEmbedding, TORCH_NORM_EPS,
+};
 use candle_core::{Device, Module, Tensor, D};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
@@ -179,6 +181,10 @@ impl ConvolutionModule {
         let bias = bn.get(d, "bias")?;
         let mean = bn.get(d, "running_mean")?;
         let var = bn.get(d, "running_var")?;
+        // A training counter; read so that the loading report stays clean.
+        if bn.contains_tensor("num_batches_tracked") {
+            bn.get((), "num_batches_tracked")?;
+        }
         let scale = weight.div(&(var + TORCH_NORM_EPS)?.sqrt()?)?;
         let shift = (bias - mean.mul(&scale)?)?;
         Ok(Self {
@@ -247,7 +253,8 @@ impl ConformerLayer {
 }
 
 /// The conformer encoder under `wav2vec2_conformer.encoder`. (`transformers` builds a
-/// positional convolution `pos_conv_embed` too but never runs it: its weights are not read.)
+/// positional convolution `pos_conv_embed` too but never runs it: its weights are read, when
+/// present, and dropped.)
 #[derive(Debug)]
 pub struct ConformerEncoder {
     layer_norm: LayerNorm,
@@ -263,6 +270,15 @@ impl ConformerEncoder {
     pub fn load(vb: VarBuilder<'_>, config: &Wav2Vec2ConformerConfig) -> Result<Self> {
         let cfg = &config.wav2vec2;
         let kind = config.position_embeddings()?;
+        // `transformers` builds `pos_conv_embed` but never runs it; read its weights when the
+        // checkpoint has them, so the loading report stays clean.
+        if vb.contains_tensor("pos_conv_embed.conv.bias") {
+            PositionalConvEmbedding::load(vb.pp("pos_conv_embed"), cfg, PosConvKind::WeightNorm)?;
+        }
+        // The rotary frequencies are a saved buffer; they are recomputed (the same values).
+        if kind == PositionEmbeddingsType::Rotary && vb.contains_tensor("embed_positions.inv_freq") {
+            vb.get(cfg.head_dim() / 2, "embed_positions.inv_freq")?;
+        }
         Ok(Self {
             layer_norm: layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layer_norm"))?,
             layers: (0..cfg.num_hidden_layers)

@@ -35,6 +35,11 @@ impl Wav2Vec2ConformerModel {
     pub fn new(vb: VarBuilder<'_>, config: &Wav2Vec2ConformerConfig) -> Result<Self> {
         config.validate()?;
         let cfg = &config.wav2vec2;
+        // `masked_spec_embed` (SpecAugment, training only) is a parameter of the model in
+        // `transformers`: read it when the checkpoint has it, so the loading report stays clean.
+        if vb.contains_tensor("masked_spec_embed") {
+            vb.get(cfg.hidden_size, "masked_spec_embed")?;
+        }
         Ok(Self {
             feature_extractor: FeatureEncoder::load(vb.pp("feature_extractor"), cfg)?,
             feature_projection: FeatureProjection::load(vb.pp("feature_projection"), cfg, true)?,
