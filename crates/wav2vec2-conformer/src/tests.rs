@@ -69,3 +69,19 @@ fn rotary_embeddings_repeat_the_frequencies() {
     assert!((sin[1][0] - 1f32.sin()).abs() < 1e-6 && (sin[1][2] - 1f32.sin()).abs() < 1e-6);
     assert!((sin[1][1] - 0.01f32.sin()).abs() < 1e-6);
 }
+
+/// `Wav2Vec2ConformerConfig().to_json_string()` of `transformers` 5.25 reads as the defaults
+/// (but `vocab_size`, which `transformers` leaves null).
+#[test]
+fn transformers_default_config_json_reads_as_the_defaults() {
+    let config: Wav2Vec2ConformerConfig =
+        serde_json::from_str(include_str!("../tests/data/default-config.json")).unwrap();
+    config.validate().unwrap();
+    assert_eq!(config.wav2vec2.vocab_size, None);
+    let mut expected = Wav2Vec2ConformerConfig::default();
+    expected.wav2vec2.vocab_size = None;
+    // `transformers` saves the `output_hidden_size` it derived (`hidden_size`).
+    expected.wav2vec2.output_hidden_size = Some(768);
+    expected.wav2vec2.labels = config.wav2vec2.labels.clone();
+    assert_eq!(config, expected);
+}

@@ -118,3 +118,19 @@ fn the_position_bias_reads_one_bucket_per_offset() {
         }
     }
 }
+
+/// `WavLMConfig().to_json_string()` of `transformers` 5.25 (every field, as a saved
+/// config.json has them) reads as the defaults.
+#[test]
+fn transformers_default_config_json_reads_as_the_defaults() {
+    let config: WavLMConfig = serde_json::from_str(include_str!("../tests/data/wavlm-base-config.json")).unwrap();
+    config.validate().unwrap();
+    let defaults = WavLMConfig::default();
+    assert_eq!((config.num_buckets, config.max_bucket_distance), (320, 800));
+    assert_eq!(config.wav2vec2.labels.num_labels(), 2);
+    let mut expected = defaults;
+    // `transformers` saves the `output_hidden_size` it derived (`hidden_size`).
+    expected.wav2vec2.output_hidden_size = Some(768);
+    expected.wav2vec2.labels = config.wav2vec2.labels.clone();
+    assert_eq!(config, expected);
+}
