@@ -10,7 +10,8 @@ iterations after `--warmup` untimed ones, in milliseconds.
 
 Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 shape: prefill
 128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
-(vit-base shape, batch 8), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
+(vit-base shape, batch 8), wav2vec2-ctc (wav2vec2-base shape with its CTC head, 10 s of 16 kHz
+audio), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
 DeBERTa-v3-base shape), load-minilm / load-smollm2 (from_pretrained to the first output on
 a warm page cache, and the peak RSS of the load). encoder-32x128-bf16, modernbert-32x128-bf16, deberta-32x128-bf16 and decoder-bf16 are
 their f32 namesakes with the model loaded in bf16; after the timed part, the f32 model is
@@ -36,6 +37,11 @@ def pixels(batch: int, size: int) -> list:
     """Pixel values in [-1, 1), as a ViT processor would give them; the same on every side."""
     n = batch * 3 * size * size
     return [((i * 7) % 251) / 125.0 - 1.0 for i in range(n)]
+
+
+def audio(samples: int) -> list:
+    """Raw audio in [-1, 1), as a wav2vec2 feature extractor would give it; the same on every side."""
+    return [((i * 7919) % 2003) / 1001.5 - 1.0 for i in range(samples)]
 
 
 def status_kib(field: str) -> int:
@@ -250,6 +256,17 @@ def run(args) -> dict:
 
             def step():
                 result["logits"] = model(pixel_values=x).logits
+
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            out["checksum"] = float(result["logits"].double().abs().mean())
+        elif args.scenario == "wav2vec2-ctc":
+            model = transformers.AutoModelForCTC.from_pretrained(model_dir).eval()
+            x = torch.tensor(audio(160_000)).reshape(1, 160_000)
+            result = {}
+
+            def step():
+                result["logits"] = model(input_values=x).logits
 
             out["times_ms"] = timed(step, args.warmup, args.iters)
             out["ms"] = statistics.median(out["times_ms"])

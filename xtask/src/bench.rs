@@ -25,7 +25,7 @@ usage: cargo xtask bench [options]
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
-                       modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16
+                       modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16, wav2vec2-ctc
                        (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
@@ -88,6 +88,8 @@ pub(crate) enum ModelKind {
     ModernBertBase,
     /// The random-weight DeBERTa-v3-base shape of `crates/bench/prepare.py`.
     DebertaV3Base,
+    /// The random-weight wav2vec2-base shape (with its CTC head) of `crates/bench/prepare.py`.
+    Wav2Vec2Base,
 }
 
 impl ModelKind {
@@ -100,6 +102,7 @@ impl ModelKind {
             Self::Qwen3Moe(name) => Some(name),
             Self::ModernBertBase => Some("modernbert-base"),
             Self::DebertaV3Base => Some("deberta-v3-base"),
+            Self::Wav2Vec2Base => Some("wav2vec2-base"),
             Self::MiniLm | Self::Gguf(_) => None,
         }
     }
@@ -352,6 +355,17 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
+    // (m) wav2vec2-base shape (random weights, facebook/wav2vec2-base's config) with its CTC
+    // head: `AutoModelForCTC` logits of 10 s of 16 kHz audio (160000 samples, 499 frames).
+    Scenario {
+        name: "wav2vec2-ctc",
+        title: "(m) wav2vec2-base shape CTC, 10 s of audio",
+        model: ModelKind::Wav2Vec2Base,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -475,6 +489,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::Qwen3Moe(name) => models.join(name),
             ModelKind::ModernBertBase => models.join("modernbert-base"),
             ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
+            ModelKind::Wav2Vec2Base => models.join("wav2vec2-base"),
         }
     };
 
