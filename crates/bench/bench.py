@@ -12,7 +12,8 @@ Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 sh
 128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
 (vit-base shape, batch 8), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
 DeBERTa-v3-base shape), whisper-base-30s (Whisper-base shape: the encoder on 3000 frames,
-then 32 greedy tokens), load-minilm / load-smollm2 (from_pretrained to the first output on
+then 32 greedy tokens), wav2vec2-ctc (wav2vec2-base shape with its CTC head, 10 s of 16 kHz
+audio), load-minilm / load-smollm2 (from_pretrained to the first output on
 a warm page cache, and the peak RSS of the load). encoder-32x128-bf16, modernbert-32x128-bf16, deberta-32x128-bf16 and decoder-bf16 are
 their f32 namesakes with the model loaded in bf16; after the timed part, the f32 model is
 loaded too and its outputs compared (`max_abs_dev`, `mean_abs_dev`, `max_abs_f32`; for the
@@ -42,6 +43,11 @@ def pixels(batch: int, size: int) -> list:
 def mel_features(mel: int, frames: int) -> list:
     """Log-mel features in [-1, 1), the Whisper scenario's input; the same on every side."""
     return [((i * 7) % 251) / 125.0 - 1.0 for i in range(mel * frames)]
+
+
+def audio(samples: int) -> list:
+    """Raw audio in [-1, 1), as a wav2vec2 feature extractor would give it; the same on every side."""
+    return [((i * 7919) % 2003) / 1001.5 - 1.0 for i in range(samples)]
 
 
 def status_kib(field: str) -> int:
@@ -277,6 +283,17 @@ def run(args) -> dict:
 
             def step():
                 result["logits"] = model(pixel_values=x).logits
+
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            out["checksum"] = float(result["logits"].double().abs().mean())
+        elif args.scenario == "wav2vec2-ctc":
+            model = transformers.AutoModelForCTC.from_pretrained(model_dir).eval()
+            x = torch.tensor(audio(160_000)).reshape(1, 160_000)
+            result = {}
+
+            def step():
+                result["logits"] = model(input_values=x).logits
 
             out["times_ms"] = timed(step, args.warmup, args.iters)
             out["ms"] = statistics.median(out["times_ms"])

@@ -2,7 +2,7 @@
 
     python crates/bench/prepare.py OUT_DIR
 
-writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base,deberta-v3-base,whisper-base}/ (config.json, generation_config.json,
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base,deberta-v3-base,whisper-base,wav2vec2-base}/ (config.json, generation_config.json,
 model.safetensors) with Python `transformers`, so that all three sides of the benchmark
 (autocandle, candle-transformers, PyTorch) read the same files. A folder whose
 `bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
@@ -181,6 +181,31 @@ SHAPES = {
             "suppress_tokens": None,
             "begin_suppress_tokens": None,
             "tie_word_embeddings": True,
+        },
+    },
+    # facebook/wav2vec2-base's config.json (the group-norm feature encoder, post-norm encoder),
+    # with a CTC head over its 32-token vocabulary (wav2vec2-base-960h).
+    "wav2vec2-base": {
+        "class": "Wav2Vec2ForCTC",
+        "config": {
+            "model_type": "wav2vec2",
+            "vocab_size": 32,
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "hidden_act": "gelu",
+            "layer_norm_eps": 1e-5,
+            "feat_extract_norm": "group",
+            "feat_extract_activation": "gelu",
+            "conv_dim": [512, 512, 512, 512, 512, 512, 512],
+            "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+            "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+            "conv_bias": False,
+            "num_conv_pos_embeddings": 128,
+            "num_conv_pos_embedding_groups": 16,
+            "do_stable_layer_norm": False,
+            "pad_token_id": 0,
         },
     },
     "vit-base": {

@@ -26,7 +26,7 @@ usage: cargo xtask bench [options]
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
                        modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16,
-                       whisper-base-30s (default: all of these), and the GGUF scenarios
+                       whisper-base-30s, wav2vec2-ctc (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
                        table goes to its own block of the output file)
@@ -90,6 +90,8 @@ pub(crate) enum ModelKind {
     DebertaV3Base,
     /// The random-weight Whisper-base shape of `crates/bench/prepare.py`.
     WhisperBase,
+    /// The random-weight wav2vec2-base shape (with its CTC head) of `crates/bench/prepare.py`.
+    Wav2Vec2Base,
 }
 
 impl ModelKind {
@@ -103,6 +105,7 @@ impl ModelKind {
             Self::ModernBertBase => Some("modernbert-base"),
             Self::DebertaV3Base => Some("deberta-v3-base"),
             Self::WhisperBase => Some("whisper-base"),
+            Self::Wav2Vec2Base => Some("wav2vec2-base"),
             Self::MiniLm | Self::Gguf(_) => None,
         }
     }
@@ -367,6 +370,17 @@ const SCENARIOS: &[Scenario] = &[
         iters: 2,
         metrics: &[lower("ms", "ms"), lower("encoder_ms", "encoder alone, ms")],
     },
+    // (n) wav2vec2-base shape (random weights, facebook/wav2vec2-base's config) with its CTC
+    // head: `AutoModelForCTC` logits of 10 s of 16 kHz audio (160000 samples, 499 frames).
+    Scenario {
+        name: "wav2vec2-ctc",
+        title: "(n) wav2vec2-base shape CTC, 10 s of audio",
+        model: ModelKind::Wav2Vec2Base,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -491,6 +505,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::ModernBertBase => models.join("modernbert-base"),
             ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
             ModelKind::WhisperBase => models.join("whisper-base"),
+            ModelKind::Wav2Vec2Base => models.join("wav2vec2-base"),
         }
     };
 

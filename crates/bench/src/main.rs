@@ -12,7 +12,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use autocandle::bert::{BertConfig, BertModel};
 use autocandle::{
-    AutoModel, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM, AutoModelForSpeechSeq2Seq,
+    AutoModel, AutoModelForCTC, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM,
+    AutoModelForSpeechSeq2Seq,
     AutoTokenizer, DType, Device, ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs,
     Seq2SeqGenerationMixin, Tensor,
 };
@@ -41,6 +42,7 @@ scenarios:
   vit                           vit-base shape image classification, batch 8
   whisper-base-30s              Whisper-base shape: the encoder on 30 s (3000 frames), then 32 greedy
                                 tokens (ours only; PyTorch is the other side)
+  wav2vec2-ctc                  wav2vec2-base shape CTC logits of 10 s of 16 kHz audio (ours only)
   load-minilm, load-smollm2     from_pretrained to the first output (warm page cache), peak RSS
   dispatch                      AutoModel against autocandle_bert::BertModel built directly (ours only)
   gguf-<type> --gguf FILE       a GGUF file of SmolLM2-135M, weights kept quantized: load to the first
@@ -192,6 +194,10 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         ("whisper-base-30s", Impl::Ours) => whisper(dir, args, &mut out)?,
         ("whisper-base-30s", Impl::Candle) => {
             bail!("the Whisper scenario compares autocandle with PyTorch: run it with `--impl ours`")
+        }
+        ("wav2vec2-ctc", Impl::Ours) => wav2vec2_ctc(dir, args, &mut out)?,
+        ("wav2vec2-ctc", Impl::Candle) => {
+            bail!("candle-transformers has no wav2vec2: run `wav2vec2-ctc` with `--impl ours`")
         }
         ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,
         ("load-smollm2", imp) => load_smollm2(dir, imp, &mut out)?,
@@ -732,6 +738,31 @@ fn vit_forward(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>)
             })?
         }
     };
+    record_times(out, &times);
+    if let Some(logits) = last {
+        out.insert("checksum".into(), json!(checksum(&logits)?));
+    }
+    Ok(())
+}
+
+/// Samples of the wav2vec2 scenario: 10 s at 16 kHz.
+const WAV2VEC2_SAMPLES: usize = 160_000;
+
+/// Raw audio in [-1, 1), as a wav2vec2 feature extractor would give it; the same on every side.
+fn audio(samples: usize) -> Result<Tensor> {
+    let v: Vec<f32> = (0..samples).map(|i| ((i * 7919) % 2003) as f32 / 1001.5 - 1.0).collect();
+    Ok(Tensor::from_vec(v, (1, samples), &Device::Cpu)?)
+}
+
+/// wav2vec2-base shape (random weights) with its CTC head on 10 s of audio.
+fn wav2vec2_ctc(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let model = context(AutoModelForCTC::from_pretrained(path_str(dir)?), "from_pretrained")?;
+    let inputs = ModelInputs::from_input_values(audio(WAV2VEC2_SAMPLES)?);
+    let mut last = None;
+    let times = timed(args.warmup, args.iters, || {
+        last = Some(context(model.forward(&inputs), "forward")?.logits);
+        Ok(())
+    })?;
     record_times(out, &times);
     if let Some(logits) = last {
         out.insert("checksum".into(), json!(checksum(&logits)?));
