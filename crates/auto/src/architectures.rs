@@ -99,5 +99,7 @@ pub use autocandle_starcoder2 as starcoder2;
 pub use autocandle_t5 as t5;
 #[cfg(feature = "vit")]
 pub use autocandle_vit as vit;
+#[cfg(feature = "whisper")]
+pub use autocandle_whisper as whisper;
 #[cfg(feature = "xlm-roberta-xl")]
 pub use autocandle_xlm_roberta_xl as xlm_roberta_xl;
