@@ -449,10 +449,11 @@ fn init_tokens(
             }
             if let Some(task) = &opts.task {
                 tokens.push(Some(config.task_token_id(task)?));
-            } else if language_given && !config.task_to_id.is_empty() {
-                if !tokens.iter().any(|t| t.is_some_and(|t| task_ids.contains(&t))) {
-                    tokens.push(Some(config.task_token_id("transcribe")?));
-                }
+            } else if language_given
+                && !config.task_to_id.is_empty()
+                && !tokens.iter().any(|t| t.is_some_and(|t| task_ids.contains(&t)))
+            {
+                tokens.push(Some(config.task_token_id("transcribe")?));
             }
             let last = tokens.last().copied().flatten();
             match config.no_timestamps_token_id {
