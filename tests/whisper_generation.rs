@@ -2,6 +2,8 @@
 //! timestamp segments and long-form windows on a toy speech model, and exact parity with
 //! `transformers`' `generate` on the `tests/fixtures/whisper-generation` models.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
