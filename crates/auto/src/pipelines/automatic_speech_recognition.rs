@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::AudioInput;
 use crate::audio::{AudioFeatureOptions, AudioFeatures, AudioPadding, AutoFeatureExtractor, FeatureExtractor};
-use crate::ctc_tokenizer::Wav2Vec2CtcTokenizer;
+use crate::Wav2Vec2CtcTokenizer;
 use crate::whisper::{whisper_generate, WhisperGenerateOptions, WhisperGenerationConfig};
 use crate::{AutoConfig, AutoModelForCTC, AutoModelForSpeechSeq2Seq, AutoTokenizer, PreTrainedTokenizer};
 
@@ -155,7 +155,7 @@ impl AutomaticSpeechRecognitionPipeline {
                          WhisperFeatureExtractor: give the model folder with Whisper's feature extractor"
                     )));
                 };
-                let chunk_length = whisper.chunk_length() as f64;
+                let chunk_length = whisper.config().chunk_length as f64;
                 let max_source_positions = config_usize(&config, "max_source_positions").unwrap_or(1500);
                 Recognizer::Whisper(Box::new(WhisperParts {
                     model: AutoModelForSpeechSeq2Seq::from_pretrained_with(model, opts)?.value,
@@ -310,18 +310,18 @@ impl AutomaticSpeechRecognitionPipeline {
                 tokens
             }
         };
-        let text = tokenizer.decode(&tokens, false)?;
+        let text = tokenizer.decode(&tokens, false);
         let chunks = match opts.return_timestamps {
             None | Some(ReturnTimestamps::Segments) => None,
             Some(kind) => {
-                let decoded = tokenizer.decode_with_offsets(&tokens)?;
+                let decoded = tokenizer.decode_with_offsets(&tokens);
                 let seconds = |frame: usize| (frame * align_to) as f64 / f64::from(rate);
                 Some(if kind == ReturnTimestamps::Char {
                     decoded
                         .char_offsets
                         .iter()
                         .map(|c| TranscriptionChunk {
-                            text: c.char.to_string(),
+                            text: c.char.clone(),
                             timestamp: (Some(seconds(c.start_offset)), Some(seconds(c.end_offset))),
                         })
                         .collect()
@@ -359,12 +359,7 @@ impl AutomaticSpeechRecognitionPipeline {
         } else {
             AudioFeatureOptions { return_attention_mask: Some(true), ..Default::default() }
         };
-        let features = self.features(samples, &features_opts)?;
-        let features = AudioFeatures {
-            input_features: features.input_features.map(|t| t.to_device(&self.device)).transpose()?,
-            input_values: None,
-            attention_mask: features.attention_mask.map(|t| t.to_device(&self.device)).transpose()?,
-        };
+        let features = self.features(samples, &features_opts)?.to_device(&self.device)?;
         let return_timestamps = opts.return_timestamps == Some(ReturnTimestamps::Segments);
         let mut gen_opts = WhisperGenerateOptions {
             language: opts.language.clone(),

@@ -4,10 +4,10 @@ use anyhow::Result;
 use autocandle::pipelines::{AudioClassificationOptions, AudioClassificationPipeline};
 use autocandle::LoadOptions;
 use clap::Args;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::text_classification::{labels_json, print_labels, Function};
-use super::{parse_top_k, InputArgs, ModelArgs, TaskCommand, TopK};
+use super::text_classification::{print_labels, Function};
+use super::{json_score, parse_top_k, InputArgs, ModelArgs, TaskCommand, TopK};
 use crate::output::Output;
 
 /// Classify audio clips (INPUT = audio files: WAV, FLAC, MP3, Ogg Vorbis) with an audio
@@ -51,6 +51,7 @@ impl TaskCommand for AudioClassification {
         let labels = pipeline.call_with(input, &opts)?;
         out.line(input)?;
         print_labels(&labels, out)?;
-        Ok(labels_json(&labels))
+        // `[{"score", "label"}]`, in the order `transformers`' audio pipeline writes them.
+        Ok(labels.iter().map(|l| json!({"score": json_score(l.score), "label": l.label})).collect())
     }
 }
