@@ -6,7 +6,7 @@
 //! longer than 30 s.
 
 use autocandle_core::{Error, ForCtc, ForSpeechSeq2Seq, LoadOptions, PretrainedConfig, Result};
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, IndexOp};
 use serde_json::{json, Value};
 
 use super::AudioInput;
@@ -150,10 +150,13 @@ impl AutomaticSpeechRecognitionPipeline {
             let extractor = AutoFeatureExtractor::from_pretrained_with(model, opts)?;
             let recognizer = if config.model_type() == "whisper" {
                 let FeatureExtractor::Whisper(whisper) = &extractor else {
-                    return Err(Error::InvalidConfig(format!(
-                        "`{model}` is a Whisper model but its preprocessor_config.json is not a \
-                         WhisperFeatureExtractor: give the model folder with Whisper's feature extractor"
-                    )));
+                    return Err(Error::config(
+                        "whisper",
+                        format!(
+                            "`{model}` is a Whisper model but its preprocessor_config.json is not a \
+                             WhisperFeatureExtractor: give the model folder with Whisper's feature extractor"
+                        ),
+                    ));
                 };
                 let chunk_length = whisper.config().chunk_length as f64;
                 let max_source_positions = config_usize(&config, "max_source_positions").unwrap_or(1500);
@@ -513,7 +516,7 @@ fn decode_whisper(
     const SEGMENT_SIZE: f64 = 1500.0;
     let id = |token: &str| {
         tokenizer.token_to_id(token).ok_or_else(|| {
-            Error::InvalidConfig(format!("the Whisper tokenizer has no `{token}` token: give Whisper's tokenizer"))
+            Error::config("whisper", format!("the Whisper tokenizer has no `{token}` token: give Whisper's tokenizer"))
         })
     };
     let timestamp_begin = id("<|notimestamps|>")? + 1;
