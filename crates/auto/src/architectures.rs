@@ -19,6 +19,8 @@ pub use autocandle_camembert as camembert;
 pub use autocandle_clip as clip;
 #[cfg(feature = "cohere")]
 pub use autocandle_cohere as cohere;
+#[cfg(feature = "data2vec-audio")]
+pub use autocandle_data2vec_audio as data2vec_audio;
 #[cfg(feature = "data2vec-text")]
 pub use autocandle_data2vec_text as data2vec_text;
 #[cfg(feature = "deberta")]
@@ -49,6 +51,8 @@ pub use autocandle_gpt_neox as gpt_neox;
 pub use autocandle_gptj as gptj;
 #[cfg(feature = "granite")]
 pub use autocandle_granite as granite;
+#[cfg(feature = "hubert")]
+pub use autocandle_hubert as hubert;
 #[cfg(feature = "llama")]
 pub use autocandle_llama as llama;
 #[cfg(feature = "megatron-bert")]
@@ -99,5 +103,7 @@ pub use autocandle_starcoder2 as starcoder2;
 pub use autocandle_t5 as t5;
 #[cfg(feature = "vit")]
 pub use autocandle_vit as vit;
+#[cfg(feature = "wav2vec2")]
+pub use autocandle_wav2vec2 as wav2vec2;
 #[cfg(feature = "xlm-roberta-xl")]
 pub use autocandle_xlm_roberta_xl as xlm_roberta_xl;
