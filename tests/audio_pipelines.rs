@@ -119,8 +119,8 @@ fn chunked_transcription_reports_progress() {
     asr.call_with_progress(root().join(ASR).join("hello.wav"), &opts, &mut |done, total| seen.push((done, total)))
         .unwrap();
     // 1.67 s in 0.5 s chunks with 0.1 s strides: starts every 0.3 s.
-    assert_eq!(seen.first(), Some(&(0, 6)));
-    assert_eq!(seen.last(), Some(&(6, 6)));
+    assert_eq!(seen.first(), Some(&(0, 5)));
+    assert_eq!(seen.last(), Some(&(5, 5)));
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod common;
 use common::{autocandle, repo_root};
 
 const ASR: &str = "tests/fixtures/pipelines/asr-wav2vec2";
+const WHISPER: &str = "tests/fixtures/pipelines/asr-whisper";
 const CLASSIFY: &str = "tests/fixtures/pipelines/audio-classification-wav2vec2";
 
 fn cache() -> tempfile::TempDir {
@@ -119,6 +120,36 @@ fn asr_takes_several_files_and_prints_timestamps() {
     let word =
         json_of(autocandle(&cache).args(["--json", "asr", "--model", ASR, "--return-timestamps", "word", &clips[1]]));
     assert_eq!(alone, word);
+}
+
+/// Whisper: `--return-timestamps` alone is segments; `--language` and `--task`; long-form.
+#[test]
+fn whisper_json_equals_python() {
+    let cache = cache();
+    let cases = cases(WHISPER);
+    for case in &cases {
+        let kwargs = &case["kwargs"];
+        let mut cmd = autocandle(&cache);
+        cmd.args(["--json", "automatic-speech-recognition", "--model", WHISPER]);
+        if kwargs["return_timestamps"] == true {
+            cmd.arg("--return-timestamps");
+        }
+        if let Some(language) = kwargs["generate_kwargs"]["language"].as_str() {
+            cmd.args(["--language", language]);
+        }
+        if let Some(task) = kwargs["generate_kwargs"]["task"].as_str() {
+            cmd.args(["--task", task]);
+        }
+        let got = json_of(cmd.arg(case["inputs"].as_str().unwrap()));
+        let want = &case["output"];
+        assert_eq!(got[0]["text"], want["text"], "{case}");
+        assert_eq!(got[0].get("chunks").map(Value::as_array), want.get("chunks").map(Value::as_array), "{case}");
+    }
+    let clip = format!("{ASR}/yes.wav");
+    let (code, stderr) =
+        failure(autocandle(&cache).args(["asr", "--model", WHISPER, "--chunk-length-s", "5", &clip]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("long-form") || stderr.contains("30 s"), "{stderr}");
 }
 
 #[test]
