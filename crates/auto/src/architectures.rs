@@ -105,5 +105,7 @@ pub use autocandle_t5 as t5;
 pub use autocandle_vit as vit;
 #[cfg(feature = "wav2vec2")]
 pub use autocandle_wav2vec2 as wav2vec2;
+#[cfg(feature = "whisper")]
+pub use autocandle_whisper as whisper;
 #[cfg(feature = "xlm-roberta-xl")]
 pub use autocandle_xlm_roberta_xl as xlm_roberta_xl;

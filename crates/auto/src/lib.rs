@@ -98,6 +98,7 @@ pub mod pipelines;
 mod processor;
 mod sentence_transformer;
 mod tokenizer;
+pub mod whisper;
 
 /// What architecture authors need: the `autocandle-core` crate (`LoadModel`, `AutoRegister`,
 /// `RegisteredConfig`, `KvCache`, `load::select_registration`, ...). Named `arch_api` rather

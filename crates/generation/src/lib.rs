@@ -38,5 +38,5 @@ pub use generator::{
 };
 pub use logits::LogitsProcessor;
 pub use prompts::{IntoPrompts, Prompts};
-pub use seq2seq::generate_seq2seq;
+pub use seq2seq::{generate_seq2seq, generate_seq2seq_from};
 pub use stopping::{StopStringCriteria, StoppingCriteria, TokenDecoder};

@@ -18,7 +18,8 @@ use super::rules::StepRules;
 use super::sampling::TokenSelector;
 
 /// Generate the decoder output of each input row of `inputs` (`input_ids`, optionally
-/// `attention_mask`; or `input_features` for a speech model). Each returned row starts with the decoder start token
+/// `attention_mask`; or `input_features` for a speech model), from the decoder start token
+/// (see [`generate_seq2seq_from`] for other decoder prompts). Each returned row starts with the decoder start token
 /// ([`GenerateOutput::prompt_len`] is 1); with `num_return_sequences` > 1, the rows of one
 /// input follow each other.
 pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
@@ -29,10 +30,8 @@ pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
 ) -> Result<GenerateOutput> {
     let started = std::time::Instant::now();
     config.validate()?;
-    let eos = config.eos_token_id.clone().unwrap_or_default();
-    let beam = BeamSettings::from_config(config, &eos)?;
-    // Each input runs `num_beams` rows, or `num_return_sequences` samples (`expand_size`).
-    let expand = beam.as_ref().map_or(config.num_return_sequences.unwrap_or(1), |b| b.num_beams);
+    // Settings errors before the encoder runs.
+    BeamSettings::from_config(config, &config.eos_token_id.clone().unwrap_or_default())?;
     // The encoder reads token ids (T5, BART) or, for speech models, `input_features`
     // `[batch, feature_size, frames]` (Whisper), whose length the model's encoder checks.
     let (batch, source_len) = match (&inputs.input_ids, &inputs.input_features) {
@@ -68,44 +67,81 @@ pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
                 )
             },
         )?;
+    let encoder = model.encode(inputs)?;
+    let output = generate_seq2seq_from(model, &encoder, &vec![vec![start]; batch], config, options)?;
+    log_generation("seq2seq", batch * source_len, &output, started);
+    Ok(output)
+}
+
+/// Generate from an encoder output already computed (`encoder_outputs=`) and a decoder prompt
+/// per input row (`decoder_input_ids=`, all rows equally long, at least one token each: the
+/// decoder start token, then for Whisper its language, task and timestamp tokens or a previous
+/// context). The prompt runs through the decoder in one call, then one token per step, as in
+/// [`generate_seq2seq`]. `max_new_tokens` counts after the prompt, `max_length` includes it.
+/// Each returned row starts with its prompt ([`GenerateOutput::prompt_len`] is its length).
+pub fn generate_seq2seq_from<M: ForSeq2SeqLm + ?Sized>(
+    model: &M,
+    encoder: &EncoderOutput,
+    decoder_prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+    options: GenerateOptions<'_>,
+) -> Result<GenerateOutput> {
+    config.validate()?;
+    let batch = decoder_prompts.len();
+    let prompt_len = decoder_prompts.first().map_or(0, Vec::len);
+    if batch == 0 || prompt_len == 0 || decoder_prompts.iter().any(|p| p.len() != prompt_len) {
+        return Err(Error::input(
+            "the decoder prompts must be equally long, with at least one token (the decoder start token) each",
+        ));
+    }
+    let encoder_rows = encoder.last_hidden_state.dim(0)?;
+    if encoder_rows != batch {
+        return Err(Error::input(format!(
+            "the encoder output has {encoder_rows} rows for {batch} decoder prompts: give one prompt per input"
+        )));
+    }
+    let eos = config.eos_token_id.clone().unwrap_or_default();
+    let beam = BeamSettings::from_config(config, &eos)?;
+    // Each input runs `num_beams` rows, or `num_return_sequences` samples (`expand_size`).
+    let expand = beam.as_ref().map_or(config.num_return_sequences.unwrap_or(1), |b| b.num_beams);
     let max_length = match (config.max_new_tokens, config.max_length) {
-        (Some(n), _) => 1 + n,
+        (Some(n), _) => prompt_len + n,
         (None, Some(max)) => max,
         (None, None) => defaults::MAX_LENGTH,
     };
-    if max_length <= 1 {
+    if max_length <= prompt_len {
         return Err(Error::input(format!(
-            "`max_length` is {max_length}: the decoder start token leaves nothing to generate; set `max_new_tokens`"
+            "`max_length` is {max_length}: the decoder prompt of {prompt_len} token(s) leaves nothing to generate; \
+             set `max_new_tokens`"
         )));
     }
     if let Some(max) = model.max_target_positions().filter(|max| max_length > *max) {
         return Err(Error::SequenceTooLong { len: max_length, max });
     }
     let min_length = match config.min_new_tokens {
-        Some(n) => 1 + n,
+        Some(n) => prompt_len + n,
         None => config.min_length.unwrap_or(0),
     };
     let rows = batch * expand;
-    let info = PromptInfo { prompt_len: 1, padding: vec![0; rows], eos_token_ids: eos, min_length };
+    let info = PromptInfo { prompt_len, padding: vec![0; rows], eos_token_ids: eos, min_length };
     let mut rules = StepRules::new(config, &info, max_length, options)?;
-    let encoder = model.encode(inputs)?;
     let mut decoder = Decoder {
         model,
         device: model.device().clone(),
-        encoder: expand_rows(&encoder, expand)?,
+        encoder: expand_rows(encoder, expand)?,
         cache: Seq2SeqCache::new(),
     };
-    let output = match beam {
+    match beam {
         None => {
             let pad = config.pad_token_id.or_else(|| rules.eos.first().copied());
             let selector =
                 if config.sampling() { TokenSelector::sampling(rows, config.seed) } else { TokenSelector::Greedy };
-            sample(&mut decoder, &mut rules, rows, start, pad, selector)
+            let prompts: Vec<Vec<u32>> =
+                decoder_prompts.iter().flat_map(|p| std::iter::repeat_n(p.clone(), expand)).collect();
+            sample(&mut decoder, &mut rules, prompts, pad, selector)
         }
-        Some(beam) => beam_search(&mut decoder, &mut rules, &vec![vec![start]; batch], &vec![0; batch], &beam),
-    }?;
-    log_generation("seq2seq", batch * source_len, &output, started);
-    Ok(output)
+        Some(beam) => beam_search(&mut decoder, &mut rules, decoder_prompts, &vec![0; batch], &beam),
+    }
 }
 
 /// The encoder output with each row repeated `times` times in a row (`repeat_interleave`).
@@ -135,10 +171,19 @@ struct Decoder<'a, M: ForSeq2SeqLm + ?Sized> {
 }
 
 impl<M: ForSeq2SeqLm + ?Sized> BeamModel for Decoder<'_, M> {
-    /// Decode the newest token of each row (the cache holds the others).
+    /// Decode the newest token of each row (the cache holds the others); the first call
+    /// decodes the whole (equally long) decoder prompts.
     fn next_logits(&mut self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let last: Vec<u32> = rows.iter().map(|r| r.last().copied().unwrap_or(0)).collect();
-        let ids = Tensor::from_vec(last, (rows.len(), 1), &self.device)?;
+        let width = if self.cache.seq_len() == 0 { rows.first().map_or(1, |r| r.len()) } else { 1 };
+        let mut last = Vec::with_capacity(rows.len() * width);
+        for r in rows {
+            let tail = r.get(r.len().saturating_sub(width)..).unwrap_or_default();
+            if tail.len() != width {
+                return Err(Error::input("the decoder prompts must be equally long"));
+            }
+            last.extend_from_slice(tail);
+        }
+        let ids = Tensor::from_vec(last, (rows.len(), width), &self.device)?;
         let logits = self.model.decode(&ids, &self.encoder, &mut self.cache)?;
         last_logits(&logits, rows.len(), "decoder")
     }
@@ -148,17 +193,17 @@ impl<M: ForSeq2SeqLm + ?Sized> BeamModel for Decoder<'_, M> {
     }
 }
 
-/// Greedy decoding or sampling (`_sample`) of `rows` rows from the decoder start token.
+/// Greedy decoding or sampling (`_sample`) from the decoder prompt of each row.
 fn sample<M: ForSeq2SeqLm + ?Sized>(
     decoder: &mut Decoder<'_, M>,
     rules: &mut StepRules<'_>,
-    rows: usize,
-    start: u32,
+    mut sequences: Vec<Vec<u32>>,
     pad: Option<u32>,
     mut selector: TokenSelector,
 ) -> Result<GenerateOutput> {
+    let rows = sequences.len();
+    let prompt_len = sequences.first().map_or(0, Vec::len);
     let pad_fill = if rules.eos.is_empty() { None } else { pad };
-    let mut sequences = vec![vec![start]; rows];
     let mut finish: Vec<Option<FinishReason>> = vec![None; rows];
     let mut generated = vec![0; rows];
     while finish.iter().any(Option::is_none) {
@@ -193,7 +238,7 @@ fn sample<M: ForSeq2SeqLm + ?Sized>(
     }
     Ok(GenerateOutput {
         sequences,
-        prompt_len: 1,
+        prompt_len,
         num_generated: generated,
         finish_reasons: finish.into_iter().map(|f| f.unwrap_or(FinishReason::Cancelled)).collect(),
         sequences_scores: None,
@@ -282,6 +327,6 @@ mod tests {
         assert!(run(&too_many, 1).unwrap_err().to_string().contains("num_return_sequences"));
         let empty = ModelInputs::new(Tensor::zeros((1, 0), DType::U32, &Device::Cpu).unwrap());
         let err = generate_seq2seq(&Toy, &empty, &GenerationConfig::new(), GenerateOptions::new()).unwrap_err();
-        assert!(err.to_string().contains("no tokens"), "{err}");
+        assert!(err.to_string().contains("is empty"), "{err}");
     }
 }
