@@ -106,6 +106,9 @@ fn whisper_transcriptions_equal_python() {
     let chunked = AsrOptions { chunk_length_s: Some(0.5), ..Default::default() };
     let err = asr.call_with(root().join(ASR).join("yes.wav"), &chunked).unwrap_err().to_string();
     assert!(err.contains("long-form"), "{err}");
+    // Long-form needs timestamps, as in transformers.
+    let err = asr.call(root().join(ASR).join("hello.wav")).unwrap_err().to_string();
+    assert!(err.contains("long-form") && err.contains("timestamps"), "{err}");
     let chars = AsrOptions { return_timestamps: Some(ReturnTimestamps::Char), ..Default::default() };
     assert!(asr.call_with(root().join(ASR).join("yes.wav"), &chars).is_err());
     println!("automatic-speech-recognition (Whisper): {} cases equal Python's", cases.len());

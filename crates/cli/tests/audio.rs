@@ -146,8 +146,7 @@ fn whisper_json_equals_python() {
         assert_eq!(got[0].get("chunks").map(Value::as_array), want.get("chunks").map(Value::as_array), "{case}");
     }
     let clip = format!("{ASR}/yes.wav");
-    let (code, stderr) =
-        failure(autocandle(&cache).args(["asr", "--model", WHISPER, "--chunk-length-s", "5", &clip]));
+    let (code, stderr) = failure(autocandle(&cache).args(["asr", "--model", WHISPER, "--chunk-length-s", "5", &clip]));
     assert_eq!(code, 1);
     assert!(stderr.contains("long-form") || stderr.contains("30 s"), "{stderr}");
 }

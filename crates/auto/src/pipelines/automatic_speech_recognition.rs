@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::AudioInput;
 use crate::audio::{AudioFeatureOptions, AudioFeatures, AudioPadding, AutoFeatureExtractor, FeatureExtractor};
-use crate::Wav2Vec2CtcTokenizer;
 use crate::whisper::{whisper_generate, WhisperGenerateOptions, WhisperGenerationConfig};
+use crate::Wav2Vec2CtcTokenizer;
 use crate::{AutoConfig, AutoModelForCTC, AutoModelForSpeechSeq2Seq, AutoTokenizer, PreTrainedTokenizer};
 
 /// Which timestamps [`AutomaticSpeechRecognitionPipeline::call_with`] returns in
@@ -42,9 +42,18 @@ pub struct AsrOptions {
     pub language: Option<String>,
     /// Whisper: `"transcribe"` (default) or `"translate"` (to English).
     pub task: Option<String>,
-    /// Whisper: the most tokens to generate per 30 s window (default: the generation config's).
+    /// Whisper: the most tokens to generate per 30 s window (default: the generation config's
+    /// `max_new_tokens` or `max_length`, else 256 as `transformers`' pipeline).
     pub max_new_tokens: Option<usize>,
+    /// Whisper: beams of the beam search (default: the generation config's `num_beams`, else 5
+    /// as `transformers`' pipeline, following OpenAI's Whisper; 1 decodes greedily).
+    pub num_beams: Option<usize>,
 }
+
+/// `transformers`' ASR pipeline default `num_beams` (`_default_generation_config`).
+const DEFAULT_NUM_BEAMS: usize = 5;
+/// `transformers`' ASR pipeline default `max_new_tokens`.
+const DEFAULT_MAX_NEW_TOKENS: usize = 256;
 
 /// A span of the transcription with its time in seconds (`{"text", "timestamp"}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -362,19 +371,43 @@ impl AutomaticSpeechRecognitionPipeline {
         } else {
             AudioFeatureOptions { return_attention_mask: Some(true), ..Default::default() }
         };
-        let features = self.features(samples, &features_opts)?.to_device(&self.device)?;
-        let return_timestamps = opts.return_timestamps == Some(ReturnTimestamps::Segments);
+        let inputs = self.features(samples, &features_opts)?.to_model_inputs().to_device(&self.device)?;
+        // The generation config's `return_timestamps` turns them on too (`_sanitize_parameters`).
+        let return_timestamps = opts.return_timestamps == Some(ReturnTimestamps::Segments)
+            || parts.generation.return_timestamps == Some(true);
+        if samples.len() > parts.n_samples && !return_timestamps {
+            // `_set_return_timestamps` of `transformers`' Whisper generation.
+            return Err(Error::input(format!(
+                "the audio is longer than Whisper's {} s window, which needs long-form transcription, and long-form \
+                 transcription predicts timestamp tokens: ask for segment timestamps (return_timestamps, \
+                 `--return-timestamps`), or give at most {} s of audio",
+                parts.n_samples as f64 / f64::from(self.sampling_rate()),
+                parts.n_samples as f64 / f64::from(self.sampling_rate()),
+            )));
+        }
         let mut gen_opts = WhisperGenerateOptions {
             language: opts.language.clone(),
             task: opts.task.clone(),
-            return_timestamps,
+            return_timestamps: return_timestamps.then_some(true),
             ..Default::default()
         };
+        // The pipeline's generation defaults (`_default_generation_config`: 5 beams, 256 new
+        // tokens) for what the checkpoint's generation config leaves at `generate`'s defaults.
+        let checkpoint = &parts.generation.generation;
+        if matches!(checkpoint.num_beams, None | Some(1)) {
+            gen_opts.generation.num_beams = Some(DEFAULT_NUM_BEAMS);
+        }
+        if checkpoint.max_new_tokens.is_none() && matches!(checkpoint.max_length, None | Some(20)) {
+            gen_opts.generation.max_new_tokens = Some(DEFAULT_MAX_NEW_TOKENS);
+        }
+        if let Some(num_beams) = opts.num_beams {
+            gen_opts.generation.num_beams = Some(num_beams.max(1));
+        }
         if let Some(max_new_tokens) = opts.max_new_tokens {
             gen_opts.generation.max_new_tokens = Some(max_new_tokens);
         }
         progress(0, 1);
-        let transcriptions = whisper_generate(parts.model.as_ref(), &parts.generation, &features, &gen_opts)?;
+        let transcriptions = whisper_generate(parts.model.as_ref(), &parts.generation, &inputs, &gen_opts)?;
         progress(1, 1);
         let tokens = transcriptions
             .into_iter()

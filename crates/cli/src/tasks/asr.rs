@@ -42,6 +42,10 @@ pub struct Asr {
     /// Whisper: the most tokens generated per 30 s window [default: the generation config's]
     #[arg(long, value_name = "N")]
     pub max_new_tokens: Option<usize>,
+    /// Whisper: beams of the beam search; 1 decodes greedily [default: the generation
+    /// config's, else 5 as transformers' pipeline]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub num_beams: Option<u64>,
     #[command(flatten)]
     pub inputs: InputArgs,
 }
@@ -102,6 +106,7 @@ impl Asr {
                 WhisperTask::Translate => "translate".to_owned(),
             }),
             max_new_tokens: self.max_new_tokens,
+            num_beams: self.num_beams.map(|n| n as usize),
         }
     }
 }
