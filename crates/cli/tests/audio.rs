@@ -59,7 +59,7 @@ fn asr_flags(kwargs: &Value) -> Vec<String> {
         _ => {}
     }
     if let Some(kind) = kwargs["return_timestamps"].as_str() {
-        flags.extend(["--return-timestamps".to_owned(), kind.to_owned()]);
+        flags.push(format!("--return-timestamps={kind}"));
     }
     flags
 }
@@ -107,7 +107,7 @@ fn asr_takes_several_files_and_prints_timestamps() {
     assert_eq!(got[1]["text"], want.iter().find(|c| c["inputs"] == clips[1].as_str()).unwrap()["output"]["text"]);
     // Human output: the file, its text, then `start-end  word` lines.
     let out = autocandle(&cache)
-        .args(["automatic-speech-recognition", "--model", ASR, "--return-timestamps", "word", &clips[1]])
+        .args(["automatic-speech-recognition", "--model", ASR, "--return-timestamps=word", &clips[1]])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -116,9 +116,9 @@ fn asr_takes_several_files_and_prints_timestamps() {
     assert_eq!(lines[0], clips[1]);
     assert!(lines.len() > 3 && lines[2].trim_start().starts_with("0.") && lines[2].contains('-'), "{stdout}");
     // `--return-timestamps` alone is word timestamps for a CTC model.
-    let alone = json_of(autocandle(&cache).args(["--json", "asr", "--model", ASR, &clips[1], "--return-timestamps"]));
+    let alone = json_of(autocandle(&cache).args(["--json", "asr", "--model", ASR, "--return-timestamps", &clips[1]]));
     let word =
-        json_of(autocandle(&cache).args(["--json", "asr", "--model", ASR, "--return-timestamps", "word", &clips[1]]));
+        json_of(autocandle(&cache).args(["--json", "asr", "--model", ASR, "--return-timestamps=word", &clips[1]]));
     assert_eq!(alone, word);
 }
 
@@ -130,7 +130,8 @@ fn whisper_json_equals_python() {
     for case in &cases {
         let kwargs = &case["kwargs"];
         let mut cmd = autocandle(&cache);
-        cmd.args(["--json", "automatic-speech-recognition", "--model", WHISPER]);
+        // The file first (any order works: the value of `--return-timestamps` needs `=`).
+        cmd.args(["--json", "automatic-speech-recognition", "--model", WHISPER, case["inputs"].as_str().unwrap()]);
         if kwargs["return_timestamps"] == true {
             cmd.arg("--return-timestamps");
         }
@@ -140,7 +141,7 @@ fn whisper_json_equals_python() {
         if let Some(task) = kwargs["generate_kwargs"]["task"].as_str() {
             cmd.args(["--task", task]);
         }
-        let got = json_of(cmd.arg(case["inputs"].as_str().unwrap()));
+        let got = json_of(&mut cmd);
         let want = &case["output"];
         assert_eq!(got[0]["text"], want["text"], "{case}");
         assert_eq!(got[0].get("chunks").map(Value::as_array), want.get("chunks").map(Value::as_array), "{case}");
@@ -203,7 +204,7 @@ fn bad_files_and_options_are_short_errors() {
     let (code, _) = failure(autocandle(&cache).args(["asr", "--model", ASR, "--chunk-length-s", "-3", &clip]));
     assert_eq!(code, 2);
     let (code, stderr) =
-        failure(autocandle(&cache).args(["asr", "--model", ASR, "--return-timestamps", "segment", &clip]));
+        failure(autocandle(&cache).args(["asr", "--model", ASR, "--return-timestamps=segment", &clip]));
     assert_eq!(code, 1);
     assert!(stderr.contains("word"), "{stderr}");
 }

@@ -28,9 +28,16 @@ pub struct Asr {
     /// Whisper: transcribe, or translate to English [default: transcribe]
     #[arg(long, value_enum, value_name = "TASK")]
     pub task: Option<WhisperTask>,
-    /// Return timestamps: `char` or `word` (CTC models), `segment` (Whisper); alone, the
-    /// model's kind: `word` for CTC, `segment` for Whisper
-    #[arg(long, value_enum, value_name = "KIND", num_args = 0..=1, default_missing_value = "auto")]
+    /// Return timestamps: `--return-timestamps=char` or `=word` (CTC models), `=segment`
+    /// (Whisper); alone, the model's kind: word for CTC, segment for Whisper
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "auto"
+    )]
     pub return_timestamps: Option<TimestampKind>,
     /// CTC models: transcribe in chunks of this many seconds (for long files)
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
