@@ -25,7 +25,8 @@ usage: cargo xtask bench [options]
   --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
-                       modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16
+                       modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16,
+                       whisper-features-30s, whisper-features-8x30s
                        (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
@@ -88,6 +89,9 @@ pub(crate) enum ModelKind {
     ModernBertBase,
     /// The random-weight DeBERTa-v3-base shape of `crates/bench/prepare.py`.
     DebertaV3Base,
+    /// No model: the whisper-tiny `preprocessor_config.json` of
+    /// `tests/fixtures/feature-extractors/whisper-default`.
+    WhisperFeatures,
 }
 
 impl ModelKind {
@@ -100,7 +104,7 @@ impl ModelKind {
             Self::Qwen3Moe(name) => Some(name),
             Self::ModernBertBase => Some("modernbert-base"),
             Self::DebertaV3Base => Some("deberta-v3-base"),
-            Self::MiniLm | Self::Gguf(_) => None,
+            Self::MiniLm | Self::Gguf(_) | Self::WhisperFeatures => None,
         }
     }
 }
@@ -352,6 +356,27 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
+    // (m) WhisperFeatureExtractor (whisper-tiny's config: 80 mel bins, n_fft 400, hop 160) on
+    // 30 s of 16 kHz audio, against transformers' numpy extractor (its CPU path without torch;
+    // the PyTorch side also reports its torch.stft path as `torch_ms`).
+    Scenario {
+        name: "whisper-features-30s",
+        title: "(m) WhisperFeatureExtractor, 30 s of audio",
+        model: ModelKind::WhisperFeatures,
+        sides: OURS_AND_PYTORCH,
+        warmup: 2,
+        iters: 10,
+        metrics: &[lower("ms", "ms")],
+    },
+    Scenario {
+        name: "whisper-features-8x30s",
+        title: "(m) WhisperFeatureExtractor, batch of 8 x 30 s",
+        model: ModelKind::WhisperFeatures,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -475,6 +500,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::Qwen3Moe(name) => models.join(name),
             ModelKind::ModernBertBase => models.join("modernbert-base"),
             ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
+            ModelKind::WhisperFeatures => root.join("tests/fixtures/feature-extractors/whisper-default"),
         }
     };
 

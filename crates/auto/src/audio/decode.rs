@@ -40,15 +40,27 @@ impl DecodedAudio {
         self.len() as f64 / f64::from(self.sampling_rate.max(1))
     }
 
-    /// The channels mixed to mono: the mean of the channels, as ffmpeg's `-ac 1` does.
+    /// The channels mixed to mono: their mean.
     pub fn to_mono(&self) -> Vec<f32> {
+        self.mix(1.0 / self.channels.len().max(1) as f32)
+    }
+
+    /// The channels mixed to mono as `ffmpeg -ac 1` (and so `transformers`' `ffmpeg_read`) does
+    /// it: stereo is `(left + right) / sqrt(2)` (ffmpeg's -3 dB centre level, 3 dB louder than
+    /// the mean), other layouts the mean.
+    pub fn to_mono_ffmpeg(&self) -> Vec<f32> {
+        if self.channels.len() == 2 {
+            self.mix(std::f32::consts::FRAC_1_SQRT_2)
+        } else {
+            self.to_mono()
+        }
+    }
+
+    fn mix(&self, gain: f32) -> Vec<f32> {
         match self.channels.as_slice() {
             [] => Vec::new(),
             [one] => one.clone(),
-            many => {
-                let scale = 1.0 / many.len() as f32;
-                (0..self.len()).map(|i| many.iter().map(|c| c[i]).sum::<f32>() * scale).collect()
-            }
+            many => (0..self.len()).map(|i| many.iter().map(|c| c[i]).sum::<f32>() * gain).collect(),
         }
     }
 }
@@ -71,7 +83,10 @@ impl Default for AudioLoadOptions {
 }
 
 /// Decode an audio file (WAV, FLAC, MP3, Ogg/Vorbis), mix it to mono and resample it to
-/// `sampling_rate` Hz: what `transformers`' pipelines get from `ffmpeg -ac 1 -ar RATE`.
+/// `sampling_rate` Hz: what `transformers`' pipelines get from `ffmpeg -ac 1 -ar RATE`
+/// (`ffmpeg_read`): ffmpeg's stereo downmix ([`DecodedAudio::to_mono_ffmpeg`]) and a resampler
+/// with ffmpeg's filter settings ([`resample`]). A 16 kHz 16-bit WAV comes out exactly as
+/// ffmpeg gives it (`sample / 32768`).
 pub fn load_audio(path: impl AsRef<Path>, sampling_rate: u32) -> Result<Vec<f32>> {
     load_audio_with(path, sampling_rate, &AudioLoadOptions::default())
 }
@@ -80,7 +95,7 @@ pub fn load_audio(path: impl AsRef<Path>, sampling_rate: u32) -> Result<Vec<f32>
 pub fn load_audio_with(path: impl AsRef<Path>, sampling_rate: u32, opts: &AudioLoadOptions) -> Result<Vec<f32>> {
     check_rate(sampling_rate, "the target rate")?;
     let decoded = decode_audio_with(path, opts)?;
-    resample(&decoded.to_mono(), decoded.sampling_rate, sampling_rate)
+    resample(&decoded.to_mono_ffmpeg(), decoded.sampling_rate, sampling_rate)
 }
 
 /// Decode an audio file (WAV, FLAC, MP3, Ogg/Vorbis) to its channels at its own rate.
@@ -103,7 +118,12 @@ pub fn decode_audio_with(path: impl AsRef<Path>, opts: &AudioLoadOptions) -> Res
         hint.with_extension(ext);
     }
     let probed = symphonia::default::get_probe()
-        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        .format(
+            &hint,
+            stream,
+            &FormatOptions { enable_gapless: true, ..Default::default() },
+            &MetadataOptions::default(),
+        )
         .map_err(not_audio)?;
     let mut format = probed.format;
     let track = format

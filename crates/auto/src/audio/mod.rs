@@ -130,9 +130,15 @@ impl AudioFeatures {
     /// The features as model inputs (`input_features` or `input_values`, and `attention_mask`).
     pub fn to_model_inputs(&self) -> ModelInputs {
         let mut inputs = ModelInputs::default();
-        inputs.input_features = self.input_features.clone();
-        inputs.input_values = self.input_values.clone();
-        inputs.attention_mask = self.attention_mask.clone();
+        if let Some(features) = &self.input_features {
+            inputs = inputs.with_input_features(features.clone());
+        }
+        if let Some(values) = &self.input_values {
+            inputs = inputs.with_input_values(values.clone());
+        }
+        if let Some(mask) = &self.attention_mask {
+            inputs = inputs.with_attention_mask(mask.clone());
+        }
         inputs
     }
 
@@ -418,11 +424,12 @@ pub(crate) fn normalize(clip: &mut [f32], len: usize, padding_value: f32) {
     if n == 0 {
         return;
     }
-    let mean = clip[..n].iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
-    let var = clip[..n].iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n as f64;
-    let scale = 1.0 / (var + 1e-7).sqrt();
+    // numpy works in f32: the mean and variance rounded to f32, then f32 element-wise arithmetic.
+    let mean = (clip[..n].iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64) as f32;
+    let var = (clip[..n].iter().map(|&x| f64::from(x - mean).powi(2)).sum::<f64>() / n as f64) as f32;
+    let denom = (var + 1e-7).sqrt();
     for x in clip[..n].iter_mut() {
-        *x = ((f64::from(*x) - mean) * scale) as f32;
+        *x = (*x - mean) / denom;
     }
     for x in clip[n..].iter_mut() {
         *x = padding_value;
