@@ -4409,7 +4409,7 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         feature: Some("wav2vec2"),
         tasks: &[
             TaskClass { task: Task::Base, class_name: "Wav2Vec2Model", implemented: true },
-            TaskClass { task: Task::PreTraining, class_name: "Wav2Vec2ForPreTraining", implemented: false },
+            TaskClass { task: Task::PreTraining, class_name: "Wav2Vec2ForPreTraining", implemented: true },
             TaskClass { task: Task::MaskedLm, class_name: "Wav2Vec2ForMaskedLM", implemented: false },
             TaskClass { task: Task::Ctc, class_name: "Wav2Vec2ForCTC", implemented: true },
             TaskClass {

@@ -148,6 +148,7 @@ impl Data2VecAudioConfig {
             output_hidden_size: self.output_hidden_size,
             adapter_attn_dim: None,
             labels: self.labels.clone(),
+            ..Wav2Vec2Config::default()
         }
     }
 

@@ -74,6 +74,14 @@ pub struct Wav2Vec2Config {
     pub tdnn_dilation: Vec<usize>,
     /// Width of the x-vector embeddings.
     pub xvector_output_dim: usize,
+    /// Codebooks of the pretraining quantizer.
+    pub num_codevector_groups: usize,
+    /// Entries of each codebook of the pretraining quantizer.
+    pub num_codevectors_per_group: usize,
+    /// Width of the quantized vectors (all groups together).
+    pub codevector_dim: usize,
+    /// Width the pretraining head projects the hidden and the quantized states to.
+    pub proj_codevector_dim: usize,
     /// Padding token of the CTC vocabulary (the blank).
     pub pad_token_id: Option<i64>,
     /// Whether a convolutional adapter follows the encoder (wav2vec2 as a speech encoder for
@@ -121,6 +129,10 @@ impl Default for Wav2Vec2Config {
             tdnn_kernel: vec![5, 3, 3, 1, 1],
             tdnn_dilation: vec![1, 2, 3, 1, 1],
             xvector_output_dim: 512,
+            num_codevector_groups: 2,
+            num_codevectors_per_group: 320,
+            codevector_dim: 256,
+            proj_codevector_dim: 256,
             pad_token_id: Some(0),
             add_adapter: false,
             adapter_kernel_size: 3,

@@ -144,7 +144,7 @@ impl PositionalConvEmbedding {
             }
             x = self.activation.forward(&x)?;
         }
-        Ok(x.transpose(1, 2)?)
+        Ok(x.transpose(1, 2)?.contiguous()?)
     }
 }
 
@@ -422,6 +422,6 @@ impl Adapter {
             let half = y.dim(1)? / 2;
             x = (y.narrow(1, 0, half)? * candle_nn::ops::sigmoid(&y.narrow(1, half, half)?)?)?;
         }
-        Ok(x.transpose(1, 2)?)
+        Ok(x.transpose(1, 2)?.contiguous()?)
     }
 }

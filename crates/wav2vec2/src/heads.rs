@@ -215,7 +215,7 @@ impl TdnnLayer {
     /// `[batch, frames, in]` -> `[batch, frames', out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = conv1d(&x.transpose(1, 2)?, &self.weight, Some(&self.bias), 0, 1, self.dilation, 1)?;
-        Ok(y.transpose(1, 2)?.relu()?)
+        Ok(y.transpose(1, 2)?.relu()?.contiguous()?)
     }
 }
 

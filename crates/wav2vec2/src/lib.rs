@@ -1,5 +1,5 @@
 //! wav2vec2 for autocandle, after `transformers`' `modeling_wav2vec2` (5.25): [`Wav2Vec2Config`],
-//! [`Wav2Vec2Model`] and the heads [`Wav2Vec2ForCtc`], [`Wav2Vec2ForSequenceClassification`],
+//! [`Wav2Vec2Model`] and the heads [`Wav2Vec2ForPreTraining`] (at inference), [`Wav2Vec2ForCtc`], [`Wav2Vec2ForSequenceClassification`],
 //! [`Wav2Vec2ForAudioFrameClassification`] and [`Wav2Vec2ForXVector`].
 //!
 //! The building blocks are public so that HuBERT, Data2VecAudio, WavLM and kin reuse them:
@@ -25,6 +25,7 @@ mod encoder;
 mod feature;
 mod heads;
 mod model;
+mod pretraining;
 
 pub use config::{FeatExtractNorm, Wav2Vec2Config};
 pub use encoder::{
@@ -39,6 +40,7 @@ pub use heads::{
     AudioHead, CtcHead, FrameClassificationHead, LayerWeights, SequenceClassificationHead, TdnnLayer, XVectorHead,
 };
 pub use model::{AudioBackbone, AudioEncoderOutput, Wav2Vec2Model, Wav2Vec2Variant};
+pub use pretraining::{GumbelVectorQuantizer, Wav2Vec2ForPreTraining};
 
 audio_heads! {
     backbone: Wav2Vec2Model, config: Wav2Vec2Config, prefix: "wav2vec2";

@@ -143,7 +143,9 @@ impl Wav2Vec2Model {
     ) -> Result<AudioEncoderOutput> {
         check_audio_inputs(&self.config, input_values, attention_mask)?;
         let input_values = input_values.to_device(&self.device)?.to_dtype(self.dtype)?;
-        let features = self.feature_extractor.forward(&input_values)?.transpose(1, 2)?;
+        // Contiguous: candle's batched matmul mis-reads a transposed `[batch, frames, channels]`
+        // left operand (the projection's linear layer falls back to it).
+        let features = self.feature_extractor.forward(&input_values)?.transpose(1, 2)?.contiguous()?;
         let frames = features.dim(1)?;
         let frame_mask = match attention_mask {
             Some(mask) => {
