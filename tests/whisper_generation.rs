@@ -2,6 +2,8 @@
 //! timestamp segments and long-form windows on a toy speech model, and exact parity with
 //! `transformers`' `generate` on the `tests/fixtures/whisper-generation` models.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -50,15 +52,15 @@ fn next_logits(last: u32, french: bool) -> [f32; VOCAB] {
         }
         EN | FR | TRANSLATE | TRANSCRIBE | NOTS => l[1] = 4.0,
         1 | 2 => l[last as usize + 1] = 4.0,
-        // After text 3: a timestamp (<|0.08|>) or EOS without timestamps.
+        // After text 3: the timestamp <|0.08|>; after it EOS, after others text 1.
         3 => {
             l[EOS as usize] = 2.0;
             l[(TS + 4) as usize] = 3.0;
         }
+        t if t == TS + 4 => l[EOS as usize] = 3.0,
         t if t >= TS => {
             l[EOS as usize] = 2.0;
-            l[1] = 1.0;
-            l[(TS + 4) as usize] = 1.5;
+            l[1] = 3.0;
         }
         _ => l[EOS as usize] = 4.0,
     }
@@ -100,7 +102,11 @@ impl ForSpeechSeq2Seq for Toy {}
 
 fn toy_config() -> WhisperGenerationConfig {
     let mut c = WhisperGenerationConfig {
-        generation: GenerationConfig::new().eos_token_id(EOS).pad_token_id(EOS).decoder_start_token_id(SOT).max_length(10),
+        generation: GenerationConfig::new()
+            .eos_token_id(EOS)
+            .pad_token_id(EOS)
+            .decoder_start_token_id(SOT)
+            .max_length(10),
         is_multilingual: Some(true),
         no_timestamps_token_id: Some(NOTS),
         prev_sot_token_id: Some(PREV),
@@ -135,9 +141,11 @@ fn decoder_prompt_and_language_names() -> Result<()> {
         let out = whisper_generate(&Toy, &config, &inputs, &o)?;
         assert_eq!(out[0].init_tokens, [SOT, FR, TRANSCRIBE, NOTS], "{language}");
         assert_eq!(out[0].language, Some(FR));
-        assert_eq!(out[0].tokens, [1, 2, 3]);
+        // Without timestamps asked, timestamps are not suppressed: 1 2 3 <|0.08|>, one
+        // segment up to that timestamp.
+        assert_eq!(out[0].tokens, [1, 2, 3, TS + 4]);
         assert_eq!(out[0].segments.len(), 1);
-        assert_eq!((out[0].segments[0].start, out[0].segments[0].end), (0.0, 6.0 * 0.02));
+        assert_eq!((out[0].segments[0].start, out[0].segments[0].end), (0.0, 4.0 * 0.02));
     }
     let o = WhisperGenerateOptions { language: Some("en".into()), task: Some("translate".into()), ..opts() };
     assert_eq!(whisper_generate(&Toy, &config, &inputs, &o)?[0].init_tokens, [SOT, EN, TRANSLATE, NOTS]);
@@ -173,8 +181,8 @@ fn language_detection_per_row_and_batch_equals_single() -> Result<()> {
 fn timestamps_and_long_form_windows() -> Result<()> {
     let config = toy_config();
     let o = WhisperGenerateOptions { language: Some("en".into()), return_timestamps: Some(true), ..opts() };
-    // Short-form: <|0.00|> 1 2 3 <|0.08|> then EOS (the pair rule allows EOS after a lone
-    // timestamp at the end): one segment 0.00-0.08, single timestamp ending.
+    // Short-form: first a timestamp (<|0.00|>), then 1 2 3 <|0.08|> and EOS (allowed after a
+    // lone timestamp): one segment up to 0.08.
     let out = whisper_generate(&Toy, &config, &features(&[-1.0], 12), &o)?;
     assert_eq!(out[0].init_tokens, [SOT, EN, TRANSCRIBE]);
     assert_eq!(out[0].tokens, [TS, 1, 2, 3, TS + 4]);
@@ -201,7 +209,7 @@ fn prompt_ids_precede_the_decoder_prompt() -> Result<()> {
     let o = WhisperGenerateOptions { language: Some("en".into()), prompt_ids: Some(vec![PREV, 4, 4]), ..opts() };
     let out = whisper_generate(&Toy, &config, &features(&[-1.0], 12), &o)?;
     // The prompt is not part of the output; the decoder continues from <|notimestamps|>.
-    assert_eq!(out[0].tokens, [1, 2, 3]);
+    assert_eq!(out[0].tokens, [1, 2, 3, TS + 4]);
     Ok(())
 }
 
@@ -322,5 +330,33 @@ fn config_and_text() -> Result<()> {
     with_specials.extend(&ids);
     with_specials.extend([320, 300]);
     assert_eq!(autocandle::whisper::decode_text(&tok, &config, &with_specials)?, " the quick fox");
+    Ok(())
+}
+
+#[test]
+fn sampling_beams_and_returned_sequences() -> Result<()> {
+    let config = toy_config();
+    let inputs = features(&[-1.0], 12);
+    // `temperature` > 0 samples (seeded); the toy's distributions are peaked enough that the
+    // result is a valid transcription ending before `max_length`.
+    let o = WhisperGenerateOptions {
+        language: Some("en".into()),
+        temperature: Some(0.5),
+        generation: GenerationConfig::new().seed(7),
+        ..opts()
+    };
+    let out = whisper_generate(&Toy, &config, &inputs, &o)?;
+    assert_eq!(out.len(), 1);
+    assert!(!out[0].tokens.is_empty() && !out[0].tokens.contains(&EOS));
+    // Beam search, two sequences per input: each input row is repeated, as transformers does.
+    let o = WhisperGenerateOptions {
+        language: Some("en".into()),
+        generation: GenerationConfig::new().num_beams(2).num_return_sequences(2),
+        ..opts()
+    };
+    let out = whisper_generate(&Toy, &config, &inputs, &o)?;
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].tokens, [1, 2, 3, TS + 4]);
+    assert_eq!(out[0], out[1]);
     Ok(())
 }

@@ -157,7 +157,11 @@ pub use tokenizer::{AutoTokenizer, BatchEncoding, EncodeOptions, Padding, PreTra
 
 // Each enabled architecture crate, re-exported so that the linker keeps its registrations
 // (generated from manifests/).
+// `autocandle::whisper` is the Whisper generation module, which re-exports the `whisper`
+// architecture crate that the generated `architectures` module would put there.
+#[allow(unused_imports)]
 mod architectures;
+#[allow(unused_imports)]
 pub use architectures::*;
 
 /// The examples of this crate's `README.md` (its crates.io page), compiled as doc-tests.

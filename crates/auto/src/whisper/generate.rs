@@ -299,7 +299,7 @@ pub fn whisper_generate(
                     segment_input(&features, source[i], seek[i], snf, nsf)
                 })
                 .collect::<Result<_>>()?;
-            let window = Tensor::cat(&window, 0)?.to_device(&device)?;
+            let window = Tensor::cat(&window, 0)?.to_device(&device)?.to_dtype(model.dtype())?;
             let encoder = model.encode(&ModelInputs::from_input_features(window))?;
             let group_prompts: Vec<Vec<u32>> = ks.iter().map(|&k| prompts[k].clone()).collect();
             let options = window_processors(config, &gen, *len, return_timestamps, eos);
@@ -449,10 +449,11 @@ fn init_tokens(
             }
             if let Some(task) = &opts.task {
                 tokens.push(Some(config.task_token_id(task)?));
-            } else if language_given && !config.task_to_id.is_empty() {
-                if !tokens.iter().any(|t| t.is_some_and(|t| task_ids.contains(&t))) {
-                    tokens.push(Some(config.task_token_id("transcribe")?));
-                }
+            } else if language_given
+                && !config.task_to_id.is_empty()
+                && !tokens.iter().any(|t| t.is_some_and(|t| task_ids.contains(&t)))
+            {
+                tokens.push(Some(config.task_token_id("transcribe")?));
             }
             let last = tokens.last().copied().flatten();
             match config.no_timestamps_token_id {
@@ -480,7 +481,7 @@ pub(crate) fn detect_language(
     let (batch, _, frames) = features.dims3()?;
     let first = features.narrow(2, 0, frames.min(nsf))?;
     let first = if frames < nsf { first.pad_with_zeros(2, 0, nsf - frames)? } else { first };
-    let encoder = model.encode(&ModelInputs::from_input_features(first.to_device(device)?))?;
+    let encoder = model.encode(&ModelInputs::from_input_features(first.to_device(device)?.to_dtype(model.dtype())?))?;
     let ids = Tensor::from_vec(vec![start; batch], (batch, 1), device)?;
     let mut cache = autocandle_core::Seq2SeqCache::new();
     let logits = model.decode(&ids, &encoder, &mut cache)?;
@@ -577,8 +578,11 @@ mod tests {
         // Single timestamp ending: the whole window.
         let (segs, offset) = retrieve_segments(&[10, 1, 13, 13, 2, 15], 0.0, 10, 60, &opts);
         assert_eq!((segs.len(), offset), (2, 60));
-        // No timestamps: one segment over the window.
+        // No timestamps: one segment over the window, its end computed in f32 as transformers
+        // does: int(60 * 0.01 / 0.02) is 29 there (and int(3000 * 0.01 / 0.02) 1500).
         let (segs, offset) = retrieve_segments(&[1, 2], 0.0, 10, 60, &opts);
-        assert_eq!((segs[0].end, offset), (30.0 * 0.02, 60));
+        assert_eq!((segs[0].end, offset), (29.0 * 0.02, 60));
+        let (segs, _) = retrieve_segments(&[1, 2], 0.0, 10, 3000, &opts);
+        assert_eq!(segs[0].end, 1500.0 * 0.02);
     }
 }

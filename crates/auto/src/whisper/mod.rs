@@ -28,6 +28,12 @@ mod config;
 mod generate;
 mod processors;
 
+/// The Whisper architecture (`autocandle-whisper`: `WhisperConfig`, `WhisperModel`,
+/// `WhisperForConditionalGeneration`, ...), which the facade would otherwise export as
+/// `autocandle::whisper`.
+#[cfg(feature = "whisper")]
+pub use autocandle_whisper::*;
+
 pub use config::WhisperGenerationConfig;
 pub use generate::{whisper_generate, PromptCondition, WhisperGenerateOptions, WhisperSegment, WhisperTranscription};
 pub use processors::{SuppressTokens, SuppressTokensAtBegin, WhisperTimestamps};
