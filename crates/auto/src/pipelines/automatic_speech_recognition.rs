@@ -88,8 +88,15 @@ impl Transcription {
 
 /// The model behind the pipeline (`self.type` in `transformers`: `ctc` or `seq2seq_whisper`).
 enum Recognizer {
-    Ctc { model: Box<dyn ForCtc>, tokenizer: Wav2Vec2CtcTokenizer, align_to: usize },
+    Ctc(Box<CtcParts>),
     Whisper(Box<WhisperParts>),
+}
+
+struct CtcParts {
+    model: Box<dyn ForCtc>,
+    tokenizer: Wav2Vec2CtcTokenizer,
+    /// Samples per logit frame (`inputs_to_logits_ratio`).
+    align_to: usize,
 }
 
 struct WhisperParts {
@@ -105,7 +112,7 @@ struct WhisperParts {
 impl std::fmt::Debug for Recognizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Recognizer::Ctc { align_to, .. } => f.debug_struct("Ctc").field("align_to", align_to).finish(),
+            Recognizer::Ctc(parts) => f.debug_struct("Ctc").field("align_to", &parts.align_to).finish(),
             Recognizer::Whisper(parts) => f.debug_struct("Whisper").field("n_samples", &parts.n_samples).finish(),
         }
     }
@@ -177,11 +184,11 @@ impl AutomaticSpeechRecognitionPipeline {
                     n_samples: whisper.n_samples(),
                 }))
             } else {
-                Recognizer::Ctc {
+                Recognizer::Ctc(Box::new(CtcParts {
                     model: AutoModelForCTC::from_pretrained_with(model, opts)?.value,
                     tokenizer: Wav2Vec2CtcTokenizer::from_pretrained_with(model, opts)?,
                     align_to: inputs_to_logits_ratio(&config),
-                }
+                }))
             };
             Ok(Self { extractor, recognizer, device: opts.device.clone() })
         })
@@ -218,8 +225,8 @@ impl AutomaticSpeechRecognitionPipeline {
         let samples = audio.into().load(self.sampling_rate())?;
         self.check_options(opts)?;
         match &self.recognizer {
-            Recognizer::Ctc { model, tokenizer, align_to } => {
-                self.transcribe_ctc(model.as_ref(), tokenizer, *align_to, &samples, opts, progress)
+            Recognizer::Ctc(parts) => {
+                self.transcribe_ctc(parts.model.as_ref(), &parts.tokenizer, parts.align_to, &samples, opts, progress)
             }
             Recognizer::Whisper(parts) => self.transcribe_whisper(parts, &samples, opts, progress),
         }
