@@ -4,6 +4,8 @@
 //! against `transformers`' ffmpeg path; the CTC tokenizer against `Wav2Vec2CTCTokenizer`; the
 //! speech processors; and the errors on bad input.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

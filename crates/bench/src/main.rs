@@ -712,8 +712,9 @@ fn whisper_signal() -> Vec<f32> {
         .map(|i| {
             let t = i as f64 / 16_000.0;
             let tau = std::f64::consts::TAU;
-            (0.5 * (tau * 440.0 * t).sin() + 0.25 * (tau * 1234.5 * t).sin() + 0.1 * (tau * (200.0 * t + 50.0 * t * t)).sin())
-                as f32
+            (0.5 * (tau * 440.0 * t).sin()
+                + 0.25 * (tau * 1234.5 * t).sin()
+                + 0.1 * (tau * (200.0 * t + 50.0 * t * t)).sin()) as f32
         })
         .collect()
 }

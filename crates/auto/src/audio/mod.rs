@@ -380,7 +380,7 @@ pub(crate) fn plan_padding(
     class: &str,
 ) -> Result<PadPlan> {
     let round = |n: usize| match pad_to_multiple_of {
-        Some(m) if m > 0 && n % m != 0 => (n / m + 1) * m,
+        Some(m) if m > 0 && !n.is_multiple_of(m) => (n / m + 1) * m,
         _ => n,
     };
     if padding == AudioPadding::MaxLength && max_length.is_none() {

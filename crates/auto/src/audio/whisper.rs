@@ -167,22 +167,42 @@ impl WhisperFeatureExtractor {
         let frames = (padded_len - n_fft) / hop; // 1 + (padded - n_fft) / hop, less the dropped last frame
         let do_normalize = opts.do_normalize.unwrap_or(false);
         let mut out = vec![0f32; audio.len() * mels * frames];
-        let mut work = Work::new(&self.fft, n_fft, padded_len);
-        let mut noise = Noise::new(0x5eed_a11d);
-        for (b, clip) in audio.iter().enumerate() {
-            let real = plan.lengths[b];
-            let mut samples = vec![self.config.padding_value; len];
-            samples[..real].copy_from_slice(&clip[..real]);
-            if do_normalize {
-                normalize(&mut samples, real, self.config.padding_value);
+        // One clip per task; a batch spreads over the cores (each worker reuses its buffers).
+        let run = |clips: &mut dyn Iterator<Item = (usize, &mut [f32])>| -> Result<()> {
+            let mut work = Work::new(&self.fft, n_fft, padded_len);
+            let mut samples = vec![0f32; len];
+            for (b, out) in clips {
+                let real = plan.lengths[b];
+                samples[..real].copy_from_slice(&audio[b][..real]);
+                samples[real..].fill(self.config.padding_value);
+                if do_normalize {
+                    normalize(&mut samples, real, self.config.padding_value);
+                }
+                let mut noise = Noise::new(0x5eed_a11d ^ b as u64);
+                self.log_mel(&samples, frames, &mut work, &mut noise, out)?;
             }
-            self.log_mel(
-                &samples,
-                frames,
-                &mut work,
-                &mut noise,
-                &mut out[b * mels * frames..(b + 1) * mels * frames],
-            )?;
+            Ok(())
+        };
+        let workers = std::thread::available_parallelism().map_or(1, usize::from).min(audio.len());
+        if workers <= 1 {
+            run(&mut out.chunks_mut(mels * frames).enumerate())?;
+        } else {
+            let per = audio.len().div_ceil(workers);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = out
+                    .chunks_mut(mels * frames * per)
+                    .enumerate()
+                    .map(|(w, group)| {
+                        let run = &run;
+                        scope.spawn(move || {
+                            run(&mut group.chunks_mut(mels * frames).enumerate().map(|(i, o)| (w * per + i, o)))
+                        })
+                    })
+                    .collect();
+                handles.into_iter().try_for_each(|h| {
+                    h.join().map_err(|_| Error::input(format!("{CLASS}: a worker thread panicked")))?
+                })
+            })?;
         }
         let input_features = Tensor::from_vec(out, (audio.len(), mels, frames), &Device::Cpu)?;
         let attention_mask = if opts.return_attention_mask.unwrap_or(self.config.return_attention_mask) {
