@@ -316,6 +316,30 @@ def run(args) -> dict:
             out["load_ms"] = (loaded - start) * 1000.0
             out["first_output_ms"] = (first - start) * 1000.0
             out["weights_mib"] = round(weights_bytes(model_dir) / 2**20, 1)
+        elif args.scenario.startswith("whisper-features"):
+            import numpy as np
+            import transformers.models.whisper.feature_extraction_whisper as whisper_fe
+
+            batch = 8 if args.scenario.endswith("8x30s") else 1
+            t = np.arange(480_000, dtype=np.float64) / 16_000.0
+            tau = 2 * np.pi
+            signal = (0.5 * np.sin(tau * 440.0 * t) + 0.25 * np.sin(tau * 1234.5 * t)
+                      + 0.1 * np.sin(tau * (200.0 * t + 50.0 * t * t))).astype(np.float32)
+            extractor = transformers.WhisperFeatureExtractor.from_pretrained(model_dir)
+            clips = [signal] * batch
+            result = {}
+
+            def step():
+                result["f"] = extractor(clips, sampling_rate=16_000, return_tensors="np")["input_features"]
+
+            # The numpy extractor (transformers' path without torch) is the reference of the row.
+            whisper_fe.is_torch_available = lambda: False
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            out["checksum"] = float(np.abs(result["f"].astype(np.float64)).mean())
+            whisper_fe.is_torch_available = lambda: True
+            out["torch_ms"] = statistics.median(timed(step, 1, args.iters))
+            out["batch"] = batch
         else:
             raise SystemExit(f"unknown scenario `{args.scenario}` for the PyTorch side")
     out["peak_rss_mib"] = mib(status_kib("VmHWM"))

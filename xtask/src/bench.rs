@@ -26,7 +26,8 @@ usage: cargo xtask bench [options]
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
                        modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16,
-                       whisper-base-30s, wav2vec2-ctc (default: all of these), and the GGUF scenarios
+                       whisper-base-30s, wav2vec2-ctc, whisper-features-30s, whisper-features-8x30s
+                       (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
                        table goes to its own block of the output file)
@@ -92,6 +93,9 @@ pub(crate) enum ModelKind {
     WhisperBase,
     /// The random-weight wav2vec2-base shape (with its CTC head) of `crates/bench/prepare.py`.
     Wav2Vec2Base,
+    /// No model: the whisper-tiny `preprocessor_config.json` of
+    /// `tests/fixtures/feature-extractors/whisper-default`.
+    WhisperFeatures,
 }
 
 impl ModelKind {
@@ -106,7 +110,7 @@ impl ModelKind {
             Self::DebertaV3Base => Some("deberta-v3-base"),
             Self::WhisperBase => Some("whisper-base"),
             Self::Wav2Vec2Base => Some("wav2vec2-base"),
-            Self::MiniLm | Self::Gguf(_) => None,
+            Self::MiniLm | Self::Gguf(_) | Self::WhisperFeatures => None,
         }
     }
 }
@@ -381,6 +385,27 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
+    // (o) WhisperFeatureExtractor (whisper-tiny's config: 80 mel bins, n_fft 400, hop 160) on
+    // 30 s of 16 kHz audio, against transformers' numpy extractor (its CPU path without torch;
+    // the PyTorch side also reports its torch.stft path as `torch_ms`).
+    Scenario {
+        name: "whisper-features-30s",
+        title: "(o) WhisperFeatureExtractor, 30 s of audio",
+        model: ModelKind::WhisperFeatures,
+        sides: OURS_AND_PYTORCH,
+        warmup: 2,
+        iters: 10,
+        metrics: &[lower("ms", "ms")],
+    },
+    Scenario {
+        name: "whisper-features-8x30s",
+        title: "(o) WhisperFeatureExtractor, batch of 8 x 30 s",
+        model: ModelKind::WhisperFeatures,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
 ];
 
 #[derive(Debug)]
@@ -506,6 +531,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
             ModelKind::WhisperBase => models.join("whisper-base"),
             ModelKind::Wav2Vec2Base => models.join("wav2vec2-base"),
+            ModelKind::WhisperFeatures => root.join("tests/fixtures/feature-extractors/whisper-default"),
         }
     };
 

@@ -81,11 +81,13 @@
 
 #![warn(missing_docs)]
 
+pub mod audio;
 pub mod catalog;
 #[cfg(feature = "chat")]
 mod chat;
 mod config;
 mod cross_encoder;
+mod ctc_tokenizer;
 mod generation;
 mod gguf_tokenizer;
 #[cfg(feature = "image")]
@@ -93,7 +95,6 @@ mod image_processor;
 mod mappings;
 mod model;
 pub mod pipelines;
-#[cfg(feature = "image")]
 mod processor;
 mod sentence_transformer;
 mod tokenizer;
@@ -121,6 +122,9 @@ pub use autocandle_core::{LoadingReport, MismatchedKey};
 /// candle's tensor types, so users need no direct candle dependency.
 pub use candle_core::{DType, Device, Tensor};
 
+/// Audio feature extraction (`transformers`' `AutoFeatureExtractor`); decoding and
+/// resampling live in [`audio`].
+pub use audio::{AudioFeatureOptions, AudioFeatures, AudioPadding, AutoFeatureExtractor, FeatureExtractor};
 /// Text generation: the config, the decoding loop, logits processors and stopping criteria.
 pub use autocandle_generation::{
     generate_seq2seq, logits, EarlyStopping, FinishReason, GenerateOptions, GenerateOutput, GenerationConfig,
@@ -131,6 +135,7 @@ pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};
 pub use config::AutoConfig;
 /// sentence-transformers' reranker: text pairs scored by a sequence-classification model.
 pub use cross_encoder::{CrossEncoder, PredictOptions, Predictions, RankOptions, RankedDocument, ScoreActivation};
+pub use ctc_tokenizer::{CharOffset, CtcDecodeOptions, CtcDecoding, Wav2Vec2CtcTokenizer, WordOffset};
 pub use generation::{GenerationMixin, Seq2SeqGenerationMixin, TextStream, TextStreamer};
 #[cfg(feature = "image")]
 pub use image_processor::{
@@ -142,7 +147,6 @@ pub use image_processor::{
 pub use model::classes::*;
 pub use model::{TaskModel, AUTO_MODEL_CLASSES};
 pub use pipelines::{pipeline, pipeline_with, IntoPipelineTask, Pipeline, PipelineTask};
-#[cfg(feature = "image")]
 pub use processor::{AutoProcessor, Processor};
 /// sentence-transformers models: `modules.json`, prompts, similarity, Matryoshka.
 pub use sentence_transformer::{

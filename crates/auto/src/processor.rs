@@ -1,19 +1,43 @@
 //! `AutoProcessor`: the tokenizer and the image processor of a multimodal model together
-//! (`CLIPProcessor`, `SiglipProcessor`), after `transformers`' `ProcessorMixin`.
+//! (`CLIPProcessor`, `SiglipProcessor`), or the feature extractor and the tokenizer of a speech
+//! model (`WhisperProcessor`, `Wav2Vec2Processor`), after `transformers`' `ProcessorMixin`.
 
 use serde_json::Value;
 
 use autocandle_core::hub::ModelSource;
-use autocandle_core::{Error, LoadOptions, ModelInputs, Result};
+#[cfg(feature = "image")]
+use autocandle_core::ModelInputs;
+use autocandle_core::{Error, LoadOptions, Result};
+#[cfg(feature = "image")]
 use candle_core::Device;
 
+use crate::audio::{AudioFeatureOptions, AudioFeatures, AutoFeatureExtractor, FeatureExtractor};
+use crate::ctc_tokenizer::Wav2Vec2CtcTokenizer;
+#[cfg(feature = "image")]
 use crate::image_processor::{AutoImageProcessor, DynamicImage, ImageProcessor};
-use crate::tokenizer::{read_json, AutoTokenizer, EncodeOptions, PreTrainedTokenizer};
+#[cfg(feature = "image")]
+use crate::tokenizer::EncodeOptions;
+use crate::tokenizer::{read_json, AutoTokenizer, PreTrainedTokenizer};
 
 /// The processor classes autocandle knows, with the model types that use them.
 const PROCESSORS: &[(&str, &[&str])] = &[
     ("CLIPProcessor", &["clip", "clip_text_model", "clip_vision_model"]),
     ("SiglipProcessor", &["siglip", "siglip_text_model", "siglip_vision_model"]),
+    ("WhisperProcessor", &["whisper"]),
+    (
+        "Wav2Vec2Processor",
+        &[
+            "wav2vec2",
+            "hubert",
+            "wavlm",
+            "data2vec-audio",
+            "wav2vec2-conformer",
+            "sew",
+            "sew-d",
+            "unispeech",
+            "unispeech-sat",
+        ],
+    ),
 ];
 
 /// Loads the processor of a model (`transformers.AutoProcessor`).
@@ -37,8 +61,24 @@ impl AutoProcessor {
         let _span = tracing::info_span!("load_processor", model = id_or_path).entered();
         let source = ModelSource::resolve(id_or_path, opts)?;
         let class = processor_class(&source)?;
+        if let Some(kind) = audio_kind(&source, class.as_deref())? {
+            return load_audio_processor(id_or_path, opts, &source, class, kind);
+        }
+        Self::load_image_text(id_or_path, opts, &source, class)
+    }
+
+    /// The image-text processors (and a repo with only a tokenizer).
+    fn load_image_text(
+        id_or_path: &str,
+        opts: &LoadOptions,
+        source: &ModelSource,
+        class: Option<String>,
+    ) -> Result<Processor> {
         let tokenizer = optional(AutoTokenizer::from_pretrained_with(id_or_path, opts))?;
+        #[cfg(feature = "image")]
         let image_processor = optional(AutoImageProcessor::from_pretrained_with(id_or_path, opts))?;
+        #[cfg(not(feature = "image"))]
+        let image_processor: Option<()> = None;
         match (&class, &tokenizer, &image_processor) {
             (Some(class), None, _) | (Some(class), _, None) => Err(Error::FileNotFound {
                 file: if tokenizer.is_none() { "tokenizer.json" } else { "preprocessor_config.json" }.to_owned(),
@@ -57,8 +97,77 @@ impl AutoProcessor {
                     image_processor = image_processor.is_some(),
                     "processor loaded"
                 );
-                Ok(Processor { class, tokenizer, image_processor })
+                Ok(Processor {
+                    class,
+                    tokenizer,
+                    #[cfg(feature = "image")]
+                    image_processor,
+                    feature_extractor: None,
+                    ctc_tokenizer: None,
+                })
             }
+        }
+    }
+}
+
+/// Which speech processor a repo needs: `Some(true)` for a CTC tokenizer (wav2vec2 family),
+/// `Some(false)` for a fast tokenizer (Whisper), `None` for no speech processor.
+fn audio_kind(source: &ModelSource, class: Option<&str>) -> Result<Option<bool>> {
+    match class {
+        Some("WhisperProcessor") => return Ok(Some(false)),
+        Some("Wav2Vec2Processor") => return Ok(Some(true)),
+        Some(_) => return Ok(None),
+        None => {}
+    }
+    let Some(path) = source.optional_file("preprocessor_config.json")? else {
+        return Ok(None);
+    };
+    Ok(match read_json(&path)?.get("feature_extractor_type").and_then(Value::as_str) {
+        Some("WhisperFeatureExtractor") => Some(false),
+        Some(c) if crate::audio::is_known_class(c) => Some(true),
+        _ => None,
+    })
+}
+
+/// A speech processor: the feature extractor and the tokenizer (`vocab.json` CTC tokenizer for
+/// the wav2vec2 family, `tokenizer.json` for Whisper); a repo with only one of them gets that
+/// one, as `transformers` falls back to it, unless the repo names the processor class.
+fn load_audio_processor(
+    id_or_path: &str,
+    opts: &LoadOptions,
+    source: &ModelSource,
+    class: Option<String>,
+    ctc: bool,
+) -> Result<Processor> {
+    let feature_extractor = optional(AutoFeatureExtractor::from_pretrained_with(id_or_path, opts))?;
+    let (tokenizer, ctc_tokenizer) = if ctc {
+        (None, optional(Wav2Vec2CtcTokenizer::from_pretrained_with(id_or_path, opts))?)
+    } else {
+        (optional(AutoTokenizer::from_pretrained_with(id_or_path, opts))?, None)
+    };
+    let has_tokenizer = tokenizer.is_some() || ctc_tokenizer.is_some();
+    let tokenizer_file = if ctc { "vocab.json" } else { "tokenizer.json" };
+    match (&class, has_tokenizer, &feature_extractor) {
+        (Some(class), false, _) | (Some(class), _, None) => Err(Error::FileNotFound {
+            file: if has_tokenizer { "preprocessor_config.json" } else { tokenizer_file }.to_owned(),
+            location: source.describe(),
+            hint: format!(": `{class}` combines a feature extractor and a tokenizer"),
+        }),
+        (None, false, None) => Err(Error::FileNotFound {
+            file: format!("{tokenizer_file} or preprocessor_config.json"),
+            location: source.describe(),
+            hint: ": a processor needs a tokenizer, a feature extractor, or both".to_owned(),
+        }),
+        _ => {
+            tracing::info!(class = class.as_deref(), tokenizer = has_tokenizer, "speech processor loaded");
+            Ok(Processor {
+                class,
+                tokenizer,
+                #[cfg(feature = "image")]
+                image_processor: None,
+                feature_extractor,
+                ctc_tokenizer,
+            })
         }
     }
 }
@@ -99,18 +208,67 @@ fn known(class: &str) -> Result<String> {
     Err(Error::Unsupported(format!("processor class `{class}`: autocandle knows {}", names.join(", "))))
 }
 
-/// A model's tokenizer and image processor (`CLIPProcessor`, `SiglipProcessor`).
+/// A model's tokenizer and image processor (`CLIPProcessor`, `SiglipProcessor`), or its feature
+/// extractor and tokenizer (`WhisperProcessor`, `Wav2Vec2Processor`).
 #[derive(Debug)]
 pub struct Processor {
     class: Option<String>,
     tokenizer: Option<PreTrainedTokenizer>,
+    #[cfg(feature = "image")]
     image_processor: Option<ImageProcessor>,
+    feature_extractor: Option<FeatureExtractor>,
+    ctc_tokenizer: Option<Wav2Vec2CtcTokenizer>,
 }
 
 impl Processor {
     /// Combine a tokenizer and an image processor.
+    #[cfg(feature = "image")]
     pub fn new(tokenizer: Option<PreTrainedTokenizer>, image_processor: Option<ImageProcessor>) -> Self {
-        Self { class: None, tokenizer, image_processor }
+        Self { class: None, tokenizer, image_processor, feature_extractor: None, ctc_tokenizer: None }
+    }
+
+    /// Combine a feature extractor with a fast tokenizer (Whisper) or a CTC tokenizer (wav2vec2).
+    pub fn for_audio(
+        feature_extractor: Option<FeatureExtractor>,
+        tokenizer: Option<PreTrainedTokenizer>,
+        ctc_tokenizer: Option<Wav2Vec2CtcTokenizer>,
+    ) -> Self {
+        Self {
+            class: None,
+            tokenizer,
+            #[cfg(feature = "image")]
+            image_processor: None,
+            feature_extractor,
+            ctc_tokenizer,
+        }
+    }
+
+    /// The feature extractor, if the processor has one (speech models).
+    pub fn feature_extractor(&self) -> Option<&FeatureExtractor> {
+        self.feature_extractor.as_ref()
+    }
+
+    /// The CTC tokenizer (`vocab.json`), if the processor has one (wav2vec2 family).
+    pub fn ctc_tokenizer(&self) -> Option<&Wav2Vec2CtcTokenizer> {
+        self.ctc_tokenizer.as_ref()
+    }
+
+    /// `processor(audio=..., sampling_rate=...)`: the feature extractor's output for a batch of
+    /// mono clips.
+    pub fn process_audio(&self, audio: &[&[f32]], options: &AudioFeatureOptions) -> Result<AudioFeatures> {
+        let extractor =
+            self.feature_extractor.as_ref().ok_or_else(|| Error::input("this processor has no feature extractor"))?;
+        extractor.extract(audio, options)
+    }
+
+    /// `processor.batch_decode(ids, skip_special_tokens=...)` with whichever tokenizer the
+    /// processor has (CTC decoding for the wav2vec2 family).
+    pub fn batch_decode<S: AsRef<[u32]>>(&self, sequences: &[S], skip_special_tokens: bool) -> Result<Vec<String>> {
+        if let Some(ctc) = &self.ctc_tokenizer {
+            return Ok(ctc.batch_decode(sequences, skip_special_tokens));
+        }
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| Error::input("this processor has no tokenizer"))?;
+        sequences.iter().map(|s| tokenizer.decode(s.as_ref(), skip_special_tokens)).collect()
     }
 
     /// The `transformers` processor class, when the repo names one or its model type implies one.
@@ -124,6 +282,7 @@ impl Processor {
     }
 
     /// The image processor, if the processor has one.
+    #[cfg(feature = "image")]
     pub fn image_processor(&self) -> Option<&ImageProcessor> {
         self.image_processor.as_ref()
     }
@@ -132,6 +291,7 @@ impl Processor {
     /// texts (encoded with `options`; rows must come out equally long, so pad unless there is
     /// one text) and `pixel_values` of the images, on `device`. Either list may be empty, not
     /// both.
+    #[cfg(feature = "image")]
     pub fn process(
         &self,
         texts: &[&str],

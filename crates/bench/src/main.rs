@@ -51,6 +51,9 @@ scenarios:
                                 the quantized model against the same file dequantized to f32: greedy
                                 agreement over 128 tokens on 4 prompts, logit deviations, perplexity
                                 of the repository's LICENSE text (ours only)
+  whisper-features-30s, whisper-features-8x30s --model FOLDER
+                                WhisperFeatureExtractor on 30 s of 16 kHz audio, batch 1 or 8; FOLDER holds
+                                a preprocessor_config.json (ours only)
 
 Prints one JSON line. Threads: --threads sets RAYON_NUM_THREADS and CANDLE_NUM_THREADS
 (default: those variables, else the number of cores); run through `cargo xtask bench`.";
@@ -147,6 +150,10 @@ fn parse_args() -> Result<Args> {
         if !args.model.join(file).is_file() {
             bail!("`{}` has no `{file}` (--gguf)", args.model.display());
         }
+    } else if args.scenario.starts_with("whisper-features") {
+        if !args.model.join("preprocessor_config.json").is_file() {
+            bail!("`{}` has no preprocessor_config.json (--model)", args.model.display());
+        }
     } else if !args.model.join("config.json").is_file() {
         bail!("`{}` has no config.json: give a model folder (run through `cargo xtask bench`)", args.model.display());
     }
@@ -202,6 +209,10 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,
         ("load-smollm2", imp) => load_smollm2(dir, imp, &mut out)?,
         ("dispatch", Impl::Ours) => dispatch(dir, args, &mut out)?,
+        (s, Impl::Ours) if s.starts_with("whisper-features") => whisper_features(dir, s, args, &mut out)?,
+        (s, Impl::Candle) if s.starts_with("whisper-features") => {
+            bail!("the feature-extractor scenarios compare autocandle with transformers: run them with `--impl ours`")
+        }
         (s, Impl::Ours) if s.starts_with("gguf-accuracy") => gguf_accuracy(dir, args, &mut out)?,
         (s, Impl::Ours) if s.starts_with("gguf-") => gguf_decoder(dir, args, &mut out)?,
         (s, Impl::Candle) if s.starts_with("gguf-") => {
@@ -766,6 +777,39 @@ fn wav2vec2_ctc(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result
     record_times(out, &times);
     if let Some(logits) = last {
         out.insert("checksum".into(), json!(checksum(&logits)?));
+    }
+    Ok(())
+}
+
+/// 30 s of 16 kHz audio, the same on every side: two tones and a slow chirp.
+fn whisper_signal() -> Vec<f32> {
+    (0..480_000)
+        .map(|i| {
+            let t = i as f64 / 16_000.0;
+            let tau = std::f64::consts::TAU;
+            (0.5 * (tau * 440.0 * t).sin()
+                + 0.25 * (tau * 1234.5 * t).sin()
+                + 0.1 * (tau * (200.0 * t + 50.0 * t * t)).sin()) as f32
+        })
+        .collect()
+}
+
+/// (o) WhisperFeatureExtractor on 30 s clips (batch 1, or 8 for `whisper-features-8x30s`).
+fn whisper_features(dir: &Path, scenario: &str, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let batch = if scenario.ends_with("8x30s") { 8 } else { 1 };
+    let extractor = context(autocandle::AutoFeatureExtractor::from_pretrained(path_str(dir)?), "from_pretrained")?;
+    let signal = whisper_signal();
+    let clips: Vec<&[f32]> = (0..batch).map(|_| signal.as_slice()).collect();
+    let opts = autocandle::AudioFeatureOptions::default().sampling_rate(16_000);
+    let mut last = None;
+    let times = timed(args.warmup, args.iters, || {
+        last = context(extractor.extract(&clips, &opts), "extract")?.input_features;
+        Ok(())
+    })?;
+    record_times(out, &times);
+    out.insert("batch".into(), json!(batch));
+    if let Some(features) = last {
+        out.insert("checksum".into(), json!(checksum(&features)?));
     }
     Ok(())
 }

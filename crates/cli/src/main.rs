@@ -64,6 +64,9 @@ enum Command {
     Summarization(tasks::text2text::Summarization),
     Translation(tasks::text2text::Translation),
     Rerank(tasks::rerank::Rerank),
+    #[command(name = "automatic-speech-recognition", alias = "asr")]
+    AutomaticSpeechRecognition(tasks::asr::Asr),
+    AudioClassification(tasks::audio_classification::AudioClassification),
     CrossEncode(tasks::rerank::CrossEncode),
     Inspect(inspect::Inspect),
     Models(models::Models),
@@ -87,6 +90,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Summarization(args) => tasks::execute(&args, json),
         Command::Translation(args) => tasks::execute(&args, json),
         Command::Rerank(args) => args.run(json),
+        Command::AutomaticSpeechRecognition(args) => tasks::execute(&args, json),
+        Command::AudioClassification(args) => tasks::execute(&args, json),
         Command::CrossEncode(args) => args.run(json),
         Command::Inspect(args) => args.run(json),
         Command::Models(args) => args.run(json),

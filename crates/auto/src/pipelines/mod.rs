@@ -3,8 +3,9 @@
 //! `transformers.pipeline(task)(...)` returns: fill-mask, text-classification
 //! (`sentiment-analysis`), token-classification (`ner`), feature-extraction (with
 //! sentence-transformers pooling), text-generation (streaming), image-classification,
-//! zero-shot-image-classification, question-answering, text2text-generation, summarization
-//! and translation (`translation_XX_to_YY`). Each typed pipeline is usable alone
+//! zero-shot-image-classification, question-answering, text2text-generation, summarization,
+//! translation (`translation_XX_to_YY`), automatic-speech-recognition and
+//! audio-classification. Each typed pipeline is usable alone
 //! (`FillMaskPipeline::new(model)`); [`pipeline`] picks one by task: a [`PipelineTask`] or
 //! its `transformers` name.
 //!
@@ -29,6 +30,9 @@
 //! # Ok(()) }
 //! ```
 
+mod audio_classification;
+mod audio_input;
+mod automatic_speech_recognition;
 mod feature_extraction;
 mod fill_mask;
 #[cfg(feature = "image")]
@@ -41,6 +45,11 @@ mod token_classification;
 #[cfg(feature = "image")]
 mod zero_shot_image_classification;
 
+pub use audio_classification::{AudioClassificationOptions, AudioClassificationPipeline};
+pub use audio_input::AudioInput;
+pub use automatic_speech_recognition::{
+    AsrOptions, AutomaticSpeechRecognitionPipeline, ReturnTimestamps, Transcription, TranscriptionChunk,
+};
 pub use feature_extraction::{FeatureExtractionPipeline, Pooling, PoolingConfig};
 pub use fill_mask::{FillMaskOptions, FillMaskPipeline, FillMaskPrediction};
 #[cfg(feature = "image")]
@@ -67,6 +76,8 @@ use crate::{AutoConfig, AutoTokenizer, PreTrainedTokenizer};
 
 /// The tasks [`pipeline`] builds, by their `transformers` names.
 pub const SUPPORTED_TASKS: &[&str] = &[
+    "audio-classification",
+    "automatic-speech-recognition",
     "feature-extraction",
     "fill-mask",
     "image-classification",
@@ -95,8 +106,6 @@ const REMOVED_TASKS: &[(&str, &str)] = &[
 
 /// Tasks of `transformers`' `SUPPORTED_TASKS` that autocandle has no pipeline for yet.
 const NOT_YET: &[&str] = &[
-    "audio-classification",
-    "automatic-speech-recognition",
     "text-to-audio",
     "text-to-speech",
     "table-question-answering",
@@ -129,6 +138,10 @@ const NOT_YET: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PipelineTask {
+    /// `audio-classification`.
+    AudioClassification,
+    /// `automatic-speech-recognition`.
+    AutomaticSpeechRecognition,
     /// `feature-extraction`.
     FeatureExtraction,
     /// `fill-mask`.
@@ -159,6 +172,8 @@ impl PipelineTask {
     /// translation task).
     pub fn name(&self) -> &'static str {
         match self {
+            PipelineTask::AudioClassification => "audio-classification",
+            PipelineTask::AutomaticSpeechRecognition => "automatic-speech-recognition",
             PipelineTask::FeatureExtraction => "feature-extraction",
             PipelineTask::FillMask => "fill-mask",
             PipelineTask::ImageClassification => "image-classification",
@@ -195,6 +210,8 @@ impl FromStr for PipelineTask {
         let task = task.trim();
         let canonical = TASK_ALIASES.iter().find(|(alias, _)| *alias == task).map_or(task, |(_, t)| *t);
         let known = match canonical {
+            "audio-classification" => Some(PipelineTask::AudioClassification),
+            "automatic-speech-recognition" => Some(PipelineTask::AutomaticSpeechRecognition),
             "feature-extraction" => Some(PipelineTask::FeatureExtraction),
             "fill-mask" => Some(PipelineTask::FillMask),
             "image-classification" => Some(PipelineTask::ImageClassification),
@@ -307,6 +324,10 @@ pub enum Pipeline {
     Summarization(SummarizationPipeline),
     /// `translation` (`translation_XX_to_YY`).
     Translation(TranslationPipeline),
+    /// `automatic-speech-recognition`.
+    AutomaticSpeechRecognition(AutomaticSpeechRecognitionPipeline),
+    /// `audio-classification`.
+    AudioClassification(AudioClassificationPipeline),
 }
 
 impl Pipeline {
@@ -326,6 +347,8 @@ impl Pipeline {
             Pipeline::Text2TextGeneration(_) => "text2text-generation",
             Pipeline::Summarization(_) => "summarization",
             Pipeline::Translation(_) => "translation",
+            Pipeline::AutomaticSpeechRecognition(_) => "automatic-speech-recognition",
+            Pipeline::AudioClassification(_) => "audio-classification",
         }
     }
 }
@@ -377,6 +400,12 @@ pub fn pipeline_with(task: impl IntoPipelineTask, model: &str, opts: &LoadOption
         // `translation_XX_to_YY` picks its `task_specific_params`.
         PipelineTask::Translation(_) => {
             Pipeline::Translation(TranslationPipeline::for_task(model, &task.to_string(), opts)?)
+        }
+        PipelineTask::AutomaticSpeechRecognition => {
+            Pipeline::AutomaticSpeechRecognition(AutomaticSpeechRecognitionPipeline::new_with(model, opts)?)
+        }
+        PipelineTask::AudioClassification => {
+            Pipeline::AudioClassification(AudioClassificationPipeline::new_with(model, opts)?)
         }
     })
 }

@@ -10,6 +10,8 @@
 //!    `NOT_WIRED_YET` list of `main.rs`' tests;
 //! 3. its row in [`DEFAULTS`] if it is not there yet (the model used without `--model`).
 
+pub mod asr;
+pub mod audio_classification;
 pub mod chat;
 pub mod embed;
 pub mod feature_extraction;
@@ -49,6 +51,18 @@ pub struct TaskDefault {
 /// tasks 5.x removed, and 4.57's `gpt2` for text-generation, whose 5.x default
 /// `HuggingFaceTB/SmolLM3-3B` is an architecture autocandle does not implement).
 pub const DEFAULTS: &[TaskDefault] = &[
+    TaskDefault {
+        task: "audio-classification",
+        model: "superb/wav2vec2-base-superb-ks",
+        revision: "372e048",
+        source: "4.x and 5.x",
+    },
+    TaskDefault {
+        task: "automatic-speech-recognition",
+        model: "facebook/wav2vec2-base-960h",
+        revision: "22aad52",
+        source: "4.x and 5.x",
+    },
     TaskDefault {
         task: "feature-extraction",
         model: "distilbert/distilbert-base-cased",
