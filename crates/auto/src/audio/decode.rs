@@ -212,6 +212,13 @@ pub fn decode_audio_with(path: impl AsRef<Path>, opts: &AudioLoadOptions) -> Res
             )));
         }
     }
+    // Decoders may run past the stated end (Vorbis' last packet): keep the stated length, as
+    // ffmpeg does.
+    if let Some(frames) = params.n_frames.filter(|&f| f > 0 && f < decoded) {
+        for c in &mut channels {
+            c.truncate(frames as usize);
+        }
+    }
     if let Some(j) = channels.iter().flat_map(|c| c.iter()).position(|x| !x.is_finite()) {
         return Err(Error::input(format!("`{shown}` holds a sample that is not a finite number (at {j})")));
     }

@@ -26,6 +26,8 @@ const CUTOFF: f64 = 0.97;
 const KAISER_BETA: f64 = 9.0;
 /// The most filter phases kept in the table (rates with a large reduced ratio share phases).
 const MAX_PHASES: u64 = 8192;
+/// The most weights in the phase table.
+const MAX_TABLE: usize = 1 << 22;
 
 /// Resample mono `samples` from `from` Hz to `to` Hz.
 ///
@@ -51,11 +53,12 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     let g = gcd(from64, to64);
     // Input step per output sample: `from / to` = `whole + num / den`.
     let (num_total, den) = (from64 / g, to64 / g);
-    let phases = den.min(MAX_PHASES) as usize;
     let scale = (f64::from(to) / f64::from(from)).min(1.0);
     let fc = CUTOFF * scale; // cutoff in cycles per input sample, times 2
     let half = (FILTER_SIZE / 2.0 / scale).ceil() as i64; // taps each side
     let taps = (2 * half) as usize;
+    // At most MAX_TABLE weights (16 MiB), whatever the rates.
+    let phases = den.min(MAX_PHASES).min((MAX_TABLE / taps).max(1) as u64) as usize;
     // table[p][t]: weight of input sample `base - half + 1 + t` for fractional position p / phases.
     let i0_beta = bessel_i0(KAISER_BETA);
     let mut table = vec![0f32; phases * taps];
