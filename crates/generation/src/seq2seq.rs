@@ -56,7 +56,7 @@ pub fn generate_seq2seq<M: ForSeq2SeqLm + ?Sized>(
         }
     };
     if batch == 0 || source_len == 0 {
-        return Err(Error::input("the encoder input is empty: give at least one token (or frame) per row"));
+        return Err(Error::input("the encoder input has no tokens (or frames): give at least one per row"));
     }
     let start =
         config.decoder_start_token_id.or_else(|| model.decoder_start_token_id()).or(config.bos_token_id).ok_or_else(
@@ -327,6 +327,6 @@ mod tests {
         assert!(run(&too_many, 1).unwrap_err().to_string().contains("num_return_sequences"));
         let empty = ModelInputs::new(Tensor::zeros((1, 0), DType::U32, &Device::Cpu).unwrap());
         let err = generate_seq2seq(&Toy, &empty, &GenerationConfig::new(), GenerateOptions::new()).unwrap_err();
-        assert!(err.to_string().contains("is empty"), "{err}");
+        assert!(err.to_string().contains("has no tokens"), "{err}");
     }
 }
