@@ -2,11 +2,8 @@
 //! `autocandle-wav2vec2` with HuBERT's switches (`feat_proj_layer_norm`,
 //! `conv_pos_batch_norm`) and no `extract_features` output.
 
-use autocandle_core::{AutoRegister, BaseModelOutput, LoadModel, Model, ModelInputs, PreTrainedModel, Result};
-use autocandle_wav2vec2::{
-    AudioBackbone, AudioEncoderOutput, PosConvKind, Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2Variant,
-};
-use candle_core::{DType, Device, Tensor};
+use autocandle_core::{AutoRegister, Result};
+use autocandle_wav2vec2::{Encoder, PosConvKind, SpeechModel, Wav2Vec2Variant};
 use candle_nn::VarBuilder;
 
 use crate::config::HubertConfig;
@@ -17,7 +14,7 @@ use crate::config::HubertConfig;
 #[derive(Debug, AutoRegister)]
 #[auto(task = "base", class = "HubertModel")]
 pub struct HubertModel {
-    inner: Wav2Vec2Model,
+    inner: SpeechModel<Encoder>,
 }
 
 impl HubertModel {
@@ -31,69 +28,13 @@ impl HubertModel {
             has_extract_features: false,
             pos_conv: if cfg.conv_pos_batch_norm { PosConvKind::BatchNorm } else { PosConvKind::WeightNorm },
         };
-        Ok(Self { inner: Wav2Vec2Model::load_variant(vb, &cfg.to_wav2vec2(), variant)? })
+        Ok(Self { inner: SpeechModel::load_variant(vb, &cfg.to_wav2vec2(), variant)? })
     }
 
     /// The shared wav2vec2 network.
-    pub fn inner(&self) -> &Wav2Vec2Model {
+    pub fn inner(&self) -> &SpeechModel<Encoder> {
         &self.inner
     }
 }
 
-impl AudioBackbone for HubertModel {
-    type Config = HubertConfig;
-
-    fn load_backbone(vb: VarBuilder<'_>, config: &HubertConfig) -> Result<Self> {
-        Self::new(vb, config)
-    }
-
-    fn audio_config(&self) -> &Wav2Vec2Config {
-        self.inner.config()
-    }
-
-    fn model_type(&self) -> &'static str {
-        "hubert"
-    }
-
-    fn encode(
-        &self,
-        input_values: &Tensor,
-        attention_mask: Option<&Tensor>,
-        output_hidden_states: bool,
-    ) -> Result<AudioEncoderOutput> {
-        self.inner.encode_audio(input_values, attention_mask, output_hidden_states)
-    }
-
-    fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.inner)
-    }
-
-    fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.inner)
-    }
-}
-
-impl LoadModel for HubertModel {
-    type Config = HubertConfig;
-    const BASE_MODEL_PREFIX: &'static str = "hubert";
-
-    fn load(vb: VarBuilder<'_>, config: &HubertConfig) -> Result<Self> {
-        Self::new(vb, config)
-    }
-}
-
-impl PreTrainedModel for HubertModel {
-    fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.inner)
-    }
-
-    fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.inner)
-    }
-}
-
-impl Model for HubertModel {
-    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        self.inner.base_output(inputs)
-    }
-}
+autocandle_wav2vec2::speech_backbone!(HubertModel, config: HubertConfig, prefix: "hubert", model_type: "hubert");

@@ -39,7 +39,7 @@ pub use feature::{
 pub use heads::{
     AudioHead, CtcHead, FrameClassificationHead, LayerWeights, SequenceClassificationHead, TdnnLayer, XVectorHead,
 };
-pub use model::{AudioBackbone, AudioEncoderOutput, Wav2Vec2Model, Wav2Vec2Variant};
+pub use model::{AudioBackbone, AudioEncoderOutput, SpeechEncoder, SpeechModel, Wav2Vec2Model, Wav2Vec2Variant};
 pub use pretraining::{GumbelVectorQuantizer, Wav2Vec2ForPreTraining};
 
 audio_heads! {

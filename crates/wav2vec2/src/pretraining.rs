@@ -10,7 +10,8 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::config::Wav2Vec2Config;
-use crate::model::{Wav2Vec2Model, Wav2Vec2Variant};
+use crate::encoder::Encoder;
+use crate::model::{SpeechModel, Wav2Vec2Variant};
 
 /// The Gumbel vector quantizer (`Wav2Vec2GumbelVectorQuantizer`, under `quantizer`) at
 /// inference: `weight_proj` scores every codebook entry, each group takes its best one from
@@ -89,7 +90,7 @@ impl GumbelVectorQuantizer {
 #[derive(Debug, AutoRegister)]
 #[auto(task = "pretraining", class = "Wav2Vec2ForPreTraining")]
 pub struct Wav2Vec2ForPreTraining {
-    wav2vec2: Wav2Vec2Model,
+    wav2vec2: SpeechModel<Encoder>,
     quantizer: GumbelVectorQuantizer,
     project_hid: Linear,
     project_q: Linear,
@@ -100,7 +101,7 @@ impl LoadModel for Wav2Vec2ForPreTraining {
     const BASE_MODEL_PREFIX: &'static str = "wav2vec2";
 
     fn load(vb: VarBuilder<'_>, cfg: &Wav2Vec2Config) -> Result<Self> {
-        let wav2vec2 = Wav2Vec2Model::load_variant(vb.pp("wav2vec2"), cfg, Wav2Vec2Variant::WAV2VEC2)?;
+        let wav2vec2 = SpeechModel::load_variant(vb.pp("wav2vec2"), cfg, Wav2Vec2Variant::WAV2VEC2)?;
         let hidden = if cfg.add_adapter { cfg.output_hidden_size() } else { cfg.hidden_size };
         Ok(Self {
             wav2vec2,
@@ -113,11 +114,11 @@ impl LoadModel for Wav2Vec2ForPreTraining {
 
 impl PreTrainedModel for Wav2Vec2ForPreTraining {
     fn device(&self) -> &Device {
-        PreTrainedModel::device(&self.wav2vec2)
+        self.wav2vec2.device()
     }
 
     fn dtype(&self) -> DType {
-        PreTrainedModel::dtype(&self.wav2vec2)
+        self.wav2vec2.dtype()
     }
 }
 
