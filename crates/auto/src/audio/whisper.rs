@@ -167,7 +167,10 @@ impl WhisperFeatureExtractor {
         let frames = (padded_len - n_fft) / hop; // 1 + (padded - n_fft) / hop, less the dropped last frame
         let do_normalize = opts.do_normalize.unwrap_or(false);
         let mut out = vec![0f32; audio.len() * mels * frames];
-        // One clip per task; a batch spreads over the cores (each worker reuses its buffers).
+        // One clip per task; a batch spreads over the cores (each worker reuses its buffers), a
+        // single clip splits its frames over them.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads_per_clip = if audio.len() == 1 { cores } else { 1 };
         let run = |clips: &mut dyn Iterator<Item = (usize, &mut [f32])>| -> Result<()> {
             let mut work = Work::new(&self.fft, n_fft, padded_len);
             let mut samples = vec![0f32; len];
@@ -179,11 +182,11 @@ impl WhisperFeatureExtractor {
                     normalize(&mut samples, real, self.config.padding_value);
                 }
                 let mut noise = Noise::new(0x5eed_a11d ^ b as u64);
-                self.log_mel(&samples, frames, &mut work, &mut noise, out)?;
+                self.log_mel(&samples, frames, threads_per_clip, &mut work, &mut noise, out)?;
             }
             Ok(())
         };
-        let workers = std::thread::available_parallelism().map_or(1, usize::from).min(audio.len());
+        let workers = cores.min(audio.len());
         if workers <= 1 {
             run(&mut out.chunks_mut(mels * frames).enumerate())?;
         } else {
@@ -213,66 +216,131 @@ impl WhisperFeatureExtractor {
         Ok(AudioFeatures { input_features: Some(input_features), input_values: None, attention_mask })
     }
 
-    /// The log-mel spectrogram of one padded clip into `out` (`[mel, frames]`).
+    /// The log-mel spectrogram of one padded clip into `out` (`[mel, frames]`). With
+    /// `threads` > 1 (a single clip, no dither) the frames are split over that many threads.
     fn log_mel(
         &self,
         samples: &[f32],
         frames: usize,
+        threads: usize,
         work: &mut Work,
         noise: &mut Noise,
         out: &mut [f32],
     ) -> Result<()> {
-        let (n_fft, hop) = (self.config.n_fft, self.config.hop_length);
+        let (n_fft, mels) = (self.config.n_fft, self.config.feature_size);
         let pad = n_fft / 2;
         let n = samples.len() as i64;
         work.padded.clear();
         work.padded.extend((-(pad as i64)..n + pad as i64).map(|i| f64::from(samples[reflect(i, n)])));
+        // Frame-major values `[frames, mel]`, transposed into `out` once the maximum is known.
+        let mut values = vec![0f32; frames * mels];
+        let threads = if self.config.dither != 0.0 { 1 } else { threads.clamp(1, frames.max(1)) };
+        let mut max = f32::NEG_INFINITY;
+        if threads == 1 {
+            let padded = std::mem::take(&mut work.padded);
+            let result = self.frame_values(&padded, 0, &mut work.fft, Some(noise), &mut values);
+            work.padded = padded;
+            max = result?;
+        } else {
+            let per = frames.div_ceil(threads);
+            let padded = &work.padded;
+            let maxima = std::thread::scope(|scope| {
+                let handles: Vec<_> = values
+                    .chunks_mut(per * mels)
+                    .enumerate()
+                    .map(|(i, chunk)| {
+                        scope.spawn(move || {
+                            let mut fft = FftWork::new(&self.fft, n_fft);
+                            self.frame_values(padded, i * per, &mut fft, None, chunk)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().map_err(|_| Error::input(format!("{CLASS}: a worker thread panicked")))?)
+                    .collect::<Result<Vec<f32>>>()
+            })?;
+            for m in maxima {
+                max = max.max(m);
+            }
+        }
+        let floor = max - 8.0;
+        for (f, row) in values.chunks(mels).enumerate() {
+            for (m, &v) in row.iter().enumerate() {
+                out[m * frames + f] = (v.max(floor) + 4.0) / 4.0;
+            }
+        }
+        Ok(())
+    }
+
+    /// `log10` mel energies of the frames `first..first + dst.len() / mel` of `padded` into
+    /// `dst` (`[frames, mel]`); returns their maximum. `noise` adds the dither.
+    fn frame_values(
+        &self,
+        padded: &[f64],
+        first: usize,
+        fft: &mut FftWork,
+        mut noise: Option<&mut Noise>,
+        dst: &mut [f32],
+    ) -> Result<f32> {
+        let (n_fft, hop, mels) = (self.config.n_fft, self.config.hop_length, self.config.feature_size);
         let dither = f64::from(self.config.dither);
         let mut max = f32::NEG_INFINITY;
-        for f in 0..frames {
-            let frame = &work.padded[f * hop..f * hop + n_fft];
-            for ((dst, &x), &w) in work.input.iter_mut().zip(frame).zip(&self.window) {
-                let x = if dither != 0.0 { x + dither * noise.gaussian() } else { x };
+        for (i, row) in dst.chunks_mut(mels).enumerate() {
+            let start = (first + i) * hop;
+            let frame = padded
+                .get(start..start + n_fft)
+                .ok_or_else(|| Error::input(format!("{CLASS}: frame {} runs past the padded clip", first + i)))?;
+            for ((dst, &x), &w) in fft.input.iter_mut().zip(frame).zip(&self.window) {
+                let x = match noise.as_deref_mut() {
+                    Some(noise) if dither != 0.0 => x + dither * noise.gaussian(),
+                    _ => x,
+                };
                 *dst = x * w;
             }
             self.fft
                 .0
-                .process_with_scratch(&mut work.input, &mut work.spectrum, &mut work.scratch)
+                .process_with_scratch(&mut fft.input, &mut fft.spectrum, &mut fft.scratch)
                 .map_err(|e| Error::input(format!("{CLASS}: FFT failed: {e}")))?;
             // numpy stores the FFT as complex64, then takes |.|^2 in f64.
-            for (p, c) in work.power.iter_mut().zip(&work.spectrum) {
+            for (p, c) in fft.power.iter_mut().zip(&fft.spectrum) {
                 let (re, im) = (f64::from(c.re as f32), f64::from(c.im as f32));
                 *p = re * re + im * im;
             }
-            for (m, filter) in self.filters.iter().enumerate() {
-                let bins = &work.power[filter.start..filter.start + filter.weights.len()];
+            for (v, filter) in row.iter_mut().zip(&self.filters) {
+                let bins = &fft.power[filter.start..filter.start + filter.weights.len()];
                 let energy: f64 = filter.weights.iter().zip(bins).map(|(w, p)| w * p).sum();
-                let v = energy.max(1e-10).log10() as f32;
-                max = max.max(v);
-                out[m * frames + f] = v;
+                *v = energy.max(1e-10).log10() as f32;
+                max = max.max(*v);
             }
         }
-        let floor = max - 8.0;
-        for v in out.iter_mut() {
-            *v = (v.max(floor) + 4.0) / 4.0;
-        }
-        Ok(())
+        Ok(max)
     }
 }
 
-/// Buffers reused across frames and clips.
+/// Buffers reused across clips: the padded clip and one thread's FFT buffers.
 struct Work {
     padded: Vec<f64>,
+    fft: FftWork,
+}
+
+impl Work {
+    fn new(fft: &FftPlan, n_fft: usize, padded_len: usize) -> Self {
+        Self { padded: Vec::with_capacity(padded_len), fft: FftWork::new(fft, n_fft) }
+    }
+}
+
+/// One thread's FFT buffers, reused across frames.
+struct FftWork {
     input: Vec<f64>,
     spectrum: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
     power: Vec<f64>,
 }
 
-impl Work {
-    fn new(fft: &FftPlan, n_fft: usize, padded_len: usize) -> Self {
+impl FftWork {
+    fn new(fft: &FftPlan, n_fft: usize) -> Self {
         Self {
-            padded: Vec::with_capacity(padded_len),
             input: fft.0.make_input_vec(),
             spectrum: fft.0.make_output_vec(),
             scratch: fft.0.make_scratch_vec(),
@@ -382,6 +450,19 @@ mod tests {
         // np.pad([0, 1, 2, 3], 5, mode="reflect")
         let got: Vec<usize> = (-5..9).map(|i| reflect(i, 4)).collect();
         assert_eq!(got, vec![1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2]);
+    }
+
+    #[test]
+    fn a_single_clip_split_over_threads_equals_the_same_clip_in_a_batch() {
+        let fe = WhisperFeatureExtractor::new(WhisperFeatureExtractorConfig::default()).unwrap();
+        let clip: Vec<f32> = (0..48_000).map(|i| ((i as f32) * 0.013).sin() * (1.0 + (i % 97) as f32 / 97.0)).collect();
+        let quiet = vec![0.01f32; 48_000];
+        let opts = AudioFeatureOptions::default();
+        let alone = fe.extract(&[&clip], &opts).unwrap().input_features.unwrap();
+        let batch = fe.extract(&[&clip, &quiet], &opts).unwrap().input_features.unwrap();
+        let alone: Vec<f32> = alone.flatten_all().unwrap().to_vec1().unwrap();
+        let first: Vec<f32> = batch.get(0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(alone, first);
     }
 
     #[test]
