@@ -238,6 +238,11 @@ impl AudioHead for XVectorHead {
     fn load(vb: VarBuilder<'_>, config: &Wav2Vec2Config, model_type: &str, _class: &str) -> Result<Self> {
         config.validate_xvector_as(model_type)?;
         let last = config.tdnn_dim[config.tdnn_dim.len() - 1];
+        // `objective.weight` (the AM-softmax loss, `[xvector_output_dim, num_labels]`) serves
+        // the loss only: read it when present, so the loading report stays clean.
+        if vb.contains_tensor("objective.weight") {
+            vb.get((config.xvector_output_dim, config.labels.num_labels()), "objective.weight")?;
+        }
         Ok(Self {
             layer_weights: LayerWeights::load(&vb, config)?,
             projector: linear(config.hidden_size, config.tdnn_dim[0], vb.pp("projector"))?,
