@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use autocandle::{
-    AutoConfig, AutoModelForCTC, AutoModelForMaskedLM, AutoModelForObjectDetection, AutoModelForTDT, Device, Error,
-    LoadOptions, Task, TaskModel, AUTO_MODEL_CLASSES,
+    AutoConfig, AutoModelForCTC, AutoModelForImageSegmentation, AutoModelForMaskedLM, AutoModelForObjectDetection,
+    AutoModelForTDT, Device, Error, LoadOptions, Task, TaskModel, AUTO_MODEL_CLASSES,
 };
 use autocandle_tests::fixture;
 
@@ -35,7 +35,7 @@ fn bert_base() -> String {
 fn assert_no_trait_error(err: &Error) {
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     let text = err.to_string();
-    for part in ["AutoModelForObjectDetection", "`bert`", "`object-detection`", "no model trait"] {
+    for part in ["AutoModelForImageSegmentation", "`bert`", "`image-segmentation`", "no model trait"] {
         assert!(text.contains(part), "`{part}` missing from: {text}");
     }
     // The heads that do exist are listed.
@@ -44,20 +44,20 @@ fn assert_no_trait_error(err: &Error) {
 
 #[test]
 fn a_task_without_model_trait_names_class_task_and_model_type() {
-    let err = AutoModelForObjectDetection::from_pretrained(&bert_base()).unwrap_err();
+    let err = AutoModelForImageSegmentation::from_pretrained(&bert_base()).unwrap_err();
     assert_no_trait_error(&err);
-    assert!(err.to_string().contains("transformers has no object-detection head for `bert` either"), "{err}");
+    assert!(err.to_string().contains("transformers has no image-segmentation head for `bert` either"), "{err}");
 
-    let err = AutoModelForObjectDetection::from_pretrained_with(&bert_base(), &LoadOptions::default()).unwrap_err();
+    let err = AutoModelForImageSegmentation::from_pretrained_with(&bert_base(), &LoadOptions::default()).unwrap_err();
     assert_no_trait_error(&err);
 
     let config = AutoConfig::from_pretrained(&bert_base()).unwrap();
-    let err = AutoModelForObjectDetection::from_config(&config, &Device::Cpu).unwrap_err();
+    let err = AutoModelForImageSegmentation::from_config(&config, &Device::Cpu).unwrap_err();
     assert_no_trait_error(&err);
 
-    let err = TaskModel::from_pretrained(Task::ObjectDetection, &bert_base()).unwrap_err();
+    let err = TaskModel::from_pretrained(Task::ImageSegmentation, &bert_base()).unwrap_err();
     assert_no_trait_error(&err);
-    let err = TaskModel::from_config(Task::ObjectDetection, &config, &Device::Cpu).unwrap_err();
+    let err = TaskModel::from_config(Task::ImageSegmentation, &config, &Device::Cpu).unwrap_err();
     assert_no_trait_error(&err);
 }
 

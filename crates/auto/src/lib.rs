@@ -108,14 +108,15 @@ pub use autocandle_core as arch_api;
 pub use autocandle_core::QuantType;
 pub use autocandle_core::{
     hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, CtcOutput, DTypeChoice,
-    EncoderOutput, Error, ForAudioClassification, ForAudioFrameClassification, ForAudioXVector, ForCausalLm, ForCtc,
-    ForImageClassification, ForMaskedImageModeling, ForMaskedLm, ForMultipleChoice, ForNextSentencePrediction,
-    ForPreTraining, ForQuestionAnswering, ForSeq2SeqLm, ForSequenceClassification, ForSpeechSeq2Seq, ForTextEncoding,
+    DepthEstimatorOutput, EncoderOutput, Error, ForAudioClassification, ForAudioFrameClassification, ForAudioXVector,
+    ForCausalLm, ForCtc, ForDepthEstimation, ForImageClassification, ForMaskedImageModeling, ForMaskedLm,
+    ForMultipleChoice, ForNextSentencePrediction, ForObjectDetection, ForPreTraining, ForQuestionAnswering,
+    ForSemanticSegmentation, ForSeq2SeqLm, ForSequenceClassification, ForSpeechSeq2Seq, ForTextEncoding,
     ForTokenClassification, ForZeroShotImageClassification, ImageClassifierOutput, LoadOptions, Loaded,
     MaskedImageModelingOutput, MaskedLmOutput, Model, ModelInputs, ModelOutput, MultipleChoiceOutput,
-    NextSentencePredictorOutput, PreTrainedModel, PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, Result,
-    Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput, Task, TokenClassifierOutput, XVectorOutput,
-    ZeroShotImageClassificationOutput,
+    NextSentencePredictorOutput, ObjectDetectionOutput, PreTrainedModel, PreTrainingOutput, PretrainedConfig,
+    QuestionAnsweringOutput, Result, SemanticSegmenterOutput, Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput,
+    Task, TokenClassifierOutput, XVectorOutput, ZeroShotImageClassificationOutput,
 };
 /// What `from_pretrained_with` did with the weights (`transformers`' `output_loading_info`).
 pub use autocandle_core::{LoadingReport, MismatchedKey};

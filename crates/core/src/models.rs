@@ -39,6 +39,13 @@ pub struct ModelInputs {
     /// `[batch, feature_size, frames]` log-mel features, as Whisper's feature extractor
     /// makes them (`input_features`).
     pub input_features: Option<Tensor>,
+    /// `[batch, height, width]`: 1 for real pixels, 0 for padding (DETR-style detectors,
+    /// whose image processor pads a batch to its largest image); `None` is all ones.
+    pub pixel_mask: Option<Tensor>,
+    /// Interpolate the position embeddings to the size of `pixel_values` instead of requiring
+    /// the config's `image_size` (`transformers`' `interpolate_pos_encoding`). Models that
+    /// always interpolate (DINOv2) ignore it.
+    pub interpolate_pos_encoding: bool,
 }
 
 impl ModelInputs {
@@ -132,8 +139,33 @@ impl ModelInputs {
         self
     }
 
+    /// Set `pixel_mask`, `[batch, height, width]`: 1 for real pixels, 0 for padding.
+    pub fn with_pixel_mask(mut self, pixel_mask: Tensor) -> Self {
+        self.pixel_mask = Some(pixel_mask);
+        self
+    }
+
+    /// See [`ModelInputs::interpolate_pos_encoding`].
+    pub fn with_interpolate_pos_encoding(mut self, interpolate: bool) -> Self {
+        self.interpolate_pos_encoding = interpolate;
+        self
+    }
+
     /// Set an input by its `transformers` argument name.
+    ///
+    /// `interpolate_pos_encoding` takes a scalar (or one-element) tensor: non-zero is `true`.
     pub fn set(&mut self, name: &str, tensor: Tensor) -> Result<()> {
+        if name == "interpolate_pos_encoding" {
+            if tensor.elem_count() != 1 {
+                return Err(Error::input(format!(
+                    "`interpolate_pos_encoding` must be one value (true or false), got a tensor of shape {:?}",
+                    tensor.dims()
+                )));
+            }
+            let value = tensor.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            self.interpolate_pos_encoding = value.first().is_some_and(|v| *v != 0.0);
+            return Ok(());
+        }
         let slot = match name {
             "input_ids" => &mut self.input_ids,
             "attention_mask" => &mut self.attention_mask,
@@ -145,11 +177,12 @@ impl ModelInputs {
             "decoder_attention_mask" => &mut self.decoder_attention_mask,
             "input_values" => &mut self.input_values,
             "input_features" => &mut self.input_features,
+            "pixel_mask" => &mut self.pixel_mask,
             other => {
                 return Err(Error::input(format!(
                     "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, \
                      position_ids, pixel_values, bool_masked_pos, decoder_input_ids, decoder_attention_mask, \
-                     input_values, input_features"
+                     input_values, input_features, pixel_mask, interpolate_pos_encoding"
                 )))
             }
         };
@@ -203,6 +236,8 @@ impl ModelInputs {
             logits_to_keep: self.logits_to_keep,
             input_values: mv(&self.input_values)?,
             input_features: mv(&self.input_features)?,
+            pixel_mask: mv(&self.pixel_mask)?,
+            interpolate_pos_encoding: self.interpolate_pos_encoding,
         })
     }
 }
@@ -411,13 +446,40 @@ output!(
         encoder_last_hidden_state
     }
 );
-output!(
-    /// Output of an image classification head (`ImageClassifierOutput`).
-    ImageClassifierOutput {
-        /// `[batch, num_labels]`
-        logits
+/// Output of an image classification head (`ImageClassifierOutput`), with the further fields
+/// of the classes that have them in `extra`: DeiT's distilled classifier with teacher
+/// (`DeiTForImageClassificationWithTeacherOutput`) adds `cls_logits` and `distillation_logits`.
+///
+/// Every field is reachable by its `transformers` name through [`ModelOutput::get`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ImageClassifierOutput {
+    /// `[batch, num_labels]`
+    pub logits: Tensor,
+    /// Further outputs by `transformers` field name, in `transformers`' order.
+    pub extra: Vec<(&'static str, Tensor)>,
+}
+
+impl ImageClassifierOutput {
+    /// Build the output from its logits.
+    pub fn new(logits: Tensor) -> Self {
+        Self { logits, extra: Vec::new() }
     }
-);
+
+    /// Add a further output called `name` (`cls_logits`, `distillation_logits`).
+    pub fn with_extra(mut self, name: &'static str, tensor: Tensor) -> Self {
+        self.extra.push((name, tensor));
+        self
+    }
+}
+
+impl ModelOutput for ImageClassifierOutput {
+    fn fields(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut v = vec![("logits", &self.logits)];
+        v.extend(self.extra.iter().map(|(n, t)| (*n, t)));
+        v
+    }
+}
 output!(
     /// Output of a masked image modeling head (`MaskedImageModelingOutput`).
     MaskedImageModelingOutput {
@@ -436,6 +498,37 @@ output!(
         text_embeds,
         /// `[image_batch, projection_dim]`: normalised image embeddings
         image_embeds
+    }
+);
+output!(
+    /// Output of an object detection head (`DetrObjectDetectionOutput`,
+    /// `YolosObjectDetectionOutput`).
+    ObjectDetectionOutput {
+        /// `[batch, num_queries, num_labels + 1]`: class logits; the last class is "no object"
+        logits,
+        /// `[batch, num_queries, 4]`: boxes as (center x, center y, width, height), each in 0..1
+        /// of the (padded) input image
+        pred_boxes,
+        /// `[batch, num_queries, hidden]`: the decoder's (DETR) or the encoder's (YOLOS) last
+        /// hidden state
+        last_hidden_state;
+        /// `[batch, seq, hidden]`: the encoder's last hidden state (encoder-decoder detectors)
+        encoder_last_hidden_state
+    }
+);
+output!(
+    /// Output of a semantic segmentation head (`SemanticSegmenterOutput`).
+    SemanticSegmenterOutput {
+        /// `[batch, num_labels, height, width]`: per-pixel class logits at the head's
+        /// resolution (often a quarter of the input's; post-processing resizes them)
+        logits
+    }
+);
+output!(
+    /// Output of a depth estimation head (`DepthEstimatorOutput`).
+    DepthEstimatorOutput {
+        /// `[batch, height, width]`: the predicted (relative or metric) depth
+        predicted_depth
     }
 );
 output!(
@@ -610,6 +703,20 @@ task_trait!(
 task_trait!(
     /// A masked image model reconstructing masked patches (`AutoModelForMaskedImageModeling`).
     ForMaskedImageModeling -> MaskedImageModelingOutput
+);
+task_trait!(
+    /// An object detector (`AutoModelForObjectDetection`: DETR, YOLOS), reading
+    /// `pixel_values` (and `pixel_mask` where the model takes one).
+    ForObjectDetection -> ObjectDetectionOutput
+);
+task_trait!(
+    /// A semantic segmentation model (`AutoModelForSemanticSegmentation`: SegFormer, BEiT,
+    /// DPT): per-pixel class logits.
+    ForSemanticSegmentation -> SemanticSegmenterOutput
+);
+task_trait!(
+    /// A depth estimator (`AutoModelForDepthEstimation`: DPT, Depth Anything).
+    ForDepthEstimation -> DepthEstimatorOutput
 );
 task_trait!(
     /// A CTC speech recogniser (`AutoModelForCTC`: wav2vec2, HuBERT, ...), reading

@@ -65,7 +65,7 @@ macro_rules! for_each_task {
             SpeechSeq2Seq => "speech-seq2seq", AutoModelForSpeechSeq2Seq, [ForSpeechSeq2Seq, "A speech-to-text encoder-decoder, such as Whisper"];
             AudioClassification => "audio-classification", AutoModelForAudioClassification, [ForAudioClassification, "An audio classifier"];
             MaskGeneration => "mask-generation", AutoModelForMaskGeneration, [];
-            DepthEstimation => "depth-estimation", AutoModelForDepthEstimation, [];
+            DepthEstimation => "depth-estimation", AutoModelForDepthEstimation, [ForDepthEstimation, "A depth estimator"];
             NormalEstimation => "normal-estimation", AutoModelForNormalEstimation, [];
             PointmapEstimation => "pointmap-estimation", AutoModelForPointmapEstimation, [];
             ImageMatting => "image-matting", AutoModelForImageMatting, [];
@@ -75,10 +75,10 @@ macro_rules! for_each_task {
             PoseEstimation => "pose-estimation", AutoModelForPoseEstimation, [];
             KeypointDetection => "keypoint-detection", AutoModelForKeypointDetection, [];
             KeypointMatching => "keypoint-matching", AutoModelForKeypointMatching, [];
-            ObjectDetection => "object-detection", AutoModelForObjectDetection, [];
+            ObjectDetection => "object-detection", AutoModelForObjectDetection, [ForObjectDetection, "An object detector"];
             ImageSegmentation => "image-segmentation", AutoModelForImageSegmentation, [];
             ImageToImage => "image-to-image", AutoModelForImageToImage, [];
-            SemanticSegmentation => "semantic-segmentation", AutoModelForSemanticSegmentation, [];
+            SemanticSegmentation => "semantic-segmentation", AutoModelForSemanticSegmentation, [ForSemanticSegmentation, "A semantic segmentation model"];
             InstanceSegmentation => "instance-segmentation", AutoModelForInstanceSegmentation, [];
             UniversalSegmentation => "universal-segmentation", AutoModelForUniversalSegmentation, [];
             ZeroShotObjectDetection => "zero-shot-object-detection", AutoModelForZeroShotObjectDetection, [];
