@@ -7,6 +7,8 @@
 pub use autocandle_albert as albert;
 #[cfg(feature = "bart")]
 pub use autocandle_bart as bart;
+#[cfg(feature = "beit")]
+pub use autocandle_beit as beit;
 #[cfg(feature = "bert")]
 pub use autocandle_bert as bert;
 #[cfg(feature = "bert-generation")]
@@ -27,6 +29,8 @@ pub use autocandle_data2vec_text as data2vec_text;
 pub use autocandle_deberta as deberta;
 #[cfg(feature = "deberta-v2")]
 pub use autocandle_deberta_v2 as deberta_v2;
+#[cfg(feature = "deit")]
+pub use autocandle_deit as deit;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "electra")]
