@@ -25,6 +25,8 @@ pub use autocandle_cohere as cohere;
 pub use autocandle_data2vec_audio as data2vec_audio;
 #[cfg(feature = "data2vec-text")]
 pub use autocandle_data2vec_text as data2vec_text;
+#[cfg(feature = "data2vec-vision")]
+pub use autocandle_data2vec_vision as data2vec_vision;
 #[cfg(feature = "deberta")]
 pub use autocandle_deberta as deberta;
 #[cfg(feature = "deberta-v2")]

@@ -31,7 +31,15 @@ impl LoadModel for BeitForImageClassification {
     const BASE_MODEL_PREFIX: &'static str = "beit";
 
     fn load(vb: VarBuilder<'_>, config: &BeitConfig) -> Result<Self> {
-        let beit = BeitModel::new(vb.pp("beit"), config, true)?;
+        Self::new(vb, config, "beit")
+    }
+}
+
+impl BeitForImageClassification {
+    /// Build from the model root `vb`, the base model under `prefix` (`beit`, or
+    /// `data2vec_vision` for data2vec-vision, which has the same classifier).
+    pub fn new(vb: VarBuilder<'_>, config: &BeitConfig, prefix: &str) -> Result<Self> {
+        let beit = BeitModel::new(vb.pp(prefix), config, true)?;
         let n = config.labels.num_labels();
         let classifier = if n > 0 { Some(linear(config.hidden_size, n, vb.pp("classifier"))?) } else { None };
         Ok(Self { beit, classifier })
@@ -76,10 +84,51 @@ fn batch_norm(vb: &VarBuilder<'_>, channels: usize) -> Result<(Tensor, Tensor)> 
     Ok((scale.reshape((1, channels, 1, 1))?, shift.reshape((1, channels, 1, 1))?))
 }
 
+/// The weight names of the decode heads: BEiT's checkpoints (`conv`, `bn`,
+/// `decode_head.bottleneck`, `psp_modules.N.1`) or data2vec-vision's as `transformers` 5.25
+/// names them (`convolution`, `normalization`, `psp_bottleneck`, `psp_modules.blocks.N.conv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadNames {
+    /// BEiT's checkpoint names.
+    Beit,
+    /// data2vec-vision's names.
+    Data2VecVision,
+}
+
+impl HeadNames {
+    fn conv(self) -> &'static str {
+        match self {
+            Self::Beit => "conv",
+            Self::Data2VecVision => "convolution",
+        }
+    }
+
+    fn bn(self) -> &'static str {
+        match self {
+            Self::Beit => "bn",
+            Self::Data2VecVision => "normalization",
+        }
+    }
+
+    fn bottleneck(self) -> &'static str {
+        match self {
+            Self::Beit => "bottleneck",
+            Self::Data2VecVision => "psp_bottleneck",
+        }
+    }
+
+    fn psp(self, i: usize) -> String {
+        match self {
+            Self::Beit => format!("psp_modules.{i}.1"),
+            Self::Data2VecVision => format!("psp_modules.blocks.{i}.conv"),
+        }
+    }
+}
+
 impl ConvBn {
-    fn load(vb: VarBuilder<'_>, input: usize, output: usize, kernel: usize) -> Result<Self> {
-        let weight = vb.pp("conv").get((output, input, kernel, kernel), "weight")?;
-        let (scale, shift) = batch_norm(&vb.pp("bn"), output)?;
+    fn load(vb: VarBuilder<'_>, names: HeadNames, input: usize, output: usize, kernel: usize) -> Result<Self> {
+        let weight = vb.pp(names.conv()).get((output, input, kernel, kernel), "weight")?;
+        let (scale, shift) = batch_norm(&vb.pp(names.bn()), output)?;
         Ok(Self { weight: Some(weight), padding: kernel / 2, scale, shift, relu: true })
     }
 
@@ -143,21 +192,22 @@ struct UperHead {
 }
 
 impl UperHead {
-    fn load(vb: VarBuilder<'_>, cfg: &BeitConfig) -> Result<Self> {
+    fn load(vb: VarBuilder<'_>, cfg: &BeitConfig, names: HeadNames) -> Result<Self> {
         let c = cfg.hidden_size;
         let n = cfg.labels.num_labels();
         let psp_modules = (0..cfg.pool_scales.len())
-            .map(|i| ConvBn::load(vb.pp(format!("psp_modules.{i}.1")), c, c, 1))
+            .map(|i| ConvBn::load(vb.pp(names.psp(i)), names, c, c, 1))
             .collect::<Result<_>>()?;
+        let convs = |name: &str, kernel: usize| -> Result<Vec<ConvBn>> {
+            (0..3).map(|i| ConvBn::load(vb.pp(format!("{name}.{i}")), names, c, c, kernel)).collect()
+        };
         Ok(Self {
             pool_scales: cfg.pool_scales.clone(),
             psp_modules,
-            bottleneck: ConvBn::load(vb.pp("bottleneck"), c + cfg.pool_scales.len() * c, c, 3)?,
-            lateral_convs: (0..3)
-                .map(|i| ConvBn::load(vb.pp(format!("lateral_convs.{i}")), c, c, 1))
-                .collect::<Result<_>>()?,
-            fpn_convs: (0..3).map(|i| ConvBn::load(vb.pp(format!("fpn_convs.{i}")), c, c, 3)).collect::<Result<_>>()?,
-            fpn_bottleneck: ConvBn::load(vb.pp("fpn_bottleneck"), 4 * c, c, 3)?,
+            bottleneck: ConvBn::load(vb.pp(names.bottleneck()), names, c + cfg.pool_scales.len() * c, c, 3)?,
+            lateral_convs: convs("lateral_convs", 1)?,
+            fpn_convs: convs("fpn_convs", 3)?,
+            fpn_bottleneck: ConvBn::load(vb.pp("fpn_bottleneck"), names, 4 * c, c, 3)?,
             classifier: Conv1x1::load(vb.pp("classifier"), c, n)?,
         })
     }
@@ -205,13 +255,16 @@ struct FcnHead {
 }
 
 impl FcnHead {
-    fn load(vb: VarBuilder<'_>, cfg: &BeitConfig) -> Result<Self> {
+    fn load(vb: VarBuilder<'_>, cfg: &BeitConfig, names: HeadNames) -> Result<Self> {
         let (input, c) = (cfg.hidden_size, cfg.auxiliary_channels);
         let convs = (0..cfg.auxiliary_num_convs)
-            .map(|i| ConvBn::load(vb.pp(format!("convs.{i}")), if i == 0 { input } else { c }, c, 3))
+            .map(|i| ConvBn::load(vb.pp(format!("convs.{i}")), names, if i == 0 { input } else { c }, c, 3))
             .collect::<Result<_>>()?;
-        let conv_cat =
-            if cfg.auxiliary_concat_input { Some(ConvBn::load(vb.pp("conv_cat"), input + c, c, 3)?) } else { None };
+        let conv_cat = if cfg.auxiliary_concat_input {
+            Some(ConvBn::load(vb.pp("conv_cat"), names, input + c, c, 3)?)
+        } else {
+            None
+        };
         let width = if cfg.auxiliary_num_convs == 0 { input } else { c };
         Ok(Self { convs, conv_cat, classifier: Conv1x1::load(vb.pp("classifier"), width, cfg.labels.num_labels())? })
     }
@@ -227,6 +280,7 @@ impl FcnHead {
 pub struct BeitForSemanticSegmentation {
     beit: BeitModel,
     stages: Vec<usize>,
+    fixed_grid: Option<(usize, usize)>,
     fpn1: (UpConv, ConvBn, UpConv),
     fpn2: UpConv,
     decode_head: UperHead,
@@ -234,50 +288,58 @@ pub struct BeitForSemanticSegmentation {
     auxiliary_head: Option<FcnHead>,
 }
 
+/// What differs between BEiT's and data2vec-vision's semantic segmentation models.
+#[derive(Debug, Clone)]
+pub struct SegmentationOptions {
+    /// The model type, for error messages.
+    pub model_type: &'static str,
+    /// The attribute holding the base model (`beit`, `data2vec_vision`).
+    pub prefix: &'static str,
+    /// The decode heads' weight names.
+    pub names: HeadNames,
+    /// The four hidden states read, as indices of `transformers`' `hidden_states` tuple
+    /// (`0` the embeddings, `i` the output of layer `i`).
+    pub hidden_states: Vec<usize>,
+    /// The patch grid the maps are reshaped to, when fixed by the config (data2vec-vision's
+    /// `image_size // patch_size`); `None`: the input's.
+    pub fixed_grid: Option<(usize, usize)>,
+}
+
 impl BeitForSemanticSegmentation {
     /// Build from the model root `vb` (`beit`, `fpn1`, `decode_head`, ...) and its config
-    /// (errors: `InvalidConfig` unless `out_indices` names four stages).
-    pub fn new(vb: VarBuilder<'_>, config: &BeitConfig, model_type: &str) -> Result<Self> {
-        let stages = config.stage_indices()?;
-        if stages.len() != 4 {
+    /// (errors: `InvalidConfig` unless `options.hidden_states` names four stages).
+    pub fn new(vb: VarBuilder<'_>, config: &BeitConfig, options: SegmentationOptions) -> Result<Self> {
+        let model_type = options.model_type;
+        if options.hidden_states.len() != 4 {
             return Err(Error::config(
                 model_type,
                 format!(
                     "semantic segmentation needs `out_indices` to name 4 stages (e.g. [3, 5, 7, 11] for a base-sized \
-                     model), got {stages:?}"
+                     model), got {:?}",
+                    config.out_indices
                 ),
             ));
         }
         if config.labels.num_labels() == 0 {
             return Err(Error::config(model_type, "semantic segmentation needs `num_labels` of at least 1"));
         }
-        let beit = BeitModel::new(vb.pp(model_type_prefix(model_type)), config, false)?;
+        let beit = BeitModel::new(vb.pp(options.prefix), config, false)?;
         let c = config.hidden_size;
         let (scale, shift) = batch_norm(&vb.pp("fpn1.1"), c)?;
         let bn = ConvBn { weight: None, padding: 0, scale, shift, relu: false };
         Ok(Self {
             beit,
-            // A stage `i` reads the hidden states `i - 1` of `transformers`' tuple, whose
-            // first entry is the embeddings: stage 0 wraps around to the last layer's output.
-            stages: stages.iter().map(|&s| if s == 0 { config.num_hidden_layers } else { s - 1 }).collect(),
+            stages: options.hidden_states,
+            fixed_grid: options.fixed_grid,
             fpn1: (UpConv::load(vb.pp("fpn1.0"), c)?, bn, UpConv::load(vb.pp("fpn1.3"), c)?),
             fpn2: UpConv::load(vb.pp("fpn2.0"), c)?,
-            decode_head: UperHead::load(vb.pp("decode_head"), config)?,
+            decode_head: UperHead::load(vb.pp("decode_head"), config, options.names)?,
             auxiliary_head: if config.use_auxiliary_head {
-                Some(FcnHead::load(vb.pp("auxiliary_head"), config)?)
+                Some(FcnHead::load(vb.pp("auxiliary_head"), config, options.names)?)
             } else {
                 None
             },
         })
-    }
-}
-
-/// The attribute holding the base model: `beit`, or `data2vec_vision`.
-fn model_type_prefix(model_type: &str) -> &'static str {
-    if model_type == "data2vec-vision" {
-        "data2vec_vision"
-    } else {
-        "beit"
     }
 }
 
@@ -286,13 +348,34 @@ impl LoadModel for BeitForSemanticSegmentation {
     const BASE_MODEL_PREFIX: &'static str = "beit";
 
     fn load(vb: VarBuilder<'_>, config: &BeitConfig) -> Result<Self> {
-        Self::new(vb, config, "beit")
+        // A stage `i` reads the hidden states `i - 1` of `transformers`' tuple, whose first
+        // entry is the embeddings: stage 0 wraps around to the last layer's output.
+        let last = config.num_hidden_layers;
+        let hidden_states = config.stage_indices()?.iter().map(|&s| if s == 0 { last } else { s - 1 }).collect();
+        let options = SegmentationOptions {
+            model_type: "beit",
+            prefix: "beit",
+            names: HeadNames::Beit,
+            hidden_states,
+            fixed_grid: None,
+        };
+        Self::new(vb, config, options)
     }
 }
 
 impl ForSemanticSegmentation for BeitForSemanticSegmentation {
     fn forward(&self, inputs: &ModelInputs) -> Result<SemanticSegmenterOutput> {
-        let (_, hidden, (gh, gw)) = self.beit.encode(inputs, &self.stages)?;
+        let (_, hidden, grid) = self.beit.encode(inputs, &self.stages)?;
+        let (gh, gw) = match self.fixed_grid {
+            Some(fixed) if fixed != grid => {
+                return Err(Error::input(format!(
+                    "the model reshapes the patches into its config's {}x{} grid, but the input has {}x{} patches: \
+                     resize the images to the config's `image_size`",
+                    fixed.0, fixed.1, grid.0, grid.1
+                )))
+            }
+            _ => grid,
+        };
         let maps = hidden
             .iter()
             .map(|h| -> Result<Tensor> {

@@ -22,7 +22,7 @@ mod layer;
 mod model;
 
 pub use config::BeitConfig;
-pub use heads::{BeitForImageClassification, BeitForSemanticSegmentation};
+pub use heads::{BeitForImageClassification, BeitForSemanticSegmentation, HeadNames, SegmentationOptions};
 pub use layer::{
     apply_mask_token, interpolate_positions, EncoderLayer, LayerSpec, PatchProjection, RelativePositionBias,
 };
