@@ -180,9 +180,7 @@ fn relative_position_index((wh, ww): (usize, usize)) -> Vec<u32> {
             index[(i + 1) * len + j + 1] = (dy * (2 * ww - 1) + dx) as u32;
         }
     }
-    for j in 0..len {
-        index[j] = (rows - 3) as u32;
-    }
+    index[..len].fill((rows - 3) as u32);
     for i in 0..len {
         index[i * len] = (rows - 2) as u32;
     }
