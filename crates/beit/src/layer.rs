@@ -139,6 +139,11 @@ impl RelativePositionBias {
             return Err(Error::config("beit", "the relative position bias needs a patch grid of at least 1x1"));
         }
         let rows = (2 * h - 1) * (2 * w - 1) + 3;
+        // Older checkpoints store the index buffer, which is recomputed here (`transformers`
+        // ignores it too); read so that the loading report stays clean.
+        if vb.contains_tensor("relative_position_index") {
+            vb.get((h * w + 1, h * w + 1), "relative_position_index")?;
+        }
         Ok(Self { table: vb.get((rows, num_heads), "relative_position_bias_table")?, window })
     }
 
