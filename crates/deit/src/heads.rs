@@ -188,15 +188,17 @@ impl LoadModel for DeiTForMaskedImageModeling {
 
 impl ForMaskedImageModeling for DeiTForMaskedImageModeling {
     fn forward(&self, inputs: &ModelInputs) -> Result<MaskedImageModelingOutput> {
-        let (sequence, (gh, gw)) = self.deit.sequence_output(inputs)?;
+        let (sequence, _) = self.deit.sequence_output(inputs)?;
         let (batch, len, _) = sequence.dims3()?;
         let patches = len - 2;
-        if gh != gw {
+        // As `transformers`: the patches are read as a square grid of side `int(sqrt(n))`.
+        let side = (patches as f64).sqrt().floor() as usize;
+        if side * side != patches {
             return Err(Error::Unsupported(format!(
-                "masked image modeling reshapes the patches into a square grid, but the input has {gh}x{gw} \
-                 patches; use square images"
+                "masked image modeling reshapes the {patches} patches into a square grid; use square images"
             )));
         }
+        let (gh, gw) = (side, side);
         let (r, c) = (self.stride, self.num_channels);
         let y = self.decoder.forward(&sequence.narrow(1, 2, patches)?)?;
         // `PixelShuffle(r)` of the `[B, C r², h, w]` convolution output.
