@@ -113,3 +113,5 @@ pub use autocandle_wavlm as wavlm;
 pub use autocandle_whisper as whisper;
 #[cfg(feature = "xlm-roberta-xl")]
 pub use autocandle_xlm_roberta_xl as xlm_roberta_xl;
+#[cfg(feature = "yolos")]
+pub use autocandle_yolos as yolos;

@@ -4708,11 +4708,11 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         config_class: "YolosConfig",
         tokenizer_class: None,
         tokenizer_fast_class: None,
-        crate_name: None,
-        feature: None,
+        crate_name: Some("autocandle-yolos"),
+        feature: Some("yolos"),
         tasks: &[
-            TaskClass { task: Task::Base, class_name: "YolosModel", implemented: false },
-            TaskClass { task: Task::ObjectDetection, class_name: "YolosForObjectDetection", implemented: false },
+            TaskClass { task: Task::Base, class_name: "YolosModel", implemented: true },
+            TaskClass { task: Task::ObjectDetection, class_name: "YolosForObjectDetection", implemented: true },
         ],
     },
     ModelTypeInfo {
@@ -4798,6 +4798,7 @@ pub fn feature_enabled(feature: &str) -> bool {
         "wavlm" => cfg!(feature = "wavlm"),
         "whisper" => cfg!(feature = "whisper"),
         "xlm-roberta-xl" => cfg!(feature = "xlm-roberta-xl"),
+        "yolos" => cfg!(feature = "yolos"),
         _ => false,
     }
 }
