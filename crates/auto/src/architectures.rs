@@ -85,6 +85,8 @@ pub use autocandle_qwen2_moe as qwen2_moe;
 pub use autocandle_qwen3 as qwen3;
 #[cfg(feature = "qwen3-moe")]
 pub use autocandle_qwen3_moe as qwen3_moe;
+#[cfg(feature = "resnet")]
+pub use autocandle_resnet as resnet;
 #[cfg(feature = "roberta")]
 pub use autocandle_roberta as roberta;
 #[cfg(feature = "roberta-prelayernorm")]
