@@ -27,6 +27,8 @@ pub use autocandle_data2vec_text as data2vec_text;
 pub use autocandle_deberta as deberta;
 #[cfg(feature = "deberta-v2")]
 pub use autocandle_deberta_v2 as deberta_v2;
+#[cfg(feature = "detr")]
+pub use autocandle_detr as detr;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "electra")]
