@@ -19,6 +19,10 @@ pub use autocandle_camembert as camembert;
 pub use autocandle_clip as clip;
 #[cfg(feature = "cohere")]
 pub use autocandle_cohere as cohere;
+#[cfg(feature = "convnext")]
+pub use autocandle_convnext as convnext;
+#[cfg(feature = "convnextv2")]
+pub use autocandle_convnextv2 as convnextv2;
 #[cfg(feature = "data2vec-audio")]
 pub use autocandle_data2vec_audio as data2vec_audio;
 #[cfg(feature = "data2vec-text")]

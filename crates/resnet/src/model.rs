@@ -130,7 +130,9 @@ struct ResidualLayer {
 
 impl ResidualLayer {
     fn load(vb: VarBuilder<'_>, cfg: &ResNetConfig, (cin, cout): (usize, usize), stride: usize) -> Result<Self> {
-        let act = Some(cfg.hidden_act);
+        // transformers builds the inner `ResNetConvLayer`s with their default activation,
+        // ReLU, whatever `hidden_act` is; `hidden_act` applies after the residual sum only.
+        let act = Some(Activation::Relu);
         let shortcut = if cin != cout || stride != 1 {
             Some(ConvNorm::load(vb.pp("shortcut"), (cin, cout), 1, stride, None)?)
         } else {
