@@ -21,6 +21,10 @@ pub use autocandle_camembert as camembert;
 pub use autocandle_clip as clip;
 #[cfg(feature = "cohere")]
 pub use autocandle_cohere as cohere;
+#[cfg(feature = "convnext")]
+pub use autocandle_convnext as convnext;
+#[cfg(feature = "convnextv2")]
+pub use autocandle_convnextv2 as convnextv2;
 #[cfg(feature = "data2vec-audio")]
 pub use autocandle_data2vec_audio as data2vec_audio;
 #[cfg(feature = "data2vec-text")]
@@ -33,6 +37,8 @@ pub use autocandle_deberta as deberta;
 pub use autocandle_deberta_v2 as deberta_v2;
 #[cfg(feature = "deit")]
 pub use autocandle_deit as deit;
+#[cfg(feature = "detr")]
+pub use autocandle_detr as detr;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "electra")]
@@ -91,6 +97,8 @@ pub use autocandle_qwen2_moe as qwen2_moe;
 pub use autocandle_qwen3 as qwen3;
 #[cfg(feature = "qwen3-moe")]
 pub use autocandle_qwen3_moe as qwen3_moe;
+#[cfg(feature = "resnet")]
+pub use autocandle_resnet as resnet;
 #[cfg(feature = "roberta")]
 pub use autocandle_roberta as roberta;
 #[cfg(feature = "roberta-prelayernorm")]
@@ -119,3 +127,5 @@ pub use autocandle_wavlm as wavlm;
 pub use autocandle_whisper as whisper;
 #[cfg(feature = "xlm-roberta-xl")]
 pub use autocandle_xlm_roberta_xl as xlm_roberta_xl;
+#[cfg(feature = "yolos")]
+pub use autocandle_yolos as yolos;
