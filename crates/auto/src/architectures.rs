@@ -91,6 +91,8 @@ pub use autocandle_roberta as roberta;
 pub use autocandle_roberta_prelayernorm as roberta_prelayernorm;
 #[cfg(feature = "roformer")]
 pub use autocandle_roformer as roformer;
+#[cfg(feature = "segformer")]
+pub use autocandle_segformer as segformer;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
 #[cfg(feature = "smollm3")]

@@ -35,6 +35,7 @@ pub mod pickle;
 pub mod quant;
 pub mod registry;
 mod safetensors_file;
+pub mod spatial;
 mod task;
 pub mod weights;
 
