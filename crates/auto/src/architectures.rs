@@ -29,6 +29,8 @@ pub use autocandle_deberta as deberta;
 pub use autocandle_deberta_v2 as deberta_v2;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
+#[cfg(feature = "dpt")]
+pub use autocandle_dpt as dpt;
 #[cfg(feature = "electra")]
 pub use autocandle_electra as electra;
 #[cfg(feature = "ernie")]

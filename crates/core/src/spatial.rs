@@ -55,7 +55,13 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// Read `weight` (and `bias` when `bias` is set) under `vb`.
-    pub fn load(in_channels: usize, out_channels: usize, spec: ConvSpec, bias: bool, vb: VarBuilder<'_>) -> Result<Self> {
+    pub fn load(
+        in_channels: usize,
+        out_channels: usize,
+        spec: ConvSpec,
+        bias: bool,
+        vb: VarBuilder<'_>,
+    ) -> Result<Self> {
         if spec.kernel == 0 || spec.stride == 0 || spec.groups == 0 || !in_channels.is_multiple_of(spec.groups) {
             return Err(Error::input(format!(
                 "a convolution needs a kernel, a stride and groups of at least 1 and in-channels ({in_channels}) \

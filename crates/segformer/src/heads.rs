@@ -42,7 +42,8 @@ impl LoadModel for SegformerForImageClassification {
 
 impl ForImageClassification for SegformerForImageClassification {
     fn forward(&self, inputs: &ModelInputs) -> Result<ImageClassifierOutput> {
-        let last = self.segformer.hidden_states(inputs)?.pop().ok_or_else(|| Error::input("the encoder has no stage"))?;
+        let last =
+            self.segformer.hidden_states(inputs)?.pop().ok_or_else(|| Error::input("the encoder has no stage"))?;
         let pooled = last.flatten_from(2)?.mean(2)?;
         let logits = match &self.classifier {
             Some(classifier) => classifier.forward(&pooled)?,

@@ -98,7 +98,11 @@ impl Attention {
         };
         let heads = |proj: &Linear, input: &Tensor| -> Result<Tensor> {
             let len = input.dim(1)?;
-            Ok(proj.forward(input)?.reshape((batch, len, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
+            Ok(proj
+                .forward(input)?
+                .reshape((batch, len, self.num_heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
         };
         let (q, k, v) = (heads(&self.query, x)?, heads(&self.key, &kv)?, heads(&self.value, &kv)?);
         let dtype = q.dtype();
@@ -124,7 +128,13 @@ impl MixFfn {
     fn load(vb: VarBuilder<'_>, hidden: usize, inner: usize, activation: Activation) -> Result<Self> {
         Ok(Self {
             dense1: linear(hidden, inner, vb.pp("dense1"))?,
-            dwconv: Conv2d::load(inner, inner, ConvSpec::new(3).padding(1).groups(inner), true, vb.pp("dwconv.dwconv"))?,
+            dwconv: Conv2d::load(
+                inner,
+                inner,
+                ConvSpec::new(3).padding(1).groups(inner),
+                true,
+                vb.pp("dwconv.dwconv"),
+            )?,
             activation,
             dense2: linear(inner, hidden, vb.pp("dense2"))?,
         })
