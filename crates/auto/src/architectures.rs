@@ -27,6 +27,10 @@ pub use autocandle_data2vec_text as data2vec_text;
 pub use autocandle_deberta as deberta;
 #[cfg(feature = "deberta-v2")]
 pub use autocandle_deberta_v2 as deberta_v2;
+#[cfg(feature = "dinov2")]
+pub use autocandle_dinov2 as dinov2;
+#[cfg(feature = "dinov2_with_registers")]
+pub use autocandle_dinov2_with_registers as dinov2_with_registers;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "dpt")]
