@@ -27,6 +27,8 @@ pub use autocandle_data2vec_text as data2vec_text;
 pub use autocandle_deberta as deberta;
 #[cfg(feature = "deberta-v2")]
 pub use autocandle_deberta_v2 as deberta_v2;
+#[cfg(feature = "depth_anything")]
+pub use autocandle_depth_anything as depth_anything;
 #[cfg(feature = "dinov2")]
 pub use autocandle_dinov2 as dinov2;
 #[cfg(feature = "dinov2_with_registers")]

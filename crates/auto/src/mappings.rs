@@ -891,12 +891,12 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         config_class: "DepthAnythingConfig",
         tokenizer_class: None,
         tokenizer_fast_class: None,
-        crate_name: None,
-        feature: None,
+        crate_name: Some("autocandle-depth-anything"),
+        feature: Some("depth_anything"),
         tasks: &[TaskClass {
             task: Task::DepthEstimation,
             class_name: "DepthAnythingForDepthEstimation",
-            implemented: false,
+            implemented: true,
         }],
     },
     ModelTypeInfo {
@@ -4782,6 +4782,7 @@ pub fn feature_enabled(feature: &str) -> bool {
         "data2vec-text" => cfg!(feature = "data2vec-text"),
         "deberta" => cfg!(feature = "deberta"),
         "deberta-v2" => cfg!(feature = "deberta-v2"),
+        "depth_anything" => cfg!(feature = "depth_anything"),
         "dinov2" => cfg!(feature = "dinov2"),
         "dinov2_with_registers" => cfg!(feature = "dinov2_with_registers"),
         "distilbert" => cfg!(feature = "distilbert"),
