@@ -1,7 +1,7 @@
 //! `DPTConfig`, field for field as `transformers`' `configuration_dpt.DPTConfig` (5.25).
 
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
-use autocandle_vit::Size2;
+use autocandle_dinov2::{Dinov2Config, Size2};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// `null` (which `transformers` writes for the ViT fields of a DPT with a `backbone_config`)
@@ -104,7 +104,8 @@ pub struct DPTConfig {
     pub backbone_featmap_shape: Option<Vec<usize>>,
     /// DPT-Hybrid only (`transformers` empties it otherwise).
     pub neck_ignore_stages: Vec<usize>,
-    /// A backbone other than the built-in ViT (`load_backbone`): not supported.
+    /// A backbone in place of the built-in ViT (`load_backbone`; DPTForDepthEstimation only):
+    /// DINOv2 is supported.
     pub backbone_config: Option<serde_json::Value>,
     /// A named (timm) backbone: not supported.
     pub backbone: Option<String>,
@@ -181,10 +182,17 @@ impl DPTConfig {
                     .into(),
             ));
         }
-        if self.backbone_config.as_ref().is_some_and(|c| !c.is_null()) || self.backbone.is_some() {
+        if self.backbone.is_some() {
             return Err(Error::Unsupported(
-                "DPT with a `backbone_config` or `backbone` (a backbone other than its own ViT) is not supported by \
-                 autocandle; Depth Anything (model type `depth_anything`) runs the DINOv2 one"
+                "DPT with a named `backbone` (a timm or Hub backbone) is not supported by autocandle; use a \
+                 checkpoint whose config has a `backbone_config` (DINOv2) or none"
+                    .into(),
+            ));
+        }
+        if self.has_backbone() {
+            return Err(Error::Unsupported(
+                "this DPT has a `backbone_config` in place of its own ViT: only DPTForDepthEstimation (the \
+                 `depth-estimation` task) runs it, as in transformers"
                     .into(),
             ));
         }
@@ -211,6 +219,31 @@ impl DPTConfig {
             return invalid(format!("`patch_size` ({}) is larger than `image_size` ({h}x{w})", self.patch_size));
         }
         Ok(())
+    }
+
+    /// Whether the model has a `backbone_config` (and is not DPT-Hybrid): DPTForDepthEstimation
+    /// then runs that backbone in place of its ViT, as `transformers`' `load_backbone`.
+    pub fn has_backbone(&self) -> bool {
+        !self.is_hybrid && self.backbone_config.as_ref().is_some_and(|c| !c.is_null())
+    }
+
+    /// The DINOv2 config of `backbone_config` (the only backbone autocandle runs for DPT).
+    pub fn dinov2_backbone(&self) -> Result<Dinov2Config> {
+        let value = self.backbone_config.clone().unwrap_or_default();
+        let model_type = value.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+        if model_type != "dinov2" {
+            return Err(Error::Unsupported(format!(
+                "DPT with a `{model_type}` backbone (`backbone_config`) is not supported by autocandle: only DINOv2 \
+                 backbones are"
+            )));
+        }
+        if self.backbone.is_some() {
+            return Err(Error::Unsupported(
+                "DPT with a named `backbone` (a timm or Hub backbone) is not supported by autocandle".into(),
+            ));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| Error::config("dpt", format!("`backbone_config` is not a DINOv2 config: {e}")))
     }
 
     /// Check the neck's settings: one reassemble factor and one output layer per neck stage.

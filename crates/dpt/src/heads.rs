@@ -2,6 +2,7 @@
 //! the neck and a small convolutional head on one fused map (`head_in_index`).
 
 use autocandle_core::spatial::{resize_bilinear, BatchNorm2d, Conv2d, ConvSpec};
+use autocandle_dinov2::Dinov2Backbone;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
@@ -14,11 +15,11 @@ use crate::config::DPTConfig;
 use crate::neck::{python_index, DPTNeck, NeckSpec, BATCH_NORM_EPS};
 use crate::vit::DPTModel;
 
-/// The neck's switches for a [`DPTConfig`].
-fn neck_spec(cfg: &DPTConfig) -> NeckSpec {
+/// The neck's switches for a [`DPTConfig`], whose token sequences are `hidden_size` wide.
+fn neck_spec(cfg: &DPTConfig, hidden_size: usize) -> NeckSpec {
     let use_batch_norm = cfg.use_batch_norm_in_fusion_residual.unwrap_or(false);
     NeckSpec {
-        hidden_size: cfg.hidden_size,
+        hidden_size,
         neck_hidden_sizes: cfg.neck_hidden_sizes.clone(),
         reassemble_factors: cfg.reassemble_factors.clone(),
         fusion_hidden_size: cfg.fusion_hidden_size,
@@ -30,20 +31,49 @@ fn neck_spec(cfg: &DPTConfig) -> NeckSpec {
     }
 }
 
-/// The ViT and the neck, shared by both heads.
+/// What produces the neck's token sequences.
+#[derive(Debug)]
+enum Encoder {
+    /// DPT's own ViT and the layers the neck reads.
+    Vit { dpt: DPTModel, indices: Vec<usize> },
+    /// A DINOv2 `backbone_config` (depth estimation only), with its token sequences.
+    Dinov2(Dinov2Backbone),
+}
+
+/// The encoder and the neck, shared by both heads.
 #[derive(Debug)]
 struct Trunk {
-    dpt: DPTModel,
+    encoder: Encoder,
     neck: DPTNeck,
-    indices: Vec<usize>,
     head_in_index: i64,
 }
 
 impl Trunk {
-    fn load(vb: VarBuilder<'_>, cfg: &DPTConfig) -> Result<Self> {
-        let dpt = DPTModel::new(vb.pp("dpt"), cfg, false)?;
-        let indices = cfg.validate_neck()?;
-        let neck = DPTNeck::load(vb.pp("neck"), neck_spec(cfg))?;
+    /// `allow_backbone`: whether a `backbone_config` replaces the ViT (DPTForDepthEstimation).
+    fn load(vb: VarBuilder<'_>, cfg: &DPTConfig, allow_backbone: bool) -> Result<Self> {
+        let (encoder, hidden) = if allow_backbone && cfg.has_backbone() {
+            let mut backbone_config = cfg.dinov2_backbone()?;
+            // The neck reads `[CLS]` + patch sequences, as `transformers`' reassemble stage does.
+            backbone_config.reshape_hidden_states = false;
+            let backbone = Dinov2Backbone::load(&backbone_config, vb.pp("backbone"))?;
+            let stages = backbone.out_indices().len();
+            if stages != cfg.neck_hidden_sizes.len() {
+                return Err(Error::config(
+                    "dpt",
+                    format!(
+                        "the backbone outputs {stages} stages (`backbone_config.out_indices`) but the neck takes {} \
+                         (`neck_hidden_sizes`)",
+                        cfg.neck_hidden_sizes.len()
+                    ),
+                ));
+            }
+            let hidden = backbone.hidden_size();
+            (Encoder::Dinov2(backbone), hidden)
+        } else {
+            let dpt = DPTModel::new(vb.pp("dpt"), cfg, false)?;
+            (Encoder::Vit { dpt, indices: cfg.validate_neck()? }, cfg.hidden_size)
+        };
+        let neck = DPTNeck::load(vb.pp("neck"), neck_spec(cfg, hidden))?;
         let fused = cfg.neck_hidden_sizes.len() as i64;
         if cfg.head_in_index >= fused || cfg.head_in_index < -fused {
             return Err(Error::config(
@@ -51,13 +81,48 @@ impl Trunk {
                 format!("`head_in_index` ({}) is out of range for {fused} fused maps", cfg.head_in_index),
             ));
         }
-        Ok(Self { dpt, neck, indices, head_in_index: cfg.head_in_index })
+        Ok(Self { encoder, neck, head_in_index: cfg.head_in_index })
+    }
+
+    fn device(&self) -> &Device {
+        match &self.encoder {
+            Encoder::Vit { dpt, .. } => dpt.device(),
+            Encoder::Dinov2(backbone) => backbone.device(),
+        }
+    }
+
+    fn dtype(&self) -> DType {
+        match &self.encoder {
+            Encoder::Vit { dpt, .. } => dpt.dtype(),
+            Encoder::Dinov2(backbone) => backbone.dtype(),
+        }
     }
 
     /// The fused map the head reads.
     fn head_input(&self, inputs: &ModelInputs) -> Result<Tensor> {
-        let features = self.dpt.features(inputs, &self.indices)?;
-        let fused = self.neck.forward(&features.hidden_states, features.grid)?;
+        let (states, grid) = match &self.encoder {
+            Encoder::Vit { dpt, indices } => {
+                let features = dpt.features(inputs, indices)?;
+                (features.hidden_states, features.grid)
+            }
+            Encoder::Dinov2(backbone) => {
+                let pixel_values = inputs.pixel_values()?.to_device(backbone.device())?.to_dtype(backbone.dtype())?;
+                let (_, _, height, width) = pixel_values.dims4().map_err(|_| {
+                    Error::input(format!(
+                        "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
+                        pixel_values.dims()
+                    ))
+                })?;
+                let (ph, pw) = backbone.patch_size();
+                if height < ph || width < pw {
+                    return Err(Error::input(format!(
+                        "the images ({height}x{width}) are smaller than one {ph}x{pw} patch: use larger images"
+                    )));
+                }
+                (backbone.forward(&pixel_values)?, (height / ph, width / pw))
+            }
+        };
+        let fused = self.neck.forward(&states, grid)?;
         Ok(python_index(&fused, self.head_in_index)?.clone())
     }
 }
@@ -104,7 +169,8 @@ impl DepthHead {
 }
 
 /// DPT for monocular depth estimation (`DPTForDepthEstimation`): `predicted_depth`
-/// `[b, h, w]` at twice the resolution of the finest fused map.
+/// `[b, h, w]` at twice the resolution of the fused map read. With a DINOv2 `backbone_config`
+/// the backbone (`backbone.*`) replaces DPT's ViT, as `transformers`' `load_backbone`.
 #[derive(Debug, AutoRegister)]
 #[auto(task = "depth-estimation", class = "DPTForDepthEstimation")]
 pub struct DPTForDepthEstimation {
@@ -117,7 +183,7 @@ impl LoadModel for DPTForDepthEstimation {
     const BASE_MODEL_PREFIX: &'static str = "dpt";
 
     fn load(vb: VarBuilder<'_>, config: &DPTConfig) -> Result<Self> {
-        Ok(Self { trunk: Trunk::load(vb.clone(), config)?, head: DepthHead::load(vb.pp("head"), config)? })
+        Ok(Self { trunk: Trunk::load(vb.clone(), config, true)?, head: DepthHead::load(vb.pp("head"), config)? })
     }
 }
 
@@ -178,7 +244,7 @@ impl LoadModel for DPTForSemanticSegmentation {
             None
         };
         Ok(Self {
-            trunk: Trunk::load(vb.clone(), config)?,
+            trunk: Trunk::load(vb.clone(), config, false)?,
             head: SegmentationHead::load(vb.pp("head"), f, num_labels)?,
             _auxiliary_head: auxiliary,
         })
@@ -197,11 +263,11 @@ macro_rules! through_dpt {
     ($($head:ty),*) => {$(
         impl PreTrainedModel for $head {
             fn device(&self) -> &Device {
-                self.trunk.dpt.device()
+                self.trunk.device()
             }
 
             fn dtype(&self) -> DType {
-                self.trunk.dpt.dtype()
+                self.trunk.dtype()
             }
         }
     )*};

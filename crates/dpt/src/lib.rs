@@ -6,8 +6,9 @@
 //! `dpt.encoder.layer.N.attention.attention.query.weight`, `neck.reassemble_stage.layers.N.resize.weight`,
 //! `neck.fusion_stage.layers.N.residual_layer1.convolution1.weight`, `head.head.0.weight`).
 //! The position embeddings are resized (bilinearly) to every input's patch grid, as
-//! `transformers` does. DPT-Hybrid (`is_hybrid`) and DPT with another backbone
-//! (`backbone_config`) are refused with an error that says so.
+//! `transformers` does. DPTForDepthEstimation with a DINOv2 `backbone_config` runs
+//! `autocandle_dinov2::Dinov2Backbone` in place of the ViT; DPT-Hybrid (`is_hybrid`, a BiT
+//! backbone) and other backbones are refused with an error that says so.
 
 #![warn(missing_docs)]
 
