@@ -82,7 +82,11 @@ impl Conv2d {
                 "a feature map of {h}x{w} is smaller than the {kernel}x{kernel} convolution kernel: use larger images"
             )));
         }
-        let y = if kernel == 1 && stride == 1 && padding == 0 && groups == 1 {
+        let (_, c, _, _) = x.dims4()?;
+        let depthwise = groups > 1 && groups == c && self.weight.dim(0)? == c && stride == 1;
+        let y = if depthwise {
+            self.depthwise(x)?
+        } else if kernel == 1 && stride == 1 && padding == 0 && groups == 1 {
             // A 1x1 convolution is a matrix product over the channels.
             let (b, c, _, _) = x.dims4()?;
             let out = self.weight.dim(0)?;
@@ -95,6 +99,35 @@ impl Conv2d {
             Some(bias) => y.broadcast_add(&bias.reshape((1, (), 1, 1))?)?,
             None => y,
         })
+    }
+}
+
+impl Conv2d {
+    /// A stride-1 depthwise convolution (one filter per channel) as `kernel²` shifted
+    /// multiply-adds over the padded input: candle's grouped convolution runs one convolution
+    /// per group, which is slow with hundreds of channels.
+    fn depthwise(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let ConvSpec { kernel: k, padding: p, .. } = self.spec;
+        let x = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
+        let (oh, ow) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);
+        // `[c, 1, k, k]` -> `[c, k * k]`, one column per tap.
+        let weight = self.weight.reshape((c, k * k))?;
+        let mut y: Option<Tensor> = None;
+        for i in 0..k {
+            for j in 0..k {
+                let tap = weight.narrow(1, i * k + j, 1)?.reshape((1, c, 1, 1))?;
+                let term = x.narrow(2, i, oh)?.narrow(3, j, ow)?.broadcast_mul(&tap)?;
+                y = Some(match y {
+                    Some(acc) => (acc + term)?,
+                    None => term,
+                });
+            }
+        }
+        match y {
+            Some(y) => Ok(y),
+            None => Ok(Tensor::zeros((b, c, oh, ow), x.dtype(), x.device())?),
+        }
     }
 }
 
@@ -210,6 +243,18 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn depthwise_matches_the_grouped_convolution() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 4, 5, 6), &dev).unwrap();
+        let weight = Tensor::randn(0f32, 1.0, (4, 1, 3, 3), &dev).unwrap();
+        let conv = Conv2d { weight: weight.clone(), bias: None, spec: ConvSpec::new(3).padding(1).groups(4) };
+        let got = conv.forward(&x).unwrap();
+        let want = x.conv2d(&weight, 1, 1, 1, 4).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
+    }
 
     #[test]
     fn bilinear_matches_pytorch_on_a_small_grid() {
