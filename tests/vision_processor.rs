@@ -214,7 +214,7 @@ fn object_detection_matches_python() -> Result<()> {
                     let scores: Vec<f32> = serde_json::from_value(w["scores"].clone())?;
                     let boxes: Vec<[f32; 4]> = serde_json::from_value(w["boxes"].clone())?;
                     ensure!(g.labels == labels, "{class} {key} {threshold}: labels {:?}, Python {labels:?}", g.labels);
-                    ensure!(g.labels.len() > 0, "the fixture keeps some boxes");
+                    ensure!(!g.labels.is_empty(), "the fixture keeps some boxes");
                     for (a, b) in g.scores.iter().zip(&scores) {
                         ensure!((a - b).abs() <= 1e-6, "score {a} vs {b}");
                     }

@@ -1,5 +1,9 @@
 //! `AutoImageProcessor`: `preprocessor_config.json` to an [`ImageProcessor`] that turns images
-//! into `pixel_values` as `transformers`' ViT, CLIP and SigLIP image processors do.
+//! into `pixel_values` (and `pixel_mask`) as `transformers`' image processors do (ViT, CLIP,
+//! SigLIP, ConvNeXt, BiT, DeiT, BEiT, SegFormer, DETR, YOLOS, DPT; see [`ImageProcessorClass`]),
+//! and the post-processing of detection, segmentation and depth outputs
+//! ([`post_process_object_detection`], [`post_process_semantic_segmentation`],
+//! [`post_process_depth_estimation`]).
 //!
 //! `transformers` 5.x gives `AutoImageProcessor` the torchvision backend whenever torchvision is
 //! installed (`ViTImageProcessor` and friends; the `...Pil` classes are the PIL one), and that is
