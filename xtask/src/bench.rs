@@ -389,11 +389,11 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
-    // (p) ConvNeXT-tiny shape (random weights, facebook/convnext-tiny-224's config) with its
+    // (q) ConvNeXT-tiny shape (random weights, facebook/convnext-tiny-224's config) with its
     // 1000-label classifier: `AutoModelForImageClassification` logits of 8 images of 224 x 224.
     Scenario {
         name: "convnext-tiny",
-        title: "(p) ConvNeXT-tiny shape classification, batch 8",
+        title: "(q) ConvNeXT-tiny shape classification, batch 8",
         model: ModelKind::ConvNextTiny,
         sides: OURS_AND_PYTORCH,
         warmup: 1,

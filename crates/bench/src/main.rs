@@ -732,7 +732,7 @@ fn whisper(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> 
     Ok(())
 }
 
-/// (d) ViT image classification, batch 8 of 224 x 224; (p) ConvNeXT-tiny the same way (ours only).
+/// (d) ViT image classification, batch 8 of 224 x 224; (q) ConvNeXT-tiny the same way (ours only).
 fn vit_forward(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
     let x = pixels(VIT_BATCH, VIT_SIZE)?;
     let mut last = None;
