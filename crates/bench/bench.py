@@ -10,7 +10,7 @@ iterations after `--warmup` untimed ones, in milliseconds.
 
 Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 shape: prefill
 128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
-(vit-base shape, batch 8), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
+(vit-base shape, batch 8), convnext-tiny (ConvNeXT-tiny shape, batch 8 of 224 x 224), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
 DeBERTa-v3-base shape), whisper-base-30s (Whisper-base shape: the encoder on 3000 frames,
 then 32 greedy tokens), wav2vec2-ctc (wav2vec2-base shape with its CTC head, 10 s of 16 kHz
 audio), load-minilm / load-smollm2 (from_pretrained to the first output on
@@ -276,7 +276,7 @@ def run(args) -> dict:
             if seqs.shape[1] != new:
                 raise SystemExit(f"generate made {seqs.shape[1]} tokens instead of {new}")
             out["tokens"] = seqs[0].tolist()[:16]
-        elif args.scenario == "vit":
+        elif args.scenario in ("vit", "convnext-tiny"):
             model = transformers.AutoModelForImageClassification.from_pretrained(model_dir).eval()
             x = torch.tensor(pixels(8, 224)).reshape(8, 3, 224, 224)
             result = {}

@@ -2,7 +2,7 @@
 
     python crates/bench/prepare.py OUT_DIR
 
-writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base,deberta-v3-base,whisper-base,wav2vec2-base}/ (config.json, generation_config.json,
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base,convnext-tiny,qwen3-moe-*,modernbert-base,deberta-v3-base,whisper-base,wav2vec2-base}/ (config.json, generation_config.json,
 model.safetensors) with Python `transformers`, so that all three sides of the benchmark
 (autocandle, candle-transformers, PyTorch) read the same files. A folder whose
 `bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
@@ -206,6 +206,22 @@ SHAPES = {
             "num_conv_pos_embedding_groups": 16,
             "do_stable_layer_norm": False,
             "pad_token_id": 0,
+        },
+    },
+    "convnext-tiny": {
+        "class": "ConvNextForImageClassification",
+        "config": {
+            "model_type": "convnext",
+            "num_channels": 3,
+            "patch_size": 4,
+            "num_stages": 4,
+            "hidden_sizes": [96, 192, 384, 768],
+            "depths": [3, 3, 9, 3],
+            "hidden_act": "gelu",
+            "layer_norm_eps": 1e-12,
+            "layer_scale_init_value": 1e-6,
+            "image_size": 224,
+            "num_labels": 1000,
         },
     },
     "vit-base": {

@@ -26,7 +26,8 @@ usage: cargo xtask bench [options]
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
                        modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16,
-                       whisper-base-30s, wav2vec2-ctc, whisper-features-30s, whisper-features-8x30s
+                       whisper-base-30s, wav2vec2-ctc, whisper-features-30s, whisper-features-8x30s,
+                       convnext-tiny
                        (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
@@ -93,6 +94,8 @@ pub(crate) enum ModelKind {
     WhisperBase,
     /// The random-weight wav2vec2-base shape (with its CTC head) of `crates/bench/prepare.py`.
     Wav2Vec2Base,
+    /// The random-weight ConvNeXT-tiny shape (with its ImageNet classifier) of `crates/bench/prepare.py`.
+    ConvNextTiny,
     /// No model: the whisper-tiny `preprocessor_config.json` of
     /// `tests/fixtures/feature-extractors/whisper-default`.
     WhisperFeatures,
@@ -110,6 +113,7 @@ impl ModelKind {
             Self::DebertaV3Base => Some("deberta-v3-base"),
             Self::WhisperBase => Some("whisper-base"),
             Self::Wav2Vec2Base => Some("wav2vec2-base"),
+            Self::ConvNextTiny => Some("convnext-tiny"),
             Self::MiniLm | Self::Gguf(_) | Self::WhisperFeatures => None,
         }
     }
@@ -385,6 +389,17 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
+    // (q) ConvNeXT-tiny shape (random weights, facebook/convnext-tiny-224's config) with its
+    // 1000-label classifier: `AutoModelForImageClassification` logits of 8 images of 224 x 224.
+    Scenario {
+        name: "convnext-tiny",
+        title: "(q) ConvNeXT-tiny shape classification, batch 8",
+        model: ModelKind::ConvNextTiny,
+        sides: OURS_AND_PYTORCH,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
     // (o) WhisperFeatureExtractor (whisper-tiny's config: 80 mel bins, n_fft 400, hop 160) on
     // 30 s of 16 kHz audio, against transformers' numpy extractor (its CPU path without torch;
     // the PyTorch side also reports its torch.stft path as `torch_ms`).
@@ -531,6 +546,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::DebertaV3Base => models.join("deberta-v3-base"),
             ModelKind::WhisperBase => models.join("whisper-base"),
             ModelKind::Wav2Vec2Base => models.join("wav2vec2-base"),
+            ModelKind::ConvNextTiny => models.join("convnext-tiny"),
             ModelKind::WhisperFeatures => root.join("tests/fixtures/feature-extractors/whisper-default"),
         }
     };

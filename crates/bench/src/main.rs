@@ -40,6 +40,7 @@ scenarios:
                                 or 16 experts): prefill 128 tokens, then 128 greedy tokens (ours only)
   seq2seq                       t5-small shape: 64 tokens in, 32 greedy tokens out
   vit                           vit-base shape image classification, batch 8
+  convnext-tiny                 ConvNeXT-tiny shape image classification, batch 8 of 224 x 224 (ours only)
   whisper-base-30s              Whisper-base shape: the encoder on 30 s (3000 frames), then 32 greedy
                                 tokens (ours only; PyTorch is the other side)
   wav2vec2-ctc                  wav2vec2-base shape CTC logits of 10 s of 16 kHz audio (ours only)
@@ -198,6 +199,10 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         (s, Impl::Ours) if s.starts_with("moe") => decoder(dir, Impl::Ours, DType::F32, args, &mut out)?,
         ("seq2seq", imp) => seq2seq(dir, imp, args, &mut out)?,
         ("vit", imp) => vit_forward(dir, imp, args, &mut out)?,
+        ("convnext-tiny", Impl::Ours) => vit_forward(dir, Impl::Ours, args, &mut out)?,
+        ("convnext-tiny", Impl::Candle) => {
+            bail!("the ConvNeXT scenario compares autocandle with PyTorch: run it with `--impl ours`")
+        }
         ("whisper-base-30s", Impl::Ours) => whisper(dir, args, &mut out)?,
         ("whisper-base-30s", Impl::Candle) => {
             bail!("the Whisper scenario compares autocandle with PyTorch: run it with `--impl ours`")
@@ -727,7 +732,7 @@ fn whisper(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> 
     Ok(())
 }
 
-/// (d) ViT image classification, batch 8 of 224 x 224.
+/// (d) ViT image classification, batch 8 of 224 x 224; (q) ConvNeXT-tiny the same way (ours only).
 fn vit_forward(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
     let x = pixels(VIT_BATCH, VIT_SIZE)?;
     let mut last = None;

@@ -79,7 +79,8 @@ impl Patchify {
 }
 
 /// `ConvNextLayer` / `ConvNextV2Layer`: depthwise 7x7 convolution, LayerNorm, pointwise
-/// expansion to 4x, activation, GRN (V2), pointwise projection, layer scale (V1), residual.
+/// expansion to 4x, activation, GRN (V2), pointwise projection with the layer scale (V1),
+/// residual.
 #[derive(Debug)]
 struct Layer {
     dwconv: DepthwiseConv,
@@ -88,8 +89,9 @@ struct Layer {
     activation: Activation,
     /// V2's `grn.weight` and `grn.bias`, each `[1, 1, 1, 4 dim]`.
     grn: Option<(Tensor, Tensor)>,
+    /// `pwconv2` with the layer scale (V1, when present) folded in: `gamma * (W y + b)` is
+    /// `(gamma W) y + gamma b`.
     pwconv2: Linear,
-    layer_scale: Option<Tensor>,
 }
 
 impl Layer {
@@ -101,19 +103,20 @@ impl Layer {
             }
             Variant::V1 => None,
         };
-        let layer_scale = if variant == Variant::V1 && cfg.layer_scale_init_value > 0.0 {
-            Some(vb.get(dim, "layer_scale_parameter")?)
-        } else {
-            None
-        };
+        let mut pwconv2 = linear(4 * dim, dim, vb.pp("pwconv2"))?;
+        if variant == Variant::V1 && cfg.layer_scale_init_value > 0.0 {
+            let gamma = vb.get(dim, "layer_scale_parameter")?;
+            let weight = pwconv2.weight()?.broadcast_mul(&gamma.unsqueeze(1)?)?;
+            let bias = pwconv2.bias().map(|b| b.mul(&gamma)).transpose()?;
+            pwconv2 = Linear::new(weight, bias);
+        }
         Ok(Self {
             dwconv: DepthwiseConv::load(vb.pp("dwconv"), dim)?,
             layernorm: layer_norm(dim, NORM_EPS, vb.pp("layernorm"))?,
             pwconv1: linear(dim, 4 * dim, vb.pp("pwconv1"))?,
             activation: cfg.hidden_act,
             grn,
-            pwconv2: linear(4 * dim, dim, vb.pp("pwconv2"))?,
-            layer_scale,
+            pwconv2,
         })
     }
 
@@ -128,11 +131,7 @@ impl Layer {
             let nx = gx.broadcast_div(&(gx.mean_keepdim(D::Minus1)? + 1e-6)?)?;
             y = ((y.broadcast_mul(&nx)?.broadcast_mul(weight)? + &y)?.broadcast_add(bias))?;
         }
-        let mut y = self.pwconv2.forward(&y)?;
-        if let Some(scale) = &self.layer_scale {
-            y = y.broadcast_mul(scale)?;
-        }
-        Ok((x + y)?)
+        Ok((x + self.pwconv2.forward(&y)?)?)
     }
 }
 

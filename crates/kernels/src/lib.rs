@@ -18,6 +18,9 @@
 //! widens bf16 operands to f32 for every product). [`matmul`] is candle's `matmul` with the
 //! same bf16 path, for attention.
 //!
+//! [`depthwise::depthwise_conv2d_nhwc`] is the depthwise convolution of ConvNeXT on
+//! channels-last activations (candle's grouped `conv2d` runs one convolution per channel).
+//!
 //! [`quantized::matmul`] is the product with a ggml-quantized weight for the block types that
 //! candle's `QMatMul` runs with scalar code (Q4_1, Q5_0, Q5_1): AVX2 integer block dot
 //! products, bit-equal to candle's reference `vec_dot_unopt`.
@@ -26,6 +29,7 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_matmul;
+pub mod depthwise;
 pub mod linear_f32;
 pub mod quantized;
 
