@@ -136,13 +136,18 @@ impl SwinConfig {
     /// stem): `out_features`, else `out_indices` (negative ones count from the end), else the
     /// last stage, as `transformers`' `BackboneConfigMixin`.
     pub fn backbone_stages(&self) -> Result<Vec<usize>> {
+        self.backbone_stages_as("swin")
+    }
+
+    /// [`SwinConfig::backbone_stages`], naming `model_type` in errors.
+    pub fn backbone_stages_as(&self, model_type: &'static str) -> Result<Vec<usize>> {
         let names = self.stage_names();
         if let Some(features) = &self.out_features {
             return features
                 .iter()
                 .map(|f| {
                     names.iter().position(|n| n == f).ok_or_else(|| {
-                        Error::config("swin", format!("`out_features` names `{f}`, which is not one of {names:?}"))
+                        Error::config(model_type, format!("`out_features` names `{f}`, which is not one of {names:?}"))
                     })
                 })
                 .collect();
@@ -156,7 +161,10 @@ impl SwinConfig {
                     if (0..n).contains(&at) {
                         Ok(at as usize)
                     } else {
-                        Err(Error::config("swin", format!("`out_indices` holds {i}, outside the {n} stages {names:?}")))
+                        Err(Error::config(
+                            model_type,
+                            format!("`out_indices` holds {i}, outside the {n} stages {names:?}"),
+                        ))
                     }
                 })
                 .collect();
@@ -208,7 +216,7 @@ impl SwinConfig {
         if ph > h || pw > w {
             return invalid(format!("`patch_size` ({ph}x{pw}) is larger than `image_size` ({h}x{w})"));
         }
-        self.backbone_stages()?;
+        self.backbone_stages_as(model_type)?;
         Ok(())
     }
 

@@ -253,7 +253,7 @@ impl SwinModel {
         for (i, stage) in self.stages.iter().enumerate() {
             for block in &stage.blocks {
                 let geometry = block.geometry(hw, always_partition).ok_or_else(|| {
-                    let least = self.patch_size * self.window_size << (last_stage - 1);
+                    let least = (self.patch_size * self.window_size) << (last_stage - 1);
                     Error::input(format!(
                         "stage {} works on a {}x{} grid of patches, smaller than `window_size` ({}); transformers \
                          fails on it too (the relative position bias is fixed to the window): use images of at \
@@ -337,8 +337,9 @@ impl Model for SwinModel {
 /// patch merging and normalised by `hidden_states_norms.<stage>`. Windows are never shrunk to
 /// the grid (`always_partition`), so any image of at least one patch runs.
 ///
-/// Weights: `swin.embeddings.*`, `swin.encoder.*` (the final `swin.layernorm` is not used) and
-/// `hidden_states_norms.<stage>.*`, under the `vb` given to [`SwinBackbone::load`].
+/// Weights: `embeddings.*` and `encoder.*` (or `swin.embeddings.*`, `swin.encoder.*`; the final
+/// `swin.layernorm` is not used) and `hidden_states_norms.<stage>.*`, under the `vb` given to
+/// [`SwinBackbone::load`].
 #[derive(Debug)]
 pub struct SwinBackbone {
     swin: SwinModel,
@@ -348,9 +349,14 @@ pub struct SwinBackbone {
 }
 
 impl SwinBackbone {
-    /// Load the backbone from its root `vb`.
+    /// Load the backbone from its root `vb`: the network's weights at the root (`embeddings.*`,
+    /// `encoder.*`, as the Hub's checkpoints and `save_pretrained` have them) or under `swin.`
+    /// (`transformers`' module names), and `hidden_states_norms.<stage>.*`.
     pub fn load(config: &SwinConfig, vb: VarBuilder<'_>) -> Result<Self> {
-        let swin = SwinModel::build(vb.pp("swin"), config, false, false, false)?;
+        let nested = !vb.contains_tensor("embeddings.patch_embeddings.projection.weight")
+            && vb.contains_tensor("swin.embeddings.patch_embeddings.projection.weight");
+        let root = if nested { vb.pp("swin") } else { vb.clone() };
+        let swin = SwinModel::build(root, config, false, false, false)?;
         let names = config.stage_names();
         let mut outputs = Vec::new();
         let mut channels = Vec::new();

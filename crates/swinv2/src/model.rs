@@ -23,7 +23,7 @@ const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_092;
 /// The log-spaced relative coordinates `[(2 w - 1)², 2]` of a `window` x `window` window
 /// (`create_coords_table_and_index`): divided by `pretrained - 1` (or `window - 1`), times 8,
 /// then `sign(x) * log2(|x| + 1) / 3`, in f32 as `transformers` computes them.
-fn relative_coords_table(window: usize, pretrained: usize) -> Vec<f32> {
+pub(crate) fn relative_coords_table(window: usize, pretrained: usize) -> Vec<f32> {
     let side = 2 * window - 1;
     let divisor = if pretrained > 0 {
         Some((pretrained - 1) as f32)
@@ -200,6 +200,9 @@ struct Stage {
     downsample: Option<PatchMerging>,
 }
 
+/// Stage outputs with their `(height, width)` grids.
+type StageStates = Vec<(Tensor, (usize, usize))>;
+
 /// The embeddings and the stages (`embeddings.*`, `encoder.layers.*`), shared by the model and
 /// the backbone.
 #[derive(Debug)]
@@ -232,7 +235,7 @@ impl Encoder {
         pixel_values: &Tensor,
         bool_masked_pos: Option<&Tensor>,
         keep_stages: bool,
-    ) -> Result<(Tensor, Vec<(Tensor, (usize, usize))>)> {
+    ) -> Result<(Tensor, StageStates)> {
         let (mut x, mut hw) = self.embeddings.forward(pixel_values, bool_masked_pos, false)?;
         let mut kept = Vec::new();
         if keep_stages {
@@ -348,7 +351,7 @@ impl Swinv2Backbone {
     /// Load the backbone from its root `vb`.
     pub fn load(config: &Swinv2Config, vb: VarBuilder<'_>) -> Result<Self> {
         let encoder = Encoder::load(vb.clone(), config, false)?;
-        let stages = config.swin.backbone_stages()?;
+        let stages = config.swin.backbone_stages_as("swinv2")?;
         let channels =
             stages.iter().map(|&s| if s == 0 { config.swin.embed_dim } else { config.swin.stage_dim(s - 1) }).collect();
         Ok(Self { encoder, stages, channels, device: vb.device().clone(), dtype: vb.dtype() })
