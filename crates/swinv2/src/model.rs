@@ -111,9 +111,11 @@ impl Attention {
         let heads = |proj: &Linear| -> Result<Tensor> {
             Ok(proj.forward(x)?.reshape((bw, n, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
         };
-        // `F.normalize`: x / max(|x|, 1e-12).
+        // `F.normalize`: x / max(|x|, 1e-12), in f32 (in half precision the 1e-12 would be 0).
         let normalize = |t: Tensor| -> Result<Tensor> {
-            Ok(t.broadcast_div(&t.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?)?)
+            let wide = t.to_dtype(DType::F32)?;
+            let norm = wide.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
+            Ok(wide.broadcast_div(&norm)?.to_dtype(t.dtype())?)
         };
         let q = normalize(heads(&self.query)?)?;
         let k = normalize(heads(&self.key)?)?;

@@ -120,3 +120,15 @@ fn backbone_matches_transformers() {
         assert!(diff < 5e-4, "feature map {i}: max diff {diff}");
     }
 }
+
+#[test]
+fn half_precision_runs() {
+    for dtype in [DType::BF16, DType::F16] {
+        let map = candle_nn::VarMap::new();
+        let model = Swinv2Model::new(VarBuilder::from_varmap(&map, dtype, CPU), &tiny(), true, false).unwrap();
+        let out = model.forward(&pixels(2, 3, 30, 42)).unwrap();
+        assert_eq!((out.last_hidden_state.dtype(), out.last_hidden_state.dims()), (dtype, [2, 24, 12].as_slice()));
+        let sum: f32 = out.pooler_output.unwrap().to_dtype(DType::F32).unwrap().sum_all().unwrap().to_scalar().unwrap();
+        assert!(sum.is_finite());
+    }
+}
