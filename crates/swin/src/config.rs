@@ -4,6 +4,10 @@
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
 use serde::{Deserialize, Serialize};
 
+/// The largest `window_size` accepted: the relative position index of a window holds
+/// `window_size⁴` entries, allocated before any checkpoint tensor could bound it.
+pub const MAX_WINDOW_SIZE: usize = 64;
+
 /// An `image_size` or `patch_size`: one number for a square, or `[height, width]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -186,6 +190,13 @@ impl SwinConfig {
             if value == 0 {
                 return invalid(format!("`{name}` must be at least 1, got 0"));
             }
+        }
+        if self.window_size > MAX_WINDOW_SIZE {
+            return invalid(format!(
+                "`window_size` is {}; at most {MAX_WINDOW_SIZE} is supported (the window tables grow as its fourth \
+                 power; published checkpoints use up to 24)",
+                self.window_size
+            ));
         }
         if self.depths.is_empty() {
             return invalid("`depths` is empty: give the number of blocks of each stage".to_owned());

@@ -26,7 +26,7 @@ mod heads;
 mod model;
 pub mod window;
 
-pub use config::{Size2, SwinConfig};
+pub use config::{Size2, SwinConfig, MAX_WINDOW_SIZE};
 pub use embeddings::{SwinEmbeddings, TORCH_LAYER_NORM_EPS};
 pub use heads::{
     __heads, SwinBody, SwinClassifier, SwinForImageClassification, SwinForMaskedImageModeling, SwinHead,

@@ -52,6 +52,7 @@ fn invalid_configs_are_errors() {
         cfg.validate().unwrap_err().to_string()
     };
     assert!(err(|c| c.window_size = 0).contains("`window_size` must be at least 1"));
+    assert!(err(|c| c.window_size = 1000).contains("at most 64 is supported"));
     assert!(err(|c| c.num_heads = vec![2]).contains("`depths` has 2 stages but `num_heads` has 1 entries"));
     assert!(err(|c| c.num_heads = vec![4, 3]).contains("stage 1 is 6 wide"));
     assert!(err(|c| c.num_heads = vec![2, 5]).contains("not a multiple of its 5 heads"));
