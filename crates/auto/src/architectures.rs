@@ -123,6 +123,10 @@ pub use autocandle_smollm3 as smollm3;
 pub use autocandle_stablelm as stablelm;
 #[cfg(feature = "starcoder2")]
 pub use autocandle_starcoder2 as starcoder2;
+#[cfg(feature = "swin")]
+pub use autocandle_swin as swin;
+#[cfg(feature = "swinv2")]
+pub use autocandle_swinv2 as swinv2;
 #[cfg(feature = "t5")]
 pub use autocandle_t5 as t5;
 #[cfg(feature = "vit")]

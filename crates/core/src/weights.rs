@@ -364,7 +364,9 @@ impl LoadTracker {
 }
 
 /// Buffers that older checkpoints saved and `transformers` ignores on load (GPT-NeoX's
-/// `_keys_to_ignore_on_load_unexpected`: `attention.bias`, `attention.masked_bias`).
+/// `_keys_to_ignore_on_load_unexpected`: `attention.bias`, `attention.masked_bias`; Swin's
+/// and Swin v2's window tables `relative_position_index`, `relative_coords_table`, which are
+/// computed from the window size).
 fn ignored_buffer(name: &str) -> bool {
     [
         "position_ids",
@@ -373,6 +375,8 @@ fn ignored_buffer(name: &str) -> bool {
         "rotary_emb.inv_freq",
         ".attention.bias",
         ".attention.masked_bias",
+        ".attention.self.relative_position_index",
+        ".attention.self.relative_coords_table",
     ]
     .iter()
     .any(|b| name.ends_with(b))
@@ -714,5 +718,25 @@ mod tests {
             [MismatchedKey { name: "classifier.weight".into(), checkpoint_shape: vec![2, 3], model_shape: vec![5, 3] }]
         );
         assert!(report.unexpected_keys.is_empty() && report.missing_keys.is_empty());
+    }
+
+    #[test]
+    fn swin_window_tables_are_not_unexpected() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = Device::Cpu;
+        let w = Tensor::ones((3, 2), DType::F32, &dev).unwrap();
+        let index = Tensor::zeros((4, 4), DType::I64, &dev).unwrap();
+        let block = "swin.encoder.layers.0.blocks.0.attention.self";
+        let ckpt = save(
+            dir.path(),
+            &[
+                (&format!("{block}.query.weight"), w),
+                (&format!("{block}.relative_position_index"), index.clone()),
+                (&format!("{block}.relative_coords_table"), index.to_dtype(DType::F32).unwrap()),
+            ],
+        );
+        let (vb, tracker) = checkpoint_var_builder(ckpt.clone(), "swin", DType::F32, &dev);
+        vb.get((3, 2), &format!("{block}.query.weight")).unwrap();
+        assert!(loading_report(&ckpt, &tracker).unexpected_keys.is_empty());
     }
 }
