@@ -91,7 +91,7 @@ mod ctc_tokenizer;
 mod generation;
 mod gguf_tokenizer;
 #[cfg(feature = "image")]
-mod image_processor;
+pub mod image_processor;
 mod mappings;
 mod model;
 pub mod pipelines;
@@ -141,7 +141,7 @@ pub use generation::{GenerationMixin, Seq2SeqGenerationMixin, TextStream, TextSt
 #[cfg(feature = "image")]
 pub use image_processor::{
     image, open_image, AutoImageProcessor, DynamicImage, ImageProcessor, ImageProcessorClass, ImageProcessorConfig,
-    ImageSize, Resampling,
+    ImageSize, ProcessedImages, Resampling,
 };
 // One `AutoModel*` class per task of the task table (`autocandle-tasks`); those whose task has
 // no model trait yet resolve the model type and explain.

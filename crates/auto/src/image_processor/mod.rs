@@ -9,6 +9,7 @@
 
 mod config;
 mod decode;
+mod post_process;
 mod resize;
 
 use std::path::Path;
@@ -23,6 +24,9 @@ pub use ::image;
 pub use config::{ImageProcessorClass, ImageProcessorConfig, ImageSize, Resampling};
 pub use decode::open_image;
 pub use image::DynamicImage;
+pub use post_process::{
+    post_process_depth_estimation, post_process_object_detection, post_process_semantic_segmentation, Detections,
+};
 
 use resize::Rgb8;
 
@@ -170,6 +174,31 @@ fn resolve_class(
     ))
 }
 
+/// What [`ImageProcessor::preprocess_batch`] makes of a batch of images.
+#[derive(Debug, Clone)]
+pub struct ProcessedImages {
+    /// `[batch, 3, height, width]` f32 on the CPU.
+    pub pixel_values: Tensor,
+    /// `[batch, height, width]` i64 (as `transformers`), 1 for real pixels and 0 for padding, for the classes that
+    /// pad a batch to its largest image (DETR, YOLOS); `None` otherwise.
+    pub pixel_mask: Option<Tensor>,
+    /// `(height, width)` of each image as given.
+    pub original_sizes: Vec<(usize, usize)>,
+    /// `(height, width)` of each image after resizing and cropping, before padding.
+    pub sizes: Vec<(usize, usize)>,
+}
+
+impl ProcessedImages {
+    /// The model inputs: `pixel_values`, and `pixel_mask` when there is one.
+    pub fn to_model_inputs(&self) -> ModelInputs {
+        let inputs = ModelInputs::from_pixel_values(self.pixel_values.clone());
+        match &self.pixel_mask {
+            Some(mask) => inputs.with_pixel_mask(mask.clone()),
+            None => inputs,
+        }
+    }
+}
+
 /// An image processor: a class and its settings; [`ImageProcessor::preprocess`] turns images
 /// into `pixel_values`.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +263,24 @@ impl ImageProcessor {
         }
         let (height, width) = shape.unwrap_or_default();
         Ok(Tensor::from_vec(data, (images.len(), 3, height, width), &Device::Cpu)?)
+    }
+
+    /// Preprocess a batch as `transformers` does for every class: `pixel_values` (padded to the
+    /// largest image of the batch, with a `pixel_mask`, for the classes that pad), the size of
+    /// each image before and after resizing.
+    pub fn preprocess_batch(&self, images: &[DynamicImage]) -> Result<ProcessedImages> {
+        if images.is_empty() {
+            return Err(Error::input("no images to preprocess: give at least one image"));
+        }
+        let original_sizes = images.iter().map(|i| (i.height() as usize, i.width() as usize)).collect();
+        let pixel_values = self.preprocess(images)?;
+        let (_, _, height, width) = pixel_values.dims4()?;
+        Ok(ProcessedImages {
+            pixel_values,
+            pixel_mask: None,
+            original_sizes,
+            sizes: vec![(height, width); images.len()],
+        })
     }
 
     /// [`ImageProcessor::preprocess`] of image files (see [`open_image`]).
