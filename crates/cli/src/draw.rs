@@ -283,7 +283,7 @@ mod tests {
         let drawn = draw_segments(&image, &[segment]);
         assert_eq!(drawn.dimensions(), (100, 50));
         let [r, g, b] = colour(1).0;
-        let blend = |v: u8| ((100.0 * 0.5 + f32::from(v) * 0.5) as f32).round() as u8;
+        let blend = |v: u8| (100.0 * 0.5 + f32::from(v) * 0.5).round() as u8;
         assert_eq!(*drawn.get_pixel(80, 45), Rgb([blend(r), blend(g), blend(b)]));
         assert_eq!(*drawn.get_pixel(80, 20), Rgb([100, 100, 100]));
         // The legend's swatch (top left) has the segment's colour.
