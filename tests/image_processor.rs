@@ -246,9 +246,9 @@ fn error_missing_config() -> Result<()> {
 
 #[test]
 fn error_unknown_class() -> Result<()> {
-    let dir = folder_with(r#"{"image_processor_type": "DeiTImageProcessor"}"#)?;
+    let dir = folder_with(r#"{"image_processor_type": "LevitImageProcessor"}"#)?;
     let err = load(&dir).unwrap_err().to_string();
-    assert!(err.contains("DeiTImageProcessor") && err.contains("`SiglipImageProcessor`"), "{err}");
+    assert!(err.contains("LevitImageProcessor") && err.contains("`SiglipImageProcessor`"), "{err}");
     // No class anywhere: no type in the file, no config.json.
     let dir = folder_with(r#"{"size": 224}"#)?;
     let err = load(&dir).unwrap_err().to_string();

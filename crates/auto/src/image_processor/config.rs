@@ -10,6 +10,14 @@ const IMAGENET_STANDARD: [f64; 3] = [0.5, 0.5, 0.5];
 const OPENAI_CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
 /// `OPENAI_CLIP_STD` of `transformers`.
 const OPENAI_CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
+/// `IMAGENET_DEFAULT_MEAN` of `transformers`.
+const IMAGENET_DEFAULT_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+/// `IMAGENET_DEFAULT_STD` of `transformers`.
+const IMAGENET_DEFAULT_STD: [f64; 3] = [0.229, 0.224, 0.225];
+
+/// The largest side, in pixels, of an image after resizing, cropping or padding: a guard
+/// against configs (or images of extreme aspect ratio) that would allocate gigabytes.
+pub const MAX_IMAGE_SIDE: usize = 8192;
 
 /// The image processor classes autocandle implements, named after `transformers`' classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,51 +31,125 @@ pub enum ImageProcessorClass {
     /// `SiglipImageProcessor`: RGB, resize to 224x224 (bicubic), rescale, normalize with
     /// mean = std = 0.5.
     Siglip,
+    /// `ConvNextImageProcessor` (ResNet, ConvNeXt, ConvNeXt V2, RegNet, CvT): a shortest edge
+    /// below 384 is resized to `shortest_edge / crop_pct` then center cropped to a square of
+    /// `shortest_edge`; from 384 on the image is warped to that square (bicubic, mean = std = 0.5).
+    ConvNext,
+    /// `BitImageProcessor` (BiT, DINOv2, FocalNet, Hiera): RGB, shortest edge 224 (bicubic),
+    /// center crop 224x224, OpenAI CLIP mean and std.
+    Bit,
+    /// `DeiTImageProcessor`: resize to 256x256 (bicubic), center crop 224x224, mean = std = 0.5.
+    Deit,
+    /// `BeitImageProcessor` (BEiT, Data2Vec-vision): resize to 224x224 (bicubic), mean = std = 0.5.
+    Beit,
+    /// `SegformerImageProcessor` (SegFormer, UperNet): resize to 512x512 (bilinear), ImageNet
+    /// mean and std.
+    Segformer,
+    /// `DetrImageProcessor` (DETR, Table Transformer, OmDet-Turbo): shortest edge 800 with the
+    /// longest at most 1333 (bilinear), ImageNet mean and std, each image padded bottom/right to
+    /// the largest of the batch with a `pixel_mask`.
+    Detr,
+    /// `YolosImageProcessor`: as DETR, but a shortest/longest-edge resize rounds both sides
+    /// down to a multiple of 16.
+    Yolos,
+    /// `DPTImageProcessor` (DPT, Depth Anything): resize to 384x384 (bicubic), optionally keeping
+    /// the aspect ratio (`keep_aspect_ratio`) with sides a multiple of `ensure_multiple_of`, then
+    /// optionally center padded to a multiple of `size_divisor` (`do_pad`); mean = std = 0.5.
+    Dpt,
 }
 
 /// `model_type` -> class, for folders whose `preprocessor_config.json` names no class
-/// (`transformers`' `IMAGE_PROCESSOR_MAPPING_NAMES`, restricted to the classes above).
-const MODEL_TYPES: [(&str, ImageProcessorClass); 27] = [
+/// (`transformers` 5.25's `IMAGE_PROCESSOR_MAPPING_NAMES`, restricted to the classes above;
+/// like `transformers`, it has no entry for `dinov2_with_registers`, whose checkpoints name
+/// `BitImageProcessor` in their `preprocessor_config.json`).
+const MODEL_TYPES: [(&str, ImageProcessorClass); 48] = [
     ("aimv2", ImageProcessorClass::Clip),
     ("aimv2_vision_model", ImageProcessorClass::Clip),
     ("altclip", ImageProcessorClass::Clip),
+    ("beit", ImageProcessorClass::Beit),
+    ("bit", ImageProcessorClass::Bit),
     ("clip", ImageProcessorClass::Clip),
     ("clipseg", ImageProcessorClass::Vit),
     ("colpali", ImageProcessorClass::Siglip),
+    ("convnext", ImageProcessorClass::ConvNext),
+    ("convnextv2", ImageProcessorClass::ConvNext),
+    ("cvt", ImageProcessorClass::ConvNext),
+    ("data2vec-vision", ImageProcessorClass::Beit),
+    ("deit", ImageProcessorClass::Deit),
+    ("depth_anything", ImageProcessorClass::Dpt),
+    ("detr", ImageProcessorClass::Detr),
     ("dinat", ImageProcessorClass::Vit),
+    ("dinov2", ImageProcessorClass::Bit),
+    ("dpt", ImageProcessorClass::Dpt),
     ("florence2", ImageProcessorClass::Clip),
+    ("focalnet", ImageProcessorClass::Bit),
     ("gemma3n", ImageProcessorClass::Siglip),
     ("git", ImageProcessorClass::Clip),
     ("groupvit", ImageProcessorClass::Clip),
+    ("hiera", ImageProcessorClass::Bit),
     ("ijepa", ImageProcessorClass::Vit),
     ("kosmos-2", ImageProcessorClass::Clip),
     ("metaclip_2", ImageProcessorClass::Clip),
     ("mgp-str", ImageProcessorClass::Vit),
     ("mlcd", ImageProcessorClass::Clip),
+    ("omdet-turbo", ImageProcessorClass::Detr),
     ("paligemma", ImageProcessorClass::Siglip),
+    ("pixio", ImageProcessorClass::Bit),
+    ("regnet", ImageProcessorClass::ConvNext),
+    ("resnet", ImageProcessorClass::ConvNext),
+    ("segformer", ImageProcessorClass::Segformer),
     ("siglip", ImageProcessorClass::Siglip),
     ("swiftformer", ImageProcessorClass::Vit),
     ("swin", ImageProcessorClass::Vit),
     ("swinv2", ImageProcessorClass::Vit),
+    ("table-transformer", ImageProcessorClass::Detr),
     ("trocr", ImageProcessorClass::Vit),
+    ("upernet", ImageProcessorClass::Segformer),
     ("vipllava", ImageProcessorClass::Clip),
     ("vit", ImageProcessorClass::Vit),
     ("vit_mae", ImageProcessorClass::Vit),
     ("vit_msn", ImageProcessorClass::Vit),
     ("xclip", ImageProcessorClass::Clip),
+    ("yolos", ImageProcessorClass::Yolos),
 ];
 
 impl ImageProcessorClass {
     /// Every class, in the order of their names.
-    pub const ALL: [ImageProcessorClass; 3] = [Self::Clip, Self::Siglip, Self::Vit];
+    pub const ALL: [ImageProcessorClass; 11] = [
+        Self::Beit,
+        Self::Bit,
+        Self::Clip,
+        Self::ConvNext,
+        Self::Dpt,
+        Self::Deit,
+        Self::Detr,
+        Self::Segformer,
+        Self::Siglip,
+        Self::Vit,
+        Self::Yolos,
+    ];
 
-    /// The `transformers` class name (`ViTImageProcessor`, `CLIPImageProcessor`, `SiglipImageProcessor`).
+    /// The `transformers` class name (`ViTImageProcessor`, `CLIPImageProcessor`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Self::Vit => "ViTImageProcessor",
             Self::Clip => "CLIPImageProcessor",
             Self::Siglip => "SiglipImageProcessor",
+            Self::ConvNext => "ConvNextImageProcessor",
+            Self::Bit => "BitImageProcessor",
+            Self::Deit => "DeiTImageProcessor",
+            Self::Beit => "BeitImageProcessor",
+            Self::Segformer => "SegformerImageProcessor",
+            Self::Detr => "DetrImageProcessor",
+            Self::Yolos => "YolosImageProcessor",
+            Self::Dpt => "DPTImageProcessor",
         }
+    }
+
+    /// Whether the class pads a batch to its largest image and returns a `pixel_mask`
+    /// (when `do_pad` is on).
+    pub fn pads_to_batch(self) -> bool {
+        matches!(self, Self::Detr | Self::Yolos)
     }
 
     /// The class an `image_processor_type` or legacy `feature_extractor_type` names, as
@@ -91,7 +173,7 @@ impl ImageProcessorClass {
 
     /// `default_to_square`: how a plain-int `size` reads (a square, or the shortest edge).
     fn default_to_square(self) -> bool {
-        matches!(self, Self::Vit)
+        matches!(self, Self::Vit | Self::Deit | Self::Beit | Self::Segformer | Self::Dpt)
     }
 }
 
@@ -249,6 +331,22 @@ pub struct ImageProcessorConfig {
     pub image_mean: [f64; 3],
     /// Per-channel (R, G, B) standard deviation.
     pub image_std: [f64; 3],
+    /// `ConvNextImageProcessor`: below a shortest edge of 384, resize to `shortest_edge /
+    /// crop_pct` and center crop `shortest_edge` (default 224/256).
+    pub crop_pct: f64,
+    /// Pad after normalizing (with zeros): DETR and YOLOS pad each image bottom/right to the
+    /// largest of the batch (or `pad_size`) and return a `pixel_mask`; DPT center pads each
+    /// image to a multiple of `size_divisor`. Other classes do not pad.
+    pub do_pad: bool,
+    /// DETR, YOLOS: `(height, width)` to pad every image to, instead of the batch's largest.
+    pub pad_size: Option<(usize, usize)>,
+    /// DPT: resize as little as possible while keeping the aspect ratio (the side whose scale
+    /// is closer to 1 decides).
+    pub keep_aspect_ratio: bool,
+    /// DPT: round each resized side to a multiple of this (Python's `round`).
+    pub ensure_multiple_of: usize,
+    /// DPT: with `do_pad`, pad each side to a multiple of this.
+    pub size_divisor: Option<usize>,
 }
 
 impl ImageProcessorConfig {
@@ -266,7 +364,14 @@ impl ImageProcessorConfig {
             do_normalize: true,
             image_mean: IMAGENET_STANDARD,
             image_std: IMAGENET_STANDARD,
+            crop_pct: 224.0 / 256.0,
+            do_pad: false,
+            pad_size: None,
+            keep_aspect_ratio: false,
+            ensure_multiple_of: 1,
+            size_divisor: None,
         };
+        let imagenet = Self { image_mean: IMAGENET_DEFAULT_MEAN, image_std: IMAGENET_DEFAULT_STD, ..base.clone() };
         match class {
             ImageProcessorClass::Vit => base,
             ImageProcessorClass::Clip => Self {
@@ -280,6 +385,34 @@ impl ImageProcessorConfig {
                 ..base
             },
             ImageProcessorClass::Siglip => Self { do_convert_rgb: true, resample: Resampling::Bicubic, ..base },
+            ImageProcessorClass::ConvNext => {
+                Self { size: ImageSize::ShortestEdge(384), resample: Resampling::Bicubic, ..base }
+            }
+            ImageProcessorClass::Bit => Self {
+                do_convert_rgb: true,
+                size: ImageSize::ShortestEdge(224),
+                resample: Resampling::Bicubic,
+                do_center_crop: true,
+                crop_size: Some((224, 224)),
+                image_mean: OPENAI_CLIP_MEAN,
+                image_std: OPENAI_CLIP_STD,
+                ..base
+            },
+            ImageProcessorClass::Deit => Self {
+                size: ImageSize::Exact { height: 256, width: 256 },
+                resample: Resampling::Bicubic,
+                do_center_crop: true,
+                crop_size: Some((224, 224)),
+                ..base
+            },
+            ImageProcessorClass::Beit => Self { resample: Resampling::Bicubic, crop_size: Some((224, 224)), ..base },
+            ImageProcessorClass::Segformer => Self { size: ImageSize::Exact { height: 512, width: 512 }, ..imagenet },
+            ImageProcessorClass::Detr | ImageProcessorClass::Yolos => {
+                Self { size: ImageSize::ShortestLongestEdge { shortest: 800, longest: 1333 }, do_pad: true, ..imagenet }
+            }
+            ImageProcessorClass::Dpt => {
+                Self { size: ImageSize::Exact { height: 384, width: 384 }, resample: Resampling::Bicubic, ..base }
+            }
         }
     }
 
@@ -303,7 +436,12 @@ impl ImageProcessorConfig {
         config.do_center_crop = flag("do_center_crop", config.do_center_crop)?;
         config.do_rescale = flag("do_rescale", config.do_rescale)?;
         config.do_normalize = flag("do_normalize", config.do_normalize)?;
-        if flag("do_pad", false)? {
+        let pads = matches!(class, ImageProcessorClass::Detr | ImageProcessorClass::Yolos | ImageProcessorClass::Dpt);
+        if pads {
+            // DETR's legacy name for `do_pad`.
+            let legacy = flag("pad_and_return_pixel_mask", config.do_pad)?;
+            config.do_pad = flag("do_pad", if class == ImageProcessorClass::Dpt { config.do_pad } else { legacy })?;
+        } else if flag("do_pad", false)? {
             return Err(Error::Unsupported(format!(
                 "`do_pad: true` in {origin}: {} in autocandle does not pad; remove it or set it to false",
                 class.name()
@@ -324,7 +462,16 @@ impl ImageProcessorConfig {
         }
 
         let default_to_square = flag("default_to_square", class.default_to_square())?;
-        if let Some(v) = field("size") {
+        let detr_like = matches!(class, ImageProcessorClass::Detr | ImageProcessorClass::Yolos);
+        if let (true, Some(v)) = (detr_like, field("size").filter(|v| v.is_number())) {
+            // DETR's `__init__`: an int size is the shortest edge, `max_size` (default 1333) the longest.
+            let shortest = positive_side(v, "size").map_err(|m| err("size", m))?;
+            let longest = match field("max_size") {
+                Some(m) => positive_side(m, "max_size").map_err(|m| err("max_size", m))?,
+                None => 1333,
+            };
+            config.size = ImageSize::ShortestLongestEdge { shortest, longest };
+        } else if let Some(v) = field("size") {
             match parse_size(v, default_to_square).map_err(|m| err("size", m))? {
                 ParsedSize::Usable(size) => config.size = size,
                 ParsedSize::Unsupported(keys) if config.do_resize => {
@@ -345,6 +492,49 @@ impl ImageProcessorConfig {
                 ParsedSize::Usable(ImageSize::Exact { height, width }) => Some((height, width)),
                 _ => None,
             };
+        }
+        if let Some(v) = field("pad_size") {
+            config.pad_size = match parse_size(v, true).map_err(|m| err("pad_size", m))? {
+                ParsedSize::Usable(ImageSize::Exact { height, width }) => Some((height, width)),
+                _ => return Err(err("pad_size", format!("expected height and width, got {v}"))),
+            };
+        }
+        if let Some(v) = field("crop_pct") {
+            config.crop_pct = v.as_f64().ok_or_else(|| err("crop_pct", format!("expected a number, got {v}")))?;
+        }
+        if class == ImageProcessorClass::ConvNext && !(config.crop_pct.is_finite() && config.crop_pct > 0.0) {
+            return Err(err("crop_pct", format!("must be a positive number, got {}", config.crop_pct)));
+        }
+        config.keep_aspect_ratio = flag("keep_aspect_ratio", config.keep_aspect_ratio)?;
+        if let Some(v) = field("ensure_multiple_of") {
+            config.ensure_multiple_of =
+                positive_side(v, "ensure_multiple_of").map_err(|m| err("ensure_multiple_of", m))?;
+        }
+        if let Some(v) = field("size_divisor") {
+            config.size_divisor = Some(positive_side(v, "size_divisor").map_err(|m| err("size_divisor", m))?);
+        }
+        if class == ImageProcessorClass::Dpt && config.do_pad && config.size_divisor.is_none() {
+            return Err(err("size_divisor", "`do_pad` needs a `size_divisor` to pad to a multiple of".to_owned()));
+        }
+        if config.do_resize {
+            let size_ok = match class {
+                ImageProcessorClass::ConvNext => {
+                    matches!(config.size, ImageSize::ShortestEdge(_) | ImageSize::ShortestLongestEdge { .. })
+                }
+                ImageProcessorClass::Detr | ImageProcessorClass::Yolos => {
+                    !matches!(config.size, ImageSize::ShortestEdge(_))
+                }
+                ImageProcessorClass::Dpt => matches!(config.size, ImageSize::Exact { .. }),
+                _ => true,
+            };
+            if !size_ok {
+                let wanted = match class {
+                    ImageProcessorClass::ConvNext => "a `shortest_edge`",
+                    ImageProcessorClass::Dpt => "`height` and `width`",
+                    _ => "`shortest_edge` and `longest_edge`, `height` and `width`, or `max_height` and `max_width`",
+                };
+                return Err(err("size", format!("{} resizes to {wanted}, got {:?}", class.name(), config.size)));
+            }
         }
         if config.do_center_crop && config.crop_size.is_none() {
             return Err(err("crop_size", "center cropping needs a crop_size with `height` and `width`".to_owned()));
@@ -383,10 +573,7 @@ enum ParsedSize {
 /// `get_size_dict`: a dict with one of the valid key sets, an int (a square, or the shortest
 /// edge), or a `[height, width]` list.
 fn parse_size(value: &Value, default_to_square: bool) -> std::result::Result<ParsedSize, String> {
-    let positive = |v: &Value, what: &str| match v.as_u64() {
-        Some(n) if n > 0 => Ok(n as usize),
-        _ => Err(format!("`{what}` must be a positive integer, got {v}")),
-    };
+    let positive = positive_side;
     match value {
         Value::Number(_) => {
             let n = positive(value, "size")?;
@@ -430,6 +617,17 @@ fn parse_size(value: &Value, default_to_square: bool) -> std::result::Result<Par
     }
 }
 
+/// A positive integer no larger than [`MAX_IMAGE_SIDE`].
+fn positive_side(v: &Value, what: &str) -> std::result::Result<usize, String> {
+    match v.as_u64() {
+        Some(n) if n > MAX_IMAGE_SIDE as u64 => Err(format!(
+            "`{what}` is {n} pixels, more than autocandle's limit of {MAX_IMAGE_SIDE} per side; use a smaller size"
+        )),
+        Some(n) if n > 0 => Ok(n as usize),
+        _ => Err(format!("`{what}` must be a positive integer, got {v}")),
+    }
+}
+
 /// A per-channel value: one number for every channel, or a list of one or three numbers.
 fn parse_channels(value: &Value) -> std::result::Result<[f64; 3], String> {
     let number = |v: &Value| v.as_f64().ok_or_else(|| format!("expected numbers, got {v}"));
@@ -463,7 +661,8 @@ mod tests {
         assert_eq!(ImageProcessorClass::from_class_name("CLIPFeatureExtractor"), Some(Clip));
         assert_eq!(ImageProcessorClass::from_class_name("SiglipImageProcessorFast"), Some(Siglip));
         assert_eq!(ImageProcessorClass::from_class_name("SigLIPImageProcessor"), None);
-        assert_eq!(ImageProcessorClass::from_class_name("DeiTImageProcessor"), None);
+        assert_eq!(ImageProcessorClass::from_class_name("DeiTImageProcessor"), Some(Deit));
+        assert_eq!(ImageProcessorClass::from_class_name("LevitImageProcessor"), None);
         assert_eq!(ImageProcessorClass::for_model_type("siglip"), Some(Siglip));
         assert_eq!(ImageProcessorClass::for_model_type("bert"), None);
     }
