@@ -7,6 +7,8 @@
 pub use autocandle_albert as albert;
 #[cfg(feature = "bart")]
 pub use autocandle_bart as bart;
+#[cfg(feature = "beit")]
+pub use autocandle_beit as beit;
 #[cfg(feature = "bert")]
 pub use autocandle_bert as bert;
 #[cfg(feature = "bert-generation")]
@@ -19,14 +21,24 @@ pub use autocandle_camembert as camembert;
 pub use autocandle_clip as clip;
 #[cfg(feature = "cohere")]
 pub use autocandle_cohere as cohere;
+#[cfg(feature = "convnext")]
+pub use autocandle_convnext as convnext;
+#[cfg(feature = "convnextv2")]
+pub use autocandle_convnextv2 as convnextv2;
 #[cfg(feature = "data2vec-audio")]
 pub use autocandle_data2vec_audio as data2vec_audio;
 #[cfg(feature = "data2vec-text")]
 pub use autocandle_data2vec_text as data2vec_text;
+#[cfg(feature = "data2vec-vision")]
+pub use autocandle_data2vec_vision as data2vec_vision;
 #[cfg(feature = "deberta")]
 pub use autocandle_deberta as deberta;
 #[cfg(feature = "deberta-v2")]
 pub use autocandle_deberta_v2 as deberta_v2;
+#[cfg(feature = "deit")]
+pub use autocandle_deit as deit;
+#[cfg(feature = "detr")]
+pub use autocandle_detr as detr;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
 #[cfg(feature = "electra")]
@@ -85,6 +97,8 @@ pub use autocandle_qwen2_moe as qwen2_moe;
 pub use autocandle_qwen3 as qwen3;
 #[cfg(feature = "qwen3-moe")]
 pub use autocandle_qwen3_moe as qwen3_moe;
+#[cfg(feature = "resnet")]
+pub use autocandle_resnet as resnet;
 #[cfg(feature = "roberta")]
 pub use autocandle_roberta as roberta;
 #[cfg(feature = "roberta-prelayernorm")]
@@ -113,3 +127,5 @@ pub use autocandle_wavlm as wavlm;
 pub use autocandle_whisper as whisper;
 #[cfg(feature = "xlm-roberta-xl")]
 pub use autocandle_xlm_roberta_xl as xlm_roberta_xl;
+#[cfg(feature = "yolos")]
+pub use autocandle_yolos as yolos;
