@@ -37,10 +37,18 @@ pub use autocandle_deberta as deberta;
 pub use autocandle_deberta_v2 as deberta_v2;
 #[cfg(feature = "deit")]
 pub use autocandle_deit as deit;
+#[cfg(feature = "depth_anything")]
+pub use autocandle_depth_anything as depth_anything;
 #[cfg(feature = "detr")]
 pub use autocandle_detr as detr;
+#[cfg(feature = "dinov2")]
+pub use autocandle_dinov2 as dinov2;
+#[cfg(feature = "dinov2_with_registers")]
+pub use autocandle_dinov2_with_registers as dinov2_with_registers;
 #[cfg(feature = "distilbert")]
 pub use autocandle_distilbert as distilbert;
+#[cfg(feature = "dpt")]
+pub use autocandle_dpt as dpt;
 #[cfg(feature = "electra")]
 pub use autocandle_electra as electra;
 #[cfg(feature = "ernie")]
@@ -105,6 +113,8 @@ pub use autocandle_roberta as roberta;
 pub use autocandle_roberta_prelayernorm as roberta_prelayernorm;
 #[cfg(feature = "roformer")]
 pub use autocandle_roformer as roformer;
+#[cfg(feature = "segformer")]
+pub use autocandle_segformer as segformer;
 #[cfg(feature = "siglip")]
 pub use autocandle_siglip as siglip;
 #[cfg(feature = "smollm3")]

@@ -34,7 +34,9 @@ pub mod options;
 pub mod pickle;
 pub mod quant;
 pub mod registry;
+pub mod resize;
 mod safetensors_file;
+pub mod spatial;
 mod task;
 pub mod weights;
 
