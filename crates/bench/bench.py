@@ -10,7 +10,7 @@ iterations after `--warmup` untimed ones, in milliseconds.
 
 Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 shape: prefill
 128 tokens, then 128 greedy tokens), seq2seq (t5-small shape: 64 in, 32 out, greedy), vit
-(vit-base shape, batch 8), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
+(vit-base shape, batch 8), dinov2-base (AutoModel, DINOv2-base shape, batch 8 at 224 px), modernbert-32x128 (AutoModel, ModernBERT-base shape), deberta-32x128 (AutoModel,
 DeBERTa-v3-base shape), whisper-base-30s (Whisper-base shape: the encoder on 3000 frames,
 then 32 greedy tokens), wav2vec2-ctc (wav2vec2-base shape with its CTC head, 10 s of 16 kHz
 audio), load-minilm / load-smollm2 (from_pretrained to the first output on
@@ -287,6 +287,17 @@ def run(args) -> dict:
             out["times_ms"] = timed(step, args.warmup, args.iters)
             out["ms"] = statistics.median(out["times_ms"])
             out["checksum"] = float(result["logits"].double().abs().mean())
+        elif args.scenario == "dinov2-base":
+            model = transformers.AutoModel.from_pretrained(model_dir).eval()
+            x = torch.tensor(pixels(8, 224)).reshape(8, 3, 224, 224)
+            result = {}
+
+            def step():
+                result["hidden"] = model(pixel_values=x).last_hidden_state
+
+            out["times_ms"] = timed(step, args.warmup, args.iters)
+            out["ms"] = statistics.median(out["times_ms"])
+            out["checksum"] = float(result["hidden"].double().abs().mean())
         elif args.scenario == "wav2vec2-ctc":
             model = transformers.AutoModelForCTC.from_pretrained(model_dir).eval()
             x = torch.tensor(audio(160_000)).reshape(1, 160_000)

@@ -2,7 +2,7 @@
 
     python crates/bench/prepare.py OUT_DIR
 
-writes OUT_DIR/{smollm2-135m,t5-small,vit-base,qwen3-moe-*,modernbert-base,deberta-v3-base,whisper-base,wav2vec2-base}/ (config.json, generation_config.json,
+writes OUT_DIR/{smollm2-135m,t5-small,vit-base,dinov2-base,qwen3-moe-*,modernbert-base,deberta-v3-base,whisper-base,wav2vec2-base}/ (config.json, generation_config.json,
 model.safetensors) with Python `transformers`, so that all three sides of the benchmark
 (autocandle, candle-transformers, PyTorch) read the same files. A folder whose
 `bench-shape.json` matches the shape below is kept as it is; `cargo xtask bench` calls this
@@ -206,6 +206,24 @@ SHAPES = {
             "num_conv_pos_embedding_groups": 16,
             "do_stable_layer_norm": False,
             "pad_token_id": 0,
+        },
+    },
+    # facebook/dinov2-base's config.json: patch 14, position embeddings learned at 518 px.
+    "dinov2-base": {
+        "class": "Dinov2Model",
+        "config": {
+            "model_type": "dinov2",
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "mlp_ratio": 4,
+            "hidden_act": "gelu",
+            "layer_norm_eps": 1e-6,
+            "image_size": 518,
+            "patch_size": 14,
+            "layerscale_value": 1.0,
+            "qkv_bias": True,
+            "use_swiglu_ffn": False,
         },
     },
     "vit-base": {

@@ -22,7 +22,7 @@ usage: cargo xtask bench [options]
 
   --python PATH        Python of a venv with torch and transformers (default /tmp/ref/bin/python)
   --runs N             processes per scenario and implementation; the table shows medians (default 5)
-  --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit,
+  --scenarios A,B,..   a subset of: encoder-1x16, encoder-32x128, decoder, seq2seq, vit, dinov2-base,
                        load-minilm, load-smollm2, dispatch, encoder-32x128-bf16,
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
                        modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16,
@@ -81,6 +81,8 @@ pub(crate) enum ModelKind {
     SmolLm2,
     T5Small,
     VitBase,
+    /// The random-weight DINOv2-base shape of `crates/bench/prepare.py`.
+    Dinov2Base,
     /// A GGUF file of the real SmolLM2-135M-Instruct (see `bench_gguf`).
     Gguf(&'static str),
     /// A random-weight Qwen3-MoE shape of `crates/bench/prepare.py`, by its folder name.
@@ -105,6 +107,7 @@ impl ModelKind {
             Self::SmolLm2 => Some("smollm2-135m"),
             Self::T5Small => Some("t5-small"),
             Self::VitBase => Some("vit-base"),
+            Self::Dinov2Base => Some("dinov2-base"),
             Self::Qwen3Moe(name) => Some(name),
             Self::ModernBertBase => Some("modernbert-base"),
             Self::DebertaV3Base => Some("deberta-v3-base"),
@@ -222,6 +225,18 @@ const SCENARIOS: &[Scenario] = &[
         title: "(d) ViT-base/16 classification, batch 8",
         model: ModelKind::VitBase,
         sides: ALL_SIDES,
+        warmup: 1,
+        iters: 3,
+        metrics: &[lower("ms", "ms")],
+    },
+    // (p) DINOv2-base shape (random weights, facebook/dinov2-base's config: patch 14, position
+    // embeddings learned at 518 px), `AutoModel` forward on 8 images of 224 x 224, so the
+    // position embeddings are interpolated (bicubic, 37 x 37 to 16 x 16) in every forward.
+    Scenario {
+        name: "dinov2-base",
+        title: "(p) DINOv2-base shape forward, batch 8 at 224 px",
+        model: ModelKind::Dinov2Base,
+        sides: OURS_AND_PYTORCH,
         warmup: 1,
         iters: 3,
         metrics: &[lower("ms", "ms")],
@@ -525,6 +540,7 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::SmolLm2 => models.join("smollm2-135m"),
             ModelKind::T5Small => models.join("t5-small"),
             ModelKind::VitBase => models.join("vit-base"),
+            ModelKind::Dinov2Base => models.join("dinov2-base"),
             ModelKind::Gguf(_) => gguf_dir.clone().unwrap_or_default(),
             ModelKind::Qwen3Moe(name) => models.join(name),
             ModelKind::ModernBertBase => models.join("modernbert-base"),

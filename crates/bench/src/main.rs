@@ -40,6 +40,8 @@ scenarios:
                                 or 16 experts): prefill 128 tokens, then 128 greedy tokens (ours only)
   seq2seq                       t5-small shape: 64 tokens in, 32 greedy tokens out
   vit                           vit-base shape image classification, batch 8
+  dinov2-base                   DINOv2-base shape (AutoModel), batch 8 at 224 px: position embeddings
+                                interpolated from the 518 px grid (ours only; PyTorch is the other side)
   whisper-base-30s              Whisper-base shape: the encoder on 30 s (3000 frames), then 32 greedy
                                 tokens (ours only; PyTorch is the other side)
   wav2vec2-ctc                  wav2vec2-base shape CTC logits of 10 s of 16 kHz audio (ours only)
@@ -198,6 +200,10 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         (s, Impl::Ours) if s.starts_with("moe") => decoder(dir, Impl::Ours, DType::F32, args, &mut out)?,
         ("seq2seq", imp) => seq2seq(dir, imp, args, &mut out)?,
         ("vit", imp) => vit_forward(dir, imp, args, &mut out)?,
+        ("dinov2-base", Impl::Ours) => dinov2_forward(dir, args, &mut out)?,
+        ("dinov2-base", Impl::Candle) => {
+            bail!("the DINOv2 scenario compares autocandle with PyTorch: run it with `--impl ours`")
+        }
         ("whisper-base-30s", Impl::Ours) => whisper(dir, args, &mut out)?,
         ("whisper-base-30s", Impl::Candle) => {
             bail!("the Whisper scenario compares autocandle with PyTorch: run it with `--impl ours`")
@@ -752,6 +758,23 @@ fn vit_forward(dir: &Path, imp: Impl, args: &Args, out: &mut Map<String, Value>)
     record_times(out, &times);
     if let Some(logits) = last {
         out.insert("checksum".into(), json!(checksum(&logits)?));
+    }
+    Ok(())
+}
+
+/// (p) DINOv2-base shape (random weights, `image_size` 518), `AutoModel` forward on a batch of
+/// 8 images of 224 x 224: the position embeddings are interpolated from 37 x 37 to 16 x 16.
+fn dinov2_forward(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let model = context(AutoModel::from_pretrained(path_str(dir)?), "from_pretrained")?;
+    let inputs = ModelInputs::from_pixel_values(pixels(VIT_BATCH, VIT_SIZE)?);
+    let mut last = None;
+    let times = timed(args.warmup, args.iters, || {
+        last = Some(context(model.forward(&inputs), "forward")?.last_hidden_state);
+        Ok(())
+    })?;
+    record_times(out, &times);
+    if let Some(hidden) = last {
+        out.insert("checksum".into(), json!(checksum(&hidden)?));
     }
     Ok(())
 }

@@ -419,6 +419,40 @@ impl PatchEmbedding {
 
     /// `pixel_values` `[batch, channels, height, width]` -> `[batch, grid², hidden]`.
     pub fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let (_, _, height, width) = self.check_pixels(pixel_values)?;
+        let (p, grid) = (self.patch_size, self.grid());
+        let fits = match self.check {
+            ImageSizeCheck::Exact => height == self.image_size && width == self.image_size,
+            ImageSizeCheck::SameGrid => height / p == grid && width / p == grid,
+        };
+        if !fits {
+            return Err(Error::input(format!(
+                "input image size ({height}x{width}) doesn't match the model ({0}x{0}): resize the images \
+                 with the model's AutoImageProcessor, or set `interpolate_pos_encoding` to interpolate the \
+                 position embeddings",
+                self.image_size
+            )));
+        }
+        self.project(pixel_values, (grid, grid))
+    }
+
+    /// With `interpolate_pos_encoding`: `pixel_values` of any size of at least one patch ->
+    /// (`[batch, gh * gw, hidden]`, `(gh, gw)`), the image's own patch grid.
+    pub fn forward_any_size(&self, pixel_values: &Tensor) -> Result<(Tensor, (usize, usize))> {
+        let (_, _, height, width) = self.check_pixels(pixel_values)?;
+        let p = self.patch_size;
+        let grid = (height / p, width / p);
+        if grid.0 == 0 || grid.1 == 0 {
+            return Err(Error::input(format!(
+                "the image ({height}x{width}) is smaller than one patch ({p}x{p}): resize the images with the \
+                 model's AutoImageProcessor"
+            )));
+        }
+        Ok((self.project(pixel_values, grid)?, grid))
+    }
+
+    /// The shape checks that do not depend on the image size.
+    fn check_pixels(&self, pixel_values: &Tensor) -> Result<(usize, usize, usize, usize)> {
         let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
             Error::input(format!(
                 "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
@@ -438,23 +472,19 @@ impl PatchEmbedding {
                 self.num_channels
             )));
         }
-        let (p, grid) = (self.patch_size, self.grid());
-        let fits = match self.check {
-            ImageSizeCheck::Exact => height == self.image_size && width == self.image_size,
-            ImageSizeCheck::SameGrid => height / p == grid && width / p == grid,
-        };
-        if !fits {
-            return Err(Error::input(format!(
-                "input image size ({height}x{width}) doesn't match the model ({0}x{0}): resize the images \
-                 with the model's AutoImageProcessor",
-                self.image_size
-            )));
-        }
-        let x = pixel_values.narrow(2, 0, grid * p)?.narrow(3, 0, grid * p)?;
-        let patches = x
-            .reshape(vec![batch, channels, grid, p, grid, p])?
-            .permute(vec![0, 2, 4, 1, 3, 5])?
-            .reshape((batch, grid * grid, channels * p * p))?;
+        Ok((batch, channels, height, width))
+    }
+
+    /// The patches of a `(gh, gw)` grid (pixels past the last whole patch dropped), projected.
+    fn project(&self, pixel_values: &Tensor, (gh, gw): (usize, usize)) -> Result<Tensor> {
+        let (batch, channels, _, _) = pixel_values.dims4()?;
+        let p = self.patch_size;
+        let x = pixel_values.narrow(2, 0, gh * p)?.narrow(3, 0, gw * p)?;
+        let patches = x.reshape(vec![batch, channels, gh, p, gw, p])?.permute(vec![0, 2, 4, 1, 3, 5])?.reshape((
+            batch,
+            gh * gw,
+            channels * p * p,
+        ))?;
         Ok(self.projection.forward(&patches)?)
     }
 }

@@ -291,3 +291,16 @@ fn towers_load_from_their_own_checkpoints() {
     let err = CLIPTextModel::from_pretrained(&path("clip-vision-model")).unwrap_err();
     assert!(err.to_string().contains("model type `clip_text_model` or `clip`, not `clip_vision_model`"), "{err}");
 }
+
+#[test]
+fn interpolate_pos_encoding_takes_other_image_sizes() {
+    let model: CLIPModel = fresh(&tiny());
+    let text = || ModelInputs::new(ids(&[&[1, 7, 3]]));
+    let err = |inputs: ModelInputs| Model::forward(&model, &inputs).unwrap_err().to_string();
+    assert!(err(text().with_pixel_values(pixels(1, 3, 12))).contains("set `interpolate_pos_encoding`"));
+    // 13 px with 3 px patches: a 4x4 grid from the learned 3x3.
+    let out = Model::forward(&model, &text().with_pixel_values(pixels(2, 3, 13)).with_interpolate_pos_encoding(true));
+    assert_eq!(out.unwrap().last_hidden_state.dims(), [2, 17, 12]);
+    let tiny_image = text().with_pixel_values(pixels(1, 3, 2)).with_interpolate_pos_encoding(true);
+    assert!(err(tiny_image).contains("smaller than one patch"));
+}

@@ -2,6 +2,7 @@
 //! before the encoder) and [`CLIPVisionModelWithProjection`], as `transformers`' `modeling_clip`.
 
 use autocandle_core::nn::{linear_no_bias, Linear};
+use autocandle_core::resize::{interpolate_pos_encoding, Resample};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
@@ -47,11 +48,28 @@ impl VisionEmbeddings {
         })
     }
 
-    fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
-        let patches = self.patch_embedding.forward(pixel_values)?;
+    /// With `interpolate` (`interpolate_pos_encoding`), images of any size of at least one patch,
+    /// the position embeddings resized bicubically to their patch grid as `transformers`'
+    /// `CLIPVisionEmbeddings` does.
+    fn forward(&self, pixel_values: &Tensor, interpolate: bool) -> Result<Tensor> {
+        let (patches, grid) = if interpolate {
+            let (patches, grid) = self.patch_embedding.forward_any_size(pixel_values)?;
+            (patches, Some(grid))
+        } else {
+            (self.patch_embedding.forward(pixel_values)?, None)
+        };
         let (batch, _, hidden) = patches.dims3()?;
         let class = self.class_embedding.reshape((1, 1, hidden))?.expand((batch, 1, hidden))?;
-        Ok(Tensor::cat(&[&class, &patches], 1)?.broadcast_add(&self.position_embedding)?)
+        let embeddings = Tensor::cat(&[&class, &patches], 1)?;
+        match grid {
+            None => Ok(embeddings.broadcast_add(&self.position_embedding)?),
+            Some(grid) => {
+                let (_, _, height, width) = pixel_values.dims4()?;
+                let positions = self.position_embedding.unsqueeze(0)?;
+                let positions = interpolate_pos_encoding(&positions, 1, grid, height == width, Resample::Bicubic)?;
+                Ok(embeddings.broadcast_add(&positions)?)
+            }
+        }
     }
 }
 
@@ -106,7 +124,7 @@ impl CLIPVisionModel {
     /// `(last_hidden_state, pooler_output)` for `pixel_values`.
     pub fn encode(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
         let pixels = pixel_values(inputs, &self.device, self.dtype)?;
-        let x = self.pre_layrnorm.forward(&self.embeddings.forward(&pixels)?)?;
+        let x = self.pre_layrnorm.forward(&self.embeddings.forward(&pixels, inputs.interpolate_pos_encoding)?)?;
         let hidden = self.encoder.forward(&x, None)?;
         let pooled = self.post_layernorm.forward(&hidden.narrow(1, 0, 1)?.squeeze(1)?)?;
         Ok((hidden, pooled))

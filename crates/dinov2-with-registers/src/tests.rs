@@ -58,3 +58,24 @@ fn heads_and_backbone_run_on_fresh_weights() {
     assert_eq!(maps.len(), 1);
     assert_eq!(maps[0].dims(), [2, 16, 3, 4]);
 }
+
+#[test]
+fn backbone_matches_transformers() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/backbones/dinov2_with_registers");
+    let config: Dinov2WithRegistersConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let weights = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let backbone =
+        Dinov2WithRegistersBackbone::load(&config, VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu))
+            .unwrap();
+    let reference = candle_core::safetensors::load(dir.join("backbone.safetensors"), &Device::Cpu).unwrap();
+    let got = backbone.forward(&reference["pixel_values"]).unwrap();
+    assert_eq!(got.len(), 2);
+    for (i, g) in got.iter().enumerate() {
+        let want = &reference[&format!("feature_maps.{i}")];
+        assert_eq!(g.dims(), want.dims());
+        let diff: f32 = (g - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap();
+        assert!(diff < 1e-4, "feature map {i} is off by {diff}");
+    }
+}

@@ -73,7 +73,8 @@ impl Dinov2Head for Dinov2Classifier {
 
 impl ForImageClassification for Dinov2Classifier {
     fn forward(&self, inputs: &ModelInputs) -> Result<ImageClassifierOutput> {
-        let sequence = self.encoder.sequence_output(inputs.pixel_values()?, None)?;
+        // transformers passes extra keyword arguments (`bool_masked_pos`) on to the base model.
+        let sequence = self.encoder.forward_inputs(inputs)?;
         let skip = 1 + self.encoder.num_register_tokens();
         let patches = sequence.dim(1)? - skip;
         let cls = sequence.narrow(1, 0, 1)?.squeeze(1)?;

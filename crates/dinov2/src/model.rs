@@ -25,7 +25,7 @@ struct Embeddings {
     position_embeddings: Tensor,
     num_channels: usize,
     patch_size: (usize, usize),
-    spec_resample: Resample,
+    resample: Resample,
 }
 
 impl Embeddings {
@@ -46,7 +46,7 @@ impl Embeddings {
             position_embeddings: vb.get((1, gh * gw + 1, h), "position_embeddings")?,
             num_channels: cfg.num_channels,
             patch_size: (ph, pw),
-            spec_resample: spec.resample,
+            resample: spec.resample,
         })
     }
 
@@ -57,7 +57,7 @@ impl Embeddings {
     fn position_embeddings(&self, height: usize, width: usize) -> Result<Tensor> {
         let (ph, pw) = self.patch_size;
         let (new_h, new_w) = (height / ph, width / pw);
-        interpolate_pos_encoding(&self.position_embeddings, 1, (new_h, new_w), height == width, self.spec_resample)
+        interpolate_pos_encoding(&self.position_embeddings, 1, (new_h, new_w), height == width, self.resample)
     }
 
     /// `pixel_values` `[B, C, H, W]` -> `[B, 1 + registers + patches, hidden]`.

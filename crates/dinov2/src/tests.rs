@@ -134,3 +134,38 @@ fn bad_pixel_values_are_errors() {
     let mask = Tensor::new(&[[1u32; 4]], &Device::Cpu).unwrap();
     assert!(base.forward(&pixels(1, 8, 8).with_bool_masked_pos(mask)).unwrap_err().to_string().contains("mask token"));
 }
+
+/// Load `tests/fixtures/backbones/<name>` (a saved `Dinov2Backbone` of transformers and its
+/// `backbone.safetensors`): the config, the backbone, `pixel_values` and the expected maps.
+pub(crate) fn backbone_fixture(name: &str) -> (serde_json::Value, VarBuilder<'static>, Tensor, Vec<Tensor>) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/backbones").join(name);
+    let config = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let weights = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let mut reference = candle_core::safetensors::load(dir.join("backbone.safetensors"), &Device::Cpu).unwrap();
+    let pixels = reference.remove("pixel_values").unwrap();
+    let maps = (0..reference.len()).map(|i| reference.remove(&format!("feature_maps.{i}")).unwrap()).collect();
+    (config, vb, pixels, maps)
+}
+
+/// The largest absolute difference between `got` and `want` (same shapes).
+pub(crate) fn max_abs_diff(got: &Tensor, want: &Tensor) -> f32 {
+    assert_eq!(got.dims(), want.dims());
+    (got - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
+
+#[test]
+fn backbone_matches_transformers() {
+    for (name, stages) in [("dinov2", [0usize, 1, 3].as_slice()), ("dinov2-no-reshape", &[2, 3])] {
+        let (config, vb, pixels, want) = backbone_fixture(name);
+        let config: Dinov2Config = serde_json::from_value(config).unwrap();
+        let backbone = Dinov2Backbone::load(&config, vb).unwrap();
+        assert_eq!(backbone.out_indices(), stages);
+        let got = backbone.forward(&pixels).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let diff = max_abs_diff(g, w);
+            assert!(diff < 1e-4, "{name}: feature map {i} is off by {diff}");
+        }
+    }
+}

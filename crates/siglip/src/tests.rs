@@ -193,3 +193,15 @@ fn towers_load_from_a_siglip_checkpoint() {
     let err = SiglipTextModel::from_pretrained(&path("siglip-vision-model")).unwrap_err();
     assert!(err.to_string().contains("`siglip_text_model` or `siglip`, not `siglip_vision_model`"), "{err}");
 }
+
+#[test]
+fn interpolate_pos_encoding_takes_other_image_sizes() {
+    let model: SiglipModel = fresh(&tiny());
+    let text = || ModelInputs::new(ids(&[&[2, 7, 1]]));
+    let err = |inputs: ModelInputs| Model::forward(&model, &inputs).unwrap_err().to_string();
+    assert!(err(text().with_pixel_values(pixels(1, 3, 12))).contains("set `interpolate_pos_encoding`"));
+    let out = Model::forward(&model, &text().with_pixel_values(pixels(2, 3, 13)).with_interpolate_pos_encoding(true));
+    assert_eq!(out.unwrap().last_hidden_state.dims(), [2, 16, 12]);
+    let tiny_image = text().with_pixel_values(pixels(1, 3, 2)).with_interpolate_pos_encoding(true);
+    assert!(err(tiny_image).contains("smaller than one patch"));
+}

@@ -3,6 +3,7 @@
 //! `transformers`' `modeling_siglip`. The layers are CLIP's (`autocandle_clip::layers`).
 
 use autocandle_core::nn::{linear, Linear};
+use autocandle_core::resize::{interpolate_pos_encoding, Resample};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
@@ -206,7 +207,21 @@ impl SiglipVisionModel {
     /// without the head.
     pub fn encode(&self, inputs: &ModelInputs) -> Result<(Tensor, Option<Tensor>)> {
         let pixels = pixel_values(inputs, &self.device, self.dtype)?;
-        let x = self.patch_embedding.forward(&pixels)?.broadcast_add(&self.position_embedding)?;
+        let x = if inputs.interpolate_pos_encoding {
+            // `SiglipVisionEmbeddings.interpolate_pos_encoding`: bicubic, no class position.
+            let (_, _, height, width) = pixels.dims4()?;
+            let (patches, grid) = self.patch_embedding.forward_any_size(&pixels)?;
+            let positions = self.position_embedding.unsqueeze(0)?;
+            patches.broadcast_add(&interpolate_pos_encoding(
+                &positions,
+                0,
+                grid,
+                height == width,
+                Resample::Bicubic,
+            )?)?
+        } else {
+            self.patch_embedding.forward(&pixels)?.broadcast_add(&self.position_embedding)?
+        };
         let hidden = self.post_layernorm.forward(&self.encoder.forward(&x, None)?)?;
         let pooled = self.head.as_ref().map(|head| head.forward(&hidden)).transpose()?;
         Ok((hidden, pooled))

@@ -3,8 +3,10 @@
 //!
 //! Weight names read as the `transformers` state dict (`vit.embeddings.patch_embeddings.projection.weight`,
 //! `vit.encoder.layer.N.attention.attention.query.weight`, `classifier.weight`, `decoder.0.weight`).
-//! Images must have the model's `image_size` (the position embeddings are not interpolated);
-//! make `pixel_values` with the model's `AutoImageProcessor`.
+//! Images must have the model's `image_size`, unless `ModelInputs::interpolate_pos_encoding` is
+//! set: the position embeddings are then resized bicubically to the image's patch grid, as
+//! `transformers` does with `interpolate_pos_encoding=True`. Make `pixel_values` with the model's
+//! `AutoImageProcessor`.
 
 #![warn(missing_docs)]
 

@@ -2,6 +2,7 @@
 //! `transformers`' `modeling_vit.ViTModel`.
 
 use autocandle_core::nn::{linear, linear_b, Linear};
+use autocandle_core::resize::{interpolate_pos_encoding, Resample};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
@@ -45,8 +46,10 @@ impl Embeddings {
         })
     }
 
-    /// `pixel_values` `[B, C, H, W]` -> `[B, 1 + patches, hidden]`.
-    fn forward(&self, pixel_values: &Tensor, bool_masked_pos: Option<&Tensor>) -> Result<Tensor> {
+    /// `pixel_values` `[B, C, H, W]` -> `[B, 1 + patches, hidden]`; with `interpolate`
+    /// (`interpolate_pos_encoding`) any image of at least one patch, its position embeddings
+    /// resized bicubically to its patch grid as `transformers`' `ViTEmbeddings` does.
+    fn forward(&self, pixel_values: &Tensor, bool_masked_pos: Option<&Tensor>, interpolate: bool) -> Result<Tensor> {
         let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
             Error::input(format!(
                 "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
@@ -63,15 +66,22 @@ impl Embeddings {
                 self.num_channels
             )));
         }
-        if (height, width) != self.image_size {
+        if !interpolate && (height, width) != self.image_size {
             return Err(Error::input(format!(
                 "input image size ({height}x{width}) doesn't match the model ({}x{}): resize the images \
-                 with the model's AutoImageProcessor",
+                 with the model's AutoImageProcessor, or set `interpolate_pos_encoding` to interpolate the \
+                 position embeddings",
                 self.image_size.0, self.image_size.1
             )));
         }
         let (ph, pw) = self.patch_size;
         let (gh, gw) = (height / ph, width / pw);
+        if gh == 0 || gw == 0 {
+            return Err(Error::input(format!(
+                "the image ({height}x{width}) is smaller than one patch ({ph}x{pw}): resize the images with the \
+                 model's AutoImageProcessor"
+            )));
+        }
         // The convolution with kernel = stride = patch drops the pixels past the last whole patch.
         let x = pixel_values.narrow(2, 0, gh * ph)?.narrow(3, 0, gw * pw)?;
         let patches = x.reshape(vec![batch, channels, gh, ph, gw, pw])?.permute(vec![0, 2, 4, 1, 3, 5])?.reshape((
@@ -98,6 +108,11 @@ impl Embeddings {
         let hidden = embeddings.dim(D::Minus1)?;
         let cls = self.cls_token.expand((batch, 1, hidden))?;
         let embeddings = Tensor::cat(&[&cls, &embeddings], 1)?;
+        if interpolate {
+            let positions =
+                interpolate_pos_encoding(&self.position_embeddings, 1, (gh, gw), height == width, Resample::Bicubic)?;
+            return Ok(embeddings.broadcast_add(&positions)?);
+        }
         Ok(embeddings.broadcast_add(&self.position_embeddings)?)
     }
 }
@@ -215,7 +230,7 @@ impl ViTModel {
     pub(crate) fn sequence_output(&self, inputs: &ModelInputs) -> Result<Tensor> {
         let pixel_values = inputs.pixel_values()?.to_device(&self.device)?.to_dtype(self.dtype)?;
         let mask = inputs.bool_masked_pos.as_ref().map(|m| m.to_device(&self.device)).transpose()?;
-        let mut x = self.embeddings.forward(&pixel_values, mask.as_ref())?;
+        let mut x = self.embeddings.forward(&pixel_values, mask.as_ref(), inputs.interpolate_pos_encoding)?;
         for layer in &self.layers {
             x = layer.forward(&x)?;
         }

@@ -81,3 +81,20 @@ fn bad_pixel_values_are_errors() {
     let mask = Tensor::new(&[[1u32; 6]], &Device::Cpu).unwrap();
     assert!(err(pixels(1, 12, 8).with_bool_masked_pos(mask)).contains("mask token"));
 }
+
+#[test]
+fn interpolate_pos_encoding_takes_other_image_sizes() {
+    let mut square = tiny();
+    square.image_size = Size2::Square(8);
+    let base: ViTModel = fresh(&square);
+    assert!(base.forward(&pixels(1, 12, 8)).unwrap_err().to_string().contains("set `interpolate_pos_encoding`"));
+    // 16x13 with 4 px patches: a 4x3 grid from the learned 2x2.
+    let out = base.forward(&pixels(2, 16, 13).with_interpolate_pos_encoding(true)).unwrap();
+    assert_eq!(out.last_hidden_state.dims(), [2, 13, 16]);
+    let err = base.forward(&pixels(1, 3, 16).with_interpolate_pos_encoding(true)).unwrap_err().to_string();
+    assert!(err.contains("smaller than one patch"), "{err}");
+    // The learned grid of `tiny` (3x2) is not square: transformers cannot interpolate it either.
+    let base: ViTModel = fresh(&tiny());
+    let err = base.forward(&pixels(1, 16, 16).with_interpolate_pos_encoding(true)).unwrap_err().to_string();
+    assert!(err.contains("square grid"), "{err}");
+}
