@@ -182,7 +182,8 @@ fn image_feature_extraction_json() {
 fn bad_thresholds_outputs_and_images_are_clear_errors() {
     let vit = format!("{FIXTURES}/vit-image-feature-extraction");
     for t in ["0", "1.5", "-1", "x"] {
-        let (code, stderr) = failure(&["object-detection", "--threshold", t, IMAGE]);
+        let arg = format!("--threshold={t}");
+        let (code, stderr) = failure(&["object-detection", &arg, IMAGE]);
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains("--threshold") && stderr.contains("above 0 and at most 1"), "{stderr}");
     }

@@ -93,6 +93,6 @@ mod tests {
         assert_eq!(value["score"], Value::Null);
         assert_eq!(value["label"], "sky");
         assert!(value["mask"].as_str().unwrap().starts_with("data:image/png;base64,"));
-        assert_eq!(segment_lines(&[segment]), [" 25.0%  sky"]);
+        assert_eq!(segment_lines(&[segment]), ["   25.0%  sky"]);
     }
 }
