@@ -86,7 +86,7 @@ pub fn png_data_uri(image: &DynamicImage) -> Result<String> {
 
 /// The text scale for an image: 8-pixel glyphs on small images, larger ones on large images.
 fn text_scale(width: u32, height: u32) -> u32 {
-    (width.min(height) / 240).clamp(1, 4)
+    (width.min(height) / 200).clamp(1, 4)
 }
 
 /// The 8x8 glyph of `c` (rows top to bottom, bit 0 the leftmost pixel).
