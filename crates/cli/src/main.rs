@@ -9,6 +9,7 @@
 //! the spinner and download bars to stderr. Errors are a line or two on stderr and exit code
 //! 1 (2 for usage errors, as clap does).
 
+mod draw;
 mod inspect;
 mod models;
 mod output;
@@ -67,6 +68,10 @@ enum Command {
     #[command(name = "automatic-speech-recognition", alias = "asr")]
     AutomaticSpeechRecognition(tasks::asr::Asr),
     AudioClassification(tasks::audio_classification::AudioClassification),
+    ObjectDetection(tasks::object_detection::ObjectDetection),
+    ImageSegmentation(tasks::image_segmentation::ImageSegmentation),
+    DepthEstimation(tasks::depth_estimation::DepthEstimationCommand),
+    ImageFeatureExtraction(tasks::image_feature_extraction::ImageFeatureExtraction),
     CrossEncode(tasks::rerank::CrossEncode),
     Inspect(inspect::Inspect),
     Models(models::Models),
@@ -92,6 +97,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rerank(args) => args.run(json),
         Command::AutomaticSpeechRecognition(args) => tasks::execute(&args, json),
         Command::AudioClassification(args) => tasks::execute(&args, json),
+        Command::ObjectDetection(args) => tasks::execute(&args, json),
+        Command::ImageSegmentation(args) => tasks::execute(&args, json),
+        Command::DepthEstimation(args) => tasks::execute(&args, json),
+        Command::ImageFeatureExtraction(args) => tasks::execute(&args, json),
         Command::CrossEncode(args) => args.run(json),
         Command::Inspect(args) => args.run(json),
         Command::Models(args) => args.run(json),
@@ -103,11 +112,13 @@ fn command() -> clap::Command {
     let mut command = Cli::command();
     let mut defaults = String::from("Default models (transformers' pipeline defaults, used without --model):\n");
     for d in tasks::DEFAULTS {
-        defaults
-            .push_str(&format!("  {:<32} {} (revision {}; transformers {})\n", d.task, d.model, d.revision, d.source));
+        let source = d
+            .source
+            .strip_prefix("autocandle: ")
+            .map_or_else(|| format!("transformers {}", d.source), |why| format!("autocandle's choice: {why}"));
+        defaults.push_str(&format!("  {:<32} {} (revision {}; {source})\n", d.task, d.model, d.revision));
         if command.find_subcommand(d.task).is_some() {
-            let help =
-                format!("Default model: {} (revision {}), transformers' default for {}", d.model, d.revision, d.task);
+            let help = format!("Default model: {} (revision {}), {}", d.model, d.revision, d.whose());
             command = command.mut_subcommand(d.task, |sub| sub.after_help(help));
         }
     }

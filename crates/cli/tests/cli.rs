@@ -465,7 +465,7 @@ fn unknown_tasks_and_options_are_usage_errors() {
     let (code, stderr) = failure(autocandle(&cache).args(["fil-mask", "x"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown task `fil-mask`") && stderr.contains("fill-mask"), "{stderr}");
-    let (code, stderr) = failure(autocandle(&cache).args(["image-segmentation", "x.png"]));
+    let (code, stderr) = failure(autocandle(&cache).args(["mask-generation", "x.png"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("not implemented in autocandle yet"), "{stderr}");
     // clap's own usage errors keep clap's format and exit code.

@@ -4,8 +4,9 @@
 //! (`sentiment-analysis`), token-classification (`ner`), feature-extraction (with
 //! sentence-transformers pooling), text-generation (streaming), image-classification,
 //! zero-shot-image-classification, question-answering, text2text-generation, summarization,
-//! translation (`translation_XX_to_YY`), automatic-speech-recognition and
-//! audio-classification. Each typed pipeline is usable alone
+//! translation (`translation_XX_to_YY`), automatic-speech-recognition,
+//! audio-classification, object-detection, image-segmentation (semantic), depth-estimation
+//! and image-feature-extraction. Each typed pipeline is usable alone
 //! (`FillMaskPipeline::new(model)`); [`pipeline`] picks one by task: a [`PipelineTask`] or
 //! its `transformers` name.
 //!
@@ -33,15 +34,25 @@
 mod audio_classification;
 mod audio_input;
 mod automatic_speech_recognition;
+#[cfg(feature = "image")]
+mod depth_estimation;
 mod feature_extraction;
 mod fill_mask;
 #[cfg(feature = "image")]
 mod image_classification;
+#[cfg(feature = "image")]
+mod image_feature_extraction;
+#[cfg(feature = "image")]
+mod image_segmentation;
+#[cfg(feature = "image")]
+mod object_detection;
 mod question_answering;
 mod text2text;
 mod text_classification;
 mod text_generation;
 mod token_classification;
+#[cfg(feature = "image")]
+mod vision;
 #[cfg(feature = "image")]
 mod zero_shot_image_classification;
 
@@ -50,10 +61,20 @@ pub use audio_input::AudioInput;
 pub use automatic_speech_recognition::{
     AsrOptions, AutomaticSpeechRecognitionPipeline, ReturnTimestamps, Transcription, TranscriptionChunk,
 };
+#[cfg(feature = "image")]
+pub use depth_estimation::{DepthEstimation, DepthEstimationPipeline};
 pub use feature_extraction::{FeatureExtractionPipeline, Pooling, PoolingConfig};
 pub use fill_mask::{FillMaskOptions, FillMaskPipeline, FillMaskPrediction};
 #[cfg(feature = "image")]
 pub use image_classification::{ImageClassificationOptions, ImageClassificationPipeline};
+#[cfg(feature = "image")]
+pub use image_feature_extraction::{ImageFeatureExtractionOptions, ImageFeatureExtractionPipeline};
+#[cfg(feature = "image")]
+pub use image_segmentation::{ImageSegmentationPipeline, Segment};
+#[cfg(feature = "image")]
+pub use object_detection::{
+    BoundingBox, DetectedObject, ObjectDetectionOptions, ObjectDetectionPipeline, DEFAULT_DETECTION_THRESHOLD,
+};
 pub use question_answering::{Answer, QuestionAnsweringOptions, QuestionAnsweringPipeline};
 pub use text2text::{
     SummarizationPipeline, Text2TextGenerationPipeline, Text2TextOptions, Text2TextOutput, TranslationPipeline,
@@ -78,9 +99,13 @@ use crate::{AutoConfig, AutoTokenizer, PreTrainedTokenizer};
 pub const SUPPORTED_TASKS: &[&str] = &[
     "audio-classification",
     "automatic-speech-recognition",
+    "depth-estimation",
     "feature-extraction",
     "fill-mask",
     "image-classification",
+    "image-feature-extraction",
+    "image-segmentation",
+    "object-detection",
     "question-answering",
     "summarization",
     "text-classification",
@@ -112,12 +137,8 @@ const NOT_YET: &[&str] = &[
     "document-question-answering",
     "zero-shot-classification",
     "zero-shot-audio-classification",
-    "image-feature-extraction",
-    "image-segmentation",
     "image-text-to-text",
-    "object-detection",
     "zero-shot-object-detection",
-    "depth-estimation",
     "video-classification",
     "mask-generation",
     "keypoint-matching",
@@ -142,12 +163,20 @@ pub enum PipelineTask {
     AudioClassification,
     /// `automatic-speech-recognition`.
     AutomaticSpeechRecognition,
+    /// `depth-estimation`.
+    DepthEstimation,
     /// `feature-extraction`.
     FeatureExtraction,
     /// `fill-mask`.
     FillMask,
     /// `image-classification`.
     ImageClassification,
+    /// `image-feature-extraction`.
+    ImageFeatureExtraction,
+    /// `image-segmentation` (semantic segmentation models).
+    ImageSegmentation,
+    /// `object-detection`.
+    ObjectDetection,
     /// `question-answering`.
     QuestionAnswering,
     /// `summarization`.
@@ -174,9 +203,13 @@ impl PipelineTask {
         match self {
             PipelineTask::AudioClassification => "audio-classification",
             PipelineTask::AutomaticSpeechRecognition => "automatic-speech-recognition",
+            PipelineTask::DepthEstimation => "depth-estimation",
             PipelineTask::FeatureExtraction => "feature-extraction",
             PipelineTask::FillMask => "fill-mask",
             PipelineTask::ImageClassification => "image-classification",
+            PipelineTask::ImageFeatureExtraction => "image-feature-extraction",
+            PipelineTask::ImageSegmentation => "image-segmentation",
+            PipelineTask::ObjectDetection => "object-detection",
             PipelineTask::QuestionAnswering => "question-answering",
             PipelineTask::Summarization => "summarization",
             PipelineTask::TextClassification => "text-classification",
@@ -212,9 +245,13 @@ impl FromStr for PipelineTask {
         let known = match canonical {
             "audio-classification" => Some(PipelineTask::AudioClassification),
             "automatic-speech-recognition" => Some(PipelineTask::AutomaticSpeechRecognition),
+            "depth-estimation" => Some(PipelineTask::DepthEstimation),
             "feature-extraction" => Some(PipelineTask::FeatureExtraction),
             "fill-mask" => Some(PipelineTask::FillMask),
             "image-classification" => Some(PipelineTask::ImageClassification),
+            "image-feature-extraction" => Some(PipelineTask::ImageFeatureExtraction),
+            "image-segmentation" => Some(PipelineTask::ImageSegmentation),
+            "object-detection" => Some(PipelineTask::ObjectDetection),
             "question-answering" => Some(PipelineTask::QuestionAnswering),
             "summarization" => Some(PipelineTask::Summarization),
             "text-classification" => Some(PipelineTask::TextClassification),
@@ -328,6 +365,18 @@ pub enum Pipeline {
     AutomaticSpeechRecognition(AutomaticSpeechRecognitionPipeline),
     /// `audio-classification`.
     AudioClassification(AudioClassificationPipeline),
+    /// `object-detection`.
+    #[cfg(feature = "image")]
+    ObjectDetection(ObjectDetectionPipeline),
+    /// `image-segmentation`.
+    #[cfg(feature = "image")]
+    ImageSegmentation(ImageSegmentationPipeline),
+    /// `depth-estimation`.
+    #[cfg(feature = "image")]
+    DepthEstimation(DepthEstimationPipeline),
+    /// `image-feature-extraction`.
+    #[cfg(feature = "image")]
+    ImageFeatureExtraction(ImageFeatureExtractionPipeline),
 }
 
 impl Pipeline {
@@ -349,6 +398,14 @@ impl Pipeline {
             Pipeline::Translation(_) => "translation",
             Pipeline::AutomaticSpeechRecognition(_) => "automatic-speech-recognition",
             Pipeline::AudioClassification(_) => "audio-classification",
+            #[cfg(feature = "image")]
+            Pipeline::ObjectDetection(_) => "object-detection",
+            #[cfg(feature = "image")]
+            Pipeline::ImageSegmentation(_) => "image-segmentation",
+            #[cfg(feature = "image")]
+            Pipeline::DepthEstimation(_) => "depth-estimation",
+            #[cfg(feature = "image")]
+            Pipeline::ImageFeatureExtraction(_) => "image-feature-extraction",
         }
     }
 }
@@ -383,8 +440,25 @@ pub fn pipeline_with(task: impl IntoPipelineTask, model: &str, opts: &LoadOption
         PipelineTask::ZeroShotImageClassification => {
             Pipeline::ZeroShotImageClassification(ZeroShotImageClassificationPipeline::new_with(model, opts)?)
         }
+        #[cfg(feature = "image")]
+        PipelineTask::ObjectDetection => Pipeline::ObjectDetection(ObjectDetectionPipeline::new_with(model, opts)?),
+        #[cfg(feature = "image")]
+        PipelineTask::ImageSegmentation => {
+            Pipeline::ImageSegmentation(ImageSegmentationPipeline::new_with(model, opts)?)
+        }
+        #[cfg(feature = "image")]
+        PipelineTask::DepthEstimation => Pipeline::DepthEstimation(DepthEstimationPipeline::new_with(model, opts)?),
+        #[cfg(feature = "image")]
+        PipelineTask::ImageFeatureExtraction => {
+            Pipeline::ImageFeatureExtraction(ImageFeatureExtractionPipeline::new_with(model, opts)?)
+        }
         #[cfg(not(feature = "image"))]
-        PipelineTask::ImageClassification | PipelineTask::ZeroShotImageClassification => {
+        PipelineTask::ImageClassification
+        | PipelineTask::ZeroShotImageClassification
+        | PipelineTask::ObjectDetection
+        | PipelineTask::ImageSegmentation
+        | PipelineTask::DepthEstimation
+        | PipelineTask::ImageFeatureExtraction => {
             return Err(Error::input(format!(
                 "the `{task}` pipeline needs the `image` feature of autocandle (image decoding and \
                  image processors): enable it in your Cargo.toml"
@@ -548,7 +622,9 @@ mod tests {
         assert!(bad.contains("translation_XX_to_YY"), "{bad}");
         let removed = normalize_task("vqa").unwrap_err().to_string();
         assert!(removed.contains("removed from transformers"), "{removed}");
-        let later = normalize_task("image-segmentation").unwrap_err().to_string();
+        assert_eq!(normalize_task("image-segmentation").ok(), Some("image-segmentation"));
+        assert_eq!(normalize_task("object-detection").ok(), Some("object-detection"));
+        let later = normalize_task("mask-generation").unwrap_err().to_string();
         assert!(later.contains("not implemented in autocandle yet"), "{later}");
         let unknown = normalize_task("fill-the-mask").unwrap_err().to_string();
         assert!(unknown.contains("unknown task") && unknown.contains("fill-mask"), "{unknown}");

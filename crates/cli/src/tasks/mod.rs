@@ -13,16 +13,21 @@
 pub mod asr;
 pub mod audio_classification;
 pub mod chat;
+pub mod depth_estimation;
 pub mod embed;
 pub mod feature_extraction;
 pub mod fill_mask;
 pub mod image_classification;
+pub mod image_feature_extraction;
+pub mod image_segmentation;
+pub mod object_detection;
 pub mod question_answering;
 pub mod rerank;
 pub mod text2text;
 pub mod text_classification;
 pub mod text_generation;
 pub mod token_classification;
+pub mod vision;
 pub mod zero_shot_image_classification;
 
 use std::io::{BufRead, IsTerminal};
@@ -42,8 +47,20 @@ pub struct TaskDefault {
     pub model: &'static str,
     /// The revision `transformers` pins.
     pub revision: &'static str,
-    /// Which `transformers` has this default.
+    /// Which `transformers` has this default; `autocandle: <why>` for a model autocandle
+    /// picks where `transformers`' default is an architecture it does not implement.
     pub source: &'static str,
+}
+
+impl TaskDefault {
+    /// Whose default this is, for messages: `transformers' default for TASK`, or autocandle's
+    /// with the reason.
+    pub fn whose(&self) -> String {
+        match self.source.strip_prefix("autocandle: ") {
+            Some(why) => format!("autocandle's default for {} ({why})", self.task),
+            None => format!("transformers' default for {}", self.task),
+        }
+    }
 }
 
 /// The model each task uses without `--model`: `transformers`' pipeline defaults, from
@@ -63,6 +80,7 @@ pub const DEFAULTS: &[TaskDefault] = &[
         revision: "22aad52",
         source: "4.x and 5.x",
     },
+    TaskDefault { task: "depth-estimation", model: "Intel/dpt-large", revision: "bc15f29", source: "5.x" },
     TaskDefault {
         task: "feature-extraction",
         model: "distilbert/distilbert-base-cased",
@@ -81,6 +99,20 @@ pub const DEFAULTS: &[TaskDefault] = &[
         revision: "3f49326",
         source: "4.x and 5.x",
     },
+    TaskDefault {
+        task: "image-feature-extraction",
+        model: "google/vit-base-patch16-224",
+        revision: "3f49326",
+        source: "5.x",
+    },
+    TaskDefault {
+        task: "image-segmentation",
+        model: "nvidia/segformer-b0-finetuned-ade-512-512",
+        revision: "main",
+        source: "autocandle: transformers' default, facebook/detr-resnet-50-panoptic, is a panoptic DETR, which \
+                 autocandle does not implement",
+    },
+    TaskDefault { task: "object-detection", model: "facebook/detr-resnet-50", revision: "1d5f47b", source: "5.x" },
     TaskDefault {
         task: "question-answering",
         model: "distilbert/distilbert-base-cased-distilled-squad",
@@ -240,8 +272,9 @@ impl ModelArgs {
         let default = default_for(task).with_context(|| format!("the task `{task}` has no default model"))?;
         let revision = self.revision.clone().unwrap_or_else(|| default.revision.to_owned());
         ui::note(format!(
-            "no --model given: using {} (revision {revision}), transformers' default for {task}; pass --model to choose",
-            default.model
+            "no --model given: using {} (revision {revision}), {}; pass --model to choose",
+            default.model,
+            default.whose()
         ));
         Ok((default.model.to_owned(), revision))
     }
@@ -553,7 +586,9 @@ mod tests {
     #[test]
     fn every_default_is_a_task_of_transformers() {
         for d in DEFAULTS {
-            assert!(d.model.contains('/') && d.revision.len() == 7, "{d:?}");
+            // transformers pins a 7-character commit; autocandle's own picks follow `main`.
+            let pinned = d.revision.len() == 7 || (d.source.starts_with("autocandle: ") && d.revision == "main");
+            assert!(d.model.contains('/') && pinned, "{d:?}");
         }
         assert_eq!(default_for("translation_en_to_de").map(|d| d.model), Some("google-t5/t5-base"));
         assert!(default_for("no-such-task").is_none());
