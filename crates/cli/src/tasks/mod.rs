@@ -544,10 +544,13 @@ mod tests {
             dtype: DTypeChoice::Auto,
             gguf_file: Some("model.Q4_1.gguf".to_owned()),
             quantize: Some(QuantType::Q8_0),
+            force_download: true,
+            allow_external_links: true,
         };
         let opts = args.load_options("main").unwrap();
         assert_eq!(opts.gguf_file.as_deref(), Some("model.Q4_1.gguf"));
         assert_eq!(opts.quantize, Some(QuantType::Q8_0));
+        assert!(opts.force_download && opts.allow_external_links);
     }
 
     #[test]
