@@ -312,3 +312,39 @@ fn deberta_v2_fill_mask_with_its_tokenizer() {
         }
     }
 }
+
+/// A `tokenizer.json` whose pre-tokenizer regex backtracks catastrophically: Oniguruma gives
+/// up (`retry-limit-in-match`) and the `tokenizers` crate panics; the tokenizer turns that into
+/// an error naming the file, and stays usable.
+#[test]
+fn a_backtracking_pre_tokenizer_regex_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = serde_json::json!({
+        "version": "1.0",
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": { "type": "Split", "pattern": { "Regex": "(a+)+b" }, "behavior": "Isolated", "invert": false },
+        "post_processor": null,
+        "decoder": null,
+        "model": { "type": "WordLevel", "vocab": { "[UNK]": 0, "a": 1, "b": 2 }, "unk_token": "[UNK]" }
+    });
+    let file = dir.path().join("tokenizer.json");
+    std::fs::write(&file, json.to_string()).unwrap();
+    let tok = AutoTokenizer::from_pretrained(&dir.path().to_string_lossy()).unwrap();
+    let hostile = "a".repeat(40);
+    let encoded = tok.encode(&hostile);
+    if cfg!(feature = "onig") {
+        // The backend itself panics on this input.
+        let backend = tok.backend();
+        assert!(std::panic::catch_unwind(|| backend.encode(hostile.as_str(), false)).is_err());
+        let message = encoded.unwrap_err().to_string();
+        for part in [file.display().to_string().as_str(), "retry-limit-in-match", "backtracks"] {
+            assert!(message.contains(part), "`{part}` missing from: {message}");
+        }
+        let batch = tok.encode_batch(&["ab", &hostile], &EncodeOptions::new());
+        assert!(batch.unwrap_err().to_string().contains("retry-limit-in-match"));
+    }
+    // Usable afterwards (the pure-Rust regex engine never backtracks, so never panics).
+    assert_eq!(tok.encode("ab").unwrap().input_ids[0].len(), 1);
+    assert!(tok.decode(&[1, 2], false).is_ok());
+}

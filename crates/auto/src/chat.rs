@@ -187,10 +187,15 @@ pub(crate) fn load_template_files(source: &ModelSource, opts: &LoadOptions, sett
             .collect();
         files.sort();
         for path in files {
-            if let Some(name) = path.file_stem().and_then(|s| s.to_str()) {
-                tracing::debug!(name, file = %path.display(), "additional chat template file");
-                templates.insert(name.to_owned(), Value::String(read_text(&path)?));
-            }
+            let (Some(name), Some(file)) =
+                (path.file_stem().and_then(|s| s.to_str()), path.file_name().and_then(|s| s.to_str()))
+            else {
+                continue;
+            };
+            // Through the source, which keeps links from leading outside the folder.
+            let Some(path) = source.optional_file(&format!("additional_chat_templates/{file}"))? else { continue };
+            tracing::debug!(name, file = %path.display(), "additional chat template file");
+            templates.insert(name.to_owned(), Value::String(read_text(&path)?));
         }
     }
     if templates.is_empty() {

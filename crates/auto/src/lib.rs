@@ -94,6 +94,7 @@ mod gguf_tokenizer;
 pub mod image_processor;
 mod mappings;
 mod model;
+mod panic_guard;
 pub mod pipelines;
 mod processor;
 mod sentence_transformer;

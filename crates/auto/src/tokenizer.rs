@@ -37,7 +37,8 @@ impl AutoTokenizer {
             // transformers builds the tokenizer from the file's metadata alone.
             let file = autocandle_core::gguf::GgufFile::open(&path)?;
             let (tokenizer, settings) = crate::gguf_tokenizer::tokenizer_from_gguf(file.metadata(), &path)?;
-            let tokenizer = PreTrainedTokenizer::new(tokenizer, &settings, source.name())?;
+            let mut tokenizer = PreTrainedTokenizer::new(tokenizer, &settings, source.name())?;
+            tokenizer.file = path.display().to_string();
             tracing::info!(
                 source = %source.describe(),
                 gguf = %path.display(),
@@ -60,12 +61,12 @@ impl AutoTokenizer {
         if has_tokenizer_json.is_none() || is_bert_like(&settings) {
             apply_bert_defaults(&mut settings);
         }
-        let tokenizer = if let Some(path) = has_tokenizer_json {
+        let (tokenizer, file) = if let Some(path) = has_tokenizer_json {
             tracing::debug!(file = %path.display(), "tokenizer from tokenizer.json");
-            Tokenizer::from_file(&path).map_err(|e| tokenizer_error(&path, e))?
+            (Tokenizer::from_file(&path).map_err(|e| tokenizer_error(&path, e))?, path)
         } else if let Some(vocab) = source.optional_file("vocab.txt")? {
             tracing::debug!(file = %vocab.display(), "WordPiece tokenizer built from vocab.txt (no tokenizer.json)");
-            wordpiece_from_vocab(&vocab, &settings)?
+            (wordpiece_from_vocab(&vocab, &settings)?, vocab)
         } else {
             return Err(Error::FileNotFound {
                 file: "tokenizer.json".to_owned(),
@@ -73,7 +74,8 @@ impl AutoTokenizer {
                 hint: ": autocandle needs `tokenizer.json`, or `vocab.txt` for WordPiece (BERT) tokenizers".to_owned(),
             });
         };
-        let tokenizer = PreTrainedTokenizer::new(tokenizer, &settings, source.name())?;
+        let mut tokenizer = PreTrainedTokenizer::new(tokenizer, &settings, source.name())?;
+        tokenizer.file = file.display().to_string();
         tracing::info!(
             source = %source.describe(),
             class = tokenizer_class(&settings),
@@ -349,6 +351,9 @@ pub struct PreTrainedTokenizer {
     truncation_side: TruncationDirection,
     special_tokens: Vec<(String, String)>,
     name: String,
+    /// The file the backend was read from (`tokenizer.json`, a GGUF file), for errors; the
+    /// name when it was built otherwise.
+    file: String,
     settings: Value,
 }
 
@@ -378,6 +383,7 @@ impl PreTrainedTokenizer {
                 TruncationDirection::Right
             },
             special_tokens,
+            file: name.clone(),
             name,
             settings: settings.clone(),
         })
@@ -478,9 +484,10 @@ impl PreTrainedTokenizer {
         // In parallel where `tokenizers` would be (`TOKENIZERS_PARALLELISM`), as its `encode_batch`.
         let mut encodings = inputs
             .into_maybe_par_iter()
-            .map(|(text, pair)| self.encode_one(text, pair, opts.add_special_tokens, truncation.as_ref()))
-            .collect::<tokenizers::Result<Vec<Encoding>>>()
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            .map(|(text, pair)| {
+                self.guarded("encoding", || self.encode_one(text, pair, opts.add_special_tokens, truncation.as_ref()))
+            })
+            .collect::<Result<Vec<Encoding>>>()?;
         let strategy = match opts.padding {
             Padding::DoNotPad => None,
             Padding::Longest => Some(PaddingStrategy::BatchLongest),
@@ -585,7 +592,25 @@ impl PreTrainedTokenizer {
 
     /// Turn ids back into text (`tokenizer.decode`).
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.tokenizer.decode(ids, skip_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))
+        self.guarded("decoding", || self.tokenizer.decode(ids, skip_special_tokens))
+    }
+
+    /// A call into the `tokenizers` backend, with its errors, and its panics (Oniguruma's
+    /// `retry-limit-in-match` on a regex that backtracks catastrophically), as errors naming
+    /// the tokenizer file.
+    fn guarded<T>(&self, doing: &str, call: impl FnOnce() -> tokenizers::Result<T>) -> Result<T> {
+        match crate::panic_guard::catch(call) {
+            Ok(result) => result.map_err(|e| Error::Tokenizer(e.to_string())),
+            Err(panic) => {
+                let why = if panic.contains("retry-limit-in-match") {
+                    " (a regex of its pre-tokenizer or normalizer backtracks without end on this input and the regex \
+                     engine gave up): fix the pattern in the tokenizer file, or shorten the input"
+                } else {
+                    ": the tokenizer file may be malformed"
+                };
+                Err(Error::Tokenizer(format!("the tokenizer `{}` failed while {doing}: {panic}{why}", self.file)))
+            }
+        }
     }
 
     /// The chat template to render (`get_chat_template`): with `name_or_template` `None`, the

@@ -42,6 +42,13 @@ pub struct Inspect {
     /// q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k
     #[arg(long, value_parser = crate::tasks::parse_quantize, value_name = "TYPE")]
     pub quantize: Option<autocandle::QuantType>,
+    /// Download the files again even when the Hub cache has them (a corrupt cache entry)
+    #[arg(long)]
+    pub force_download: bool,
+    /// Follow symbolic links of the model folder that lead outside it (refused by default;
+    /// the Hub cache's links into its `blobs/` always work)
+    #[arg(long)]
+    pub allow_external_links: bool,
 }
 
 /// The files autocandle may read besides the config and the weights, by role.
@@ -240,6 +247,8 @@ impl Inspect {
             dtype: autocandle::DTypeChoice::Auto,
             gguf_file: self.gguf_file.clone(),
             quantize: self.quantize,
+            force_download: self.force_download,
+            allow_external_links: self.allow_external_links,
         };
         let opts = model_args.load_options(&self.revision)?;
         let spinner = loading_spinner(model, &self.revision, &format!("inspecting {model}"));

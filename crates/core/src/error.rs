@@ -24,7 +24,7 @@ pub enum Error {
 
     /// A JSON file (`config.json`, `tokenizer_config.json`, ...) is not valid JSON or does not
     /// have the expected structure.
-    #[error("malformed JSON in `{path}`: {source}")]
+    #[error("malformed JSON in `{path}`: {source}{}", crate::hub::cache_advice(.path))]
     MalformedJson {
         /// The JSON file.
         path: PathBuf,
@@ -159,6 +159,40 @@ pub enum Error {
         hint: String,
     },
 
+    /// A file of a model folder is a symbolic link (or lies under one) that leads outside the
+    /// folder, and [`LoadOptions::allow_external_links`](crate::LoadOptions::allow_external_links)
+    /// is off.
+    #[error(
+        "`{file}` of {location} leads outside the model folder: `{link}` points to `{target}`; only files inside \
+         the folder (and, in the Hub cache, the repo's `blobs/`) are read: move the file into the folder, or, if \
+         you trust the link, opt in with `LoadOptions::allow_external_links(true)` (`--allow-external-links` on \
+         the command line)"
+    )]
+    ExternalLink {
+        /// The file name inside the repository (`config.json`).
+        file: String,
+        /// The folder or Hub repo (and revision) it was resolved from.
+        location: String,
+        /// The path inside the folder (the link).
+        link: PathBuf,
+        /// Where it leads once every link is followed.
+        target: PathBuf,
+    },
+
+    /// A file of the Hub cache is unusable: a dangling `snapshots/` link, an empty file.
+    #[error(
+        "the Hub cache entry of `{file}` (`{path}`) is corrupt: {problem}; download it again with `force_download` \
+         (`LoadOptions::force_download(true)`, `--force-download` on the command line)"
+    )]
+    CorruptCache {
+        /// The file name inside the repository (`model.safetensors`).
+        file: String,
+        /// The path in the cache.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// Downloading from the Hub failed (network, authentication, HTTP status).
     #[error("cannot fetch `{file}` from the Hub repo `{repo}`: {message}")]
     Hub {
@@ -180,9 +214,7 @@ pub enum Error {
     },
 
     /// A safetensors file is truncated, corrupt, or has an invalid header.
-    #[error(
-        "cannot read safetensors file `{path}`: {message}; the file may be truncated or corrupt, download it again"
-    )]
+    #[error("cannot read safetensors file `{path}`: {message}{}", safetensors_advice(.path))]
     Safetensors {
         /// The safetensors file.
         path: PathBuf,
@@ -191,7 +223,7 @@ pub enum Error {
     },
 
     /// A PyTorch `.bin` checkpoint could not be read.
-    #[error("cannot read PyTorch checkpoint `{path}`: {message}")]
+    #[error("cannot read PyTorch checkpoint `{path}`: {message}{}", crate::hub::cache_advice(.path))]
     Pickle {
         /// The checkpoint file.
         path: PathBuf,
@@ -273,13 +305,21 @@ pub enum Error {
 
     /// A GGUF file is not one autocandle can read: not GGUF, an unsupported version, a
     /// truncated or inconsistent header, or tensors of an unsupported type.
-    #[error("invalid GGUF file `{path}`: {message}")]
+    #[error("invalid GGUF file `{path}`: {message}{}", crate::hub::cache_advice(.path))]
     Gguf {
         /// The GGUF file.
         path: PathBuf,
         /// What is wrong with it, naming the metadata key or tensor involved.
         message: String,
     },
+}
+
+/// What to do about an unreadable safetensors file: `force_download` for a file of the Hub cache.
+fn safetensors_advice(path: &std::path::Path) -> &'static str {
+    match crate::hub::cache_advice(path) {
+        "" => "; the file may be truncated or corrupt, download it again",
+        advice => advice,
+    }
 }
 
 impl Error {

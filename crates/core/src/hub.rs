@@ -66,6 +66,7 @@ pub struct ModelSource {
     force_download: bool,
     variant: Option<String>,
     use_safetensors: Option<bool>,
+    allow_external_links: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +191,7 @@ impl ModelSource {
             force_download: opts.force_download,
             variant: opts.variant.clone(),
             use_safetensors: opts.use_safetensors,
+            allow_external_links: opts.allow_external_links,
         })
     }
 
@@ -251,7 +253,24 @@ impl ModelSource {
                 let p = dir.join(&rel);
                 if p.is_file() {
                     tracing::debug!(file = rel, path = %p.display(), "local file");
+                    let p = self.confine(&rel, p, &folder_roots(dir))?;
+                    if snapshot_repo(dir).is_some() {
+                        check_cache_entry(&rel, &p)?;
+                    }
                     Ok(Some(p))
+                } else if let Some(target) = dangling_link(&p) {
+                    Err(match snapshot_repo(dir) {
+                        Some(_) => dangling_cache_entry(&rel, &p, &target),
+                        None => Error::FileNotFound {
+                            file: rel,
+                            location: self.describe(),
+                            hint: format!(
+                                ": `{}` is a link to `{}`, which does not exist",
+                                p.display(),
+                                target.display()
+                            ),
+                        },
+                    })
                 } else {
                     tracing::debug!(file = rel, folder = %dir.display(), "no such local file");
                     Ok(None)
@@ -281,6 +300,33 @@ impl ModelSource {
         })
     }
 
+    /// `path` (the file `rel`), checked to lead, after following links, into one of `roots`
+    /// (canonical folders), unless the options allow external links.
+    fn confine(&self, rel: &str, path: PathBuf, roots: &[PathBuf]) -> Result<PathBuf> {
+        if self.allow_external_links {
+            return Ok(path);
+        }
+        let target = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
+        if roots.iter().any(|root| target.starts_with(root)) {
+            return Ok(path);
+        }
+        tracing::debug!(file = rel, path = %path.display(), target = %target.display(), "link leaves the model folder");
+        Err(Error::ExternalLink { file: rel.to_owned(), location: self.describe(), link: path, target })
+    }
+
+    /// A file of the cache of repo `id` (from a lookup or a download), confined to its
+    /// snapshot and `blobs/` and checked for an empty file.
+    fn cache_entry(&self, id: &str, rel: &str, path: PathBuf) -> Result<PathBuf> {
+        let repo_dir = self.repo_cache_dir(id);
+        let roots: Vec<PathBuf> = [repo_dir.join("snapshots"), repo_dir.join("blobs")]
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        let path = self.confine(rel, path, &roots)?;
+        check_cache_entry(rel, &path)?;
+        Ok(path)
+    }
+
     /// The cache folder of repo `id`: `<cache>/models--org--name`.
     fn repo_cache_dir(&self, id: &str) -> PathBuf {
         self.settings.cache_dir().join(format!("models--{}", id.replace('/', "--")))
@@ -305,6 +351,9 @@ impl ModelSource {
         if path.is_file() {
             return Ok(CacheLookup::Found(path));
         }
+        if let Some(target) = dangling_link(&path) {
+            return Ok(CacheLookup::Dangling(path, target));
+        }
         if repo_dir.join(".no_exist").join(&commit).join(rel).exists() {
             return Ok(CacheLookup::KnownMissing);
         }
@@ -317,8 +366,9 @@ impl ModelSource {
             match &lookup {
                 CacheLookup::Found(p) => {
                     tracing::debug!(repo = id, revision = %self.revision, file = rel, path = %p.display(), "cache hit");
-                    return Ok(Some(p.clone()));
+                    return self.cache_entry(id, rel, p.clone()).map(Some);
                 }
+                CacheLookup::Dangling(p, target) => return Err(dangling_cache_entry(rel, p, target)),
                 CacheLookup::KnownMissing => {
                     tracing::debug!(repo = id, revision = %self.revision, file = rel, "known missing (cache)");
                     return Ok(None);
@@ -333,7 +383,10 @@ impl ModelSource {
         #[cfg(feature = "hub")]
         {
             tracing::debug!(repo = id, revision = %self.revision, file = rel, "downloading");
-            download::download(self, id, rel)
+            match download::download(self, id, rel)? {
+                Some(p) => self.cache_entry(id, rel, p).map(Some),
+                None => Ok(None),
+            }
         }
         #[cfg(not(feature = "hub"))]
         {
@@ -369,6 +422,9 @@ impl ModelSource {
 enum CacheLookup {
     /// In `snapshots/<commit>/`.
     Found(PathBuf),
+    /// `snapshots/<commit>/<file>` is a link to something that does not exist (a removed or
+    /// never completed blob): the link and its target.
+    Dangling(PathBuf, PathBuf),
     /// Recorded in `.no_exist/<commit>/`: the repo does not have it.
     KnownMissing,
     /// Neither; `revision_cached` when the revision's snapshot folder exists (only builds
@@ -377,6 +433,73 @@ enum CacheLookup {
         #[cfg_attr(feature = "hub", allow(dead_code))]
         revision_cached: bool,
     },
+}
+
+/// The canonical folders a file of the local folder `dir` may lead to: the folder itself and,
+/// when the folder is (inside) a snapshot of the Hub cache, the repo's `blobs/`.
+fn folder_roots(dir: &Path) -> Vec<PathBuf> {
+    let Ok(folder) = std::fs::canonicalize(dir) else { return Vec::new() };
+    let blobs = snapshot_repo(&folder).and_then(|repo| std::fs::canonicalize(repo.join("blobs")).ok());
+    std::iter::once(folder).chain(blobs).collect()
+}
+
+/// The repo folder of the Hub cache (`models--org--name`) when `dir` is a snapshot
+/// (`<repo>/snapshots/<commit>`) or a folder inside one, after following links.
+fn snapshot_repo(dir: &Path) -> Option<PathBuf> {
+    let folder = std::fs::canonicalize(dir).ok()?;
+    let snapshots = folder.ancestors().skip(1).find(|a| a.file_name().is_some_and(|n| n == "snapshots"))?;
+    let repo = snapshots.parent()?;
+    repo.join("blobs").is_dir().then(|| repo.to_path_buf())
+}
+
+/// Where `path` points when it is a symbolic link to nothing (read from the link).
+fn dangling_link(path: &Path) -> Option<PathBuf> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_symlink() || path.exists() {
+        return None;
+    }
+    Some(std::fs::read_link(path).unwrap_or_default())
+}
+
+fn dangling_cache_entry(rel: &str, path: &Path, target: &Path) -> Error {
+    Error::CorruptCache {
+        file: rel.to_owned(),
+        path: path.to_path_buf(),
+        problem: format!(
+            "the snapshot link points to `{}`, which does not exist (an interrupted or removed download)",
+            target.display()
+        ),
+    }
+}
+
+/// A file served from the Hub cache is never empty: an empty one is a failed download (no file
+/// that autocandle reads is valid empty).
+fn check_cache_entry(rel: &str, path: &Path) -> Result<()> {
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Err(Error::CorruptCache {
+            file: rel.to_owned(),
+            path: path.to_path_buf(),
+            problem: "the file is empty".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Advice for a file that cannot be parsed: when `path` is in the Hub cache
+/// (`models--org--name/snapshots/<commit>/...`), a truncated or corrupt download is a likely
+/// cause and `force_download` the remedy; empty otherwise.
+pub fn cache_advice(path: &Path) -> &'static str {
+    let names: Vec<_> = path.components().filter_map(|c| c.as_os_str().to_str()).collect();
+    let in_cache = names
+        .windows(2)
+        .any(|w| w[1] == "snapshots" && ["models--", "datasets--", "spaces--"].iter().any(|p| w[0].starts_with(p)));
+    if in_cache {
+        "; the file is in the Hub cache and may be a truncated or corrupt download: download it again with \
+         `force_download` (`LoadOptions::force_download(true)`, `--force-download` on the command line)"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]

@@ -75,6 +75,10 @@ pub struct LoadOptions {
     /// `None` keeps each tensor in the type the file stores it in, unless a float `dtype` is
     /// asked for ([`DTypeChoice::Fixed`]), which dequantizes as `transformers` does.
     pub quantize: Option<QuantType>,
+    /// Follow symbolic links of the model folder that lead outside it (off by default): every
+    /// file read from a folder or a Hub snapshot must otherwise resolve, after following links,
+    /// inside that folder, or inside the `blobs/` of the same repo in the Hub cache.
+    pub allow_external_links: bool,
 }
 
 impl Default for LoadOptions {
@@ -96,6 +100,7 @@ impl Default for LoadOptions {
             progress: false,
             gguf_file: None,
             quantize: None,
+            allow_external_links: false,
         }
     }
 }
@@ -120,6 +125,7 @@ impl std::fmt::Debug for LoadOptions {
             progress,
             gguf_file,
             quantize,
+            allow_external_links,
         } = self;
         f.debug_struct("LoadOptions")
             .field("revision", revision)
@@ -138,6 +144,7 @@ impl std::fmt::Debug for LoadOptions {
             .field("progress", progress)
             .field("gguf_file", gguf_file)
             .field("quantize", quantize)
+            .field("allow_external_links", allow_external_links)
             .finish()
     }
 }
@@ -242,6 +249,13 @@ impl LoadOptions {
     /// Keep the linear layers' weights quantized in `kind` (see [`LoadOptions::quantize`]).
     pub fn quantize(mut self, kind: QuantType) -> Self {
         self.quantize = Some(kind);
+        self
+    }
+
+    /// Read files of the model folder that are symbolic links leading outside it (see
+    /// [`LoadOptions::allow_external_links`]); only for folders whose links you trust.
+    pub fn allow_external_links(mut self, yes: bool) -> Self {
+        self.allow_external_links = yes;
         self
     }
 }

@@ -181,6 +181,13 @@ pub struct ModelArgs {
     /// q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k
     #[arg(long, value_parser = parse_quantize, value_name = "TYPE")]
     pub quantize: Option<QuantType>,
+    /// Download the files again even when the Hub cache has them (a corrupt cache entry)
+    #[arg(long)]
+    pub force_download: bool,
+    /// Follow symbolic links of the model folder that lead outside it (refused by default;
+    /// the Hub cache's links into its `blobs/` always work)
+    #[arg(long)]
+    pub allow_external_links: bool,
 }
 
 /// The inputs of a pipeline command.
@@ -285,6 +292,8 @@ impl ModelArgs {
         opts.dtype = self.dtype;
         opts.gguf_file = self.gguf_file.clone();
         opts.quantize = self.quantize;
+        opts.force_download = self.force_download;
+        opts.allow_external_links = self.allow_external_links;
         Ok(opts)
     }
 }
@@ -568,10 +577,13 @@ mod tests {
             dtype: DTypeChoice::Auto,
             gguf_file: Some("model.Q4_1.gguf".to_owned()),
             quantize: Some(QuantType::Q8_0),
+            force_download: true,
+            allow_external_links: true,
         };
         let opts = args.load_options("main").unwrap();
         assert_eq!(opts.gguf_file.as_deref(), Some("model.Q4_1.gguf"));
         assert_eq!(opts.quantize, Some(QuantType::Q8_0));
+        assert!(opts.force_download && opts.allow_external_links);
     }
 
     #[test]
