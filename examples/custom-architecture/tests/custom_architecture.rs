@@ -14,7 +14,7 @@ use autocandle::arch_api::{
 };
 use autocandle::registry::Registry;
 use autocandle::{
-    AutoConfig, AutoModel, AutoModelForObjectDetection, AutoModelForSequenceClassification, Error, Task, TaskModel,
+    AutoConfig, AutoModel, AutoModelForImageSegmentation, AutoModelForSequenceClassification, Error, Task, TaskModel,
 };
 use autocandle_example_custom::{
     register_runtime, RuntimeConfig, RuntimeForSequenceClassification, RuntimeModel, TinyMlpConfig,
@@ -85,8 +85,8 @@ fn runtime_registered_model_type_loads() {
 fn a_task_without_model_trait_names_the_runtime_model_type() {
     registered();
     let checkpoint = Checkpoint::write(TINY_MLP_RUNTIME).unwrap();
-    let err = AutoModelForObjectDetection::from_pretrained(&checkpoint.path()).unwrap_err().to_string();
-    assert!(err.contains("AutoModelForObjectDetection: `tiny-mlp-runtime` has no `object-detection`"), "{err}");
+    let err = AutoModelForImageSegmentation::from_pretrained(&checkpoint.path()).unwrap_err().to_string();
+    assert!(err.contains("AutoModelForImageSegmentation: `tiny-mlp-runtime` has no `image-segmentation`"), "{err}");
     assert!(err.contains("sequence-classification (RuntimeForSequenceClassification)"), "{err}");
 }
 
