@@ -3,11 +3,10 @@
 //! ([`PatchProjection`]): public, so that DeiT (and data2vec-vision) build on them.
 
 use autocandle_core::nn::{linear, linear_b, Linear};
+use autocandle_core::resize::{interpolate_pos_encoding, resize_2d, Resample};
 use autocandle_core::{Activation, Error, Result};
 use candle_core::{Module, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
-
-use crate::interpolate;
 
 /// The shape of an [`EncoderLayer`]: what differs between ViT-like models.
 #[derive(Debug, Clone)]
@@ -159,7 +158,9 @@ impl RelativePositionBias {
         let heads = self.table.dim(1)?;
         let old = old_h * old_w;
         let sub = self.table.narrow(0, 0, old)?.reshape((old_w, old_h, heads))?.permute((2, 0, 1))?;
-        let sub = interpolate::bilinear(&sub, (new_h, new_w))?.permute((1, 2, 0))?.reshape((new_h * new_w, heads))?;
+        let sub = resize_2d(&sub, (new_h, new_w), Resample::Bilinear { align_corners: false })?
+            .permute((1, 2, 0))?
+            .reshape((new_h * new_w, heads))?;
         let table = Tensor::cat(&[&sub, &self.table.narrow(0, old, 3)?], 0)?;
         let len = wh * ww + 1;
         let index = relative_position_index(window);
@@ -280,21 +281,7 @@ pub fn apply_mask_token(x: &Tensor, token: Option<&Tensor>, bool_masked_pos: &Te
 /// for an input of `grid = (h, w)` patches: unchanged when `h·w = N₀` and the image is square
 /// (`square`), else the patch part resized bicubically, as `transformers` does.
 pub fn interpolate_positions(positions: &Tensor, special: usize, grid: (usize, usize), square: bool) -> Result<Tensor> {
-    let (_, rows, dim) = positions.dims3()?;
-    let known = rows - special;
-    if grid.0 * grid.1 == known && square {
-        return Ok(positions.clone());
-    }
-    let side = (known as f64).sqrt().floor() as usize;
-    if side * side != known {
-        return Err(Error::Unsupported(format!(
-            "resizing the position embeddings needs a square grid of them, but there are {known}: use images of \
-             the config's `image_size`"
-        )));
-    }
-    let patch = positions.narrow(1, special, known)?.reshape((1, side, side, dim))?.permute((0, 3, 1, 2))?;
-    let patch = interpolate::bicubic(&patch, grid)?.permute((0, 2, 3, 1))?.reshape((1, grid.0 * grid.1, dim))?;
-    Ok(Tensor::cat(&[&positions.narrow(1, 0, special)?, &patch], 1)?)
+    interpolate_pos_encoding(positions, special, grid, square, Resample::Bicubic)
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! [`ConvTranspose2d`], the eval-mode [`BatchNorm2d`] and [`resize_bilinear`]
 //! (`torch.nn.functional.interpolate(mode="bilinear")` at a given output size).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::resize::{resize_2d, Resample};
 use crate::{Error, Result};
 
 /// The square kernel, stride, padding and groups of a [`Conv2d`].
@@ -195,47 +196,12 @@ impl BatchNorm2d {
     }
 }
 
-/// The `[out, in]` matrix of one axis of PyTorch's bilinear resize (`upsample_bilinear2d` with
-/// an output size, `area_pixel_compute_source_index`).
-fn bilinear_matrix(input: usize, output: usize, align_corners: bool, device: &Device) -> Result<Tensor> {
-    let mut m = vec![0f32; output * input];
-    let scale = if align_corners {
-        if output > 1 {
-            (input as f64 - 1.0) / (output as f64 - 1.0)
-        } else {
-            0.0
-        }
-    } else {
-        input as f64 / output as f64
-    };
-    for o in 0..output {
-        let src = if align_corners { o as f64 * scale } else { ((o as f64 + 0.5) * scale - 0.5).max(0.0) };
-        let i0 = (src.floor() as usize).min(input - 1);
-        let i1 = (i0 + 1).min(input - 1);
-        let lambda = (src - i0 as f64) as f32;
-        m[o * input + i0] += 1.0 - lambda;
-        m[o * input + i1] += lambda;
-    }
-    Ok(Tensor::from_vec(m, (output, input), device)?)
-}
-
 /// `torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear",
-/// align_corners=...)` of `x` `[b, c, h, w]`, computed as two matrix products.
+/// align_corners=...)` of `x` `[b, c, h, w]`, computed as two matrix products
+/// ([`crate::resize::resize_2d`]).
 pub fn resize_bilinear(x: &Tensor, height: usize, width: usize, align_corners: bool) -> Result<Tensor> {
-    let (b, c, h, w) = x.dims4()?;
-    if (h, w) == (height, width) {
-        return Ok(x.clone());
-    }
-    if h == 0 || w == 0 || height == 0 || width == 0 {
-        return Err(Error::input(format!("cannot resize a {h}x{w} feature map to {height}x{width}")));
-    }
-    let dtype = x.dtype();
-    let rows = bilinear_matrix(h, height, align_corners, x.device())?.to_dtype(dtype)?;
-    let cols = bilinear_matrix(w, width, align_corners, x.device())?.to_dtype(dtype)?.t()?.contiguous()?;
-    // [b c h, w] x [w, W] -> [b, c, h, W]; then [H, h] x [b c, h, W] -> [b, c, H, W].
-    let y = x.contiguous()?.reshape((b * c * h, w))?.matmul(&cols)?.reshape((b * c, h, width))?;
-    let y = rows.broadcast_matmul(&y)?;
-    Ok(y.reshape((b, c, height, width))?)
+    x.dims4()?;
+    resize_2d(x, (height, width), Resample::Bilinear { align_corners })
 }
 
 #[cfg(test)]
@@ -243,6 +209,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use candle_core::Device;
 
     #[test]
     fn depthwise_matches_the_grouped_convolution() {

@@ -3,6 +3,7 @@
 //! embeddings (and mid-layer ones) interpolated to the input size.
 
 use autocandle_core::nn::{linear, linear_b, Linear};
+use autocandle_core::resize::{resize_2d, Resample};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
@@ -12,7 +13,6 @@ use autocandle_core::{
 };
 
 use crate::config::YolosConfig;
-use crate::interpolate::bicubic;
 
 /// Interpolate position embeddings `[n, 1 + gh gw + det, hidden]` laid out on the config's
 /// `(gh, gw)` patch grid to the grid `(nh, nw)`: `[n, 1 + nh nw + det, hidden]`
@@ -28,7 +28,7 @@ fn interpolate_positions(
     let cls = pos.narrow(1, 0, 1)?;
     let det = pos.narrow(1, len - detection_tokens, detection_tokens)?;
     let patches = pos.narrow(1, 1, gh * gw)?.transpose(1, 2)?.reshape((n, hidden, gh, gw))?;
-    let patches = bicubic(&patches, new_grid.0, new_grid.1)?.flatten_from(2)?.transpose(1, 2)?;
+    let patches = resize_2d(&patches, new_grid, Resample::Bicubic)?.flatten_from(2)?.transpose(1, 2)?;
     Ok(Tensor::cat(&[&cls, &patches, &det], 1)?)
 }
 
