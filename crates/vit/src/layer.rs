@@ -1,7 +1,7 @@
 //! [`ViTLayer`]: the pre-norm encoder block of ViT (`ViTLayer`: self-attention with
 //! `attention.attention.{query,key,value}` and `attention.output.dense`, `layernorm_before` /
 //! `layernorm_after`, `intermediate.dense` / `output.dense`), public for the models that reuse
-//! it under the same weight names (DPT, YOLOS).
+//! it under the same weight names (DPT, YOLOS), and its [`ViTAttention`] (also DINOv2's).
 
 use autocandle_core::nn::{linear, linear_b, Linear};
 use autocandle_core::{Activation, Result};
@@ -25,10 +25,10 @@ pub struct ViTLayerSpec {
     pub eps: f64,
 }
 
-/// Self-attention (`attention.attention.{query,key,value}`) and its output projection
-/// (`attention.output.dense`).
+/// `ViTAttention`: self-attention (`attention.{query,key,value}`) and its output projection
+/// (`output.dense`), read under the layer's `attention`.
 #[derive(Debug)]
-struct Attention {
+pub struct ViTAttention {
     query: Linear,
     key: Linear,
     value: Linear,
@@ -37,21 +37,24 @@ struct Attention {
     head_dim: usize,
 }
 
-impl Attention {
-    fn load(vb: VarBuilder<'_>, spec: &ViTLayerSpec) -> Result<Self> {
-        let h = spec.hidden;
+impl ViTAttention {
+    /// Read the attention of width `hidden` with `heads` heads under `vb` (the layer's
+    /// `attention`); `qkv_bias`: biases on the query, key and value projections.
+    pub fn load(vb: VarBuilder<'_>, hidden: usize, heads: usize, qkv_bias: bool) -> Result<Self> {
+        let h = hidden;
         let attn = vb.pp("attention");
         Ok(Self {
-            query: linear_b(h, h, spec.qkv_bias, attn.pp("query"))?,
-            key: linear_b(h, h, spec.qkv_bias, attn.pp("key"))?,
-            value: linear_b(h, h, spec.qkv_bias, attn.pp("value"))?,
+            query: linear_b(h, h, qkv_bias, attn.pp("query"))?,
+            key: linear_b(h, h, qkv_bias, attn.pp("key"))?,
+            value: linear_b(h, h, qkv_bias, attn.pp("value"))?,
             output: linear(h, h, vb.pp("output.dense"))?,
-            num_heads: spec.heads,
-            head_dim: h / spec.heads.max(1),
+            num_heads: heads,
+            head_dim: h / heads.max(1),
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `[B, seq, hidden]` -> `[B, seq, hidden]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (batch, seq, hidden) = x.dims3()?;
         let heads = |proj: &Linear| -> Result<Tensor> {
             Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
@@ -71,7 +74,7 @@ impl Attention {
 #[derive(Debug)]
 pub struct ViTLayer {
     layernorm_before: LayerNorm,
-    attention: Attention,
+    attention: ViTAttention,
     layernorm_after: LayerNorm,
     intermediate: Linear,
     output: Linear,
@@ -84,7 +87,7 @@ impl ViTLayer {
         let (h, i) = (spec.hidden, spec.intermediate);
         Ok(Self {
             layernorm_before: layer_norm(h, spec.eps, vb.pp("layernorm_before"))?,
-            attention: Attention::load(vb.pp("attention"), spec)?,
+            attention: ViTAttention::load(vb.pp("attention"), h, spec.heads, spec.qkv_bias)?,
             layernorm_after: layer_norm(h, spec.eps, vb.pp("layernorm_after"))?,
             intermediate: linear(h, i, vb.pp("intermediate.dense"))?,
             output: linear(i, h, vb.pp("output.dense"))?,

@@ -19,7 +19,7 @@ pub use config::{Size2, ViTConfig};
 pub use heads::{
     __heads, ViTClassifier, ViTForImageClassification, ViTForMaskedImageModeling, ViTHead, ViTMaskedImageModel,
 };
-pub use layer::{ViTLayer, ViTLayerSpec};
+pub use layer::{ViTAttention, ViTLayer, ViTLayerSpec};
 pub use model::ViTModel;
 
 #[cfg(test)]
