@@ -36,6 +36,7 @@ pub mod quant;
 pub mod registry;
 pub mod resize;
 mod safetensors_file;
+pub mod size;
 pub mod spatial;
 mod task;
 pub mod weights;
@@ -47,6 +48,7 @@ pub use error::{Error, Result};
 pub use load::LoadModel;
 pub use models::*;
 pub use options::{DTypeChoice, LoadOptions, Loaded, LoadingReport, MismatchedKey, QuantType};
+pub use size::Size2;
 pub use task::Task;
 
 /// The CPU kernels (`gelu_erf`, `silu`, `masked_softmax`, `linear`, `matmul`), which hold all of
