@@ -5,6 +5,7 @@
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::kernels::depthwise::depthwise_conv2d_nhwc;
 use crate::resize::{resize_2d, Resample};
 use crate::{Error, Result};
 
@@ -85,9 +86,10 @@ impl Conv2d {
         }
         let (_, c, _, _) = x.dims4()?;
         let depthwise = groups > 1 && groups == c && self.weight.dim(0)? == c && stride == 1;
-        let y = if depthwise {
-            self.depthwise(x)?
-        } else if kernel == 1 && stride == 1 && padding == 0 && groups == 1 {
+        if depthwise {
+            return self.depthwise(x);
+        }
+        let y = if kernel == 1 && stride == 1 && padding == 0 && groups == 1 {
             // A 1x1 convolution is a matrix product over the channels.
             let (b, c, _, _) = x.dims4()?;
             let out = self.weight.dim(0)?;
@@ -104,31 +106,22 @@ impl Conv2d {
 }
 
 impl Conv2d {
-    /// A stride-1 depthwise convolution (one filter per channel) as `kernel²` shifted
-    /// multiply-adds over the padded input: candle's grouped convolution runs one convolution
-    /// per group, which is slow with hundreds of channels.
+    /// A stride-1 depthwise convolution (one filter per channel), bias included, through
+    /// [`crate::kernels::depthwise::depthwise_conv2d_nhwc`] on the channels-last permutation:
+    /// candle's grouped convolution runs one convolution per group, which is slow with hundreds
+    /// of channels.
     fn depthwise(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, c, h, w) = x.dims4()?;
+        let (_, c, _, _) = x.dims4()?;
         let ConvSpec { kernel: k, padding: p, .. } = self.spec;
-        let x = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
-        let (oh, ow) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);
-        // `[c, 1, k, k]` -> `[c, k * k]`, one column per tap.
-        let weight = self.weight.reshape((c, k * k))?;
-        let mut y: Option<Tensor> = None;
-        for i in 0..k {
-            for j in 0..k {
-                let tap = weight.narrow(1, i * k + j, 1)?.reshape((1, c, 1, 1))?;
-                let term = x.narrow(2, i, oh)?.narrow(3, j, ow)?.broadcast_mul(&tap)?;
-                y = Some(match y {
-                    Some(acc) => (acc + term)?,
-                    None => term,
-                });
-            }
-        }
-        match y {
-            Some(y) => Ok(y),
-            None => Ok(Tensor::zeros((b, c, oh, ow), x.dtype(), x.device())?),
-        }
+        // `[c, 1, k, k]` -> `[k, k, c]`.
+        let weight = self.weight.reshape((c, k * k))?.t()?.contiguous()?.reshape((k, k, c))?;
+        let bias = match &self.bias {
+            Some(bias) => bias.clone(),
+            None => Tensor::zeros(c, x.dtype(), x.device())?,
+        };
+        let x = x.permute((0, 2, 3, 1))?.contiguous()?;
+        let y = depthwise_conv2d_nhwc(&x, &weight, &bias, p)?;
+        Ok(y.permute((0, 3, 1, 2))?.contiguous()?)
     }
 }
 
