@@ -215,22 +215,7 @@ impl PatchProjection {
     /// Check `pixel_values` `[B, C, H, W]`: a batch of images of the model's channels, at
     /// least one patch in each direction; returns `(batch, height, width)`.
     pub fn check(&self, pixel_values: &Tensor) -> Result<(usize, usize, usize)> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, _, height, width) = autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let (ph, pw) = self.patch;
         if height < ph || width < pw {
             return Err(Error::input(format!(

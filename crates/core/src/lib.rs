@@ -32,6 +32,7 @@ pub mod models;
 pub mod nn;
 pub mod options;
 pub mod pickle;
+pub mod pixels;
 pub mod quant;
 pub mod registry;
 pub mod resize;

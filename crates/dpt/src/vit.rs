@@ -48,22 +48,8 @@ impl Embeddings {
 
     /// `pixel_values` `[B, C, H, W]` -> (`[B, 1 + gh gw, hidden]`, (gh, gw)).
     fn forward(&self, pixel_values: &Tensor) -> Result<(Tensor, (usize, usize))> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): convert the \
-                 images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, channels, height, width) =
+            autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let p = self.patch;
         let (gh, gw) = (height / p, width / p);
         if gh == 0 || gw == 0 {

@@ -51,22 +51,8 @@ impl Embeddings {
     /// (`interpolate_pos_encoding`) any image of at least one patch, its position embeddings
     /// resized bicubically to its patch grid as `transformers`' `ViTEmbeddings` does.
     fn forward(&self, pixel_values: &Tensor, bool_masked_pos: Option<&Tensor>, interpolate: bool) -> Result<Tensor> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, channels, height, width) =
+            autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         if !interpolate && (height, width) != self.image_size {
             return Err(Error::input(format!(
                 "input image size ({height}x{width}) doesn't match the model ({}x{}): resize the images \

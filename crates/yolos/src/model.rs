@@ -67,22 +67,8 @@ impl Embeddings {
     /// `pixel_values` `[B, C, H, W]` -> `[B, 1 + patches + detection tokens, hidden]` and the
     /// patch grid of the input.
     fn forward(&self, pixel_values: &Tensor) -> Result<(Tensor, (usize, usize))> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, channels, height, width) =
+            autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let p = self.patch;
         if height < p || width < p {
             return Err(Error::input(format!(
