@@ -20,6 +20,7 @@
 extern crate self as autocandle_core;
 
 pub mod activation;
+pub mod backbone;
 pub mod cache;
 pub mod config;
 pub mod error;
