@@ -3,16 +3,31 @@
 //! auxiliary head, as `transformers`' `BeitForSemanticSegmentation`).
 
 use autocandle_core::nn::{linear, Linear};
+use autocandle_core::resize::{resize_2d, Resample};
 use autocandle_core::{
     AutoRegister, Error, ForImageClassification, ForSemanticSegmentation, ImageClassifierOutput, LoadModel,
     ModelInputs, PreTrainedModel, Result, SemanticSegmenterOutput,
 };
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
-use crate::interpolate::{adaptive_avg_pool, bilinear, spatial};
 use crate::model::BeitModel;
+
+/// `F.interpolate(x, size, mode="bilinear", align_corners=False)` on the last two axes.
+fn bilinear(x: &Tensor, size: (usize, usize)) -> Result<Tensor> {
+    resize_2d(x, size, Resample::Bilinear { align_corners: false })
+}
+
+/// `F.adaptive_avg_pool2d(x, size)` on the last two axes.
+fn adaptive_avg_pool(x: &Tensor, size: (usize, usize)) -> Result<Tensor> {
+    resize_2d(x, size, Resample::AdaptiveAvgPool)
+}
+
+/// The last two axes of `x` as `(height, width)`.
+fn spatial(x: &Tensor) -> Result<(usize, usize)> {
+    Ok((x.dim(D::Minus2)?, x.dim(D::Minus1)?))
+}
 
 /// PyTorch's `BatchNorm2d` epsilon.
 const BATCH_NORM_EPS: f64 = 1e-5;

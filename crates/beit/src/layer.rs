@@ -3,11 +3,10 @@
 //! ([`PatchProjection`]): public, so that DeiT (and data2vec-vision) build on them.
 
 use autocandle_core::nn::{linear, linear_b, Linear};
+use autocandle_core::resize::{interpolate_pos_encoding, resize_2d, Resample};
 use autocandle_core::{Activation, Error, Result};
 use candle_core::{Module, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
-
-use crate::interpolate;
 
 /// The shape of an [`EncoderLayer`]: what differs between ViT-like models.
 #[derive(Debug, Clone)]
@@ -159,7 +158,9 @@ impl RelativePositionBias {
         let heads = self.table.dim(1)?;
         let old = old_h * old_w;
         let sub = self.table.narrow(0, 0, old)?.reshape((old_w, old_h, heads))?.permute((2, 0, 1))?;
-        let sub = interpolate::bilinear(&sub, (new_h, new_w))?.permute((1, 2, 0))?.reshape((new_h * new_w, heads))?;
+        let sub = resize_2d(&sub, (new_h, new_w), Resample::Bilinear { align_corners: false })?
+            .permute((1, 2, 0))?
+            .reshape((new_h * new_w, heads))?;
         let table = Tensor::cat(&[&sub, &self.table.narrow(0, old, 3)?], 0)?;
         let len = wh * ww + 1;
         let index = relative_position_index(window);
@@ -214,22 +215,7 @@ impl PatchProjection {
     /// Check `pixel_values` `[B, C, H, W]`: a batch of images of the model's channels, at
     /// least one patch in each direction; returns `(batch, height, width)`.
     pub fn check(&self, pixel_values: &Tensor) -> Result<(usize, usize, usize)> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, _, height, width) = autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let (ph, pw) = self.patch;
         if height < ph || width < pw {
             return Err(Error::input(format!(
@@ -280,21 +266,7 @@ pub fn apply_mask_token(x: &Tensor, token: Option<&Tensor>, bool_masked_pos: &Te
 /// for an input of `grid = (h, w)` patches: unchanged when `h·w = N₀` and the image is square
 /// (`square`), else the patch part resized bicubically, as `transformers` does.
 pub fn interpolate_positions(positions: &Tensor, special: usize, grid: (usize, usize), square: bool) -> Result<Tensor> {
-    let (_, rows, dim) = positions.dims3()?;
-    let known = rows - special;
-    if grid.0 * grid.1 == known && square {
-        return Ok(positions.clone());
-    }
-    let side = (known as f64).sqrt().floor() as usize;
-    if side * side != known {
-        return Err(Error::Unsupported(format!(
-            "resizing the position embeddings needs a square grid of them, but there are {known}: use images of \
-             the config's `image_size`"
-        )));
-    }
-    let patch = positions.narrow(1, special, known)?.reshape((1, side, side, dim))?.permute((0, 3, 1, 2))?;
-    let patch = interpolate::bicubic(&patch, grid)?.permute((0, 2, 3, 1))?.reshape((1, grid.0 * grid.1, dim))?;
-    Ok(Tensor::cat(&[&positions.narrow(1, 0, special)?, &patch], 1)?)
+    interpolate_pos_encoding(positions, special, grid, square, Resample::Bicubic)
 }
 
 #[cfg(test)]

@@ -10,14 +10,13 @@
 //! does (so `interpolate_pos_encoding` changes nothing). `BeitForMaskedImageModeling` (visual
 //! token prediction) is not implemented: no Auto class of `transformers` maps it.
 //!
-//! The encoder block ([`EncoderLayer`]), the relative position bias and the resizing helpers
-//! ([`interpolate`]) are public: DeiT and data2vec-vision build on them.
+//! The encoder block ([`EncoderLayer`]) and the relative position bias are public: DeiT and
+//! data2vec-vision build on them (resizing is `autocandle_core::resize`).
 
 #![warn(missing_docs)]
 
 mod config;
 mod heads;
-pub mod interpolate;
 mod layer;
 mod model;
 

@@ -224,22 +224,7 @@ impl ConvNextNetwork {
     /// channels-last `[B, h, w, C]` (index 0 is the stem, as transformers' `hidden_states`).
     pub fn hidden_states(&self, pixel_values: &Tensor, stages: usize) -> Result<Vec<Tensor>> {
         let pixel_values = pixel_values.to_device(&self.device)?.to_dtype(self.dtype)?;
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (_, _, height, width) = autocandle_core::pixels::check_pixel_values(&pixel_values, self.num_channels)?;
         if height < self.min_side.0 || width < self.min_side.1 {
             return Err(Error::input(format!(
                 "the images ({height}x{width}) are too small for this {}: its patch size and {} downsampling \

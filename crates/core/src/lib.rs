@@ -20,6 +20,7 @@
 extern crate self as autocandle_core;
 
 pub mod activation;
+pub mod backbone;
 pub mod cache;
 pub mod config;
 pub mod error;
@@ -32,10 +33,12 @@ pub mod models;
 pub mod nn;
 pub mod options;
 pub mod pickle;
+pub mod pixels;
 pub mod quant;
 pub mod registry;
 pub mod resize;
 mod safetensors_file;
+pub mod size;
 pub mod spatial;
 mod task;
 pub mod weights;
@@ -47,6 +50,7 @@ pub use error::{Error, Result};
 pub use load::LoadModel;
 pub use models::*;
 pub use options::{DTypeChoice, LoadOptions, Loaded, LoadingReport, MismatchedKey, QuantType};
+pub use size::Size2;
 pub use task::Task;
 
 /// The CPU kernels (`gelu_erf`, `silu`, `masked_softmax`, `linear`, `matmul`), which hold all of

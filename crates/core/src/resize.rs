@@ -1,10 +1,12 @@
-//! Bicubic resampling of small grids, as `torch.nn.functional.interpolate` computes it: what
-//! vision transformers use to fit their learned position embeddings to another image size
-//! (`interpolate_pos_encoding` of ViT, CLIP, SigLIP and DINOv2).
+//! Resampling of small grids, as `torch.nn.functional.interpolate` (bicubic, bilinear) and
+//! `adaptive_avg_pool2d` compute them: what vision transformers use to fit their learned
+//! position embeddings to another image size (`interpolate_pos_encoding` of ViT, CLIP, SigLIP,
+//! DINOv2, BEiT, Swin, YOLOS) and what segmentation / depth heads use to resize feature maps.
 //!
 //! A resize along one axis is a matrix `[output, input]` of weights ([`resize_weights`]); a 2-D
-//! resize of a `[height, width, channels]` grid is two matrix products ([`resize_grid`]), so it
-//! runs on the grid's own device.
+//! resize is two matrix products, of a `[height, width, channels]` grid in `f32`
+//! ([`resize_grid`]) or of the last two axes of any tensor in its own dtype ([`resize_2d`]), so
+//! it runs on the tensor's own device.
 
 use candle_core::{DType, Device, Tensor};
 
@@ -20,6 +22,14 @@ pub enum Resample {
     /// `A = -0.5`, stretched by the downscaling factor when shrinking, taps past the edge left
     /// out and the weights normalised to sum to 1.
     BicubicAntialias,
+    /// `mode="bilinear"` with `align_corners` (`upsample_bilinear2d`), no antialiasing.
+    Bilinear {
+        /// `align_corners=True`: the corner samples of input and output coincide.
+        align_corners: bool,
+    },
+    /// `adaptive_avg_pool2d`: output sample `o` is the mean of inputs
+    /// `floor(o·in/out) .. ceil((o+1)·in/out)`.
+    AdaptiveAvgPool,
 }
 
 /// Keys' cubic convolution for `|x| <= 1`.
@@ -84,6 +94,31 @@ pub fn resize_weights(input: usize, output: usize, mode: Resample) -> Result<Vec
                     row[xmin as usize + j] = if total != 0.0 { w / total } else { w };
                 }
             }
+            Resample::Bilinear { align_corners } => {
+                // In `f64`, the lambda cast to `f32` (what the bilinear layers of the vision
+                // heads were checked against).
+                let scale = if align_corners {
+                    if output > 1 {
+                        (input as f64 - 1.0) / (output as f64 - 1.0)
+                    } else {
+                        0.0
+                    }
+                } else {
+                    input as f64 / output as f64
+                };
+                let src = if align_corners { o as f64 * scale } else { ((o as f64 + 0.5) * scale - 0.5).max(0.0) };
+                let i0 = (src.floor() as usize).min(input - 1);
+                let i1 = (i0 + 1).min(input - 1);
+                let lambda = (src - i0 as f64) as f32;
+                row[i0] += 1.0 - lambda;
+                row[i1] += lambda;
+            }
+            Resample::AdaptiveAvgPool => {
+                let start = o * input / output;
+                let end = ((o + 1) * input).div_ceil(output);
+                let share = 1.0 / (end - start) as f32;
+                row[start..end].iter_mut().for_each(|w| *w = share);
+            }
         }
     }
     Ok(weights)
@@ -106,6 +141,39 @@ pub fn resize_grid(grid: &Tensor, (new_height, new_width): (usize, usize), mode:
     // Columns: [1, new_w, w] x [new_h, w, c] -> [new_h, new_w, c].
     let cols = matrix(width, new_width, device)?.unsqueeze(0)?.broadcast_as((new_height, new_width, width))?;
     Ok(cols.contiguous()?.matmul(&rows.contiguous()?)?)
+}
+
+/// Resize the last two axes `[..., height, width]` of `x` to `(new_height, new_width)` with
+/// `mode` (`F.interpolate` / `F.adaptive_avg_pool2d` on `[n, c, h, w]`), in `x`'s dtype: the
+/// weights are cast to it and applied as `W_h · x · W_wᵀ` (columns first). Same-size resizes
+/// return `x` unchanged, except adaptive pooling (also the identity, computed).
+pub fn resize_2d(x: &Tensor, (new_height, new_width): (usize, usize), mode: Resample) -> Result<Tensor> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        return Err(Error::input(format!("resizing needs a tensor of at least 2 axes, got shape {dims:?}")));
+    }
+    let (height, width) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+    if height == 0 || width == 0 || new_height == 0 || new_width == 0 {
+        return Err(Error::input(format!(
+            "cannot resize a {height}x{width} grid to {new_height}x{new_width}: every side must be at least 1"
+        )));
+    }
+    if (height, width) == (new_height, new_width) && mode != Resample::AdaptiveAvgPool {
+        return Ok(x.clone());
+    }
+    let (device, dtype) = (x.device(), x.dtype());
+    let rows =
+        Tensor::from_vec(resize_weights(height, new_height, mode)?, (new_height, height), device)?.to_dtype(dtype)?;
+    let cols =
+        Tensor::from_vec(resize_weights(width, new_width, mode)?, (new_width, width), device)?.to_dtype(dtype)?;
+    let cols = cols.t()?.contiguous()?;
+    let lead: usize = dims[..dims.len() - 2].iter().product();
+    // [lead h, w] x [w, W] -> [lead, h, W]; then [H, h] x [lead, h, W] -> [lead, H, W].
+    let y = x.contiguous()?.reshape((lead * height, width))?.matmul(&cols)?.reshape((lead, height, new_width))?;
+    let mut shape = dims.to_vec();
+    let rank = shape.len();
+    (shape[rank - 2], shape[rank - 1]) = (new_height, new_width);
+    Ok(rows.broadcast_matmul(&y)?.reshape(shape)?)
 }
 
 /// `interpolate_pos_encoding` of the ViT family in `transformers` (ViT, DeiT, CLIP, SigLIP,
@@ -219,6 +287,34 @@ mod tests {
             assert_eq!(got.dims(), [size.0, size.1, 2]);
             close(&got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
         }
+    }
+
+    #[test]
+    fn bilinear_and_pooling_match_torch() {
+        // F.interpolate(torch.arange(6.).reshape(1, 1, 2, 3), size=(3, 4), mode="bilinear")
+        let x = Tensor::arange(0f32, 6.0, &Device::Cpu).unwrap().reshape((1, 1, 2, 3)).unwrap();
+        let y = resize_2d(&x, (3, 4), Resample::Bilinear { align_corners: false }).unwrap();
+        close(
+            &y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            &[0.0, 0.625, 1.375, 2.0, 1.5, 2.125, 2.875, 3.5, 3.0, 3.625, 4.375, 5.0],
+        );
+        // align_corners=True, size=(3, 5)
+        let y = resize_2d(&x, (3, 5), Resample::Bilinear { align_corners: true }).unwrap();
+        close(
+            &y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            &[0.0, 0.5, 1.0, 1.5, 2.0, 1.5, 2.0, 2.5, 3.0, 3.5, 3.0, 3.5, 4.0, 4.5, 5.0],
+        );
+        // F.adaptive_avg_pool2d(torch.arange(6.).reshape(1, 1, 2, 3), (1, 2))
+        let y = resize_2d(&x, (1, 2), Resample::AdaptiveAvgPool).unwrap();
+        close(&y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), &[2.0, 3.0]);
+        for mode in [Resample::Bilinear { align_corners: false }, Resample::Bicubic, Resample::AdaptiveAvgPool] {
+            for (i, o) in [(3, 5), (5, 3), (4, 4), (1, 3), (7, 2)] {
+                for row in resize_weights(i, o, mode).unwrap().chunks(i) {
+                    assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{mode:?} {i}->{o}: {row:?}");
+                }
+            }
+        }
+        assert!(resize_2d(&x, (0, 2), Resample::Bicubic).is_err());
     }
 
     #[test]

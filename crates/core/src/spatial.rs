@@ -2,9 +2,11 @@
 //! [`ConvTranspose2d`], the eval-mode [`BatchNorm2d`] and [`resize_bilinear`]
 //! (`torch.nn.functional.interpolate(mode="bilinear")` at a given output size).
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::kernels::depthwise::depthwise_conv2d_nhwc;
+use crate::resize::{resize_2d, Resample};
 use crate::{Error, Result};
 
 /// The square kernel, stride, padding and groups of a [`Conv2d`].
@@ -84,9 +86,10 @@ impl Conv2d {
         }
         let (_, c, _, _) = x.dims4()?;
         let depthwise = groups > 1 && groups == c && self.weight.dim(0)? == c && stride == 1;
-        let y = if depthwise {
-            self.depthwise(x)?
-        } else if kernel == 1 && stride == 1 && padding == 0 && groups == 1 {
+        if depthwise {
+            return self.depthwise(x);
+        }
+        let y = if kernel == 1 && stride == 1 && padding == 0 && groups == 1 {
             // A 1x1 convolution is a matrix product over the channels.
             let (b, c, _, _) = x.dims4()?;
             let out = self.weight.dim(0)?;
@@ -103,31 +106,22 @@ impl Conv2d {
 }
 
 impl Conv2d {
-    /// A stride-1 depthwise convolution (one filter per channel) as `kernel²` shifted
-    /// multiply-adds over the padded input: candle's grouped convolution runs one convolution
-    /// per group, which is slow with hundreds of channels.
+    /// A stride-1 depthwise convolution (one filter per channel), bias included, through
+    /// [`crate::kernels::depthwise::depthwise_conv2d_nhwc`] on the channels-last permutation:
+    /// candle's grouped convolution runs one convolution per group, which is slow with hundreds
+    /// of channels.
     fn depthwise(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, c, h, w) = x.dims4()?;
+        let (_, c, _, _) = x.dims4()?;
         let ConvSpec { kernel: k, padding: p, .. } = self.spec;
-        let x = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
-        let (oh, ow) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);
-        // `[c, 1, k, k]` -> `[c, k * k]`, one column per tap.
-        let weight = self.weight.reshape((c, k * k))?;
-        let mut y: Option<Tensor> = None;
-        for i in 0..k {
-            for j in 0..k {
-                let tap = weight.narrow(1, i * k + j, 1)?.reshape((1, c, 1, 1))?;
-                let term = x.narrow(2, i, oh)?.narrow(3, j, ow)?.broadcast_mul(&tap)?;
-                y = Some(match y {
-                    Some(acc) => (acc + term)?,
-                    None => term,
-                });
-            }
-        }
-        match y {
-            Some(y) => Ok(y),
-            None => Ok(Tensor::zeros((b, c, oh, ow), x.dtype(), x.device())?),
-        }
+        // `[c, 1, k, k]` -> `[k, k, c]`.
+        let weight = self.weight.reshape((c, k * k))?.t()?.contiguous()?.reshape((k, k, c))?;
+        let bias = match &self.bias {
+            Some(bias) => bias.clone(),
+            None => Tensor::zeros(c, x.dtype(), x.device())?,
+        };
+        let x = x.permute((0, 2, 3, 1))?.contiguous()?;
+        let y = depthwise_conv2d_nhwc(&x, &weight, &bias, p)?;
+        Ok(y.permute((0, 3, 1, 2))?.contiguous()?)
     }
 }
 
@@ -195,47 +189,12 @@ impl BatchNorm2d {
     }
 }
 
-/// The `[out, in]` matrix of one axis of PyTorch's bilinear resize (`upsample_bilinear2d` with
-/// an output size, `area_pixel_compute_source_index`).
-fn bilinear_matrix(input: usize, output: usize, align_corners: bool, device: &Device) -> Result<Tensor> {
-    let mut m = vec![0f32; output * input];
-    let scale = if align_corners {
-        if output > 1 {
-            (input as f64 - 1.0) / (output as f64 - 1.0)
-        } else {
-            0.0
-        }
-    } else {
-        input as f64 / output as f64
-    };
-    for o in 0..output {
-        let src = if align_corners { o as f64 * scale } else { ((o as f64 + 0.5) * scale - 0.5).max(0.0) };
-        let i0 = (src.floor() as usize).min(input - 1);
-        let i1 = (i0 + 1).min(input - 1);
-        let lambda = (src - i0 as f64) as f32;
-        m[o * input + i0] += 1.0 - lambda;
-        m[o * input + i1] += lambda;
-    }
-    Ok(Tensor::from_vec(m, (output, input), device)?)
-}
-
 /// `torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear",
-/// align_corners=...)` of `x` `[b, c, h, w]`, computed as two matrix products.
+/// align_corners=...)` of `x` `[b, c, h, w]`, computed as two matrix products
+/// ([`crate::resize::resize_2d`]).
 pub fn resize_bilinear(x: &Tensor, height: usize, width: usize, align_corners: bool) -> Result<Tensor> {
-    let (b, c, h, w) = x.dims4()?;
-    if (h, w) == (height, width) {
-        return Ok(x.clone());
-    }
-    if h == 0 || w == 0 || height == 0 || width == 0 {
-        return Err(Error::input(format!("cannot resize a {h}x{w} feature map to {height}x{width}")));
-    }
-    let dtype = x.dtype();
-    let rows = bilinear_matrix(h, height, align_corners, x.device())?.to_dtype(dtype)?;
-    let cols = bilinear_matrix(w, width, align_corners, x.device())?.to_dtype(dtype)?.t()?.contiguous()?;
-    // [b c h, w] x [w, W] -> [b, c, h, W]; then [H, h] x [b c, h, W] -> [b, c, H, W].
-    let y = x.contiguous()?.reshape((b * c * h, w))?.matmul(&cols)?.reshape((b * c, h, width))?;
-    let y = rows.broadcast_matmul(&y)?;
-    Ok(y.reshape((b, c, height, width))?)
+    x.dims4()?;
+    resize_2d(x, (height, width), Resample::Bilinear { align_corners })
 }
 
 #[cfg(test)]
@@ -243,6 +202,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use candle_core::Device;
 
     #[test]
     fn depthwise_matches_the_grouped_convolution() {

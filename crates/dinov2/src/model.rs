@@ -2,12 +2,13 @@
 //! embeddings interpolated to the input size), the pre-norm blocks with layer scale and the final
 //! LayerNorm, as `transformers`' `modeling_dinov2` and `modeling_dinov2_with_registers`.
 
-use autocandle_core::nn::{linear, linear_b, Linear};
+use autocandle_core::nn::{linear, Linear};
 use autocandle_core::resize::{interpolate_pos_encoding, Resample};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 use autocandle_core::{Activation, Error, ModelInputs, Result};
+use autocandle_vit::ViTAttention;
 
 use crate::config::Dinov2Spec;
 
@@ -62,22 +63,8 @@ impl Embeddings {
 
     /// `pixel_values` `[B, C, H, W]` -> `[B, 1 + registers + patches, hidden]`.
     fn forward(&self, pixel_values: &Tensor, bool_masked_pos: Option<&Tensor>) -> Result<Tensor> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, channels, height, width) =
+            autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let (ph, pw) = self.patch_size;
         let (gh, gw) = (height / ph, width / pw);
         if gh == 0 || gw == 0 {
@@ -125,49 +112,6 @@ impl Embeddings {
     }
 }
 
-/// `Dinov2Attention`: self-attention (`attention.attention.{query,key,value}`) and its output
-/// projection (`attention.output.dense`).
-#[derive(Debug)]
-struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
-    num_heads: usize,
-    head_dim: usize,
-}
-
-impl Attention {
-    fn load(vb: VarBuilder<'_>, spec: &Dinov2Spec) -> Result<Self> {
-        let cfg = &spec.config;
-        let h = cfg.hidden_size;
-        let attn = vb.pp("attention");
-        Ok(Self {
-            query: linear_b(h, h, cfg.qkv_bias, attn.pp("query"))?,
-            key: linear_b(h, h, cfg.qkv_bias, attn.pp("key"))?,
-            value: linear_b(h, h, cfg.qkv_bias, attn.pp("value"))?,
-            output: linear(h, h, vb.pp("output.dense"))?,
-            num_heads: cfg.num_attention_heads,
-            head_dim: cfg.head_dim(),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
-        let heads = |proj: &Linear| -> Result<Tensor> {
-            Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
-        };
-        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
-        let dtype = q.dtype();
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let probs =
-            autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(&q, &k.t()?)?, scale, None)?
-                .to_dtype(dtype)?;
-        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
-        Ok(self.output.forward(&context)?)
-    }
-}
-
 /// The feed-forward of a block: `Dinov2MLP` or `Dinov2SwiGLUFFN`.
 #[derive(Debug)]
 enum FeedForward {
@@ -212,7 +156,7 @@ impl FeedForward {
 #[derive(Debug)]
 struct Layer {
     norm1: LayerNorm,
-    attention: Attention,
+    attention: ViTAttention,
     layer_scale1: Tensor,
     norm2: LayerNorm,
     mlp: FeedForward,
@@ -225,7 +169,7 @@ impl Layer {
         let h = cfg.hidden_size;
         Ok(Self {
             norm1: layer_norm(h, cfg.layer_norm_eps, vb.pp("norm1"))?,
-            attention: Attention::load(vb.pp("attention"), spec)?,
+            attention: ViTAttention::load(vb.pp("attention"), h, cfg.num_attention_heads, cfg.qkv_bias)?,
             layer_scale1: vb.get(h, "layer_scale1.lambda1")?,
             norm2: layer_norm(h, cfg.layer_norm_eps, vb.pp("norm2"))?,
             mlp: FeedForward::load(vb.pp("mlp"), spec)?,

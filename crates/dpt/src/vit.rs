@@ -2,7 +2,7 @@
 //! as `transformers`' `modeling_dpt.DPTModel`, with the position embeddings always resized
 //! (bilinearly) to the input's patch grid.
 
-use autocandle_core::nn::{linear, linear_b, Linear};
+use autocandle_core::nn::{linear, Linear};
 use autocandle_core::spatial::resize_bilinear;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
@@ -12,6 +12,7 @@ use autocandle_core::{
 };
 
 use crate::config::DPTConfig;
+use autocandle_vit::{ViTLayer, ViTLayerSpec};
 
 /// `DPTViTEmbeddings`: the patch projection (a strided convolution computed as a matrix product
 /// over flattened patches), the `[CLS]` token and the position embeddings.
@@ -47,22 +48,8 @@ impl Embeddings {
 
     /// `pixel_values` `[B, C, H, W]` -> (`[B, 1 + gh gw, hidden]`, (gh, gw)).
     fn forward(&self, pixel_values: &Tensor) -> Result<(Tensor, (usize, usize))> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): convert the \
-                 images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, channels, height, width) =
+            autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let p = self.patch;
         let (gh, gw) = (height / p, width / p);
         if gh == 0 || gw == 0 {
@@ -85,79 +72,6 @@ impl Embeddings {
     }
 }
 
-/// `DPTViTAttention`: self-attention (`attention.attention.{query,key,value}`) and its output
-/// projection (`attention.output.dense`).
-#[derive(Debug)]
-struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
-    num_heads: usize,
-    head_dim: usize,
-}
-
-impl Attention {
-    fn load(vb: VarBuilder<'_>, cfg: &DPTConfig) -> Result<Self> {
-        let h = cfg.hidden_size;
-        let attn = vb.pp("attention");
-        Ok(Self {
-            query: linear_b(h, h, cfg.qkv_bias, attn.pp("query"))?,
-            key: linear_b(h, h, cfg.qkv_bias, attn.pp("key"))?,
-            value: linear_b(h, h, cfg.qkv_bias, attn.pp("value"))?,
-            output: linear(h, h, vb.pp("output.dense"))?,
-            num_heads: cfg.num_attention_heads,
-            head_dim: cfg.head_dim(),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
-        let heads = |proj: &Linear| -> Result<Tensor> {
-            Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
-        };
-        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
-        let dtype = q.dtype();
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let probs =
-            autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(&q, &k.t()?)?, scale, None)?
-                .to_dtype(dtype)?;
-        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
-        Ok(self.output.forward(&context)?)
-    }
-}
-
-/// `DPTViTLayer`: pre-norm attention and MLP, each with a residual.
-#[derive(Debug)]
-struct Layer {
-    layernorm_before: LayerNorm,
-    attention: Attention,
-    layernorm_after: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
-    activation: Activation,
-}
-
-impl Layer {
-    fn load(vb: VarBuilder<'_>, cfg: &DPTConfig) -> Result<Self> {
-        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        Ok(Self {
-            layernorm_before: layer_norm(h, cfg.layer_norm_eps, vb.pp("layernorm_before"))?,
-            attention: Attention::load(vb.pp("attention"), cfg)?,
-            layernorm_after: layer_norm(h, cfg.layer_norm_eps, vb.pp("layernorm_after"))?,
-            intermediate: linear(h, i, vb.pp("intermediate.dense"))?,
-            output: linear(i, h, vb.pp("output.dense"))?,
-            activation: cfg.hidden_act,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = (self.attention.forward(&self.layernorm_before.forward(x)?)? + x)?;
-        let y = self.activation.forward(&self.intermediate.forward(&self.layernorm_after.forward(&x)?)?)?;
-        Ok((self.output.forward(&y)? + x)?)
-    }
-}
-
 /// What the ViT gives the DPT heads: the outputs of the layers they asked for (before the final
 /// LayerNorm, `[B, 1 + gh gw, hidden]`) and the patch grid.
 #[derive(Debug)]
@@ -174,7 +88,7 @@ pub struct DPTFeatures {
 #[auto(task = "base", class = "DPTModel")]
 pub struct DPTModel {
     embeddings: Embeddings,
-    layers: Vec<Layer>,
+    layers: Vec<ViTLayer>,
     layernorm: LayerNorm,
     pooler: Option<(Linear, Activation)>,
     device: Device,
@@ -185,8 +99,16 @@ impl DPTModel {
     /// `vb` is the model root (`dpt` in head models); the heads build it without the pooler.
     pub fn new(vb: VarBuilder<'_>, cfg: &DPTConfig, add_pooling_layer: bool) -> Result<Self> {
         cfg.validate()?;
+        let spec = ViTLayerSpec {
+            hidden: cfg.hidden_size,
+            heads: cfg.num_attention_heads,
+            intermediate: cfg.intermediate_size,
+            qkv_bias: cfg.qkv_bias,
+            activation: cfg.hidden_act,
+            eps: cfg.layer_norm_eps,
+        };
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), cfg))
+            .map(|i| ViTLayer::load(vb.pp(format!("encoder.layer.{i}")), &spec))
             .collect::<Result<_>>()?;
         let pooler = if add_pooling_layer {
             Some((linear(cfg.hidden_size, cfg.pooler_output_size(), vb.pp("pooler.dense"))?, cfg.pooler_act))

@@ -5,8 +5,8 @@
 //! candle's grouped `conv2d` runs one convolution per group, i.e. per channel, each with its
 //! own im2col copy; here every output row is one pass over at most `kh` input rows, with the
 //! channel axis innermost so that the products vectorise, the rows split over rayon's pool.
-//! Safe code only; the fallback (other dtypes, devices or layouts) is candle's grouped
-//! convolution on the permuted tensors, so the result never depends on where it runs.
+//! Safe code only; the fallback (other dtypes, devices or layouts) is the same sum as `kh * kw`
+//! shifted multiply-adds of whole tensors, so the result never depends on where it runs.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -34,9 +34,19 @@ pub fn depthwise_conv2d_nhwc(x: &Tensor, weight: &Tensor, bias: &Tensor, padding
     if fast {
         return x.apply_op3_no_bwd(weight, bias, &DepthwiseConv { padding });
     }
-    let kernel = weight.permute((2, 0, 1))?.unsqueeze(1)?.contiguous()?;
-    let y = x.permute((0, 3, 1, 2))?.contiguous()?.conv2d(&kernel, padding, 1, 1, c)?;
-    y.permute((0, 2, 3, 1))?.broadcast_add(bias)?.contiguous()
+    // Elsewhere: `kh * kw` shifted multiply-adds over the padded input (candle's grouped
+    // convolution would run one convolution per channel).
+    let b = x.dim(0)?;
+    let (oh, ow) = (h + 2 * padding + 1 - kh, w + 2 * padding + 1 - kw);
+    let x = x.pad_with_zeros(1, padding, padding)?.pad_with_zeros(2, padding, padding)?;
+    let mut y = bias.reshape((1, 1, 1, c))?.broadcast_as((b, oh, ow, c))?.contiguous()?;
+    for i in 0..kh {
+        for j in 0..kw {
+            let tap = weight.narrow(0, i, 1)?.narrow(1, j, 1)?.reshape((1, 1, 1, c))?;
+            y = (y + x.narrow(1, i, oh)?.narrow(2, j, ow)?.broadcast_mul(&tap)?)?;
+        }
+    }
+    Ok(y)
 }
 
 struct DepthwiseConv {

@@ -99,22 +99,7 @@ impl Embeddings {
     }
 
     fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
-        let (batch, channels, _, _) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         max_pool_3x3_s2_p1(&self.embedder.forward(pixel_values)?)
     }
 }

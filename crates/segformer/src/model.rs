@@ -221,22 +221,7 @@ impl SegformerEncoder {
     /// The output of every stage as a feature map, `[b, hidden_i, h_i, w_i]` (the heads read
     /// these; `reshape_last_stage` only shapes [`SegformerModel`]'s `last_hidden_state`).
     pub fn forward(&self, pixel_values: &Tensor) -> Result<Vec<Tensor>> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): convert the \
-                 images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (_, _, height, width) = autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         if height == 0 || width == 0 {
             return Err(Error::input(format!("the images are empty ({height}x{width})")));
         }

@@ -8,25 +8,8 @@ use serde::{Deserialize, Serialize};
 /// `window_size⁴` entries, allocated before any checkpoint tensor could bound it.
 pub const MAX_WINDOW_SIZE: usize = 64;
 
-/// An `image_size` or `patch_size`: one number for a square, or `[height, width]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Size2 {
-    /// One number: a square of that side, in pixels.
-    Square(usize),
-    /// `[height, width]` in pixels.
-    HeightWidth([usize; 2]),
-}
-
-impl Size2 {
-    /// `(height, width)`.
-    pub fn hw(self) -> (usize, usize) {
-        match self {
-            Self::Square(s) => (s, s),
-            Self::HeightWidth([h, w]) => (h, w),
-        }
-    }
-}
+/// An `image_size` or `patch_size` (shared by the vision crates).
+pub use autocandle_core::Size2;
 
 /// The config of a Swin Transformer (`SwinConfig`), with the `transformers` defaults (those of
 /// microsoft/swin-tiny-patch4-window7-224). A field `config.json` leaves out takes its default;

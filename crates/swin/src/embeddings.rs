@@ -59,22 +59,8 @@ impl SwinEmbeddings {
 
     /// Check `pixel_values` `[B, C, H, W]` and return its dims.
     pub fn check_pixels(&self, pixel_values: &Tensor) -> Result<(usize, usize, usize, usize)> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, channels, height, width) =
+            autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let (ph, pw) = self.patch_size;
         if height < ph || width < pw {
             return Err(Error::input(format!(

@@ -3,6 +3,7 @@
 //! merging's 2x2 gather and the bicubic resize of position embeddings. Public for
 //! `autocandle-swinv2`; not meant for other users.
 
+use autocandle_core::resize::{resize_grid, Resample};
 use autocandle_core::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 
@@ -196,33 +197,8 @@ pub fn patchify(pixel_values: &Tensor, (ph, pw): (usize, usize)) -> Result<(Tens
     Ok((patches, (gh, gw)))
 }
 
-/// PyTorch's bicubic convolution kernel (`A = -0.75`): the four weights for fraction `t`.
-fn cubic_weights(t: f64) -> [f64; 4] {
-    const A: f64 = -0.75;
-    let near = |x: f64| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
-    let far = |x: f64| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
-    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
-}
-
-/// Taps and weights of a 1-D bicubic resize from `input` to `output` samples, as
-/// `F.interpolate(mode="bicubic", align_corners=False, size=...)`: source `(i + 0.5) * in/out - 0.5`,
-/// edge samples repeated.
-fn cubic_taps(input: usize, output: usize) -> Vec<([usize; 4], [f64; 4])> {
-    let scale = input as f32 / output as f32;
-    (0..output)
-        .map(|i| {
-            let src = (i as f32 + 0.5) * scale - 0.5;
-            let floor = src.floor();
-            let t = f64::from(src - floor);
-            let base = floor as i64;
-            let clamp = |k: i64| (base + k).clamp(0, input as i64 - 1) as usize;
-            ([clamp(-1), clamp(0), clamp(1), clamp(2)], cubic_weights(t))
-        })
-        .collect()
-}
-
 /// Resize a `[1, h * w, C]` grid of embeddings (row-major `h` x `w`) to `[1, nh * nw, C]` with
-/// bicubic interpolation (`interpolate_pos_encoding`).
+/// bicubic interpolation (`interpolate_pos_encoding`), through `autocandle_core::resize`.
 pub fn bicubic_resize(embeddings: &Tensor, (h, w): (usize, usize), (nh, nw): (usize, usize)) -> Result<Tensor> {
     let (_, len, channels) = embeddings.dims3()?;
     if len != h * w || nh == 0 || nw == 0 {
@@ -232,27 +208,6 @@ pub fn bicubic_resize(embeddings: &Tensor, (h, w): (usize, usize), (nh, nw): (us
         )));
     }
     let dtype = embeddings.dtype();
-    let src: Vec<f32> = embeddings.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
-    let (rows, cols) = (cubic_taps(h, nh), cubic_taps(w, nw));
-    let mut out = vec![0f32; nh * nw * channels];
-    let mut acc = vec![0f64; channels];
-    for (y, (ry, wy)) in rows.iter().enumerate() {
-        for (x, (cx, wx)) in cols.iter().enumerate() {
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            for (&sy, &fy) in ry.iter().zip(wy) {
-                for (&sx, &fx) in cx.iter().zip(wx) {
-                    let f = fy * fx;
-                    let at = (sy * w + sx) * channels;
-                    for (a, &v) in acc.iter_mut().zip(&src[at..at + channels]) {
-                        *a += f * f64::from(v);
-                    }
-                }
-            }
-            let at = (y * nw + x) * channels;
-            for (o, a) in out[at..at + channels].iter_mut().zip(&acc) {
-                *o = *a as f32;
-            }
-        }
-    }
-    Ok(Tensor::from_vec(out, (1, nh * nw, channels), embeddings.device())?.to_dtype(dtype)?)
+    let grid = embeddings.reshape((h, w, channels))?;
+    Ok(resize_grid(&grid, (nh, nw), Resample::Bicubic)?.to_dtype(dtype)?.reshape((1, nh * nw, channels))?)
 }

@@ -12,12 +12,14 @@
 
 mod config;
 mod heads;
+mod layer;
 mod model;
 
 pub use config::{Size2, ViTConfig};
 pub use heads::{
     __heads, ViTClassifier, ViTForImageClassification, ViTForMaskedImageModeling, ViTHead, ViTMaskedImageModel,
 };
+pub use layer::{ViTAttention, ViTLayer, ViTLayerSpec};
 pub use model::ViTModel;
 
 #[cfg(test)]

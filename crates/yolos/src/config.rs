@@ -3,25 +3,8 @@
 use autocandle_core::{Activation, AutoRegister, Error, LabelConfig, Result};
 use serde::{Deserialize, Serialize};
 
-/// An `image_size` or `patch_size`: one number for a square, or `[height, width]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Size2 {
-    /// One number: a square of that side, in pixels.
-    Square(usize),
-    /// `[height, width]` in pixels.
-    HeightWidth([usize; 2]),
-}
-
-impl Size2 {
-    /// `(height, width)`.
-    pub fn hw(self) -> (usize, usize) {
-        match self {
-            Self::Square(s) => (s, s),
-            Self::HeightWidth([h, w]) => (h, w),
-        }
-    }
-}
+/// An `image_size` or `patch_size` (shared by the vision crates).
+pub use autocandle_core::Size2;
 
 /// The config of a YOLOS model (`YolosConfig`), with the `transformers` defaults (those of
 /// hustvl/yolos-base). A field `config.json` leaves out takes its default; the matcher and

@@ -11,7 +11,6 @@
 #![warn(missing_docs)]
 
 mod config;
-mod interpolate;
 mod model;
 
 pub use config::{Size2, YolosConfig};

@@ -2,17 +2,18 @@
 //! a ViT encoder over `[CLS]`, the patches and the detection tokens, with position
 //! embeddings (and mid-layer ones) interpolated to the input size.
 
-use autocandle_core::nn::{linear, linear_b, Linear};
+use autocandle_core::nn::{linear, Linear};
+use autocandle_core::resize::{resize_2d, Resample};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, Error, ForObjectDetection, LoadModel, Model, ModelInputs,
-    ObjectDetectionOutput, PreTrainedModel, Result,
+    AutoRegister, BaseModelOutput, Error, ForObjectDetection, LoadModel, Model, ModelInputs, ObjectDetectionOutput,
+    PreTrainedModel, Result,
 };
 
 use crate::config::YolosConfig;
-use crate::interpolate::bicubic;
+use autocandle_vit::{ViTLayer, ViTLayerSpec};
 
 /// Interpolate position embeddings `[n, 1 + gh gw + det, hidden]` laid out on the config's
 /// `(gh, gw)` patch grid to the grid `(nh, nw)`: `[n, 1 + nh nw + det, hidden]`
@@ -28,7 +29,7 @@ fn interpolate_positions(
     let cls = pos.narrow(1, 0, 1)?;
     let det = pos.narrow(1, len - detection_tokens, detection_tokens)?;
     let patches = pos.narrow(1, 1, gh * gw)?.transpose(1, 2)?.reshape((n, hidden, gh, gw))?;
-    let patches = bicubic(&patches, new_grid.0, new_grid.1)?.flatten_from(2)?.transpose(1, 2)?;
+    let patches = resize_2d(&patches, new_grid, Resample::Bicubic)?.flatten_from(2)?.transpose(1, 2)?;
     Ok(Tensor::cat(&[&cls, &patches, &det], 1)?)
 }
 
@@ -66,22 +67,8 @@ impl Embeddings {
     /// `pixel_values` `[B, C, H, W]` -> `[B, 1 + patches + detection tokens, hidden]` and the
     /// patch grid of the input.
     fn forward(&self, pixel_values: &Tensor) -> Result<(Tensor, (usize, usize))> {
-        let (batch, channels, height, width) = pixel_values.dims4().map_err(|_| {
-            Error::input(format!(
-                "`pixel_values` must be [batch, channels, height, width], got shape {:?}",
-                pixel_values.dims()
-            ))
-        })?;
-        if batch == 0 {
-            return Err(Error::input("`pixel_values` holds no images (batch of 0)"));
-        }
-        if channels != self.num_channels {
-            return Err(Error::input(format!(
-                "the pixel values have {channels} channels but the model takes {} (`num_channels`): \
-                 convert the images to RGB or preprocess them with the model's AutoImageProcessor",
-                self.num_channels
-            )));
-        }
+        let (batch, channels, height, width) =
+            autocandle_core::pixels::check_pixel_values(pixel_values, self.num_channels)?;
         let p = self.patch;
         if height < p || width < p {
             return Err(Error::input(format!(
@@ -107,79 +94,6 @@ impl Embeddings {
     }
 }
 
-/// `YolosAttention`: self-attention (`attention.attention.{query,key,value}`) and its output
-/// projection (`attention.output.dense`).
-#[derive(Debug)]
-struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
-    num_heads: usize,
-    head_dim: usize,
-}
-
-impl Attention {
-    fn load(vb: VarBuilder<'_>, cfg: &YolosConfig) -> Result<Self> {
-        let h = cfg.hidden_size;
-        let attn = vb.pp("attention");
-        Ok(Self {
-            query: linear_b(h, h, cfg.qkv_bias, attn.pp("query"))?,
-            key: linear_b(h, h, cfg.qkv_bias, attn.pp("key"))?,
-            value: linear_b(h, h, cfg.qkv_bias, attn.pp("value"))?,
-            output: linear(h, h, vb.pp("output.dense"))?,
-            num_heads: cfg.num_attention_heads,
-            head_dim: cfg.head_dim(),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, seq, hidden) = x.dims3()?;
-        let heads = |proj: &Linear| -> Result<Tensor> {
-            Ok(proj.forward(x)?.reshape((batch, seq, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
-        };
-        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
-        let dtype = q.dtype();
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let probs =
-            autocandle_core::kernels::masked_softmax(&autocandle_core::kernels::matmul(&q, &k.t()?)?, scale, None)?
-                .to_dtype(dtype)?;
-        let context = autocandle_core::kernels::matmul(&probs, &v)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
-        Ok(self.output.forward(&context)?)
-    }
-}
-
-/// `YolosLayer`: pre-norm attention and MLP, each with a residual.
-#[derive(Debug)]
-struct Layer {
-    layernorm_before: LayerNorm,
-    attention: Attention,
-    layernorm_after: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
-    activation: Activation,
-}
-
-impl Layer {
-    fn load(vb: VarBuilder<'_>, cfg: &YolosConfig) -> Result<Self> {
-        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        Ok(Self {
-            layernorm_before: layer_norm(h, cfg.layer_norm_eps, vb.pp("layernorm_before"))?,
-            attention: Attention::load(vb.pp("attention"), cfg)?,
-            layernorm_after: layer_norm(h, cfg.layer_norm_eps, vb.pp("layernorm_after"))?,
-            intermediate: linear(h, i, vb.pp("intermediate.dense"))?,
-            output: linear(i, h, vb.pp("output.dense"))?,
-            activation: cfg.hidden_act,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = (self.attention.forward(&self.layernorm_before.forward(x)?)? + x)?;
-        let y = self.activation.forward(&self.intermediate.forward(&self.layernorm_after.forward(&x)?)?)?;
-        Ok((self.output.forward(&y)? + x)?)
-    }
-}
-
 /// The YOLOS encoder without a head (`YolosModel`): `last_hidden_state` `[B, 1 + patches +
 /// detection tokens, hidden]` and, with the pooler, `pooler_output` (tanh of a dense layer
 /// on the `[CLS]` state). Images of any size at least one patch: the position embeddings
@@ -188,7 +102,7 @@ impl Layer {
 #[auto(task = "base", class = "YolosModel")]
 pub struct YolosModel {
     embeddings: Embeddings,
-    layers: Vec<Layer>,
+    layers: Vec<ViTLayer>,
     /// `encoder.mid_position_embeddings` `[layers - 1, 1, seq, hidden]`, as `[layers - 1, seq, hidden]`.
     mid_position_embeddings: Option<Tensor>,
     layernorm: LayerNorm,
@@ -203,8 +117,16 @@ impl YolosModel {
     /// pooler.
     pub fn new(vb: VarBuilder<'_>, cfg: &YolosConfig, add_pooling_layer: bool) -> Result<Self> {
         cfg.validate()?;
+        let spec = ViTLayerSpec {
+            hidden: cfg.hidden_size,
+            heads: cfg.num_attention_heads,
+            intermediate: cfg.intermediate_size,
+            qkv_bias: cfg.qkv_bias,
+            activation: cfg.hidden_act,
+            eps: cfg.layer_norm_eps,
+        };
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), cfg))
+            .map(|i| ViTLayer::load(vb.pp(format!("encoder.layer.{i}")), &spec))
             .collect::<Result<_>>()?;
         let mid_position_embeddings = if cfg.use_mid_position_embeddings {
             let ((h, w), p) = (cfg.image_size.hw(), cfg.patch());
