@@ -163,7 +163,7 @@ fn autoconfig_parses_every_known_model_type() {
         assert_eq!(from_json.to_json(), value);
         generic += 1;
     }
-    assert!(generic > 200, "only {generic} generic configs");
+    assert!(generic > 150, "only {generic} generic configs");
 }
 
 #[test]

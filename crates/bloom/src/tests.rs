@@ -97,7 +97,10 @@ fn cached_decoding_equals_the_whole_sequence() {
     {
         let (m, _) = fresh_lm(&cfg);
         let all = ids(&[&[3, 5, 7, 9, 11, 13], &[2, 4, 6, 8, 10, 12]]);
-        assert!(cached_vs_whole(&m, &all, None, 2).0 < 1e-5, "{cfg:?}");
+        // Random weights give logits of a few tens: the two paths round differently by a few
+        // 1e-6 (up to 1.1e-5 seen), so 1e-5 failed now and then; a cache bug is far larger.
+        let diff = cached_vs_whole(&m, &all, None, 2).0;
+        assert!(diff < 5e-5, "{diff} {cfg:?}");
     }
 }
 

@@ -196,6 +196,6 @@ mod tests {
         assert_eq!(position("base"), Some(0));
         assert_eq!(TASKS.len(), 48);
         let with_trait = TASKS.iter().filter(|t| t.has_trait()).count();
-        assert_eq!(with_trait, 19);
+        assert_eq!(with_trait, 22);
     }
 }
