@@ -55,7 +55,8 @@ fn same_as_alone<R: PartialEq + std::fmt::Debug + Send>(call: impl Fn(usize) -> 
 
 /// The bits of a float tensor.
 fn bits(t: &Tensor) -> Vec<u32> {
-    t.flatten_all().unwrap().to_vec1::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
+    let values = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("a float tensor");
+    values.into_iter().map(f32::to_bits).collect()
 }
 
 #[test]
