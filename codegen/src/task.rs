@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(lookup("masked-lm").map(|s| s.trait_name), Ok("ForMaskedLm"));
         assert_eq!(lookup("ctc").map(|s| s.trait_name), Ok("ForCtc"));
         assert_eq!(lookup("mask-generation").map(|s| s.name), Err(Rejected::NoTrait));
-        assert_eq!(supported().count(), 22);
+        assert_eq!(supported().count(), 25);
     }
 
     #[test]

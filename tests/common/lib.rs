@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use autocandle::{
     GenerationConfig, GenerationMixin, LoadOptions, ModelInputs, Prompts, Seq2SeqGenerationMixin, Task, TaskModel,
+    WithImages,
 };
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
@@ -142,7 +143,17 @@ pub fn run_fixture(dir: &Path) -> Result<Outcome> {
     let Ok(task) = task_name.parse::<Task>() else {
         return Ok(unsupported(format!("unknown task `{task_name}`")));
     };
-    if reference.get("generate").is_some() && !matches!(task, Task::CausalLm | Task::Seq2SeqLm | Task::SpeechSeq2Seq) {
+    if reference.get("generate").is_some()
+        && !matches!(
+            task,
+            Task::CausalLm
+                | Task::Seq2SeqLm
+                | Task::SpeechSeq2Seq
+                | Task::ImageTextToText
+                | Task::MultimodalLm
+                | Task::Vision2Seq
+        )
+    {
         return Ok(unsupported(format!("`generate` for the task `{task_name}` is not implemented")));
     }
     // A GGUF fixture (`gguf_file`): everything comes from the file, dequantized to f32 as
@@ -255,7 +266,20 @@ fn check_generate(
     let expected = get("expected")?;
     // A speech model's prompt is its float encoder input (`input_features`).
     let prompt = if matches!(model, TaskModel::SpeechSeq2Seq(_)) { Vec::new() } else { get("prompt")? };
-    let mask = spec.get("attention_mask").map(|_| get("attention_mask")).transpose()?;
+    let mut mask = spec.get("attention_mask").map(|_| get("attention_mask")).transpose()?;
+    // `extra_inputs`: forward arguments passed to `generate` beside the prompt (the images of
+    // a vision-language model); an `attention_mask` there is the prompt's.
+    let mut extra = ModelInputs::default();
+    for (arg, tensor_name) in spec.get("extra_inputs").and_then(Value::as_object).into_iter().flatten() {
+        let tensor_name = tensor_name.as_str().context("`extra_inputs` maps names to tensor names")?;
+        let t = tensors.get(tensor_name).with_context(|| format!("reference.safetensors has no `{tensor_name}`"))?;
+        if arg == "attention_mask" {
+            let rows: Vec<Vec<i64>> = t.to_dtype(DType::I64)?.to_vec2()?;
+            mask = Some(rows.into_iter().map(|r| r.into_iter().map(|v| v as u32).collect()).collect());
+        } else {
+            extra.set(arg, t.clone())?;
+        }
+    }
     let mut config = GenerationConfig::new().do_sample(false).max_new_tokens(max_new_tokens);
     let uint = |key: &str| spec.get(key).and_then(Value::as_u64).map(|v| v as usize);
     if let Some(n) = uint("num_return_sequences") {
@@ -285,14 +309,15 @@ fn check_generate(
     if let Some(n) = spec.get("no_repeat_ngram_size").and_then(Value::as_u64).filter(|n| *n > 0) {
         config = config.no_repeat_ngram_size(n as usize);
     }
+    let prompts = match mask {
+        Some(mask) => Prompts::new(prompt.clone()).with_attention_mask(mask),
+        None => Prompts::new(prompt.clone()),
+    };
     let result = match model {
-        TaskModel::CausalLm(m) => {
-            let prompts = match mask {
-                Some(mask) => Prompts::new(prompt.clone()).with_attention_mask(mask),
-                None => Prompts::new(prompt.clone()),
-            };
-            m.generate_output(prompts, &config, None)
-        }
+        TaskModel::CausalLm(m) => m.generate_output(prompts, &config, None),
+        TaskModel::ImageTextToText(m) => WithImages::new(m.as_ref(), extra).generate_output(prompts, &config, None),
+        TaskModel::MultimodalLm(m) => WithImages::new(m.as_ref(), extra).generate_output(prompts, &config, None),
+        TaskModel::Vision2Seq(m) => WithImages::new(m.as_ref(), extra).generate_output(prompts, &config, None),
         TaskModel::Seq2SeqLm(m) => {
             let rows = prompt.len();
             let width = prompt.first().map_or(0, Vec::len);

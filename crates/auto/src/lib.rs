@@ -99,6 +99,8 @@ pub mod pipelines;
 mod processor;
 mod sentence_transformer;
 mod tokenizer;
+#[cfg(feature = "image")]
+pub mod vlm_processor;
 pub mod whisper;
 
 /// What architecture authors need: the `autocandle-core` crate (`LoadModel`, `AutoRegister`,
@@ -110,14 +112,15 @@ pub use autocandle_core::QuantType;
 pub use autocandle_core::{
     hub, registry, weights, Activation, ArchConfig, BaseModelOutput, CausalLmOutput, CtcOutput, DTypeChoice,
     DepthEstimatorOutput, EncoderOutput, Error, ForAudioClassification, ForAudioFrameClassification, ForAudioXVector,
-    ForCausalLm, ForCtc, ForDepthEstimation, ForImageClassification, ForMaskedImageModeling, ForMaskedLm,
-    ForMultipleChoice, ForNextSentencePrediction, ForObjectDetection, ForPreTraining, ForQuestionAnswering,
-    ForSemanticSegmentation, ForSeq2SeqLm, ForSequenceClassification, ForSpeechSeq2Seq, ForTextEncoding,
-    ForTokenClassification, ForZeroShotImageClassification, ImageClassifierOutput, LoadOptions, Loaded,
-    MaskedImageModelingOutput, MaskedLmOutput, Model, ModelInputs, ModelOutput, MultipleChoiceOutput,
-    NextSentencePredictorOutput, ObjectDetectionOutput, PreTrainedModel, PreTrainingOutput, PretrainedConfig,
-    QuestionAnsweringOutput, Result, SemanticSegmenterOutput, Seq2SeqCache, Seq2SeqLmOutput, SequenceClassifierOutput,
-    Task, TokenClassifierOutput, XVectorOutput, ZeroShotImageClassificationOutput,
+    ForCausalLm, ForCtc, ForDepthEstimation, ForImageClassification, ForImageTextToText, ForMaskedImageModeling,
+    ForMaskedLm, ForMultimodalLm, ForMultipleChoice, ForNextSentencePrediction, ForObjectDetection, ForPreTraining,
+    ForQuestionAnswering, ForSemanticSegmentation, ForSeq2SeqLm, ForSequenceClassification, ForSpeechSeq2Seq,
+    ForTextEncoding, ForTokenClassification, ForVision2Seq, ForZeroShotImageClassification, ImageClassifierOutput,
+    ImageTextToTextOutput, LoadOptions, Loaded, MaskedImageModelingOutput, MaskedLmOutput, Model, ModelInputs,
+    ModelOutput, MultipleChoiceOutput, NextSentencePredictorOutput, ObjectDetectionOutput, PreTrainedModel,
+    PreTrainingOutput, PretrainedConfig, QuestionAnsweringOutput, Result, SemanticSegmenterOutput, Seq2SeqCache,
+    Seq2SeqLmOutput, SequenceClassifierOutput, Task, TokenClassifierOutput, XVectorOutput,
+    ZeroShotImageClassificationOutput,
 };
 /// What `from_pretrained_with` did with the weights (`transformers`' `output_loading_info`).
 pub use autocandle_core::{LoadingReport, MismatchedKey};
@@ -131,6 +134,7 @@ pub use audio::{AudioFeatureOptions, AudioFeatures, AudioPadding, AutoFeatureExt
 pub use autocandle_generation::{
     generate_seq2seq, logits, EarlyStopping, FinishReason, GenerateOptions, GenerateOutput, GenerationConfig,
     Generator, IntoPrompts, LogitsProcessor, Prompts, StepTokens, StopStringCriteria, StoppingCriteria, TokenDecoder,
+    WithImages,
 };
 #[cfg(feature = "chat")]
 pub use chat::{ChatMessage, ChatTemplateOptions, ToChatMessage};

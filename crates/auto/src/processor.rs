@@ -18,8 +18,11 @@ use crate::image_processor::{AutoImageProcessor, DynamicImage, ImageProcessor};
 #[cfg(feature = "image")]
 use crate::tokenizer::EncodeOptions;
 use crate::tokenizer::{read_json, AutoTokenizer, PreTrainedTokenizer};
+#[cfg(feature = "image")]
+use crate::vlm_processor::ImageTextProcessing;
 
-/// The processor classes autocandle knows, with the model types that use them.
+/// The processor classes autocandle knows, with the model types that use them (the
+/// vision-language ones are in `vlm_processor::CLASSES`).
 const PROCESSORS: &[(&str, &[&str])] = &[
     ("CLIPProcessor", &["clip", "clip_text_model", "clip_vision_model"]),
     ("SiglipProcessor", &["siglip", "siglip_text_model", "siglip_vision_model"]),
@@ -74,6 +77,21 @@ impl AutoProcessor {
         source: &ModelSource,
         class: Option<String>,
     ) -> Result<Processor> {
+        #[cfg(feature = "image")]
+        if let Some(image_text) =
+            class.as_deref().map(|c| crate::vlm_processor::load(c, source, opts)).transpose()?.flatten()
+        {
+            let tokenizer = AutoTokenizer::from_pretrained_with(id_or_path, opts)?;
+            tracing::info!(class = image_text.class(), "vision-language processor loaded");
+            return Ok(Processor {
+                class,
+                tokenizer: Some(tokenizer),
+                image_processor: None,
+                feature_extractor: None,
+                ctc_tokenizer: None,
+                image_text: Some(image_text),
+            });
+        }
         let tokenizer = optional(AutoTokenizer::from_pretrained_with(id_or_path, opts))?;
         #[cfg(feature = "image")]
         let image_processor = optional(AutoImageProcessor::from_pretrained_with(id_or_path, opts))?;
@@ -104,6 +122,8 @@ impl AutoProcessor {
                     image_processor,
                     feature_extractor: None,
                     ctc_tokenizer: None,
+                    #[cfg(feature = "image")]
+                    image_text: None,
                 })
             }
         }
@@ -167,6 +187,8 @@ fn load_audio_processor(
                 image_processor: None,
                 feature_extractor,
                 ctc_tokenizer,
+                #[cfg(feature = "image")]
+                image_text: None,
             })
         }
     }
@@ -196,15 +218,24 @@ fn processor_class(source: &ModelSource) -> Result<Option<String>> {
     };
     let config = read_json(&path)?;
     let model_type = config.get("model_type").and_then(Value::as_str).unwrap_or_default();
-    Ok(PROCESSORS.iter().find(|(_, types)| types.contains(&model_type)).map(|(class, _)| (*class).to_owned()))
+    Ok(all_classes().find(|(_, types)| types.contains(&model_type)).map(|(class, _)| class.to_owned()))
+}
+
+/// Every processor class with its model types.
+fn all_classes() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    #[cfg(feature = "image")]
+    let vlm = crate::vlm_processor::CLASSES.iter();
+    #[cfg(not(feature = "image"))]
+    let vlm = [].iter();
+    PROCESSORS.iter().chain(vlm).map(|(c, t)| (*c, *t))
 }
 
 /// `class` when autocandle knows it, else an error listing the known ones.
 fn known(class: &str) -> Result<String> {
-    if PROCESSORS.iter().any(|(c, _)| *c == class) {
+    if all_classes().any(|(c, _)| c == class) {
         return Ok(class.to_owned());
     }
-    let names: Vec<&str> = PROCESSORS.iter().map(|(c, _)| *c).collect();
+    let names: Vec<&str> = all_classes().map(|(c, _)| c).collect();
     Err(Error::Unsupported(format!("processor class `{class}`: autocandle knows {}", names.join(", "))))
 }
 
@@ -218,13 +249,16 @@ pub struct Processor {
     image_processor: Option<ImageProcessor>,
     feature_extractor: Option<FeatureExtractor>,
     ctc_tokenizer: Option<Wav2Vec2CtcTokenizer>,
+    /// A vision-language model's processor (LLaVA, PaliGemma, Idefics3, Qwen2-VL, Gemma 3).
+    #[cfg(feature = "image")]
+    image_text: Option<Box<dyn ImageTextProcessing>>,
 }
 
 impl Processor {
     /// Combine a tokenizer and an image processor.
     #[cfg(feature = "image")]
     pub fn new(tokenizer: Option<PreTrainedTokenizer>, image_processor: Option<ImageProcessor>) -> Self {
-        Self { class: None, tokenizer, image_processor, feature_extractor: None, ctc_tokenizer: None }
+        Self { class: None, tokenizer, image_processor, feature_extractor: None, ctc_tokenizer: None, image_text: None }
     }
 
     /// Combine a feature extractor with a fast tokenizer (Whisper) or a CTC tokenizer (wav2vec2).
@@ -240,6 +274,8 @@ impl Processor {
             image_processor: None,
             feature_extractor,
             ctc_tokenizer,
+            #[cfg(feature = "image")]
+            image_text: None,
         }
     }
 
@@ -285,6 +321,36 @@ impl Processor {
     #[cfg(feature = "image")]
     pub fn image_processor(&self) -> Option<&ImageProcessor> {
         self.image_processor.as_ref()
+    }
+
+    /// The vision-language processor (LLaVA, PaliGemma, Idefics3/SmolVLM, Qwen2-VL, Gemma 3),
+    /// if this is one.
+    #[cfg(feature = "image")]
+    pub fn image_text(&self) -> Option<&dyn ImageTextProcessing> {
+        self.image_text.as_deref()
+    }
+
+    /// A vision-language processor's `processor(text=texts, images=images)`: `images[i]` go
+    /// with `texts[i]`, one per image placeholder; each placeholder is expanded into the
+    /// model's image tokens, and the inputs come back on `device` (`input_ids`,
+    /// `attention_mask`, `pixel_values` and the class's other image inputs), ready for the
+    /// model's forward or for `generate` through `WithImages`.
+    #[cfg(feature = "image")]
+    pub fn process_images(&self, texts: &[&str], images: &[Vec<DynamicImage>], device: &Device) -> Result<ModelInputs> {
+        let (Some(image_text), Some(tokenizer)) = (&self.image_text, &self.tokenizer) else {
+            return Err(Error::input(format!(
+                "`{}` is not a vision-language processor: use `process` for image and text models such as CLIP",
+                self.class.as_deref().unwrap_or("this processor")
+            )));
+        };
+        if texts.len() != images.len() {
+            return Err(Error::input(format!(
+                "{} texts but {} lists of images: give one list of images (maybe empty) per text",
+                texts.len(),
+                images.len()
+            )));
+        }
+        image_text.process(tokenizer, texts, images, device)
     }
 
     /// `processor(text=texts, images=images, ...)`: `input_ids` and `attention_mask` of the

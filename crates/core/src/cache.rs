@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default, Clone)]
 pub struct KvCache {
     layers: Vec<Option<LayerCache>>,
+    /// Per-row tensors a model carries from one step to the next (`[batch, ...]`), by name:
+    /// Qwen2-VL's `rope_deltas`. They follow [`KvCache::select_rows`] and [`KvCache::clear`].
+    state: Vec<(&'static str, Tensor)>,
 }
 
 /// One layer's buffers, the number of positions written, and the views of those positions.
@@ -115,8 +118,25 @@ impl KvCache {
         slot.as_ref().map(|l| l.kv.clone()).ok_or_else(|| Error::input("the cache layer was not written"))
     }
 
+    /// Keep `value` (`[batch, ...]`, one entry per row) under `name` until the cache is
+    /// cleared; it replaces an earlier value of that name.
+    pub fn set_state(&mut self, name: &'static str, value: Tensor) {
+        match self.state.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.state.push((name, value)),
+        }
+    }
+
+    /// The value kept under `name` by [`KvCache::set_state`], if any.
+    pub fn state(&self, name: &str) -> Option<&Tensor> {
+        self.state.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+    }
+
     /// Keep only the batch rows `rows` (in that order), e.g. to follow beams.
     pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for (_, value) in &mut self.state {
+            *value = value.index_select(rows, 0)?;
+        }
         for layer in self.layers.iter_mut().flatten() {
             // Whole buffers (index_select takes contiguous tensors only), same capacity.
             layer.k_buf = layer.k_buf.index_select(rows, 0)?;
@@ -131,6 +151,7 @@ impl KvCache {
     /// Drop every cached position.
     pub fn clear(&mut self) {
         self.layers.clear();
+        self.state.clear();
     }
 
     /// Check that `inputs` new tokens after `self.seq_len()` cached ones fit in `max` positions.
@@ -205,6 +226,19 @@ impl Seq2SeqCache {
 mod tests {
     use super::*;
     use candle_core::{DType, Device, IndexOp};
+
+    #[test]
+    fn state_follows_rows_and_clear() {
+        let mut cache = KvCache::new();
+        assert!(cache.state("rope_deltas").is_none());
+        cache.set_state("rope_deltas", Tensor::new(&[[3i64], [7]], &Device::Cpu).unwrap());
+        cache.set_state("rope_deltas", Tensor::new(&[[4i64], [8]], &Device::Cpu).unwrap());
+        cache.select_rows(&Tensor::new(&[1u32, 1, 0], &Device::Cpu).unwrap()).unwrap();
+        let deltas = cache.state("rope_deltas").unwrap().to_vec2::<i64>().unwrap();
+        assert_eq!(deltas, vec![vec![8], vec![8], vec![4]]);
+        cache.clear();
+        assert!(cache.state("rope_deltas").is_none());
+    }
 
     fn step(i: usize) -> Tensor {
         Tensor::full(i as f32, (2, 3, 1, 4), &Device::Cpu).unwrap()

@@ -46,6 +46,18 @@ pub struct ModelInputs {
     /// the config's `image_size` (`transformers`' `interpolate_pos_encoding`). Models that
     /// always interpolate (DINOv2) ignore it.
     pub interpolate_pos_encoding: bool,
+    /// `[num_images, 3]`: the temporal, height and width patch counts of each image
+    /// (Qwen2-VL's `image_grid_thw`).
+    pub image_grid_thw: Option<Tensor>,
+    /// `[batch, images, height, width]` (or `[batch * images, height, width]`): 1 for real
+    /// pixels of each image tile, 0 for padding (Idefics3/SmolVLM's `pixel_attention_mask`).
+    pub pixel_attention_mask: Option<Tensor>,
+    /// `[num_images, 2]`: the original `(height, width)` of each image (LLaVA-NeXT's
+    /// `image_sizes`).
+    pub image_sizes: Option<Tensor>,
+    /// Same shape as `input_ids`: 0 for text, 1 for image tokens, 2 for video tokens
+    /// (`mm_token_type_ids` of the Qwen-VL processors).
+    pub mm_token_type_ids: Option<Tensor>,
 }
 
 impl ModelInputs {
@@ -151,6 +163,30 @@ impl ModelInputs {
         self
     }
 
+    /// Set `image_grid_thw` `[num_images, 3]` (Qwen2-VL).
+    pub fn with_image_grid_thw(mut self, grid: Tensor) -> Self {
+        self.image_grid_thw = Some(grid);
+        self
+    }
+
+    /// Set `pixel_attention_mask` (Idefics3/SmolVLM).
+    pub fn with_pixel_attention_mask(mut self, mask: Tensor) -> Self {
+        self.pixel_attention_mask = Some(mask);
+        self
+    }
+
+    /// The inputs that describe images to a vision-language model (`pixel_values`,
+    /// `pixel_mask`, `image_grid_thw`, `pixel_attention_mask`, `image_sizes`), taken from
+    /// `other`; the text inputs of `self` are kept.
+    pub fn with_image_inputs_of(mut self, other: &ModelInputs) -> Self {
+        self.pixel_values = other.pixel_values.clone();
+        self.pixel_mask = other.pixel_mask.clone();
+        self.image_grid_thw = other.image_grid_thw.clone();
+        self.pixel_attention_mask = other.pixel_attention_mask.clone();
+        self.image_sizes = other.image_sizes.clone();
+        self
+    }
+
     /// Set an input by its `transformers` argument name.
     ///
     /// `interpolate_pos_encoding` takes a scalar (or one-element) tensor: non-zero is `true`.
@@ -178,11 +214,16 @@ impl ModelInputs {
             "input_values" => &mut self.input_values,
             "input_features" => &mut self.input_features,
             "pixel_mask" => &mut self.pixel_mask,
+            "image_grid_thw" => &mut self.image_grid_thw,
+            "pixel_attention_mask" => &mut self.pixel_attention_mask,
+            "image_sizes" => &mut self.image_sizes,
+            "mm_token_type_ids" => &mut self.mm_token_type_ids,
             other => {
                 return Err(Error::input(format!(
                     "unknown model input `{other}`; known inputs: input_ids, attention_mask, token_type_ids, \
                      position_ids, pixel_values, bool_masked_pos, decoder_input_ids, decoder_attention_mask, \
-                     input_values, input_features, pixel_mask, interpolate_pos_encoding"
+                     input_values, input_features, pixel_mask, interpolate_pos_encoding, image_grid_thw, \
+                     pixel_attention_mask, image_sizes, mm_token_type_ids"
                 )))
             }
         };
@@ -238,6 +279,10 @@ impl ModelInputs {
             input_features: mv(&self.input_features)?,
             pixel_mask: mv(&self.pixel_mask)?,
             interpolate_pos_encoding: self.interpolate_pos_encoding,
+            image_grid_thw: mv(&self.image_grid_thw)?,
+            pixel_attention_mask: mv(&self.pixel_attention_mask)?,
+            image_sizes: mv(&self.image_sizes)?,
+            mm_token_type_ids: mv(&self.mm_token_type_ids)?,
         })
     }
 }
@@ -390,6 +435,17 @@ output!(
     CausalLmOutput {
         /// `[batch, seq, vocab]`
         logits
+    }
+);
+output!(
+    /// Output of a vision-language model's language-model head (`LlavaCausalLMOutputWithPast`
+    /// and kin).
+    ImageTextToTextOutput {
+        /// `[batch, seq, vocab]` (the last `logits_to_keep` positions when that is set)
+        logits;
+        /// `[num_images, image_tokens, text_hidden]`: the projected image features that
+        /// replaced the image tokens, when the inputs had images
+        image_hidden_states
     }
 );
 output!(
@@ -609,6 +665,61 @@ pub trait ForCausalLm: PreTrainedModel {
         false
     }
 }
+/// A vision-language model (`AutoModelForImageTextToText`: LLaVA, PaliGemma, Idefics3,
+/// Qwen2-VL, Gemma 3): a causal language model whose prompt holds image tokens, each image's
+/// run of them replaced by the vision tower's projected features.
+///
+/// The image inputs (`pixel_values` and, per model, `image_grid_thw`, `pixel_attention_mask`,
+/// `image_sizes`, `token_type_ids`, `mm_token_type_ids`) come with the prompt; the cached
+/// steps of generation pass only the new tokens. A prompt without images runs as text alone.
+/// `generation::WithImages` makes such a model a [`ForCausalLm`] for the generation loop.
+pub trait ForImageTextToText: PreTrainedModel {
+    /// Run the model on `inputs` (every position, no cache).
+    fn forward(&self, inputs: &ModelInputs) -> Result<ImageTextToTextOutput>;
+
+    /// Run the model on new tokens, reading the past from `cache` and appending to it
+    /// (as [`ForCausalLm::forward_with_cache`]); the first call (empty cache) carries the
+    /// images. Models may keep per-row state in the cache ([`crate::KvCache::set_state`]),
+    /// such as Qwen2-VL's `rope_deltas`.
+    fn forward_with_cache(&self, inputs: &ModelInputs, cache: &mut crate::KvCache) -> Result<ImageTextToTextOutput> {
+        let _ = (inputs, cache);
+        Err(Error::Unsupported("this model has no key/value cache".to_owned()))
+    }
+
+    /// Whether [`ForImageTextToText::forward_with_cache`] is implemented.
+    fn supports_cache(&self) -> bool {
+        false
+    }
+
+    /// The most positions the language model attends over, if bounded.
+    fn max_positions(&self) -> Option<usize> {
+        None
+    }
+
+    /// The id of the token that stands for one image feature in `input_ids`
+    /// (`image_token_id`, `image_token_index`).
+    fn image_token_id(&self) -> Option<u32> {
+        None
+    }
+
+    /// The value of the per-token input `name` (`token_type_ids`, `mm_token_type_ids`) for a
+    /// generated token when generation runs the whole sequence again (no cache), given the
+    /// prompt's last value: `transformers` repeats that value; PaliGemma marks generated
+    /// tokens 1 (the causal suffix).
+    fn generated_token_type_id(&self, name: &str, last: u32) -> u32 {
+        let _ = name;
+        last
+    }
+}
+
+/// `AutoModelForVision2Seq`: transformers 5 maps the same classes as
+/// `AutoModelForImageTextToText`; a marker on [`ForImageTextToText`].
+pub trait ForVision2Seq: ForImageTextToText {}
+
+/// `AutoModelForMultimodalLM`: the vision-language models of [`ForImageTextToText`] under the
+/// class `transformers` 5 adds for every multimodal language model (a marker).
+pub trait ForMultimodalLm: ForImageTextToText {}
+
 task_trait!(
     /// A masked language model (`AutoModelForMaskedLM`).
     ForMaskedLm -> MaskedLmOutput

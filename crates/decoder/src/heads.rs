@@ -81,7 +81,9 @@ impl CausalLm {
         &self.lm_head
     }
 
-    fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+    /// The logits of hidden states `[batch, seq, hidden]`: `lm_head`, then the
+    /// architecture's logit scaling and soft-capping.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let mut logits = self.lm_head.forward(hidden)?;
         let options = &self.model.spec().options;
         if let Some(scale) = options.logit_scale {
@@ -125,6 +127,19 @@ impl CausalLm {
             _ => None,
         };
         Ok(MoeCausalLmOutput { logits, router_logits, aux_loss })
+    }
+
+    /// Logits of `inputs_embeds` (see [`DecoderModel::forward_embeds`]; the last
+    /// `inputs.logits_to_keep` positions if set), with `cache` when given.
+    pub fn forward_embeds(
+        &self,
+        inputs_embeds: &Tensor,
+        inputs: &ModelInputs,
+        cache: Option<&mut KvCache>,
+        extras: &crate::DecoderExtras,
+    ) -> Result<Tensor> {
+        let hidden = self.model.forward_embeds(inputs_embeds, inputs, cache, extras)?;
+        self.logits(&inputs.keep_for_logits(&hidden)?)
     }
 
     /// Logits `[batch, new, vocab]` for the new tokens, with `cache`.

@@ -42,7 +42,7 @@ pub use heads::{
 };
 pub use layers::{Attention, DecoderLayer, FeedForward, Mlp};
 pub use mask::{dtype_min, MaskBuilder, PackedSequences};
-pub use model::DecoderModel;
+pub use model::{DecoderExtras, DecoderModel};
 pub use moe::{load_balancing_loss, MoeSpec, SparseMoe};
 pub use norm::{LayerNorm, Norm, RmsNorm};
 #[doc(hidden)]

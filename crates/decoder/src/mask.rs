@@ -60,6 +60,8 @@ pub struct MaskBuilder {
     /// `[batch * (past + q_len)]`: whether each key position may be attended to.
     padding: Option<Vec<bool>>,
     packed: Option<PackedSequences>,
+    /// `[batch * (past + q_len)]`: `block_sequence_ids` (bidirectional blocks, `-1` outside).
+    blocks: Option<Vec<i64>>,
 }
 
 impl MaskBuilder {
@@ -72,7 +74,15 @@ impl MaskBuilder {
         padding: Option<Vec<bool>>,
         packed: Option<PackedSequences>,
     ) -> Self {
-        Self { batch, q_len, past, padding, packed }
+        Self { batch, q_len, past, padding, packed, blocks: None }
+    }
+
+    /// The same masks with bidirectional attention inside each block of `blocks`
+    /// (`[batch * (past + q_len)]`, `masking_utils`' `block_sequence_ids`: tokens with the same
+    /// id `>= 0` see each other; `-1` is causal).
+    pub fn with_block_sequence_ids(mut self, blocks: Vec<i64>) -> Self {
+        self.blocks = Some(blocks);
+        self
     }
 
     /// The number of key positions.
@@ -83,7 +93,13 @@ impl MaskBuilder {
     /// Whether query `q` of row `b` may attend to key `kv` (indices into the whole
     /// sequence) under a causal mask with an optional `sliding_window`.
     pub fn allowed(&self, b: usize, q: usize, kv: usize, sliding_window: Option<usize>) -> bool {
-        let pattern = |q: i64, kv: i64| kv <= q && sliding_window.is_none_or(|w| kv > q - w as i64);
+        let in_block = self.blocks.as_ref().is_some_and(|blocks| {
+            let row = b * self.kv_len();
+            let group = blocks[row + q];
+            group >= 0 && group == blocks[row + kv]
+        });
+        // `AND(sliding_window, OR(causal, blockwise))`, as Gemma 3's masks compose them.
+        let pattern = |q: i64, kv: i64| (kv <= q || in_block) && sliding_window.is_none_or(|w| kv > q - w as i64);
         let base = match &self.packed {
             // Packing is only detected without a cache, so `q` and `kv` index the row.
             Some(p) => {

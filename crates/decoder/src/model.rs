@@ -11,7 +11,7 @@ use autocandle_core::{Error, KvCache, ModelInputs, Result};
 use crate::layers::DecoderLayer;
 use crate::mask::{MaskBuilder, PackedSequences};
 use crate::norm::Norm;
-use crate::rope::RotaryEmbedding;
+use crate::rope::{CosSin, RotaryEmbedding};
 use crate::spec::{DecoderSpec, LayerType};
 
 /// The llama-like decoder without a head: `embed_tokens`, `layers.N`, `norm` (or the
@@ -38,9 +38,43 @@ pub struct DecoderModel {
     dtype: DType,
 }
 
+/// What a multimodal model adds to a pass of the decoder on `inputs_embeds`
+/// ([`DecoderModel::forward_embeds`]).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DecoderExtras {
+    /// Cos and sin of the new positions, `[batch or 1, seq, rotary_dim / 2]` in the model dtype,
+    /// computed by the caller (Qwen2-VL's multimodal rope) instead of from `position_ids`; they
+    /// serve every layer.
+    pub cos_sin: Option<CosSin>,
+    /// `[batch * (past + seq)]`, row-major: `block_sequence_ids` of `masking_utils`. Tokens
+    /// with the same id `>= 0` attend to each other in both directions (an image's tokens in
+    /// Gemma 3, PaliGemma's prefix); `-1` is plain causal attention. Sliding layers keep their
+    /// window (`AND(sliding_window, OR(causal, blockwise))`) and padding stays masked.
+    pub block_sequence_ids: Option<Vec<i64>>,
+}
+
+impl DecoderExtras {
+    /// No extras: the pass is that of [`DecoderModel::forward`] on the embeddings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Use `cos_sin` instead of the rotary embedding of the positions.
+    pub fn with_cos_sin(mut self, cos_sin: CosSin) -> Self {
+        self.cos_sin = Some(cos_sin);
+        self
+    }
+
+    /// Attend in both directions within each block of `block_sequence_ids` (see the field).
+    pub fn with_block_sequence_ids(mut self, ids: Vec<i64>) -> Self {
+        self.block_sequence_ids = Some(ids);
+        self
+    }
+}
+
 /// The checked inputs of one forward pass.
 struct Prepared {
-    input_ids: Tensor,
     positions: Tensor,
     max_position: usize,
     masks: MaskBuilder,
@@ -159,23 +193,102 @@ impl DecoderModel {
         self.run(inputs, Some(cache), None)
     }
 
+    /// The token embeddings of `input_ids` `[batch, seq]` as the checkpoint's input embedding
+    /// layer gives them (`get_input_embeddings()(input_ids)`): ids are checked against the
+    /// vocabulary; Gemma 3's scale is part of that layer (`Gemma3TextScaledWordEmbedding`),
+    /// Gemma's and Gemma 2's is not (their model scales `inputs_embeds`).
+    pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
+        dims2_int(input_ids, "input_ids")?;
+        let ids = ids_in_range(input_ids, "input_ids", self.spec.vocab_size)?;
+        let hidden = self.embed_tokens.forward(&ids)?;
+        match &self.embed_scale {
+            Some(scale) if self.spec.options.scaled_embedding_layer => Ok(hidden.broadcast_mul(scale)?),
+            _ => Ok(hidden),
+        }
+    }
+
+    /// The last hidden state of `inputs_embeds` `[batch, seq, hidden]` (`transformers`'
+    /// `inputs_embeds`, made with [`DecoderModel::embed`] and changed by the caller, e.g. with
+    /// image features in place of image tokens). `inputs` gives `attention_mask` and
+    /// `position_ids` as for [`DecoderModel::forward`] (its `input_ids` are not read);
+    /// `cache`, when given, is read and extended as by [`DecoderModel::forward_with_cache`].
+    pub fn forward_embeds(
+        &self,
+        inputs_embeds: &Tensor,
+        inputs: &ModelInputs,
+        cache: Option<&mut KvCache>,
+        extras: &DecoderExtras,
+    ) -> Result<Tensor> {
+        let (batch, seq, hidden) = inputs_embeds.dims3().map_err(|_| {
+            Error::input(format!(
+                "`inputs_embeds` must have shape [batch, seq, hidden], got {:?}",
+                inputs_embeds.dims()
+            ))
+        })?;
+        if hidden != self.spec.hidden_size || batch == 0 || seq == 0 {
+            return Err(Error::input(format!(
+                "`inputs_embeds` has shape {:?}; expected [batch, seq, {}] with at least one token",
+                inputs_embeds.dims(),
+                self.spec.hidden_size
+            )));
+        }
+        let mut hidden = inputs_embeds.to_dtype(self.dtype)?;
+        if let Some(scale) = self.embed_scale.as_ref().filter(|_| !self.spec.options.scaled_embedding_layer) {
+            hidden = hidden.broadcast_mul(scale)?;
+        }
+        if let Some(m) = self.spec.options.embedding_multiplier {
+            hidden = (hidden * m)?;
+        }
+        let mut prepared = self.prepare(inputs, (batch, seq), cache.as_deref())?;
+        if let Some(blocks) = &extras.block_sequence_ids {
+            let want = batch * prepared.masks.kv_len();
+            if blocks.len() != want {
+                return Err(Error::input(format!(
+                    "`block_sequence_ids` has {} entries; expected batch x (cached + new) = {want}",
+                    blocks.len()
+                )));
+            }
+            prepared.masks = prepared.masks.with_block_sequence_ids(blocks.clone());
+        }
+        self.layers_on(hidden, &prepared, extras.cos_sin.as_ref(), cache, None)
+    }
+
     fn run(
         &self,
         inputs: &ModelInputs,
-        mut cache: Option<&mut KvCache>,
-        mut router_logits: Option<&mut Vec<Tensor>>,
+        cache: Option<&mut KvCache>,
+        router_logits: Option<&mut Vec<Tensor>>,
     ) -> Result<Tensor> {
-        let prepared = self.prepare(inputs, cache.as_deref())?;
-        let mut hidden = self.embed_tokens.forward(&prepared.input_ids)?;
+        let input_ids = inputs.input_ids()?;
+        let shape = dims2_int(input_ids, "input_ids")?;
+        let prepared = self.prepare(inputs, shape, cache.as_deref())?;
+        let input_ids = ids_in_range(input_ids, "input_ids", self.spec.vocab_size)?;
+        let mut hidden = self.embed_tokens.forward(&input_ids)?;
         if let Some(scale) = &self.embed_scale {
             hidden = hidden.broadcast_mul(scale)?;
         }
         if let Some(m) = self.spec.options.embedding_multiplier {
             hidden = (hidden * m)?;
         }
-        let cos_sin = self.rotary.cos_sin(&prepared.positions, prepared.max_position, self.dtype)?;
+        self.layers_on(hidden, &prepared, None, cache, router_logits)
+    }
+
+    /// The layers and the final norm on the embeddings `hidden`; `cos_sin`, when given,
+    /// replaces the rotary embedding of the positions.
+    fn layers_on(
+        &self,
+        mut hidden: Tensor,
+        prepared: &Prepared,
+        given_cos_sin: Option<&CosSin>,
+        mut cache: Option<&mut KvCache>,
+        mut router_logits: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
+        let cos_sin = match given_cos_sin {
+            Some(cs) => cs.clone(),
+            None => self.rotary.cos_sin(&prepared.positions, prepared.max_position, self.dtype)?,
+        };
         let sliding_cos_sin = match &self.sliding_rotary {
-            Some(rotary) if self.spec.has_sliding_layers() => {
+            Some(rotary) if self.spec.has_sliding_layers() && given_cos_sin.is_none() => {
                 Some((rotary, rotary.cos_sin(&prepared.positions, prepared.max_position, self.dtype)?))
             }
             _ => None,
@@ -208,17 +321,15 @@ impl DecoderModel {
     }
 
     /// Check the inputs and derive positions and masks.
-    fn prepare(&self, inputs: &ModelInputs, cache: Option<&KvCache>) -> Result<Prepared> {
+    fn prepare(&self, inputs: &ModelInputs, (batch, seq): (usize, usize), cache: Option<&KvCache>) -> Result<Prepared> {
         let spec = &self.spec;
-        let input_ids = inputs.input_ids()?;
-        let (batch, seq) = dims2_int(input_ids, "input_ids")?;
         let past = cache.map_or(0, KvCache::seq_len);
         if past > 0 {
             if let Some((k, _)) = cache.and_then(|c| c.get(0)) {
                 let cached_batch = k.dim(0)?;
                 if cached_batch != batch {
                     return Err(Error::input(format!(
-                        "`input_ids` has {batch} rows but the cache holds {cached_batch}: continue a cache with the \
+                        "the input has {batch} rows but the cache holds {cached_batch}: continue a cache with the \
                          batch it was filled with"
                     )));
                 }
@@ -231,8 +342,6 @@ impl DecoderModel {
                 return Err(Error::SequenceTooLong { len: total, max });
             }
         }
-
-        let input_ids = ids_in_range(input_ids, "input_ids", spec.vocab_size)?;
 
         let (positions, max_position, explicit_positions) = match &inputs.position_ids {
             Some(p) => {
@@ -285,6 +394,6 @@ impl DecoderModel {
             None
         };
         let masks = MaskBuilder::new(batch, seq, past, padding, packed);
-        Ok(Prepared { input_ids, positions, max_position, masks })
+        Ok(Prepared { positions, max_position, masks })
     }
 }

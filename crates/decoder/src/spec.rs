@@ -130,6 +130,10 @@ pub struct DecoderOptions {
     pub final_logit_softcapping: Option<f64>,
     /// Multiply the embeddings by `sqrt(hidden_size)`, rounded to the model dtype (Gemma).
     pub scale_embeddings: bool,
+    /// With `scale_embeddings`: the scale belongs to the embedding layer
+    /// (`Gemma3TextScaledWordEmbedding`), so `inputs_embeds` given to the model arrive scaled;
+    /// otherwise (Gemma, Gemma-2) the model scales whatever embeddings it is given.
+    pub scaled_embedding_layer: bool,
     /// Bias on the token classifier's `score` (`token_classification_bias`, default true).
     pub token_classification_bias: bool,
     /// Phi-3: generation drops the cache and recomputes the whole sequence when the context
@@ -202,6 +206,7 @@ impl Default for DecoderOptions {
             attn_logit_softcapping: None,
             final_logit_softcapping: None,
             scale_embeddings: false,
+            scaled_embedding_layer: false,
             token_classification_bias: true,
             longrope_cache_reset: false,
             sliding_rope: None,

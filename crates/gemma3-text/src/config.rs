@@ -274,6 +274,7 @@ impl DecoderConfig for Gemma3TextConfig {
         o.norm_style = NormStyle::OnePlusWeight;
         o.qk_norm = true;
         o.scale_embeddings = true;
+        o.scaled_embedding_layer = true;
         o.sandwich_norms = true;
         o.attention_scale = Some(self.query_pre_attn_scalar.powf(-0.5));
         // `Gemma3Attention` does not pass `attn_logit_softcapping` to its attention function:

@@ -25,6 +25,7 @@
 mod beam;
 mod config;
 mod generator;
+mod images;
 pub mod logits;
 mod prompts;
 mod rules;
@@ -36,6 +37,7 @@ pub use config::{EarlyStopping, GenerationConfig};
 pub use generator::{
     generate, generate_with_options, FinishReason, GenerateOptions, GenerateOutput, Generator, StepTokens,
 };
+pub use images::WithImages;
 pub use logits::LogitsProcessor;
 pub use prompts::{IntoPrompts, Prompts};
 pub use seq2seq::{generate_seq2seq, generate_seq2seq_from};

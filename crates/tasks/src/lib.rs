@@ -85,9 +85,9 @@ macro_rules! for_each_task {
             TableQuestionAnswering => "table-question-answering", AutoModelForTableQuestionAnswering, [];
             DocumentQuestionAnswering => "document-question-answering", AutoModelForDocumentQuestionAnswering, [];
             VisualQuestionAnswering => "visual-question-answering", AutoModelForVisualQuestionAnswering, [];
-            Vision2Seq => "vision2seq", AutoModelForVision2Seq, [];
-            ImageTextToText => "image-text-to-text", AutoModelForImageTextToText, [];
-            MultimodalLm => "multimodal-lm", AutoModelForMultimodalLM, [];
+            Vision2Seq => "vision2seq", AutoModelForVision2Seq, [ForVision2Seq, "A vision-to-text model (`transformers` maps it as `AutoModelForImageTextToText`)"];
+            ImageTextToText => "image-text-to-text", AutoModelForImageTextToText, [ForImageTextToText, "A vision-language model: text generated from images and text"];
+            MultimodalLm => "multimodal-lm", AutoModelForMultimodalLM, [ForMultimodalLm, "A multimodal language model (here: image and text inputs)"];
             AudioFrameClassification => "audio-frame-classification", AutoModelForAudioFrameClassification, [ForAudioFrameClassification, "An audio frame classifier"];
             AudioXVector => "audio-xvector", AutoModelForAudioXVector, [ForAudioXVector, "A speaker-verification (x-vector) model"];
             AudioTokenization => "audio-tokenization", AutoModelForAudioTokenization, [];
@@ -196,6 +196,6 @@ mod tests {
         assert_eq!(position("base"), Some(0));
         assert_eq!(TASKS.len(), 48);
         let with_trait = TASKS.iter().filter(|t| t.has_trait()).count();
-        assert_eq!(with_trait, 22);
+        assert_eq!(with_trait, 25);
     }
 }
