@@ -45,6 +45,8 @@ mod image_feature_extraction;
 #[cfg(feature = "image")]
 mod image_segmentation;
 #[cfg(feature = "image")]
+mod image_text_to_text;
+#[cfg(feature = "image")]
 mod object_detection;
 mod question_answering;
 mod text2text;
@@ -71,6 +73,8 @@ pub use image_classification::{ImageClassificationOptions, ImageClassificationPi
 pub use image_feature_extraction::{ImageFeatureExtractionOptions, ImageFeatureExtractionPipeline};
 #[cfg(feature = "image")]
 pub use image_segmentation::{ImageSegmentationPipeline, Segment};
+#[cfg(feature = "image")]
+pub use image_text_to_text::ImageTextToTextPipeline;
 #[cfg(feature = "image")]
 pub use object_detection::{
     BoundingBox, DetectedObject, ObjectDetectionOptions, ObjectDetectionPipeline, DEFAULT_DETECTION_THRESHOLD,
@@ -105,6 +109,7 @@ pub const SUPPORTED_TASKS: &[&str] = &[
     "image-classification",
     "image-feature-extraction",
     "image-segmentation",
+    "image-text-to-text",
     "object-detection",
     "question-answering",
     "summarization",
@@ -137,7 +142,6 @@ const NOT_YET: &[&str] = &[
     "document-question-answering",
     "zero-shot-classification",
     "zero-shot-audio-classification",
-    "image-text-to-text",
     "zero-shot-object-detection",
     "video-classification",
     "mask-generation",
@@ -175,6 +179,8 @@ pub enum PipelineTask {
     ImageFeatureExtraction,
     /// `image-segmentation` (semantic segmentation models).
     ImageSegmentation,
+    /// `image-text-to-text` (vision-language models).
+    ImageTextToText,
     /// `object-detection`.
     ObjectDetection,
     /// `question-answering`.
@@ -209,6 +215,7 @@ impl PipelineTask {
             PipelineTask::ImageClassification => "image-classification",
             PipelineTask::ImageFeatureExtraction => "image-feature-extraction",
             PipelineTask::ImageSegmentation => "image-segmentation",
+            PipelineTask::ImageTextToText => "image-text-to-text",
             PipelineTask::ObjectDetection => "object-detection",
             PipelineTask::QuestionAnswering => "question-answering",
             PipelineTask::Summarization => "summarization",
@@ -251,6 +258,7 @@ impl FromStr for PipelineTask {
             "image-classification" => Some(PipelineTask::ImageClassification),
             "image-feature-extraction" => Some(PipelineTask::ImageFeatureExtraction),
             "image-segmentation" => Some(PipelineTask::ImageSegmentation),
+            "image-text-to-text" => Some(PipelineTask::ImageTextToText),
             "object-detection" => Some(PipelineTask::ObjectDetection),
             "question-answering" => Some(PipelineTask::QuestionAnswering),
             "summarization" => Some(PipelineTask::Summarization),
@@ -377,6 +385,9 @@ pub enum Pipeline {
     /// `image-feature-extraction`.
     #[cfg(feature = "image")]
     ImageFeatureExtraction(ImageFeatureExtractionPipeline),
+    /// `image-text-to-text`.
+    #[cfg(feature = "image")]
+    ImageTextToText(ImageTextToTextPipeline),
 }
 
 impl Pipeline {
@@ -406,6 +417,8 @@ impl Pipeline {
             Pipeline::DepthEstimation(_) => "depth-estimation",
             #[cfg(feature = "image")]
             Pipeline::ImageFeatureExtraction(_) => "image-feature-extraction",
+            #[cfg(feature = "image")]
+            Pipeline::ImageTextToText(_) => "image-text-to-text",
         }
     }
 }
@@ -452,8 +465,11 @@ pub fn pipeline_with(task: impl IntoPipelineTask, model: &str, opts: &LoadOption
         PipelineTask::ImageFeatureExtraction => {
             Pipeline::ImageFeatureExtraction(ImageFeatureExtractionPipeline::new_with(model, opts)?)
         }
+        #[cfg(feature = "image")]
+        PipelineTask::ImageTextToText => Pipeline::ImageTextToText(ImageTextToTextPipeline::new_with(model, opts)?),
         #[cfg(not(feature = "image"))]
         PipelineTask::ImageClassification
+        | PipelineTask::ImageTextToText
         | PipelineTask::ZeroShotImageClassification
         | PipelineTask::ObjectDetection
         | PipelineTask::ImageSegmentation

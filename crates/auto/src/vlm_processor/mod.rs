@@ -21,7 +21,7 @@ use crate::image_processor::DynamicImage;
 use crate::tokenizer::PreTrainedTokenizer;
 
 /// The processor classes of vision-language models, with the model types that use them.
-pub(crate) const CLASSES: &[(&str, &[&str])] = &[
+pub const CLASSES: &[(&str, &[&str])] = &[
     ("LlavaProcessor", &["llava"]),
     ("PaliGemmaProcessor", &["paligemma"]),
     ("Idefics3Processor", &["idefics3"]),

@@ -4,8 +4,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, Result};
-use autocandle::pipelines::{TextGenerationOptions, TextGenerationPipeline};
-use autocandle::ChatMessage;
+use autocandle::pipelines::{ImageTextToTextPipeline, TextGenerationOptions, TextGenerationPipeline};
+use autocandle::{AutoConfig, ChatMessage, LoadOptions};
 use clap::Args;
 
 use super::text_generation::{messages_json, stream_to, GenerationArgs};
@@ -16,8 +16,42 @@ use crate::ui;
 /// The longest line (user turn) read from stdin, in bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-const HELP: &str = "commands: /clear forgets the conversation (the --system message stays), /exit ends (so does \
-                    Ctrl-D), /help shows this";
+const HELP: &str = "commands: /image PATH adds an image to your next message (vision-language models), /clear \
+                    forgets the conversation (the --system message stays), /exit ends (so does Ctrl-D), /help shows \
+                    this";
+
+/// A text model's pipeline, or a vision-language model's (which reads `/image`s).
+enum ChatPipeline {
+    Text(TextGenerationPipeline),
+    Vision(ImageTextToTextPipeline),
+}
+
+impl ChatPipeline {
+    /// The vision-language pipeline for the model types of `autocandle::vlm_processor`, else
+    /// the text-generation one.
+    fn load(model: &str, opts: &LoadOptions) -> autocandle::Result<Self> {
+        let config = AutoConfig::from_pretrained_with(model, opts)?;
+        let vision =
+            autocandle::vlm_processor::CLASSES.iter().any(|(_, types)| types.contains(&config.value.model_type()));
+        Ok(if vision {
+            Self::Vision(ImageTextToTextPipeline::new_with(model, opts)?)
+        } else {
+            Self::Text(TextGenerationPipeline::new_with(model, opts)?)
+        })
+    }
+
+    fn stream_chat(
+        &self,
+        history: &[ChatMessage],
+        opts: &TextGenerationOptions,
+        on_text: &mut dyn FnMut(&str) -> std::ops::ControlFlow<()>,
+    ) -> autocandle::Result<String> {
+        match self {
+            Self::Text(p) => p.stream_chat(history, opts, on_text),
+            Self::Vision(p) => p.stream_chat(history, &[], opts, on_text),
+        }
+    }
+}
 
 /// Chat with a model in turns, like `transformers chat`: each line of stdin is a user message
 ///
@@ -54,10 +88,14 @@ impl Chat {
         let opts = self.model.load_options(&revision)?;
         let pipeline = {
             let _spinner = loading_spinner(&model, &revision, &format!("loading {model} to chat"));
-            TextGenerationPipeline::new_with(&model, &opts)
+            ChatPipeline::load(&model, &opts)
                 .with_context(|| format!("cannot load `{model}` to chat{}", offline_note(&model)))?
         };
-        pipeline.chat_template().with_context(|| format!("cannot chat with `{model}`"))?;
+        if let ChatPipeline::Text(text) = &pipeline {
+            text.chat_template().with_context(|| format!("cannot chat with `{model}`"))?;
+        }
+        // Images added with `/image` for the next user message.
+        let mut pending_images: Vec<String> = Vec::new();
 
         let stdin = std::io::stdin();
         let terminal = stdin.is_terminal();
@@ -89,10 +127,31 @@ impl Chat {
                     ui::note(HELP);
                     continue;
                 }
+                command if command.starts_with("/image") => {
+                    let path = command.trim_start_matches("/image").trim();
+                    match image_command(&pipeline, path) {
+                        Ok(()) => {
+                            pending_images.push(path.to_owned());
+                            if terminal {
+                                ui::note(format!("{path} goes with your next message"));
+                            }
+                        }
+                        // A mistyped path is not worth ending the chat over.
+                        Err(e) => ui::note(format!("{e:#}")),
+                    }
+                    continue;
+                }
                 _ => {}
             }
             turn += 1;
-            history.push(ChatMessage::user(line));
+            if pending_images.is_empty() {
+                history.push(ChatMessage::user(line));
+            } else {
+                let mut parts: Vec<serde_json::Value> =
+                    pending_images.drain(..).map(|path| serde_json::json!({"type": "image", "path": path})).collect();
+                parts.push(serde_json::json!({"type": "text", "text": line}));
+                history.push(ChatMessage::user(serde_json::Value::Array(parts)));
+            }
             let reply = stream_to(&mut out, |on_text| pipeline.stream_chat(&history, &opts, on_text))
                 .with_context(|| format!("cannot answer turn {turn}"))?;
             out.stream("\n")?;
@@ -110,6 +169,16 @@ impl Chat {
         out.finish()?;
         Ok(())
     }
+}
+
+/// Check `/image PATH`: the model reads images and `path` is an image file.
+fn image_command(pipeline: &ChatPipeline, path: &str) -> Result<()> {
+    if matches!(pipeline, ChatPipeline::Text(_)) {
+        anyhow::bail!("this model reads no images: /image needs a vision-language model (LLaVA, Qwen2-VL, ...)");
+    }
+    anyhow::ensure!(!path.is_empty(), "give the image's path: /image PATH");
+    autocandle::open_image(path).with_context(|| format!("cannot use `{path}` as an image"))?;
+    Ok(())
 }
 
 /// `> ` on stderr, where it stays out of the conversation on stdout.

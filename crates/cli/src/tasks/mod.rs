@@ -20,6 +20,7 @@ pub mod fill_mask;
 pub mod image_classification;
 pub mod image_feature_extraction;
 pub mod image_segmentation;
+pub mod image_text_to_text;
 pub mod object_detection;
 pub mod question_answering;
 pub mod rerank;
@@ -111,6 +112,13 @@ pub const DEFAULTS: &[TaskDefault] = &[
         revision: "main",
         source: "autocandle: transformers' default, facebook/detr-resnet-50-panoptic, is a panoptic DETR, which \
                  autocandle does not implement",
+    },
+    TaskDefault {
+        task: "image-text-to-text",
+        model: "HuggingFaceTB/SmolVLM-256M-Instruct",
+        revision: "main",
+        source: "autocandle: transformers' default, Qwen/Qwen3-VL-2B-Instruct, is a Qwen3-VL, which autocandle does \
+                 not implement",
     },
     TaskDefault { task: "object-detection", model: "facebook/detr-resnet-50", revision: "1d5f47b", source: "5.x" },
     TaskDefault {
