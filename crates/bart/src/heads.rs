@@ -121,7 +121,7 @@ impl BartClassifier {
 
 impl ForSequenceClassification for BartClassifier {
     fn forward(&self, inputs: &ModelInputs) -> Result<SequenceClassifierOutput> {
-        let (hidden, _) = self.model.run(inputs)?;
+        let (hidden, encoder) = self.model.run(inputs)?;
         let (batch, seq, d) = hidden.dims3()?;
         let input_ids = inputs.input_ids()?;
         if input_ids.dims() != [batch, seq] {
@@ -135,14 +135,18 @@ impl ForSequenceClassification for BartClassifier {
         let last = self.last_eos(input_ids)?.to_device(hidden.device())?;
         let index = last.reshape((batch, 1, 1))?.broadcast_as((batch, 1, d))?.contiguous()?;
         let pooled = hidden.gather(&index, 1)?.squeeze(1)?;
-        Ok(SequenceClassifierOutput::new(self.classification_head.forward(&pooled)?))
+        Ok(SequenceClassifierOutput::new(self.classification_head.forward(&pooled)?)
+            .with_extra("encoder_last_hidden_state", encoder))
     }
 }
 
 /// The heads read the decoder's last hidden state.
 impl Encoder for BartModel {
+    /// The decoder's last hidden state, with the encoder's as `encoder_last_hidden_state` in
+    /// `extra` (which the question answering head returns, as `transformers` does).
     fn encode(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
-        Ok(BaseModelOutput::new(self.run(inputs)?.0, None))
+        let (decoder, encoder) = self.run(inputs)?;
+        Ok(BaseModelOutput::new(decoder, None).with_extra("encoder_last_hidden_state", encoder))
     }
 
     fn hidden_size(&self) -> usize {

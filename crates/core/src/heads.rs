@@ -312,6 +312,18 @@ impl<E: Encoder> QuestionAnswerer<E> {
     pub fn logits(&self, inputs: &ModelInputs) -> Result<(Tensor, Tensor)> {
         split_start_end(&self.qa_outputs.forward(&self.encoder.encode(inputs)?.last_hidden_state)?)
     }
+
+    /// The output: the logits and, for an encoder-decoder under the head, the
+    /// `encoder_last_hidden_state` its base output carries (`Seq2SeqQuestionAnsweringModelOutput`).
+    pub fn output(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
+        let base = self.encoder.encode(inputs)?;
+        let (start, end) = split_start_end(&self.qa_outputs.forward(&base.last_hidden_state)?)?;
+        let out = QuestionAnsweringOutput::new(start, end);
+        Ok(match base.extra("encoder_last_hidden_state") {
+            Some(encoder) => out.with_extra("encoder_last_hidden_state", encoder.clone()),
+            None => out,
+        })
+    }
 }
 
 macro_rules! through_encoder {
@@ -350,8 +362,7 @@ impl<E: Encoder> ForTokenClassification for TokenClassifier<E> {
 
 impl<E: Encoder> ForQuestionAnswering for QuestionAnswerer<E> {
     fn forward(&self, inputs: &ModelInputs) -> Result<QuestionAnsweringOutput> {
-        let (start, end) = self.logits(inputs)?;
-        Ok(QuestionAnsweringOutput::new(start, end))
+        self.output(inputs)
     }
 }
 

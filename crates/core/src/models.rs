@@ -455,13 +455,40 @@ output!(
         logits
     }
 );
-output!(
-    /// Output of a sequence classification head (`SequenceClassifierOutput`).
-    SequenceClassifierOutput {
-        /// `[batch, num_labels]`
-        logits
+/// Output of a sequence classification head (`SequenceClassifierOutput`), with the further
+/// outputs of the classes that have them in `extra`: encoder-decoders
+/// (`Seq2SeqSequenceClassifierOutput`: BART) add `encoder_last_hidden_state`.
+///
+/// Every field is reachable by its `transformers` name through [`ModelOutput::get`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SequenceClassifierOutput {
+    /// `[batch, num_labels]`
+    pub logits: Tensor,
+    /// Further outputs by `transformers` field name, in `transformers`' order.
+    pub extra: Vec<(&'static str, Tensor)>,
+}
+
+impl SequenceClassifierOutput {
+    /// Build the output from its logits.
+    pub fn new(logits: Tensor) -> Self {
+        Self { logits, extra: Vec::new() }
     }
-);
+
+    /// Add a further output called `name` (`encoder_last_hidden_state`).
+    pub fn with_extra(mut self, name: &'static str, tensor: Tensor) -> Self {
+        self.extra.push((name, tensor));
+        self
+    }
+}
+
+impl ModelOutput for SequenceClassifierOutput {
+    fn fields(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut v = vec![("logits", &self.logits)];
+        v.extend(self.extra.iter().map(|(n, t)| (*n, t)));
+        v
+    }
+}
 output!(
     /// Output of a multiple choice head (`MultipleChoiceModelOutput`).
     MultipleChoiceOutput {
@@ -483,15 +510,42 @@ output!(
         logits
     }
 );
-output!(
-    /// Output of an extractive question answering head (`QuestionAnsweringModelOutput`).
-    QuestionAnsweringOutput {
-        /// `[batch, seq]`
-        start_logits,
-        /// `[batch, seq]`
-        end_logits
+/// Output of an extractive question answering head (`QuestionAnsweringModelOutput`), with the
+/// further outputs of the classes that have them in `extra`: encoder-decoders
+/// (`Seq2SeqQuestionAnsweringModelOutput`: BART) add `encoder_last_hidden_state`.
+///
+/// Every field is reachable by its `transformers` name through [`ModelOutput::get`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct QuestionAnsweringOutput {
+    /// `[batch, seq]`
+    pub start_logits: Tensor,
+    /// `[batch, seq]`
+    pub end_logits: Tensor,
+    /// Further outputs by `transformers` field name, in `transformers`' order.
+    pub extra: Vec<(&'static str, Tensor)>,
+}
+
+impl QuestionAnsweringOutput {
+    /// Build the output from its start and end logits.
+    pub fn new(start_logits: Tensor, end_logits: Tensor) -> Self {
+        Self { start_logits, end_logits, extra: Vec::new() }
     }
-);
+
+    /// Add a further output called `name` (`encoder_last_hidden_state`).
+    pub fn with_extra(mut self, name: &'static str, tensor: Tensor) -> Self {
+        self.extra.push((name, tensor));
+        self
+    }
+}
+
+impl ModelOutput for QuestionAnsweringOutput {
+    fn fields(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut v = vec![("start_logits", &self.start_logits), ("end_logits", &self.end_logits)];
+        v.extend(self.extra.iter().map(|(n, t)| (*n, t)));
+        v
+    }
+}
 
 output!(
     /// Output of a sequence-to-sequence language model (`Seq2SeqLMOutput`).
