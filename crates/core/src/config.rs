@@ -267,6 +267,7 @@ impl PretrainedConfig {
     }
 
     fn reparse(&mut self) -> Result<()> {
+        check_common_fields(&self.model_type, &self.raw)?;
         let registry = Registry::global()?;
         self.arch = match registry.try_config(&self.model_type)? {
             Some(reg) => Some((reg.parse)(Value::Object(self.raw.clone()))?),
@@ -372,11 +373,115 @@ impl PretrainedConfig {
     }
 }
 
+/// The dtype names `config.json` may hold in `dtype` / `torch_dtype` (with or without
+/// `torch.`): the floating-point dtypes weights are stored in.
+const CONFIG_DTYPES: &[&str] = &["float32", "float", "float16", "half", "bfloat16", "float64", "double"];
+
+/// Validate the fields every `transformers` config has, as `PretrainedConfig` does: `dtype` /
+/// `torch_dtype` names a floating-point dtype, `id2label` keys are integers, `label2id` values
+/// are integers, `problem_type` is one of the three `transformers` knows. Each failure names
+/// the field and says what it may hold.
+fn check_common_fields(model_type: &str, raw: &Map<String, Value>) -> Result<()> {
+    for key in ["dtype", "torch_dtype"] {
+        match raw.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(name)) if CONFIG_DTYPES.contains(&name.trim_start_matches("torch.")) => {}
+            // `"auto"` is an argument of `from_pretrained`, not a stored dtype; accept it as unset.
+            Some(Value::String(name)) if name == "auto" => {}
+            Some(other) => {
+                return Err(Error::config(
+                    model_type,
+                    format!(
+                        "`{key}` is {other}, which is not a dtype weights are stored in: use one of \"float32\", \
+                         \"float16\", \"bfloat16\" (or remove the field)"
+                    ),
+                ))
+            }
+        }
+    }
+    match raw.get("id2label") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            if let Some((key, _)) = map.iter().find(|(k, _)| k.trim().parse::<i64>().is_err()) {
+                return Err(Error::config(
+                    model_type,
+                    format!("`id2label` has the key {key:?}; its keys are class indices (\"0\", \"1\", ...)"),
+                ));
+            }
+            if let Some((key, value)) = map.iter().find(|(_, v)| !v.is_string()) {
+                return Err(Error::config(
+                    model_type,
+                    format!("`id2label[{key:?}]` is {value}; label names are strings"),
+                ));
+            }
+        }
+        Some(other) => {
+            return Err(Error::config(
+                model_type,
+                format!("`id2label` is {other}; it maps class indices to label names ({{\"0\": \"NEGATIVE\"}})"),
+            ))
+        }
+    }
+    match raw.get("label2id") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            if let Some((key, value)) = map.iter().find(|(_, v)| !v.is_i64() && !v.is_u64()) {
+                return Err(Error::config(
+                    model_type,
+                    format!("`label2id[{key:?}]` is {value}; class indices are integers"),
+                ));
+            }
+        }
+        Some(other) => {
+            return Err(Error::config(
+                model_type,
+                format!("`label2id` is {other}; it maps label names to class indices ({{\"NEGATIVE\": 0}})"),
+            ))
+        }
+    }
+    const PROBLEM_TYPES: [&str; 3] = ["regression", "single_label_classification", "multi_label_classification"];
+    match raw.get("problem_type") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(p)) if PROBLEM_TYPES.contains(&p.as_str()) => Ok(()),
+        Some(other) => Err(Error::config(
+            model_type,
+            format!("`problem_type` is {other}; transformers knows {}", PROBLEM_TYPES.join(", ")),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use serde_json::json;
+
+    #[test]
+    fn common_fields_are_validated() {
+        let check = |extra: Value| {
+            let mut raw = json!({"model_type": "no-such-type"});
+            if let (Value::Object(m), Value::Object(e)) = (&mut raw, extra) {
+                m.extend(e);
+            }
+            PretrainedConfig::from_value(raw, Path::new("config.json")).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(check(json!({"torch_dtype": "bfloat16", "dtype": "torch.float16"})).is_ok());
+        assert!(check(json!({"id2label": {"0": "NEG", "1": "POS"}, "label2id": {"NEG": 0}})).is_ok());
+        assert!(check(json!({"problem_type": "regression"})).is_ok());
+        for (bad, field) in [
+            (json!({"torch_dtype": "garbage"}), "`torch_dtype`"),
+            (json!({"dtype": 3}), "`dtype`"),
+            (json!({"dtype": "int8"}), "`dtype`"),
+            (json!({"dtype": {"a": 1}}), "`dtype`"),
+            (json!({"id2label": {"zero": "NEG"}}), "`id2label`"),
+            (json!({"id2label": {"0": 5}}), "`id2label"),
+            (json!({"label2id": {"NEG": "zero"}}), "`label2id"),
+            (json!({"problem_type": "garbage"}), "`problem_type`"),
+        ] {
+            let err = check(bad.clone()).expect_err(&bad.to_string());
+            assert!(err.contains(field), "{bad}: {err}");
+        }
+    }
 
     fn write(dir: &Path, value: &Value) -> PathBuf {
         let path = dir.join("config.json");
