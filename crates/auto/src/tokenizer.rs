@@ -49,11 +49,11 @@ impl AutoTokenizer {
             return Ok(tokenizer);
         }
         let mut settings = match source.optional_file("tokenizer_config.json")? {
-            Some(p) => read_json(&p)?,
+            Some(p) => checked_settings(read_json(&p)?, &p)?,
             None => Value::Object(Default::default()),
         };
         if let Some(p) = source.optional_file("special_tokens_map.json")? {
-            merge_special_tokens(&mut settings, &read_json(&p)?);
+            merge_special_tokens(&mut settings, &checked_settings(read_json(&p)?, &p)?);
         }
         #[cfg(feature = "chat")]
         crate::chat::load_template_files(&source, opts, &mut settings)?;
@@ -96,6 +96,52 @@ pub(crate) fn read_json(path: &Path) -> Result<Value> {
 
 fn tokenizer_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Tokenizer(format!("cannot load `{}`: {e}", path.display()))
+}
+
+/// `value` (a `tokenizer_config.json` or `special_tokens_map.json` at `path`) when the fields
+/// autocandle reads have the types `transformers` gives them: an object; `model_max_length` a
+/// number; `padding_side` / `truncation_side` `"left"` or `"right"`; each special token a string
+/// or an `AddedToken` object with a string `content`; `additional_special_tokens` a list of
+/// those. Otherwise an error naming the file and the field.
+fn checked_settings(value: Value, path: &Path) -> Result<Value> {
+    let bad = |field: &str, what: String| {
+        Err(Error::Tokenizer(format!("`{field}` in `{}` {what}: fix or remove the field", path.display())))
+    };
+    let Value::Object(map) = &value else {
+        return Err(Error::Tokenizer(format!("`{}` must hold a JSON object, found {value}", path.display())));
+    };
+    match map.get("model_max_length") {
+        None | Some(Value::Null) | Some(Value::Number(_)) => {}
+        Some(other) => return bad("model_max_length", format!("is {other}, not a number")),
+    }
+    for side in ["padding_side", "truncation_side"] {
+        match map.get(side) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s == "left" || s == "right" => {}
+            Some(other) => return bad(side, format!("is {other}; it is \"left\" or \"right\"")),
+        }
+    }
+    let is_token = |v: &Value| match v {
+        Value::Null | Value::String(_) => true,
+        Value::Object(o) => o.get("content").is_some_and(Value::is_string),
+        _ => false,
+    };
+    for key in SPECIAL_TOKEN_KEYS.iter().filter(|k| **k != "additional_special_tokens") {
+        if let Some(v) = map.get(*key).filter(|v| !is_token(v)) {
+            return bad(key, format!("is {v}; a special token is a string or {{\"content\": \"...\"}}"));
+        }
+    }
+    match map.get("additional_special_tokens") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) if list.iter().all(is_token) => {}
+        Some(other) => {
+            return bad(
+                "additional_special_tokens",
+                format!("is {other}; it is a list of tokens (strings or {{\"content\": \"...\"}})"),
+            )
+        }
+    }
+    Ok(value)
 }
 
 /// `special_tokens_map.json` entries fill in what `tokenizer_config.json` does not say.
@@ -679,6 +725,27 @@ impl PreTrainedTokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_with_wrong_types_are_refused() {
+        let path = Path::new("tokenizer_config.json");
+        let ok = serde_json::json!({"model_max_length": 512, "padding_side": "left", "bos_token": "<s>",
+            "eos_token": {"content": "</s>", "lstrip": false}, "pad_token": null,
+            "additional_special_tokens": ["<a>", {"content": "<b>"}]});
+        assert!(checked_settings(ok, path).is_ok());
+        for (bad, field) in [
+            (serde_json::json!({"model_max_length": "512"}), "model_max_length"),
+            (serde_json::json!({"padding_side": "middle"}), "padding_side"),
+            (serde_json::json!({"bos_token": 5}), "bos_token"),
+            (serde_json::json!({"eos_token": {"text": "</s>"}}), "eos_token"),
+            (serde_json::json!({"additional_special_tokens": "<a>"}), "additional_special_tokens"),
+            (serde_json::json!({"additional_special_tokens": [3]}), "additional_special_tokens"),
+            (serde_json::json!(["not", "an", "object"]), "must hold a JSON object"),
+        ] {
+            let err = checked_settings(bad.clone(), path).expect_err(&bad.to_string()).to_string();
+            assert!(err.contains(field) && err.contains("tokenizer_config.json"), "{bad}: {err}");
+        }
+    }
 
     /// Encoding and decoding read the shared backend through `&self` with no lock in between:
     /// this does not compile if the backend sits behind a `Mutex` or `RwLock` again (the
