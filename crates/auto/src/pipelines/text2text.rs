@@ -384,7 +384,8 @@ impl TranslationPipeline {
 pub(crate) fn language_pair(task: &str) -> Option<(&str, &str)> {
     let parts: Vec<&str> = task.split('_').collect();
     match parts.as_slice() {
-        ["translation", src, "to", tgt] => Some((src, tgt)),
+        // Both languages named (`translation_en_to_` names no target).
+        ["translation", src, "to", tgt] if !src.is_empty() && !tgt.is_empty() => Some((src, tgt)),
         _ => None,
     }
 }
@@ -397,6 +398,8 @@ mod tests {
     #[test]
     fn translation_task_names() {
         assert_eq!(language_pair("translation_en_to_de"), Some(("en", "de")));
+        assert_eq!(language_pair("translation_en_to_"), None);
+        assert_eq!(language_pair("translation__to_de"), None);
         assert_eq!(language_pair("translation_en_de"), None);
         assert_eq!(language_pair("translation"), None);
     }
