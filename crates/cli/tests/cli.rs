@@ -457,6 +457,15 @@ fn bad_inputs_are_short_errors() {
         "README.md",
     ]));
     assert!(stderr.contains("cannot load the image-classification pipeline"), "{stderr}");
+    // An endless line on stdin (`< /dev/zero`) ends with an error after 1 MiB, not with memory
+    // exhausted: 3 MiB without a newline stands for it.
+    let (code, stderr) = failure(
+        autocandle(&cache)
+            .args(["fill-mask", "--model", "tests/fixtures/bert-masked-lm"])
+            .write_stdin(vec![b'a'; 3 << 20]),
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("longer than 1 MiB"), "{stderr}");
 }
 
 #[test]

@@ -22,8 +22,8 @@ const HELP: &str = "commands: /image PATH adds an image to your next message (vi
 
 /// A text model's pipeline, or a vision-language model's (which reads `/image`s).
 enum ChatPipeline {
-    Text(TextGenerationPipeline),
-    Vision(ImageTextToTextPipeline),
+    Text(Box<TextGenerationPipeline>),
+    Vision(Box<ImageTextToTextPipeline>),
 }
 
 impl ChatPipeline {
@@ -34,9 +34,9 @@ impl ChatPipeline {
         let vision =
             autocandle::vlm_processor::CLASSES.iter().any(|(_, types)| types.contains(&config.value.model_type()));
         Ok(if vision {
-            Self::Vision(ImageTextToTextPipeline::new_with(model, opts)?)
+            Self::Vision(Box::new(ImageTextToTextPipeline::new_with(model, opts)?))
         } else {
-            Self::Text(TextGenerationPipeline::new_with(model, opts)?)
+            Self::Text(Box::new(TextGenerationPipeline::new_with(model, opts)?))
         })
     }
 

@@ -31,7 +31,7 @@ pub mod token_classification;
 pub mod vision;
 pub mod zero_shot_image_classification;
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 use autocandle::{DType, DTypeChoice, Device, LoadOptions, QuantType};
@@ -446,9 +446,12 @@ pub fn execute<T: TaskCommand>(cmd: &T, json: bool) -> Result<()> {
 /// The inputs: the arguments in order, `-` standing for the lines of stdin; stdin alone when
 /// there is no argument. Lines are read as they come (empty lines skipped), so results
 /// follow their input.
+///
+/// A line longer than [`chat::MAX_LINE_BYTES`] is an error found without reading more of it,
+/// so an endless stdin without newlines (`< /dev/zero`) cannot exhaust memory.
 pub struct Inputs<'a> {
     args: std::slice::Iter<'a, String>,
-    stdin: Option<std::io::Lines<std::io::StdinLock<'static>>>,
+    stdin: Option<std::io::StdinLock<'static>>,
     stdin_used: bool,
 }
 
@@ -470,7 +473,7 @@ impl<'a> Inputs<'a> {
         if stdin.is_terminal() {
             ui::note("reading inputs from stdin, one per line (end with Ctrl-D)");
         }
-        self.stdin = Some(stdin.lock().lines());
+        self.stdin = Some(stdin.lock());
     }
 }
 
@@ -479,19 +482,20 @@ impl Iterator for Inputs<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(lines) = &mut self.stdin {
-                match lines.next() {
-                    Some(Ok(line)) => {
-                        let line = line.strip_suffix('\r').unwrap_or(&line);
+            if let Some(reader) = &mut self.stdin {
+                match chat::read_line(reader, chat::MAX_LINE_BYTES) {
+                    Ok(Some(line)) => {
                         if line.trim().is_empty() {
                             continue;
                         }
-                        return Some(Ok(line.to_owned()));
+                        return Some(Ok(line));
                     }
-                    Some(Err(e)) => {
-                        return Some(Err(anyhow::Error::new(e).context("cannot read an input line from stdin")))
+                    Ok(None) => self.stdin = None,
+                    Err(e) => {
+                        // Reading goes no further after a bad line.
+                        self.stdin = None;
+                        return Some(Err(e.context("cannot read an input line from stdin")));
                     }
-                    None => self.stdin = None,
                 }
             }
             match self.args.next() {
