@@ -29,9 +29,35 @@ pub(crate) fn decode_image(bytes: &[u8]) -> std::result::Result<DynamicImage, St
         .map_err(|e| format!("{e}; autocandle reads PNG and JPEG files"))
 }
 
+/// The most bytes an image may decode to (as the `image` crate's default `Limits::max_alloc`
+/// for PNG): 512 MiB, a 13000 x 13000 RGB photo. A header announcing more is refused before
+/// anything is allocated.
+pub(crate) const MAX_DECODED_BYTES: usize = 512 << 20;
+
 fn decode_jpeg(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.set_max_decoding_buffer_size(MAX_DECODED_BYTES);
+    decoder.read_info().map_err(|e| format!("invalid JPEG: {e}"))?;
+    if let Some(info) = decoder.info() {
+        let channels = match info.pixel_format {
+            PixelFormat::L8 => 1,
+            PixelFormat::L16 => 2,
+            PixelFormat::RGB24 => 3,
+            PixelFormat::CMYK32 => 4,
+        };
+        let size = usize::from(info.width) * usize::from(info.height) * channels;
+        if size > MAX_DECODED_BYTES {
+            return Err(format!(
+                "the JPEG header announces {} x {} pixels ({} MiB decoded), more than the {} MiB an image may take: \
+                 scale the image down first",
+                info.width,
+                info.height,
+                size >> 20,
+                MAX_DECODED_BYTES >> 20
+            ));
+        }
+    }
     let pixels = decoder.decode().map_err(|e| format!("invalid JPEG: {e}"))?;
     let info = decoder.info().ok_or("invalid JPEG: no frame header")?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
@@ -128,6 +154,18 @@ pub(crate) fn to_rgb8(image: &DynamicImage, convert: bool) -> std::result::Resul
 mod tests {
     use super::*;
     use image::{ImageBuffer, Luma, LumaA, Rgba};
+
+    #[test]
+    fn a_jpeg_announcing_a_huge_image_is_refused_without_allocating_it() {
+        // SOI, a baseline frame header of 65535 x 65535 x 3 (12 GiB decoded), then nothing.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0x03];
+        for id in 1..=3u8 {
+            jpeg.extend_from_slice(&[id, 0x11, 0x00]);
+        }
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        let err = decode_image(&jpeg).unwrap_err();
+        assert!(err.contains("invalid JPEG") || err.contains("more than the 512 MiB"), "{err}");
+    }
 
     #[test]
     fn composite_on_white() {
