@@ -129,6 +129,19 @@ impl EarlyStopping {
     pub const NEVER: EarlyStopping = EarlyStopping::Never(NeverTag::Never);
 }
 
+/// The largest values [`GenerationConfig::validate`] accepts for the sizes that set what
+/// generation allocates.
+pub mod limits {
+    /// `num_beams` and `num_return_sequences`: at most this many rows per prompt.
+    pub const MAX_ROWS: usize = 1024;
+    /// `max_new_tokens` and `max_length`: at most this many positions (2^20).
+    pub const MAX_LENGTH: usize = 1 << 20;
+    /// A sequence-to-sequence model without a limit on its decoder positions (T5) generates
+    /// at most this many tokens: beyond, a model that never emits its EOS token would run for
+    /// days.
+    pub const MAX_UNBOUNDED_TARGET: usize = 1 << 16;
+}
+
 /// `transformers`' global defaults (`GenerationConfig._get_default_generation_params`).
 pub(crate) mod defaults {
     pub const MAX_LENGTH: usize = 20;
@@ -401,6 +414,20 @@ impl GenerationConfig {
         if self.num_beams == Some(0) {
             return invalid("`num_beams` must be at least 1, but is 0".to_owned());
         }
+        // Bounds that keep what generation allocates (rows x length of the cache) finite.
+        for (field, value, limit) in [
+            ("num_beams", self.num_beams, limits::MAX_ROWS),
+            ("num_return_sequences", self.num_return_sequences, limits::MAX_ROWS),
+            ("max_new_tokens", self.max_new_tokens, limits::MAX_LENGTH),
+            ("max_length", self.max_length, limits::MAX_LENGTH),
+        ] {
+            if let Some(v) = value.filter(|v| *v > limit) {
+                return invalid(format!(
+                    "`{field}` is {v}, more than the {limit} generation allows (each row and position takes memory \
+                     for its cache): ask for fewer"
+                ));
+            }
+        }
         let beams = self.num_beams.unwrap_or(1);
         match self.num_return_sequences {
             Some(0) => return invalid("`num_return_sequences` must be at least 1, but is 0".to_owned()),
@@ -524,6 +551,19 @@ fn one_or_many_strings<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_that_set_memory_are_bounded() {
+        for config in [
+            GenerationConfig::new().num_beams(1_000_000),
+            GenerationConfig::new().max_new_tokens(1_000_000_000_000),
+            GenerationConfig::new().num_beams(2).num_return_sequences(5000),
+        ] {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("more than the") && err.contains("generation allows"), "{err}");
+        }
+        assert!(GenerationConfig::new().num_beams(8).max_new_tokens(4096).validate().is_ok());
+    }
 
     fn parse(json: &str) -> Result<GenerationConfig> {
         GenerationConfig::from_value(serde_json::from_str(json).unwrap(), Path::new("generation_config.json"))

@@ -33,7 +33,7 @@ mod sampling;
 mod seq2seq;
 pub mod stopping;
 
-pub use config::{EarlyStopping, GenerationConfig};
+pub use config::{limits, EarlyStopping, GenerationConfig};
 pub use generator::{
     generate, generate_with_options, FinishReason, GenerateOptions, GenerateOutput, Generator, StepTokens,
 };

@@ -11,7 +11,7 @@ use autocandle_core::{EncoderOutput, ForSeq2SeqLm, ModelInputs};
 use autocandle_core::{Error, Result};
 
 use super::beam::{beam_search, BeamModel, BeamSettings};
-use super::config::{defaults, GenerationConfig};
+use super::config::{defaults, limits, GenerationConfig};
 use super::generator::{last_logits, log_generation, FinishReason, GenerateOptions, GenerateOutput};
 use super::logits::{apply_processors, PromptInfo};
 use super::rules::StepRules;
@@ -115,8 +115,17 @@ pub fn generate_seq2seq_from<M: ForSeq2SeqLm + ?Sized>(
              set `max_new_tokens`"
         )));
     }
-    if let Some(max) = model.max_target_positions().filter(|max| max_length > *max) {
-        return Err(Error::SequenceTooLong { len: max_length, max });
+    match model.max_target_positions() {
+        Some(max) if max_length > max => return Err(Error::SequenceTooLong { len: max_length, max }),
+        None if max_length > limits::MAX_UNBOUNDED_TARGET => {
+            return Err(Error::input(format!(
+                "`max_length` {max_length} (prompt and new tokens): this model has no limit on its decoder \
+                 positions, and generation stops at {} tokens so that a model that never ends its output cannot run \
+                 for days; set `max_new_tokens` lower",
+                limits::MAX_UNBOUNDED_TARGET
+            )))
+        }
+        _ => {}
     }
     let min_length = match config.min_new_tokens {
         Some(n) => prompt_len + n,
