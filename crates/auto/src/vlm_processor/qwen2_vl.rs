@@ -47,6 +47,25 @@ const MAX_TEMPORAL_PATCH_SIZE: usize = 64;
 /// At most this many `pixel_values` floats per call (1 GiB of f32).
 const MAX_PIXEL_VALUES: usize = 1 << 28;
 
+/// The settings of `Qwen2VLImageProcessor` that `LoadOptions::config_overrides` may replace
+/// (`AutoProcessor.from_pretrained(..., min_pixels=...)` in Python).
+const OVERRIDABLE: [&str; 14] = [
+    "do_convert_rgb",
+    "do_resize",
+    "resample",
+    "size",
+    "min_pixels",
+    "max_pixels",
+    "do_rescale",
+    "rescale_factor",
+    "do_normalize",
+    "image_mean",
+    "image_std",
+    "patch_size",
+    "temporal_patch_size",
+    "merge_size",
+];
+
 /// The image settings of `Qwen2VLImageProcessor`.
 #[derive(Debug, Clone, PartialEq)]
 struct ImageConfig {
@@ -317,14 +336,22 @@ impl Qwen2VlProcessor {
     /// and the chat template from `chat_template.jinja`, `chat_template.json` or
     /// `processor_config.json`.
     pub(crate) fn load(class: &str, source: &ModelSource, opts: &LoadOptions) -> Result<Self> {
-        let _ = opts;
         let class = if class == "Qwen2_5_VLProcessor" { "Qwen2_5_VLProcessor" } else { "Qwen2VLProcessor" };
         let processor_config = match source.optional_file("processor_config.json")? {
             Some(path) => Some(read_json(&path)?),
             None => None,
         };
+        let with_overrides = |fields: &Map<String, Value>, origin: &str| {
+            let mut fields = fields.clone();
+            for (key, value) in &opts.config_overrides {
+                if OVERRIDABLE.contains(&key.as_str()) {
+                    fields.insert(key.clone(), value.clone());
+                }
+            }
+            ImageConfig::from_json(&fields, origin)
+        };
         let image = match processor_config.as_ref().and_then(|c| c.get("image_processor")) {
-            Some(Value::Object(fields)) => ImageConfig::from_json(fields, "processor_config.json's `image_processor`")?,
+            Some(Value::Object(fields)) => with_overrides(fields, "processor_config.json's `image_processor`")?,
             Some(other) => {
                 return Err(Error::config(
                     "Qwen2VLImageProcessor",
@@ -343,7 +370,7 @@ impl Qwen2VlProcessor {
                     });
                 };
                 match read_json(&path)? {
-                    Value::Object(fields) => ImageConfig::from_json(&fields, "preprocessor_config.json")?,
+                    Value::Object(fields) => with_overrides(&fields, "preprocessor_config.json")?,
                     other => {
                         return Err(Error::config(
                             "Qwen2VLImageProcessor",
@@ -594,15 +621,60 @@ mod tests {
         Ok(())
     }
 
+    fn fixture() -> Result<(Qwen2VlProcessor, PreTrainedTokenizer)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/vlm_processors/qwen2_vl");
+        let opts = LoadOptions::default();
+        let source = ModelSource::resolve(dir, &opts)?;
+        let tokenizer = crate::AutoTokenizer::from_pretrained(dir)?;
+        Ok((Qwen2VlProcessor::load("Qwen2VLProcessor", &source, &opts)?, tokenizer))
+    }
+
     #[test]
-    fn missing_config_is_a_clear_error() {
+    fn placeholders_and_images_must_match() -> Result<()> {
+        let (processor, tokenizer) = fixture()?;
+        let text = format!("Look: {IMAGE_PLACEHOLDER}");
+        let cpu = Device::Cpu;
+        let e = processor.process(&tokenizer, &[&text], &[vec![]], &cpu).unwrap_err().to_string();
+        assert!(e.contains("text 0 has 1 image token(s)") && e.contains("but 0 image(s)"), "{e}");
+        let two = vec![image(30, 20), image(20, 30)];
+        let e = processor.process(&tokenizer, &[&text], &[two], &cpu).unwrap_err().to_string();
+        assert!(e.contains("but 2 image(s)"), "{e}");
+        let e = processor.process(&tokenizer, &["a", "b"], &[vec![]], &cpu).unwrap_err().to_string();
+        assert!(e.contains("2 texts but 1 lists"), "{e}");
+        let e = processor.process(&tokenizer, &[&text], &[vec![image(300, 1)]], &cpu).unwrap_err().to_string();
+        assert!(e.contains("aspect ratio"), "{e}");
+        // a tiny image is upscaled, as in Python
+        let out = processor.process(&tokenizer, &[&text], &[vec![image(1, 1)]], &cpu)?;
+        let grid = out.image_grid_thw.as_ref().map(|g| g.to_vec2::<i64>()).transpose()?;
+        assert_eq!(grid, Some(vec![vec![1, 6, 6]]));
+        let ids = out.input_ids.as_ref().map(|t| t.dims().to_vec());
+        assert_eq!(out.mm_token_type_ids.as_ref().map(|t| t.dims().to_vec()), ids);
+        Ok(())
+    }
+
+    #[test]
+    fn overrides_replace_the_file() -> Result<()> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/vlm_processors/qwen2_vl");
+        let mut opts = LoadOptions::default();
+        opts.config_overrides.insert("max_pixels".to_owned(), serde_json::json!(5000));
+        let source = ModelSource::resolve(dir, &opts)?;
+        let p = Qwen2VlProcessor::load("Qwen2_5_VLProcessor", &source, &opts)?;
+        assert_eq!((p.image.min_pixels, p.image.max_pixels, p.image.patch_size), (700, 5000, 6));
+        assert_eq!(p.class(), "Qwen2_5_VLProcessor");
+        assert!(p.chat_template().is_some_and(|t| t.contains("<|vision_start|><|image_pad|><|vision_end|>")));
+        Ok(())
+    }
+
+    #[test]
+    fn missing_config_is_a_clear_error() -> Result<()> {
         let dir = std::env::temp_dir().join(format!("autocandle-qwen2vl-missing-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let source = ModelSource::resolve(&dir.to_string_lossy(), &LoadOptions::default());
-        if let Ok(source) = source {
-            let e = Qwen2VlProcessor::load("Qwen2VLProcessor", &source, &LoadOptions::default()).unwrap_err();
-            assert!(e.to_string().contains("preprocessor_config.json"), "{e}");
-        }
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let opts = LoadOptions::default();
+        let result = ModelSource::resolve(&dir.to_string_lossy(), &opts)
+            .and_then(|source| Qwen2VlProcessor::load("Qwen2VLProcessor", &source, &opts));
         let _ = std::fs::remove_dir_all(&dir);
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains("`preprocessor_config.json` not found") && e.contains("Qwen2VLProcessor"), "{e}");
+        Ok(())
     }
 }
