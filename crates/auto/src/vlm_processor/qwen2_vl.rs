@@ -46,6 +46,8 @@ const MAX_MERGE_SIZE: usize = 64;
 const MAX_TEMPORAL_PATCH_SIZE: usize = 64;
 /// At most this many `pixel_values` floats per call (1 GiB of f32).
 const MAX_PIXEL_VALUES: usize = 1 << 28;
+/// At most this many image tokens per call (a real Qwen2-VL image has at most 16384).
+const MAX_IMAGE_TOKENS: usize = 1 << 21;
 
 /// The settings of `Qwen2VLImageProcessor` that `LoadOptions::config_overrides` may replace
 /// (`AutoProcessor.from_pretrained(..., min_pixels=...)` in Python).
@@ -454,6 +456,14 @@ impl ImageTextProcessing for Qwen2VlProcessor {
         let flat: Vec<&DynamicImage> = images.iter().flatten().collect();
         let (values, grids) = self.process_pixels(&flat)?;
         let merge_length = self.image.merge_size * self.image.merge_size;
+        let total: usize = grids.iter().map(|g| g[0] * g[1] * g[2] / merge_length).sum();
+        if total > MAX_IMAGE_TOKENS {
+            return Err(Error::input(format!(
+                "{}: the images make {total} image tokens, more than autocandle's limit of {MAX_IMAGE_TOKENS} per \
+                 call: use fewer or smaller images, or a smaller `max_pixels`",
+                self.class
+            )));
+        }
         let mut grid_iter = grids.iter();
         let mut expanded = Vec::with_capacity(texts.len());
         for text in texts {
