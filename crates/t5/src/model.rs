@@ -454,6 +454,7 @@ impl T5EncoderStack {
             Error::input("`input_ids` is required: the encoder reads the source tokens (`input_ids`, `attention_mask`)")
         })?;
         let (batch, seq) = dims2_int(input_ids, "input_ids")?;
+        check_attention_size(batch, self.spec.num_heads, seq, seq, "input_ids")?;
         let ids = ids_in_range(input_ids, "input_ids", self.spec.vocab_size)?;
         if let Some(mask) = &inputs.attention_mask {
             require_shape(mask, "attention_mask", &[batch, seq], "`input_ids`")?;
@@ -541,6 +542,7 @@ impl T5EncoderDecoder {
             Some(cache) => cached_len(cache, batch)?,
             None => 0,
         };
+        check_attention_size(batch, spec.num_heads, new, past + new.max(dims[1]), "decoder_input_ids")?;
         if let Some(mask) = decoder_attention_mask {
             let like = if past > 0 { "the cached plus the new decoder tokens" } else { "`decoder_input_ids`" };
             require_shape(mask, "decoder_attention_mask", &[batch, past + new], like)?;
@@ -609,4 +611,25 @@ fn cached_len(cache: &Seq2SeqCache, batch: usize) -> Result<usize> {
         ))),
         _ => Ok(cache.seq_len()),
     }
+}
+
+/// The most attention scores (`batch x heads x queries x keys`) one attention call may hold:
+/// 2^30, 4 GiB in f32.
+const MAX_ATTENTION_SCORES: usize = 1 << 30;
+
+/// T5 has no position limit, so nothing else bounds the input: refuse an input whose attention
+/// scores would not fit in [`MAX_ATTENTION_SCORES`] before computing them, with the size it
+/// would take.
+fn check_attention_size(batch: usize, heads: usize, queries: usize, keys: usize, input: &str) -> Result<()> {
+    let scores = batch.saturating_mul(heads).saturating_mul(queries).saturating_mul(keys);
+    if scores > MAX_ATTENTION_SCORES {
+        return Err(Error::input(format!(
+            "`{input}` is too long: T5 has no position limit, but attending over {keys} positions for {queries} \
+             tokens in {batch} row(s) would take {} GiB of attention scores (at most {} GiB): split or truncate the \
+             input (`truncation` with a `max_length`)",
+            scores.saturating_mul(4) >> 30,
+            (MAX_ATTENTION_SCORES * 4) >> 30
+        )));
+    }
+    Ok(())
 }

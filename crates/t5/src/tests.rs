@@ -468,3 +468,13 @@ fn encoder_padding_is_masked() {
     assert!(max_abs_diff(&other.i(1).unwrap(), &base.i(1).unwrap()) > 1e-3);
     assert!(max_abs_diff(&other.i(0).unwrap(), &base.i(0).unwrap()) < 1e-6);
 }
+
+/// T5 has no position limit: an input whose attention scores would take more than 4 GiB is
+/// refused before anything is computed (a 1 MB line of text once took 9.5 GB).
+#[test]
+fn an_absurdly_long_input_is_refused_before_attention() {
+    let model = fresh::<T5EncoderModel>(&tiny()).unwrap();
+    let long = Tensor::zeros((1, 40_000), DType::U32, &Device::Cpu).unwrap();
+    let err = autocandle_core::ForTextEncoding::forward(&model, &ModelInputs::new(long)).unwrap_err().to_string();
+    assert!(err.contains("too long") && err.contains("no position limit") && err.contains("GiB"), "{err}");
+}
