@@ -165,20 +165,56 @@ pub fn messages_json(messages: &[ChatMessage]) -> Value {
     Value::Array(messages.iter().map(|m| json!({ "role": m.role, "content": m.content })).collect())
 }
 
+/// Set by Ctrl-C while a generation streams ([`stream_to`]).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Make Ctrl-C stop the generation that is streaming (the text so far stays printed and the
+/// command goes on to its end), once; a second Ctrl-C, or one while nothing streams, ends the
+/// process as usual (exit status 130).
+fn catch_interrupts() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if STREAMING.load(std::sync::atomic::Ordering::SeqCst)
+                && !INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                return;
+            }
+            std::process::exit(130);
+        });
+        if let Err(e) = installed {
+            tracing::debug!("no Ctrl-C handler: {e}");
+        }
+    });
+}
+
+/// Whether a generation is streaming now (Ctrl-C then stops it rather than the process).
+static STREAMING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Stream each piece of generated text to `out`; a failed write stops generation and is
-/// returned after it.
+/// returned after it. Ctrl-C stops generation too: the text so far is kept and returned.
 pub fn stream_to(
     out: &mut Output,
     generate: impl FnOnce(&mut dyn FnMut(&str) -> ControlFlow<()>) -> autocandle::Result<String>,
 ) -> Result<String> {
+    use std::sync::atomic::Ordering;
+    catch_interrupts();
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    STREAMING.store(true, Ordering::SeqCst);
     let mut write_error = None;
-    let text = generate(&mut |piece: &str| match out.stream(piece) {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(e) => {
+    let result = generate(&mut |piece: &str| {
+        if let Err(e) = out.stream(piece) {
             write_error = Some(e);
-            ControlFlow::Break(())
+            return ControlFlow::Break(());
         }
-    })?;
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            crate::ui::note("interrupted (Ctrl-C): generation stopped");
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    STREAMING.store(false, Ordering::SeqCst);
+    let text = result?;
     if let Some(e) = write_error {
         return Err(e.into());
     }
