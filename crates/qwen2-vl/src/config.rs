@@ -69,7 +69,9 @@ pub fn text_settings(
     // rope: `rope_scaling` wins over `rope_parameters`; `rope_theta` fills in (default 1e6).
     let mut rope = match fields.remove("rope_scaling").filter(|v| !v.is_null()) {
         Some(Value::Object(m)) => m,
-        Some(other) => return Err(Error::config(owner.to_owned(), format!("`rope_scaling` must be an object: {other}"))),
+        Some(other) => {
+            return Err(Error::config(owner.to_owned(), format!("`rope_scaling` must be an object: {other}")))
+        }
         None => match fields.remove("rope_parameters") {
             Some(Value::Object(m)) => m,
             None | Some(Value::Null) => Map::new(),

@@ -32,6 +32,9 @@ mod model;
 mod rope;
 mod vision;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{
     check_common, text_settings, vision_rope_theta, Qwen2VLConfig, Qwen2VLVisionConfig, VlSettings,
     DEFAULT_MROPE_SECTION,

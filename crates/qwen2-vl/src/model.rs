@@ -41,23 +41,21 @@ pub struct VlOutput {
     pub image_features: Option<Tensor>,
 }
 
-fn first_present(vb: &VarBuilder<'_>, prefixes: &[&'static str]) -> &'static str {
-    prefixes
-        .iter()
-        .copied()
-        .find(|p| {
-            let name = if p.is_empty() { "embed_tokens.weight".to_owned() } else { format!("{p}.embed_tokens.weight") };
-            vb.contains_tensor(&name)
-        })
-        .unwrap_or(prefixes[0])
+/// The first of `prefixes` under which `vb` holds `probe` (the first one when none does).
+fn first_present(vb: &VarBuilder<'_>, prefixes: &[&'static str], probe: &str) -> &'static str {
+    prefixes.iter().copied().find(|p| vb.contains_tensor(&format!("{p}.{probe}"))).unwrap_or(prefixes[0])
 }
+
+const PATCH_EMBED: &str = "patch_embed.proj.weight";
+const EMBED_TOKENS: &str = "embed_tokens.weight";
 
 impl VlCore {
     /// The base model from `vb` (`visual.*`, `language_model.*`; a checkpoint of the head model
     /// in the original layout, `visual.*` and `model.*`, loads too).
     pub fn load_base(vb: VarBuilder<'_>, settings: &VlSettings) -> Result<Self> {
-        let visual = VisionTower::load(vb.pp("visual"), &settings.vision)?;
-        let prefix = first_present(&vb, &["language_model", "model"]);
+        let visual =
+            VisionTower::load(vb.pp(first_present(&vb, &["visual", "model.visual"], PATCH_EMBED)), &settings.vision)?;
+        let prefix = first_present(&vb, &["language_model", "model"], EMBED_TOKENS);
         let lm = Lm::Base(DecoderModel::load(vb.pp(prefix), &settings.text)?);
         Self::assemble(visual, lm, settings, &vb)
     }
@@ -66,8 +64,9 @@ impl VlCore {
     /// `lm_head`; or the original layout `visual.*`, `model.*`, `lm_head` that
     /// `save_pretrained` still writes).
     pub fn load_with_head(vb: VarBuilder<'_>, settings: &VlSettings) -> Result<Self> {
-        let visual = VisionTower::load(vb.pp("model.visual"), &settings.vision)?;
-        let prefix = first_present(&vb, &["model.language_model", "model"]);
+        let visual =
+            VisionTower::load(vb.pp(first_present(&vb, &["model.visual", "visual"], PATCH_EMBED)), &settings.vision)?;
+        let prefix = first_present(&vb, &["model.language_model", "model"], EMBED_TOKENS);
         let lm = Lm::Head(CausalLm::load(vb.clone(), &settings.text, prefix)?);
         Self::assemble(visual, lm, settings, &vb)
     }
@@ -115,12 +114,8 @@ impl VlCore {
             (Some(pixels), Some(grid_thw)) => {
                 let g = self.visual.grids(pixels, grid_thw)?;
                 let features = self.visual.forward(pixels, &g)?;
-                embeds = autocandle_vlm::merge_image_features(
-                    &embeds,
-                    input_ids,
-                    self.settings.image_token_id,
-                    &features,
-                )?;
+                embeds =
+                    autocandle_vlm::merge_image_features(&embeds, input_ids, self.settings.image_token_id, &features)?;
                 image_features = Some(features);
                 grids = Some(g);
             }
@@ -205,9 +200,8 @@ impl VlCore {
                     )));
                 }
                 let p = p.narrow(0, n - 3, 3)?.to_dtype(DType::I64)?;
-                let r: Vec<Vec<i64>> = (0..3)
-                    .map(|i| Ok(p.get(i)?.flatten_all()?.to_vec1::<i64>()?))
-                    .collect::<Result<Vec<_>>>()?;
+                let r: Vec<Vec<i64>> =
+                    (0..3).map(|i| Ok(p.get(i)?.flatten_all()?.to_vec1::<i64>()?)).collect::<Result<Vec<_>>>()?;
                 [r[0].clone(), r[1].clone(), r[2].clone()]
             }
             (_, Some(grids)) if past == 0 => {

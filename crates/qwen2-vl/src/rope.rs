@@ -94,7 +94,9 @@ pub fn rope_index(
         }
     }
     if next_grid.next().is_some() {
-        return Err(Error::input("`image_grid_thw` has more images than the prompt has runs of image tokens".to_owned()));
+        return Err(Error::input(
+            "`image_grid_thw` has more images than the prompt has runs of image tokens".to_owned(),
+        ));
     }
     Ok(RopeIndex { rows, deltas })
 }

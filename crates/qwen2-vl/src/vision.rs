@@ -227,7 +227,10 @@ impl VisionTower {
     /// Load from `vb` (the `visual` module).
     pub fn load(vb: VarBuilder<'_>, s: &VisionSettings) -> Result<Self> {
         let patch_embed = vb
-            .get((s.embed_dim, s.in_channels, s.temporal_patch_size, s.patch_size, s.patch_size), "patch_embed.proj.weight")?
+            .get(
+                (s.embed_dim, s.in_channels, s.temporal_patch_size, s.patch_size, s.patch_size),
+                "patch_embed.proj.weight",
+            )?
             .reshape((s.embed_dim, s.patch_values()))?;
         let blocks = (0..s.depth).map(|i| Block::load(vb.pp(format!("blocks.{i}")), s)).collect::<Result<Vec<_>>>()?;
         let merged = s.embed_dim * s.spatial_merge_size * s.spatial_merge_size;
