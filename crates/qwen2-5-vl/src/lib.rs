@@ -160,3 +160,42 @@ autocandle_qwen2_vl::vl_heads! {
     generation: Qwen25VLForConditionalGeneration = "Qwen2_5_VLForConditionalGeneration";
     multimodal: Qwen25VLForMultimodalLm;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flat `config.json` of the released Qwen2.5-VL-3B-Instruct checkpoint.
+    #[test]
+    fn reads_the_released_flat_config() {
+        let config: Qwen25VLConfig = serde_json::from_str(
+            r#"{
+            "architectures": ["Qwen2_5_VLForConditionalGeneration"], "attention_dropout": 0.0,
+            "bos_token_id": 151643, "eos_token_id": 151645, "vision_start_token_id": 151652,
+            "vision_end_token_id": 151653, "vision_token_id": 151654, "image_token_id": 151655,
+            "video_token_id": 151656, "hidden_act": "silu", "hidden_size": 2048, "initializer_range": 0.02,
+            "intermediate_size": 11008, "max_position_embeddings": 128000, "max_window_layers": 70,
+            "model_type": "qwen2_5_vl", "num_attention_heads": 16, "num_hidden_layers": 36,
+            "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768,
+            "tie_word_embeddings": true, "torch_dtype": "bfloat16", "use_cache": true, "use_sliding_window": false,
+            "vision_config": {"depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420,
+                              "num_heads": 16, "in_chans": 3, "out_hidden_size": 2048, "patch_size": 14,
+                              "spatial_merge_size": 2, "spatial_patch_size": 14, "window_size": 112,
+                              "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2,
+                              "temporal_patch_size": 2},
+            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+            "vocab_size": 151936
+        }"#,
+        )
+        .unwrap();
+        let s = config.settings().unwrap();
+        assert_eq!((s.text.hidden_size, s.text.head_dim, s.text.vocab_size), (2048, 128, 151936));
+        assert!(s.text.tie_word_embeddings);
+        assert_eq!(s.mrope_section, [16, 24, 24]);
+        assert_eq!((s.vision.embed_dim, s.vision.out_dim, s.vision.patch_values()), (1280, 2048, 3 * 2 * 14 * 14));
+        assert_eq!(s.image_token_id, 151655);
+        let mut bad = config.clone();
+        bad.vision_config.out_hidden_size = 7;
+        assert!(bad.settings().unwrap_err().to_string().contains("hidden_size"));
+    }
+}
