@@ -121,3 +121,37 @@ fn flat_and_nested_text_configs_read_alike() {
     .unwrap();
     assert!(bad.settings().unwrap_err().to_string().contains("mrope_section"));
 }
+
+#[test]
+fn both_weight_layouts_and_the_base_model_load() {
+    let (legacy, t) = fixture();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen2_vl-image-text-to-text");
+    let config: Qwen2VLConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let weights = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    // transformers 5's module names: `model.visual.*`, `model.language_model.*`, `lm_head`.
+    let renamed: HashMap<String, Tensor> = weights
+        .iter()
+        .map(|(k, v)| {
+            let k = if let Some(rest) = k.strip_prefix("visual.") {
+                format!("model.visual.{rest}")
+            } else if let Some(rest) = k.strip_prefix("model.") {
+                format!("model.language_model.{rest}")
+            } else {
+                k.clone()
+            };
+            (k, v.clone())
+        })
+        .collect();
+    let vb = VarBuilder::from_tensors(renamed, DType::F32, &Device::Cpu);
+    let current = Qwen2VLForConditionalGeneration::load(vb, &config).unwrap();
+    let want = ForImageTextToText::forward(&legacy, &inputs(&t)).unwrap().logits;
+    let got = ForImageTextToText::forward(&current, &inputs(&t)).unwrap().logits;
+    assert_eq!(max_diff(&want, &got), 0.0);
+    // The base model from the head model's (original-layout) checkpoint.
+    let vb = VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu);
+    let base = crate::Qwen2VLModel::load(vb, &config).unwrap();
+    let out = autocandle_core::Model::forward(&base, &inputs(&t)).unwrap();
+    assert_eq!(out.last_hidden_state.dims(), [2, 19, 36]);
+    assert_eq!(out.extra("image_hidden_states").unwrap().dims(), [16 / 4 + 12 / 4 + 24 / 4, 36]);
+}
