@@ -99,8 +99,12 @@ pub use autocandle_phi as phi;
 pub use autocandle_phi3 as phi3;
 #[cfg(feature = "qwen2")]
 pub use autocandle_qwen2 as qwen2;
+#[cfg(feature = "qwen2_5_vl")]
+pub use autocandle_qwen2_5_vl as qwen2_5_vl;
 #[cfg(feature = "qwen2-moe")]
 pub use autocandle_qwen2_moe as qwen2_moe;
+#[cfg(feature = "qwen2_vl")]
+pub use autocandle_qwen2_vl as qwen2_vl;
 #[cfg(feature = "qwen3")]
 pub use autocandle_qwen3 as qwen3;
 #[cfg(feature = "qwen3-moe")]
