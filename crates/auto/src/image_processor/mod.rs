@@ -12,9 +12,9 @@
 //! rescale-and-normalize.
 
 mod config;
-mod decode;
+pub(crate) mod decode;
 mod post_process;
-mod resize;
+pub(crate) mod resize;
 
 use std::path::Path;
 
