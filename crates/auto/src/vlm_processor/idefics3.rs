@@ -283,6 +283,44 @@ mod tests {
         assert_eq!(p.expand("x<image>y<image>", &mut prompts), "xAyB");
     }
 
+    /// The `idefics3` fixture repo (tests/fixtures/vlm_processors/idefics3) and its tokenizer.
+    fn fixture() -> (Idefics3Processor, PreTrainedTokenizer) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/vlm_processors/idefics3");
+        let dir = dir.to_string_lossy();
+        let opts = LoadOptions::default();
+        let source = ModelSource::resolve(&dir, &opts).expect("fixture folder");
+        let processor = Idefics3Processor::load("Idefics3Processor", &source, &opts).expect("fixture processor");
+        let tokenizer = crate::AutoTokenizer::from_pretrained(&dir).expect("fixture tokenizer");
+        (processor, tokenizer)
+    }
+
+    #[test]
+    fn placeholders_and_images_must_match() {
+        let (p, tok) = fixture();
+        let image = || DynamicImage::new_rgb8(23, 17);
+        let cpu = &Device::Cpu;
+        let e = p.process(&tok, &["<image> and <image>"], &[vec![image()]], cpu).expect_err("2 tokens, 1 image");
+        assert!(e.to_string().contains("found [2] <image> tokens and [1] images"), "{e}");
+        let e = p.process(&tok, &["no placeholder"], &[vec![image()]], cpu).expect_err("0 tokens, 1 image");
+        assert!(e.to_string().contains("found [0] <image> tokens and [1] images"), "{e}");
+        let e = p.process(&tok, &["<image>"], &[vec![]], cpu).expect_err("1 token, no image");
+        assert!(e.to_string().contains("found [1] <image> tokens and [0] images"), "{e}");
+        let e = p.process(&tok, &["<image>", "x"], &[vec![image()]], cpu).expect_err("2 texts, 1 list");
+        assert!(e.to_string().contains("2 texts but 1 lists"), "{e}");
+        let e = p.process(&tok, &["<image>"], &[vec![DynamicImage::new_rgb8(0, 0)]], cpu).expect_err("empty image");
+        assert!(e.to_string().contains("empty"), "{e}");
+        let ok = p.process(&tok, &["<image> fine"], &[vec![image()]], cpu).expect("one image");
+        assert!(ok.pixel_values.is_some() && ok.pixel_attention_mask.is_some());
+    }
+
+    #[test]
+    fn a_tokenizer_without_the_image_token_is_refused() {
+        let (mut p, tok) = fixture();
+        p.image_token = "<img>".to_owned();
+        let e = p.process(&tok, &["<img>"], &[vec![DynamicImage::new_rgb8(5, 5)]], &Device::Cpu).expect_err("no token");
+        assert!(e.to_string().contains("has no `<img>` token"), "{e}");
+    }
+
     #[test]
     fn loading_needs_the_image_processor_config() {
         let dir = std::env::temp_dir().join(format!("autocandle-idefics3-missing-{}", std::process::id()));
