@@ -429,7 +429,7 @@ pub(super) fn batch(tiles: &[Vec<Tiles>], do_pad: bool, device: &Device) -> Resu
     }
     let plane = height * width;
     let mut values = vec![0f32; total];
-    let mut mask = vec![0i64; rows.len() * most * plane];
+    let mut mask = vec![0i64; if do_pad { rows.len() * most * plane } else { 0 }];
     for (i, row) in rows.iter().enumerate() {
         for (j, frame) in row.iter().enumerate() {
             let slot = i * most + j;
@@ -440,9 +440,11 @@ pub(super) fn batch(tiles: &[Vec<Tiles>], do_pad: bool, device: &Device) -> Resu
                     values[dst..dst + frame.width].copy_from_slice(src);
                 }
             }
-            for y in 0..frame.height {
-                let dst = slot * plane + y * width;
-                mask[dst..dst + frame.width].fill(1);
+            if do_pad {
+                for y in 0..frame.height {
+                    let dst = slot * plane + y * width;
+                    mask[dst..dst + frame.width].fill(1);
+                }
             }
         }
     }
@@ -525,6 +527,13 @@ mod tests {
         let (values, mask) = batch(&tiles, true, &Device::Cpu)?;
         assert_eq!(values.dims(), &[1, 7, 3, 2, 2]);
         assert_eq!(mask.map(|m| m.dims().to_vec()), Some(vec![1, 7, 2, 2]));
+        let (values, mask) = batch(&tiles, false, &Device::Cpu)?;
+        assert_eq!((values.dims(), mask.is_none()), (&[1, 7, 3, 2, 2][..], true));
+        // Without padding, texts with different tile counts cannot be stacked.
+        let two = config.process(&[vec![], vec![DynamicImage::new_rgb8(2, 2)]], 1)?;
+        let ragged = [tiles.into_iter().next().unwrap_or_default(), two.into_iter().nth(1).unwrap_or_default()];
+        let e = batch(&ragged, false, &Device::Cpu).expect_err("7 and 1 tiles");
+        assert!(e.to_string().contains("do_pad"), "{e}");
         Ok(())
     }
 
