@@ -121,3 +121,49 @@ fn processors_match_transformers() {
     }
     assert!(failures.is_empty(), "processors differing from transformers: {failures:?}");
 }
+
+/// `pipeline("image-text-to-text")` against `transformers` on whole tiny repos
+/// (`tests/fixtures/vlm_pipelines/*`, made by `make_vlm_pipeline_fixtures.py`): a chat with an
+/// image part gives transformers' reply, a raw prompt with the image placeholder its
+/// continuation, greedy.
+#[test]
+fn pipeline_matches_transformers() {
+    use autocandle::pipelines::{ImageTextToTextPipeline, TextGenerationOptions};
+    use autocandle::{ChatMessage, GenerationConfig};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vlm_pipelines");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no fixture under {}", root.display());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for dir in dirs {
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let pipe = ImageTextToTextPipeline::new(&dir.to_string_lossy()).unwrap();
+        let new = expected["max_new_tokens"].as_u64().unwrap() as usize;
+        let opts = TextGenerationOptions {
+            new_text_only: true,
+            generation: Some(GenerationConfig::new().max_new_tokens(new).do_sample(false)),
+        };
+        for case in expected["cases"].as_array().unwrap() {
+            let image = open_image(fixtures.join(case["image"].as_str().unwrap())).unwrap();
+            let (got, want) = match case["name"].as_str().unwrap() {
+                "chat" => {
+                    let chat = [ChatMessage::user(serde_json::json!([
+                        {"type": "image"},
+                        {"type": "text", "text": case["text"]},
+                    ]))];
+                    (pipe.chat(&chat, &[image], &opts).unwrap(), case["reply"].as_str().unwrap())
+                }
+                "raw" => {
+                    let prompt = case["prompt"].as_str().unwrap();
+                    (pipe.call_with(&[image], prompt, &opts).unwrap(), case["continuation"].as_str().unwrap())
+                }
+                other => panic!("unknown case {other}"),
+            };
+            assert_eq!(got, want, "{}: case {}", dir.display(), case["name"]);
+            println!("PASS {} {}", dir.file_name().unwrap().to_string_lossy(), case["name"]);
+        }
+    }
+}

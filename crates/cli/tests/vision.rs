@@ -201,3 +201,30 @@ fn bad_thresholds_outputs_and_images_are_clear_errors() {
     let (_, stderr) = failure(&["object-detection", "--model", &vit, IMAGE]);
     assert!(stderr.contains("cannot load the object-detection pipeline"), "{stderr}");
 }
+
+/// `image-text-to-text` on the tiny Qwen2-VL repo of `tests/fixtures/vlm_pipelines/qwen2_vl`:
+/// by default a chat (the prompt a user message with the image), `--raw` the prompt as it is;
+/// both give Python's pipeline text (`expected.json`), greedy.
+#[test]
+fn image_text_to_text_answers_as_python() {
+    if !has("qwen2_vl", Task::ImageTextToText) {
+        return;
+    }
+    let dir = "tests/fixtures/vlm_pipelines/qwen2_vl";
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join(dir).join("expected.json")).unwrap()).unwrap();
+    let cases = expected["cases"].as_array().unwrap();
+    let image = format!("tests/fixtures/{}", cases[0]["image"].as_str().unwrap());
+    let base = ["image-text-to-text", "--model", dir, "--image", &image, "--max-new-tokens", "8", "--greedy"];
+    let chat = run_json(&[&base[..], &[cases[0]["text"].as_str().unwrap()]].concat());
+    // One result per input, each transformers' list of one generation.
+    let messages = chat[0][0]["generated_text"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap()["content"], cases[0]["reply"], "{chat}");
+    assert_eq!(messages[0]["content"][0]["type"], "image", "{chat}");
+    let raw = run_json(&[&base[..], &["--raw", "--new-text-only", cases[1]["prompt"].as_str().unwrap()]].concat());
+    assert_eq!(raw[0][0]["generated_text"], cases[1]["continuation"], "{raw}");
+    // A missing image is refused before the model loads.
+    let (code, stderr) = failure(&["image-text-to-text", "--model", dir, "--image", "no-such.png", "hi"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--image `no-such.png` is not a file"), "{stderr}");
+}
