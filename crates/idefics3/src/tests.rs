@@ -1,0 +1,1 @@
+//! Unit tests of the Idefics3 crate.
