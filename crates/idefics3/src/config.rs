@@ -150,7 +150,10 @@ impl Idefics3Config {
             None | Some(Value::Null) => serde_json::Map::from_iter([("rms_norm_eps".to_owned(), Value::from(1e-5))]),
             Some(Value::Object(m)) => m.clone(),
             Some(other) => {
-                return Err(Error::config(owner.to_owned(), format!("`text_config` must be a JSON object, found {other}")))
+                return Err(Error::config(
+                    owner.to_owned(),
+                    format!("`text_config` must be a JSON object, found {other}"),
+                ))
             }
         };
         autocandle_vlm::text_decoder_spec(

@@ -11,8 +11,9 @@
 //! image slots padded with all-zero images, which are dropped) with `pixel_attention_mask`
 //! `[batch, images, height, width]` marking the real pixels; a patch is real when any of its
 //! pixels is, padded patches are masked as keys and take position 0, and real patches take
-//! bucketized positions ([`Idefics3VisionTransformer::position_ids`]). Its encoder layers are
-//! CLIP's (`autocandle_clip::layers::Encoder`, the same as `Idefics3EncoderLayer`). The
+//! bucketized positions ([`Idefics3VisionTransformer::position_ids`]); an image with no real
+//! patch at all attends to nothing (a context of 0, as PyTorch's SDPA gives). The layers'
+//! MLP and attention arithmetic are CLIP's (`autocandle_clip::layers`). The
 //! connector pixel-shuffles `scale_factor^2` neighbouring patches into one token and projects
 //! it to the text model's width; those features replace the prompt's image tokens
 //! (`image_token_id`) in reading order. The text model is any llama-like decoder

@@ -191,7 +191,8 @@ impl ImageEncoder {
 /// (`text_model`, the `AutoModel` of `text_config`). The output is the text model's
 /// `last_hidden_state`, with `image_hidden_states` (the projected features of the real
 /// images, `[images, tokens, text_hidden]`) in `extra` when images were given.
-#[derive(Debug)]
+#[derive(Debug, AutoRegister)]
+#[auto(task = "base", class = "Idefics3Model")]
 pub struct Idefics3Model {
     images: ImageEncoder,
     text_model: DecoderModel,

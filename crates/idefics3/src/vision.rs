@@ -3,23 +3,85 @@
 //! (NaViT's "Patch n' Pack"), and the connector (`Idefics3Connector`: pixel shuffle, then a
 //! linear projection without bias).
 
-use autocandle_clip::layers::{attention_bias, Encoder};
-use autocandle_core::nn::{linear_no_bias, Linear};
+use autocandle_clip::layers::{attend, attention_bias, split_heads, EncoderSpec, Mlp};
+use autocandle_core::nn::{linear, linear_no_bias, Linear};
 use autocandle_core::{Error, Result};
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{conv2d, layer_norm, Conv2d, Conv2dConfig, LayerNorm, VarBuilder};
 
 use crate::config::Idefics3VisionConfig;
 
+/// `Idefics3VisionAttention`: multi-head self-attention (`q_proj`, `k_proj`, `v_proj`,
+/// `out_proj`).
+#[derive(Debug)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    num_heads: usize,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder<'_>, spec: &EncoderSpec) -> Result<Self> {
+        let h = spec.hidden_size;
+        Ok(Self {
+            q_proj: linear(h, h, vb.pp("q_proj"))?,
+            k_proj: linear(h, h, vb.pp("k_proj"))?,
+            v_proj: linear(h, h, vb.pp("v_proj"))?,
+            out_proj: linear(h, h, vb.pp("out_proj"))?,
+            num_heads: spec.num_attention_heads,
+        })
+    }
+
+    /// `bias` masks padded patches as keys; `attended` `[images, 1, 1]` is 0 for an image with
+    /// no real patch, whose queries attend to nothing: their context is 0, as PyTorch's SDPA
+    /// (the default attention of `transformers`) gives for a query with every key masked.
+    fn forward(&self, x: &Tensor, bias: Option<&Tensor>, attended: Option<&Tensor>) -> Result<Tensor> {
+        let heads = |proj: &Linear| split_heads(&proj.forward(x)?, self.num_heads);
+        let mut context = attend(&heads(&self.q_proj)?, &heads(&self.k_proj)?, &heads(&self.v_proj)?, bias)?;
+        if let Some(attended) = attended {
+            context = context.broadcast_mul(attended)?;
+        }
+        Ok(self.out_proj.forward(&context)?)
+    }
+}
+
+/// `Idefics3EncoderLayer`: pre-norm self-attention and MLP, each with a residual.
+#[derive(Debug)]
+struct EncoderLayer {
+    layer_norm1: LayerNorm,
+    self_attn: Attention,
+    layer_norm2: LayerNorm,
+    mlp: Mlp,
+}
+
+impl EncoderLayer {
+    fn load(vb: VarBuilder<'_>, spec: &EncoderSpec) -> Result<Self> {
+        let (h, eps) = (spec.hidden_size, spec.layer_norm_eps);
+        Ok(Self {
+            layer_norm1: layer_norm(h, eps, vb.pp("layer_norm1"))?,
+            self_attn: Attention::load(vb.pp("self_attn"), spec)?,
+            layer_norm2: layer_norm(h, eps, vb.pp("layer_norm2"))?,
+            mlp: Mlp::load(vb.pp("mlp"), spec)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, bias: Option<&Tensor>, attended: Option<&Tensor>) -> Result<Tensor> {
+        let x = (self.self_attn.forward(&self.layer_norm1.forward(x)?, bias, attended)? + x)?;
+        Ok((self.mlp.forward(&self.layer_norm2.forward(&x)?)? + x)?)
+    }
+}
+
 /// The vision transformer: `embeddings` (`patch_embedding`, a convolution with stride
 /// `patch_size`, and `position_embedding` `[(image_size / patch_size)^2, hidden]`), the
-/// pre-norm `encoder` (CLIP's layers, bidirectional, padded patches masked as keys) and
+/// pre-norm `encoder` (bidirectional, padded patches masked as keys) and
 /// `post_layernorm`.
 #[derive(Debug)]
 pub struct Idefics3VisionTransformer {
     patch_embedding: Conv2d,
     position_embedding: Tensor,
-    encoder: Encoder,
+    layers: Vec<EncoderLayer>,
     post_layernorm: LayerNorm,
     patch_size: usize,
     num_patches_per_side: usize,
@@ -36,7 +98,9 @@ impl Idefics3VisionTransformer {
         Ok(Self {
             patch_embedding: conv2d(config.num_channels, h, config.patch_size, conv, emb.pp("patch_embedding"))?,
             position_embedding: emb.get((side * side, h), "position_embedding.weight")?,
-            encoder: Encoder::load(vb.pp("encoder"), &config.encoder_spec())?,
+            layers: (0..config.num_hidden_layers)
+                .map(|i| EncoderLayer::load(vb.pp(format!("encoder.layers.{i}")), &config.encoder_spec()))
+                .collect::<Result<_>>()?,
             post_layernorm: layer_norm(h, config.layer_norm_eps, vb.pp("post_layernorm"))?,
             patch_size: config.patch_size,
             num_patches_per_side: side,
@@ -103,15 +167,23 @@ impl Idefics3VisionTransformer {
         let ids = Tensor::from_vec(ids, images * per_image, device)?;
         let positions = self.position_embedding.index_select(&ids, 0)?.reshape((images, per_image, ()))?;
         let hidden = (embeds + positions)?;
-        let bias = if patch_mask.iter().all(|&m| m) {
-            None
+        let (bias, attended) = if patch_mask.iter().all(|&m| m) {
+            (None, None)
         } else {
             let keep: Vec<u8> = patch_mask.iter().map(|&m| u8::from(m)).collect();
             let keep = Tensor::from_vec(keep, (images, per_image), device)?;
-            attention_bias(Some(&keep), (images, per_image), false, device)?
+            let bias = attention_bias(Some(&keep), (images, per_image), false, device)?;
+            let attended: Vec<f32> =
+                patch_mask.chunks(per_image.max(1)).map(|m| if m.iter().any(|&r| r) { 1.0 } else { 0.0 }).collect();
+            let attended = (attended.iter().any(|&a| a == 0.0))
+                .then(|| Tensor::from_vec(attended, (images, 1, 1), device)?.to_dtype(hidden.dtype()))
+                .transpose()?;
+            (bias.map(|b| b.to_dtype(DType::F32)).transpose()?, attended)
         };
-        let bias = bias.map(|b| b.to_dtype(DType::F32)).transpose()?;
-        let hidden = self.encoder.forward(&hidden, bias.as_ref())?;
+        let mut hidden = hidden;
+        for layer in &self.layers {
+            hidden = layer.forward(&hidden, bias.as_ref(), attended.as_ref())?;
+        }
         Ok(self.post_layernorm.forward(&hidden)?)
     }
 }
@@ -129,8 +201,11 @@ pub struct Idefics3Connector {
 impl Idefics3Connector {
     /// `vb` is `connector`.
     pub fn load(vb: VarBuilder<'_>, vision_hidden: usize, scale_factor: usize, text_hidden: usize) -> Result<Self> {
-        let proj =
-            linear_no_bias(vision_hidden * scale_factor * scale_factor, text_hidden, vb.pp("modality_projection.proj"))?;
+        let proj = linear_no_bias(
+            vision_hidden * scale_factor * scale_factor,
+            text_hidden,
+            vb.pp("modality_projection.proj"),
+        )?;
         Ok(Self { proj, scale_factor, text_hidden })
     }
 
