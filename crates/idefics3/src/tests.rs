@@ -27,7 +27,7 @@ fn tiny() -> Idefics3Config {
 
 /// `[1, images, 3, 8, 8]` random pixels.
 fn pixels(images: usize) -> Tensor {
-    Tensor::randn(0f32, 1.0, (1, images, 3, 8, 8), &CPU).unwrap()
+    Tensor::randn(0f32, 1.0, (1, images, 3, 8, 8), CPU).unwrap()
 }
 
 /// A prompt with `runs` runs of 4 image tokens (one image each: a 4x4 grid shuffled by 2).
@@ -42,7 +42,7 @@ fn prompt(runs: usize) -> Vec<u32> {
 }
 
 fn inputs(ids: &[u32], pixel_values: Option<Tensor>) -> ModelInputs {
-    let mut x = ModelInputs::new(Tensor::new(ids, &CPU).unwrap().unsqueeze(0).unwrap());
+    let mut x = ModelInputs::new(Tensor::new(ids, CPU).unwrap().unsqueeze(0).unwrap());
     x.pixel_values = pixel_values;
     x
 }
@@ -62,7 +62,8 @@ fn config_defaults_match_transformers() {
     // No text_config: `LlamaConfig(rms_norm_eps=1e-5)`.
     let spec = config.text_spec("idefics3").unwrap();
     assert_eq!((spec.hidden_size, spec.vocab_size, spec.rms_norm_eps), (4096, 32000, 1e-5));
-    let config: Idefics3Config = serde_json::from_str(r#"{"vision_config": null, "tie_word_embeddings": true}"#).unwrap();
+    let config: Idefics3Config =
+        serde_json::from_str(r#"{"vision_config": null, "tie_word_embeddings": true}"#).unwrap();
     assert_eq!(config.vision_config, Idefics3VisionConfig::default());
     assert!(config.text_spec("idefics3").unwrap().tie_word_embeddings);
     let bad: Idefics3Config = serde_json::from_str(r#"{"scale_factor": 0}"#).unwrap();
@@ -87,7 +88,7 @@ fn position_ids_match_transformers() {
             patch_size: 2,
             ..Default::default()
         };
-        let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, &CPU);
+        let vb = VarBuilder::from_varmap(&VarMap::new(), DType::F32, CPU);
         let vision = Idefics3VisionTransformer::load(vb, &config).unwrap();
         let mask: Vec<bool> = (0..side * side).map(|i| i / side < rows && i % side < cols).collect();
         assert_eq!(vision.position_ids(&mask, side, side), want, "{side} {rows} {cols}");
@@ -117,12 +118,12 @@ fn cache_matches_the_whole_sequence() {
 fn padded_image_slots_are_dropped() {
     let model: Idefics3ForConditionalGeneration = fresh(&tiny());
     let px = pixels(1);
-    let padded = Tensor::cat(&[px.clone(), Tensor::zeros((1, 1, 3, 8, 8), DType::F32, &CPU).unwrap()], 1).unwrap();
+    let padded = Tensor::cat(&[px.clone(), Tensor::zeros((1, 1, 3, 8, 8), DType::F32, CPU).unwrap()], 1).unwrap();
     let one = ForImageTextToText::forward(&model, &inputs(&prompt(1), Some(px))).unwrap();
     let with_pad = ForImageTextToText::forward(&model, &inputs(&prompt(1), Some(padded))).unwrap();
     assert!(max_diff(&one.logits, &with_pad.logits) < 1e-6);
     // Idefics3 drops every image of an all-padding batch: a text-only prompt then runs.
-    let zeros = Tensor::zeros((1, 2, 3, 8, 8), DType::F32, &CPU).unwrap();
+    let zeros = Tensor::zeros((1, 2, 3, 8, 8), DType::F32, CPU).unwrap();
     let out = ForImageTextToText::forward(&model, &inputs(&prompt(0), Some(zeros))).unwrap();
     assert_eq!(out.image_hidden_states.unwrap().dims(), [0, 8]);
 }
@@ -136,20 +137,20 @@ fn bad_inputs_are_clear_errors() {
     assert!(e.contains("8 image tokens") && e.contains("4 features"), "{e}");
     let e = error(&model, &inputs(&prompt(1), None));
     assert!(e.contains("no `pixel_values`"), "{e}");
-    let small = Tensor::randn(0f32, 1.0, (1, 1, 3, 1, 8), &CPU).unwrap();
+    let small = Tensor::randn(0f32, 1.0, (1, 1, 3, 1, 8), CPU).unwrap();
     let e = error(&model, &inputs(&prompt(1), Some(small)));
     assert!(e.contains("too small"), "{e}");
-    let flat = Tensor::randn(0f32, 1.0, (1, 3, 8, 8), &CPU).unwrap();
+    let flat = Tensor::randn(0f32, 1.0, (1, 3, 8, 8), CPU).unwrap();
     let e = error(&model, &inputs(&prompt(1), Some(flat)));
     assert!(e.contains("[batch, images, channels, height, width]"), "{e}");
-    let gray = Tensor::randn(0f32, 1.0, (1, 1, 1, 8, 8), &CPU).unwrap();
+    let gray = Tensor::randn(0f32, 1.0, (1, 1, 1, 8, 8), CPU).unwrap();
     let e = error(&model, &inputs(&prompt(1), Some(gray)));
     assert!(e.contains("channels"), "{e}");
-    let wide = Tensor::randn(0f32, 1.0, (1, 1, 3, 8, 16), &CPU).unwrap();
+    let wide = Tensor::randn(0f32, 1.0, (1, 1, 3, 8, 16), CPU).unwrap();
     let e = error(&model, &inputs(&prompt(1), Some(wide)));
     assert!(e.contains("square grid"), "{e}");
     let mut x = inputs(&prompt(1), Some(pixels(1)));
-    x.pixel_attention_mask = Some(Tensor::ones((1, 1, 8, 4), DType::I64, &CPU).unwrap());
+    x.pixel_attention_mask = Some(Tensor::ones((1, 1, 8, 4), DType::I64, CPU).unwrap());
     let e = error(&model, &x);
     assert!(e.contains("`pixel_attention_mask` has shape"), "{e}");
 }

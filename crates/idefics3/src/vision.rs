@@ -175,7 +175,8 @@ impl Idefics3VisionTransformer {
             let bias = attention_bias(Some(&keep), (images, per_image), false, device)?;
             let attended: Vec<f32> =
                 patch_mask.chunks(per_image.max(1)).map(|m| if m.iter().any(|&r| r) { 1.0 } else { 0.0 }).collect();
-            let attended = (attended.iter().any(|&a| a == 0.0))
+            let attended = attended
+                .contains(&0.0)
                 .then(|| Tensor::from_vec(attended, (images, 1, 1), device)?.to_dtype(hidden.dtype()))
                 .transpose()?;
             (bias.map(|b| b.to_dtype(DType::F32)).transpose()?, attended)

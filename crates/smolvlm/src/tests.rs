@@ -35,14 +35,14 @@ fn config_is_idefics3s() {
 #[test]
 fn all_padding_keeps_the_first_image() {
     let (model, map): (SmolVLMForConditionalGeneration, _) = fresh_with_weights(&tiny());
-    let ids = Tensor::new(&[[1u32, 5, 5, 5, 5, 7]], &CPU).unwrap();
+    let ids = Tensor::new(&[[1u32, 5, 5, 5, 5, 7]], CPU).unwrap();
     let mut x = ModelInputs::new(ids.clone());
-    x.pixel_values = Some(Tensor::zeros((1, 2, 3, 8, 8), DType::F32, &CPU).unwrap());
+    x.pixel_values = Some(Tensor::zeros((1, 2, 3, 8, 8), DType::F32, CPU).unwrap());
     let out = ForImageTextToText::forward(&model, &x).unwrap();
     assert_eq!(out.image_hidden_states.unwrap().dims(), [1, 4, 8]);
     // Idefics3 on the same weights drops both: the 4 image tokens then have no features.
     let idefics3 = Idefics3ForConditionalGeneration::load_as(
-        VarBuilder::from_varmap(&map, DType::F32, &CPU),
+        VarBuilder::from_varmap(&map, DType::F32, CPU),
         &tiny().0,
         autocandle_idefics3::Flavor::Idefics3,
     )
