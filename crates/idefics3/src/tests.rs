@@ -154,3 +154,29 @@ fn bad_inputs_are_clear_errors() {
     let e = error(&model, &x);
     assert!(e.contains("`pixel_attention_mask` has shape"), "{e}");
 }
+
+#[test]
+fn half_precision_runs() {
+    let config = tiny();
+    let (model, map): (Idefics3ForConditionalGeneration, _) = autocandle_testing::fresh_with_weights(&config);
+    // The same weights in f16.
+    let weights: std::collections::HashMap<String, Tensor> = map
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().to_dtype(DType::F16).unwrap()))
+        .collect();
+    let half = Idefics3ForConditionalGeneration::load_as(
+        VarBuilder::from_tensors(weights, DType::F16, CPU),
+        &config,
+        crate::Flavor::Idefics3,
+    )
+    .unwrap();
+    let x = inputs(&prompt(1), Some(pixels(1)));
+    let want = ForImageTextToText::forward(&model, &x).unwrap().logits;
+    let got = ForImageTextToText::forward(&half, &x).unwrap().logits;
+    assert_eq!(got.dtype(), DType::F16);
+    let diff = max_diff(&got.to_dtype(DType::F32).unwrap(), &want);
+    assert!(diff < 0.1, "{diff}");
+}
