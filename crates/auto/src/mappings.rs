@@ -1780,6 +1780,16 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         ],
     },
     ModelTypeInfo {
+        model_type: "idefics3_vision",
+        name: "Idefics3VisionTransformer",
+        config_class: "Idefics3VisionConfig",
+        tokenizer_class: None,
+        tokenizer_fast_class: None,
+        crate_name: Some("autocandle-idefics3"),
+        feature: Some("idefics3"),
+        tasks: &[TaskClass { task: Task::Base, class_name: "Idefics3VisionTransformer", implemented: true }],
+    },
+    ModelTypeInfo {
         model_type: "imagegpt",
         name: "ImageGPT",
         config_class: "ImageGPTConfig",
@@ -3745,6 +3755,16 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
             TaskClass { task: Task::ImageTextToText, class_name: "SmolVLMForConditionalGeneration", implemented: true },
             TaskClass { task: Task::MultimodalLm, class_name: "SmolVLMForConditionalGeneration", implemented: true },
         ],
+    },
+    ModelTypeInfo {
+        model_type: "smolvlm_vision",
+        name: "SmolVLMVisionTransformer",
+        config_class: "SmolVLMVisionConfig",
+        tokenizer_class: None,
+        tokenizer_fast_class: None,
+        crate_name: Some("autocandle-smolvlm"),
+        feature: Some("smolvlm"),
+        tasks: &[TaskClass { task: Task::Base, class_name: "SmolVLMVisionTransformer", implemented: true }],
     },
     ModelTypeInfo {
         model_type: "speech-encoder-decoder",

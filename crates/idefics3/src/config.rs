@@ -8,12 +8,14 @@ use autocandle_decoder::DecoderSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The config of Idefics3's vision transformer (`Idefics3VisionConfig`, the `vision_config`
-/// of an Idefics3 or SmolVLM config), with the `transformers` defaults.
+/// The config of Idefics3's vision transformer (`Idefics3VisionConfig`, model type
+/// `idefics3_vision`; the `vision_config` of an Idefics3 or SmolVLM config), with the
+/// `transformers` defaults.
 ///
 /// `image_size` and `patch_size` are single numbers (square images and patches), as every
 /// published checkpoint has them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AutoRegister)]
+#[auto(config, model_type = "idefics3_vision")]
 #[serde(default)]
 pub struct Idefics3VisionConfig {
     /// Width of the hidden states, `[images, patches, hidden_size]`.

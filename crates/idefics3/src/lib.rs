@@ -1,6 +1,7 @@
 //! Idefics3 for autocandle, after `transformers`' `modeling_idefics3` (5.25).
 //!
-//! - [`Idefics3Config`] (model type `idefics3`) with its [`Idefics3VisionConfig`];
+//! - [`Idefics3Config`] (model type `idefics3`) with its [`Idefics3VisionConfig`] (model type
+//!   `idefics3_vision`, whose base model is [`Idefics3VisionTransformer`]);
 //! - [`Idefics3Model`] (`base`): the vision transformer, the connector and the text model;
 //! - [`Idefics3ForConditionalGeneration`] (`image-text-to-text`), and the same class as
 //!   [`Idefics3ForMultimodalLm`] (`multimodal-lm`) and [`Idefics3ForPreTraining`]

@@ -5,11 +5,41 @@
 
 use autocandle_clip::layers::{attend, attention_bias, split_heads, EncoderSpec, Mlp};
 use autocandle_core::nn::{linear, linear_no_bias, Linear};
-use autocandle_core::{Error, Result};
-use candle_core::{DType, Module, Tensor};
+use autocandle_core::{AutoRegister, BaseModelOutput, Error, LoadModel, Model, ModelInputs, PreTrainedModel, Result};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{conv2d, layer_norm, Conv2d, Conv2dConfig, LayerNorm, VarBuilder};
 
 use crate::config::Idefics3VisionConfig;
+
+impl LoadModel for Idefics3VisionTransformer {
+    type Config = Idefics3VisionConfig;
+    const BASE_MODEL_PREFIX: &'static str = "model";
+
+    fn load(vb: VarBuilder<'_>, config: &Idefics3VisionConfig) -> Result<Self> {
+        config.validate("idefics3_vision")?;
+        Self::load(vb, config)
+    }
+}
+
+impl Model for Idefics3VisionTransformer {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        let pixel_values = inputs
+            .pixel_values
+            .as_ref()
+            .ok_or_else(|| Error::input("the vision transformer needs `pixel_values`".to_owned()))?;
+        Ok(BaseModelOutput::new(self.forward_pixels(pixel_values)?, None))
+    }
+}
+
+impl PreTrainedModel for Idefics3VisionTransformer {
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+}
 
 /// `Idefics3VisionAttention`: multi-head self-attention (`q_proj`, `k_proj`, `v_proj`,
 /// `out_proj`).
@@ -77,7 +107,12 @@ impl EncoderLayer {
 /// `patch_size`, and `position_embedding` `[(image_size / patch_size)^2, hidden]`), the
 /// pre-norm `encoder` (bidirectional, padded patches masked as keys) and
 /// `post_layernorm`.
-#[derive(Debug)]
+///
+/// Registered as the base model of `idefics3_vision` (a saved `Idefics3VisionTransformer`):
+/// `pixel_values` `[batch, channels, height, width]`, every patch real; `last_hidden_state`
+/// `[batch, patches, hidden]`.
+#[derive(Debug, AutoRegister)]
+#[auto(task = "base", class = "Idefics3VisionTransformer")]
 pub struct Idefics3VisionTransformer {
     patch_embedding: Conv2d,
     position_embedding: Tensor,
@@ -86,6 +121,8 @@ pub struct Idefics3VisionTransformer {
     patch_size: usize,
     num_patches_per_side: usize,
     num_channels: usize,
+    device: Device,
+    dtype: DType,
 }
 
 impl Idefics3VisionTransformer {
@@ -105,7 +142,33 @@ impl Idefics3VisionTransformer {
             patch_size: config.patch_size,
             num_patches_per_side: side,
             num_channels: config.num_channels,
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
         })
+    }
+
+    /// The last hidden state `[batch, patches, hidden]` of `pixel_values` `[batch, channels,
+    /// height, width]` with every patch real (`patch_attention_mask=None`), after checking
+    /// the shape.
+    pub fn forward_pixels(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let &[batch, channels, height, width] = pixel_values.dims() else {
+            return Err(Error::input(format!(
+                "`pixel_values` must have shape [batch, channels, height, width], got {:?}",
+                pixel_values.dims()
+            )));
+        };
+        let p = self.patch_size;
+        if channels != self.num_channels || height < p || width < p || !pixel_values.dtype().is_float() {
+            return Err(Error::input(format!(
+                "`pixel_values` {:?} ({:?}): the model takes {} channels of float pixels, at least {p}x{p} \
+                 (`patch_size`)",
+                pixel_values.dims(),
+                pixel_values.dtype(),
+                self.num_channels
+            )));
+        }
+        let mask = vec![true; batch * (height / p) * (width / p)];
+        self.forward(&pixel_values.to_device(&self.device)?.to_dtype(self.dtype)?, &mask)
     }
 
     /// Side of the square patches, in pixels.

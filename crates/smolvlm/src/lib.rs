@@ -3,6 +3,7 @@
 //! what differs.
 //!
 //! - [`SmolVLMConfig`] (model type `smolvlm`): `Idefics3Config`'s fields and defaults;
+//! - [`SmolVLMVisionConfig`] and [`SmolVLMVisionTransformer`] (model type `smolvlm_vision`);
 //! - [`SmolVLMModel`] (`base`), [`SmolVLMForConditionalGeneration`] (`image-text-to-text`)
 //!   and the same class as [`SmolVLMForMultimodalLm`] (`multimodal-lm`).
 //!
@@ -17,12 +18,52 @@ use autocandle_core::{
     AutoRegister, BaseModelOutput, ForImageTextToText, ImageTextToTextOutput, KvCache, LoadModel, Model, ModelInputs,
     PreTrainedModel, Result,
 };
-use autocandle_idefics3::{Flavor, Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Model};
+use autocandle_idefics3::{
+    Flavor, Idefics3Config, Idefics3ForConditionalGeneration, Idefics3Model, Idefics3VisionConfig,
+    Idefics3VisionTransformer,
+};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-pub use autocandle_idefics3::Idefics3VisionConfig as SmolVLMVisionConfig;
+/// The config of SmolVLM's vision transformer (`SmolVLMVisionConfig`, model type
+/// `smolvlm_vision`): [`Idefics3VisionConfig`]'s fields and defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, AutoRegister)]
+#[auto(config, model_type = "smolvlm_vision")]
+#[serde(transparent)]
+pub struct SmolVLMVisionConfig(pub Idefics3VisionConfig);
+
+/// A saved `SmolVLMVisionTransformer` (the base model of `smolvlm_vision`): Idefics3's
+/// [`Idefics3VisionTransformer`].
+#[derive(Debug, AutoRegister)]
+#[auto(task = "base", class = "SmolVLMVisionTransformer")]
+pub struct SmolVLMVisionTransformer(pub Idefics3VisionTransformer);
+
+impl LoadModel for SmolVLMVisionTransformer {
+    type Config = SmolVLMVisionConfig;
+    const BASE_MODEL_PREFIX: &'static str = "model";
+
+    fn load(vb: VarBuilder<'_>, config: &SmolVLMVisionConfig) -> Result<Self> {
+        config.0.validate("smolvlm_vision")?;
+        Ok(Self(Idefics3VisionTransformer::load(vb, &config.0)?))
+    }
+}
+
+impl Model for SmolVLMVisionTransformer {
+    fn forward(&self, inputs: &ModelInputs) -> Result<BaseModelOutput> {
+        Model::forward(&self.0, inputs)
+    }
+}
+
+impl PreTrainedModel for SmolVLMVisionTransformer {
+    fn device(&self) -> &Device {
+        PreTrainedModel::device(&self.0)
+    }
+
+    fn dtype(&self) -> DType {
+        PreTrainedModel::dtype(&self.0)
+    }
+}
 
 /// The config of a SmolVLM model (`SmolVLMConfig`): the fields and defaults of
 /// [`Idefics3Config`] (`vision_config`, `text_config`, `scale_factor`, `image_token_id`,
