@@ -78,7 +78,9 @@ impl ImageEncoder {
 
     /// `get_image_features`: the projected features `[real images, tokens per image,
     /// text_hidden]` of the real images of `pixel_values` (those not all 0, in reading order;
-    /// SmolVLM keeps the first when all are 0), in `dtype`.
+    /// SmolVLM keeps the first when all are 0), in `dtype`. When every image is padding,
+    /// Idefics3 has no features (`[0, tokens, text_hidden]`; `transformers` 5.25 fails there,
+    /// reshaping an empty batch of patches).
     pub fn image_features(
         &self,
         pixel_values: &Tensor,
@@ -127,7 +129,8 @@ impl ImageEncoder {
         let seq = rows * cols;
         let text_hidden = self.connector.out_features();
         if keep.is_empty() {
-            return Ok(Tensor::zeros((0, text_hidden), dtype, flat.device())?);
+            let s = self.connector.scale_factor();
+            return Ok(Tensor::zeros((0, seq / (s * s), text_hidden), dtype, flat.device())?);
         }
         let index = Tensor::new(keep.as_slice(), flat.device())?;
         let pixels = flat.index_select(&index, 0)?.to_dtype(dtype)?;

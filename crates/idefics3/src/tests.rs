@@ -125,7 +125,7 @@ fn padded_image_slots_are_dropped() {
     // Idefics3 drops every image of an all-padding batch: a text-only prompt then runs.
     let zeros = Tensor::zeros((1, 2, 3, 8, 8), DType::F32, CPU).unwrap();
     let out = ForImageTextToText::forward(&model, &inputs(&prompt(0), Some(zeros))).unwrap();
-    assert_eq!(out.image_hidden_states.unwrap().dims(), [0, 8]);
+    assert_eq!(out.image_hidden_states.unwrap().dims(), [0, 4, 8]);
 }
 
 #[test]

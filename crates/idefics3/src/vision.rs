@@ -273,6 +273,11 @@ impl Idefics3Connector {
         Ok(Self { proj, scale_factor, text_hidden })
     }
 
+    /// The pixel shuffle's factor.
+    pub fn scale_factor(&self) -> usize {
+        self.scale_factor
+    }
+
     /// Width of the features: the text model's hidden size.
     pub fn out_features(&self) -> usize {
         self.text_hidden
