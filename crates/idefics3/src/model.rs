@@ -109,7 +109,8 @@ impl ImageEncoder {
         if !pixel_values.dtype().is_float() {
             return Err(Error::input(format!("`pixel_values` must be floating point, got {:?}", pixel_values.dtype())));
         }
-        let flat = pixel_values.reshape((batch * images, channels, height, width))?;
+        let device = PreTrainedModel::device(&self.vision_model);
+        let flat = pixel_values.to_device(device)?.reshape((batch * images, channels, height, width))?;
         let mut real: Vec<bool> = flat
             .ne(0f64)?
             .to_dtype(DType::F32)?
