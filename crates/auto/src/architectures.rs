@@ -73,6 +73,8 @@ pub use autocandle_gptj as gptj;
 pub use autocandle_granite as granite;
 #[cfg(feature = "hubert")]
 pub use autocandle_hubert as hubert;
+#[cfg(feature = "idefics3")]
+pub use autocandle_idefics3 as idefics3;
 #[cfg(feature = "llama")]
 pub use autocandle_llama as llama;
 #[cfg(feature = "megatron-bert")]
@@ -123,6 +125,8 @@ pub use autocandle_segformer as segformer;
 pub use autocandle_siglip as siglip;
 #[cfg(feature = "smollm3")]
 pub use autocandle_smollm3 as smollm3;
+#[cfg(feature = "smolvlm")]
+pub use autocandle_smolvlm as smolvlm;
 #[cfg(feature = "stablelm")]
 pub use autocandle_stablelm as stablelm;
 #[cfg(feature = "starcoder2")]
