@@ -105,9 +105,12 @@ impl Gemma3Config {
         let tokens_per_side = (self.mm_tokens_per_image as f64).sqrt() as usize;
         let bad = |why: String| Err(Error::config("gemma3", why));
         if tokens_per_side == 0 || tokens_per_side * tokens_per_side != self.mm_tokens_per_image {
-            return bad(format!("`mm_tokens_per_image` ({}) must be a positive square number", self.mm_tokens_per_image));
+            return bad(format!(
+                "`mm_tokens_per_image` ({}) must be a positive square number",
+                self.mm_tokens_per_image
+            ));
         }
-        if patches_per_image % tokens_per_side != 0 || patches_per_image < tokens_per_side {
+        if !patches_per_image.is_multiple_of(tokens_per_side) || patches_per_image < tokens_per_side {
             return bad(format!(
                 "the vision tower's {patches_per_image}x{patches_per_image} patch grid (`image_size` / `patch_size`) \
                  does not pool evenly to {tokens_per_side}x{tokens_per_side} image tokens (`mm_tokens_per_image` {})",

@@ -33,3 +33,6 @@ pub use heads::{
     Gemma3ForCausalLm, Gemma3ForConditionalGeneration, Gemma3ForMultimodalLm, Gemma3ForPreTraining,
     Gemma3ForSequenceClassification, Gemma3Model,
 };
+
+#[cfg(test)]
+mod tests;

@@ -204,3 +204,58 @@ impl ImageTextProcessing for Gemma3Processor {
         self.chat_template.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image_processor::open_image;
+    use crate::tokenizer::AutoTokenizer;
+
+    fn fixture() -> String {
+        format!("{}/../../tests/fixtures/vlm_processors/gemma3", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn image(name: &str) -> DynamicImage {
+        open_image(format!("{}/../../tests/fixtures/images/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn placeholders_and_images_must_match() {
+        let dir = fixture();
+        let opts = LoadOptions::default();
+        let processor = Gemma3Processor::load(&ModelSource::resolve(&dir, &opts).unwrap(), &opts).unwrap();
+        let tokenizer = AutoTokenizer::from_pretrained(&dir).unwrap();
+        assert_eq!(processor.image_seq_length, 4);
+        assert!(processor.chat_template().is_some_and(|t| t.contains("<start_of_image>")));
+        let two = vec![image("rgb_37x23.png"), image("gray_24x24.png")];
+        let err = processor.process(&tokenizer, &["one <start_of_image>"], &[two], &Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("Found [1] <start_of_image> tokens and [2] images"), "{err}");
+        let err = processor
+            .process(
+                &tokenizer,
+                &["<start_of_image>", "none"],
+                &[vec![image("rgb_37x23.png")], vec![image("rgb_37x23.png")]],
+                &Device::Cpu,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("[1, 0]"), "{err}");
+        // A prompt with its image: 4 image tokens, marked in `token_type_ids`.
+        let out = processor
+            .process(&tokenizer, &["see <start_of_image>"], &[vec![image("rgb_37x23.png")]], &Device::Cpu)
+            .unwrap();
+        let types = out.token_type_ids.unwrap().sum_all().unwrap().to_scalar::<i64>().unwrap();
+        assert_eq!(types, 4);
+        assert_eq!(out.pixel_values.unwrap().dims(), [1, 3, 24, 24]);
+    }
+
+    #[test]
+    fn pan_and_scan_is_refused() {
+        let mut fields = Map::new();
+        fields.insert("do_pan_and_scan".to_owned(), Value::Bool(true));
+        let err = image_processor(&fields, "`preprocessor_config.json`").unwrap_err().to_string();
+        assert!(err.contains("do_pan_and_scan") && err.contains("not implemented"), "{err}");
+        fields.insert("do_pan_and_scan".to_owned(), Value::Null);
+        let processor = image_processor(&fields, "`preprocessor_config.json`").unwrap();
+        assert!(processor.config().do_convert_rgb);
+    }
+}
