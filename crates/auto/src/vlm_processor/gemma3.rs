@@ -4,8 +4,10 @@
 //! `"\n\n" + boi + image_seq_length x image_token + eoi + "\n\n"`, with `token_type_ids` 1 on
 //! the image tokens.
 //!
-//! Pan and scan (`do_pan_and_scan`, off by default and in the released checkpoints) is not
-//! implemented: a config that turns it on is refused with an error that says so.
+//! Pan and scan (extra crops of wide or tall images) is not implemented. `transformers` applies
+//! it only when `processor(...)` is called with `do_pan_and_scan=True`: the processor's default
+//! (`False`) outranks a `do_pan_and_scan: true` saved in the image processor's config, so such
+//! a config changes nothing there, and here it is read the same way (with a warning).
 
 use std::path::Path;
 
@@ -47,10 +49,13 @@ fn read_object(path: &Path) -> Result<Map<String, Value>> {
 fn image_processor(fields: &Map<String, Value>, origin: &str) -> Result<ImageProcessor> {
     let on = |key: &str| fields.get(key).and_then(Value::as_bool);
     if on("do_pan_and_scan") == Some(true) {
-        return Err(Error::Unsupported(format!(
-            "`do_pan_and_scan: true` in {origin}: Gemma3Processor's pan and scan (extra crops of wide or tall \
-             images) is not implemented in autocandle; set it to false or null to process each image whole"
-        )));
+        // `Gemma3Processor.images_kwargs` (`do_pan_and_scan: False`) outranks the image
+        // processor's saved value, so `processor(text=..., images=...)` does not pan and scan.
+        tracing::warn!(
+            from = origin,
+            "`do_pan_and_scan: true` has no effect: transformers' Gemma3Processor only pans and scans when the call \
+             asks for it, and autocandle does not implement pan and scan"
+        );
     }
     let mut config = ImageProcessorConfig::from_json(ImageProcessorClass::Vit, fields, origin)?;
     config.do_convert_rgb = on("do_convert_rgb").unwrap_or(true);
@@ -249,13 +254,13 @@ mod tests {
     }
 
     #[test]
-    fn pan_and_scan_is_refused() {
+    fn saved_pan_and_scan_changes_nothing_as_in_transformers() {
         let mut fields = Map::new();
         fields.insert("do_pan_and_scan".to_owned(), Value::Bool(true));
-        let err = image_processor(&fields, "`preprocessor_config.json`").unwrap_err().to_string();
-        assert!(err.contains("do_pan_and_scan") && err.contains("not implemented"), "{err}");
+        let panned = image_processor(&fields, "`preprocessor_config.json`").unwrap();
         fields.insert("do_pan_and_scan".to_owned(), Value::Null);
-        let processor = image_processor(&fields, "`preprocessor_config.json`").unwrap();
-        assert!(processor.config().do_convert_rgb);
+        let plain = image_processor(&fields, "`preprocessor_config.json`").unwrap();
+        assert_eq!(panned.config(), plain.config());
+        assert!(plain.config().do_convert_rgb);
     }
 }
