@@ -139,3 +139,33 @@ fn text_only_prompts_run_without_images() {
     let diff = max_diff(&out.logits.broadcast_mul(&mask).unwrap(), &reference["logits"].broadcast_mul(&mask).unwrap());
     assert!(diff < 1e-4, "{diff}");
 }
+
+#[test]
+fn module_layout_loads_too() {
+    // `model.language_model.*`, `model.vision_tower.vision_model.*`, `lm_head`: the module
+    // names of `Gemma3ForConditionalGeneration` (and SigLIP's older `vision_model.` level).
+    let name = "gemma3-multimodal-lm-untied-softcap";
+    let (original, reference) = load(name);
+    let weights = candle_core::safetensors::load(fixture(name).join("model.safetensors"), &Device::Cpu).unwrap();
+    let renamed: HashMap<String, Tensor> = weights
+        .into_iter()
+        .map(|(k, v)| {
+            let k = if let Some(rest) = k.strip_prefix("language_model.model.") {
+                format!("model.language_model.{rest}")
+            } else if let Some(rest) = k.strip_prefix("language_model.lm_head.") {
+                format!("lm_head.{rest}")
+            } else if let Some(rest) = k.strip_prefix("vision_tower.") {
+                format!("model.vision_tower.vision_model.{rest}")
+            } else {
+                format!("model.{k}")
+            };
+            (k, v)
+        })
+        .collect();
+    assert!(renamed.contains_key("lm_head.weight"));
+    let vb = VarBuilder::from_tensors(renamed, DType::F32, &Device::Cpu);
+    let modules = Gemma3ForConditionalGeneration::load(vb, &config(name)).unwrap();
+    let i = inputs(&reference, &ALL);
+    let (a, b) = (original.forward(&i).unwrap().logits, modules.forward(&i).unwrap().logits);
+    assert_eq!(max_diff(&a, &b), 0.0);
+}
