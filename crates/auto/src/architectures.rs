@@ -59,6 +59,8 @@ pub use autocandle_falcon as falcon;
 pub use autocandle_gemma as gemma;
 #[cfg(feature = "gemma2")]
 pub use autocandle_gemma2 as gemma2;
+#[cfg(feature = "gemma3")]
+pub use autocandle_gemma3 as gemma3;
 #[cfg(feature = "gemma3-text")]
 pub use autocandle_gemma3_text as gemma3_text;
 #[cfg(feature = "gpt2")]
