@@ -86,8 +86,9 @@ impl PaliGemmaConfig {
                 )));
             }
         }
-        let mut config: SiglipVisionConfig = serde_json::from_value(value)
-            .map_err(|e| Error::config("paligemma", format!("`vision_config` is not a valid SigLIP vision config: {e}")))?;
+        let mut config: SiglipVisionConfig = serde_json::from_value(value).map_err(|e| {
+            Error::config("paligemma", format!("`vision_config` is not a valid SigLIP vision config: {e}"))
+        })?;
         config.vision_use_head = false;
         config.validate()?;
         Ok(config)
@@ -104,8 +105,12 @@ impl PaliGemmaConfig {
             None | Some(Value::Null) => Some(&default),
             Some(v) => Some(v),
         };
-        let mut spec =
-            autocandle_vlm::text_decoder_spec(text, "gemma", "paligemma", &[("use_bidirectional_attention", Value::Null)])?;
+        let mut spec = autocandle_vlm::text_decoder_spec(
+            text,
+            "gemma",
+            "paligemma",
+            &[("use_bidirectional_attention", Value::Null)],
+        )?;
         spec.options.scaled_embedding_layer = true;
         Ok(spec)
     }

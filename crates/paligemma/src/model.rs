@@ -120,7 +120,9 @@ impl ImagePath {
                 )));
             }
             let types = types.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?;
-            extras = extras.with_block_sequence_ids(types.into_iter().map(|t| if t == 0 { 0 } else { -1 }).collect());
+            extras = extras
+                .with_block_sequence_ids(types.into_iter().map(|t| if t == 0 { 0 } else { -1 }).collect())
+                .with_blocks_past_window();
         }
         Ok((embeds, lm_inputs, extras, features))
     }
@@ -150,7 +152,8 @@ impl LoadModel for PaliGemmaModel {
 
     fn load(vb: VarBuilder<'_>, config: &PaliGemmaConfig) -> Result<Self> {
         let (images, spec) = ImagePath::load(&vb, config)?;
-        let lm_vb = if language_model_prefix(&vb, &spec) { vb.pp("language_model.model") } else { vb.pp("language_model") };
+        let lm_vb =
+            if language_model_prefix(&vb, &spec) { vb.pp("language_model.model") } else { vb.pp("language_model") };
         Ok(Self { images, language_model: DecoderModel::load(lm_vb, &spec)? })
     }
 }
