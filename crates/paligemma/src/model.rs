@@ -23,6 +23,8 @@ struct ImagePath {
     image_token_id: u32,
     /// The language model's vocabulary (`text_config.vocab_size`).
     text_vocab: usize,
+    /// The sliding window of the language model's sliding layers, if it has any.
+    sliding_window: Option<usize>,
 }
 
 /// Where the language model sits in the checkpoint: `transformers` 5 saves `language_model.model.*`
@@ -47,8 +49,22 @@ impl ImagePath {
             projector: linear(vision.hidden_size, config.projection_dim, vb.pp("multi_modal_projector.linear"))?,
             image_token_id: config.image_token_index,
             text_vocab: spec.vocab_size,
+            sliding_window: spec.sliding_window.filter(|_| spec.has_sliding_layers()),
         };
         Ok((path, spec))
+    }
+
+    /// Without `token_type_ids`, `transformers` (its default SDPA attention) attends in both
+    /// directions over the whole input when it can leave the mask out: `PaliGemmaConfig` sets
+    /// `use_bidirectional_attention` on the text config, so its layers are not causal without a
+    /// mask. That is when nothing is padded, and, for a language model with sliding layers,
+    /// the input is shorter than the window; otherwise its mask is causal.
+    fn unmasked_is_bidirectional(&self, inputs: &ModelInputs, seq: usize) -> Result<bool> {
+        let padded = match &inputs.attention_mask {
+            Some(mask) => mask.eq(0u32)?.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? > 0,
+            None => false,
+        };
+        Ok(!padded && self.sliding_window.is_none_or(|w| seq < w))
     }
 
     /// `get_image_features`: the projected patch states `[images, patches, projection_dim]`.
@@ -112,17 +128,23 @@ impl ImagePath {
         let mut extras = DecoderExtras::new();
         // The prefix (`token_type_ids == 0`: image and prompt) attends in both directions on the
         // first pass; later tokens are causal.
-        if let (Some(types), 0) = (&inputs.token_type_ids, past) {
-            if types.dims() != [batch, seq] {
-                return Err(Error::input(format!(
-                    "`token_type_ids` has shape {:?} but `input_ids` has [{batch}, {seq}]",
-                    types.dims()
-                )));
+        match (&inputs.token_type_ids, past) {
+            (Some(types), 0) => {
+                if types.dims() != [batch, seq] {
+                    return Err(Error::input(format!(
+                        "`token_type_ids` has shape {:?} but `input_ids` has [{batch}, {seq}]",
+                        types.dims()
+                    )));
+                }
+                let types = types.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?;
+                extras = extras
+                    .with_block_sequence_ids(types.into_iter().map(|t| if t == 0 { 0 } else { -1 }).collect())
+                    .with_blocks_past_window();
             }
-            let types = types.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?;
-            extras = extras
-                .with_block_sequence_ids(types.into_iter().map(|t| if t == 0 { 0 } else { -1 }).collect())
-                .with_blocks_past_window();
+            (None, 0) if self.unmasked_is_bidirectional(inputs, seq)? => {
+                extras = extras.with_block_sequence_ids(vec![0; batch * seq]).with_blocks_past_window();
+            }
+            _ => {}
         }
         Ok((embeds, lm_inputs, extras, features))
     }
@@ -135,7 +157,9 @@ impl ImagePath {
 /// Inputs: `input_ids` `[batch, seq]`, `pixel_values` `[images, 3, size, size]` (one image per
 /// run of `(image_size / patch_size)^2` image tokens), `attention_mask`, `token_type_ids` (0 on
 /// the prefix, image and prompt, which attends in both directions; 1 on the suffix, causal;
-/// without them every token is causal), `position_ids` (default: counted from 1).
+/// without them, as `transformers`' default attention does, the whole input attends in both
+/// directions when nothing is padded (and, with sliding layers, the input is shorter than the
+/// window), else causally), `position_ids` (default: counted from 1).
 ///
 /// Outputs: `last_hidden_state` `[batch, seq, hidden]` and, with images, `image_hidden_states`
 /// `[images, patches, hidden]` (the projected features).
