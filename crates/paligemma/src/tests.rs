@@ -87,7 +87,7 @@ mod inputs {
         let missing = error(&model, ModelInputs::new(prompt(25)));
         assert!(missing.contains("no `pixel_values`"), "{missing}");
         let small = error(&model, ModelInputs::new(prompt(25)).with_pixel_values(pixels(1, 5)));
-        assert!(small.contains("5"), "{small}");
+        assert!(small.contains("(5x5) doesn't match the model (30x30)"), "{small}");
         let rank = ModelInputs::new(prompt(25))
             .with_pixel_values(Tensor::zeros((3, 30, 30), DType::F32, &Device::Cpu).unwrap());
         let rank = error(&model, rank);
