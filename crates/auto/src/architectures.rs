@@ -97,6 +97,8 @@ pub use autocandle_olmo2 as olmo2;
 pub use autocandle_olmoe as olmoe;
 #[cfg(feature = "opt")]
 pub use autocandle_opt as opt;
+#[cfg(feature = "paligemma")]
+pub use autocandle_paligemma as paligemma;
 #[cfg(feature = "phi")]
 pub use autocandle_phi as phi;
 #[cfg(feature = "phi3")]

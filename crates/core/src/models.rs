@@ -764,6 +764,13 @@ pub trait ForImageTextToText: PreTrainedModel {
         let _ = name;
         last
     }
+
+    /// What generation adds to the `position_ids` it computes from the attention mask
+    /// (`cumsum(mask) - 1`): `transformers`' PaliGemma counts positions from 1 (its
+    /// `prepare_inputs_for_generation` adds 1); 0 for other models.
+    fn generation_position_offset(&self) -> u32 {
+        0
+    }
 }
 
 /// `AutoModelForVision2Seq`: transformers 5 maps the same classes as

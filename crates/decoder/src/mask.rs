@@ -62,6 +62,8 @@ pub struct MaskBuilder {
     packed: Option<PackedSequences>,
     /// `[batch * (past + q_len)]`: `block_sequence_ids` (bidirectional blocks, `-1` outside).
     blocks: Option<Vec<i64>>,
+    /// Whether the blocks reach past a sliding window (see [`MaskBuilder::with_blocks_past_window`]).
+    blocks_past_window: bool,
 }
 
 impl MaskBuilder {
@@ -74,7 +76,7 @@ impl MaskBuilder {
         padding: Option<Vec<bool>>,
         packed: Option<PackedSequences>,
     ) -> Self {
-        Self { batch, q_len, past, padding, packed, blocks: None }
+        Self { batch, q_len, past, padding, packed, blocks: None, blocks_past_window: false }
     }
 
     /// The same masks with bidirectional attention inside each block of `blocks`
@@ -82,6 +84,14 @@ impl MaskBuilder {
     /// id `>= 0` see each other; `-1` is causal).
     pub fn with_block_sequence_ids(mut self, blocks: Vec<i64>) -> Self {
         self.blocks = Some(blocks);
+        self
+    }
+
+    /// Let the blocks reach past a sliding window: `OR(AND(sliding_window, causal), blockwise)`,
+    /// as PaliGemma's masks compose them (`create_sliding_window_causal_mask` with
+    /// `block_sequence_ids`), instead of Gemma 3's `AND(sliding_window, OR(causal, blockwise))`.
+    pub fn with_blocks_past_window(mut self, past_window: bool) -> Self {
+        self.blocks_past_window = past_window;
         self
     }
 
@@ -98,8 +108,17 @@ impl MaskBuilder {
             let group = blocks[row + q];
             group >= 0 && group == blocks[row + kv]
         });
-        // `AND(sliding_window, OR(causal, blockwise))`, as Gemma 3's masks compose them.
-        let pattern = |q: i64, kv: i64| (kv <= q || in_block) && sliding_window.is_none_or(|w| kv > q - w as i64);
+        // `AND(sliding_window, OR(causal, blockwise))`, as Gemma 3's masks compose them, or
+        // `OR(AND(sliding_window, causal), blockwise)` (PaliGemma's).
+        let past_window = self.blocks_past_window;
+        let pattern = |q: i64, kv: i64| {
+            let window = sliding_window.is_none_or(|w| kv > q - w as i64);
+            if past_window {
+                (kv <= q && window) || in_block
+            } else {
+                (kv <= q || in_block) && window
+            }
+        };
         let base = match &self.packed {
             // Packing is only detected without a cache, so `q` and `kv` index the row.
             Some(p) => {

@@ -52,6 +52,10 @@ pub struct DecoderExtras {
     /// Gemma 3, PaliGemma's prefix); `-1` is plain causal attention. Sliding layers keep their
     /// window (`AND(sliding_window, OR(causal, blockwise))`) and padding stays masked.
     pub block_sequence_ids: Option<Vec<i64>>,
+    /// Whether the blocks of `block_sequence_ids` reach past the sliding window of sliding
+    /// layers (`OR(AND(sliding_window, causal), blockwise)`: PaliGemma 2) instead of staying
+    /// inside it (Gemma 3).
+    pub blocks_past_window: bool,
 }
 
 impl DecoderExtras {
@@ -69,6 +73,12 @@ impl DecoderExtras {
     /// Attend in both directions within each block of `block_sequence_ids` (see the field).
     pub fn with_block_sequence_ids(mut self, ids: Vec<i64>) -> Self {
         self.block_sequence_ids = Some(ids);
+        self
+    }
+
+    /// Let the blocks reach past the sliding window (see the field).
+    pub fn with_blocks_past_window(mut self) -> Self {
+        self.blocks_past_window = true;
         self
     }
 }
@@ -248,7 +258,10 @@ impl DecoderModel {
                     blocks.len()
                 )));
             }
-            prepared.masks = prepared.masks.with_block_sequence_ids(blocks.clone());
+            prepared.masks = prepared
+                .masks
+                .with_block_sequence_ids(blocks.clone())
+                .with_blocks_past_window(extras.blocks_past_window);
         }
         self.layers_on(hidden, &prepared, extras.cos_sin.as_ref(), cache, None)
     }

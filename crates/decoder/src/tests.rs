@@ -324,6 +324,17 @@ fn masks_follow_masking_utils() {
     assert_eq!(pattern(&m, 0, None, 5, 0)[4], vec![0, 0, 0, 1, 1]);
     assert_eq!(pattern(&m, 1, None, 5, 0)[4], vec![1, 1, 1, 1, 1]);
     assert!(PackedSequences::detect(&[0, 1, 2, 5, 6, 7], 2, 3).is_none());
+
+    // A bidirectional block over the first 4 of 5 tokens, with a window of 2: Gemma 3 keeps the
+    // block inside the window, PaliGemma 2 lets it reach past it.
+    let blocks = vec![0, 0, 0, 0, -1];
+    let m = MaskBuilder::new(1, 5, 0, None, None).with_block_sequence_ids(blocks.clone());
+    assert_eq!(pattern(&m, 0, Some(2), 5, 0)[0], vec![1, 1, 1, 1, 0]);
+    assert_eq!(pattern(&m, 0, Some(2), 5, 0)[3], vec![0, 0, 1, 1, 0]);
+    let m = m.with_blocks_past_window(true);
+    assert_eq!(pattern(&m, 0, Some(2), 5, 0)[0], vec![1, 1, 1, 1, 0]);
+    assert_eq!(pattern(&m, 0, Some(2), 5, 0)[3], vec![1, 1, 1, 1, 0]);
+    assert_eq!(pattern(&m, 0, Some(2), 5, 0)[4], vec![0, 0, 0, 1, 1]);
 }
 
 /// A tiny spec: GQA (4 heads, 2 key/value heads), head_dim 8 != 24 / 4.

@@ -53,13 +53,23 @@ impl<'a, M: ForImageTextToText + ?Sized> WithImages<'a, M> {
     /// `inputs` with the prompt's image inputs, and its per-token inputs fitted to the width of
     /// `inputs.input_ids` (extended with `model.generated_token_type_id` over generated tokens).
     fn with_images(&self, inputs: &ModelInputs) -> Result<ModelInputs> {
-        let mut merged = inputs.clone().with_image_inputs_of(&self.images);
+        let mut merged = self.offset_positions(inputs)?.with_image_inputs_of(&self.images);
         merged.interpolate_pos_encoding = self.images.interpolate_pos_encoding;
         let (rows, width) = inputs.input_ids()?.dims2()?;
         merged.token_type_ids = self.per_token(self.images.token_type_ids.as_ref(), "token_type_ids", rows, width)?;
         merged.mm_token_type_ids =
             self.per_token(self.images.mm_token_type_ids.as_ref(), "mm_token_type_ids", rows, width)?;
         Ok(merged)
+    }
+
+    /// `inputs` with `model.generation_position_offset` added to its `position_ids`.
+    fn offset_positions(&self, inputs: &ModelInputs) -> Result<ModelInputs> {
+        let mut inputs = inputs.clone();
+        let offset = self.model.generation_position_offset();
+        if let (Some(p), true) = (&inputs.position_ids, offset > 0) {
+            inputs.position_ids = Some((p.to_dtype(DType::F64)? + f64::from(offset))?.to_dtype(p.dtype())?);
+        }
+        Ok(inputs)
     }
 
     fn per_token(&self, given: Option<&Tensor>, name: &str, rows: usize, width: usize) -> Result<Option<Tensor>> {
@@ -114,7 +124,7 @@ impl<M: ForImageTextToText + ?Sized> ForCausalLm for WithImages<'_, M> {
             let merged = self.with_images(inputs)?;
             return Ok(causal(self.model.forward_with_cache(&merged, cache)?));
         }
-        Ok(causal(self.model.forward_with_cache(inputs, cache)?))
+        Ok(causal(self.model.forward_with_cache(&self.offset_positions(inputs)?, cache)?))
     }
 
     fn supports_cache(&self) -> bool {
