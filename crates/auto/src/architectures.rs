@@ -75,6 +75,8 @@ pub use autocandle_granite as granite;
 pub use autocandle_hubert as hubert;
 #[cfg(feature = "llama")]
 pub use autocandle_llama as llama;
+#[cfg(feature = "llava")]
+pub use autocandle_llava as llava;
 #[cfg(feature = "megatron-bert")]
 pub use autocandle_megatron_bert as megatron_bert;
 #[cfg(feature = "mistral")]
