@@ -137,7 +137,8 @@ impl LlavaConfig {
     /// or in `text_config` (`LlavaConfig.__post_init__` copies a true one up).
     pub fn tied(&self) -> bool {
         self.tie_word_embeddings
-            || self.text_config.as_ref().and_then(|t| t.get("tie_word_embeddings")).and_then(Value::as_bool) == Some(true)
+            || self.text_config.as_ref().and_then(|t| t.get("tie_word_embeddings")).and_then(Value::as_bool)
+                == Some(true)
     }
 
     /// The language model's [`DecoderSpec`] (`AutoModel.from_config(config.text_config)`).

@@ -27,13 +27,17 @@ fn config_defaults_and_alias() {
     let config: LlavaConfig = serde_json::from_str("{}").unwrap();
     assert_eq!(config, LlavaConfig::default());
     let vision = config.vision().unwrap();
-    assert_eq!((vision.hidden_size, vision.image_size, vision.patch_size, vision.num_hidden_layers), (1024, 336, 14, 24));
+    assert_eq!(
+        (vision.hidden_size, vision.image_size, vision.patch_size, vision.num_hidden_layers),
+        (1024, 336, 14, 24)
+    );
     assert_eq!(config.text_spec().unwrap().hidden_size, 4096);
     assert_eq!(config.vision_feature_layer, VisionFeatureLayer::One(-2));
     assert_eq!(config.vision_feature_select_strategy, SelectStrategy::Default);
     let tiny = tiny();
     assert_eq!((tiny.image_token_index, tiny.vision_feature_layer.indices()), (30, vec![-1, 0]));
-    let siglip: LlavaConfig = serde_json::from_str(r#"{"vision_config": {"model_type": "siglip_vision_model"}}"#).unwrap();
+    let siglip: LlavaConfig =
+        serde_json::from_str(r#"{"vision_config": {"model_type": "siglip_vision_model"}}"#).unwrap();
     assert!(siglip.vision().unwrap_err().to_string().contains("siglip_vision_model"));
     assert!(serde_json::from_str::<LlavaConfig>(r#"{"vision_feature_select_strategy": "cls"}"#).is_err());
     let tied: LlavaConfig = serde_json::from_str(r#"{"text_config": {"tie_word_embeddings": true}}"#).unwrap();

@@ -59,7 +59,10 @@ impl LlavaProcessor {
         let image_processor = match settings.remove("image_processor") {
             Some(nested @ Value::Object(_)) => ImageProcessor::from_json(&nested)?,
             Some(_) => {
-                return Err(Error::config("LlavaProcessor", "`image_processor` in `processor_config.json` must be a JSON object"))
+                return Err(Error::config(
+                    "LlavaProcessor",
+                    "`image_processor` in `processor_config.json` must be a JSON object",
+                ))
             }
             None => ImageProcessor::from_json(&Value::Object(read_object(&source.file("preprocessor_config.json")?)?))?,
         };
