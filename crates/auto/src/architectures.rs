@@ -79,6 +79,8 @@ pub use autocandle_hubert as hubert;
 pub use autocandle_idefics3 as idefics3;
 #[cfg(feature = "llama")]
 pub use autocandle_llama as llama;
+#[cfg(feature = "llava")]
+pub use autocandle_llava as llava;
 #[cfg(feature = "megatron-bert")]
 pub use autocandle_megatron_bert as megatron_bert;
 #[cfg(feature = "mistral")]

@@ -183,6 +183,23 @@ impl Encoder {
         }
         Ok(x)
     }
+
+    /// The number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// `x` and the output of each of the first `count` layers (`hidden_states[..=count]` of
+    /// `output_hidden_states`); layers past `count` are not run. `count` is capped at the
+    /// number of layers.
+    pub fn hidden_states(&self, x: &Tensor, bias: Option<&Tensor>, count: usize) -> Result<Vec<Tensor>> {
+        let mut states = vec![x.clone()];
+        for layer in self.layers.iter().take(count) {
+            let next = layer.forward(states.last().unwrap_or(x), bias)?;
+            states.push(next);
+        }
+        Ok(states)
+    }
 }
 
 /// The additive attention bias `[batch, 1, seq, seq]` (f32): 0 where a query may attend to a

@@ -131,6 +131,41 @@ impl CLIPVisionModel {
     }
 }
 
+impl CLIPVisionModel {
+    /// The number of encoder layers (`num_hidden_layers`).
+    pub fn num_layers(&self) -> usize {
+        self.encoder.num_layers()
+    }
+
+    /// `hidden_states[i]` of `output_hidden_states=True` for each `i` of `layers`, in order:
+    /// index 0 is the embeddings after `pre_layrnorm`, index `n` the output of layer `n`
+    /// (before `post_layernorm`), negative indices count from the end (`-1` is the last
+    /// layer's output), as LLaVA's `vision_feature_layer` selects them. `pixel_values`
+    /// `[batch, channels, image_size, image_size]`; layers past the deepest one asked for are
+    /// not run. An index out of range is an error.
+    pub fn hidden_states(&self, pixel_values: &Tensor, layers: &[i64]) -> Result<Vec<Tensor>> {
+        let states = self.num_layers() + 1;
+        let resolve = |i: i64| -> Result<usize> {
+            let at = if i < 0 { i + states as i64 } else { i };
+            usize::try_from(at).ok().filter(|&a| a < states).ok_or_else(|| {
+                Error::input(format!(
+                    "hidden state {i} of the vision tower does not exist: it has {states} (the embeddings and {} layers)",
+                    states - 1
+                ))
+            })
+        };
+        let picked = layers.iter().map(|&i| resolve(i)).collect::<Result<Vec<_>>>()?;
+        if !pixel_values.dtype().is_float() {
+            return Err(Error::input(format!("`pixel_values` must hold floats, got {:?}", pixel_values.dtype())));
+        }
+        let pixels = pixel_values.to_device(&self.device)?.to_dtype(self.dtype)?;
+        let x = self.pre_layrnorm.forward(&self.embeddings.forward(&pixels, false)?)?;
+        let deepest = picked.iter().copied().max().unwrap_or(0);
+        let all = self.encoder.hidden_states(&x, None, deepest)?;
+        Ok(picked.into_iter().filter_map(|i| all.get(i).cloned()).collect())
+    }
+}
+
 // Saved `CLIPVisionModel`s have their weights at the root (`embeddings.`) or, made before
 // `transformers` 5, under `vision_model.`; both load.
 crate::tower_model!(CLIPVisionModel, config = CLIPVisionConfig, prefix = "vision_model");
