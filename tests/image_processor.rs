@@ -329,8 +329,11 @@ fn auto_processor_errors_and_fallbacks() -> Result<()> {
     assert!(processor.class().is_none() && processor.tokenizer().is_none() && processor.image_processor().is_some());
     // A processor class autocandle does not know.
     let dir = processor_folder(true, json!({"model_type": "clip"}))?;
-    std::fs::write(dir.path().join("processor_config.json"), json!({"processor_class": "LlavaProcessor"}).to_string())?;
+    std::fs::write(
+        dir.path().join("processor_config.json"),
+        json!({"processor_class": "Pix2StructProcessor"}).to_string(),
+    )?;
     let err = AutoProcessor::from_pretrained(&dir.path().to_string_lossy()).unwrap_err();
-    assert!(matches!(err, Error::Unsupported(_)) && err.to_string().contains("LlavaProcessor"), "{err}");
+    assert!(matches!(err, Error::Unsupported(_)) && err.to_string().contains("Pix2StructProcessor"), "{err}");
     Ok(())
 }

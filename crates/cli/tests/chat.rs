@@ -223,3 +223,35 @@ fn an_overlong_line_is_refused_without_reading_it_whole() {
     let first = expected["single"][0]["new_text"].as_str().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{first}\n"));
 }
+
+/// `/image PATH` in `autocandle chat` on a vision-language model (the tiny Qwen2-VL repo of
+/// `tests/fixtures/vlm_pipelines/qwen2_vl`): the image goes with the next user message, and the
+/// reply is Python's pipeline reply to that message (`expected.json`, greedy). On a text model
+/// `/image` is refused with a note and the chat goes on.
+#[test]
+fn chat_image_command_sends_the_image_with_the_next_message() {
+    if autocandle::catalog::resolve_head("qwen2_vl", autocandle::Task::ImageTextToText).is_err() {
+        println!("SKIP: qwen2_vl is not in this build");
+        return;
+    }
+    let dir = "tests/fixtures/vlm_pipelines/qwen2_vl";
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join(dir).join("expected.json")).unwrap()).unwrap();
+    let case = &expected["cases"][0];
+    let image = format!("tests/fixtures/{}", case["image"].as_str().unwrap());
+    let stdin = format!("/image {image}\n{}\n", case["text"].as_str().unwrap());
+    let cache = tempfile::tempdir().unwrap();
+    let args = ["--json", "chat", "--model", dir, "--max-new-tokens", "8", "--greedy"];
+    let got = json_of(autocandle(&cache).args(args).write_stdin(stdin));
+    let messages = got.as_array().unwrap();
+    assert_eq!(messages[0]["content"][0], json!({"type": "image", "path": image}), "{got}");
+    assert_eq!(messages[1]["content"], case["reply"], "{got}");
+    // A text model reads no images: a note, and the chat goes on.
+    let out = autocandle(&cache)
+        .args(["chat", "--model", MODEL, "--max-new-tokens", "2"])
+        .write_stdin(format!("/image {image}\nHi!\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reads no images"));
+}

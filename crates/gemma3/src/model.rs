@@ -209,13 +209,8 @@ impl Multimodal {
                 Some(features)
             }
             None => {
-                let n = autocandle_vlm::count_tokens(&ids, self.image_token_id)?;
-                if past == 0 && n > 0 {
-                    return Err(Error::input(format!(
-                        "the prompt has {n} image tokens (id {}) but no `pixel_values`: give the images the \
-                         processor made with the prompt",
-                        self.image_token_id
-                    )));
+                if past == 0 {
+                    autocandle_vlm::image_tokens_without_images(&ids, self.image_token_id, "gemma3")?;
                 }
                 None
             }

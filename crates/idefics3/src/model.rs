@@ -176,12 +176,8 @@ impl ImageEncoder {
         let input_ids = inputs.input_ids()?;
         let embeds = text_model.embed(input_ids)?;
         let Some(pixel_values) = &inputs.pixel_values else {
-            if first_pass && autocandle_vlm::count_tokens(input_ids, self.image_token_id)? > 0 {
-                return Err(Error::input(format!(
-                    "the prompt has image tokens (id {}) but no `pixel_values`: give the images with the prompt \
-                     (the model's processor returns both)",
-                    self.image_token_id
-                )));
+            if first_pass {
+                autocandle_vlm::image_tokens_without_images(input_ids, self.image_token_id, "idefics3")?;
             }
             return Ok((embeds, None));
         };

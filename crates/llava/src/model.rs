@@ -146,13 +146,8 @@ impl ImageEncoder {
                 Ok((merged, Some(features)))
             }
             None => {
-                let n = if first { autocandle_vlm::count_tokens(input_ids, self.image_token_id)? } else { 0 };
-                if n > 0 {
-                    return Err(Error::input(format!(
-                        "the prompt has {n} image tokens (id {}) but no `pixel_values`: pass the images the \
-                         processor made with the prompt",
-                        self.image_token_id
-                    )));
+                if first {
+                    autocandle_vlm::image_tokens_without_images(input_ids, self.image_token_id, "llava")?;
                 }
                 Ok((embeds, None))
             }

@@ -103,13 +103,8 @@ impl ImagePath {
                 Some(features)
             }
             None => {
-                let n = autocandle_vlm::count_tokens(&ids, self.image_token_id)?;
-                if n > 0 && past == 0 {
-                    return Err(Error::input(format!(
-                        "the prompt has {n} image tokens (id {}) but no `pixel_values`: give the images with the \
-                         prompt (the processor's output), or leave the image tokens out",
-                        self.image_token_id
-                    )));
+                if past == 0 {
+                    autocandle_vlm::image_tokens_without_images(&ids, self.image_token_id, "paligemma")?;
                 }
                 None
             }

@@ -80,6 +80,24 @@ pub fn text_decoder_spec(
     }
 }
 
+/// Image tokens in a pass without `pixel_values`: `transformers` embeds them as ordinary tokens
+/// (a text-only prompt may hold the id, and generation without a cache re-reads tokens the
+/// model generated), and so does autocandle, with a warning, since a prompt built by the
+/// processor for images that were then left out gives meaningless output.
+pub fn image_tokens_without_images(input_ids: &Tensor, image_token_id: u32, owner: &str) -> Result<()> {
+    let n = count_tokens(input_ids, image_token_id)?;
+    if n > 0 {
+        tracing::warn!(
+            model = owner,
+            image_tokens = n,
+            image_token_id,
+            "image tokens without `pixel_values`: embedded as ordinary tokens, as transformers does; give the \
+             images the processor made with the prompt"
+        );
+    }
+    Ok(())
+}
+
 /// The ids of `input_ids` (any shape, integers) as `i64`, row-major.
 fn ids_of(input_ids: &Tensor) -> Result<Vec<i64>> {
     autocandle_core::inputs::require_int(input_ids, "input_ids")?;

@@ -26,7 +26,7 @@ use crate::{AutoModelForImageTextToText, AutoProcessor, EncodeOptions, Generatio
 ///     {"type": "text", "text": "Describe this image."},
 /// ]))];
 /// let reply = pipe.chat(&chat, &[], &TextGenerationOptions::default())?;
-/// let answer = pipe.call(&[open_image("cat.png".as_ref())?], "<image>What animal is this?")?;
+/// let answer = pipe.call(&[open_image("cat.png")?], "<image>What animal is this?")?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
