@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::image_processor::{open_image, DynamicImage};
 use crate::pipelines::TextGenerationOptions;
-use crate::{AutoModelForImageTextToText, AutoProcessor, EncodeOptions, GenerationMixin, Processor, TextStreamer};
+use crate::{AutoModelForImageTextToText, AutoProcessor, EncodeOptions, Processor};
 
 /// Answer prompts and chats about images with a vision-language model.
 ///
@@ -179,7 +179,7 @@ impl ImageTextToTextPipeline {
         &self,
         inputs: ModelInputs,
         opts: &TextGenerationOptions,
-        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<String> {
         let tokenizer = self.processor.tokenizer().ok_or_else(|| Error::input("the processor has no tokenizer"))?;
         let config = match &opts.generation {
@@ -194,44 +194,7 @@ impl ImageTextToTextPipeline {
             None => crate::Prompts::new(ids),
         };
         let model = WithImages::new(self.model.as_ref(), inputs);
-        if config.num_beams.is_some_and(|n| n > 1) {
-            let out = model.generate_output(prompts, &config, Some(tokenizer))?;
-            let text = tokenizer.decode(out.generated(0), true)?;
-            if !text.is_empty() {
-                let _ = on_text(&text);
-            }
-            return Ok(text);
-        }
-        let mut streamer = TextStreamer::new(tokenizer).skip_special_tokens(true);
-        let mut failed = None;
-        let mut stopped = false;
-        let out = model.generate_stream(prompts, &config, Some(tokenizer), |step| {
-            let token = match (step.active.first(), step.tokens.first()) {
-                (Some(true), Some(token)) => *token,
-                _ => return ControlFlow::Continue(()),
-            };
-            let piece = match streamer.put(&[token]) {
-                Ok(piece) => piece,
-                Err(e) => {
-                    failed = Some(e);
-                    return ControlFlow::Break(());
-                }
-            };
-            if piece.is_empty() {
-                return ControlFlow::Continue(());
-            }
-            let flow = on_text(&piece);
-            stopped = flow.is_break();
-            flow
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let rest = streamer.end()?;
-        if !stopped && !rest.is_empty() {
-            let _ = on_text(&rest);
-        }
-        tokenizer.decode(out.generated(0), true)
+        super::text_generation::stream_new_text(&model, prompts, &config, tokenizer, on_text)
     }
 }
 

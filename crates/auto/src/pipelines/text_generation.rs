@@ -180,50 +180,63 @@ impl TextGenerationPipeline {
         &self,
         ids: Vec<Vec<u32>>,
         opts: &TextGenerationOptions,
-        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+        on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> Result<String> {
-        let config = self.config_for(opts);
-        if config.num_beams.is_some_and(|n| n > 1) {
-            let out = self.model.generate_output(ids, &config, Some(&self.tokenizer))?;
-            let text = self.tokenizer.decode(out.generated(0), true)?;
-            if !text.is_empty() {
-                let _ = on_text(&text);
-            }
-            return Ok(text);
-        }
-        let mut streamer = TextStreamer::new(&self.tokenizer).skip_special_tokens(true);
-        let mut failed = None;
-        let mut stopped = false;
-        let out = self.model.generate_stream(ids, &config, Some(&self.tokenizer), |step| {
-            // One row: its token belongs to the output while the row is active.
-            let token = match (step.active.first(), step.tokens.first()) {
-                (Some(true), Some(token)) => *token,
-                _ => return ControlFlow::Continue(()),
-            };
-            let piece = match streamer.put(&[token]) {
-                Ok(piece) => piece,
-                Err(e) => {
-                    failed = Some(e);
-                    return ControlFlow::Break(());
-                }
-            };
-            if piece.is_empty() {
-                return ControlFlow::Continue(());
-            }
-            let flow = on_text(&piece);
-            stopped = flow.is_break();
-            flow
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        let rest = streamer.end()?;
-        if !stopped && !rest.is_empty() {
-            // The last piece; stopping is moot, generation is over.
-            let _ = on_text(&rest);
-        }
-        self.tokenizer.decode(out.generated(0), true)
+        stream_new_text(self.model.as_ref(), ids, &self.config_for(opts), &self.tokenizer, on_text)
     }
+}
+
+/// Generate one row from `prompts` with `model`, streaming its new text to `on_text` as soon
+/// as each piece is final ([`TextStreamer`], special tokens skipped; `ControlFlow::Break`
+/// stops generation), and return the new text. Beam search ranks its beams at the end: the
+/// best one's text then comes in one piece.
+pub(crate) fn stream_new_text<M: ForCausalLm + ?Sized>(
+    model: &M,
+    prompts: impl crate::IntoPrompts,
+    config: &GenerationConfig,
+    tokenizer: &PreTrainedTokenizer,
+    mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+) -> Result<String> {
+    if config.num_beams.is_some_and(|n| n > 1) {
+        let out = model.generate_output(prompts, config, Some(tokenizer))?;
+        let text = tokenizer.decode(out.generated(0), true)?;
+        if !text.is_empty() {
+            let _ = on_text(&text);
+        }
+        return Ok(text);
+    }
+    let mut streamer = TextStreamer::new(tokenizer).skip_special_tokens(true);
+    let mut failed = None;
+    let mut stopped = false;
+    let out = model.generate_stream(prompts, config, Some(tokenizer), |step| {
+        // One row: its token belongs to the output while the row is active.
+        let token = match (step.active.first(), step.tokens.first()) {
+            (Some(true), Some(token)) => *token,
+            _ => return ControlFlow::Continue(()),
+        };
+        let piece = match streamer.put(&[token]) {
+            Ok(piece) => piece,
+            Err(e) => {
+                failed = Some(e);
+                return ControlFlow::Break(());
+            }
+        };
+        if piece.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let flow = on_text(&piece);
+        stopped = flow.is_break();
+        flow
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let rest = streamer.end()?;
+    if !stopped && !rest.is_empty() {
+        // The last piece; stopping is moot, generation is over.
+        let _ = on_text(&rest);
+    }
+    tokenizer.decode(out.generated(0), true)
 }
 
 /// Chats against Python `transformers`' pipeline on the tiny Qwen3 chat fixture
