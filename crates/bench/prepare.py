@@ -287,6 +287,8 @@ SHAPES = {
                 "tie_word_embeddings": False,
                 "attention_bias": False,
                 "mlp_bias": False,
+                # SmolLM2's; SmolVLMConfig has none, so transformers draws every weight with it.
+                "initializer_range": 0.041666666666666664,
                 "pad_token_id": 2,
                 "bos_token_id": 1,
                 "eos_token_id": 49279,
