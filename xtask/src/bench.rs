@@ -1427,9 +1427,7 @@ mod tests {
             avx512_bf16: false,
         };
         let mut results: BTreeMap<(&str, Side), Vec<Outcome>> = BTreeMap::new();
-        let line = |ms: f64, tok_s: f64, tokens: Value| {
-            serde_json::json!({"first_token_ms": ms, "processor_ms": 10.0, "decode_tok_s": tok_s, "tokens": tokens})
-        };
+        let line = |ms: f64, tok_s: f64, tokens: Value| serde_json::json!({"first_token_ms": ms, "processor_ms": 10.0, "decode_tok_s": tok_s, "tokens": tokens});
         results.insert(("smolvlm-256m", Side::Ours), vec![Ok(line(800.0, 30.0, serde_json::json!([5, 6, 7, 9])))]);
         results.insert(("smolvlm-256m", Side::PyTorch), vec![Ok(line(1000.0, 20.0, serde_json::json!([5, 6, 7, 8])))]);
         let text = render(&o, &m, &results);
