@@ -14,7 +14,9 @@ Scenarios: encoder-1x16, encoder-32x128 (AutoModel, MiniLM), decoder (SmolLM2 sh
 DeBERTa-v3-base shape), whisper-base-30s (Whisper-base shape: the encoder on 3000 frames,
 then 32 greedy tokens), wav2vec2-ctc (wav2vec2-base shape with its CTC head, 10 s of 16 kHz
 audio), load-minilm / load-smollm2 (from_pretrained to the first output on
-a warm page cache, and the peak RSS of the load). encoder-32x128-bf16, modernbert-32x128-bf16, deberta-32x128-bf16 and decoder-bf16 are
+a warm page cache, and the peak RSS of the load), smolvlm-256m / qwen2_5_vl-scaled (vision-language
+models, random weights with the real processors: one 512 x 512 image and a short prompt, the
+time from the raw inputs through the processor to the first token, then 32 greedy tokens). encoder-32x128-bf16, modernbert-32x128-bf16, deberta-32x128-bf16 and decoder-bf16 are
 their f32 namesakes with the model loaded in bf16; after the timed part, the f32 model is
 loaded too and its outputs compared (`max_abs_dev`, `mean_abs_dev`, `max_abs_f32`; for the
 decoder the logits of the prompt, and `greedy_agree` / `first_divergence` of the tokens).
@@ -147,6 +149,57 @@ def timed_greedy(model, x, mask, new: int, warmup: int, iters: int):
             prefill.append((timer.first - start) * 1000.0)
             decode.append((new - 1) / (end - timer.first))
     return prefill, decode, seqs
+
+
+# The vision-language scenarios: a model folder from prepare.py with its processor files, the
+# 512 x 512 `bench-image.png` and the prompt `bench-prompt.txt` (one image placeholder).
+VLM_SCENARIOS = ("smolvlm-256m", "qwen2_5_vl-scaled")
+VLM_NEW = 32
+
+
+def vlm(args, model_dir: Path, out: dict) -> None:
+    """One image and the prompt through the processor, then `VLM_NEW` greedy tokens.
+    `first_token_ms` runs from the raw image and text (decoded PIL image, prompt string) to
+    the first new token: processor, vision encoder and prefill; `processor_ms` is the
+    processor alone (timed apart, same inputs), `decode_tok_s` the rate of the other tokens."""
+    import torch
+    import transformers
+    from PIL import Image
+
+    processor = transformers.AutoProcessor.from_pretrained(model_dir)
+    model = transformers.AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32).eval()
+    out["attn_implementation"] = model.config._attn_implementation
+    image = Image.open(model_dir / "bench-image.png").convert("RGB")
+    image.load()
+    prompt = (model_dir / "bench-prompt.txt").read_text()
+
+    def process():
+        return processor(text=[prompt], images=[[image]], return_tensors="pt")
+
+    first_token, decode, seqs, inputs = [], [], None, None
+    for i in range(args.warmup + args.iters):
+        timer = FirstTokenTimer()
+        start = time.perf_counter()
+        inputs = process()
+        seqs = model.generate(
+            **inputs, max_new_tokens=VLM_NEW, min_new_tokens=VLM_NEW, do_sample=False, num_beams=1, streamer=timer
+        )
+        end = time.perf_counter()
+        if i >= args.warmup:
+            first_token.append((timer.first - start) * 1000.0)
+            decode.append((VLM_NEW - 1) / (end - timer.first))
+    prompt_len = inputs["input_ids"].shape[1]
+    tokens = seqs[0, prompt_len:].tolist()
+    if len(tokens) != VLM_NEW:
+        raise SystemExit(f"generate made {len(tokens)} tokens instead of {VLM_NEW}")
+    out["processor_ms"] = statistics.median(timed(process, 1, args.iters))
+    out["first_token_ms"] = statistics.median(first_token)
+    out["first_token_times_ms"] = first_token
+    out["decode_tok_s"] = statistics.median(decode)
+    out["prompt_tokens"] = prompt_len
+    out["image_tokens"] = int((inputs["input_ids"] == model.config.image_token_id).sum())
+    out["pixel_values_shape"] = list(inputs["pixel_values"].shape)
+    out["tokens"] = tokens
 
 
 def run(args) -> dict:
@@ -327,6 +380,8 @@ def run(args) -> dict:
             out["load_ms"] = (loaded - start) * 1000.0
             out["first_output_ms"] = (first - start) * 1000.0
             out["weights_mib"] = round(weights_bytes(model_dir) / 2**20, 1)
+        elif args.scenario in VLM_SCENARIOS:
+            vlm(args, model_dir, out)
         elif args.scenario.startswith("whisper-features"):
             import numpy as np
             import transformers.models.whisper.feature_extraction_whisper as whisper_fe

@@ -27,7 +27,7 @@ usage: cargo xtask bench [options]
                        decoder-bf16, moe, moe-top2, moe-top8, moe-16x4, modernbert-32x128,
                        modernbert-32x128-bf16, deberta-32x128, deberta-32x128-bf16,
                        whisper-base-30s, wav2vec2-ctc, whisper-features-30s, whisper-features-8x30s,
-                       convnext-tiny
+                       convnext-tiny, smolvlm-256m, qwen2_5_vl-scaled
                        (default: all of these), and the GGUF scenarios
                        (`gguf` for all of them: gguf-q4_1, gguf-q8_0, gguf-q4_k_m against
                        llama.cpp and PyTorch, gguf-accuracy-q4_1, -q8_0, -q4_k_m; their
@@ -98,6 +98,12 @@ pub(crate) enum ModelKind {
     Wav2Vec2Base,
     /// The random-weight ConvNeXT-tiny shape (with its ImageNet classifier) of `crates/bench/prepare.py`.
     ConvNextTiny,
+    /// The random-weight SmolVLM-256M-Instruct shape of `crates/bench/prepare.py`, with its
+    /// processor files, tokenizer, image and prompt.
+    SmolVlm256m,
+    /// The random-weight Qwen2.5-VL-3B shape scaled down (8 + 8 layers) of
+    /// `crates/bench/prepare.py`, with its processor files, tokenizer, image and prompt.
+    Qwen25VlScaled,
     /// No model: the whisper-tiny `preprocessor_config.json` of
     /// `tests/fixtures/feature-extractors/whisper-default`.
     WhisperFeatures,
@@ -117,6 +123,8 @@ impl ModelKind {
             Self::WhisperBase => Some("whisper-base"),
             Self::Wav2Vec2Base => Some("wav2vec2-base"),
             Self::ConvNextTiny => Some("convnext-tiny"),
+            Self::SmolVlm256m => Some("smolvlm-256m"),
+            Self::Qwen25VlScaled => Some("qwen2_5_vl-scaled"),
             Self::MiniLm | Self::Gguf(_) | Self::WhisperFeatures => None,
         }
     }
@@ -125,6 +133,15 @@ impl ModelKind {
 /// The metrics of the greedy decoder scenarios.
 const DECODE_METRICS: &[Metric] = &[
     lower("prefill_ms", "prefill (to first token), ms"),
+    Metric { key: "decode_tok_s", label: "decode, tokens/s", better: Better::Higher },
+];
+
+/// The metrics of the vision-language scenarios (issue 19): one 512 x 512 image and a short
+/// prompt, from the raw inputs (decoded image, prompt text) through the processor to the
+/// first new token, then 32 greedy tokens.
+const VLM_METRICS: &[Metric] = &[
+    lower("first_token_ms", "time to first token (processor, vision encoder, prefill), ms"),
+    lower("processor_ms", "of which the processor alone, ms"),
     Metric { key: "decode_tok_s", label: "decode, tokens/s", better: Better::Higher },
 ];
 
@@ -415,6 +432,32 @@ const SCENARIOS: &[Scenario] = &[
         iters: 3,
         metrics: &[lower("ms", "ms")],
     },
+    // (r) Vision-language models (issue 19), random weights with the real processors, against
+    // transformers' AutoProcessor + AutoModelForImageTextToText: one 512 x 512 image and a short
+    // chat-formatted prompt, the time from the raw inputs to the first token (processor
+    // included on both sides), then 32 greedy tokens. SmolVLM-256M-Instruct's shape: its
+    // processor upscales the image to 2048 px and splits it into 16 tiles of 512 px plus the
+    // global image (17 x 64 = 1088 image tokens). Qwen2.5-VL-3B's widths with 8 of 32 vision
+    // blocks and 8 of 36 text layers: 504 x 504 px, 1296 patches, 324 image tokens. Each
+    // iteration takes tens of seconds on a few cores: one timed iteration per process, no warm-up.
+    Scenario {
+        name: "smolvlm-256m",
+        title: "(r) SmolVLM-256M shape, 512 px image + prompt, 32 greedy",
+        model: ModelKind::SmolVlm256m,
+        sides: OURS_AND_PYTORCH,
+        warmup: 0,
+        iters: 1,
+        metrics: VLM_METRICS,
+    },
+    Scenario {
+        name: "qwen2_5_vl-scaled",
+        title: "(r) Qwen2.5-VL-3B shape (8 + 8 layers), 512 px image + prompt, 32 greedy",
+        model: ModelKind::Qwen25VlScaled,
+        sides: OURS_AND_PYTORCH,
+        warmup: 0,
+        iters: 1,
+        metrics: VLM_METRICS,
+    },
     // (o) WhisperFeatureExtractor (whisper-tiny's config: 80 mel bins, n_fft 400, hop 160) on
     // 30 s of 16 kHz audio, against transformers' numpy extractor (its CPU path without torch;
     // the PyTorch side also reports its torch.stft path as `torch_ms`).
@@ -531,6 +574,9 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
     let minilm = if needs(ModelKind::MiniLm) { Some(find_minilm(&o)?) } else { None };
     let gguf_dir = if o.scenarios.iter().any(|s| s.is_gguf()) { Some(crate::bench_gguf::prepare(&o)?) } else { None };
 
+    if o.scenarios.iter().any(|s| matches!(s.model, ModelKind::SmolVlm256m | ModelKind::Qwen25VlScaled)) {
+        check_vlm_python(&o.python)?;
+    }
     let binary = build(root, &o)?;
     let models = o.cache.join("models");
     let mut folders: Vec<&str> = o.scenarios.iter().filter_map(|s| s.model.prepared_folder()).collect();
@@ -563,6 +609,8 @@ pub fn bench(root: &Path, args: &[&str]) -> Result<()> {
             ModelKind::WhisperBase => models.join("whisper-base"),
             ModelKind::Wav2Vec2Base => models.join("wav2vec2-base"),
             ModelKind::ConvNextTiny => models.join("convnext-tiny"),
+            ModelKind::SmolVlm256m => models.join("smolvlm-256m"),
+            ModelKind::Qwen25VlScaled => models.join("qwen2_5_vl-scaled"),
             ModelKind::WhisperFeatures => root.join("tests/fixtures/feature-extractors/whisper-default"),
         }
     };
@@ -647,6 +695,24 @@ fn check_python(python: &Path) -> Result<PythonInfo> {
         transformers: lines.next().unwrap_or_default(),
         python: lines.next().unwrap_or_default(),
     })
+}
+
+/// The vision-language scenarios' Python needs Pillow and, for SmolVLMProcessor, num2words.
+fn check_vlm_python(python: &Path) -> Result<()> {
+    let out = Command::new(python)
+        .args(["-c", "import PIL, num2words, torchvision"])
+        .output()
+        .with_context(|| format!("cannot run `{}`", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` lacks what the vision-language scenarios need ({}): `pip install pillow num2words torchvision` \
+             in that environment (SmolVLMProcessor imports num2words; transformers' fast image processors use \
+             torchvision)",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -1094,6 +1160,22 @@ fn render_targets(s: &mut String, o: &Options, results: &BTreeMap<(&str, Side), 
             r.map(|r| r >= 1.5),
         );
     }
+    for sc in ["smolvlm-256m", "qwen2_5_vl-scaled"].into_iter().filter(|s| ran(s)) {
+        let r = ratio(get(sc, Side::Ours, "first_token_ms"), get(sc, Side::PyTorch, "first_token_ms"));
+        add(
+            &format!("vision-language time to first token at most PyTorch's ({sc}; issue 19)"),
+            r,
+            fmt_ratio(r),
+            r.map(|r| r <= 1.0),
+        );
+        let r = ratio(get(sc, Side::Ours, "decode_tok_s"), get(sc, Side::PyTorch, "decode_tok_s"));
+        add(
+            &format!("vision-language decode tokens/s at least PyTorch's ({sc}; issue 19)"),
+            r,
+            fmt_ratio(r),
+            r.map(|r| r >= 1.0),
+        );
+    }
     for sc in ["load-minilm", "load-smollm2"].into_iter().filter(|s| ran(s)) {
         let r = ratio(get(sc, Side::Ours, "first_output_ms"), get(sc, Side::PyTorch, "first_output_ms"));
         add(&format!("load to first output at most 0.1x PyTorch's ({sc})"), r, fmt_ratio(r), r.map(|r| r <= 0.1));
@@ -1119,7 +1201,7 @@ fn render_targets(s: &mut String, o: &Options, results: &BTreeMap<(&str, Side), 
     if rows.is_empty() {
         return;
     }
-    let _ = writeln!(s, "\n### Targets (issue 7)\n");
+    let _ = writeln!(s, "\n### Targets (issue 7; issues 15 and 19 where named)\n");
     let _ = writeln!(s, "| target | measured | met |");
     let _ = writeln!(s, "| --- | ---: | --- |");
     for (target, _, shown, met) in rows {
@@ -1328,6 +1410,30 @@ mod tests {
         assert!(parse(root, &["--runs", "0"]).is_err());
         let o = parse(root, &["--scenarios", "encoder-32x128-bf16,decoder-bf16"]).unwrap();
         assert!(o.scenarios.iter().all(|s| s.name.ends_with(BF16_SUFFIX) && !s.sides.contains(&Side::Candle)));
+        let o = parse(root, &["--scenarios", "smolvlm-256m,qwen2_5_vl-scaled"]).unwrap();
+        assert!(o.scenarios.iter().all(|s| s.sides == OURS_AND_PYTORCH && s.model.prepared_folder().is_some()));
+    }
+
+    #[test]
+    fn vlm_targets_and_token_agreement() {
+        let o = parse(Path::new("/repo"), &["--scenarios", "smolvlm-256m"]).unwrap();
+        let m = Machine {
+            cpu: "cpu".to_owned(),
+            cores: 2,
+            simd: String::new(),
+            threads: String::new(),
+            software: String::new(),
+            load: String::new(),
+            avx512_bf16: false,
+        };
+        let mut results: BTreeMap<(&str, Side), Vec<Outcome>> = BTreeMap::new();
+        let line = |ms: f64, tok_s: f64, tokens: Value| serde_json::json!({"first_token_ms": ms, "processor_ms": 10.0, "decode_tok_s": tok_s, "tokens": tokens});
+        results.insert(("smolvlm-256m", Side::Ours), vec![Ok(line(800.0, 30.0, serde_json::json!([5, 6, 7, 9])))]);
+        results.insert(("smolvlm-256m", Side::PyTorch), vec![Ok(line(1000.0, 20.0, serde_json::json!([5, 6, 7, 8])))]);
+        let text = render(&o, &m, &results);
+        assert!(text.contains("at most PyTorch's (smolvlm-256m; issue 19) | 0.80 | yes |"), "{text}");
+        assert!(text.contains("at least PyTorch's (smolvlm-256m; issue 19) | 1.50 | yes |"), "{text}");
+        assert!(text.contains("equal to PyTorch's: autocandle 3 of 4"), "{text}");
     }
 
     #[test]

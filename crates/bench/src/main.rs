@@ -12,10 +12,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use autocandle::bert::{BertConfig, BertModel};
 use autocandle::{
-    AutoModel, AutoModelForCTC, AutoModelForCausalLM, AutoModelForImageClassification, AutoModelForSeq2SeqLM,
-    AutoModelForSpeechSeq2Seq,
-    AutoTokenizer, DType, Device, ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs,
-    Seq2SeqGenerationMixin, Tensor,
+    open_image, AutoModel, AutoModelForCTC, AutoModelForCausalLM, AutoModelForImageClassification,
+    AutoModelForImageTextToText, AutoModelForSeq2SeqLM, AutoModelForSpeechSeq2Seq, AutoProcessor, AutoTokenizer, DType,
+    Device, ForCausalLm, GenerationConfig, GenerationMixin, LoadOptions, Model, ModelInputs, Seq2SeqGenerationMixin,
+    Tensor, WithImages,
 };
 use autocandle_core::weights::{checkpoint_var_builder, Checkpoint};
 use candle_core::D;
@@ -54,6 +54,11 @@ scenarios:
                                 the quantized model against the same file dequantized to f32: greedy
                                 agreement over 128 tokens on 4 prompts, logit deviations, perplexity
                                 of the repository's LICENSE text (ours only)
+  smolvlm-256m, qwen2_5_vl-scaled
+                                vision-language models (random weights, real processors): the folder's
+                                bench-image.png (512 x 512) and bench-prompt.txt through AutoProcessor and
+                                AutoModelForImageTextToText, from the raw inputs to the first token, then
+                                32 greedy tokens (ours only; PyTorch is the other side)
   whisper-features-30s, whisper-features-8x30s --model FOLDER
                                 WhisperFeatureExtractor on 30 s of 16 kHz audio, batch 1 or 8; FOLDER holds
                                 a preprocessor_config.json (ours only)
@@ -220,6 +225,10 @@ fn run(args: &Args) -> Result<Map<String, Value>> {
         ("load-minilm", imp) => load_minilm(dir, imp, &mut out)?,
         ("load-smollm2", imp) => load_smollm2(dir, imp, &mut out)?,
         ("dispatch", Impl::Ours) => dispatch(dir, args, &mut out)?,
+        ("smolvlm-256m" | "qwen2_5_vl-scaled", Impl::Ours) => vlm(dir, args, &mut out)?,
+        ("smolvlm-256m" | "qwen2_5_vl-scaled", Impl::Candle) => {
+            bail!("the vision-language scenarios compare autocandle with PyTorch: run them with `--impl ours`")
+        }
         (s, Impl::Ours) if s.starts_with("whisper-features") => whisper_features(dir, s, args, &mut out)?,
         (s, Impl::Candle) if s.starts_with("whisper-features") => {
             bail!("the feature-extractor scenarios compare autocandle with transformers: run them with `--impl ours`")
@@ -547,6 +556,76 @@ fn argmax_last(logits: &Tensor) -> Result<u32> {
         r => bail!("unexpected logits of rank {r}"),
     };
     Ok(logits.argmax(D::Minus1)?.to_scalar::<u32>()?)
+}
+
+/// New greedy tokens of the vision-language scenarios, after the image and the prompt.
+const VLM_NEW: usize = 32;
+
+/// The vision-language scenarios (`smolvlm-256m`, `qwen2_5_vl-scaled`): the folder's
+/// `bench-image.png` (512 x 512, decoded once, outside the timing) and `bench-prompt.txt` (one
+/// image placeholder, in the model's chat format) through `AutoProcessor` (`process_images`),
+/// then `VLM_NEW` greedy tokens through `WithImages` and `generate_stream`. `first_token_ms`
+/// runs from the raw inputs to the first new token (processor, vision encoder, prefill), as
+/// bench.py times it; `processor_ms` is the processor alone, `decode_tok_s` the rate of the
+/// other new tokens.
+fn vlm(dir: &Path, args: &Args, out: &mut Map<String, Value>) -> Result<()> {
+    let path = path_str(dir)?;
+    let opts = load_options(DType::F32);
+    let processor = context(AutoProcessor::from_pretrained_with(path, &opts), "AutoProcessor::from_pretrained")?;
+    let model = context(AutoModelForImageTextToText::from_pretrained_with(path, &opts), "from_pretrained")?.value;
+    let images = vec![vec![context(open_image(dir.join("bench-image.png")), "the benchmark image")?]];
+    let prompt_file = dir.join("bench-prompt.txt");
+    let prompt = std::fs::read_to_string(&prompt_file)
+        .with_context(|| format!("cannot read `{}` (made by crates/bench/prepare.py)", prompt_file.display()))?;
+    let texts = [prompt.as_str()];
+    let device = Device::Cpu;
+    let process = || context(processor.process_images(&texts, &images, &device), "process_images");
+    // The model's generation config (its EOS), greedy; EOS may not end it early.
+    let config = context(GenerationConfig::from_pretrained(path), "generation config")?
+        .max_new_tokens(VLM_NEW)
+        .min_new_tokens(VLM_NEW)
+        .do_sample(false);
+    let (mut first_token, mut decode, mut tokens) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut prompt_len, mut image_tokens, mut pixel_shape) = (0, 0, Vec::new());
+    for i in 0..args.warmup + args.iters {
+        let start = Instant::now();
+        let inputs = process()?;
+        let ids = inputs.input_ids()?.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+        prompt_len = ids.first().map_or(0, Vec::len);
+        let image_token = model.image_token_id();
+        image_tokens = ids.iter().flatten().filter(|&&t| Some(t) == image_token).count();
+        pixel_shape = inputs.pixel_values.as_ref().map(|p| p.dims().to_vec()).unwrap_or_default();
+        let with_images = WithImages::new(model.as_ref(), inputs);
+        let mut first = None;
+        let output = context(
+            with_images.generate_stream(ids, &config, None, |_| {
+                first.get_or_insert_with(Instant::now);
+                ControlFlow::Continue(())
+            }),
+            "generate",
+        )?;
+        let end = Instant::now();
+        let first = first.context("generate made no step")?;
+        let generated = output.generated(0);
+        if generated.len() != VLM_NEW {
+            bail!("generate made {} tokens instead of {VLM_NEW}", generated.len());
+        }
+        if i >= args.warmup {
+            first_token.push((first - start).as_secs_f64() * 1000.0);
+            decode.push((VLM_NEW - 1) as f64 / (end - first).as_secs_f64());
+        }
+        tokens = generated.to_vec();
+    }
+    let processor_times = timed(1, args.iters, || process().map(drop))?;
+    out.insert("processor_ms".into(), json!(median(&processor_times)));
+    out.insert("first_token_ms".into(), json!(median(&first_token)));
+    out.insert("first_token_times_ms".into(), json!(first_token));
+    out.insert("decode_tok_s".into(), json!(median(&decode)));
+    out.insert("prompt_tokens".into(), json!(prompt_len));
+    out.insert("image_tokens".into(), json!(image_tokens));
+    out.insert("pixel_values_shape".into(), json!(pixel_shape));
+    out.insert("tokens".into(), json!(tokens));
+    Ok(())
 }
 
 /// One greedy generation of `DECODER_NEW` tokens after `prompt` with autocandle's
