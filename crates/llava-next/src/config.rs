@@ -106,9 +106,10 @@ impl LlavaNextConfig {
     /// `image_grid_pinpoints` (`[height, width]` each), the default list when absent. Each must
     /// be positive and a multiple of the vision tower's `image_size` of at most 1024 tiles.
     pub fn pinpoints(&self) -> Result<Vec<[usize; 2]>> {
-        let list = self.image_grid_pinpoints.clone().unwrap_or_else(|| {
-            vec![[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
-        });
+        let list = self
+            .image_grid_pinpoints
+            .clone()
+            .unwrap_or_else(|| vec![[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]);
         if list.is_empty() {
             return Err(Error::config(MODEL_TYPE, "`image_grid_pinpoints` is an empty list"));
         }

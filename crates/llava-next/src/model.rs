@@ -4,8 +4,8 @@
 use autocandle_clip::CLIPVisionModel;
 use autocandle_core::nn::{linear_b, Linear};
 use autocandle_core::{
-    Activation, AutoRegister, BaseModelOutput, Error, ForImageTextToText, ForMultimodalLm, ForPreTraining, ImageTextToTextOutput, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, PreTrainingOutput,
-    Result,
+    Activation, AutoRegister, BaseModelOutput, Error, ForImageTextToText, ForMultimodalLm, ForPreTraining,
+    ImageTextToTextOutput, KvCache, LoadModel, Model, ModelInputs, PreTrainedModel, PreTrainingOutput, Result,
 };
 use autocandle_decoder::{CausalLm, DecoderExtras, DecoderModel};
 use candle_core::{DType, Device, Module, Tensor};
@@ -183,16 +183,21 @@ impl ImageEncoder {
     fn sizes(image_sizes: &Tensor) -> Result<Vec<(usize, usize)>> {
         let dims = image_sizes.dims();
         if dims.len() != 2 || dims[1] != 2 {
-            return Err(Error::input(format!("`image_sizes` must have shape [images, 2] (height, width), got {dims:?}")));
+            return Err(Error::input(format!(
+                "`image_sizes` must have shape [images, 2] (height, width), got {dims:?}"
+            )));
         }
         let rows = image_sizes.to_dtype(DType::F64)?.to_vec2::<f64>()?;
         rows.iter()
             .map(|r| {
-                let ok = |v: f64| v >= 1.0 && v <= 1e9 && v.fract() == 0.0;
+                let ok = |v: f64| (1.0..=1e9).contains(&v) && v.fract() == 0.0;
                 if ok(r[0]) && ok(r[1]) {
                     Ok((r[0] as usize, r[1] as usize))
                 } else {
-                    Err(Error::input(format!("`image_sizes` holds [{}, {}]: sizes must be positive integers", r[0], r[1])))
+                    Err(Error::input(format!(
+                        "`image_sizes` holds [{}, {}]: sizes must be positive integers",
+                        r[0], r[1]
+                    )))
                 }
             })
             .collect()
