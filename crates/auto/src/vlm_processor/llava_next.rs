@@ -401,3 +401,51 @@ impl ImageTextProcessing for LlavaNextProcessor {
         self.chat_template.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // Tests may panic on failure.
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::image_processor::open_image;
+    use crate::AutoProcessor;
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/vlm_processors/llava_next")
+    }
+
+    #[test]
+    fn best_resolution_as_transformers() {
+        let pins = DEFAULT_PINPOINTS;
+        assert_eq!(select_best_resolution((500, 300), &pins), Some((672, 336)));
+        assert_eq!(select_best_resolution((300, 500), &pins), Some((336, 672)));
+        assert_eq!(select_best_resolution((800, 800), &pins), Some((672, 672)));
+    }
+
+    #[test]
+    fn placeholders_and_images_must_match() {
+        let processor = AutoProcessor::from_pretrained(&fixture().to_string_lossy()).unwrap();
+        let image = open_image(fixture().join("../../images/gray_24x24.png")).unwrap();
+        let image_text = processor.image_text().unwrap();
+        assert_eq!((image_text.class(), image_text.image_placeholder()), ("LlavaNextProcessor", "<image>"));
+        assert!(image_text.chat_template().unwrap().contains("ASSISTANT:"));
+        let dev = Device::Cpu;
+        let err = processor.process_images(&["<image> and <image>"], &[vec![image.clone()]], &dev).unwrap_err();
+        assert!(err.to_string().contains("2 `<image>` placeholders but 1 images"), "{err}");
+        let err = processor.process_images(&["no image here"], &[vec![image.clone()]], &dev).unwrap_err();
+        assert!(err.to_string().contains("0 `<image>` placeholders"), "{err}");
+        let out = processor.process_images(&["hello world"], &[vec![]], &dev).unwrap();
+        assert!(out.pixel_values.is_none() && out.image_sizes.is_none() && out.input_ids.is_some());
+        // 24x24 takes the 24x24 pinpoint: 4 tiles of 12 px (3x3 patches of 4 px) and the base
+        // image: 9 + 1 (additional) - 1 (class token) + 6 rows of 6 + 6 newlines.
+        let out = processor.process_images(&["<image>"], &[vec![image]], &dev).unwrap();
+        assert_eq!(out.pixel_values.unwrap().dims(), [1, 5, 3, 12, 12]);
+        assert_eq!(out.image_sizes.unwrap().to_vec2::<i64>().unwrap(), [[24, 24]]);
+        let ids = out.input_ids.unwrap().to_vec2::<u32>().unwrap();
+        let image_id = processor.tokenizer().unwrap().token_to_id("<image>").unwrap();
+        assert_eq!(ids[0].iter().filter(|&&i| i == image_id).count(), 9 + 36 + 6);
+    }
+}
