@@ -81,6 +81,8 @@ pub use autocandle_idefics3 as idefics3;
 pub use autocandle_llama as llama;
 #[cfg(feature = "llava")]
 pub use autocandle_llava as llava;
+#[cfg(feature = "llava_next")]
+pub use autocandle_llava_next as llava_next;
 #[cfg(feature = "megatron-bert")]
 pub use autocandle_megatron_bert as megatron_bert;
 #[cfg(feature = "mistral")]

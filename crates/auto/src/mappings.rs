@@ -2067,6 +2067,25 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         ],
     },
     ModelTypeInfo {
+        model_type: "llava_next",
+        name: "LLaVA-NeXT",
+        config_class: "LlavaNextConfig",
+        tokenizer_class: Some("LlamaTokenizer"),
+        tokenizer_fast_class: Some("LlamaTokenizerFast"),
+        crate_name: Some("autocandle-llava-next"),
+        feature: Some("llava_next"),
+        tasks: &[
+            TaskClass { task: Task::Base, class_name: "LlavaNextModel", implemented: true },
+            TaskClass { task: Task::PreTraining, class_name: "LlavaNextForConditionalGeneration", implemented: true },
+            TaskClass {
+                task: Task::ImageTextToText,
+                class_name: "LlavaNextForConditionalGeneration",
+                implemented: true,
+            },
+            TaskClass { task: Task::MultimodalLm, class_name: "LlavaNextForConditionalGeneration", implemented: true },
+        ],
+    },
+    ModelTypeInfo {
         model_type: "longformer",
         name: "Longformer",
         config_class: "LongformerConfig",
@@ -4820,6 +4839,7 @@ pub fn feature_enabled(feature: &str) -> bool {
         "idefics3" => cfg!(feature = "idefics3"),
         "llama" => cfg!(feature = "llama"),
         "llava" => cfg!(feature = "llava"),
+        "llava_next" => cfg!(feature = "llava_next"),
         "megatron-bert" => cfg!(feature = "megatron-bert"),
         "mistral" => cfg!(feature = "mistral"),
         "mixtral" => cfg!(feature = "mixtral"),

@@ -1,4 +1,4 @@
-//! The processors of vision-language models (`LlavaProcessor`, `PaliGemmaProcessor`,
+//! The processors of vision-language models (`LlavaProcessor`, `LlavaNextProcessor`, `PaliGemmaProcessor`,
 //! `Idefics3Processor`, `SmolVLMProcessor`, `Qwen2VLProcessor`, `Qwen2_5_VLProcessor`,
 //! `Gemma3Processor`): each one's image processor (resizing, tiling or dynamic resolution,
 //! `pixel_values` and the extra image inputs) and the expansion of each image placeholder of
@@ -8,6 +8,7 @@
 mod gemma3;
 mod idefics3;
 mod llava;
+mod llava_next;
 mod paligemma;
 mod qwen2_vl;
 
@@ -23,6 +24,7 @@ use crate::tokenizer::PreTrainedTokenizer;
 /// The processor classes of vision-language models, with the model types that use them.
 pub const CLASSES: &[(&str, &[&str])] = &[
     ("LlavaProcessor", &["llava"]),
+    ("LlavaNextProcessor", &["llava_next"]),
     ("PaliGemmaProcessor", &["paligemma"]),
     ("Idefics3Processor", &["idefics3"]),
     ("SmolVLMProcessor", &["smolvlm"]),
@@ -72,6 +74,7 @@ pub(crate) fn load(
 ) -> Result<Option<Box<dyn ImageTextProcessing>>> {
     Ok(Some(match class {
         "LlavaProcessor" => Box::new(llava::LlavaProcessor::load(source, opts)?),
+        "LlavaNextProcessor" => Box::new(llava_next::LlavaNextProcessor::load(source, opts)?),
         "PaliGemmaProcessor" => Box::new(paligemma::PaliGemmaProcessor::load(source, opts)?),
         "Idefics3Processor" | "SmolVLMProcessor" => Box::new(idefics3::Idefics3Processor::load(class, source, opts)?),
         "Qwen2VLProcessor" | "Qwen2_5_VLProcessor" => Box::new(qwen2_vl::Qwen2VlProcessor::load(class, source, opts)?),
