@@ -324,7 +324,8 @@ impl ImageConfig {
     }
 }
 
-/// `Qwen2VLProcessor` / `Qwen2_5_VLProcessor`.
+/// `Qwen2VLProcessor` / `Qwen2_5_VLProcessor` / `Qwen3VLProcessor` (the same for images; Qwen3-VL's
+/// checkpoints set `patch_size` 16 and mean/std 0.5 in their `preprocessor_config.json`).
 #[derive(Debug)]
 pub(crate) struct Qwen2VlProcessor {
     class: &'static str,
@@ -338,7 +339,11 @@ impl Qwen2VlProcessor {
     /// and the chat template from `chat_template.jinja`, `chat_template.json` or
     /// `processor_config.json`.
     pub(crate) fn load(class: &str, source: &ModelSource, opts: &LoadOptions) -> Result<Self> {
-        let class = if class == "Qwen2_5_VLProcessor" { "Qwen2_5_VLProcessor" } else { "Qwen2VLProcessor" };
+        let class = match class {
+            "Qwen2_5_VLProcessor" => "Qwen2_5_VLProcessor",
+            "Qwen3VLProcessor" => "Qwen3VLProcessor",
+            _ => "Qwen2VLProcessor",
+        };
         let processor_config = match source.optional_file("processor_config.json")? {
             Some(path) => Some(read_json(&path)?),
             None => None,
