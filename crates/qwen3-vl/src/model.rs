@@ -68,17 +68,17 @@ pub fn interleaved_mrope_cos_sin(
         per_row.push(rotary.cos_sin(&pos, max, DType::F32)?);
     }
     let half = per_row[0].cos.dim(candle_core::D::Minus1)?;
-    let mut masks = [vec![0f32; half], vec![0f32; half], vec![0f32; half]];
-    for j in 0..half {
-        let r = if j % 3 == 1 && j < 3 * mrope_section[1] {
+    let row_of = |j: usize| -> usize {
+        if j % 3 == 1 && j < 3 * mrope_section[1] {
             1
         } else if j % 3 == 2 && j < 3 * mrope_section[2] {
             2
         } else {
             0
-        };
-        masks[r][j] = 1.0;
-    }
+        }
+    };
+    let masks: Vec<Vec<f32>> =
+        (0..3).map(|r| (0..half).map(|j| if row_of(j) == r { 1.0 } else { 0.0 }).collect()).collect();
     let mut cos: Option<Tensor> = None;
     let mut sin: Option<Tensor> = None;
     for (r, m) in masks.iter().enumerate() {

@@ -24,3 +24,133 @@ fn reads_a_nested_config() {
     bad.vision_config.out_hidden_size = 7;
     assert!(bad.settings().unwrap_err().to_string().contains("hidden_size"));
 }
+
+mod on_the_fixture {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use autocandle_core::{ForImageTextToText, KvCache, LoadModel, ModelInputs};
+    use candle_core::{DType, Device, Tensor, D};
+    use candle_nn::VarBuilder;
+
+    use crate::{Qwen3VLConfig, Qwen3VLForConditionalGeneration};
+
+    fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl-image-text-to-text")
+    }
+
+    fn config() -> Qwen3VLConfig {
+        serde_json::from_str(&std::fs::read_to_string(dir().join("config.json")).unwrap()).unwrap()
+    }
+
+    fn weights() -> HashMap<String, Tensor> {
+        candle_core::safetensors::load(dir().join("model.safetensors"), &Device::Cpu).unwrap()
+    }
+
+    fn fixture() -> (Qwen3VLForConditionalGeneration, HashMap<String, Tensor>) {
+        let vb = VarBuilder::from_tensors(weights(), DType::F32, &Device::Cpu);
+        let model = Qwen3VLForConditionalGeneration::load(vb, &config()).unwrap();
+        let tensors = candle_core::safetensors::load(dir().join("reference.safetensors"), &Device::Cpu).unwrap();
+        (model, tensors)
+    }
+
+    fn inputs(t: &HashMap<String, Tensor>) -> ModelInputs {
+        let mut inputs = ModelInputs::default();
+        for name in ["input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids"] {
+            inputs.set(name, t[name].clone()).unwrap();
+        }
+        inputs
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn cached_steps_match_the_full_pass() {
+        let (model, t) = fixture();
+        let prompt = inputs(&t);
+        let full = ForImageTextToText::forward(&model, &prompt).unwrap().logits;
+        // Row 0 has no padding (the padded positions of row 1 are not compared).
+        let row0 = |x: &Tensor| x.narrow(0, 0, 1).unwrap();
+        assert!(max_diff(&row0(&full), &row0(&t["logits"])) < 1e-4);
+        let mut cache = KvCache::new();
+        let first = model.forward_with_cache(&prompt, &mut cache).unwrap().logits;
+        assert!(max_diff(&first, &full) < 1e-5);
+        let next = first
+            .narrow(1, first.dim(1).unwrap() - 1, 1)
+            .unwrap()
+            .argmax(D::Minus1)
+            .unwrap()
+            .to_dtype(DType::I64)
+            .unwrap();
+        let ones = Tensor::ones((2, 1), DType::I64, &Device::Cpu).unwrap();
+        let mask = Tensor::cat(&[&t["attention_mask"], &ones], 1).unwrap();
+        let mut step = ModelInputs::new(next.clone());
+        step.attention_mask = Some(mask.clone());
+        let stepped = model.forward_with_cache(&step, &mut cache).unwrap().logits;
+        let mut longer = inputs(&t);
+        longer.input_ids = Some(Tensor::cat(&[&t["input_ids"], &next], 1).unwrap());
+        longer.attention_mask = Some(mask);
+        longer.mm_token_type_ids =
+            Some(Tensor::cat(&[&t["mm_token_type_ids"], &ones.zeros_like().unwrap()], 1).unwrap());
+        let again = ForImageTextToText::forward(&model, &longer).unwrap().logits;
+        let last = again.narrow(1, again.dim(1).unwrap() - 1, 1).unwrap();
+        assert!(max_diff(&stepped, &last) < 1e-5, "{}", max_diff(&stepped, &last));
+    }
+
+    fn error_of(model: &Qwen3VLForConditionalGeneration, inputs: &ModelInputs) -> String {
+        ForImageTextToText::forward(model, inputs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn inputs_that_do_not_fit_are_errors() {
+        let (model, t) = fixture();
+        // One image fewer than the prompt has runs of image tokens.
+        let mut fewer = inputs(&t);
+        fewer.image_grid_thw = Some(t["image_grid_thw"].narrow(0, 0, 2).unwrap());
+        fewer.pixel_values = Some(t["pixel_values"].narrow(0, 0, 16 + 12).unwrap());
+        let err = error_of(&model, &fewer);
+        assert!(err.contains("image tokens"), "{err}");
+        // One image more.
+        let mut more = inputs(&t);
+        more.image_grid_thw =
+            Some(Tensor::cat(&[&t["image_grid_thw"], &t["image_grid_thw"].narrow(0, 0, 1).unwrap()], 0).unwrap());
+        more.pixel_values =
+            Some(Tensor::cat(&[&t["pixel_values"], &t["pixel_values"].narrow(0, 0, 16).unwrap()], 0).unwrap());
+        let err = error_of(&model, &more);
+        assert!(err.contains("image tokens") || err.contains("images"), "{err}");
+        // Pixel rows of the wrong width.
+        let mut wide = inputs(&t);
+        wide.pixel_values = Some(Tensor::zeros((52, 25), DType::F32, &Device::Cpu).unwrap());
+        let err = error_of(&model, &wide);
+        assert!(err.contains("pixel_values") && err.contains("[52, 24]"), "{err}");
+        // A grid smaller than one merge square.
+        let mut small = inputs(&t);
+        small.image_grid_thw = Some(Tensor::new(&[[1i64, 1, 52]], &Device::Cpu).unwrap());
+        let err = error_of(&model, &small);
+        assert!(err.contains("spatial_merge_size"), "{err}");
+        // Image tokens without pixel_values; a grid without pixels; pixels without a grid.
+        let mut none = inputs(&t);
+        none.pixel_values = None;
+        none.image_grid_thw = None;
+        assert!(error_of(&model, &none).contains("no `pixel_values`"));
+        let mut grid_only = inputs(&t);
+        grid_only.pixel_values = None;
+        assert!(error_of(&model, &grid_only).contains("without `pixel_values`"));
+        let mut pixels_only = inputs(&t);
+        pixels_only.image_grid_thw = None;
+        assert!(error_of(&model, &pixels_only).contains("image_grid_thw"));
+    }
+
+    #[test]
+    fn the_base_model_loads_from_the_head_checkpoint() {
+        let (head, t) = fixture();
+        let vb = VarBuilder::from_tensors(weights(), DType::F32, &Device::Cpu);
+        let base = crate::Qwen3VLModel::load(vb, &config()).unwrap();
+        let out = autocandle_core::Model::forward(&base, &inputs(&t)).unwrap();
+        assert_eq!(out.last_hidden_state.dims(), [2, 19, 36]);
+        assert_eq!(out.extra("image_hidden_states").unwrap().dims(), [13, 36]);
+        let _ = head;
+    }
+}
