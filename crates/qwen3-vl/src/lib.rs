@@ -15,7 +15,8 @@
 //!   ([`DecoderExtras::layer_residuals`](autocandle_decoder::DecoderExtras)).
 //! - Generation: as Qwen2-VL (`autocandle-qwen2-vl`): the prefill keeps each row's
 //!   `rope_deltas` in the cache; later tokens sit at their text position plus the delta.
-//!   Videos are not supported.
+//!   `mm_token_type_ids` are read when given, else derived from the image token (where
+//!   `transformers` asks for them). Videos are not supported.
 
 #![warn(missing_docs)]
 

@@ -154,3 +154,33 @@ mod on_the_fixture {
         let _ = head;
     }
 }
+
+/// The `config.json` of the released Qwen3-VL-2B-Instruct checkpoint (`rope_scaling` and
+/// `rope_theta` in `text_config`, as transformers 4.57 wrote it).
+#[test]
+fn reads_the_released_config() {
+    let config: Qwen3VLConfig = serde_json::from_str(
+        r#"{"architectures": ["Qwen3VLForConditionalGeneration"], "image_token_id": 151655, "model_type": "qwen3_vl",
+        "text_config": {"attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 151643, "dtype": "bfloat16",
+          "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 2048, "initializer_range": 0.02,
+          "intermediate_size": 6144, "max_position_embeddings": 262144, "model_type": "qwen3_vl_text",
+          "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8, "rms_norm_eps": 1e-06,
+          "rope_scaling": {"mrope_interleaved": true, "mrope_section": [24, 20, 20], "rope_type": "default"},
+          "rope_theta": 5000000, "tie_word_embeddings": true, "use_cache": true, "vocab_size": 151936},
+        "tie_word_embeddings": true, "transformers_version": "4.57.0.dev0", "video_token_id": 151656,
+        "vision_config": {"deepstack_visual_indexes": [5, 11, 17], "depth": 24, "hidden_act": "gelu_pytorch_tanh",
+          "hidden_size": 1024, "in_channels": 3, "initializer_range": 0.02, "intermediate_size": 4096,
+          "model_type": "qwen3_vl", "num_heads": 16, "num_position_embeddings": 2304, "out_hidden_size": 2048,
+          "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        "vision_end_token_id": 151653, "vision_start_token_id": 151652}"#,
+    )
+    .unwrap();
+    let s = config.settings().unwrap();
+    assert_eq!((s.text.hidden_size, s.text.head_dim, s.text.num_hidden_layers), (2048, 128, 28));
+    assert!(s.text.tie_word_embeddings && s.text.options.qk_norm);
+    let inv = s.text.rope.inv_freq(0);
+    assert!((f64::from(inv[1]) - 5_000_000f64.powf(-2.0 / 128.0)).abs() < 1e-6, "{}", inv[1]);
+    assert_eq!(s.mrope_section, [24, 20, 20]);
+    assert_eq!((s.vision.num_grid_per_side(), s.vision.patch_values()), (48, 3 * 2 * 16 * 16));
+    assert_eq!(s.vision.deepstack_visual_indexes, [5, 11, 17]);
+}
