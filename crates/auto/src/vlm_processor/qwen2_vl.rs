@@ -1,6 +1,7 @@
-//! `Qwen2VLProcessor` and `Qwen2_5_VLProcessor` (`transformers` 5.25,
+//! `Qwen2VLProcessor`, `Qwen2_5_VLProcessor` and `Qwen3VLProcessor` (`transformers` 5.25,
 //! `models/qwen2_vl/{image_processing_qwen2_vl,processing_qwen2_vl}.py` and
-//! `models/qwen2_5_vl/processing_qwen2_5_vl.py`, which are the same for images).
+//! `models/qwen2_5_vl/processing_qwen2_5_vl.py`, `models/qwen3_vl/processing_qwen3_vl.py`, which are the same
+//! for images).
 //!
 //! The image processor is the torchvision one (`Qwen2VLImageProcessor`, what `transformers` 5
 //! picks when torchvision is installed): each image is converted to RGB, resized (on `uint8`,
