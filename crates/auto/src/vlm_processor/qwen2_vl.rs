@@ -605,6 +605,17 @@ mod tests {
         Ok(())
     }
 
+    /// The `preprocessor_config.json` of the released Qwen3-VL checkpoints.
+    #[test]
+    fn reads_the_qwen3_vl_image_processor_config() -> Result<()> {
+        let c = config(serde_json::json!({
+            "size": {"longest_edge": 16777216, "shortest_edge": 65536}, "patch_size": 16,
+            "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+            "processor_class": "Qwen3VLProcessor", "image_processor_type": "Qwen2VLImageProcessorFast"}))?;
+        assert_eq!((c.min_pixels, c.max_pixels, c.patch_size, c.merge_size), (65536, 16777216, 16, 2));
+        Ok(())
+    }
+
     #[test]
     fn patch_rows_follow_transformers_order() -> Result<()> {
         // no normalisation: values are the raw bytes; patch 2, merge 2, temporal 2, 4x8 image.
