@@ -119,6 +119,8 @@ pub use autocandle_qwen2_vl as qwen2_vl;
 pub use autocandle_qwen3 as qwen3;
 #[cfg(feature = "qwen3-moe")]
 pub use autocandle_qwen3_moe as qwen3_moe;
+#[cfg(feature = "qwen3_vl")]
+pub use autocandle_qwen3_vl as qwen3_vl;
 #[cfg(feature = "resnet")]
 pub use autocandle_resnet as resnet;
 #[cfg(feature = "roberta")]

@@ -3364,6 +3364,20 @@ pub static MODEL_TYPES: &[ModelTypeInfo] = &[
         ],
     },
     ModelTypeInfo {
+        model_type: "qwen3_vl",
+        name: "Qwen3VL",
+        config_class: "Qwen3VLConfig",
+        tokenizer_class: Some("Qwen2Tokenizer"),
+        tokenizer_fast_class: Some("Qwen2TokenizerFast"),
+        crate_name: Some("autocandle-qwen3-vl"),
+        feature: Some("qwen3_vl"),
+        tasks: &[
+            TaskClass { task: Task::Base, class_name: "Qwen3VLModel", implemented: true },
+            TaskClass { task: Task::ImageTextToText, class_name: "Qwen3VLForConditionalGeneration", implemented: true },
+            TaskClass { task: Task::MultimodalLm, class_name: "Qwen3VLForConditionalGeneration", implemented: true },
+        ],
+    },
+    ModelTypeInfo {
         model_type: "rag",
         name: "RAG",
         config_class: "RagConfig",
@@ -4858,6 +4872,7 @@ pub fn feature_enabled(feature: &str) -> bool {
         "qwen2_vl" => cfg!(feature = "qwen2_vl"),
         "qwen3" => cfg!(feature = "qwen3"),
         "qwen3-moe" => cfg!(feature = "qwen3-moe"),
+        "qwen3_vl" => cfg!(feature = "qwen3_vl"),
         "resnet" => cfg!(feature = "resnet"),
         "roberta" => cfg!(feature = "roberta"),
         "roberta-prelayernorm" => cfg!(feature = "roberta-prelayernorm"),

@@ -56,6 +56,9 @@ pub struct DecoderExtras {
     /// layers (`OR(AND(sliding_window, causal), blockwise)`: PaliGemma 2) instead of staying
     /// inside it (Gemma 3).
     pub blocks_past_window: bool,
+    /// Added to the hidden states after layer `i` for each `i < len` (`[batch, seq, hidden]`
+    /// each, broadcastable): Qwen3-VL's DeepStack features (zero outside the image tokens).
+    pub layer_residuals: Vec<Tensor>,
 }
 
 impl DecoderExtras {
@@ -73,6 +76,12 @@ impl DecoderExtras {
     /// Attend in both directions within each block of `block_sequence_ids` (see the field).
     pub fn with_block_sequence_ids(mut self, ids: Vec<i64>) -> Self {
         self.block_sequence_ids = Some(ids);
+        self
+    }
+
+    /// Add `residuals[i]` to the hidden states after layer `i` (see the field).
+    pub fn with_layer_residuals(mut self, residuals: Vec<Tensor>) -> Self {
+        self.layer_residuals = residuals;
         self
     }
 
@@ -263,7 +272,14 @@ impl DecoderModel {
                 .with_block_sequence_ids(blocks.clone())
                 .with_blocks_past_window(extras.blocks_past_window);
         }
-        self.layers_on(hidden, &prepared, extras.cos_sin.as_ref(), cache, None)
+        if extras.layer_residuals.len() > self.layers.len() {
+            return Err(Error::input(format!(
+                "{} layer residuals for a decoder of {} layers",
+                extras.layer_residuals.len(),
+                self.layers.len()
+            )));
+        }
+        self.layers_on(hidden, &prepared, extras.cos_sin.as_ref(), cache, None, &extras.layer_residuals)
     }
 
     fn run(
@@ -283,7 +299,7 @@ impl DecoderModel {
         if let Some(m) = self.spec.options.embedding_multiplier {
             hidden = (hidden * m)?;
         }
-        self.layers_on(hidden, &prepared, None, cache, router_logits)
+        self.layers_on(hidden, &prepared, None, cache, router_logits, &[])
     }
 
     /// The layers and the final norm on the embeddings `hidden`; `cos_sin`, when given,
@@ -295,6 +311,7 @@ impl DecoderModel {
         given_cos_sin: Option<&CosSin>,
         mut cache: Option<&mut KvCache>,
         mut router_logits: Option<&mut Vec<Tensor>>,
+        residuals: &[Tensor],
     ) -> Result<Tensor> {
         let cos_sin = match given_cos_sin {
             Some(cs) => cs.clone(),
@@ -329,6 +346,9 @@ impl DecoderModel {
             let layer_cache = cache.as_deref_mut().map(|c| (c, i));
             let router = router_logits.as_deref_mut();
             hidden = layer.forward_with_router_logits(&hidden, rotary, layer_cos_sin, mask, layer_cache, router)?;
+            if let Some(r) = residuals.get(i) {
+                hidden = hidden.broadcast_add(&r.to_dtype(hidden.dtype())?)?;
+            }
         }
         self.norm.forward(&hidden)
     }

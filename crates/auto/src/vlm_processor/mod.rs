@@ -1,5 +1,6 @@
-//! The processors of vision-language models (`LlavaProcessor`, `LlavaNextProcessor`, `PaliGemmaProcessor`,
-//! `Idefics3Processor`, `SmolVLMProcessor`, `Qwen2VLProcessor`, `Qwen2_5_VLProcessor`,
+//! The processors of vision-language models (`LlavaProcessor`, `LlavaNextProcessor`,
+//! `PaliGemmaProcessor`, `Idefics3Processor`, `SmolVLMProcessor`, `Qwen2VLProcessor`,
+//! `Qwen2_5_VLProcessor`, `Qwen3VLProcessor`,
 //! `Gemma3Processor`): each one's image processor (resizing, tiling or dynamic resolution,
 //! `pixel_values` and the extra image inputs) and the expansion of each image placeholder of
 //! the prompt into the image tokens the model replaces with features, as `transformers`' processor
@@ -30,6 +31,7 @@ pub const CLASSES: &[(&str, &[&str])] = &[
     ("SmolVLMProcessor", &["smolvlm"]),
     ("Qwen2VLProcessor", &["qwen2_vl"]),
     ("Qwen2_5_VLProcessor", &["qwen2_5_vl"]),
+    ("Qwen3VLProcessor", &["qwen3_vl"]),
     ("Gemma3Processor", &["gemma3"]),
 ];
 
@@ -77,7 +79,9 @@ pub(crate) fn load(
         "LlavaNextProcessor" => Box::new(llava_next::LlavaNextProcessor::load(source, opts)?),
         "PaliGemmaProcessor" => Box::new(paligemma::PaliGemmaProcessor::load(source, opts)?),
         "Idefics3Processor" | "SmolVLMProcessor" => Box::new(idefics3::Idefics3Processor::load(class, source, opts)?),
-        "Qwen2VLProcessor" | "Qwen2_5_VLProcessor" => Box::new(qwen2_vl::Qwen2VlProcessor::load(class, source, opts)?),
+        "Qwen2VLProcessor" | "Qwen2_5_VLProcessor" | "Qwen3VLProcessor" => {
+            Box::new(qwen2_vl::Qwen2VlProcessor::load(class, source, opts)?)
+        }
         "Gemma3Processor" => Box::new(gemma3::Gemma3Processor::load(source, opts)?),
         _ => return Ok(None),
     }))

@@ -1,6 +1,7 @@
-//! `Qwen2VLProcessor` and `Qwen2_5_VLProcessor` (`transformers` 5.25,
+//! `Qwen2VLProcessor`, `Qwen2_5_VLProcessor` and `Qwen3VLProcessor` (`transformers` 5.25,
 //! `models/qwen2_vl/{image_processing_qwen2_vl,processing_qwen2_vl}.py` and
-//! `models/qwen2_5_vl/processing_qwen2_5_vl.py`, which are the same for images).
+//! `models/qwen2_5_vl/processing_qwen2_5_vl.py`, `models/qwen3_vl/processing_qwen3_vl.py`, which are the same
+//! for images).
 //!
 //! The image processor is the torchvision one (`Qwen2VLImageProcessor`, what `transformers` 5
 //! picks when torchvision is installed): each image is converted to RGB, resized (on `uint8`,
@@ -324,7 +325,8 @@ impl ImageConfig {
     }
 }
 
-/// `Qwen2VLProcessor` / `Qwen2_5_VLProcessor`.
+/// `Qwen2VLProcessor` / `Qwen2_5_VLProcessor` / `Qwen3VLProcessor` (the same for images; Qwen3-VL's
+/// checkpoints set `patch_size` 16 and mean/std 0.5 in their `preprocessor_config.json`).
 #[derive(Debug)]
 pub(crate) struct Qwen2VlProcessor {
     class: &'static str,
@@ -338,7 +340,11 @@ impl Qwen2VlProcessor {
     /// and the chat template from `chat_template.jinja`, `chat_template.json` or
     /// `processor_config.json`.
     pub(crate) fn load(class: &str, source: &ModelSource, opts: &LoadOptions) -> Result<Self> {
-        let class = if class == "Qwen2_5_VLProcessor" { "Qwen2_5_VLProcessor" } else { "Qwen2VLProcessor" };
+        let class = match class {
+            "Qwen2_5_VLProcessor" => "Qwen2_5_VLProcessor",
+            "Qwen3VLProcessor" => "Qwen3VLProcessor",
+            _ => "Qwen2VLProcessor",
+        };
         let processor_config = match source.optional_file("processor_config.json")? {
             Some(path) => Some(read_json(&path)?),
             None => None,
@@ -596,6 +602,17 @@ mod tests {
         assert_eq!((c.min_pixels, c.max_pixels), (100, 900));
         let c = config(serde_json::json!({}))?;
         assert_eq!((c.min_pixels, c.max_pixels, c.patch_size), (DEFAULT_MIN_PIXELS, DEFAULT_MAX_PIXELS, 14));
+        Ok(())
+    }
+
+    /// The `preprocessor_config.json` of the released Qwen3-VL checkpoints.
+    #[test]
+    fn reads_the_qwen3_vl_image_processor_config() -> Result<()> {
+        let c = config(serde_json::json!({
+            "size": {"longest_edge": 16777216, "shortest_edge": 65536}, "patch_size": 16,
+            "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+            "processor_class": "Qwen3VLProcessor", "image_processor_type": "Qwen2VLImageProcessorFast"}))?;
+        assert_eq!((c.min_pixels, c.max_pixels, c.patch_size, c.merge_size), (65536, 16777216, 16, 2));
         Ok(())
     }
 
