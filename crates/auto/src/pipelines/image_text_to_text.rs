@@ -3,15 +3,21 @@
 //! or a chat about images, streaming the reply.
 
 use std::ops::ControlFlow;
+#[cfg(feature = "chat")]
 use std::path::Path;
 
 use autocandle_core::{Error, ForImageTextToText, LoadOptions, ModelInputs, Result};
 use autocandle_generation::{GenerationConfig, WithImages};
+#[cfg(feature = "chat")]
 use serde_json::Value;
 
-use crate::image_processor::{open_image, DynamicImage};
+#[cfg(feature = "chat")]
+use crate::image_processor::open_image;
+use crate::image_processor::DynamicImage;
 use crate::pipelines::TextGenerationOptions;
-use crate::{AutoModelForImageTextToText, AutoProcessor, EncodeOptions, Processor};
+#[cfg(feature = "chat")]
+use crate::EncodeOptions;
+use crate::{AutoModelForImageTextToText, AutoProcessor, Processor};
 
 /// Answer prompts and chats about images with a vision-language model.
 ///
@@ -161,6 +167,7 @@ impl ImageTextToTextPipeline {
     /// `rendered` without the BOS token it starts with when the processor's tokenizer adds that
     /// token itself: `transformers`' `apply_chat_template` encodes such a prompt without
     /// special tokens, which comes to the same ids.
+    #[cfg(feature = "chat")]
     fn without_leading_bos(&self, rendered: &str) -> Result<String> {
         let Some(tokenizer) = self.processor.tokenizer() else { return Ok(rendered.to_owned()) };
         let Some(bos) = tokenizer.special_token("bos_token").map(str::to_owned) else {
