@@ -54,6 +54,17 @@ pub struct CommonConfig<'a> {
 impl CommonConfig<'_> {
     /// The spec of a plain Llama with these fields: checks the sizes, resolves the rope.
     pub fn spec(&self) -> Result<DecoderSpec> {
+        // Checked before the per-layer lists are allocated (a config may say 2^40 layers).
+        if self.num_hidden_layers > crate::spec::MAX_HIDDEN_LAYERS {
+            return Err(Error::config(
+                self.model_type,
+                format!(
+                    "`num_hidden_layers` is {}, more than the {} layers autocandle builds",
+                    self.num_hidden_layers,
+                    crate::spec::MAX_HIDDEN_LAYERS
+                ),
+            ));
+        }
         if self.num_attention_heads == 0 {
             return Err(Error::config(self.model_type, "`num_attention_heads` must be at least 1, got 0"));
         }
