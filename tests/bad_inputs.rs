@@ -1004,9 +1004,11 @@ fn generation_config_cases(s: &mut Suite) {
     });
     s.case(cat, "t5-input-1mb", Expect::Err(&["input", "tokens", "long"]), || {
         let pipe = Text2TextGenerationPipeline::new(&fixture("pipelines/t5-text2text").to_string_lossy())?;
-        let mut opts = Text2TextOptions::default();
-        opts.truncation = false;
-        opts.generation = Some(GenerationConfig::new().max_new_tokens(2));
+        let opts = Text2TextOptions {
+            truncation: false,
+            generation: Some(GenerationConfig::new().max_new_tokens(2)),
+            ..Text2TextOptions::default()
+        };
         pipe.call_with(&"hello world ".repeat(90_000), &opts)?;
         Ok(())
     });
@@ -1058,7 +1060,7 @@ fn preprocessor_cases(s: &mut Suite) {
         let image = image.clone();
         s.case(cat, name, expect, move || {
             let processor = AutoImageProcessor::from_pretrained(&path_str(&dir))?;
-            processor.preprocess(&[image.clone()])?;
+            processor.preprocess(std::slice::from_ref(&image))?;
             let pipe = ImageClassificationPipeline::new(&path_str(&dir))?;
             pipe.call(&image)?;
             Ok(())
