@@ -5,7 +5,8 @@
 //! (`ok <category> <case>: <first line of the error>`) and the counts per category.
 //!
 //! Then property tests (`proptest`, fixed seed): mutated `config.json`, safetensors headers,
-//! `tokenizer.json`, `tokenizer_config.json`, `pytorch_model.bin` and PNG bytes must load to
+//! `tokenizer.json`, `tokenizer_config.json`, `pytorch_model.bin`, a llama `config.json`, WAV and
+//! PNG bytes must load to
 //! `Ok` or `Err`, never a panic. `AUTOCANDLE_PROPTEST_CASES` sets the cases per property
 //! (default 256: about a second each in a debug build).
 
@@ -362,6 +363,13 @@ fn config_cases(s: &mut Suite) {
             Expect::ErrOrOk(&["head_dim", "q_proj"], "0 means hidden_size / heads, as transformers' `head_dim or ...`"),
         ),
         ("llama-head-dim-odd", "head_dim", json!(7), Expect::Err(&["head_dim", "q_proj"])),
+        ("llama-head-dim-huge", "head_dim", json!(1u64 << 40), Expect::Err(&["head_dim"])),
+        (
+            "llama-hidden-size-huge",
+            "hidden_size",
+            json!(1u64 << 41),
+            Expect::Err(&["head_dim", "hidden_size", "config.json"]),
+        ),
         ("llama-rope-theta-string", "rope_theta", json!("x"), Expect::Err(&["rope_theta"])),
         (
             "llama-rope-theta-negative",
@@ -1388,6 +1396,16 @@ fn properties(failures: &mut Vec<String>) {
     });
     std::fs::write(dir.path().join("config.json"), &config).unwrap();
 
+    // A decoder config too: the llama-like decoders share the config code of 20 model types.
+    let llama_dir = copy_fixture("llama-causal-lm");
+    let llama_str = path_str(&llama_dir);
+    let llama_config = std::fs::read(llama_dir.path().join("config.json")).unwrap();
+    property("llama-config-json", failures, |m| {
+        std::fs::write(llama_dir.path().join("config.json"), mutate_json(&llama_config, m)).unwrap();
+        let _ = causal_lm(&llama_str);
+        Ok(())
+    });
+
     let weights = std::fs::read(bert.join("model.safetensors")).unwrap();
     let n = u64::from_le_bytes(weights[..8].try_into().unwrap()) as usize;
     let header_bytes = weights[8..8 + n].to_vec();
@@ -1426,6 +1444,20 @@ fn properties(failures: &mut Vec<String>) {
         mutate_bytes(&mut bytes, &ops);
         std::fs::write(bin_dir.path().join("pytorch_model.bin"), bytes).unwrap();
         let _ = masked_lm(&bin_str);
+        Ok(())
+    });
+
+    let wav = std::fs::read(fixture("audio").join("speech_16k.wav")).unwrap();
+    let wav_dir = tempfile::tempdir().unwrap();
+    property("wav-bytes", failures, |m| {
+        let mut bytes = wav.clone();
+        // Header-heavy: positions in the first 48 bytes half of the time.
+        let ops: Vec<(u32, u8)> =
+            m.iter().map(|&(kind, pos, val)| (if kind % 2 == 0 { pos % 48 } else { pos }, val)).collect();
+        mutate_bytes(&mut bytes, &ops);
+        let path = wav_dir.path().join("mutated.wav");
+        std::fs::write(&path, bytes).unwrap();
+        let _ = load_audio(&path, 16_000);
         Ok(())
     });
 

@@ -72,6 +72,17 @@ impl CommonConfig<'_> {
             Some(d) if d > 0 => d,
             _ => self.hidden_size / self.num_attention_heads,
         };
+        // The rotary frequencies are sized by `head_dim` before the weights are read.
+        if head_dim > crate::spec::MAX_HEAD_DIM {
+            return Err(Error::config(
+                self.model_type,
+                format!(
+                    "the head dimension (`head_dim`, or `hidden_size` / `num_attention_heads`) is {head_dim}, more \
+                     than the {} autocandle builds",
+                    crate::spec::MAX_HEAD_DIM
+                ),
+            ));
+        }
         let rope = self.rope.resolve(&RopeContext {
             model_type: self.model_type,
             head_dim,
