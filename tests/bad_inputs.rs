@@ -26,8 +26,8 @@ use autocandle::pipelines::{
 };
 use autocandle::{
     open_image, AudioFeatureOptions, AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoModelForCausalLM,
-    AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer, Device, Error,
-    GenerationConfig, GenerationMixin, ModelInputs, Seq2SeqGenerationMixin, Tensor,
+    AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoProcessor, AutoTokenizer,
+    Device, Error, GenerationConfig, GenerationMixin, ModelInputs, Seq2SeqGenerationMixin, Tensor,
 };
 use autocandle_tests::fixture;
 use proptest::prelude::*;
@@ -1139,6 +1139,58 @@ fn preprocessor_cases(s: &mut Suite) {
     }
 }
 
+fn processor_cases(s: &mut Suite) {
+    let cat = "processor";
+    let asr = "pipelines/asr-wav2vec2";
+    let second: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    let cases: Vec<(&str, &str, &[u8], &'static [&'static str])> = vec![
+        ("ctc-vocab-json-garbage", "vocab.json", b"{\"a\": \"x\"}", &["vocab.json"]),
+        ("ctc-vocab-json-truncated", "vocab.json", b"{\"a\": ", &["vocab.json"]),
+        ("ctc-vocab-json-array", "vocab.json", b"[1, 2]", &["vocab.json"]),
+        ("ctc-tokenizer-config-array", "tokenizer_config.json", b"[]", &["tokenizer_config.json"]),
+        (
+            "ctc-preprocessor-config-truncated",
+            "preprocessor_config.json",
+            b"{\"sampling_rate\": ",
+            &["preprocessor_config.json"],
+        ),
+    ];
+    for (name, file, bytes, needles) in cases {
+        let dir = copy_fixture(asr);
+        std::fs::write(dir.path().join(file), bytes).unwrap();
+        let second = second.clone();
+        s.case(cat, name, Expect::Err(needles), move || {
+            let processor = AutoProcessor::from_pretrained(&path_str(&dir))?;
+            processor.process_audio(&[&second], &AudioFeatureOptions::new())?;
+            processor.batch_decode(&[[1u32, 2, 3]], true)?;
+            Ok(())
+        });
+    }
+    // A vision-language processor with a broken image config and too many images.
+    let llava = "vlm_processors/llava";
+    for (name, key, value) in [
+        ("llava-size-huge", "size", json!({"shortest_edge": 1_000_000})),
+        ("llava-image-mean-string", "image_mean", json!("x")),
+    ] {
+        let dir = copy_fixture(llava);
+        set_json(dir.path(), "processor_config.json", &format!("image_processor/{key}"), value);
+        let needles: &'static [&'static str] = &["processor_config.json", "size", "image_mean"];
+        s.case(cat, name, Expect::Err(needles), move || {
+            let processor = AutoProcessor::from_pretrained(&path_str(&dir))?;
+            let image = open_image(fixture("images").join("rgb_37x23.png"))?;
+            processor.process_images(&["<image> hi"], &[vec![image]], &Device::Cpu)?;
+            Ok(())
+        });
+    }
+    let dir = copy_fixture(llava);
+    s.case(cat, "llava-more-images-than-placeholders", Expect::Err(&["image"]), move || {
+        let processor = AutoProcessor::from_pretrained(&path_str(&dir))?;
+        let image = open_image(fixture("images").join("rgb_37x23.png"))?;
+        processor.process_images(&["hi, no placeholder"], &[vec![image.clone(), image]], &Device::Cpu)?;
+        Ok(())
+    });
+}
+
 fn image_cases(s: &mut Suite) {
     let cat = "image";
     let png = std::fs::read(fixture("images").join("rgb_37x23.png")).unwrap();
@@ -1492,7 +1544,7 @@ fn main() {
     let start = Instant::now();
     let mut suite = Suite::default();
     type Category = fn(&mut Suite);
-    let categories: [(&str, Category); 10] = [
+    let categories: [(&str, Category); 11] = [
         ("config", config_cases),
         ("weights", weights_cases),
         ("pickle", pickle_cases),
@@ -1501,6 +1553,7 @@ fn main() {
         ("chat-template", chat_template_cases),
         ("generation-config", generation_config_cases),
         ("preprocessor-config", preprocessor_cases),
+        ("processor", processor_cases),
         ("image", image_cases),
         ("audio", audio_cases),
     ];
