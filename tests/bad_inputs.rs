@@ -4,11 +4,12 @@
 //! a panic, a hang (60 s per case) or an abort fails the run. Prints one line per case
 //! (`ok <category> <case>: <first line of the error>`) and the counts per category.
 //!
-//! Then property tests (`proptest`, fixed seed): mutated `config.json`, safetensors headers,
-//! `tokenizer.json`, `tokenizer_config.json`, `pytorch_model.bin`, a llama `config.json`, WAV and
-//! PNG bytes must load to
-//! `Ok` or `Err`, never a panic. `AUTOCANDLE_PROPTEST_CASES` sets the cases per property
-//! (default 256: about a second each in a debug build).
+//! Then property tests (`proptest`, fixed seed): mutated `config.json` (BERT and llama),
+//! safetensors headers, `tokenizer.json`, `tokenizer_config.json`, `pytorch_model.bin`, WAV and
+//! PNG bytes must load to `Ok` or `Err`, never a panic or an abort.
+//! `AUTOCANDLE_PROPTEST_CASES` sets the cases per property (default 256: about a second each in
+//! a debug build; the whole file takes about 10 s). A category or `properties` as the first
+//! argument runs only that part: `cargo test -p autocandle-tests --test bad_inputs -- gguf`.
 
 // Test code: a failed unwrap while building a case is a broken test, not a finding.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
