@@ -349,12 +349,20 @@ pub(crate) fn render<M: ToChatMessage>(
     for (k, v) in &options.kwargs {
         context.push((k.clone(), to_jinja(v)));
     }
-    let rendered = compiled.render(JValue::from_pairs(context)).map_err(|e| {
+    let mut out = BoundedOutput { bytes: Vec::new(), full: false };
+    let rendered = compiled.render_captured_to(JValue::from_pairs(context), &mut out).map_err(|e| {
         match raised.lock().unwrap_or_else(PoisonError::into_inner).take() {
             Some(message) => Error::input(format!("the chat template refused the conversation: {message}")),
+            None if out.full => Error::input(format!(
+                "the chat template's output passed {MAX_CHAT_TEMPLATE_OUTPUT} bytes: the template or the \
+                 conversation is too large"
+            )),
             None => Error::input(format!("cannot render the chat template: {e:#}")),
         }
-    })?;
+    });
+    drop(rendered?);
+    let rendered = String::from_utf8(out.bytes)
+        .map_err(|e| Error::input(format!("the chat template's output is not UTF-8: {e}")))?;
     match continued {
         Some(final_message) => cut_at_tag(rendered, &final_message),
         None => Ok(rendered),
@@ -401,9 +409,39 @@ fn cut_at_tag(rendered: String, final_message: &str) -> Result<String> {
     }
 }
 
+/// The most bytes a chat template may write: far above any real prompt, far below what a
+/// template looping over a large string could fill memory with.
+const MAX_CHAT_TEMPLATE_OUTPUT: usize = 64 << 20;
+
+/// The most instructions a chat template may run (minijinja's fuel): real templates take
+/// thousands per message; a template whose loops never end in practice stops with an error.
+const CHAT_TEMPLATE_FUEL: u64 = 20_000_000;
+
+/// The template's output, refused past [`MAX_CHAT_TEMPLATE_OUTPUT`] bytes.
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    full: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_CHAT_TEMPLATE_OUTPUT {
+            self.full = true;
+            return Err(std::io::Error::other("chat template output too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The jinja environment `transformers` compiles chat templates in.
 fn environment(raised: Arc<Mutex<Option<String>>>) -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(CHAT_TEMPLATE_FUEL));
     let mut syntax = minijinja::syntax::SyntaxConfig::builder();
     syntax.trim_blocks(true).lstrip_blocks(true);
     if let Ok(syntax) = syntax.build() {

@@ -107,14 +107,21 @@ impl Wav2Vec2CtcTokenizer {
         tokenizer_config: Option<&Path>,
         special_tokens_map: Option<&Path>,
     ) -> Result<Self> {
-        let config = match tokenizer_config {
-            Some(p) => read_json(p)?,
-            None => Value::Object(Default::default()),
+        // Each settings file, when there, holds an object (as `transformers` requires).
+        let settings = |file: Option<&Path>| -> Result<Value> {
+            match file {
+                Some(p) => match read_json(p)? {
+                    value @ Value::Object(_) => Ok(value),
+                    other => Err(Error::config(
+                        "Wav2Vec2CTCTokenizer",
+                        format!("`{}` must hold a JSON object, found {other}", p.display()),
+                    )),
+                },
+                None => Ok(Value::Object(Default::default())),
+            }
         };
-        let map = match special_tokens_map {
-            Some(p) => read_json(p)?,
-            None => Value::Object(Default::default()),
-        };
+        let config = settings(tokenizer_config)?;
+        let map = settings(special_tokens_map)?;
         let token = |key: &str, default: &str| -> String {
             let content = |v: &Value| match v {
                 Value::String(s) => Some(s.clone()),

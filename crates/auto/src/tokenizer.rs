@@ -63,7 +63,11 @@ impl AutoTokenizer {
         }
         let (tokenizer, file) = if let Some(path) = has_tokenizer_json {
             tracing::debug!(file = %path.display(), "tokenizer from tokenizer.json");
-            (Tokenizer::from_file(&path).map_err(|e| tokenizer_error(&path, e))?, path)
+            // The `tokenizers` crate panics on some malformed files (a decoder entry that is not
+            // valid JSON inside): an error naming the file.
+            let loaded = crate::panic_guard::catch(|| Tokenizer::from_file(&path))
+                .unwrap_or_else(|panic| Err(format!("the file is malformed ({panic})").into()));
+            (loaded.map_err(|e| tokenizer_error(&path, e))?, path)
         } else if let Some(vocab) = source.optional_file("vocab.txt")? {
             tracing::debug!(file = %vocab.display(), "WordPiece tokenizer built from vocab.txt (no tokenizer.json)");
             (wordpiece_from_vocab(&vocab, &settings)?, vocab)
@@ -129,6 +133,28 @@ fn checked_settings(value: Value, path: &Path) -> Result<Value> {
     for key in SPECIAL_TOKEN_KEYS.iter().filter(|k| **k != "additional_special_tokens") {
         if let Some(v) = map.get(*key).filter(|v| !is_token(v)) {
             return bad(key, format!("is {v}; a special token is a string or {{\"content\": \"...\"}}"));
+        }
+    }
+    // `transformers` builds an `AddedToken` from each entry, keyed by its integer id.
+    match map.get("added_tokens_decoder") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(entries)) => {
+            if let Some((id, token)) = entries.iter().find(|(id, token)| {
+                id.parse::<u32>().is_err()
+                    || !matches!(token, Value::Object(o) if o.get("content").is_some_and(Value::is_string))
+            }) {
+                return bad(
+                    "added_tokens_decoder",
+                    format!("has the entry \"{id}\": {token}; each key is a token id and each value {{\"content\": \"...\", ...}}"),
+                );
+            }
+        }
+        Some(other) => return bad("added_tokens_decoder", format!("is {other}, not an object of token ids")),
+    }
+    for flag in ["do_lower_case", "tokenize_chinese_chars", "clean_up_tokenization_spaces", "add_prefix_space"] {
+        match map.get(flag) {
+            None | Some(Value::Null) | Some(Value::Bool(_)) => {}
+            Some(other) => return bad(flag, format!("is {other}, not true or false")),
         }
     }
     match map.get("additional_special_tokens") {
@@ -646,7 +672,9 @@ impl PreTrainedTokenizer {
     /// the tokenizer file.
     fn guarded<T>(&self, doing: &str, call: impl FnOnce() -> tokenizers::Result<T>) -> Result<T> {
         match crate::panic_guard::catch(call) {
-            Ok(result) => result.map_err(|e| Error::Tokenizer(e.to_string())),
+            Ok(result) => {
+                result.map_err(|e| Error::Tokenizer(format!("the tokenizer `{}` failed while {doing}: {e}", self.file)))
+            }
             Err(panic) => {
                 let why = if panic.contains("retry-limit-in-match") {
                     " (a regex of its pre-tokenizer or normalizer backtracks without end on this input and the regex \

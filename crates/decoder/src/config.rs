@@ -54,6 +54,17 @@ pub struct CommonConfig<'a> {
 impl CommonConfig<'_> {
     /// The spec of a plain Llama with these fields: checks the sizes, resolves the rope.
     pub fn spec(&self) -> Result<DecoderSpec> {
+        // Checked before the per-layer lists are allocated (a config may say 2^40 layers).
+        if self.num_hidden_layers > crate::spec::MAX_HIDDEN_LAYERS {
+            return Err(Error::config(
+                self.model_type,
+                format!(
+                    "`num_hidden_layers` is {}, more than the {} layers autocandle builds",
+                    self.num_hidden_layers,
+                    crate::spec::MAX_HIDDEN_LAYERS
+                ),
+            ));
+        }
         if self.num_attention_heads == 0 {
             return Err(Error::config(self.model_type, "`num_attention_heads` must be at least 1, got 0"));
         }
@@ -61,6 +72,17 @@ impl CommonConfig<'_> {
             Some(d) if d > 0 => d,
             _ => self.hidden_size / self.num_attention_heads,
         };
+        // The rotary frequencies are sized by `head_dim` before the weights are read.
+        if head_dim > crate::spec::MAX_HEAD_DIM {
+            return Err(Error::config(
+                self.model_type,
+                format!(
+                    "the head dimension (`head_dim`, or `hidden_size` / `num_attention_heads`) is {head_dim}, more \
+                     than the {} autocandle builds",
+                    crate::spec::MAX_HEAD_DIM
+                ),
+            ));
+        }
         let rope = self.rope.resolve(&RopeContext {
             model_type: self.model_type,
             head_dim,

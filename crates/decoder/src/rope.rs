@@ -126,14 +126,42 @@ impl Default for RopeConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 struct RawRopeConfig {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "named::rope_parameters")]
     rope_parameters: Option<RopeParameters>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "named::rope_scaling")]
     rope_scaling: Option<RopeParameters>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "named::rope_theta")]
     rope_theta: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "named::partial_rotary_factor")]
     partial_rotary_factor: Option<f64>,
+}
+
+/// The rope keys are read through `#[serde(flatten)]`, which loses the path that other config
+/// errors name: these name the field themselves.
+mod named {
+    use serde::{Deserialize, Deserializer};
+
+    use super::RopeParameters;
+
+    fn field<'de, D: Deserializer<'de>, T: Deserialize<'de>>(name: &str, d: D) -> Result<T, D::Error> {
+        T::deserialize(d).map_err(|e| serde::de::Error::custom(format!("field `{name}`: {e}")))
+    }
+
+    pub fn rope_parameters<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RopeParameters>, D::Error> {
+        field("rope_parameters", d)
+    }
+
+    pub fn rope_scaling<'de, D: Deserializer<'de>>(d: D) -> Result<Option<RopeParameters>, D::Error> {
+        field("rope_scaling", d)
+    }
+
+    pub fn rope_theta<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        field("rope_theta", d)
+    }
+
+    pub fn partial_rotary_factor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        field("partial_rotary_factor", d)
+    }
 }
 
 impl From<RawRopeConfig> for RopeConfig {

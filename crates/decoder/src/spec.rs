@@ -231,6 +231,14 @@ impl Default for DecoderOptions {
     }
 }
 
+/// The most layers a decoder config may have: real models have a few hundred; the bound keeps
+/// a config's `num_hidden_layers` from sizing per-layer lists before the weights are read.
+pub const MAX_HIDDEN_LAYERS: usize = 1 << 16;
+
+/// The largest attention head a decoder config may have (real models: 64 to 512); the bound
+/// keeps the rotary tables, sized by it before the weights are read, small.
+pub const MAX_HEAD_DIM: usize = 1 << 16;
+
 /// The runtime settings of a llama-like decoder, built from an architecture's config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecoderSpec {

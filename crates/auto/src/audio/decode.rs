@@ -106,6 +106,16 @@ pub fn decode_audio(path: impl AsRef<Path>) -> Result<DecodedAudio> {
 /// [`decode_audio`] with limits.
 pub fn decode_audio_with(path: impl AsRef<Path>, opts: &AudioLoadOptions) -> Result<DecodedAudio> {
     let path = path.as_ref();
+    // symphonia panics on some malformed headers (a WAV with a sample rate of 0): an error.
+    crate::panic_guard::catch(|| decode_unguarded(path, opts)).unwrap_or_else(|panic| {
+        Err(Error::input(format!(
+            "`{}` is not an audio file autocandle can decode: the decoder failed on its header ({panic})",
+            path.display()
+        )))
+    })
+}
+
+fn decode_unguarded(path: &Path, opts: &AudioLoadOptions) -> Result<DecodedAudio> {
     let shown = path.display();
     let _span = tracing::debug_span!("decode_audio", path = %shown).entered();
     let file = File::open(path).map_err(|e| Error::io(path, e))?;

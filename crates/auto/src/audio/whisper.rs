@@ -83,6 +83,9 @@ pub struct WhisperFeatureExtractor {
     fft: FftPlan,
 }
 
+/// The longest input window, in seconds, that a config may ask for (each is padded to it).
+const MAX_CHUNK_LENGTH: usize = 3600;
+
 impl WhisperFeatureExtractor {
     /// Build the extractor (window, mel filters, FFT plan) from its config; errors name what is
     /// wrong with the config.
@@ -101,6 +104,13 @@ impl WhisperFeatureExtractor {
             return bad("`chunk_length` is 0: give the window length in seconds (Whisper uses 30)".to_owned());
         }
         super::resample::check_rate(config.sampling_rate, "`sampling_rate` of the feature extractor")?;
+        // The window is padded to `chunk_length` seconds before anything else: bound it.
+        if config.chunk_length > MAX_CHUNK_LENGTH {
+            return bad(format!(
+                "`chunk_length` is {} seconds, more than autocandle's limit of {MAX_CHUNK_LENGTH} (Whisper uses 30)",
+                config.chunk_length
+            ));
+        }
         if config.padding_side != "right" {
             return bad(format!("`padding_side` is `{}`: only `right` is supported", config.padding_side));
         }
