@@ -76,9 +76,11 @@ pub fn check_msrv(root: &Path) -> Result<()> {
     let msrv =
         parse_version(&msrv_text).ok_or_else(|| anyhow!("Cargo.toml: rust-version `{msrv_text}` is not a version"))?;
 
+    // Not `--offline`: the lock file holds packages of other platforms (ctrlc's macOS ones),
+    // which a build here never downloads and metadata needs to read.
     let output = Command::new(&cargo)
         .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["metadata", "--format-version", "1", "--locked"])
         .output()
         .context("running cargo metadata")?;
     if !output.status.success() {
