@@ -113,13 +113,7 @@ pub const DEFAULTS: &[TaskDefault] = &[
         source: "autocandle: transformers' default, facebook/detr-resnet-50-panoptic, is a panoptic DETR, which \
                  autocandle does not implement",
     },
-    TaskDefault {
-        task: "image-text-to-text",
-        model: "HuggingFaceTB/SmolVLM-256M-Instruct",
-        revision: "main",
-        source: "autocandle: transformers' default, Qwen/Qwen3-VL-2B-Instruct, is a Qwen3-VL, which autocandle does \
-                 not implement",
-    },
+    TaskDefault { task: "image-text-to-text", model: "Qwen/Qwen3-VL-2B-Instruct", revision: "8964489", source: "5.x" },
     TaskDefault { task: "object-detection", model: "facebook/detr-resnet-50", revision: "1d5f47b", source: "5.x" },
     TaskDefault {
         task: "question-answering",
