@@ -62,20 +62,6 @@ fn image_processor(fields: &Map<String, Value>, origin: &str) -> Result<ImagePro
     Ok(ImageProcessor::new(ImageProcessorClass::Vit, config))
 }
 
-/// The processor's chat template, from `chat_template.jinja`, `chat_template.json` or
-/// `processor_config.json`.
-fn chat_template(source: &ModelSource, processor_config: Option<&Map<String, Value>>) -> Result<Option<String>> {
-    if let Some(path) = source.optional_file("chat_template.jinja")? {
-        return Ok(Some(std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?));
-    }
-    if let Some(path) = source.optional_file("chat_template.json")? {
-        if let Some(Value::String(t)) = read_object(&path)?.get("chat_template") {
-            return Ok(Some(t.clone()));
-        }
-    }
-    Ok(processor_config.and_then(|c| c.get("chat_template")).and_then(Value::as_str).map(str::to_owned))
-}
-
 /// A special token of the tokenizer config (`boi_token`, ...): a top-level key or an entry of
 /// `extra_special_tokens`, as a string or an `AddedToken` object.
 fn tokenizer_token<'a>(tokenizer: &'a PreTrainedTokenizer, key: &str, default: &'a str) -> &'a str {
@@ -140,7 +126,7 @@ impl Gemma3Processor {
                 }
             },
         };
-        let chat_template = chat_template(source, processor_config.as_ref().map(|(c, _)| c))?;
+        let chat_template = super::processor_chat_template(source, processor_config.as_ref().map(|(c, _)| c))?;
         Ok(Self { images, image_seq_length, chat_template })
     }
 }

@@ -96,19 +96,7 @@ impl Idefics3Processor {
             },
         };
 
-        let mut chat_template = match source.optional_file("chat_template.jinja")? {
-            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?),
-            None => None,
-        };
-        if chat_template.is_none() {
-            if let Some(path) = source.optional_file("chat_template.json")? {
-                chat_template =
-                    read_object(&path, class)?.get("chat_template").and_then(Value::as_str).map(str::to_owned);
-            }
-        }
-        if chat_template.is_none() {
-            chat_template = processor.get("chat_template").and_then(Value::as_str).map(str::to_owned);
-        }
+        let chat_template = super::processor_chat_template(source, Some(&processor))?;
 
         // SmolVLM: `getattr(tokenizer, "image_token", "<image>")` and the like, which
         // `extra_special_tokens` of tokenizer_config.json sets.

@@ -284,13 +284,7 @@ impl LlavaNextProcessor {
             .unwrap_or("default");
         let num_additional_image_tokens = uint(&settings, "num_additional_image_tokens", Some(0))?.unwrap_or(0);
         let image_token = settings.get("image_token").and_then(Value::as_str).unwrap_or("<image>").to_owned();
-        let chat_template = match source.optional_file("chat_template.jinja")? {
-            Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?),
-            None => match source.optional_file("chat_template.json")? {
-                Some(p) => read_object(&p)?.get("chat_template").and_then(Value::as_str).map(str::to_owned),
-                None => settings.get("chat_template").and_then(Value::as_str).map(str::to_owned),
-            },
-        };
+        let chat_template = super::processor_chat_template(source, Some(&settings))?;
         Ok(Self {
             image_processor,
             patch_size,

@@ -16,11 +16,12 @@ mod qwen2_vl;
 use std::fmt::Debug;
 
 use autocandle_core::hub::ModelSource;
-use autocandle_core::{LoadOptions, ModelInputs, Result};
+use autocandle_core::{Error, LoadOptions, ModelInputs, Result};
 use candle_core::Device;
+use serde_json::{Map, Value};
 
 use crate::image_processor::DynamicImage;
-use crate::tokenizer::PreTrainedTokenizer;
+use crate::tokenizer::{read_json, PreTrainedTokenizer};
 
 /// The processor classes of vision-language models, with the model types that use them.
 pub const CLASSES: &[(&str, &[&str])] = &[
@@ -85,4 +86,22 @@ pub(crate) fn load(
         "Gemma3Processor" => Box::new(gemma3::Gemma3Processor::load(source, opts)?),
         _ => return Ok(None),
     }))
+}
+
+/// A processor's own chat template, where `transformers` looks for it: `chat_template.jinja`,
+/// then the `chat_template` of `chat_template.json`, then that of `processor_config`
+/// (`processor_config.json`'s object, when the repo has one).
+pub(crate) fn processor_chat_template(
+    source: &ModelSource,
+    processor_config: Option<&Map<String, Value>>,
+) -> Result<Option<String>> {
+    if let Some(path) = source.optional_file("chat_template.jinja")? {
+        return Ok(Some(std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?));
+    }
+    if let Some(path) = source.optional_file("chat_template.json")? {
+        if let Some(Value::String(template)) = read_json(&path)?.get("chat_template") {
+            return Ok(Some(template.clone()));
+        }
+    }
+    Ok(processor_config.and_then(|c| c.get("chat_template")).and_then(Value::as_str).map(str::to_owned))
 }

@@ -388,13 +388,8 @@ impl Qwen2VlProcessor {
                 }
             }
         };
-        let chat_template = if let Some(path) = source.optional_file("chat_template.jinja")? {
-            Some(std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?)
-        } else if let Some(path) = source.optional_file("chat_template.json")? {
-            read_json(&path)?.get("chat_template").and_then(Value::as_str).map(str::to_owned)
-        } else {
-            processor_config.as_ref().and_then(|c| c.get("chat_template")).and_then(Value::as_str).map(str::to_owned)
-        };
+        let chat_template =
+            super::processor_chat_template(source, processor_config.as_ref().and_then(Value::as_object))?;
         Ok(Self { class, image, chat_template })
     }
 
